@@ -620,6 +620,9 @@ type Setup struct {
 	AllowPlaintextAuth  bool       `protobuf:"varint,11,opt,name=allow_plaintext_auth,json=allowPlaintextAuth,proto3" json:"allow_plaintext_auth,omitempty"` // also on non-loopback cleartext connections
 	LoginTimeoutSeconds uint32     `protobuf:"varint,12,opt,name=login_timeout_seconds,json=loginTimeoutSeconds,proto3" json:"login_timeout_seconds,omitempty"`
 	ServerName          string     `protobuf:"bytes,13,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	PreauthUser         string     `protobuf:"bytes,14,opt,name=preauth_user,json=preauthUser,proto3" json:"preauth_user,omitempty"` // account to drop to ("" in unprivileged mode)
+	Chroot              string     `protobuf:"bytes,15,opt,name=chroot,proto3" json:"chroot,omitempty"`                              // empty directory to chroot into ("": none)
+	MaxLine             uint32     `protobuf:"varint,16,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
 	// mailbox
 	User              string `protobuf:"bytes,20,opt,name=user,proto3" json:"user,omitempty"`
 	Uid               uint32 `protobuf:"varint,21,opt,name=uid,proto3" json:"uid,omitempty"`
@@ -717,6 +720,27 @@ func (x *Setup) GetServerName() string {
 		return x.ServerName
 	}
 	return ""
+}
+
+func (x *Setup) GetPreauthUser() string {
+	if x != nil {
+		return x.PreauthUser
+	}
+	return ""
+}
+
+func (x *Setup) GetChroot() string {
+	if x != nil {
+		return x.Chroot
+	}
+	return ""
+}
+
+func (x *Setup) GetMaxLine() uint32 {
+	if x != nil {
+		return x.MaxLine
+	}
+	return 0
 }
 
 func (x *Setup) GetUser() string {
@@ -2429,7 +2453,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04body\"=\n" +
 	"\aTLSCert\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xcc\x05\n" +
+	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xa2\x06\n" +
 	"\x05Setup\x12\x1f\n" +
 	"\x04role\x18\x01 \x01(\x0e2\v.imapd.RoleR\x04role\x12\x1e\n" +
 	"\n" +
@@ -2441,7 +2465,10 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x14allow_plaintext_auth\x18\v \x01(\bR\x12allowPlaintextAuth\x122\n" +
 	"\x15login_timeout_seconds\x18\f \x01(\rR\x13loginTimeoutSeconds\x12\x1f\n" +
 	"\vserver_name\x18\r \x01(\tR\n" +
-	"serverName\x12\x12\n" +
+	"serverName\x12!\n" +
+	"\fpreauth_user\x18\x0e \x01(\tR\vpreauthUser\x12\x16\n" +
+	"\x06chroot\x18\x0f \x01(\tR\x06chroot\x12\x19\n" +
+	"\bmax_line\x18\x10 \x01(\rR\amaxLine\x12\x12\n" +
 	"\x04user\x18\x14 \x01(\tR\x04user\x12\x10\n" +
 	"\x03uid\x18\x15 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x16 \x01(\rR\x03gid\x12\x12\n" +
