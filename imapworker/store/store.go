@@ -22,20 +22,20 @@ const Delimiter = '/'
 // Errors a store returns (possibly wrapped). The engine maps them to
 // RFC 5530 response codes.
 var (
-	ErrNoSuchMailbox = errors.New("no such mailbox")              // [NONEXISTENT], or [TRYCREATE] for APPEND/COPY/MOVE
-	ErrAlreadyExists = errors.New("mailbox already exists")       // [ALREADYEXISTS]
-	ErrInvalidName   = errors.New("invalid mailbox name")         // [CANNOT]
-	ErrCannot        = errors.New("operation not possible")       // [CANNOT] (delete INBOX, rename into itself ...)
-	ErrHasChildren   = errors.New("mailbox has children")         // [HASCHILDREN]
-	ErrNoSelect      = errors.New("mailbox cannot be selected")   // [CANNOT]
-	ErrReadOnly      = errors.New("mailbox is read-only")         // [READ-ONLY] refusals
-	ErrQuota         = errors.New("quota exceeded")               // [OVERQUOTA]
-	ErrNoSpace       = errors.New("no space left")                // [LIMIT]
-	ErrTooBig        = errors.New("message too big")              // [TOOBIG]
-	ErrTooManyFlags  = errors.New("too many keywords")            // [LIMIT]
-	ErrExpunged      = errors.New("message has been expunged")    // [EXPUNGEISSUED]
+	ErrNoSuchMailbox = errors.New("no such mailbox")                 // [NONEXISTENT], or [TRYCREATE] for APPEND/COPY/MOVE
+	ErrAlreadyExists = errors.New("mailbox already exists")          // [ALREADYEXISTS]
+	ErrInvalidName   = errors.New("invalid mailbox name")            // [CANNOT]
+	ErrCannot        = errors.New("operation not possible")          // [CANNOT] (delete INBOX, rename into itself ...)
+	ErrHasChildren   = errors.New("mailbox has children")            // [HASCHILDREN]
+	ErrNoSelect      = errors.New("mailbox cannot be selected")      // [CANNOT]
+	ErrReadOnly      = errors.New("mailbox is read-only")            // [READ-ONLY] refusals
+	ErrQuota         = errors.New("quota exceeded")                  // [OVERQUOTA]
+	ErrNoSpace       = errors.New("no space left")                   // [LIMIT]
+	ErrTooBig        = errors.New("message too big")                 // [TOOBIG]
+	ErrTooManyFlags  = errors.New("too many keywords")               // [LIMIT]
+	ErrExpunged      = errors.New("message has been expunged")       // [EXPUNGEISSUED]
 	ErrUnavailable   = errors.New("storage temporarily unavailable") // [UNAVAILABLE]
-	ErrNoSuchUser    = errors.New("no such user")                 // Backend.Open
+	ErrNoSuchUser    = errors.New("no such user")                    // Backend.Open
 )
 
 // Attr is a set of mailbox attributes (RFC 9051 §7.3.1, RFC 6154).
