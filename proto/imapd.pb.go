@@ -617,7 +617,7 @@ type Setup struct {
 	WorkerId   uint32                 `protobuf:"varint,3,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// preauth
 	Certs               []*TLSCert `protobuf:"bytes,10,rep,name=certs,proto3" json:"certs,omitempty"`
-	AllowPlaintextAuth  bool       `protobuf:"varint,11,opt,name=allow_plaintext_auth,json=allowPlaintextAuth,proto3" json:"allow_plaintext_auth,omitempty"` // also on non-loopback cleartext connections
+	PlaintextAuth       string     `protobuf:"bytes,11,opt,name=plaintext_auth,json=plaintextAuth,proto3" json:"plaintext_auth,omitempty"` // "allow", "loopback" (cleartext LOGIN only from loopback) or "deny"
 	LoginTimeoutSeconds uint32     `protobuf:"varint,12,opt,name=login_timeout_seconds,json=loginTimeoutSeconds,proto3" json:"login_timeout_seconds,omitempty"`
 	ServerName          string     `protobuf:"bytes,13,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
 	PreauthUser         string     `protobuf:"bytes,14,opt,name=preauth_user,json=preauthUser,proto3" json:"preauth_user,omitempty"` // account to drop to ("" in unprivileged mode)
@@ -701,11 +701,11 @@ func (x *Setup) GetCerts() []*TLSCert {
 	return nil
 }
 
-func (x *Setup) GetAllowPlaintextAuth() bool {
+func (x *Setup) GetPlaintextAuth() string {
 	if x != nil {
-		return x.AllowPlaintextAuth
+		return x.PlaintextAuth
 	}
-	return false
+	return ""
 }
 
 func (x *Setup) GetLoginTimeoutSeconds() uint32 {
@@ -2453,7 +2453,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04body\"=\n" +
 	"\aTLSCert\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xa2\x06\n" +
+	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\x97\x06\n" +
 	"\x05Setup\x12\x1f\n" +
 	"\x04role\x18\x01 \x01(\x0e2\v.imapd.RoleR\x04role\x12\x1e\n" +
 	"\n" +
@@ -2461,8 +2461,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"generation\x12\x1b\n" +
 	"\tworker_id\x18\x03 \x01(\rR\bworkerId\x12$\n" +
 	"\x05certs\x18\n" +
-	" \x03(\v2\x0e.imapd.TLSCertR\x05certs\x120\n" +
-	"\x14allow_plaintext_auth\x18\v \x01(\bR\x12allowPlaintextAuth\x122\n" +
+	" \x03(\v2\x0e.imapd.TLSCertR\x05certs\x12%\n" +
+	"\x0eplaintext_auth\x18\v \x01(\tR\rplaintextAuth\x122\n" +
 	"\x15login_timeout_seconds\x18\f \x01(\rR\x13loginTimeoutSeconds\x12\x1f\n" +
 	"\vserver_name\x18\r \x01(\tR\n" +
 	"serverName\x12!\n" +
