@@ -249,29 +249,29 @@ type SearchOp uint8
 
 // Search key kinds (RFC 9051 §6.4.4, RFC 3501 §6.4.4 for the rev1 ones).
 const (
-	SearchAnd      SearchOp = iota // Children all match; empty matches all
-	SearchOr                       // Children[0] or Children[1]
-	SearchNot                      // not Children[0]
-	SearchAll                      // ALL
-	SearchSeq                      // Seq (message numbers, or "$")
-	SearchUID                      // UID Seq
-	SearchFlag                     // Flag is set (ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, KEYWORD, RECENT)
-	SearchNoFlag                   // Flag is not set (UNANSWERED, ..., UNKEYWORD)
-	SearchNew                      // NEW: \Recent and not \Seen (rev1)
-	SearchOld                      // OLD: not \Recent (rev1)
-	SearchBefore                   // internal date < Date
-	SearchOn                       // internal date on Date
-	SearchSince                    // internal date >= Date
-	SearchSentBefore               // Date: header < Date
-	SearchSentOn                   // Date: header on Date
-	SearchSentSince                // Date: header >= Date
-	SearchLarger                   // size > Size
-	SearchSmaller                  // size < Size
-	SearchHeader                   // header Field contains Value
-	SearchBody                     // body contains Value
-	SearchText                     // header or body contains Value
-	SearchOlder                    // internal date older than Size seconds (RFC 5032)
-	SearchYounger                  // internal date younger than Size seconds (RFC 5032)
+	SearchAnd        SearchOp = iota // Children all match; empty matches all
+	SearchOr                         // Children[0] or Children[1]
+	SearchNot                        // not Children[0]
+	SearchAll                        // ALL
+	SearchSeq                        // Seq (message numbers, or "$")
+	SearchUID                        // UID Seq
+	SearchFlag                       // Flag is set (ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, KEYWORD, RECENT)
+	SearchNoFlag                     // Flag is not set (UNANSWERED, ..., UNKEYWORD)
+	SearchNew                        // NEW: \Recent and not \Seen (rev1)
+	SearchOld                        // OLD: not \Recent (rev1)
+	SearchBefore                     // internal date < Date
+	SearchOn                         // internal date on Date
+	SearchSince                      // internal date >= Date
+	SearchSentBefore                 // Date: header < Date
+	SearchSentOn                     // Date: header on Date
+	SearchSentSince                  // Date: header >= Date
+	SearchLarger                     // size > Size
+	SearchSmaller                    // size < Size
+	SearchHeader                     // header Field contains Value
+	SearchBody                       // body contains Value
+	SearchText                       // header or body contains Value
+	SearchOlder                      // internal date older than Size seconds (RFC 5032)
+	SearchYounger                    // internal date younger than Size seconds (RFC 5032)
 )
 
 // SearchKey is a node of a search program.
