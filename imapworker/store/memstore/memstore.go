@@ -1,0 +1,735 @@
+// Package memstore keeps mail in memory: the development server's storage
+// and the reference implementation of the store interfaces. One lock per
+// user serialises every operation; handles learn of others' changes through
+// per-handle pending queues filled under that lock.
+package memstore
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"imapd/imapworker/store"
+)
+
+// Backend holds every user's mail for the life of the process.
+type Backend struct {
+	mu    sync.Mutex
+	users map[string]*User
+}
+
+// New returns an empty backend.
+func New() *Backend { return &Backend{users: make(map[string]*User)} }
+
+// Open returns the user's mail, creating it on first use.
+func (b *Backend) Open(name string) (store.User, error) {
+	if name == "" {
+		return nil, store.ErrNoSuchUser
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u := b.users[name]
+	if u == nil {
+		u = NewUser()
+		b.users[name] = u
+	}
+	return u, nil
+}
+
+// User is one user's mailboxes. It implements store.User.
+type User struct {
+	mu      sync.Mutex
+	boxes   map[string]*mbox
+	subs    map[string]bool
+	nextUV  uint32
+	maxSize int64
+}
+
+type mbox struct {
+	name        string
+	attrs       store.Attr // NoSelect and special-use only
+	uidValidity uint32
+	uidNext     uint32
+	msgs        []*msg // ascending UID
+	keywords    []string
+	handles     map[*handle]struct{}
+}
+
+type msg struct {
+	uid    uint32
+	flags  store.Flags
+	date   time.Time
+	body   []byte
+	recent bool // claimed by some handle as \Recent
+	cache  map[string][]byte
+}
+
+var defaultBoxes = []struct {
+	name string
+	attr store.Attr
+}{
+	{"Sent", store.AttrSent},
+	{"Drafts", store.AttrDrafts},
+	{"Trash", store.AttrTrash},
+	{"Junk", store.AttrJunk},
+	{"Archive", store.AttrArchive},
+}
+
+// NewUser returns a user with INBOX and the special-use mailboxes Sent,
+// Drafts, Trash, Junk and Archive.
+func NewUser() *User {
+	u := &User{
+		boxes:  make(map[string]*mbox),
+		subs:   make(map[string]bool),
+		nextUV: uint32(time.Now().Unix()),
+	}
+	u.newBox("INBOX", 0)
+	u.subs["INBOX"] = true
+	for _, d := range defaultBoxes {
+		u.newBox(d.name, d.attr)
+		u.subs[d.name] = true
+	}
+	return u
+}
+
+// SetMaxMessageSize makes Append refuse larger messages with store.ErrTooBig
+// (0: no limit).
+func (u *User) SetMaxMessageSize(n int64) {
+	u.mu.Lock()
+	u.maxSize = n
+	u.mu.Unlock()
+}
+
+func (u *User) newBox(name string, attr store.Attr) *mbox {
+	u.nextUV++
+	mb := &mbox{name: name, attrs: attr, uidValidity: u.nextUV, uidNext: 1, handles: make(map[*handle]struct{})}
+	u.boxes[name] = mb
+	return mb
+}
+
+func checkName(name string) (string, error) {
+	if err := store.ValidName(name); err != nil {
+		return "", err
+	}
+	return store.CanonicalName(name), nil
+}
+
+func (u *User) lookup(name string) (*mbox, error) {
+	n, err := checkName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q", store.ErrNoSuchMailbox, name)
+	}
+	mb := u.boxes[n]
+	if mb == nil {
+		return nil, fmt.Errorf("%w: %q", store.ErrNoSuchMailbox, name)
+	}
+	return mb, nil
+}
+
+func (u *User) hasChildren(name string) bool {
+	p := name + string(store.Delimiter)
+	for n := range u.boxes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// List implements store.User.
+func (u *User) List() ([]store.MailboxInfo, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]store.MailboxInfo, 0, len(u.boxes))
+	for n, mb := range u.boxes {
+		out = append(out, store.MailboxInfo{Name: n, Attrs: mb.attrs})
+	}
+	store.SetChildAttrs(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Create implements store.User.
+func (u *User) Create(name string, special store.Attr) error {
+	n, err := checkName(name)
+	if err != nil {
+		return err
+	}
+	if special&^store.SpecialUse != 0 {
+		return fmt.Errorf("%w: not a special-use attribute", store.ErrCannot)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if mb := u.boxes[n]; mb != nil {
+		if mb.attrs&store.AttrNoSelect == 0 {
+			return fmt.Errorf("%w: %q", store.ErrAlreadyExists, n)
+		}
+		// A placeholder left by DELETE becomes a real mailbox again.
+		u.nextUV++
+		mb.attrs = special
+		mb.uidValidity = u.nextUV
+		return nil
+	}
+	u.createSuperiors(n)
+	u.newBox(n, special)
+	return nil
+}
+
+// createSuperiors makes missing superior names (RFC 9051 §6.3.4).
+func (u *User) createSuperiors(n string) {
+	for i := 0; i < len(n); i++ {
+		if n[i] == store.Delimiter && u.boxes[n[:i]] == nil {
+			u.newBox(n[:i], 0)
+		}
+	}
+}
+
+// Delete implements store.User (RFC 9051 §6.3.5).
+func (u *User) Delete(name string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	mb, err := u.lookup(name)
+	if err != nil {
+		return err
+	}
+	if mb.name == "INBOX" {
+		return fmt.Errorf("%w: INBOX cannot be deleted", store.ErrCannot)
+	}
+	if u.hasChildren(mb.name) {
+		if mb.attrs&store.AttrNoSelect != 0 {
+			return fmt.Errorf("%w: %q", store.ErrHasChildren, mb.name)
+		}
+		mb.expungeAll(nil)
+		mb.attrs = store.AttrNoSelect
+		return nil
+	}
+	mb.expungeAll(nil)
+	delete(u.boxes, mb.name)
+	return nil
+}
+
+// expungeAll removes every message, telling handles other than except.
+func (mb *mbox) expungeAll(except *handle) {
+	uids := make([]uint32, len(mb.msgs))
+	for i, m := range mb.msgs {
+		uids[i] = m.uid
+	}
+	mb.msgs = nil
+	mb.notifyExpunged(uids, except)
+}
+
+// Rename implements store.User (RFC 9051 §6.3.6).
+func (u *User) Rename(oldName, newName string) error {
+	nn, err := checkName(newName)
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	mb, err := u.lookup(oldName)
+	if err != nil {
+		return err
+	}
+	if u.boxes[nn] != nil {
+		return fmt.Errorf("%w: %q", store.ErrAlreadyExists, nn)
+	}
+	on := mb.name
+	if on == "INBOX" {
+		// Messages move to a new mailbox; INBOX stays, empty, and its
+		// inferiors are not renamed.
+		u.createSuperiors(nn)
+		nb := u.newBox(nn, 0)
+		nb.msgs, mb.msgs = mb.msgs, nil
+		nb.uidNext = mb.uidNext
+		nb.keywords = append([]string(nil), mb.keywords...)
+		uids := make([]uint32, len(nb.msgs))
+		for i, m := range nb.msgs {
+			uids[i] = m.uid
+		}
+		mb.notifyExpunged(uids, nil)
+		return nil
+	}
+	if strings.HasPrefix(nn, on+string(store.Delimiter)) {
+		return fmt.Errorf("%w: cannot rename a mailbox into itself", store.ErrCannot)
+	}
+	u.createSuperiors(nn)
+	prefix := on + string(store.Delimiter)
+	var moves []*mbox
+	for n, b := range u.boxes {
+		if n == on || strings.HasPrefix(n, prefix) {
+			moves = append(moves, b)
+		}
+	}
+	for _, b := range moves {
+		delete(u.boxes, b.name)
+	}
+	for _, b := range moves {
+		b.name = nn + b.name[len(on):]
+		u.boxes[b.name] = b
+	}
+	return nil
+}
+
+// Subscribe implements store.User.
+func (u *User) Subscribe(name string) error {
+	n, err := checkName(name)
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.boxes[n] == nil {
+		return fmt.Errorf("%w: %q", store.ErrNoSuchMailbox, n)
+	}
+	u.subs[n] = true
+	return nil
+}
+
+// Unsubscribe implements store.User.
+func (u *User) Unsubscribe(name string) error {
+	n, err := checkName(name)
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.subs[n] {
+		return fmt.Errorf("%w: %q is not subscribed", store.ErrNoSuchMailbox, n)
+	}
+	delete(u.subs, n)
+	return nil
+}
+
+// Subscriptions implements store.User.
+func (u *User) Subscriptions() ([]string, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]string, 0, len(u.subs))
+	for n := range u.subs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Status implements store.User.
+func (u *User) Status(name string) (store.Status, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	mb, err := u.lookup(name)
+	if err != nil {
+		return store.Status{}, err
+	}
+	if mb.attrs&store.AttrNoSelect != 0 {
+		return store.Status{}, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
+	}
+	s := store.Status{Messages: uint32(len(mb.msgs)), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
+	for _, m := range mb.msgs {
+		if !m.recent {
+			s.Recent++
+		}
+		if m.flags.System&store.FlagSeen == 0 {
+			s.Unseen++
+		}
+		if m.flags.System&store.FlagDeleted != 0 {
+			s.Deleted++
+		}
+		s.Size += int64(len(m.body))
+	}
+	return s, nil
+}
+
+// Append implements store.User.
+func (u *User) Append(name string, flags store.Flags, date time.Time, body []byte) (uint32, uint32, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	mb, err := u.lookup(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	if mb.attrs&store.AttrNoSelect != 0 {
+		return 0, 0, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
+	}
+	if u.maxSize > 0 && int64(len(body)) > u.maxSize {
+		return 0, 0, store.ErrTooBig
+	}
+	if date.IsZero() {
+		date = time.Now()
+	}
+	m := &msg{flags: flags.Clone(), date: date, body: bytes.Clone(body)}
+	m.flags.Normalize()
+	mb.add([]*msg{m})
+	return mb.uidValidity, m.uid, nil
+}
+
+// add gives msgs UIDs, stores them and tells every handle.
+func (mb *mbox) add(ms []*msg) {
+	for _, m := range ms {
+		m.uid = mb.uidNext
+		mb.uidNext++
+		mb.msgs = append(mb.msgs, m)
+		mb.addKeywords(m.flags.Keywords)
+	}
+	// RFC 3501 §2.3.2: \Recent for exactly one session; a read-write one.
+	var first *handle
+	for h := range mb.handles {
+		if !h.readOnly && (first == nil || h.id < first.id) {
+			first = h
+		}
+	}
+	for h := range mb.handles {
+		for _, m := range ms {
+			info := m.info()
+			if h == first {
+				info.Recent = true
+				m.recent = true
+			}
+			h.pendNew = append(h.pendNew, info)
+		}
+		h.signal()
+	}
+}
+
+func (mb *mbox) addKeywords(kws []string) bool {
+	changed := false
+	for _, k := range kws {
+		found := false
+		for _, x := range mb.keywords {
+			if strings.EqualFold(x, k) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			mb.keywords = append(mb.keywords, k)
+			changed = true
+		}
+	}
+	if changed {
+		for h := range mb.handles {
+			h.pendKw = true
+		}
+	}
+	return changed
+}
+
+func (m *msg) info() store.MessageInfo {
+	return store.MessageInfo{UID: m.uid, Flags: m.flags.Clone(), Size: int64(len(m.body)), InternalDate: m.date}
+}
+
+func (mb *mbox) notifyExpunged(uids []uint32, except *handle) {
+	if len(uids) == 0 {
+		return
+	}
+	for h := range mb.handles {
+		if h == except {
+			continue
+		}
+		gone := make(map[uint32]bool, len(uids))
+		for _, uid := range uids {
+			gone[uid] = true
+			delete(h.pendFlags, uid)
+		}
+		// A message the handle never heard of simply never existed for it.
+		kept := h.pendNew[:0]
+		for _, n := range h.pendNew {
+			if gone[n.UID] {
+				delete(gone, n.UID)
+				continue
+			}
+			kept = append(kept, n)
+		}
+		h.pendNew = kept
+		for _, uid := range uids {
+			if gone[uid] {
+				h.pendExp = append(h.pendExp, uid)
+			}
+		}
+		h.signal()
+	}
+}
+
+// Select implements store.User.
+func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	mb, err := u.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if mb.attrs&store.AttrNoSelect != 0 {
+		return nil, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
+	}
+	handleSeq++
+	h := &handle{u: u, mb: mb, id: handleSeq, readOnly: readOnly, ch: make(chan struct{}, 1),
+		uidNext: mb.uidNext, pendFlags: make(map[uint32]store.Flags)}
+	h.snapshot = make([]store.MessageInfo, len(mb.msgs))
+	for i, m := range mb.msgs {
+		h.snapshot[i] = m.info()
+		if !readOnly && !m.recent {
+			m.recent = true
+			h.snapshot[i].Recent = true
+		}
+	}
+	h.keywords = append([]string(nil), mb.keywords...)
+	mb.handles[h] = struct{}{}
+	return h, nil
+}
+
+var handleSeq uint64 // guarded by any User.mu: only orders handles of one mailbox
+
+// Close implements store.User.
+func (u *User) Close() error { return nil }
+
+type handle struct {
+	u        *User
+	mb       *mbox
+	id       uint64
+	readOnly bool
+	ch       chan struct{}
+	snapshot []store.MessageInfo
+	keywords []string
+	uidNext  uint32
+
+	pendNew   []store.MessageInfo
+	pendFlags map[uint32]store.Flags
+	pendExp   []uint32
+	pendKw    bool
+	closed    bool
+}
+
+func (h *handle) signal() {
+	select {
+	case h.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (h *handle) Name() string {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	return h.mb.name
+}
+
+func (h *handle) UIDValidity() uint32                          { return h.mb.uidValidity }
+func (h *handle) ReadOnly() bool                               { return h.readOnly }
+func (h *handle) Messages() []store.MessageInfo                { return h.snapshot }
+func (h *handle) UIDNext() uint32                              { return h.uidNext }
+func (h *handle) Keywords() []string                           { return h.keywords }
+func (h *handle) NewKeywords() bool                            { return true }
+func (h *handle) Changed() <-chan struct{}                     { return h.ch }
+func (h *handle) Cached(uid uint32, key string) ([]byte, bool) { return h.cached(uid, key) }
+
+func (h *handle) cached(uid uint32, key string) ([]byte, bool) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	m := h.mb.find(uid)
+	if m == nil || m.cache == nil {
+		return nil, false
+	}
+	v, ok := m.cache[key]
+	return v, ok
+}
+
+func (h *handle) SetCached(uid uint32, key string, value []byte) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	if m := h.mb.find(uid); m != nil {
+		if m.cache == nil {
+			m.cache = make(map[string][]byte)
+		}
+		m.cache[key] = value
+	}
+}
+
+func (mb *mbox) find(uid uint32) *msg {
+	i := mb.index(uid)
+	if i < 0 {
+		return nil
+	}
+	return mb.msgs[i]
+}
+
+func (mb *mbox) index(uid uint32) int {
+	i := sort.Search(len(mb.msgs), func(i int) bool { return mb.msgs[i].uid >= uid })
+	if i < len(mb.msgs) && mb.msgs[i].uid == uid {
+		return i
+	}
+	return -1
+}
+
+func (h *handle) Poll() (store.Changes, error) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	var c store.Changes
+	c.New, h.pendNew = h.pendNew, nil
+	c.Expunged, h.pendExp = h.pendExp, nil
+	if len(h.pendFlags) > 0 {
+		c.Flags = make([]store.FlagUpdate, 0, len(h.pendFlags))
+		for uid, f := range h.pendFlags {
+			c.Flags = append(c.Flags, store.FlagUpdate{UID: uid, Flags: f})
+		}
+		sort.Slice(c.Flags, func(i, j int) bool { return c.Flags[i].UID < c.Flags[j].UID })
+		clear(h.pendFlags)
+	}
+	sort.Slice(c.Expunged, func(i, j int) bool { return c.Expunged[i] < c.Expunged[j] })
+	if h.pendKw {
+		h.pendKw = false
+		h.keywords = append([]string{}, h.mb.keywords...)
+		c.Keywords = h.keywords
+	}
+	h.uidNext = h.mb.uidNext
+	return c, nil
+}
+
+type content struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (c content) Bytes() []byte { return c.b }
+func (c content) Close() error  { return nil }
+
+func (h *handle) Open(uid uint32) (store.Content, error) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	m := h.mb.find(uid)
+	if m == nil {
+		return nil, store.ErrExpunged
+	}
+	return content{bytes.NewReader(m.body), m.body}, nil
+}
+
+func (h *handle) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]store.FlagUpdate, error) {
+	if h.readOnly {
+		return nil, store.ErrReadOnly
+	}
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	h.mb.addKeywords(flags.Keywords)
+	out := make([]store.FlagUpdate, 0, len(uids))
+	for _, uid := range uids {
+		m := h.mb.find(uid)
+		if m == nil {
+			continue
+		}
+		nf := m.flags.Apply(op, flags)
+		if !nf.Equal(m.flags) {
+			m.flags = nf
+			for o := range h.mb.handles {
+				if o != h {
+					o.pendFlags[uid] = nf.Clone()
+					o.signal()
+				}
+			}
+		}
+		out = append(out, store.FlagUpdate{UID: uid, Flags: m.flags.Clone()})
+	}
+	return out, nil
+}
+
+func (h *handle) Expunge(uids []uint32) ([]uint32, error) {
+	if h.readOnly {
+		return nil, store.ErrReadOnly
+	}
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	var want map[uint32]bool
+	if uids != nil {
+		want = make(map[uint32]bool, len(uids))
+		for _, u := range uids {
+			want[u] = true
+		}
+	}
+	return h.removeLocked(func(m *msg) bool {
+		return m.flags.System&store.FlagDeleted != 0 && (want == nil || want[m.uid])
+	}), nil
+}
+
+// removeLocked drops the messages del selects and tells the other handles.
+func (h *handle) removeLocked(del func(*msg) bool) []uint32 {
+	var gone []uint32
+	kept := h.mb.msgs[:0]
+	for _, m := range h.mb.msgs {
+		if del(m) {
+			gone = append(gone, m.uid)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(h.mb.msgs[len(kept):])
+	h.mb.msgs = kept
+	h.mb.notifyExpunged(gone, h)
+	return gone
+}
+
+func (h *handle) Copy(uids []uint32, dest string) (store.CopyResult, error) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	return h.copyLocked(uids, dest)
+}
+
+func (h *handle) copyLocked(uids []uint32, dest string) (store.CopyResult, error) {
+	db, err := h.u.lookup(dest)
+	if err != nil {
+		return store.CopyResult{}, err
+	}
+	if db.attrs&store.AttrNoSelect != 0 {
+		return store.CopyResult{}, fmt.Errorf("%w: %q", store.ErrNoSelect, db.name)
+	}
+	var res store.CopyResult
+	var ms []*msg
+	for _, uid := range uids {
+		m := h.mb.find(uid)
+		if m == nil {
+			continue
+		}
+		if h.u.maxSize > 0 && int64(len(m.body)) > h.u.maxSize {
+			return store.CopyResult{}, store.ErrTooBig
+		}
+		res.Src = append(res.Src, uid)
+		ms = append(ms, &msg{flags: m.flags.Clone(), date: m.date, body: m.body})
+	}
+	db.add(ms)
+	res.UIDValidity = db.uidValidity
+	for _, m := range ms {
+		res.Dst = append(res.Dst, m.uid)
+	}
+	return res, nil
+}
+
+func (h *handle) Move(uids []uint32, dest string) (store.CopyResult, error) {
+	if h.readOnly {
+		return store.CopyResult{}, store.ErrReadOnly
+	}
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	res, err := h.copyLocked(uids, dest)
+	if err != nil {
+		return res, err
+	}
+	moved := make(map[uint32]bool, len(res.Src))
+	for _, u := range res.Src {
+		moved[u] = true
+	}
+	// Moving into the selected mailbox itself: the copies stay.
+	h.removeLocked(func(m *msg) bool {
+		return moved[m.uid]
+	})
+	// The copies in the same mailbox were queued for this handle: keep
+	// them; the originals are reported by the caller.
+	return res, nil
+}
+
+func (h *handle) Close() error {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		delete(h.mb.handles, h)
+	}
+	return nil
+}
