@@ -34,6 +34,10 @@ func (c *Config) Check() error {
 			errs = append(errs, fmt.Errorf("storage maildir %q: not a directory", c.MaildirPath))
 		}
 	}
+	if os.Geteuid() != 0 {
+		// Unprivileged (dev) runs drop no privileges: no user or chroot to check.
+		return joinErrs(c.File, errs)
+	}
 	if fi, err := os.Stat(c.PreauthChroot); err != nil {
 		errs = append(errs, fmt.Errorf("preauth chroot: %w", err))
 	} else if !fi.IsDir() {
@@ -47,8 +51,12 @@ func (c *Config) Check() error {
 	if _, err := c.ControlGID(); err != nil {
 		errs = append(errs, err)
 	}
+	return joinErrs(c.File, errs)
+}
+
+func joinErrs(file string, errs []error) error {
 	if len(errs) > 0 {
-		return fmt.Errorf("%s: %w", c.File, errors.Join(errs...))
+		return fmt.Errorf("%s: %w", file, errors.Join(errs...))
 	}
 	return nil
 }
