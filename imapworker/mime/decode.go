@@ -339,3 +339,26 @@ func parseEncodedWord(s string) (word, decoded string, ok bool) {
 	}
 	return word, string(toUTF8(charset, raw)), true
 }
+
+// ToCRLF returns msg with every bare LF turned into CRLF (and a bare CR
+// left alone). It returns msg itself when there is nothing to change, so
+// storage can call it cheaply before Parse to get IMAP-exact sizes.
+func ToCRLF(msg []byte) []byte {
+	bare := 0
+	for i, c := range msg {
+		if c == '\n' && (i == 0 || msg[i-1] != '\r') {
+			bare++
+		}
+	}
+	if bare == 0 {
+		return msg
+	}
+	out := make([]byte, 0, len(msg)+bare)
+	for i, c := range msg {
+		if c == '\n' && (i == 0 || msg[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
+}

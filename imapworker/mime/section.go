@@ -13,12 +13,12 @@ var ErrNoSuchPart = errors.New("mime: no such body part")
 type Specifier int
 
 const (
-	SpecNone             Specifier = iota // BODY[] or BODY[1.2]
-	SpecHeader                            // HEADER
-	SpecHeaderFields                      // HEADER.FIELDS (list)
-	SpecHeaderFieldsNot                   // HEADER.FIELDS.NOT (list)
-	SpecText                              // TEXT
-	SpecMIME                              // MIME (needs a part path)
+	SpecNone            Specifier = iota // BODY[] or BODY[1.2]
+	SpecHeader                           // HEADER
+	SpecHeaderFields                     // HEADER.FIELDS (list)
+	SpecHeaderFieldsNot                  // HEADER.FIELDS.NOT (list)
+	SpecText                             // TEXT
+	SpecMIME                             // MIME (needs a part path)
 )
 
 // Section names a BODY[section] (RFC 9051 §6.4.5).
