@@ -187,3 +187,13 @@ func parseRights(oob []byte) ([]int, error) {
 	}
 	return fds, nil
 }
+
+// StreamSocketpair returns a close-on-exec SOCK_STREAM pair: the byte stream
+// a preauth worker relays a TLS session through.
+func StreamSocketpair() (a, b *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ipc: socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "relay"), os.NewFile(uintptr(fds[1]), "relay"), nil
+}

@@ -1,0 +1,122 @@
+// Command imapd is the IMAP server. It only parses flags and dispatches:
+// started by an admin it becomes the parent; re-executed by the parent with
+// IMAPD_ROLE set and its channel on fd 3, it becomes a preauth or mailbox
+// worker (docs/design.md).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+
+	"imapd/imapworker/mailbox"
+	"imapd/imapworker/preauth"
+	"imapd/ipc"
+	"imapd/parent"
+	"imapd/parent/config"
+)
+
+const parentTitle = "imapd: parent"
+
+func main() {
+	switch role := os.Getenv("IMAPD_ROLE"); role {
+	case "preauth":
+		child("preauth", preauth.Main, "setup", "new_conn", "authd_channel", "handoff_result", "shutdown")
+	case "mailbox":
+		child("mailbox", mailbox.Main, "setup", "new_session", "kick", "shutdown")
+	case "", "parent":
+		os.Exit(runParent())
+	default:
+		fmt.Fprintf(os.Stderr, "imapd: unknown role %q\n", role)
+		os.Exit(2)
+	}
+}
+
+// child runs a worker role on its parent channel, fd 3, and exits non-zero
+// if the role ever returns with an error.
+func child(role string, main func(*ipc.Conn) error, allowed ...string) {
+	ipc.SetTitle("imapd: " + role)
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+	conn, err := ipc.NewConn(os.NewFile(3, "parent"), "parent", allowed...)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "imapd %s: %v\n", role, err)
+		os.Exit(1)
+	}
+	if err := main(conn); err != nil {
+		slog.Error("exiting", "role", role, "err", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("IMAPD_LOG_LEVEL"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func runParent() int {
+	// Re-execute once so that ps and /proc/PID/cmdline name the role.
+	if os.Args[0] != parentTitle {
+		if exe, err := os.Executable(); err == nil {
+			env := append(os.Environ(), "IMAPD_ROLE=parent")
+			err = syscall.Exec(exe, append([]string{parentTitle}, os.Args[1:]...), env)
+			fmt.Fprintf(os.Stderr, "imapd: re-exec: %v\n", err)
+		}
+	}
+	ipc.SetTitle(parentTitle)
+	fs := flag.NewFlagSet("imapd", flag.ContinueOnError)
+	flags := config.RegisterFlags(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "imapd: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "c" || f.Name == "config" })
+	load := func() (*config.Config, error) {
+		var cfg *config.Config
+		var err error
+		if explicit {
+			cfg, err = config.Load(flags.ConfigFile)
+		} else {
+			cfg, err = config.LoadOrDefault(flags.ConfigFile)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.ApplyFlags(*flags); err != nil {
+			return nil, err
+		}
+		return cfg, cfg.Check()
+	}
+	cfg, err := load()
+	if flags.CheckOnly {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Print(cfg.String())
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "imapd:", err)
+		return 1
+	}
+	if flags.Fork {
+		fmt.Fprintln(os.Stderr, "imapd: --fork is accepted for compatibility; privilege separation is always on")
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	os.Setenv("IMAPD_LOG_LEVEL", cfg.LogLevel.String())
+	if err := parent.Main(cfg, parent.Options{Reload: load}); err != nil {
+		slog.Error("exiting", "role", "parent", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,170 @@
+// Package mailbox is the mailbox worker role: one process per logged-in user,
+// running with that user's ids, serving every session of the user from their
+// mail store (docs/design.md, "Processes").
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"imapd/imapworker/server"
+	"imapd/imapworker/store"
+	"imapd/imapworker/store/maildir"
+	"imapd/imapworker/store/memstore"
+	"imapd/ipc"
+	pb "imapd/proto"
+)
+
+// Main is the mailbox role: receive the setup, restrict the process, open the
+// user's store, then serve the sessions the parent passes until it says to
+// stop or goes away.
+func Main(parent *ipc.Conn) error {
+	env, fd, err := parent.Recv()
+	if fd != nil {
+		fd.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	setup := env.GetSetup()
+	if setup == nil || setup.Role != pb.Role_ROLE_MAILBOX {
+		return errors.New("first message is not a mailbox setup")
+	}
+	log := slog.Default().With("role", "mailbox", "pid", os.Getpid(), "user", setup.User)
+	if err := ipc.NoNewPrivs(); err != nil {
+		return err
+	}
+	st, err := openStore(setup)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	w := &worker{parent: parent, setup: setup, store: st, log: log, sessions: map[uint64]context.CancelFunc{}}
+	return w.serve()
+}
+
+// MaildirPath is where user's mail lives: BASE/user with a base path, else
+// HOME/Maildir.
+func MaildirPath(base, user, home string) string {
+	if base != "" {
+		return filepath.Join(base, user)
+	}
+	return filepath.Join(home, "Maildir")
+}
+
+func openStore(setup *pb.Setup) (store.User, error) {
+	switch setup.Storage {
+	case "memory":
+		return memstore.New().Open(setup.User)
+	case "maildir":
+		if setup.MaildirPath == "" && setup.Home == "" {
+			return nil, errors.New("no home directory and no maildir base path")
+		}
+		return maildir.Open(MaildirPath(setup.MaildirPath, setup.User, setup.Home), maildir.Options{})
+	}
+	return nil, fmt.Errorf("unknown storage %q", setup.Storage)
+}
+
+type worker struct {
+	parent *ipc.Conn
+	setup  *pb.Setup
+	store  store.User
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[uint64]context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func (w *worker) serve() error {
+	for {
+		env, fd, err := w.parent.Recv()
+		if errors.Is(err, ipc.ErrClosed) {
+			w.log.Info("parent went away; exiting")
+			w.stopAll()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch b := env.Body.(type) {
+		case *pb.Envelope_NewSession:
+			if fd == nil {
+				w.log.Error("session without a descriptor", "session", b.NewSession.SessionId)
+				continue
+			}
+			w.start(b.NewSession, fd)
+		case *pb.Envelope_Kick:
+			w.log.Info("kicked by the administrator")
+			w.stopAll()
+		case *pb.Envelope_Shutdown:
+			w.log.Info("shutting down", "reason", b.Shutdown.Reason)
+			w.stopAll()
+			return nil
+		}
+	}
+}
+
+func (w *worker) start(ns *pb.NewSession, fd *os.File) {
+	conn, err := net.FileConn(fd)
+	fd.Close()
+	if err != nil {
+		w.log.Error("session descriptor", "err", err)
+		w.done(ns.SessionId)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.mu.Lock()
+	w.sessions[ns.SessionId] = cancel
+	w.mu.Unlock()
+	h := ns.Handoff
+	log := w.log.With("session", ns.SessionId, "peer", h.RemoteAddr)
+	log.Info("session started", "tls", h.Tls)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer conn.Close()
+		err := server.ServeSession(ctx, conn, server.SessionConfig{
+			User:        w.store,
+			UserName:    w.setup.User,
+			AppendLimit: int64(w.setup.AppendLimit),
+			AutoLogout:  time.Duration(w.setup.AutologoutSeconds) * time.Second,
+			Logger:      log,
+		}, &server.Login{
+			Conn: conn, TLS: h.Tls, Tag: h.Tag, User: w.setup.User, SASL: h.Sasl,
+			Pending: h.Pending, ID: h.IdParams,
+		})
+		if err != nil {
+			log.Info("session ended", "err", err)
+		} else {
+			log.Info("session ended")
+		}
+		cancel()
+		w.done(ns.SessionId)
+	}()
+}
+
+func (w *worker) done(id uint64) {
+	w.mu.Lock()
+	delete(w.sessions, id)
+	w.mu.Unlock()
+	if err := w.parent.Send(&pb.Envelope{Body: &pb.Envelope_SessionDone{SessionDone: &pb.SessionDone{SessionId: id}}}, nil); err != nil && !errors.Is(err, ipc.ErrClosed) {
+		w.log.Debug("session done", "err", err)
+	}
+}
+
+// stopAll ends every session (each says BYE) and waits for them.
+func (w *worker) stopAll() {
+	w.mu.Lock()
+	for _, cancel := range w.sessions {
+		cancel()
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}

@@ -1,0 +1,482 @@
+// Package preauth is the pre-authentication worker role: an unprivileged,
+// chrooted process that owns client connections until they log in. It does
+// TLS, serves the not-authenticated state, asks authd to check credentials,
+// and hands a logged-in connection to the parent, relaying TLS connections
+// for the rest of their life (docs/design.md, "A connection's path").
+package preauth
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"imapd/imapworker/server"
+	"imapd/ipc"
+	pb "imapd/proto"
+)
+
+// maxInlinePending is the most pipelined bytes a Handoff carries inline; a
+// cleartext connection with more is relayed like a TLS one instead.
+const maxInlinePending = 32 << 10
+
+// Main is the preauth role: receive the setup, drop privileges, serve the
+// connections the parent passes, and exit when the parent goes away.
+func Main(parent *ipc.Conn) error {
+	env, _, err := recvTimeout(parent, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	setup := env.GetSetup()
+	if setup == nil || setup.Role != pb.Role_ROLE_PREAUTH {
+		return errors.New("first message is not a preauth setup")
+	}
+	log := slog.Default().With("role", "preauth", "pid", os.Getpid(), "worker", setup.WorkerId, "gen", setup.Generation)
+
+	tlsConf, err := tlsConfig(setup.Certs)
+	if err != nil {
+		return err
+	}
+	if err := dropPrivileges(setup, log); err != nil {
+		return fmt.Errorf("drop privileges: %w", err)
+	}
+
+	w := &worker{parent: parent, setup: setup, tls: tlsConf, log: log, conns: map[uint64]*clientConn{}}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	return w.serve()
+}
+
+func recvTimeout(c *ipc.Conn, d time.Duration) (*pb.Envelope, *os.File, error) {
+	type res struct {
+		env *pb.Envelope
+		fd  *os.File
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		env, fd, err := c.Recv()
+		ch <- res{env, fd, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.env, r.fd, r.err
+	case <-time.After(d):
+		return nil, nil, errors.New("timed out")
+	}
+}
+
+func dropPrivileges(setup *pb.Setup, log *slog.Logger) error {
+	if setup.PreauthUser == "" {
+		log.Warn("unprivileged mode: preauth worker keeps the server's user, without chroot")
+		return ipc.NoNewPrivs()
+	}
+	cred, _, err := ipc.LookupUser(setup.PreauthUser)
+	if err != nil {
+		return err
+	}
+	cred.Groups = []uint32{cred.GID}
+	return ipc.Drop(setup.Chroot, cred)
+}
+
+// tlsConfig builds the server side of TLS from the PEM pairs the parent read:
+// this process never opens a file. Go picks among several certificates by SNI.
+func tlsConfig(certs []*pb.TLSCert) (*tls.Config, error) {
+	if len(certs) == 0 {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"imap"}}
+	for _, c := range certs {
+		kp, err := tls.X509KeyPair(c.CertPem, c.KeyPem)
+		if err != nil {
+			return nil, fmt.Errorf("certificate: %w", err)
+		}
+		conf.Certificates = append(conf.Certificates, kp)
+	}
+	return conf, nil
+}
+
+type worker struct {
+	parent *ipc.Conn
+	setup  *pb.Setup
+	tls    *tls.Config
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	authdMu sync.Mutex
+	authd   *authdClient
+
+	mu       sync.Mutex
+	conns    map[uint64]*clientConn
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// serve is the flat switch over what the parent sends.
+func (w *worker) serve() error {
+	for {
+		env, fd, err := w.parent.Recv()
+		if errors.Is(err, ipc.ErrClosed) {
+			w.log.Info("parent went away; exiting")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch b := env.Body.(type) {
+		case *pb.Envelope_AuthdChannel:
+			if fd == nil {
+				w.log.Error("authd channel without a descriptor")
+				continue
+			}
+			w.setAuthd(fd)
+		case *pb.Envelope_NewConn:
+			if fd == nil {
+				w.log.Error("new connection without a descriptor", "conn", b.NewConn.ConnId)
+				continue
+			}
+			w.startConn(b.NewConn, fd)
+		case *pb.Envelope_HandoffResult:
+			if !b.HandoffResult.Ok {
+				w.log.Warn("handoff refused", "conn", b.HandoffResult.ConnId, "reason", b.HandoffResult.Reason)
+				w.closeConn(b.HandoffResult.ConnId)
+			}
+		case *pb.Envelope_Shutdown:
+			w.drain(b.Shutdown.Reason)
+			return nil
+		}
+	}
+}
+
+// drain answers every connection still before login with BYE and waits for
+// the relays of logged-in TLS sessions to end on their own.
+func (w *worker) drain(reason string) {
+	w.log.Info("draining", "reason", reason)
+	w.mu.Lock()
+	w.draining = true
+	for _, c := range w.conns {
+		if c.cancelPreauth != nil {
+			c.cancelPreauth()
+		}
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+func (w *worker) setAuthd(fd *os.File) {
+	c, err := ipc.NewConn(fd, "authd", "auth_reply")
+	if err != nil {
+		w.log.Error("authd channel", "err", err)
+		return
+	}
+	a := newAuthdClient(c, w.log)
+	w.authdMu.Lock()
+	old := w.authd
+	w.authd = a
+	w.authdMu.Unlock()
+	if old != nil {
+		old.close()
+	}
+}
+
+func (w *worker) authdClient() *authdClient {
+	w.authdMu.Lock()
+	defer w.authdMu.Unlock()
+	return w.authd
+}
+
+type clientConn struct {
+	id            uint64
+	net           net.Conn
+	cancelPreauth context.CancelFunc
+	relay         *os.File // our end of the relay socketpair, if relaying
+}
+
+func (w *worker) startConn(nc *pb.NewConn, fd *os.File) {
+	conn, err := net.FileConn(fd)
+	fd.Close()
+	if err != nil {
+		w.log.Error("client descriptor", "conn", nc.ConnId, "err", err)
+		w.connDone(nc.ConnId)
+		return
+	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	c := &clientConn{id: nc.ConnId, net: conn, cancelPreauth: cancel}
+	w.mu.Lock()
+	w.conns[nc.ConnId] = c
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer cancel()
+		w.handle(ctx, c, nc)
+		w.connDone(nc.ConnId)
+	}()
+}
+
+func (w *worker) closeConn(id uint64) {
+	w.mu.Lock()
+	c := w.conns[id]
+	w.mu.Unlock()
+	if c != nil {
+		c.net.Close()
+		if c.relay != nil {
+			c.relay.Close()
+		}
+	}
+}
+
+func (w *worker) connDone(id uint64) {
+	w.mu.Lock()
+	delete(w.conns, id)
+	w.mu.Unlock()
+	if err := w.parent.Send(&pb.Envelope{Body: &pb.Envelope_ConnDone{ConnDone: &pb.ConnDone{ConnId: id}}}, nil); err != nil {
+		w.log.Error("conn done", "err", err)
+	}
+}
+
+// handle serves one connection before login and then hands it off.
+func (w *worker) handle(ctx context.Context, c *clientConn, nc *pb.NewConn) {
+	log := w.log.With("conn", nc.ConnId, "peer", nc.RemoteAddr)
+	conn := c.net
+	defer func() {
+		if c.relay == nil {
+			conn.Close()
+		}
+	}()
+	tlsActive := false
+	if nc.Kind == pb.ListenerKind_LISTENER_TLS {
+		if w.tls == nil {
+			log.Error("implicit TLS listener without certificates")
+			return
+		}
+		tc := tls.Server(conn, w.tls)
+		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			log.Info("TLS handshake failed", "err", err)
+			return
+		}
+		conn, tlsActive = tc, true
+	}
+	var startTLS *tls.Config
+	if nc.Kind == pb.ListenerKind_LISTENER_STARTTLS {
+		startTLS = w.tls
+	}
+	auth := &connAuth{w: w, connID: nc.ConnId, remote: nc.RemoteAddr, local: nc.LocalAddr}
+	login, err := server.ServePreauth(ctx, conn, server.PreauthConfig{
+		Auth:         auth,
+		StartTLS:     startTLS,
+		TLSActive:    tlsActive,
+		Secure:       tlsActive || plaintextAllowed(w.setup.PlaintextAuth, nc.RemoteAddr),
+		LoginTimeout: time.Duration(w.setup.LoginTimeoutSeconds) * time.Second,
+		Logger:       log,
+	})
+	if err != nil {
+		log.Info("connection ended before login", "err", err)
+	}
+	if login == nil {
+		return
+	}
+	conn = login.Conn
+	if err := w.handoff(c, conn, login, auth, nc, log); err != nil {
+		log.Error("handoff failed", "err", err)
+		fmt.Fprintf(conn, "%s NO [UNAVAILABLE] Internal error, try again\r\n", login.Tag)
+		return
+	}
+	if c.relay != nil {
+		relay(conn, c.relay, log)
+	}
+}
+
+// handoff sends the logged-in connection to the parent: the socket itself
+// when it is cleartext, else one end of a socketpair this worker relays.
+func (w *worker) handoff(c *clientConn, conn net.Conn, login *server.Login, auth *connAuth, nc *pb.NewConn, log *slog.Logger) error {
+	h := &pb.Handoff{
+		ConnId: nc.ConnId, Token: auth.token, Tag: login.Tag, IdParams: login.ID,
+		Tls: login.TLS, RemoteAddr: nc.RemoteAddr, LocalAddr: nc.LocalAddr, Sasl: login.SASL,
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		h.TlsVersion = tls.VersionName(st.Version)
+		h.TlsCipher = tls.CipherSuiteName(st.CipherSuite)
+	}
+	var fd *os.File
+	_, cleartext := conn.(*net.TCPConn)
+	if cleartext && len(login.Pending) <= maxInlinePending {
+		f, err := conn.(*net.TCPConn).File()
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fd, h.Pending = f, login.Pending
+	} else {
+		ours, theirs, err := ipc.StreamSocketpair()
+		if err != nil {
+			return err
+		}
+		defer theirs.Close()
+		if _, err := ours.Write(login.Pending); err != nil {
+			ours.Close()
+			return err
+		}
+		fd, c.relay = theirs, ours
+	}
+	if err := w.parent.Send(&pb.Envelope{Body: &pb.Envelope_Handoff{Handoff: h}}, fd); err != nil {
+		if c.relay != nil {
+			c.relay.Close()
+			c.relay = nil
+		}
+		return err
+	}
+	log.Info("handed off", "user", login.User, "relay", c.relay != nil)
+	return nil
+}
+
+// plaintextAllowed applies the plaintext-auth policy to a cleartext
+// connection: loopback peers count as secure by default, as in Dovecot.
+func plaintextAllowed(policy, remote string) bool {
+	switch policy {
+	case "allow":
+		return true
+	case "deny":
+		return false
+	}
+	return isLoopback(remote)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// connAuth is one connection's Authenticator: it remembers the token authd
+// issued so the handoff can present it.
+type connAuth struct {
+	w             *worker
+	connID        uint64
+	remote, local string
+	token         string
+}
+
+func (a *connAuth) Authenticate(ctx context.Context, req server.AuthRequest) server.AuthResponse {
+	ac := a.w.authdClient()
+	if ac == nil {
+		return server.AuthResponse{Code: "UNAVAILABLE"}
+	}
+	rep, err := ac.call(ctx, &pb.AuthRequest{
+		ConnId: a.connID, Mechanism: req.Mechanism, User: req.User, Password: req.Password,
+		AuthzId: req.AuthzID, RemoteAddr: a.remote, LocalAddr: a.local,
+	})
+	if err != nil {
+		a.w.log.Error("authd", "err", err)
+		return server.AuthResponse{Code: "UNAVAILABLE"}
+	}
+	switch rep.Result {
+	case pb.AuthResult_AUTH_OK:
+		a.token = rep.Token
+		return server.AuthResponse{OK: true, User: rep.User}
+	case pb.AuthResult_AUTH_EXPIRED:
+		return server.AuthResponse{Code: "EXPIRED"}
+	case pb.AuthResult_AUTH_REFUSED:
+		return server.AuthResponse{Code: "AUTHORIZATIONFAILED"}
+	case pb.AuthResult_AUTH_UNAVAILABLE:
+		return server.AuthResponse{Code: "UNAVAILABLE"}
+	default:
+		return server.AuthResponse{Code: "AUTHENTICATIONFAILED"}
+	}
+}
+
+// authdClient multiplexes concurrent AuthRequests over one channel, matching
+// replies to requests by envelope id.
+type authdClient struct {
+	conn    *ipc.Conn
+	log     *slog.Logger
+	nextID  atomic.Uint64
+	mu      sync.Mutex
+	waiting map[uint64]chan *pb.AuthReply
+	closed  bool
+}
+
+func newAuthdClient(c *ipc.Conn, log *slog.Logger) *authdClient {
+	a := &authdClient{conn: c, log: log, waiting: map[uint64]chan *pb.AuthReply{}}
+	go a.readLoop()
+	return a
+}
+
+func (a *authdClient) readLoop() {
+	for {
+		env, fd, err := a.conn.Recv()
+		if fd != nil {
+			fd.Close()
+		}
+		if err != nil {
+			if !errors.Is(err, ipc.ErrClosed) {
+				a.log.Error("authd channel", "err", err)
+			}
+			a.close()
+			return
+		}
+		a.mu.Lock()
+		ch := a.waiting[env.Id]
+		delete(a.waiting, env.Id)
+		a.mu.Unlock()
+		if ch != nil {
+			ch <- env.GetAuthReply()
+		}
+	}
+}
+
+func (a *authdClient) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.closed = true
+	a.conn.Close()
+	for id, ch := range a.waiting {
+		close(ch)
+		delete(a.waiting, id)
+	}
+}
+
+func (a *authdClient) call(ctx context.Context, req *pb.AuthRequest) (*pb.AuthReply, error) {
+	id := a.nextID.Add(1)
+	ch := make(chan *pb.AuthReply, 1)
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil, errors.New("authd channel closed")
+	}
+	a.waiting[id] = ch
+	a.mu.Unlock()
+	if err := a.conn.Send(&pb.Envelope{Id: id, Body: &pb.Envelope_AuthRequest{AuthRequest: req}}, nil); err != nil {
+		return nil, err
+	}
+	// authd delays failures by up to 15 s per address, plus PAM's own time.
+	t := time.NewTimer(60 * time.Second)
+	defer t.Stop()
+	select {
+	case rep, ok := <-ch:
+		if !ok || rep == nil {
+			return nil, errors.New("authd went away")
+		}
+		return rep, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, errors.New("authd timed out")
+	}
+}

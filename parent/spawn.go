@@ -1,0 +1,141 @@
+package parent
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	"imapd/ipc"
+	pb "imapd/proto"
+)
+
+// child is one supervised process and the parent's end of its channel.
+type child struct {
+	role     pb.Role
+	id       uint32 // preauth worker number
+	gen      uint32
+	user     string // mailbox workers
+	uid      uint32
+	pid      int
+	conn     *ipc.Conn
+	cmd      *exec.Cmd
+	load     int  // preauth: connections it holds; mailbox: sessions
+	draining bool // told to finish and exit; not restarted
+	exited   chan struct{}
+}
+
+// spawnSpec says how to start a child.
+type spawnSpec struct {
+	role    pb.Role
+	path    string // executable
+	title   string // argv[0]: the process title ps shows
+	env     []string
+	cred    *syscall.Credential // nil: keep the parent's ids
+	dir     string
+	allowed []string // bodies the parent accepts from it
+}
+
+// spawner starts every child from one locked OS thread: Pdeathsig is tied to
+// the thread that forked the child, and a thread Go retires would kill
+// children that are alive and well (DESIGN §7).
+type spawner struct {
+	reqs chan spawnReq
+}
+
+type spawnReq struct {
+	spec spawnSpec
+	res  chan spawnRes
+}
+
+type spawnRes struct {
+	c   *child
+	err error
+}
+
+func newSpawner() *spawner {
+	s := &spawner{reqs: make(chan spawnReq)}
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread lives as long as the parent
+		for r := range s.reqs {
+			c, err := startChild(r.spec)
+			r.res <- spawnRes{c, err}
+		}
+	}()
+	return s
+}
+
+func (s *spawner) spawn(spec spawnSpec) (*child, error) {
+	res := make(chan spawnRes, 1)
+	s.reqs <- spawnReq{spec, res}
+	r := <-res
+	return r.c, r.err
+}
+
+func startChild(spec spawnSpec) (*child, error) {
+	ours, theirs, err := ipc.Socketpair()
+	if err != nil {
+		return nil, err
+	}
+	defer theirs.Close()
+	cmd := &exec.Cmd{
+		Path:       spec.path,
+		Args:       []string{spec.title},
+		Env:        spec.env,
+		Dir:        spec.dir,
+		ExtraFiles: []*os.File{theirs}, // fd 3
+		SysProcAttr: &syscall.SysProcAttr{
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: spec.cred,
+			Setpgid:    false,
+		},
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		ours.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("start %s: %w", spec.title, err)
+	}
+	conn, err := ipc.NewConn(ours, roleName(spec.role), spec.allowed...)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	c := &child{role: spec.role, pid: cmd.Process.Pid, conn: conn, cmd: cmd, exited: make(chan struct{})}
+	go relayLog(stderr, fmt.Sprintf("%s[%d]", roleName(spec.role), c.pid))
+	return c, nil
+}
+
+// relayLog copies a child's stderr to ours, one line per event, prefixed
+// with the child's role and pid (DESIGN §5).
+func relayLog(r io.Reader, prefix string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	for sc.Scan() {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prefix, sc.Bytes())
+	}
+}
+
+func roleName(r pb.Role) string {
+	switch r {
+	case pb.Role_ROLE_PARENT:
+		return "parent"
+	case pb.Role_ROLE_PREAUTH:
+		return "preauth"
+	case pb.Role_ROLE_AUTHD:
+		return "authd"
+	case pb.Role_ROLE_MAILBOX:
+		return "mailbox"
+	case pb.Role_ROLE_CONTROL:
+		return "control"
+	}
+	return "unknown"
+}
+
