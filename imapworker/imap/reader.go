@@ -232,7 +232,8 @@ func (r *Reader) discardRest(size int64) bool {
 		if _, err := r.br.Discard(int(size)); err != nil {
 			return false
 		}
-		// The line after the literal: discard up to LF.
+		// The line after the literal: discard up to LF, keeping its tail
+		// to see whether another literal follows.
 		var line []byte
 		for {
 			frag, err := r.br.ReadSlice('\n')
@@ -240,17 +241,15 @@ func (r *Reader) discardRest(size int64) bool {
 				return false
 			}
 			budget -= int64(len(frag))
+			line = append(line, frag...)
+			if len(line) > 32 {
+				line = append(line[:0], line[len(line)-32:]...)
+			}
 			if err == bufio.ErrBufferFull {
-				line = frag[len(frag)-min(len(frag), 24):] // enough for a literal header
 				continue
 			}
 			if err != nil {
 				return false
-			}
-			if len(frag) < 24 {
-				line = append(line[:0:0], frag...)
-			} else {
-				line = frag[len(frag)-24:]
 			}
 			break
 		}
