@@ -87,7 +87,7 @@ func (m *Matcher) matchASCII(t []byte) bool {
 		return false
 	}
 	end := len(t) - len(n) + k + 1 // anchor positions are in [k, end)
-	nl, nh := -2, -2                // next lo/hi positions; -2 unknown, -1 none
+	nl, nh := -2, -2               // next lo/hi positions; -2 unknown, -1 none
 	if m.lo == m.hi {
 		nh = -1
 	}
