@@ -15,8 +15,20 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/imapctl ./cmd/imapctl
 	$(GO) build -tags '$(AUTHD_TAGS)' -o $(BIN)/imapd-authd ./cmd/imapd-authd
 
+# The dev server runs unprivileged. Started by root, it runs as nobody from a
+# copy in $(DEVROOT), since the tree may sit where nobody cannot read it.
+DEVROOT := /tmp/imapd-dev-root
 run: build
+	@echo "imapd dev server on 127.0.0.1:10143, in-memory storage: log in as demo / demo"
+ifeq ($(shell id -u),0)
+	rm -rf $(DEVROOT) && mkdir -p $(DEVROOT)/bin $(DEVROOT)/examples
+	cp $(BIN)/imapd $(BIN)/imapd-authd $(BIN)/imapctl $(DEVROOT)/bin/
+	cp examples/dev.conf examples/dev-passwd $(DEVROOT)/examples/
+	chown -R nobody $(DEVROOT)
+	cd $(DEVROOT) && exec setpriv --reuid=nobody --regid=nogroup --clear-groups bin/imapd -c examples/dev.conf
+else
 	$(BIN)/imapd -c examples/dev.conf
+endif
 
 test:
 	.ci/test.sh

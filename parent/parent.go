@@ -83,7 +83,9 @@ func Main(cfg *config.Config, opts Options) error {
 		return err
 	}
 	p := &Parent{
-		log: log, opts: opts, exe: exe, authdExe: filepath.Join(filepath.Dir(exe), "imapd-authd"),
+		// /proc/self/exe reaches our binary whatever the directories above it
+		// allow, so a mailbox worker can re-execute it as its user.
+		log: log, opts: opts, exe: "/proc/self/exe", authdExe: filepath.Join(filepath.Dir(exe), "imapd-authd"),
 		privileged: os.Geteuid() == 0, started: time.Now(), spawner: newSpawner(), now: time.Now,
 		cfg: cfg, preauth: map[uint32]*child{}, mailboxes: map[string]*child{},
 		listeners: map[string]*listener{}, conns: map[uint64]*connInfo{}, perIP: map[string]int{},

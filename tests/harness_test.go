@@ -179,9 +179,10 @@ func startServer(t *testing.T, conf string) *server {
 
 // client is one IMAP connection driven as a transcript.
 type client struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
+	t        *testing.T
+	conn     net.Conn
+	r        *bufio.Reader
+	greeting string
 }
 
 func dial(t *testing.T, addr string) *client {
@@ -192,7 +193,7 @@ func dial(t *testing.T, addr string) *client {
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
-	c.S("* OK")
+	c.greeting = c.S("* OK")[0]
 	return c
 }
 
