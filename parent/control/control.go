@@ -8,6 +8,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -64,6 +65,9 @@ type isBody interface{ proto.Message }
 func readEnvelope(c *net.UnixConn, buf []byte) (*pb.Envelope, error) {
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
+	if errors.Is(err, io.EOF) {
+		return nil, ipc.ErrClosed
+	}
 	if err != nil {
 		return nil, err
 	}
