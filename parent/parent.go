@@ -194,7 +194,7 @@ func (p *Parent) startAuthd() error {
 		AuthCacheSeconds: uint32(p.cfg.AuthCache / time.Second),
 	}
 	if err := c.conn.Send(&pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil); err != nil {
-		c.cmd.Process.Kill()
+		c.kill()
 		return err
 	}
 	p.authd = c
@@ -263,7 +263,7 @@ func (p *Parent) startPreauth(id uint32) error {
 		setup.PreauthUser, setup.Chroot = p.cfg.PreauthUser, p.cfg.PreauthChroot
 	}
 	if err := c.conn.Send(&pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil); err != nil {
-		c.cmd.Process.Kill()
+		c.kill()
 		return err
 	}
 	p.preauth[id] = c
@@ -294,7 +294,7 @@ func (p *Parent) startMailbox(gr *pb.Grant) (*child, error) {
 		AutologoutSeconds: uint32(p.cfg.Autologout / time.Second), AppendLimit: uint64(p.cfg.AppendLimit),
 	}
 	if err := c.conn.Send(&pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil); err != nil {
-		c.cmd.Process.Kill()
+		c.kill()
 		return nil, err
 	}
 	go p.readChild(c)
@@ -310,7 +310,7 @@ func (p *Parent) readChild(c *child) {
 		if err != nil {
 			if !errors.Is(err, ipc.ErrClosed) {
 				p.log.Error("bad message; dropping the child", "child", roleName(c.role), "pid", c.pid, "err", err)
-				c.cmd.Process.Kill()
+				c.kill()
 			}
 			return
 		}
@@ -573,7 +573,7 @@ func (p *Parent) shutdown(reason string) {
 		case <-c.exited:
 		case <-deadline:
 			p.log.Warn("child did not stop in time; killing", "child", roleName(c.role), "pid", c.pid)
-			c.cmd.Process.Kill()
+			c.kill()
 			<-c.exited
 		}
 	}

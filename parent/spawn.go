@@ -28,6 +28,15 @@ type child struct {
 	exited   chan struct{}
 }
 
+// kill ends the child at once (a child that sent garbage, or one that did
+// not stop in time).
+func (c *child) kill() {
+	if c.cmd != nil {
+		c.cmd.Process.Kill()
+	}
+	c.conn.Close()
+}
+
 // spawnSpec says how to start a child.
 type spawnSpec struct {
 	role    pb.Role
