@@ -137,4 +137,3 @@ func (p *Parent) dispatch(conn *net.TCPConn, kind config.Kind) {
 		p.connDone(w, id)
 	}
 }
-

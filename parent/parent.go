@@ -39,32 +39,32 @@ type Options struct {
 // Parent is the state of the parent process. Every field below mu is
 // guarded by it; the child channels each have a reader goroutine.
 type Parent struct {
-	log     *slog.Logger
-	opts    Options
-	exe     string // our executable, re-executed for preauth and mailbox
-	authdExe string
+	log        *slog.Logger
+	opts       Options
+	exe        string // our executable, re-executed for preauth and mailbox
+	authdExe   string
 	privileged bool
-	started time.Time
-	spawner *spawner
-	now     func() time.Time
+	started    time.Time
+	spawner    *spawner
+	now        func() time.Time
 	// spawnMailbox is replaced by tests that must prove no worker starts.
 	spawnMailbox func(gr *pb.Grant) (*child, error)
 
-	mu         sync.Mutex
-	cfg        *config.Config
-	gen        uint32
-	certs      []*pb.TLSCert
-	listeners  map[string]*listener // by "addr kind"
-	authd      *child
-	preauth    map[uint32]*child // current generation, by worker id
-	old        []*child          // draining preauth workers of older generations
-	mailboxes  map[string]*child // by user
-	grants     *grants
-	conns      map[uint64]*connInfo
-	nextConn   uint64
-	perIP      map[string]int
-	stopping   bool
-	authStats  chan *pb.AuthStats
+	mu        sync.Mutex
+	cfg       *config.Config
+	gen       uint32
+	certs     []*pb.TLSCert
+	listeners map[string]*listener // by "addr kind"
+	authd     *child
+	preauth   map[uint32]*child // current generation, by worker id
+	old       []*child          // draining preauth workers of older generations
+	mailboxes map[string]*child // by user
+	grants    *grants
+	conns     map[uint64]*connInfo
+	nextConn  uint64
+	perIP     map[string]int
+	stopping  bool
+	authStats chan *pb.AuthStats
 }
 
 type connInfo struct {

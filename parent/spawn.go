@@ -147,4 +147,3 @@ func roleName(r pb.Role) string {
 	}
 	return "unknown"
 }
-
