@@ -1,0 +1,440 @@
+// Package authd is the authentication role: it checks passwords (PAM or a
+// Dovecot passwd-file) for preauth workers, applies login penalties, and
+// tells the parent whom a login may become (a Grant) before it tells the
+// worker that the login succeeded (DESIGN.md §2.3). It never sees a client
+// socket.
+package authd
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"imapd/ipc"
+	pb "imapd/proto"
+)
+
+// account is what a backend knows of a user once the password checked out.
+type account struct {
+	user     string // canonical name
+	uid, gid uint32
+	hasIDs   bool // uid and gid came from the backend
+	home     string
+	groups   []uint32
+}
+
+// backend checks one request. real reports that the check ran against an
+// existing account's secret, so its duration is a fair failure floor.
+type backend interface {
+	check(req *pb.AuthRequest) (acct account, res pb.AuthResult, real bool)
+}
+
+// options are the timings of the role; tests shorten them.
+type options struct {
+	setupTimeout  time.Duration
+	grantTimeout  time.Duration // wait for the parent's GrantAck
+	grantTTL      time.Duration // Grant.expiry - now
+	penaltyBase   time.Duration
+	penaltyMax    time.Duration
+	penaltyExpiry time.Duration
+	floorMin      time.Duration // failure floor before any check was timed; <0: per backend
+	floorCap      time.Duration
+	maxInFlight   int // concurrent requests per preauth channel
+	maxChecks     int // concurrent backend checks
+	now           func() time.Time
+	sleep         func(time.Duration)
+	newBackend    func(*pb.Setup, *slog.Logger) (backend, error)
+}
+
+func defaultOptions() options {
+	return options{
+		setupTimeout:  30 * time.Second,
+		grantTimeout:  5 * time.Second,
+		grantTTL:      30 * time.Second,
+		penaltyBase:   250 * time.Millisecond,
+		penaltyMax:    15 * time.Second,
+		penaltyExpiry: 15 * time.Minute,
+		floorMin:      -1,
+		floorCap:      2 * time.Second,
+		maxInFlight:   256,
+		maxChecks:     16,
+		now:           time.Now,
+		sleep:         time.Sleep,
+		newBackend:    newBackend,
+	}
+}
+
+func newBackend(s *pb.Setup, log *slog.Logger) (backend, error) {
+	switch s.AuthBackend {
+	case "pam":
+		service := s.PamService
+		if service == "" {
+			service = "imapd"
+		}
+		return newPAM(service, log)
+	case "passwd-file":
+		if s.PasswdFile == "" {
+			return nil, errors.New("authd: passwd-file backend without passwd_file")
+		}
+		return newPasswdFile(s.PasswdFile, log)
+	default:
+		return nil, fmt.Errorf("authd: unknown auth_backend %q", s.AuthBackend)
+	}
+}
+
+// Main runs the authd role on ch, its channel to the parent: it waits for
+// Setup, then serves until Shutdown (nil) or until the parent's end closes
+// (an error: the parent died).
+func Main(ch *ipc.Conn) error {
+	return run(ch, defaultOptions(), slog.Default())
+}
+
+type server struct {
+	opt     options
+	log     *slog.Logger
+	parent  *ipc.Conn
+	setup   *pb.Setup
+	backend backend
+	pen     *penalties
+	floor   *failFloor
+	cache   *credCache
+	checks  chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]chan struct{} // grant token -> closed on GrantAck
+
+	nextID    atomic.Uint64
+	successes atomic.Uint64
+	failures  atomic.Uint64
+}
+
+func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
+	defer ch.Close()
+	// A parent that never sends Setup must not leave authd waiting forever.
+	t := time.AfterFunc(opt.setupTimeout, func() { ch.Close() })
+	env, fd, err := ch.Recv()
+	t.Stop()
+	if err != nil {
+		return fmt.Errorf("authd: waiting for setup: %w", err)
+	}
+	if fd != nil {
+		fd.Close()
+	}
+	setup := env.GetSetup()
+	if setup == nil || setup.Role != pb.Role_ROLE_AUTHD {
+		return fmt.Errorf("authd: first message is %s, want an authd setup", ipc.BodyName(env))
+	}
+	be, err := opt.newBackend(setup, log)
+	if err != nil {
+		return err
+	}
+	s := &server{opt: opt, log: log, parent: ch, setup: setup, backend: be,
+		pen:     newPenalties(opt.penaltyBase, opt.penaltyMax, opt.penaltyExpiry, opt.now),
+		floor:   &failFloor{min: opt.floorMin, cap: opt.floorCap},
+		checks:  make(chan struct{}, opt.maxChecks),
+		pending: map[string]chan struct{}{}}
+	if s.floor.min < 0 {
+		// pam_unix with yescrypt takes ~180 ms (DESIGN.md §7).
+		s.floor.min = 0
+		if setup.AuthBackend == "pam" {
+			s.floor.min = 250 * time.Millisecond
+		}
+	}
+	if setup.AuthCacheSeconds > 0 {
+		s.cache = newCredCache(time.Duration(setup.AuthCacheSeconds)*time.Second, opt.now)
+	}
+	log.Info("authd ready", "backend", setup.AuthBackend, "unprivileged", setup.Unprivileged,
+		"first_valid_uid", setup.FirstValidUid, "cache_seconds", setup.AuthCacheSeconds)
+	return s.serveParent()
+}
+
+// serveParent is the parent channel's dispatch loop.
+func (s *server) serveParent() error {
+	for {
+		env, fd, err := s.parent.Recv()
+		if err != nil {
+			if errors.Is(err, ipc.ErrClosed) || errors.Is(err, io.EOF) {
+				return errors.New("authd: parent closed the channel")
+			}
+			// The parent is trusted: a bad message from it is a bug.
+			return fmt.Errorf("authd: %w", err)
+		}
+		switch b := env.Body.(type) {
+		case *pb.Envelope_AuthdChannel:
+			if fd == nil {
+				return errors.New("authd: authd_channel without a descriptor")
+			}
+			go s.servePreauth(b.AuthdChannel.WorkerId, fd)
+			continue
+		case *pb.Envelope_GrantAck:
+			s.acked(b.GrantAck.Token)
+		case *pb.Envelope_StatsRequest:
+			err = s.parent.Send(&pb.Envelope{Id: env.Id, Body: &pb.Envelope_AuthStats{AuthStats: s.stats()}}, nil)
+		case *pb.Envelope_Shutdown:
+			s.log.Info("shutdown", "reason", b.Shutdown.Reason)
+			err = errShutdown
+		default:
+			err = fmt.Errorf("authd: unexpected %s from parent", ipc.BodyName(env))
+		}
+		if fd != nil {
+			fd.Close()
+		}
+		if err == errShutdown {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+var errShutdown = errors.New("shutdown")
+
+func (s *server) stats() *pb.AuthStats {
+	return &pb.AuthStats{Successes: s.successes.Load(), Failures: s.failures.Load(), Penalised: s.pen.snapshot()}
+}
+
+// servePreauth answers AuthRequests from preauth worker id on f. A worker is
+// less privileged than authd: anything amiss drops the channel, not authd.
+func (s *server) servePreauth(id uint32, f *os.File) {
+	peer := fmt.Sprintf("preauth[%d]", id)
+	c, err := ipc.NewConn(f, peer, "auth_request")
+	if err != nil {
+		s.log.Error("preauth channel", "peer", peer, "error", err.Error())
+		return
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		c.Close()
+	}()
+	inFlight := make(chan struct{}, s.opt.maxInFlight)
+	for {
+		env, fd, err := c.Recv()
+		if err != nil {
+			if !errors.Is(err, ipc.ErrClosed) && !errors.Is(err, io.EOF) {
+				s.log.Warn("dropping preauth channel", "peer", peer, "error", err.Error())
+			}
+			return
+		}
+		if fd != nil {
+			fd.Close()
+			s.log.Warn("dropping preauth channel: descriptor with auth_request", "peer", peer)
+			return
+		}
+		select {
+		case inFlight <- struct{}{}:
+		default:
+			s.reply(c, env.Id, pb.AuthResult_AUTH_UNAVAILABLE, "", "")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-inFlight }()
+			res, token, user := s.authenticate(id, env.GetAuthRequest())
+			s.reply(c, env.Id, res, token, user)
+		}()
+	}
+}
+
+func (s *server) reply(c *ipc.Conn, id uint64, res pb.AuthResult, token, user string) {
+	err := c.Send(&pb.Envelope{Id: id, Body: &pb.Envelope_AuthReply{AuthReply: &pb.AuthReply{
+		Result: res, Token: token, User: user}}}, nil)
+	if err != nil {
+		s.log.Warn("auth reply", "peer", c.Peer(), "error", err.Error())
+	}
+}
+
+// authenticate runs one attempt to its answer: penalty, check, failure floor,
+// account resolution, then Grant to the parent and its ack.
+func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthResult, token, canon string) {
+	defer func() {
+		s.log.Info("auth", "user", req.User, "remote", req.RemoteAddr, "mech", req.Mechanism,
+			"preauth", worker, "conn", req.ConnId, "result", res.String())
+		switch res {
+		case pb.AuthResult_AUTH_OK:
+			s.successes.Add(1)
+		default:
+			s.failures.Add(1)
+		}
+	}()
+	// RFC 4616 §2: acting as someone else is not supported.
+	if req.AuthzId != "" && req.AuthzId != req.User {
+		return pb.AuthResult_AUTH_REFUSED, "", ""
+	}
+	s.opt.sleep(s.pen.delay(req.RemoteAddr, req.User))
+
+	start := s.opt.now()
+	acct, res, cached := account{}, pb.AuthResult_AUTH_FAILED, false
+	if validUser(req.User) && req.Password != "" && len(req.Password) <= 1024 {
+		if acct, cached = s.cache.get(req.User, req.Password); cached {
+			res = pb.AuthResult_AUTH_OK
+		} else {
+			s.checks <- struct{}{}
+			var real bool
+			acct, res, real = s.backend.check(req)
+			<-s.checks
+			if real {
+				s.floor.observe(s.opt.now().Sub(start))
+			}
+		}
+	}
+	switch res {
+	case pb.AuthResult_AUTH_OK:
+	case pb.AuthResult_AUTH_FAILED:
+		s.pen.fail(req.RemoteAddr, req.User)
+		fallthrough
+	default:
+		if wait := s.floor.floor() - s.opt.now().Sub(start); wait > 0 {
+			s.opt.sleep(wait)
+		}
+		return res, "", ""
+	}
+
+	acct, res = s.resolve(acct)
+	if res != pb.AuthResult_AUTH_OK {
+		return res, "", ""
+	}
+	if !cached {
+		s.cache.put(req.User, req.Password, acct)
+	}
+	s.pen.succeed(req.RemoteAddr, req.User)
+
+	token = newToken()
+	if !s.grant(&pb.Grant{Token: token, PreauthId: worker, ConnId: req.ConnId, User: acct.user,
+		Uid: acct.uid, Gid: acct.gid, Groups: acct.groups, Home: acct.home,
+		ExpiryUnixNano: s.opt.now().Add(s.opt.grantTTL).UnixNano()}) {
+		return pb.AuthResult_AUTH_UNAVAILABLE, "", ""
+	}
+	return pb.AuthResult_AUTH_OK, token, acct.user
+}
+
+// resolve fills in uid, gid, groups and home, and refuses root and system
+// accounts.
+func (s *server) resolve(a account) (account, pb.AuthResult) {
+	if s.setup.Unprivileged {
+		// One uid serves every user; the mailbox worker uses the maildir
+		// base path since home is empty.
+		a.uid, a.gid, a.home = uint32(os.Getuid()), uint32(os.Getgid()), ""
+		a.groups = []uint32{a.gid}
+		if a.uid == 0 {
+			s.log.Error("unprivileged mode running as root: refusing logins", "user", a.user)
+			return a, pb.AuthResult_AUTH_REFUSED
+		}
+		return a, pb.AuthResult_AUTH_OK
+	}
+	sys, home, err := ipc.LookupUser(a.user)
+	switch {
+	case a.hasIDs:
+		// The passwd-file's ids win; system groups apply only to the same uid.
+		a.groups = []uint32{a.gid}
+		if err == nil && sys.UID == a.uid {
+			a.groups = append(a.groups, sys.Groups...)
+		}
+		if a.home == "" && err == nil && sys.UID == a.uid {
+			a.home = home
+		}
+	case err != nil:
+		var unknown user.UnknownUserError
+		if errors.As(err, &unknown) {
+			s.log.Error("authenticated user has no system account", "user", a.user)
+		} else {
+			s.log.Error("user lookup", "user", a.user, "error", err.Error())
+		}
+		return a, pb.AuthResult_AUTH_UNAVAILABLE
+	default:
+		a.uid, a.gid, a.groups = sys.UID, sys.GID, sys.Groups
+		if a.home == "" {
+			a.home = home
+		}
+	}
+	a.groups = uniq(a.groups)
+	if a.uid == 0 || a.gid == 0 || a.uid < s.setup.FirstValidUid {
+		s.log.Warn("login refused for a privileged account", "user", a.user, "uid", a.uid, "gid", a.gid,
+			"first_valid_uid", s.setup.FirstValidUid)
+		return a, pb.AuthResult_AUTH_REFUSED
+	}
+	return a, pb.AuthResult_AUTH_OK
+}
+
+func uniq(g []uint32) []uint32 {
+	seen := map[uint32]bool{}
+	out := g[:0:0]
+	for _, x := range g {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// grant sends g to the parent and waits for its GrantAck: the worker hears
+// AUTH_OK only once the parent can redeem the token (DESIGN.md §2.3).
+func (s *server) grant(g *pb.Grant) bool {
+	acked := make(chan struct{})
+	s.mu.Lock()
+	s.pending[g.Token] = acked
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, g.Token)
+		s.mu.Unlock()
+	}()
+	err := s.parent.Send(&pb.Envelope{Id: s.nextID.Add(1), Body: &pb.Envelope_Grant{Grant: g}}, nil)
+	if err != nil {
+		s.log.Error("grant", "user", g.User, "error", err.Error())
+		return false
+	}
+	t := time.NewTimer(s.opt.grantTimeout)
+	defer t.Stop()
+	select {
+	case <-acked:
+		return true
+	case <-t.C:
+		s.log.Error("grant not acknowledged by parent", "user", g.User, "timeout", s.opt.grantTimeout.String())
+		return false
+	}
+}
+
+func (s *server) acked(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.pending[token]; ok {
+		close(c)
+		delete(s.pending, token)
+		return
+	}
+	s.log.Warn("grant_ack for no pending grant")
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // crypto/rand.Read never fails (Go >= 1.24)
+	return hex.EncodeToString(b)
+}
+
+// validUser accepts names that are safe as map keys, in logs and as path
+// elements: printable UTF-8 without '/', ':' or leading '.'.
+func validUser(u string) bool {
+	if u == "" || len(u) > 256 || !utf8.ValidString(u) || u[0] == '.' {
+		return false
+	}
+	for _, r := range u {
+		if r == '/' || r == ':' || !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
