@@ -81,7 +81,7 @@ func dayMonthYear(b []byte, fixed bool) (d, m, y int, rest []byte, ok bool) {
 		d = d*10 + int(b[j]-'0')
 		j++
 	}
-	if j == i || j+10 > len(b) || b[j] != '-' || b[j+4] != '-' {
+	if j == i || j+9 > len(b) || b[j] != '-' || b[j+4] != '-' {
 		return 0, 0, 0, nil, false
 	}
 	mon := b[j+1 : j+4]
