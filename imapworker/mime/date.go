@@ -21,6 +21,18 @@ func ParseDate(s string) (t time.Time, ok bool) {
 	for _, tok := range strings.FieldsFunc(s, func(r rune) bool {
 		return r == ' ' || r == '\t' || r == ',' || r == '\r' || r == '\n'
 	}) {
+		if y, m, d, good := parseISODate(tok); good {
+			year, month, day = y, m, d
+			if len(tok) > 11 && (tok[10] == 'T' || tok[10] == 't') && !timeSeen {
+				if h, mi, sec, zone, good := parseClock(tok[11:]); good {
+					hh, mm, ss, timeSeen = h, mi, sec, true
+					if zone != "" && loc == nil {
+						loc = parseZone(zone)
+					}
+				}
+			}
+			continue
+		}
 		switch {
 		case strings.Count(tok, ":") >= 1 && !timeSeen && isDigit(tok[0]):
 			h, m, sec, zone, good := parseClock(tok)
@@ -35,10 +47,6 @@ func ParseDate(s string) (t time.Time, ok bool) {
 				loc = parseZone(tok)
 			}
 		case isDigit(tok[0]):
-			if y, m, d, good := parseISODate(tok); good {
-				year, month, day = y, m, d
-				continue
-			}
 			n, rest := atoiPrefix(tok)
 			if rest != "" && !strings.HasPrefix(rest, "st") && !strings.HasPrefix(rest, "nd") &&
 				!strings.HasPrefix(rest, "rd") && !strings.HasPrefix(rest, "th") && rest != "." {
@@ -120,7 +128,7 @@ func parseClock(tok string) (h, m, s int, zone string, ok bool) {
 	return h, m, s, rest, true
 }
 
-// parseISODate parses 2026-11-26 (with an optional "T..." suffix ignored).
+// parseISODate parses 2026-11-26, optionally followed by "T" and a time.
 func parseISODate(tok string) (y, m, d int, ok bool) {
 	if len(tok) < 10 || tok[4] != '-' || tok[7] != '-' {
 		return 0, 0, 0, false
