@@ -1,0 +1,32 @@
+// Command imapd-authd is imapd's authentication role. The parent starts it
+// with its channel on fd 3; it is a separate binary so that PAM (cgo, built
+// with -tags pam) is linked into no process that parses network input.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"imapd/authd"
+	"imapd/ipc"
+)
+
+func main() {
+	ipc.SetTitle("imapd: authd")
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)).With("role", "authd"))
+	if len(os.Args) > 1 {
+		slog.Error("imapd-authd takes no arguments; it is started by imapd")
+		os.Exit(2)
+	}
+	ch, err := ipc.NewConn(os.NewFile(3, "parent"), "parent",
+		"setup", "authd_channel", "grant_ack", "stats_request", "shutdown")
+	if err != nil {
+		slog.Error("fd 3 is not the parent channel", "error", err.Error())
+		os.Exit(2)
+	}
+	// Main returns on Shutdown (nil) or on EOF of fd 3, the parent's death.
+	if err := authd.Main(ch); err != nil {
+		slog.Error("exiting", "error", err.Error())
+		os.Exit(1)
+	}
+}
