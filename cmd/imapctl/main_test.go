@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"imapd/parent/control"
+	pb "imapd/proto"
+)
+
+type handler struct{ reloadErr error }
+
+func (handler) Status() *pb.StatusReport { return report() }
+func (h handler) Reload() error          { return h.reloadErr }
+func (handler) Kick(user string) (int, error) {
+	return len(user), nil
+}
+
+func report() *pb.StatusReport {
+	return &pb.StatusReport{
+		StartedUnix: time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC).Unix(),
+		Generation:  2,
+		Listeners: []*pb.ListenerInfo{
+			{Address: "127.0.0.1:143", Kind: pb.ListenerKind_LISTENER_STARTTLS},
+			{Address: "[::]:993", Kind: pb.ListenerKind_LISTENER_TLS},
+		},
+		Processes: []*pb.ProcessInfo{
+			{Role: pb.Role_ROLE_PARENT, Pid: 100, Generation: 2},
+			{Role: pb.Role_ROLE_PREAUTH, Pid: 101, Generation: 2, User: "_imapd", Uid: 998, Sessions: 1},
+			{Role: pb.Role_ROLE_MAILBOX, Pid: 102, Generation: 1, User: "alice", Uid: 1000, Sessions: 2},
+		},
+		Sessions:           []*pb.UserSessions{{User: "bob", Sessions: 1}, {User: "alice", Sessions: 2}},
+		PreauthConnections: 1,
+		Auth: &pb.AuthStats{Successes: 5, Failures: 7,
+			Penalised: []*pb.PenalisedAddr{{Addr: "192.0.2.7", Failures: 6, DelayMs: 3200}}},
+		Sandbox: []string{"landlock abi 7", "seccomp"},
+	}
+}
+
+func TestWriteStatus(t *testing.T) {
+	var b bytes.Buffer
+	writeStatus(&b, report(), time.Date(2026, 11, 26, 3, 4, 5, 0, time.UTC))
+	want := `up 2h4m5s since 2026-11-26 01:00:00 UTC, configuration generation 2
+
+LISTENER       KIND
+127.0.0.1:143  starttls
+[::]:993       tls
+
+ROLE     PID  GEN  USER    UID   SESSIONS
+parent   100  2    -       0     0
+preauth  101  2    _imapd  998   1
+mailbox  102  1    alice   1000  2
+
+3 sessions of 2 users, 1 connections before login
+USER   SESSIONS
+alice  2
+bob    1
+
+authentication: 5 succeeded, 7 failed, 1 addresses penalised
+ADDRESS    FAILURES  DELAY
+192.0.2.7  6         3.2s
+
+sandbox: landlock abi 7, seccomp
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func runCtl(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestCommands runs imapctl against a control server on a temporary socket,
+// the socket found both from -s and from a configuration file.
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	conf := filepath.Join(dir, "imapd.conf")
+	os.WriteFile(conf, []byte("control socket \""+sock+"\"\n"), 0o644)
+
+	if code, out, errs := runCtl("-c", conf, "status"); code != 0 || !strings.Contains(out, "configuration generation 2") {
+		t.Errorf("status: %d %q %q", code, out, errs)
+	}
+	code, out, errs := runCtl("-s", sock, "-json", "status")
+	var st pb.StatusReport
+	if code != 0 || protojson.Unmarshal([]byte(out), &st) != nil || st.Generation != 2 || len(st.Processes) != 3 {
+		t.Errorf("status -json: %d %q %q", code, out, errs)
+	}
+	if code, out, _ := runCtl("-s", sock, "reload"); code != 0 || out != "reloaded\n" {
+		t.Errorf("reload: %d %q", code, out)
+	}
+	if code, out, _ := runCtl("-s", sock, "kick", "alice"); code != 0 || out != "5 sessions of alice ended\n" {
+		t.Errorf("kick: %d %q", code, out)
+	}
+	for _, args := range [][]string{
+		{}, {"status", "x"}, {"kick"}, {"frobnicate"}, {"-bogus", "status"},
+	} {
+		if code, _, errs := runCtl(append([]string{"-s", sock}, args...)...); code != 1 || !strings.Contains(errs, "usage:") && !strings.Contains(errs, "not defined") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+	if code, _, errs := runCtl("-s", filepath.Join(dir, "none.sock"), "status"); code != 1 || !strings.HasPrefix(errs, "imapctl: control socket:") {
+		t.Errorf("missing socket: %d %q", code, errs)
+	}
+	if code, _, errs := runCtl("-c", filepath.Join(dir, "missing.conf"), "status"); code != 1 || !strings.Contains(errs, "no such file") {
+		t.Errorf("missing explicit config: %d %q", code, errs)
+	}
+	os.WriteFile(conf, []byte("bogus\n"), 0o644)
+	if code, _, errs := runCtl("-c", conf, "status"); code != 1 || !strings.Contains(errs, "imapd.conf:1: unknown statement") {
+		t.Errorf("bad config: %d %q", code, errs)
+	}
+}
+
+func TestReloadRefused(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{reloadErr: os.ErrInvalid}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if code, _, errs := runCtl("-s", sock, "reload"); code != 1 || !strings.Contains(errs, "reload failed, configuration unchanged") {
+		t.Errorf("reload: %d %q", code, errs)
+	}
+}
+
+// TestBuildWithoutCgo is the dependency firewall: imapctl builds with
+// CGO_ENABLED=0 and links neither authd, the workers, the parent role nor PAM.
+func TestBuildWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go tool")
+	}
+	gotool := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	if _, err := os.Stat(gotool); err != nil {
+		gotool = "go"
+	}
+	env := append(os.Environ(), "CGO_ENABLED=0")
+	build := exec.Command(gotool, "build", "-o", filepath.Join(t.TempDir(), "imapctl"), ".")
+	build.Env = env
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
+	}
+	for _, cgo := range []string{"0", "1"} {
+		list := exec.Command(gotool, "list", "-deps", ".")
+		list.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
+		out, err := list.Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			forbidden := dep == "imapd/authd" || strings.HasPrefix(dep, "imapd/authd/") ||
+				dep == "imapd/parent" || strings.HasPrefix(dep, "imapd/imapworker") ||
+				strings.Contains(dep, "msteinert/pam") || (cgo == "0" && dep == "runtime/cgo")
+			if forbidden {
+				t.Errorf("CGO_ENABLED=%s: imapctl links %s", cgo, dep)
+			}
+		}
+	}
+}
