@@ -126,8 +126,36 @@ type server struct {
 }
 
 // startServer writes conf (with %PORT% and %DIR% replaced) and starts
-// imapd -c on it, waiting until the listener answers.
+// imapd -c on it, waiting until a cleartext listener on %PORT% greets.
 func startServer(t *testing.T, conf string) *server {
+	t.Helper()
+	s := startServerNoWait(t, conf)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.addr, time.Second)
+		if err == nil {
+			// The greeting proves a preauth worker is serving, not just the listener.
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "* OK") {
+				return s
+			}
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("imapd exited at start-up:\n%s", s.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("imapd did not serve within 10 s:\n%s", s.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startServerNoWait starts imapd on conf and returns at once.
+func startServerNoWait(t *testing.T, conf string) *server {
 	t.Helper()
 	bin := binaries(t)
 	dir := t.TempDir()
@@ -153,28 +181,7 @@ func startServer(t *testing.T, conf string) *server {
 			t.Logf("imapd log:\n%s", s.log.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.addr, time.Second)
-		if err == nil {
-			// The greeting proves a preauth worker is serving, not just the listener.
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "* OK") {
-				return s
-			}
-		}
-		select {
-		case <-s.exited:
-			t.Fatalf("imapd exited at start-up:\n%s", s.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("imapd did not serve within 10 s:\n%s", s.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return s
 }
 
 // client is one IMAP connection driven as a transcript.
