@@ -68,7 +68,7 @@ func TestBodyContains(t *testing.T) {
 		{"mixed.eml", "grüße aus köln", true}, // 8bit iso-8859-1
 		{"mixed.eml", "anbei", true},
 		{"mixed.eml", "Bericht über", false}, // only in the attachment's name
-		{"nested.eml", "second LINE", true},   // inside message/rfc822
+		{"nested.eml", "second LINE", true},  // inside message/rfc822
 		{"encoded.eml", "5 € – “quoted”", true},
 		{"encoded.eml", "=80", false},
 		{"barelf.eml", "implicit", true},
