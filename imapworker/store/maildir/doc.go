@@ -1,0 +1,32 @@
+// Package maildir stores mailboxes in a Maildir++ tree that Dovecot can
+// share: a host can switch between Dovecot and imapd and clients keep their
+// UIDVALIDITY, UIDs, flags and keywords.
+//
+// Layout of a user's Maildir directory:
+//
+//	cur/ new/ tmp/            INBOX
+//	.Sent/ .a.b/              folders; "." separates levels ("a/b" is .a.b)
+//	subscriptions             Dovecot format: "V\t2\n\n" then one name a line
+//	imapd-special-use         "<name>\t\\Sent" lines (SPECIAL-USE, RFC 6154)
+//
+// Each folder directory holds cur/ new/ tmp/, Dovecot's dovecot-uidlist (v3)
+// and dovecot-keywords, and imapd's own imapd.index and imapd.cache, which
+// are caches only: they are checked against the directories' mtimes and the
+// uidlist and rebuilt when they disagree or are corrupt. dovecot.index* files
+// are left alone.
+//
+// Mailbox names: clients see UTF-8 names with "/" as the delimiter. On disk
+// each level is stored in modified UTF-7 (RFC 3501 §5.1.3), as Dovecot does
+// without the UTF-8 option, and levels are joined with ".". A name level may
+// not contain ".", because Maildir++ would read it as a hierarchy level:
+// such names are refused with NO [CANNOT] rather than escaped, so every
+// directory maps back to exactly one name. Also refused: empty levels, "."
+// and ".." levels, a leading "~", NUL and other control characters.
+//
+// Flags live in the ":2," suffix of a file name (D Draft, F Flagged,
+// P $Forwarded, R Answered, S Seen, T Deleted) and keywords as the letters
+// a-z, indexing dovecot-keywords. All changes to a folder's files (new UIDs,
+// renames for flags, unlinks, moves out of new/) happen while holding
+// dovecot-uidlist.lock, so a directory scan under the lock never misses a
+// file and a UID is never given twice.
+package maildir

@@ -1,0 +1,791 @@
+package maildir
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"imapd/imapworker/store"
+)
+
+// msg is one message of a folder.
+type msg struct {
+	uid     uint32
+	base    string // file name before ':'
+	name    string // current file name
+	inNew   bool   // file is in new/, not cur/
+	fsize   int64  // bytes on disk
+	vsize   int64  // RFC822.SIZE: size with CRLF line ends
+	date    int64  // internal date, Unix nanoseconds (file mtime)
+	letters string // flag letters of the ":2," info, sorted
+	ext     string // dovecot-uidlist fields before ':'
+	recent  bool   // \Recent not yet claimed by a handle
+}
+
+// stamp identifies a version of a file or directory cheaply.
+type stamp struct {
+	ino   uint64
+	size  int64
+	mtime int64
+}
+
+func statStamp(path string) (stamp, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return stamp{}, err
+	}
+	return stamp{ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano()}, nil
+}
+
+type logEnt struct {
+	seq    uint64
+	uid    uint32
+	origin *mailbox
+}
+
+// folder is the shared in-process state of one Maildir folder. Every
+// handle on the folder in this process uses it; other processes are seen
+// through the files.
+type folder struct {
+	u    *User
+	name string
+	path string
+
+	mu      sync.Mutex
+	loaded  bool
+	ul      uidlist           // header fields; recs unused
+	ulSt    stamp             // uidlist as last read or written
+	ulOff   int64             // bytes of the uidlist parsed
+	ulLines int               // records in the file
+	pending map[string]uidRec // uidlist records without a file we know
+	curSt   stamp             // cur/ as of the last full scan (0: rescan)
+	newSt   stamp
+	kwSt    stamp
+	kw      []string // dovecot-keywords, index = letter - 'a'
+	kwGen   uint64
+
+	msgs   []*msg // ascending UIDs
+	byBase map[string]*msg
+
+	seq     uint64 // change counter
+	flagLog []logEnt
+	expLog  []logEnt
+	handles map[*mailbox]struct{}
+
+	cache      *cacheFile
+	indexDirty bool
+	indexTimer *time.Timer
+	hint       map[string]*msg // from a stale index: sizes and dates
+}
+
+func (f *folder) sub(d string) string { return filepath.Join(f.path, d) }
+
+// exists reports whether the folder directory is a Maildir.
+func (f *folder) exists() bool {
+	st, err := os.Stat(f.sub("cur"))
+	return err == nil && st.IsDir()
+}
+
+// find returns the index of uid in f.msgs or -1.
+func (f *folder) find(uid uint32) int {
+	i := sort.Search(len(f.msgs), func(i int) bool { return f.msgs[i].uid >= uid })
+	if i < len(f.msgs) && f.msgs[i].uid == uid {
+		return i
+	}
+	return -1
+}
+
+func (f *folder) lookup(uid uint32) *msg {
+	if i := f.find(uid); i >= 0 {
+		return f.msgs[i]
+	}
+	return nil
+}
+
+// filePath is where m's file is now.
+func (f *folder) filePath(m *msg) string {
+	if m.inNew {
+		return filepath.Join(f.path, "new", m.name)
+	}
+	return filepath.Join(f.path, "cur", m.name)
+}
+
+// ensureDirs creates cur/ new/ tmp/.
+func ensureDirs(path string) error {
+	for _, d := range []string{"", "cur", "new", "tmp"} {
+		if err := os.Mkdir(filepath.Join(path, d), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// refresh brings f up to date with the files. Cheap when nothing changed:
+// three stat calls and no directory read. Called with f.mu held.
+func (f *folder) refresh() error {
+	if !f.loaded {
+		return f.load()
+	}
+	ulSt, _ := statStamp(f.sub(uidlistName))
+	curSt, err := statStamp(f.sub("cur"))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return store.ErrNoSuchMailbox
+		}
+		return err
+	}
+	newSt, _ := statStamp(f.sub("new"))
+	kwSt, _ := statStamp(f.sub(keywordsName))
+	if ulSt == f.ulSt && curSt == f.curSt && newSt == f.newSt && kwSt == f.kwSt {
+		return nil
+	}
+	// Try without the lock first: flag renames by others need no UIDs.
+	if ok, err := f.scan(false); err != nil || ok {
+		return err
+	}
+	l, err := lockDir(f.path)
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	_, err = f.scan(true)
+	return err
+}
+
+// load reads the folder for the first time in this process, from the
+// index when it is current.
+func (f *folder) load() error {
+	if !f.exists() {
+		return store.ErrNoSuchMailbox
+	}
+	f.byBase = map[string]*msg{}
+	f.pending = map[string]uidRec{}
+	if f.handles == nil {
+		f.handles = map[*mailbox]struct{}{}
+	}
+	f.loadIndex()
+	f.loaded = true
+	return f.refresh()
+}
+
+// readUidlist re-reads the uidlist if it changed: only the appended tail
+// when the file is the same inode and grew.
+func (f *folder) readUidlist() error {
+	path := f.sub(uidlistName)
+	st, err := statStamp(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if f.ul.uidValidity == 0 {
+			f.ul = *newUidlist()
+			f.ul.recs = nil
+		}
+		f.ulSt, f.ulOff, f.ulLines = stamp{}, 0, 0
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st == f.ulSt {
+		return nil
+	}
+	if st.ino == f.ulSt.ino && f.ulOff > 0 && st.size > f.ulOff && f.ul.complete {
+		tail, err := readTail(path, f.ulOff)
+		if err != nil {
+			return err
+		}
+		tmp := uidlist{version: 3, nextUID: f.ul.nextUID, complete: true}
+		n, err := tmp.parseRecs(tail)
+		if err == nil && (len(tmp.recs) == 0 || f.maxUIDKnown() < tmp.recs[0].uid) {
+			f.ulOff += int64(n)
+			f.ulLines += len(tmp.recs)
+			f.ul.nextUID = tmp.nextUID
+			f.ul.complete = tmp.complete
+			for _, r := range tmp.recs {
+				f.addPending(r)
+			}
+			f.ulSt = st
+			return nil
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	ul, err := parseUidlist(data)
+	if err != nil {
+		// Unreadable: keep what we know; the next write under the lock
+		// replaces the file. UIDVALIDITY must not change under clients.
+		f.ulSt = st
+		f.ul.complete = false
+		return nil
+	}
+	if f.ul.uidValidity != 0 && ul.uidValidity != f.ul.uidValidity {
+		// Someone reset the folder: every UID we know is void.
+		f.resetMessages()
+	}
+	f.pending = map[string]uidRec{}
+	for _, r := range ul.recs {
+		f.addPending(r)
+	}
+	f.ulLines = len(ul.recs)
+	f.ulOff = int64(len(data))
+	if !ul.complete {
+		f.ulOff = int64(bytes.LastIndexByte(data, '\n') + 1)
+	}
+	ul.recs = nil
+	f.ul = *ul
+	f.ulSt = st
+	return nil
+}
+
+func (f *folder) maxUIDKnown() uint32 {
+	m := uint32(0)
+	if n := len(f.msgs); n > 0 {
+		m = f.msgs[n-1].uid
+	}
+	for _, r := range f.pending {
+		if r.uid > m {
+			m = r.uid
+		}
+	}
+	return m
+}
+
+func (f *folder) addPending(r uidRec) {
+	base, _ := splitName(r.name)
+	if m := f.byBase[base]; m != nil && m.uid == r.uid {
+		m.ext = r.ext
+		return
+	}
+	f.pending[base] = r
+}
+
+func (f *folder) resetMessages() {
+	for _, m := range f.msgs {
+		f.seq++
+		f.expLog = append(f.expLog, logEnt{seq: f.seq, uid: m.uid})
+	}
+	f.msgs = nil
+	f.byBase = map[string]*msg{}
+	f.pending = map[string]uidRec{}
+}
+
+func (f *folder) readKeywords() {
+	st, err := statStamp(f.sub(keywordsName))
+	if err != nil {
+		st = stamp{}
+	}
+	if st == f.kwSt && f.kwSt != (stamp{}) {
+		return
+	}
+	data, _ := os.ReadFile(f.sub(keywordsName))
+	kw := parseKeywords(data)
+	if !equalStrings(kw, f.kw) {
+		f.kw = kw
+		f.kwGen++
+	}
+	f.kwSt = st
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+type dirEnt struct {
+	name  string
+	inNew bool
+}
+
+func readNames(dir string) ([]string, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	out := names[:0]
+	for _, n := range names {
+		if n != "" && n[0] != '.' {
+			out = append(out, n)
+		}
+	}
+	return out, err
+}
+
+// scan reads new/ and cur/ and applies what changed. Without the lock it
+// only applies flag changes and returns false when it found new files or
+// missing ones (which need UIDs or may be a readdir race with a rename);
+// with the lock it assigns UIDs, moves new/ to cur/ and drops missing
+// messages. Called with f.mu held.
+func (f *folder) scan(locked bool) (bool, error) {
+	f.readKeywords()
+	if err := f.readUidlist(); err != nil {
+		return false, err
+	}
+	// Stat the directories before reading them: a change after the stat
+	// makes the next refresh rescan.
+	curSt, err := statStamp(f.sub("cur"))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, store.ErrNoSuchMailbox
+		}
+		return false, err
+	}
+	newSt, _ := statStamp(f.sub("new"))
+	newNames, err := readNames(f.sub("new"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	var curNames []string
+	if locked || curSt != f.curSt || f.curSt == (stamp{}) {
+		if curNames, err = readNames(f.sub("cur")); err != nil {
+			return false, err
+		}
+	} else {
+		// cur/ unchanged: our view of it stands.
+		for _, m := range f.msgs {
+			if !m.inNew {
+				curNames = append(curNames, m.name)
+			}
+		}
+	}
+	seen := make(map[string]dirEnt, len(curNames)+len(newNames))
+	var fresh []dirEnt
+	dup := false
+	add := func(n string, inNew bool) {
+		base, _ := splitName(n)
+		if _, ok := seen[base]; ok {
+			dup = true
+			return
+		}
+		seen[base] = dirEnt{n, inNew}
+		if f.byBase[base] == nil {
+			fresh = append(fresh, dirEnt{n, inNew})
+		}
+	}
+	for _, n := range curNames {
+		add(n, false)
+	}
+	for _, n := range newNames {
+		add(n, true)
+	}
+	missing := len(seen)-len(fresh) != len(f.msgs)
+	if !locked && (dup || missing || len(fresh) > 0 || !f.ul.complete) {
+		return false, nil
+	}
+	// Flag changes and renames.
+	for _, m := range f.msgs {
+		e, ok := seen[m.base]
+		if !ok || (e.name == m.name && e.inNew == m.inNew) {
+			continue
+		}
+		m.name, m.inNew = e.name, e.inNew
+		_, info := splitName(e.name)
+		if l := sortLetters(infoFlags(info)); l != m.letters {
+			m.letters = l
+			f.logFlag(m.uid, nil)
+		}
+	}
+	if locked {
+		if missing {
+			keep := f.msgs[:0]
+			for _, m := range f.msgs {
+				if _, ok := seen[m.base]; ok {
+					keep = append(keep, m)
+					continue
+				}
+				delete(f.byBase, m.base)
+				f.logExpunge(m.uid, nil)
+			}
+			for i := len(keep); i < len(f.msgs); i++ {
+				f.msgs[i] = nil
+			}
+			f.msgs = keep
+		}
+		if err := f.adopt(fresh); err != nil {
+			return false, err
+		}
+		if err := f.moveNew(); err != nil {
+			return false, err
+		}
+		// We hold the lock and all changes to cur/ are made under it, so
+		// its stamp now matches what we hold.
+		curSt, _ = statStamp(f.sub("cur"))
+		newSt2, _ := statStamp(f.sub("new"))
+		if newSt2 != newSt {
+			newSt = stamp{} // MDA delivered meanwhile: look again
+		}
+	}
+	f.curSt = curSt
+	// new/ changes without the lock (MDA): trust its mtime only when it is
+	// older than the timestamp granularity could hide.
+	if time.Now().UnixNano()-newSt.mtime < int64(time.Second) {
+		newSt = stamp{}
+	}
+	f.newSt = newSt
+	if locked {
+		f.hint = nil // every file has its sizes now
+	}
+	f.markIndexDirty()
+	return true, nil
+}
+
+// adopt gives UIDs to files new to this process: the UID the uidlist
+// already has for them, else a new one appended to the uidlist. Called
+// under the lock.
+func (f *folder) adopt(fresh []dirEnt) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	// Delivery order: Maildir names start with the delivery time.
+	sort.Slice(fresh, func(i, j int) bool { return fresh[i].name < fresh[j].name })
+	var known, added []*msg
+	var recs []uidRec
+	for _, e := range fresh {
+		base, info := splitName(e.name)
+		m := &msg{base: base, name: e.name, inNew: e.inNew, letters: sortLetters(infoFlags(info))}
+		if r, ok := f.pending[base]; ok {
+			m.uid, m.ext = r.uid, r.ext
+			delete(f.pending, base)
+		}
+		if err := f.fillSizes(m); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // gone already
+			}
+			return err
+		}
+		// A file in new/ has not been seen by any session: \Recent.
+		m.recent = e.inNew
+		if m.uid != 0 {
+			known = append(known, m)
+			continue
+		}
+		m.uid = f.ul.nextUID
+		f.ul.nextUID++
+		m.recent = true
+		added = append(added, m)
+		recs = append(recs, uidRec{uid: m.uid, name: m.name})
+	}
+	if len(recs) > 0 {
+		if err := f.writeUidlist(recs); err != nil {
+			return err
+		}
+	}
+	all := append(known, added...)
+	sort.Slice(all, func(i, j int) bool { return all[i].uid < all[j].uid })
+	f.insert(all)
+	return nil
+}
+
+// insert adds messages (ascending UIDs) to f.msgs.
+func (f *folder) insert(ms []*msg) {
+	if len(ms) == 0 {
+		return
+	}
+	for _, m := range ms {
+		f.byBase[m.base] = m
+	}
+	if n := len(f.msgs); n == 0 || f.msgs[n-1].uid < ms[0].uid {
+		f.msgs = append(f.msgs, ms...)
+	} else {
+		f.msgs = append(f.msgs, ms...)
+		sort.Slice(f.msgs, func(i, j int) bool { return f.msgs[i].uid < f.msgs[j].uid })
+	}
+	f.seq++
+	f.notify(nil)
+}
+
+// fillSizes sets the sizes and date of m from its name, the uidlist, an
+// old index, or the file.
+func (f *folder) fillSizes(m *msg) error {
+	if h := f.hint[m.base]; h != nil {
+		m.fsize, m.vsize, m.date = h.fsize, h.vsize, h.date
+		return nil
+	}
+	m.fsize = baseField(m.base, 'S')
+	m.vsize = baseField(m.base, 'W')
+	for _, x := range strings.Fields(m.ext) {
+		if x[0] == 'W' && m.vsize < 0 {
+			fmt.Sscanf(x[1:], "%d", &m.vsize)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(f.filePath(m), &st); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return fs.ErrNotExist
+		}
+		return err
+	}
+	m.date = st.Mtim.Nano()
+	m.fsize = st.Size
+	if m.vsize < 0 {
+		data, err := os.ReadFile(f.filePath(m))
+		if err != nil {
+			return err
+		}
+		m.vsize = int64(len(data)) + int64(bareLFs(data))
+	}
+	return nil
+}
+
+// bareLFs counts LFs not preceded by CR.
+func bareLFs(b []byte) int {
+	n := 0
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			n++
+		}
+	}
+	return n
+}
+
+// moveNew renames new/ files to cur/ with a ":2," info, under the lock.
+func (f *folder) moveNew() error {
+	moved := false
+	for _, m := range f.msgs {
+		if !m.inNew {
+			continue
+		}
+		_, info := splitName(m.name)
+		name := withFlags(m.base, info, m.letters)
+		if err := os.Rename(f.filePath(m), filepath.Join(f.path, "cur", name)); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // the next locked scan sees where it went
+			}
+			return err
+		}
+		m.name, m.inNew = name, false
+		moved = true
+	}
+	if moved {
+		return syncDir(f.sub("cur"))
+	}
+	return nil
+}
+
+// writeUidlist records new UIDs durably: appended to the file, or the file
+// rewritten when it is missing, old-format, damaged or mostly expunged.
+func (f *folder) writeUidlist(recs []uidRec) error {
+	path := f.sub(uidlistName)
+	live := len(f.msgs) + len(f.pending)
+	if f.ulSt != (stamp{}) && f.ul.version == 3 && f.ul.complete && f.ulLines < 2*live+64 {
+		if err := appendUidlist(path, recs); err != nil {
+			return err
+		}
+		f.ulLines += len(recs)
+	} else {
+		if err := f.rewriteUidlist(recs); err != nil {
+			return err
+		}
+	}
+	st, err := statStamp(path)
+	if err != nil {
+		return err
+	}
+	f.ulSt, f.ulOff = st, st.size
+	return nil
+}
+
+// rewriteUidlist writes the whole uidlist from the messages we hold plus
+// extra, under the lock.
+func (f *folder) rewriteUidlist(extra []uidRec) error {
+	var recs []uidRec
+	for _, m := range f.msgs {
+		recs = append(recs, uidRec{uid: m.uid, ext: m.ext, name: m.name})
+	}
+	for _, r := range f.pending {
+		recs = append(recs, r)
+	}
+	recs = append(recs, extra...)
+	sort.Slice(recs, func(i, j int) bool { return recs[i].uid < recs[j].uid })
+	ul := f.ul
+	ul.version = 3
+	if ul.guid == "" {
+		ul.guid = newUidlist().guid
+	}
+	ul.recs = recs
+	if err := writeFileAtomic(f.sub(uidlistName), ul.marshal()); err != nil {
+		return err
+	}
+	f.ul.version, f.ul.guid, f.ul.complete = 3, ul.guid, true
+	f.ulLines = len(recs)
+	return nil
+}
+
+// withLock runs fn with the folder's dotlock held and its state current.
+// Called with f.mu held.
+func (f *folder) withLock(fn func() error) error {
+	if !f.loaded {
+		if err := f.load(); err != nil {
+			return err
+		}
+	}
+	l, err := lockDir(f.path)
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	if _, err := f.scan(true); err != nil {
+		return err
+	}
+	err = fn()
+	if st, serr := statStamp(f.sub("cur")); serr == nil {
+		f.curSt = st
+	}
+	return err
+}
+
+func (f *folder) logFlag(uid uint32, origin *mailbox) {
+	f.seq++
+	f.flagLog = append(f.flagLog, logEnt{f.seq, uid, origin})
+	f.notify(origin)
+}
+
+func (f *folder) logExpunge(uid uint32, origin *mailbox) {
+	f.seq++
+	f.expLog = append(f.expLog, logEnt{f.seq, uid, origin})
+	f.notify(origin)
+}
+
+// notify wakes every handle but origin.
+func (f *folder) notify(origin *mailbox) {
+	for h := range f.handles {
+		if h != origin {
+			select {
+			case h.changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// trimLogs drops log entries every handle has seen.
+func (f *folder) trimLogs() {
+	min := f.seq
+	for h := range f.handles {
+		if h.seq < min {
+			min = h.seq
+		}
+	}
+	trim := func(l []logEnt) []logEnt {
+		i := sort.Search(len(l), func(i int) bool { return l[i].seq > min })
+		if i == 0 {
+			return l
+		}
+		return append(l[:0], l[i:]...)
+	}
+	f.flagLog = trim(f.flagLog)
+	f.expLog = trim(f.expLog)
+}
+
+// flagsOf converts m's letters to store flags.
+func (f *folder) flagsOf(m *msg) store.Flags {
+	var fl store.Flags
+	for i := 0; i < len(m.letters); i++ {
+		c := m.letters[i]
+		switch c {
+		case 'D':
+			fl.System |= store.FlagDraft
+		case 'F':
+			fl.System |= store.FlagFlagged
+		case 'P':
+			fl.Keywords = append(fl.Keywords, "$Forwarded")
+		case 'R':
+			fl.System |= store.FlagAnswered
+		case 'S':
+			fl.System |= store.FlagSeen
+		case 'T':
+			fl.System |= store.FlagDeleted
+		default:
+			if c >= 'a' && c <= 'z' && int(c-'a') < len(f.kw) && f.kw[c-'a'] != "" {
+				fl.Keywords = append(fl.Keywords, f.kw[c-'a'])
+			}
+		}
+	}
+	fl.Normalize()
+	return fl
+}
+
+// lettersOf converts flags to letters, defining keywords as needed (the
+// caller holds the lock and writes dovecot-keywords when kwChanged).
+func (f *folder) lettersOf(fl store.Flags, define bool) (letters string, kwChanged bool, err error) {
+	var b []byte
+	for _, p := range []struct {
+		f store.Flag
+		c byte
+	}{{store.FlagDraft, 'D'}, {store.FlagFlagged, 'F'}, {store.FlagAnswered, 'R'}, {store.FlagSeen, 'S'}, {store.FlagDeleted, 'T'}} {
+		if fl.System&p.f != 0 {
+			b = append(b, p.c)
+		}
+	}
+	for _, k := range fl.Keywords {
+		if strings.EqualFold(k, "$Forwarded") {
+			b = append(b, 'P')
+			continue
+		}
+		idx := -1
+		for i, x := range f.kw {
+			if x != "" && strings.EqualFold(x, k) {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 {
+			if !define {
+				continue
+			}
+			for i, x := range f.kw {
+				if x == "" {
+					idx = i
+					break
+				}
+			}
+			if idx < 0 {
+				if len(f.kw) >= maxKeywords {
+					return "", kwChanged, store.ErrTooManyFlags
+				}
+				f.kw = append(f.kw, "")
+				idx = len(f.kw) - 1
+			}
+			f.kw[idx] = k
+			kwChanged = true
+		}
+		b = append(b, byte('a'+idx))
+	}
+	return sortLetters(string(b)), kwChanged, nil
+}
+
+// saveKeywords writes dovecot-keywords under the lock.
+func (f *folder) saveKeywords() error {
+	if err := writeFileAtomic(f.sub(keywordsName), marshalKeywords(f.kw)); err != nil {
+		return err
+	}
+	f.kwGen++
+	f.kwSt, _ = statStamp(f.sub(keywordsName))
+	return nil
+}
+
+func (f *folder) keywords() []string {
+	var out []string
+	for _, k := range f.kw {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}

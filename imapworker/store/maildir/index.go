@@ -1,0 +1,400 @@
+package maildir
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"io"
+	"os"
+	"time"
+)
+
+// imapd.index is a cache of a folder's state so a cold SELECT of a large
+// folder reads one file instead of stat-ing every message: the uidlist
+// header, the stamps of the uidlist, cur/, new/ and dovecot-keywords it was
+// taken at, and per message UID, name, sizes, date and where its cached
+// values are in imapd.cache. It is used as is only when every stamp still
+// matches; otherwise its sizes and dates spare the stat calls of a rescan.
+// It ends in a CRC-32C; anything unreadable is ignored and rewritten.
+//
+// imapd.cache is append-only: records
+// [uid u32][key len u16][value len u32][key][value][crc32c u32], after an
+// 8-byte magic and the UIDVALIDITY (u32) the values belong to.
+const (
+	indexName  = "imapd.index"
+	cacheName  = "imapd.cache"
+	indexMagic = "IMAPDIX1"
+	cacheMagic = "IMAPDCA1"
+	// indexDelay bounds how long a dirty index waits to be written.
+	indexDelay = 10 * time.Second
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+type centry struct {
+	key      string
+	off, len int64
+}
+
+// cacheFile is a folder's open imapd.cache.
+type cacheFile struct {
+	fh   *os.File
+	ino  uint64
+	size int64 // bytes scanned
+	ents map[uint32][]centry
+}
+
+type wbuf struct{ b []byte }
+
+func (w *wbuf) u(v uint64)    { w.b = binary.AppendUvarint(w.b, v) }
+func (w *wbuf) i(v int64)     { w.b = binary.AppendVarint(w.b, v) }
+func (w *wbuf) s(v string)    { w.u(uint64(len(v))); w.b = append(w.b, v...) }
+func (w *wbuf) st(v stamp)    { w.u(v.ino); w.i(v.size); w.i(v.mtime) }
+func (r *rbuf) st() (v stamp) { v.ino = r.u(); v.size = r.i(); v.mtime = r.i(); return }
+
+type rbuf struct {
+	b   []byte
+	err bool
+}
+
+func (r *rbuf) u() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = true
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *rbuf) i() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = true
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *rbuf) s() string {
+	n := r.u()
+	if n > uint64(len(r.b)) {
+		r.err = true
+		r.b = nil
+		return ""
+	}
+	v := string(r.b[:n])
+	r.b = r.b[n:]
+	return v
+}
+
+func (f *folder) markIndexDirty() {
+	f.indexDirty = true
+	if f.indexTimer == nil {
+		f.indexTimer = time.AfterFunc(indexDelay, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.indexTimer = nil
+			_ = f.flushIndex()
+		})
+	}
+}
+
+// flushIndex writes imapd.index if the state changed. Called with f.mu.
+func (f *folder) flushIndex() error {
+	if !f.indexDirty || !f.loaded {
+		return nil
+	}
+	f.indexDirty = false
+	w := &wbuf{b: make([]byte, 0, 128+len(f.msgs)*96)}
+	w.b = append(w.b, indexMagic...)
+	w.u(uint64(f.ul.uidValidity))
+	w.u(uint64(f.ul.nextUID))
+	w.s(f.ul.guid)
+	w.u(uint64(len(f.ul.hdrExt)))
+	for _, x := range f.ul.hdrExt {
+		w.s(x)
+	}
+	w.st(f.ulSt)
+	w.i(f.ulOff)
+	w.u(uint64(f.ulLines))
+	w.st(f.curSt)
+	w.st(f.newSt)
+	w.st(f.kwSt)
+	w.u(uint64(len(f.kw)))
+	for _, k := range f.kw {
+		w.s(k)
+	}
+	var cino uint64
+	var csize int64
+	if f.cache != nil {
+		cino, csize = f.cache.ino, f.cache.size
+	}
+	w.u(cino)
+	w.i(csize)
+	w.u(uint64(len(f.msgs)))
+	for _, m := range f.msgs {
+		w.u(uint64(m.uid))
+		w.s(m.base)
+		w.s(m.name[len(m.base):])
+		var fl uint64
+		if m.inNew {
+			fl = 1
+		}
+		w.u(fl)
+		w.i(m.fsize)
+		w.i(m.vsize)
+		w.i(m.date)
+		w.s(m.ext)
+		var ce []centry
+		if f.cache != nil {
+			ce = f.cache.ents[m.uid]
+		}
+		w.u(uint64(len(ce)))
+		for _, e := range ce {
+			w.s(e.key)
+			w.i(e.off)
+			w.i(e.len)
+		}
+	}
+	w.b = binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, crcTable))
+	// A cache: no fsync; a torn file fails its CRC and is rebuilt.
+	tmp := f.sub(indexName + ".tmp")
+	if err := os.WriteFile(tmp, w.b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, f.sub(indexName))
+}
+
+// loadIndex adopts imapd.index when it matches the files, else keeps its
+// sizes and dates as hints for the rescan. Called with f.mu, before the
+// first scan.
+func (f *folder) loadIndex() {
+	data, err := os.ReadFile(f.sub(indexName))
+	if err != nil || len(data) < len(indexMagic)+4 || string(data[:len(indexMagic)]) != indexMagic {
+		return
+	}
+	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return
+	}
+	r := &rbuf{b: body[len(indexMagic):]}
+	var ul uidlist
+	ul.version, ul.complete = 3, true
+	ul.uidValidity = uint32(r.u())
+	ul.nextUID = uint32(r.u())
+	ul.guid = r.s()
+	for n := r.u(); n > 0 && !r.err; n-- {
+		ul.hdrExt = append(ul.hdrExt, r.s())
+	}
+	ulSt, ulOff, ulLines := r.st(), r.i(), int(r.u())
+	curSt, newSt, kwSt := r.st(), r.st(), r.st()
+	var kw []string
+	for n := r.u(); n > 0 && !r.err; n-- {
+		kw = append(kw, r.s())
+	}
+	cino, csize := r.u(), r.i()
+	n := r.u()
+	if r.err || n > uint64(len(r.b)) {
+		return
+	}
+	msgs := make([]*msg, 0, n)
+	cents := map[uint32][]centry{}
+	for ; n > 0 && !r.err; n-- {
+		m := &msg{uid: uint32(r.u()), base: r.s()}
+		m.name = m.base + r.s()
+		m.inNew = r.u()&1 != 0
+		m.fsize, m.vsize, m.date = r.i(), r.i(), r.i()
+		m.ext = r.s()
+		_, info := splitName(m.name)
+		m.letters = sortLetters(infoFlags(info))
+		for c := r.u(); c > 0 && !r.err; c-- {
+			cents[m.uid] = append(cents[m.uid], centry{key: r.s(), off: r.i(), len: r.i()})
+		}
+		if len(msgs) > 0 && msgs[len(msgs)-1].uid >= m.uid {
+			r.err = true
+		}
+		msgs = append(msgs, m)
+	}
+	if r.err {
+		return
+	}
+	cur, err1 := statStamp(f.sub("cur"))
+	nw, err2 := statStamp(f.sub("new"))
+	ulNow, _ := statStamp(f.sub(uidlistName))
+	kwNow, _ := statStamp(f.sub(keywordsName))
+	if err1 != nil || err2 != nil || cur != curSt || nw != newSt || newSt == (stamp{}) || ulNow != ulSt || kwNow != kwSt {
+		f.hint = make(map[string]*msg, len(msgs))
+		for _, m := range msgs {
+			f.hint[m.base] = m
+		}
+		return
+	}
+	f.ul, f.ulSt, f.ulOff, f.ulLines = ul, ulSt, ulOff, ulLines
+	f.curSt, f.newSt, f.kwSt, f.kw = curSt, newSt, kwSt, kw
+	f.msgs = msgs
+	for _, m := range msgs {
+		f.byBase[m.base] = m
+	}
+	f.openCache(cino, csize, cents)
+}
+
+// openCache opens imapd.cache, trusting offsets from the index when the
+// file is the one they describe, and scanning the rest.
+func (f *folder) openCache(ino uint64, size int64, ents map[uint32][]centry) {
+	fh, err := os.OpenFile(f.sub(cacheName), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return
+	}
+	c := &cacheFile{fh: fh, ents: ents}
+	if st.Size() < 12 || !c.checkHeader(f.ul.uidValidity) {
+		// New, foreign or for another UIDVALIDITY: start over.
+		if err := fh.Truncate(0); err != nil {
+			fh.Close()
+			return
+		}
+		hdr := append([]byte(cacheMagic), 0, 0, 0, 0)
+		binary.LittleEndian.PutUint32(hdr[8:], f.ul.uidValidity)
+		if _, err := fh.Write(hdr); err != nil {
+			fh.Close()
+			return
+		}
+		c.ents, size = map[uint32][]centry{}, 12
+	}
+	s, _ := statStamp(f.sub(cacheName))
+	c.ino = s.ino
+	if ino != c.ino || size < 12 || c.ents == nil {
+		c.ents, size = map[uint32][]centry{}, 12
+	}
+	c.size = size
+	c.scan()
+	f.cache = c
+}
+
+func (c *cacheFile) checkHeader(uv uint32) bool {
+	var hdr [12]byte
+	if _, err := c.fh.ReadAt(hdr[:], 0); err != nil {
+		return false
+	}
+	return string(hdr[:8]) == cacheMagic && binary.LittleEndian.Uint32(hdr[8:]) == uv
+}
+
+// scan reads records appended since c.size (by us or another process).
+func (c *cacheFile) scan() {
+	st, err := c.fh.Stat()
+	if err != nil || st.Size() <= c.size {
+		return
+	}
+	data := make([]byte, st.Size()-c.size)
+	if _, err := c.fh.ReadAt(data, c.size); err != nil && !errors.Is(err, io.EOF) {
+		return
+	}
+	for len(data) >= 14 {
+		uid := binary.LittleEndian.Uint32(data)
+		kl := int64(binary.LittleEndian.Uint16(data[4:]))
+		vl := int64(binary.LittleEndian.Uint32(data[6:]))
+		total := 10 + kl + vl + 4
+		if int64(len(data)) < total {
+			return // torn tail; a later append lands after it
+		}
+		rec := data[:total]
+		if crc32.Checksum(rec[:total-4], crcTable) != binary.LittleEndian.Uint32(rec[total-4:]) {
+			return
+		}
+		c.put(uid, centry{key: string(rec[10 : 10+kl]), off: c.size + 10 + kl, len: vl})
+		c.size += total
+		data = data[total:]
+	}
+}
+
+func (c *cacheFile) put(uid uint32, e centry) {
+	l := c.ents[uid]
+	for i := range l {
+		if l[i].key == e.key {
+			l[i] = e
+			return
+		}
+	}
+	c.ents[uid] = append(l, e)
+}
+
+func (f *folder) ensureCache() bool {
+	if f.cache == nil {
+		if !f.loaded || f.ul.uidValidity == 0 {
+			return false
+		}
+		f.openCache(0, 0, nil)
+	}
+	return f.cache != nil
+}
+
+// cacheGet returns a cached value. Called with f.mu.
+func (f *folder) cacheGet(uid uint32, key string) ([]byte, bool) {
+	if f.lookup(uid) == nil || !f.ensureCache() {
+		return nil, false
+	}
+	c := f.cache
+	find := func() (centry, bool) {
+		for _, e := range c.ents[uid] {
+			if e.key == key {
+				return e, true
+			}
+		}
+		return centry{}, false
+	}
+	e, ok := find()
+	if !ok {
+		c.scan() // maybe another process cached it
+		if e, ok = find(); !ok {
+			return nil, false
+		}
+	}
+	// Re-check the record's CRC: the offset may come from an old index.
+	rec := make([]byte, 10+int64(len(key))+e.len+4)
+	start := e.off - 10 - int64(len(key))
+	if _, err := c.fh.ReadAt(rec, start); err != nil ||
+		crc32.Checksum(rec[:len(rec)-4], crcTable) != binary.LittleEndian.Uint32(rec[len(rec)-4:]) ||
+		binary.LittleEndian.Uint32(rec) != uid || !bytes.Equal(rec[10:10+len(key)], []byte(key)) {
+		return nil, false
+	}
+	return rec[10+len(key) : 10+int64(len(key))+e.len], true
+}
+
+// cacheSet appends a value. One write(2) per record with O_APPEND keeps
+// records of concurrent processes whole.
+func (f *folder) cacheSet(uid uint32, key string, value []byte) {
+	if f.lookup(uid) == nil || len(key) > 0xffff || len(value) > 1<<30 || !f.ensureCache() {
+		return
+	}
+	c := f.cache
+	rec := make([]byte, 10, 14+len(key)+len(value))
+	binary.LittleEndian.PutUint32(rec, uid)
+	binary.LittleEndian.PutUint16(rec[4:], uint16(len(key)))
+	binary.LittleEndian.PutUint32(rec[6:], uint32(len(value)))
+	rec = append(rec, key...)
+	rec = append(rec, value...)
+	rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(rec, crcTable))
+	c.scan()
+	if _, err := c.fh.Write(rec); err != nil {
+		return
+	}
+	end, err := c.fh.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return
+	}
+	start := end - int64(len(rec))
+	c.put(uid, centry{key: key, off: start + 10 + int64(len(key)), len: int64(len(value))})
+	if start == c.size {
+		c.size = end
+	}
+	f.markIndexDirty()
+}

@@ -1,0 +1,142 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Lock timing, like Dovecot's dotlock for dovecot-uidlist.lock: a lock whose
+// holder is a dead process on this host, or that is older than
+// lockStaleAge, is taken over.
+var (
+	lockStaleAge = 2 * time.Minute
+	lockTimeout  = 3 * time.Minute
+)
+
+const lockName = "dovecot-uidlist.lock"
+
+// dotlock is a held dovecot-uidlist.lock.
+type dotlock struct {
+	path string
+	ino  uint64
+}
+
+// lockDir takes dir/dovecot-uidlist.lock with O_CREAT|O_EXCL, waiting for a
+// live holder and taking over a stale one.
+func lockDir(dir string) (*dotlock, error) {
+	path := filepath.Join(dir, lockName)
+	host, _ := os.Hostname()
+	content := []byte(fmt.Sprintf("%d:%s\n", os.Getpid(), host))
+	deadline := time.Now().Add(lockTimeout)
+	wait := time.Millisecond
+	for {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			_, werr := f.Write(content)
+			var st syscall.Stat_t
+			serr := syscall.Fstat(int(f.Fd()), &st)
+			cerr := f.Close()
+			if werr != nil || serr != nil || cerr != nil {
+				os.Remove(path)
+				return nil, errors.Join(werr, serr, cerr)
+			}
+			return &dotlock{path: path, ino: st.Ino}, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		breakStale(path, host)
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("maildir: %s: lock held too long", path)
+		}
+		time.Sleep(wait)
+		if wait < 50*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// breakStale removes the lock at path if its holder is gone: a dead pid on
+// this host (kill -9 of a session) or an age past lockStaleAge.
+func breakStale(path, host string) {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return
+	}
+	stale := time.Since(time.Unix(st.Mtim.Unix())) >= lockStaleAge
+	if !stale {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return
+		}
+		pidStr, lhost, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+		if !ok {
+			// Still being written, or a foreign format: age decides.
+			return
+		}
+		pid, err := strconv.Atoi(pidStr)
+		if err == nil && pid > 0 && lhost == host && syscall.Kill(pid, 0) == syscall.ESRCH {
+			stale = true
+		}
+	}
+	if !stale {
+		return
+	}
+	// Only remove the file we judged: a new holder has a new inode.
+	var now syscall.Stat_t
+	if syscall.Stat(path, &now) == nil && now.Ino == st.Ino {
+		os.Remove(path)
+	}
+}
+
+// unlock releases the lock if it is still ours.
+func (l *dotlock) unlock() {
+	var st syscall.Stat_t
+	if syscall.Stat(l.path, &st) == nil && st.Ino == l.ino {
+		os.Remove(l.path)
+	}
+}
+
+// writeFileAtomic writes data to path through a temp file, fsync and rename,
+// then fsyncs the directory so the rename is durable.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".imapd-tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,173 @@
+package maildir
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// watcher announces changes made by other processes (an MDA writing into
+// new/, another imapd, Dovecot): one inotify instance per User watching
+// new/ and cur/ of folders that have handles, events coalesced, plus a
+// periodic stat check for file systems where inotify sees nothing (NFS).
+type watcher struct {
+	u    *User
+	file *os.File // inotify, nil when unavailable
+
+	mu     sync.Mutex
+	wds    map[int]*folder
+	byF    map[*folder][]int
+	dirty  map[*folder]bool
+	timer  *time.Timer
+	stop   chan struct{}
+	closed bool
+}
+
+// coalesce groups a burst of events (a delivery is create + rename).
+const coalesce = 20 * time.Millisecond
+
+func newWatcher(u *User) *watcher {
+	w := &watcher{u: u, wds: map[int]*folder{}, byF: map[*folder][]int{}, dirty: map[*folder]bool{}, stop: make(chan struct{})}
+	if !u.opts.NoInotify {
+		if fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC); err == nil {
+			// Non-blocking: os.File parks reads in the runtime poller, and
+			// Close wakes them.
+			w.file = os.NewFile(uintptr(fd), "inotify")
+			go w.read()
+		}
+	}
+	go w.poll(u.opts.PollInterval)
+	return w
+}
+
+// watch starts watching f (the first handle was opened).
+func (w *watcher) watch(f *folder) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.file == nil || w.byF[f] != nil {
+		if w.byF[f] == nil {
+			w.byF[f] = []int{}
+		}
+		return
+	}
+	var wds []int
+	for _, d := range []string{"new", "cur"} {
+		wd, err := unix.InotifyAddWatch(int(w.file.Fd()), filepath.Join(f.path, d),
+			unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
+		if err == nil {
+			w.wds[wd] = f
+			wds = append(wds, wd)
+		}
+	}
+	w.byF[f] = wds
+}
+
+// unwatch stops watching f (its last handle closed).
+func (w *watcher) unwatch(f *folder) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, wd := range w.byF[f] {
+		delete(w.wds, wd)
+		if w.file != nil && !w.closed {
+			_, _ = unix.InotifyRmWatch(int(w.file.Fd()), uint32(wd))
+		}
+	}
+	delete(w.byF, f)
+	delete(w.dirty, f)
+}
+
+func (w *watcher) read() {
+	buf := make([]byte, 64*1024)
+	for {
+		n, err := w.file.Read(buf)
+		if err != nil {
+			return
+		}
+		w.mu.Lock()
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			if f := w.wds[int(ev.Wd)]; f != nil {
+				w.dirty[f] = true
+			}
+			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+				for f := range w.byF {
+					w.dirty[f] = true
+				}
+			}
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+		}
+		if len(w.dirty) > 0 && w.timer == nil {
+			w.timer = time.AfterFunc(coalesce, w.flush)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// flush refreshes the folders events touched; refresh wakes their handles.
+func (w *watcher) flush() {
+	w.mu.Lock()
+	fs := make([]*folder, 0, len(w.dirty))
+	for f := range w.dirty {
+		fs = append(fs, f)
+	}
+	clear(w.dirty)
+	w.timer = nil
+	w.mu.Unlock()
+	for _, f := range fs {
+		refreshAndWake(f)
+	}
+}
+
+func refreshAndWake(f *folder) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.handles) == 0 || !f.loaded {
+		return
+	}
+	if err := f.refresh(); err != nil {
+		// Deleted or unreadable: let the sessions' Poll report it.
+		f.notify(nil)
+	}
+}
+
+func (w *watcher) poll(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		fs := make([]*folder, 0, len(w.byF))
+		for f := range w.byF {
+			fs = append(fs, f)
+		}
+		w.mu.Unlock()
+		for _, f := range fs {
+			refreshAndWake(f)
+		}
+	}
+}
+
+func (w *watcher) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.closed = true
+	close(w.stop)
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	if w.file != nil {
+		w.file.Close()
+	}
+}
