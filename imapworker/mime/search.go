@@ -77,7 +77,7 @@ func (m *Matcher) Match(text []byte) bool {
 	folded := appendFolded((*bp)[:0], text)
 	ok := bytes.Contains(folded, m.needle)
 	*bp = folded
-	bufPool.Put(bp)
+	putBuf(bp)
 	return ok
 }
 
@@ -167,6 +167,14 @@ func foldRune(r rune) rune {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
+// putBuf returns a buffer to the pool unless one huge part made it grow
+// past what is worth keeping around.
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 4<<20 {
+		bufPool.Put(bp)
+	}
+}
+
 // HeaderContains reports whether any field called name in p's header
 // contains needle after RFC 2047 decoding (SEARCH HEADER, FROM, SUBJECT...).
 // An empty needle matches when the field exists (RFC 9051 §6.4.4).
@@ -240,7 +248,7 @@ func (m *Matcher) bodyContains(p *Part, depth int) bool {
 	var bp *[]byte
 	if !identityEncoding(p.Encoding) {
 		bp = bufPool.Get().(*[]byte)
-		defer bufPool.Put(bp)
+		defer putBuf(bp)
 		dec, err := decodeCTE(p.Encoding, body, (*bp)[:0])
 		if err != nil {
 			return false
