@@ -57,8 +57,11 @@ func (h *mailbox) Keywords() []string {
 
 // info describes m to this handle, claiming \Recent if nobody has.
 func (h *mailbox) info(m *msg) store.MessageInfo {
-	mi := store.MessageInfo{UID: m.uid, Flags: h.f.flagsOf(m), Size: m.vsize, InternalDate: time.Unix(0, m.date), Recent: m.recent}
-	m.recent = false
+	mi := store.MessageInfo{UID: m.uid, Flags: h.f.flagsOf(m), Size: m.vsize, InternalDate: time.Unix(0, m.date)}
+	// EXAMINE leaves \Recent for a read-write session to claim.
+	if !h.readOnly {
+		mi.Recent, m.recent = m.recent, false
+	}
 	return mi
 }
 

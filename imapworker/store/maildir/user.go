@@ -362,8 +362,7 @@ func (u *User) Delete(name string) error {
 	if err != nil {
 		return err
 	}
-	// Rename away first so no session sees a half-deleted folder; with
-	// inferiors, Maildir++ shows the name as \Noselect afterwards.
+	// Rename away first so no session sees a half-deleted folder.
 	trash, err := os.MkdirTemp(filepath.Join(u.root, "tmp"), "imapd-deleted-")
 	if err != nil {
 		return err
@@ -371,6 +370,12 @@ func (u *User) Delete(name string) error {
 	if err := os.Rename(p, filepath.Join(trash, "f")); err != nil {
 		os.Remove(trash)
 		return err
+	}
+	if children {
+		// The name stays as \Noselect: a folder directory without cur/.
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
 	}
 	u.forget(name)
 	if m := u.specialUse(); m[name] != 0 {
@@ -474,11 +479,39 @@ func (u *User) renameInbox(newName string) error {
 	return err
 }
 
+// missing tells why name cannot be selected: a \Noselect name (a folder
+// directory without cur/, or a Maildir++ parent that has no directory) or
+// no such mailbox.
+func (u *User) missing(name string) error {
+	dirs, err := u.folderDirs()
+	if err != nil {
+		return err
+	}
+	if _, ok := dirs[name]; ok || u.hasChildren(name, dirs) {
+		return store.ErrNoSelect
+	}
+	return store.ErrNoSuchMailbox
+}
+
 // Subscribe implements store.User.
 func (u *User) Subscribe(name string) error {
 	name = store.CanonicalName(name)
 	if err := store.ValidName(name); err != nil {
 		return err
+	}
+	if name != "INBOX" {
+		if err := validName(name); err != nil {
+			return err
+		}
+		p, err := u.dirOf(name)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(p); err != nil {
+			if err := u.missing(name); !errors.Is(err, store.ErrNoSelect) {
+				return err
+			}
+		}
 	}
 	return u.editSubscriptions(func(s []string) []string {
 		for _, x := range s {
@@ -688,6 +721,9 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	f, err := u.folder(name)
 	if err != nil {
 		return nil, err
+	}
+	if !f.exists() {
+		return nil, u.missing(f.name)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
