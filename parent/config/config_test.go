@@ -175,6 +175,11 @@ preauth \
 	if c.MaildirPath != "/srv/mail" || c.PreauthWorkers != 2 || len(c.Certs) != 1 || c.Certs[0].KeyFile != "/k" {
 		t.Errorf("got %+v", c)
 	}
+	// The rest of a word after the macro's name sticks to its value.
+	c = mustParse(t, "d = \"/etc/ssl\"\ntls certificate $d/a.pem key $d/private/a.key\n")
+	if c.Certs[0] != (Cert{"/etc/ssl/a.pem", "/etc/ssl/private/a.key"}) {
+		t.Errorf("macro with suffix: %+v", c.Certs)
+	}
 	// A quoted "$x" is a string, not a macro.
 	c = mustParse(t, "x = \"/a\"\nauth passwd-file \"$x\"\n")
 	if c.PasswdFile != "$x" {

@@ -127,7 +127,13 @@ func (l *lexer) word() []token {
 	if !strings.HasPrefix(w, "$") {
 		return []token{{s: w, line: l.line}}
 	}
-	name := w[1:]
+	// The name ends at the first character that cannot be in one, and the
+	// rest of the word sticks to the value: $certdir/mail.pem.
+	end := 1
+	for end < len(w) && validMacroName(w[1:end+1]) {
+		end++
+	}
+	name, suffix := w[1:end], w[end:]
 	v, ok := l.macros[name]
 	if !ok {
 		l.errf(l.line, "macro %q not defined", name)
@@ -138,11 +144,12 @@ func (l *lexer) word() []token {
 	// as an (empty) argument.
 	fields := strings.Fields(v)
 	if len(fields) == 0 {
-		return []token{{s: "", quoted: true, line: l.line}}
+		fields = []string{""}
 	}
+	fields[len(fields)-1] += suffix
 	toks := make([]token, len(fields))
 	for i, f := range fields {
-		toks[i] = token{s: f, line: l.line}
+		toks[i] = token{s: f, quoted: f == "", line: l.line}
 	}
 	return toks
 }
