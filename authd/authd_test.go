@@ -19,18 +19,6 @@ import (
 	pb "imapd/proto"
 )
 
-// requireRoot skips a root-only test, except under CI=true where it fails.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root and CI=true: run the suite as root")
-	}
-	t.Skip("needs root")
-}
-
 // syncBuffer collects log output from several goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -1,0 +1,18 @@
+//go:build !pam
+
+package authd
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+
+	pb "imapd/proto"
+)
+
+func TestBuiltWithoutPAM(t *testing.T) {
+	_, err := newBackend(&pb.Setup{AuthBackend: "pam"}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "without PAM") {
+		t.Errorf("pam backend in a build without PAM: %v", err)
+	}
+}
