@@ -1,6 +1,7 @@
 package mime
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -75,66 +76,58 @@ func decodeBase64(b, dst []byte) []byte {
 	return dst
 }
 
-// decodeQP decodes quoted-printable (RFC 2045 §6.7): soft line breaks are
-// removed, trailing whitespace on lines is dropped, invalid escapes are
-// kept as they are.
+// decodeQP decodes quoted-printable (RFC 2045 §6.7) line by line: trailing
+// whitespace is dropped (rule 3), a line ending in "=" is a soft line break
+// (rule 5), and invalid escapes are kept as they are.
 func decodeQP(b, dst []byte) []byte {
 	if dst == nil {
 		dst = make([]byte, 0, len(b))
 	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c == '=':
-			if i+1 < len(b) && (b[i+1] == '\n' || b[i+1] == '\r') {
-				// Soft line break.
-				i++
-				if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
-					i++
-				}
-				continue
+	for len(b) > 0 {
+		var line, eol []byte
+		if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+			line, b = b[:nl+1], b[nl+1:]
+			eol = line[nl:]
+			line = line[:nl]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				eol = crlf
+				line = line[:n-1]
 			}
-			if i+2 < len(b) {
-				h, ok1 := unhex(b[i+1])
-				l, ok2 := unhex(b[i+2])
+		} else {
+			line, b = b, nil
+		}
+		line = bytes.TrimRight(line, " \t")
+		soft := len(line) > 0 && line[len(line)-1] == '='
+		if soft {
+			line = line[:len(line)-1]
+		}
+		for len(line) > 0 {
+			k := bytes.IndexByte(line, '=')
+			if k < 0 {
+				dst = append(dst, line...)
+				break
+			}
+			dst = append(dst, line[:k]...)
+			if k+2 < len(line) {
+				h, ok1 := unhex(line[k+1])
+				l, ok2 := unhex(line[k+2])
 				if ok1 && ok2 {
 					dst = append(dst, h<<4|l)
-					i += 2
+					line = line[k+3:]
 					continue
 				}
 			}
-			// "=" followed by whitespace up to the line end is a soft break too.
-			j := i + 1
-			for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
-				j++
-			}
-			if j > i+1 && (j == len(b) || b[j] == '\r' || b[j] == '\n') {
-				if j < len(b) && b[j] == '\r' {
-					j++
-				}
-				if j < len(b) && b[j] == '\n' {
-					j++
-				}
-				i = j - 1
-				continue
-			}
-			dst = append(dst, c)
-		case c == ' ' || c == '\t':
-			// Drop whitespace at the end of a line (§6.7 rule 3).
-			j := i
-			for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
-				j++
-			}
-			if j < len(b) && b[j] != '\r' && b[j] != '\n' {
-				dst = append(dst, b[i:j]...)
-			}
-			i = j - 1
-		default:
-			dst = append(dst, c)
+			dst = append(dst, '=')
+			line = line[k+1:]
+		}
+		if !soft {
+			dst = append(dst, eol...)
 		}
 	}
 	return dst
 }
+
+var crlf = []byte("\r\n")
 
 // toUTF8 converts b from charset to UTF-8 for us-ascii, utf-8, iso-8859-1
 // and windows-1252. Unknown charsets are treated leniently: valid UTF-8 is

@@ -1,6 +1,12 @@
 package mime
 
-import "testing"
+import (
+	"bytes"
+	"encoding/base64"
+	"math/rand/v2"
+	"mime/quotedprintable"
+	"testing"
+)
 
 func TestDecodeHeader(t *testing.T) {
 	cases := []struct{ in, want string }{
@@ -95,5 +101,36 @@ func TestToCRLF(t *testing.T) {
 	in := []byte("a\r\nb\r\n")
 	if out := ToCRLF(in); &out[0] != &in[0] {
 		t.Error("ToCRLF copied a message that needed no change")
+	}
+}
+
+// Round trip through the standard library's encoders: whatever they
+// produce, our lenient decoders must read back exactly.
+func TestDecodeRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 500; n++ {
+		data := make([]byte, rng.IntN(400))
+		for i := range data {
+			switch rng.IntN(4) {
+			case 0:
+				data[i] = byte(rng.IntN(256))
+			case 1:
+				data[i] = " \t=\r\n"[rng.IntN(5)]
+			default:
+				data[i] = byte('a' + rng.IntN(26))
+			}
+		}
+		var qp bytes.Buffer
+		w := quotedprintable.NewWriter(&qp)
+		w.Binary = true
+		w.Write(data)
+		w.Close()
+		if got := decodeQP(qp.Bytes(), nil); !bytes.Equal(got, data) {
+			t.Fatalf("QP round trip of %q via %q gave %q", data, qp.Bytes(), got)
+		}
+		b64 := base64.StdEncoding.EncodeToString(data)
+		if got := decodeBase64([]byte(b64), nil); !bytes.Equal(got, data) {
+			t.Fatalf("base64 round trip of %q gave %q", data, got)
+		}
 	}
 }
