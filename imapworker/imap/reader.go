@@ -46,6 +46,8 @@ func NewReader(br *bufio.Reader, lit LiteralFunc) *Reader {
 func (r *Reader) SetLiteralFunc(lit LiteralFunc) { r.lit = lit }
 
 // SetMaxLine sets the longest line accepted, CRLF included (default 64 KiB).
+// It bounds the whole command outside its literals, so that a command cannot
+// grow without limit through many small literals.
 func (r *Reader) SetMaxLine(n int) { r.maxLine = n }
 
 // SetMaxDiscard sets how many bytes of refused non-synchronizing literals
@@ -108,14 +110,16 @@ func (r *Reader) ReadRaw() ([]byte, error) {
 		r.buf = nil // don't keep a large literal's buffer forever
 	}
 	r.buf = r.buf[:0]
+	lines := 0 // bytes of the command outside literals, capped by maxLine
 	for {
 		start := len(r.buf)
-		if err := r.readLine(); err != nil {
+		if err := r.readLine(r.maxLine - lines); err != nil {
 			if err == io.EOF && len(r.buf) > 0 {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
 		}
+		lines += len(r.buf) - start
 		size, nonSync, binary, ok, err := literalHeader(r.buf[start : len(r.buf)-2])
 		if err != nil {
 			tag, _ := r.Current()
@@ -143,7 +147,7 @@ func (r *Reader) ReadRaw() ([]byte, error) {
 // its CRLF and is valid until the next call. Literals are not recognised.
 func (r *Reader) ReadLine() ([]byte, error) {
 	r.buf = r.buf[:0]
-	if err := r.readLine(); err != nil {
+	if err := r.readLine(r.maxLine); err != nil {
 		if err == io.EOF && len(r.buf) > 0 {
 			err = io.ErrUnexpectedEOF
 		}
@@ -165,12 +169,13 @@ func (r *Reader) allow(size int64, nonSync, binary bool) error {
 	return r.lit(size, nonSync, binary)
 }
 
-// readLine appends one line to r.buf, ending it in CRLF.
-func (r *Reader) readLine() error {
+// readLine appends one line of at most max bytes to r.buf, ending it in
+// CRLF.
+func (r *Reader) readLine(max int) error {
 	start := len(r.buf)
 	for {
 		frag, err := r.br.ReadSlice('\n')
-		if len(r.buf)-start+len(frag) > r.maxLine {
+		if len(r.buf)-start+len(frag) > max {
 			// Keep what we have for Current(), drop the rest of the line.
 			tag, _ := r.Current()
 			for err == bufio.ErrBufferFull {

@@ -264,3 +264,36 @@ func TestReaderNoCallback(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestReaderCommandCap: many small literals cannot grow a command past
+// the line limit.
+func TestReaderCommandCap(t *testing.T) {
+	in := "a1 SEARCH" + strings.Repeat(" TEXT {0}\r\n", 100) + "\r\na2 NOOP\r\n"
+	r, _ := newTestReader(in, 4096, 100)
+	r.SetMaxLine(200)
+	if _, err := r.ReadCommand(); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("got %v, want ErrLineTooLong", err)
+	}
+}
+
+func TestSASL(t *testing.T) {
+	b, err := DecodeSASLResponse([]byte("AGFsaWNlAHNlY3JldA=="))
+	if err != nil || string(b) != "\x00alice\x00secret" {
+		t.Fatalf("%q %v", b, err)
+	}
+	if b, err := DecodeSASLResponse(nil); err != nil || len(b) != 0 {
+		t.Fatalf("empty: %q %v", b, err)
+	}
+	if _, err := DecodeSASLResponse([]byte("*")); err != ErrSASLCancelled {
+		t.Fatal(err)
+	}
+	if _, err := DecodeSASLResponse([]byte("AGFsaWNl!")); err == nil {
+		t.Fatal("bad base64 accepted")
+	}
+	if got := string(AppendSASLChallenge(nil, nil)); got != "+ \r\n" {
+		t.Fatalf("%q", got)
+	}
+	if got := string(AppendSASLChallenge(nil, []byte("hi"))); got != "+ aGk=\r\n" {
+		t.Fatalf("%q", got)
+	}
+}
