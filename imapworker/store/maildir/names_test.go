@@ -1,0 +1,78 @@
+package maildir
+
+import (
+	"errors"
+	"testing"
+
+	"imapd/imapworker/store"
+)
+
+func TestMUTF7(t *testing.T) {
+	for _, c := range []struct{ utf8, mutf7 string }{
+		{"INBOX", "INBOX"},
+		{"Entwürfe", "Entw&APw-rfe"},
+		{"A&B", "A&-B"},
+		{"日本語", "&ZeVnLIqe-"},
+		{"~peter/mail/台北/日本語", "~peter/mail/&U,BTFw-/&ZeVnLIqe-"}, // RFC 3501 §5.1.3
+		{"😀", "&2D3eAA-"},
+	} {
+		if got := encodeMUTF7(c.utf8); got != c.mutf7 {
+			t.Errorf("encode(%q) = %q, want %q", c.utf8, got, c.mutf7)
+		}
+		got, err := decodeMUTF7(c.mutf7)
+		if err != nil || got != c.utf8 {
+			t.Errorf("decode(%q) = %q, %v", c.mutf7, got, err)
+		}
+	}
+	// Non-canonical or broken forms would make two directories one name.
+	for _, bad := range []string{"&AGE-", "&Jjo", "&Jjo!-", "&AOk", "\x01", "&2D0-"} {
+		if got, err := decodeMUTF7(bad); err == nil {
+			t.Errorf("decode(%q) = %q, want error", bad, got)
+		}
+	}
+}
+
+func TestNameToDir(t *testing.T) {
+	for name, dir := range map[string]string{
+		"Sent":           ".Sent",
+		"a/b":            ".a.b",
+		"Entwürfe/2024":  ".Entw&APw-rfe.2024",
+		"INBOX/Projects": ".INBOX.Projects",
+	} {
+		got, err := nameToDir(name)
+		if err != nil || got != dir {
+			t.Errorf("nameToDir(%q) = %q, %v; want %q", name, got, err, dir)
+		}
+		back, ok := dirToName(dir)
+		if !ok || back != name {
+			t.Errorf("dirToName(%q) = %q, %v", dir, back, ok)
+		}
+	}
+	// Names that could escape the Maildir or be misread as levels.
+	for _, bad := range []string{"a.b", ".hidden", "..", "a/../b", "~x", "a/~b", "x\x00", "tab\there", "a//b", "/a", "a/", "del\x7f", "c1\u0085"} {
+		if _, err := nameToDir(bad); !errors.Is(err, store.ErrInvalidName) {
+			t.Errorf("nameToDir(%q): %v, want ErrInvalidName", bad, err)
+		}
+	}
+	for _, notFolder := range []string{"cur", ".", "..", "..x", ".a..b", ".&Jjo"} {
+		if n, ok := dirToName(notFolder); ok {
+			t.Errorf("dirToName(%q) = %q, want not a folder", notFolder, n)
+		}
+	}
+}
+
+func TestFileNameFlags(t *testing.T) {
+	base, info := splitName("1234.M1P2.host,S=10,W=12:2,FSa,xyz")
+	if base != "1234.M1P2.host,S=10,W=12" || infoFlags(info) != "FSa" {
+		t.Fatalf("split: %q %q", base, info)
+	}
+	if got := withFlags(base, info, "RS"); got != base+":2,RS,xyz" {
+		t.Errorf("withFlags kept %q", got)
+	}
+	if baseField(base, 'S') != 10 || baseField(base, 'W') != 12 || baseField("x.y", 'S') != -1 {
+		t.Error("baseField")
+	}
+	if sortLetters("cSaFSa") != "FSac" {
+		t.Errorf("sortLetters = %q", sortLetters("cSaFSa"))
+	}
+}
