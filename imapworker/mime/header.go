@@ -8,26 +8,30 @@ import (
 // Field is one header field as it appears in the message. Its slices point
 // into the parsed message; nothing is copied.
 type Field struct {
-	raw   []byte // whole field: name, colon, value, folding, line end
-	name  []byte
-	value []byte // after the colon, up to but excluding the final line end
+	raw     []byte // whole field: name, colon, value, folding, line end
+	nameLen int32  // name is raw[:nameLen], trailing whitespace excluded
+	valOff  int32  // value starts at raw[valOff], after the colon
 }
 
+func (f Field) name() []byte  { return f.raw[:f.nameLen] }
+func (f Field) value() []byte { return trimEOL(f.raw[f.valOff:]) }
+
 // Name returns the field name as written (without trailing whitespace).
-func (f Field) Name() string { return string(f.name) }
+func (f Field) Name() string { return string(f.name()) }
 
 // Is reports whether the field is called name (case-insensitive).
-func (f Field) Is(name string) bool { return equalFoldASCII(f.name, name) }
+func (f Field) Is(name string) bool { return equalFoldASCII(f.name(), name) }
 
 // Raw returns the field exactly as it appears, including its line end.
 func (f Field) Raw() []byte { return f.raw }
 
-// RawValue returns the value after the colon, still folded.
-func (f Field) RawValue() []byte { return f.value }
+// RawValue returns the value after the colon, still folded, without the
+// final line end.
+func (f Field) RawValue() []byte { return f.value() }
 
 // Value returns the unfolded value (RFC 5322 §2.2.3) with surrounding
 // whitespace trimmed. Encoded-words are not decoded: IMAP sends them raw.
-func (f Field) Value() string { return unfold(f.value) }
+func (f Field) Value() string { return unfold(f.value()) }
 
 // Header is the ordered list of fields of a message or MIME part header.
 type Header struct {
@@ -78,12 +82,13 @@ func (h Header) Values(name string) []string {
 }
 
 // parseHeader reads header fields from msg[start:end] up to the first empty
-// line. It returns the fields and the offset where the body starts (after
-// the empty line, or end if there is none). CRLF and bare LF are accepted.
-func parseHeader(msg []byte, start, end int) (Header, int) {
-	var h Header
+// line, appending them to fields. It returns the fields and the offset where
+// the body starts (after the empty line, or end if there is none). CRLF and
+// bare LF are accepted.
+func parseHeader(msg []byte, start, end int, fields []Field) ([]Field, int) {
+	first := len(fields)
 	i := start
-	fstart, vstart := 0, 0
+	fstart := 0
 	for i < end {
 		lineEnd := end
 		if j := bytes.IndexByte(msg[i:end], '\n'); j >= 0 {
@@ -91,28 +96,26 @@ func parseHeader(msg []byte, start, end int) (Header, int) {
 		}
 		line := msg[i:lineEnd]
 		if isBlankLine(line) {
-			return h, lineEnd
+			return fields, lineEnd
 		}
-		if (line[0] == ' ' || line[0] == '\t') && len(h.fields) > 0 {
+		if (line[0] == ' ' || line[0] == '\t') && len(fields) > first {
 			// Continuation of the previous field (folding): extend it.
-			last := &h.fields[len(h.fields)-1]
-			last.raw = msg[fstart:lineEnd]
-			last.value = trimEOL(msg[vstart:lineEnd])
+			fields[len(fields)-1].raw = msg[fstart:lineEnd]
 			i = lineEnd
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
+		if colon <= 0 || colon > 1<<20 {
 			// Not a field (garbage or mbox "From " line): skip it.
 			i = lineEnd
 			continue
 		}
 		name := bytes.TrimRight(line[:colon], " \t")
-		h.fields = append(h.fields, Field{raw: line, name: name, value: trimEOL(line[colon+1:])})
-		fstart, vstart = i, i+colon+1
+		fields = append(fields, Field{raw: line, nameLen: int32(len(name)), valOff: int32(colon + 1)})
+		fstart = i
 		i = lineEnd
 	}
-	return h, end
+	return fields, end
 }
 
 func isBlankLine(line []byte) bool {

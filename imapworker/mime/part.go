@@ -59,6 +59,8 @@ type Part struct {
 	// Truncated is set on a part whose children or encapsulated message
 	// were not (fully) parsed because of MaxDepth or MaxParts.
 	Truncated bool
+
+	fieldsLo, fieldsHi int // this header's range in parser.fields
 }
 
 // Size is the body size in octets, as sent in BODYSTRUCTURE
@@ -105,22 +107,40 @@ func paramValue(ps []Param, name string) string {
 }
 
 type parser struct {
-	msg   []byte
-	parts int
+	msg    []byte
+	parts  int
+	fields []Field // every header's fields, one backing array
 }
 
 // Parse parses a whole message. It never fails: broken MIME gives the best
 // tree it can (RFC 2045 defaults). msg is kept, not copied: it must not be
 // modified while the result is in use. Lines may end in CRLF or bare LF.
 func Parse(msg []byte) *Part {
-	ps := &parser{msg: msg}
-	return ps.part(0, len(msg), 0, false)
+	ps := &parser{msg: msg, fields: make([]Field, 0, 32)}
+	root := ps.part(0, len(msg), 0, false)
+	root.setHeaders(ps.fields)
+	return root
+}
+
+// setHeaders points every part's Header into the final fields array (it
+// may have moved while growing).
+func (p *Part) setHeaders(all []Field) {
+	p.Header.fields = all[p.fieldsLo:p.fieldsHi:p.fieldsHi]
+	for _, c := range p.Children {
+		c.setHeaders(all)
+	}
+	if p.Message != nil {
+		p.Message.setHeaders(all)
+	}
 }
 
 func (ps *parser) part(start, end, depth int, digest bool) *Part {
 	ps.parts++
 	p := &Part{msg: ps.msg, HeaderStart: start, End: end}
-	p.Header, p.BodyStart = parseHeader(ps.msg, start, end)
+	p.fieldsLo = len(ps.fields)
+	ps.fields, p.BodyStart = parseHeader(ps.msg, start, end, ps.fields)
+	p.fieldsHi = len(ps.fields)
+	p.Header.fields = ps.fields[p.fieldsLo:p.fieldsHi]
 	p.setMIMEFields(digest)
 
 	switch {
@@ -257,7 +277,7 @@ func (p *Part) setMIMEFields(digest bool) {
 	p.Encoding = "7bit"
 	ctSeen := false
 	for _, f := range p.Header.fields {
-		if len(f.name) < 8 || lowerTab[f.name[0]] != 'c' {
+		if f.nameLen < 8 || lowerTab[f.raw[0]] != 'c' {
 			continue
 		}
 		switch {

@@ -193,7 +193,7 @@ func TextContains(msg *Part, needle string) bool { return NewMatcher(needle).Tex
 // HeaderContains is the compiled form of the package function.
 func (m *Matcher) HeaderContains(p *Part, name string) bool {
 	for _, f := range p.Header.fields {
-		if f.Is(name) && m.Match([]byte(DecodeHeader(unfold(f.value)))) {
+		if f.Is(name) && m.Match([]byte(DecodeHeader(unfold(f.value())))) {
 			return true
 		}
 	}
