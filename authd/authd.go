@@ -282,11 +282,12 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 			res = pb.AuthResult_AUTH_OK
 		} else {
 			s.checks <- struct{}{}
+			t0 := s.opt.now() // the floor learns the check's cost, not the queue's
 			var real bool
 			acct, res, real = s.backend.check(req)
 			<-s.checks
 			if real {
-				s.floor.observe(s.opt.now().Sub(start))
+				s.floor.observe(s.opt.now().Sub(t0))
 			}
 		}
 	}
