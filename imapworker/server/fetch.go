@@ -1,0 +1,445 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	"imapd/imapworker/imap"
+	"imapd/imapworker/mime"
+	"imapd/imapworker/store"
+)
+
+// fetchPlan is a FETCH command checked once before any message is read.
+type fetchPlan struct {
+	items   []imap.FetchItem
+	content bool // some item needs the message bytes
+	seen    bool // some item sets \Seen (RFC 9051 §6.4.5 BODY[])
+	flags   bool // FLAGS requested
+	uid     bool // UID requested
+}
+
+func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
+	p := &fetchPlan{items: items}
+	for _, it := range items {
+		switch it.Name {
+		case "UID":
+			p.uid = true
+		case "FLAGS":
+			p.flags = true
+		case "INTERNALDATE", "RFC822.SIZE":
+		case "ENVELOPE", "BODYSTRUCTURE", "RFC822.HEADER":
+			p.content = true
+		case "BODY":
+			p.content = true
+			p.seen = p.seen || it.Section != nil
+		case "BODY.PEEK", "BINARY.PEEK", "BINARY.SIZE":
+			p.content = true
+		case "BINARY":
+			p.content = true
+			p.seen = true
+		case "RFC822", "RFC822.TEXT":
+			p.content = true
+			p.seen = true
+		default:
+			return nil, badf("unsupported FETCH item " + it.Name)
+		}
+		if it.Section != nil && (it.Name == "BINARY" || it.Name == "BINARY.PEEK" || it.Name == "BINARY.SIZE") && it.Section.Specifier != "" {
+			return nil, badf("BINARY takes a part number only") // RFC 3516 §4.2
+		}
+	}
+	return p, nil
+}
+
+// RFC 9051 §6.4.5 FETCH, §6.4.9 UID FETCH, RFC 3516 BINARY.
+func (c *conn) cmdFetch(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Fetch)
+	plan, err := planFetch(args.Items)
+	if err != nil {
+		return err
+	}
+	if cmd.UID {
+		plan.uid = true // RFC 9051 §6.4.9: UID FETCH always returns UID
+	}
+	idx, err := c.seqIndexes(args.Seq, cmd.UID)
+	if err != nil {
+		return err
+	}
+	s := c.mbox
+	var seenNow map[uint32]bool
+	if plan.seen && !s.readOnly {
+		var want []uint32
+		for _, i := range idx {
+			m := &s.msgs[i]
+			if m.Flags.System&store.FlagSeen == 0 && !s.ghosts[m.UID] {
+				want = append(want, m.UID)
+			}
+		}
+		if len(want) > 0 {
+			ups, err := s.h.Store(want, store.StoreAdd, store.Flags{System: store.FlagSeen})
+			if err != nil {
+				return err
+			}
+			seenNow = make(map[uint32]bool, len(ups))
+			for _, u := range ups {
+				if i := s.index(u.UID); i >= 0 {
+					s.msgs[i].Flags = u.Flags
+					seenNow[u.UID] = true
+				}
+			}
+		}
+	}
+	var failed error
+	for _, i := range idx {
+		if err := c.fetchOne(i, plan, seenNow[s.msgs[i].UID]); err != nil {
+			if failed == nil || errors.Is(err, store.ErrExpunged) {
+				failed = err
+			}
+		}
+	}
+	if failed != nil {
+		return failed
+	}
+	c.ok(cmd, "", "FETCH completed")
+	return nil
+}
+
+func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
+	s := c.mbox
+	m := &s.msgs[i]
+	var root *mime.Part
+	if plan.content {
+		cnt, err := s.h.Open(m.UID)
+		if err != nil {
+			return err
+		}
+		body, err := store.Bytes(cnt)
+		cnt.Close()
+		if err != nil {
+			return err
+		}
+		root = mime.Parse(body)
+	}
+	b := append(c.out[:0], "* "...)
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	b = append(b, " FETCH ("...)
+	n := len(b)
+	sp := func() {
+		if len(b) > n {
+			b = append(b, ' ')
+		}
+	}
+	if plan.uid {
+		b = append(b, "UID "...)
+		b = strconv.AppendUint(b, uint64(m.UID), 10)
+	}
+	if seenNow && !plan.flags {
+		sp()
+		b = append(b, "FLAGS "...)
+		b = c.appendFlags(b, m)
+	}
+	for k := range plan.items {
+		it := &plan.items[k]
+		switch it.Name {
+		case "UID":
+			continue
+		case "FLAGS":
+			sp()
+			b = append(b, "FLAGS "...)
+			b = c.appendFlags(b, m)
+		case "INTERNALDATE":
+			sp()
+			b = append(b, "INTERNALDATE "...)
+			b = imap.AppendDateTime(b, m.InternalDate)
+		case "RFC822.SIZE":
+			sp()
+			b = append(b, "RFC822.SIZE "...)
+			b = strconv.AppendInt(b, m.Size, 10)
+		case "ENVELOPE":
+			sp()
+			b = append(b, "ENVELOPE "...)
+			b = c.cachedAppend(b, m.UID, "env", func(x []byte) []byte { return c.appendEnvelope(x, root.Envelope()) })
+		case "BODYSTRUCTURE":
+			sp()
+			b = append(b, "BODYSTRUCTURE "...)
+			b = c.cachedAppend(b, m.UID, "bs", func(x []byte) []byte { return c.appendBodyStructure(x, root, true) })
+		case "BODY", "BODY.PEEK":
+			sp()
+			if it.Section == nil {
+				b = append(b, "BODY "...)
+				b = c.cachedAppend(b, m.UID, "body", func(x []byte) []byte { return c.appendBodyStructure(x, root, false) })
+				continue
+			}
+			b = imap.AppendFetchName(b, *it)
+			b = append(b, ' ')
+			data, err := root.Section(mimeSection(it.Section))
+			if err != nil {
+				b = append(b, "NIL"...)
+				continue
+			}
+			b = c.appendData(b, partial(data, it.Partial), false)
+		case "BINARY", "BINARY.PEEK":
+			var path []int
+			if it.Section != nil {
+				path = it.Section.Part
+			}
+			data, err := root.Binary(path)
+			if errors.Is(err, mime.ErrUnknownCTE) {
+				return no("UNKNOWN-CTE", "unknown content-transfer-encoding")
+			}
+			sp()
+			b = imap.AppendFetchName(b, *it)
+			b = append(b, ' ')
+			if err != nil {
+				b = append(b, "NIL"...)
+				continue
+			}
+			b = c.appendData(b, partial(data, it.Partial), true)
+		case "BINARY.SIZE":
+			var path []int
+			if it.Section != nil {
+				path = it.Section.Part
+			}
+			size, err := root.BinarySize(path)
+			if errors.Is(err, mime.ErrUnknownCTE) {
+				return no("UNKNOWN-CTE", "unknown content-transfer-encoding")
+			}
+			sp()
+			b = imap.AppendFetchName(b, *it)
+			b = append(b, ' ')
+			if err != nil {
+				b = append(b, "NIL"...)
+				continue
+			}
+			b = strconv.AppendInt(b, int64(size), 10)
+		case "RFC822":
+			sp()
+			b = append(b, "RFC822 "...)
+			data, _ := root.Section(mime.Section{})
+			b = c.appendData(b, data, false)
+		case "RFC822.HEADER":
+			sp()
+			b = append(b, "RFC822.HEADER "...)
+			data, _ := root.Section(mime.Section{Specifier: mime.SpecHeader})
+			b = c.appendData(b, data, false)
+		case "RFC822.TEXT":
+			sp()
+			b = append(b, "RFC822.TEXT "...)
+			data, _ := root.Section(mime.Section{Specifier: mime.SpecText})
+			b = c.appendData(b, data, false)
+		}
+	}
+	b = append(b, ")\r\n"...)
+	c.write(b)
+	if cap(b) > 64<<10 {
+		b = nil // don't keep a large message's buffer
+	}
+	c.out = b[:0]
+	return nil
+}
+
+// appendData appends a literal; BINARY data with NUL goes as literal8
+// (RFC 3516 §4.2). Large data is written straight through, not copied.
+func (c *conn) appendData(b, data []byte, binary bool) []byte {
+	b = imap.AppendLiteralHeader(b, int64(len(data)), binary && bytes.IndexByte(data, 0) >= 0)
+	if len(data) > 16<<10 {
+		c.write(b)
+		c.write(data)
+		return b[:0]
+	}
+	return append(b, data...)
+}
+
+func partial(data []byte, p *imap.Partial) []byte {
+	if p == nil {
+		return data
+	}
+	if p.Offset >= int64(len(data)) {
+		return nil
+	}
+	data = data[p.Offset:]
+	if p.Count < int64(len(data)) {
+		data = data[:p.Count]
+	}
+	return data
+}
+
+func mimeSection(s *imap.Section) mime.Section {
+	ms := mime.Section{Path: s.Part, Fields: s.Fields}
+	switch s.Specifier {
+	case "HEADER":
+		ms.Specifier = mime.SpecHeader
+	case "HEADER.FIELDS":
+		ms.Specifier = mime.SpecHeaderFields
+	case "HEADER.FIELDS.NOT":
+		ms.Specifier = mime.SpecHeaderFieldsNot
+	case "TEXT":
+		ms.Specifier = mime.SpecText
+	case "MIME":
+		ms.Specifier = mime.SpecMIME
+	}
+	return ms
+}
+
+// cachedAppend appends the value for key from the store's cache, computing
+// and caching it when absent. The key names the session's string mode, as
+// IMAP4rev1 sessions get 8-bit text as literals.
+func (c *conn) cachedAppend(b []byte, uid uint32, key string, gen func([]byte) []byte) []byte {
+	if !c.rev2 {
+		key += "7"
+	}
+	if v, ok := c.mbox.h.Cached(uid, key); ok {
+		return append(b, v...)
+	}
+	n := len(b)
+	b = gen(b)
+	c.mbox.h.SetCached(uid, key, bytes.Clone(b[n:]))
+	return b
+}
+
+func (c *conn) appendStr(b []byte, s string) []byte {
+	if c.rev2 {
+		return imap.AppendString(b, s)
+	}
+	return imap.AppendString7(b, s)
+}
+
+func (c *conn) appendNStr(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "NIL"...)
+	}
+	return c.appendStr(b, s)
+}
+
+// appendEnvelope: RFC 9051 §7.5.2 ENVELOPE.
+func (c *conn) appendEnvelope(b []byte, e *mime.Envelope) []byte {
+	b = append(b, '(')
+	b = c.appendNStr(b, e.Date)
+	b = append(b, ' ')
+	b = c.appendNStr(b, e.Subject)
+	for _, l := range [][]mime.Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
+		b = append(b, ' ')
+		b = c.appendAddrs(b, l)
+	}
+	b = append(b, ' ')
+	b = c.appendNStr(b, e.InReplyTo)
+	b = append(b, ' ')
+	b = c.appendNStr(b, e.MessageID)
+	return append(b, ')')
+}
+
+func (c *conn) appendAddrs(b []byte, l []mime.Address) []byte {
+	if len(l) == 0 {
+		return append(b, "NIL"...)
+	}
+	b = append(b, '(')
+	for _, a := range l {
+		b = append(b, '(')
+		b = c.appendNStr(b, a.Name)
+		b = append(b, ' ')
+		b = c.appendNStr(b, a.ADL)
+		b = append(b, ' ')
+		b = c.appendNStr(b, a.Mailbox)
+		b = append(b, ' ')
+		b = c.appendNStr(b, a.Host)
+		b = append(b, ')')
+	}
+	return append(b, ')')
+}
+
+func (c *conn) appendParams(b []byte, ps []mime.Param) []byte {
+	if len(ps) == 0 {
+		return append(b, "NIL"...)
+	}
+	b = append(b, '(')
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = c.appendStr(b, p.Name)
+		b = append(b, ' ')
+		b = c.appendStr(b, p.Value)
+	}
+	return append(b, ')')
+}
+
+// appendBodyStructure: RFC 9051 §7.5.2 BODYSTRUCTURE (ext true) and BODY.
+func (c *conn) appendBodyStructure(b []byte, p *mime.Part, ext bool) []byte {
+	b = append(b, '(')
+	if p.IsMultipart() {
+		for _, ch := range p.Children {
+			b = c.appendBodyStructure(b, ch, ext)
+		}
+		b = append(b, ' ')
+		b = c.appendStr(b, p.Subtype)
+		if ext {
+			b = append(b, ' ')
+			b = c.appendParams(b, p.Params)
+			b = c.appendExtTail(b, p)
+		}
+		return append(b, ')')
+	}
+	b = c.appendStr(b, p.Type)
+	b = append(b, ' ')
+	b = c.appendStr(b, p.Subtype)
+	b = append(b, ' ')
+	b = c.appendParams(b, p.Params)
+	b = append(b, ' ')
+	b = c.appendNStr(b, p.ID)
+	b = append(b, ' ')
+	b = c.appendNStr(b, p.Description)
+	b = append(b, ' ')
+	b = c.appendStr(b, p.Encoding)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(p.Size()), 10)
+	switch {
+	case p.IsMessage():
+		b = append(b, ' ')
+		b = c.appendEnvelope(b, p.Message.Envelope())
+		b = append(b, ' ')
+		b = c.appendBodyStructure(b, p.Message, ext)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(p.Lines), 10)
+	case p.IsText():
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(p.Lines), 10)
+	}
+	if ext {
+		b = append(b, ' ')
+		b = c.appendNStr(b, p.MD5)
+		b = c.appendExtTail(b, p)
+	}
+	return append(b, ')')
+}
+
+// appendExtTail appends body-fld-dsp, body-fld-lang and body-fld-loc.
+func (c *conn) appendExtTail(b []byte, p *mime.Part) []byte {
+	b = append(b, ' ')
+	if p.Disposition == "" {
+		b = append(b, "NIL"...)
+	} else {
+		b = append(b, '(')
+		b = c.appendStr(b, p.Disposition)
+		b = append(b, ' ')
+		b = c.appendParams(b, p.DispositionParams)
+		b = append(b, ')')
+	}
+	b = append(b, ' ')
+	switch len(p.Language) {
+	case 0:
+		b = append(b, "NIL"...)
+	case 1:
+		b = c.appendStr(b, p.Language[0])
+	default:
+		b = append(b, '(')
+		for i, l := range p.Language {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = c.appendStr(b, l)
+		}
+		b = append(b, ')')
+	}
+	b = append(b, ' ')
+	return c.appendNStr(b, p.Location)
+}

@@ -1,0 +1,247 @@
+package server
+
+import (
+	"strconv"
+	"strings"
+
+	"imapd/imapworker/imap"
+	"imapd/imapworker/store"
+)
+
+// RFC 9051 §6.3.2 SELECT, §6.3.3 EXAMINE.
+func (c *conn) cmdSelect(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Select)
+	if len(args.Params) > 0 {
+		return badf("SELECT parameters not supported")
+	}
+	name := c.mailboxName(args.Mailbox)
+	if c.mbox != nil {
+		// The previous mailbox is closed whether or not this one opens,
+		// without expunging (RFC 9051 §6.3.2).
+		c.unselect()
+		c.writeString("* OK [CLOSED] Previous mailbox closed\r\n")
+	}
+	h, err := c.user.Select(name, args.ReadOnly)
+	if err != nil {
+		return err
+	}
+	s := &selected{h: h, name: h.Name(), readOnly: h.ReadOnly(), recent: map[uint32]bool{}, ghosts: map[uint32]bool{}}
+	s.msgs = append([]store.MessageInfo(nil), h.Messages()...)
+	s.keywords = h.Keywords()
+	var firstUnseen int
+	for i := range s.msgs {
+		if s.msgs[i].Recent {
+			s.recent[s.msgs[i].UID] = true
+		}
+		if firstUnseen == 0 && s.msgs[i].Flags.System&store.FlagSeen == 0 {
+			firstUnseen = i + 1
+		}
+	}
+	c.mbox = s
+	c.state = stateSelected
+	c.writeFlags()
+	b := append(c.out[:0], "* "...)
+	b = strconv.AppendInt(b, int64(len(s.msgs)), 10)
+	b = append(b, " EXISTS\r\n"...)
+	if !c.rev2 {
+		b = append(b, "* "...)
+		b = strconv.AppendInt(b, int64(len(s.recent)), 10)
+		b = append(b, " RECENT\r\n"...)
+		if firstUnseen > 0 {
+			b = append(b, "* OK [UNSEEN "...)
+			b = strconv.AppendInt(b, int64(firstUnseen), 10)
+			b = append(b, "] First unseen\r\n"...)
+		}
+	}
+	b = append(b, "* OK [UIDVALIDITY "...)
+	b = strconv.AppendUint(b, uint64(h.UIDValidity()), 10)
+	b = append(b, "] UIDs valid\r\n* OK [UIDNEXT "...)
+	b = strconv.AppendUint(b, uint64(h.UIDNext()), 10)
+	b = append(b, "] Predicted next UID\r\n"...)
+	if c.rev2 {
+		// RFC 9051 §6.3.2: a LIST response with the mailbox name.
+		b = append(b, `* LIST () "/" `...)
+		b = c.appendMailbox(b, s.name)
+		b = append(b, "\r\n"...)
+	}
+	c.write(b)
+	c.out = b
+	code := "READ-WRITE"
+	if s.readOnly {
+		code = "READ-ONLY"
+	}
+	c.tagged(cmd.Tag, "OK", code, cmd.Name+" completed")
+	return nil
+}
+
+// RFC 9051 §6.3.4, RFC 6154 §3 (CREATE-SPECIAL-USE).
+func (c *conn) cmdCreate(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Create)
+	name := strings.TrimSuffix(c.mailboxName(args.Mailbox), "/") // a trailing delimiter only declares intent
+	var special store.Attr
+	for _, u := range args.SpecialUse {
+		a := store.ParseAttr(u)
+		if a&store.SpecialUse == 0 {
+			return no("USEATTR", "unsupported special-use attribute")
+		}
+		special |= a
+	}
+	if store.IsInbox(name) {
+		return no("ALREADYEXISTS", "INBOX always exists")
+	}
+	if err := c.user.Create(name, special); err != nil {
+		return err
+	}
+	c.ok(cmd, "", "CREATE completed")
+	return nil
+}
+
+// RFC 9051 §6.3.5.
+func (c *conn) cmdDelete(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Delete)
+	name := c.mailboxName(args.Mailbox)
+	if c.mbox != nil && c.mbox.name == name {
+		return no("INUSE", "mailbox is selected")
+	}
+	if err := c.user.Delete(name); err != nil {
+		return err
+	}
+	c.ok(cmd, "", "DELETE completed")
+	return nil
+}
+
+// RFC 9051 §6.3.6.
+func (c *conn) cmdRename(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Rename)
+	from, to := c.mailboxName(args.From), c.mailboxName(args.To)
+	if err := c.user.Rename(from, to); err != nil {
+		return err
+	}
+	c.ok(cmd, "", "RENAME completed")
+	return nil
+}
+
+// RFC 9051 §6.3.7.
+func (c *conn) cmdSubscribe(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Subscribe)
+	if err := c.user.Subscribe(c.mailboxName(args.Mailbox)); err != nil {
+		return err
+	}
+	c.ok(cmd, "", "SUBSCRIBE completed")
+	return nil
+}
+
+// RFC 9051 §6.3.8.
+func (c *conn) cmdUnsubscribe(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Unsubscribe)
+	if err := c.user.Unsubscribe(c.mailboxName(args.Mailbox)); err != nil {
+		return err
+	}
+	c.ok(cmd, "", "UNSUBSCRIBE completed")
+	return nil
+}
+
+// statusItems maps STATUS items to their writers (RFC 9051 §6.3.11,
+// RFC 8438 SIZE, RFC 7889 APPENDLIMIT, RFC 3501 RECENT).
+func (c *conn) appendStatus(b []byte, name string, st store.Status, items []string) []byte {
+	b = append(b, "* STATUS "...)
+	b = c.appendMailbox(b, name)
+	b = append(b, " ("...)
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, it...)
+		b = append(b, ' ')
+		switch it {
+		case "MESSAGES":
+			b = strconv.AppendUint(b, uint64(st.Messages), 10)
+		case "UIDNEXT":
+			b = strconv.AppendUint(b, uint64(st.UIDNext), 10)
+		case "UIDVALIDITY":
+			b = strconv.AppendUint(b, uint64(st.UIDValidity), 10)
+		case "UNSEEN":
+			b = strconv.AppendUint(b, uint64(st.Unseen), 10)
+		case "DELETED":
+			b = strconv.AppendUint(b, uint64(st.Deleted), 10)
+		case "SIZE":
+			b = strconv.AppendInt(b, st.Size, 10)
+		case "RECENT":
+			b = strconv.AppendUint(b, uint64(st.Recent), 10)
+		case "APPENDLIMIT":
+			b = strconv.AppendInt(b, c.appendMax, 10)
+		}
+	}
+	return append(b, ")\r\n"...)
+}
+
+func checkStatusItems(items []string) error {
+	for _, it := range items {
+		switch it {
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT":
+		default:
+			return badf("unknown STATUS item " + it)
+		}
+	}
+	return nil
+}
+
+// RFC 9051 §6.3.11.
+func (c *conn) cmdStatus(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Status)
+	if err := checkStatusItems(args.Items); err != nil {
+		return err
+	}
+	name := c.mailboxName(args.Mailbox)
+	st, err := c.user.Status(name)
+	if err != nil {
+		return err
+	}
+	b := c.appendStatus(c.out[:0], store.CanonicalName(name), st, args.Items)
+	c.write(b)
+	c.out = b
+	c.ok(cmd, "", "STATUS completed")
+	return nil
+}
+
+// parseFlags turns flag atoms into store flags; \Recent and unknown system
+// flags are refused (RFC 9051 §2.3.2).
+func parseFlags(list []string) (store.Flags, error) {
+	var f store.Flags
+	for _, s := range list {
+		if strings.HasPrefix(s, `\`) {
+			fl := store.ParseFlag(s)
+			if fl == 0 {
+				if strings.EqualFold(s, `\Recent`) {
+					return f, badf(`\Recent cannot be set`)
+				}
+				return f, badf("unknown system flag " + s)
+			}
+			f.System |= fl
+			continue
+		}
+		f.Keywords = append(f.Keywords, s)
+	}
+	f.Normalize()
+	return f, nil
+}
+
+// RFC 9051 §6.3.12, RFC 4315 APPENDUID, RFC 3516 literal8, RFC 7889.
+func (c *conn) cmdAppend(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Append)
+	flags, err := parseFlags(args.Flags)
+	if err != nil {
+		return err
+	}
+	if int64(len(args.Literal)) > c.appendMax {
+		return no("TOOBIG", "message exceeds APPENDLIMIT")
+	}
+	name := c.mailboxName(args.Mailbox)
+	uv, uid, err := c.user.Append(name, flags, args.Date, args.Literal)
+	if err != nil {
+		return tryCreate(err)
+	}
+	code := "APPENDUID " + strconv.FormatUint(uint64(uv), 10) + " " + strconv.FormatUint(uint64(uid), 10)
+	c.ok(cmd, code, "APPEND completed")
+	return nil
+}

@@ -1,0 +1,148 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"net"
+	"time"
+
+	"imapd/imapworker/imap"
+)
+
+// ServePreauth writes the greeting, serves the not-authenticated state, and
+// on a successful login returns without answering it. It returns (nil, nil)
+// when the client logs out or goes away; on ctx cancellation it sends
+// "* BYE" and returns ctx.Err().
+func ServePreauth(ctx context.Context, nc net.Conn, cfg PreauthConfig) (*Login, error) {
+	c := newConn(ctx, nc, bufio.NewReaderSize(nc, 4096), cfg.Logger)
+	c.pcfg = &cfg
+	c.state = stateNotAuth
+	c.tls = cfg.TLSActive
+	c.timeout = cfg.LoginTimeout
+	if c.timeout <= 0 {
+		c.timeout = defaultLoginTime
+	}
+	c.r.SetMaxLine(16 << 10)
+	c.r.SetMaxDiscard(preauthMaxLiteral)
+	c.writeString("* OK [CAPABILITY " + c.capabilities() + "] IMAP4rev2 Service Ready\r\n")
+	err := c.serve()
+	if err == errLoggedIn {
+		l := c.login
+		l.Conn = c.nc
+		l.TLS = c.tls
+		l.ID = c.idArg
+		return l, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, err
+}
+
+// authAllowed: cleartext authentication only over TLS or where configured
+// (RFC 9051 §6.2.3, LOGINDISABLED).
+func (c *conn) authAllowed() bool { return c.tls || c.pcfg.Secure }
+
+// RFC 9051 §6.2.1: STARTTLS. Bytes the client sent after the command were
+// sent in cleartext: they are dropped, never executed (CVE-2011-0411).
+func (c *conn) cmdStartTLS(cmd *imap.Command) error {
+	if c.pcfg.StartTLS == nil {
+		return badf("STARTTLS not available")
+	}
+	if c.tls {
+		return badf("TLS already active")
+	}
+	c.tagged(cmd.Tag, "OK", "", "Begin TLS negotiation now")
+	c.flush()
+	tc := tls.Server(c.nc, c.pcfg.StartTLS)
+	hctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.log.Info("STARTTLS handshake failed", "err", err)
+		return errLogout
+	}
+	c.nc = tc
+	c.tls = true
+	c.bw.Reset(tc)
+	c.r = imap.NewReader(bufio.NewReaderSize(tc, 4096), c.literal) // the old buffer is dropped here
+	c.r.SetMaxLine(16 << 10)
+	c.r.SetMaxDiscard(preauthMaxLiteral)
+	return nil
+}
+
+// RFC 9051 §6.2.3: LOGIN.
+func (c *conn) cmdLogin(cmd *imap.Command) error {
+	if !c.authAllowed() {
+		return no("PRIVACYREQUIRED", "LOGIN disabled without TLS")
+	}
+	args := cmd.Args.(*imap.Login)
+	return c.authenticate(cmd, AuthRequest{Mechanism: "LOGIN", User: args.User, Password: args.Password}, false)
+}
+
+// RFC 9051 §6.2.2, RFC 4616 PLAIN, RFC 4959 SASL-IR.
+func (c *conn) cmdAuthenticate(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Authenticate)
+	if args.Mechanism != "PLAIN" {
+		return no("CANNOT", "unsupported authentication mechanism")
+	}
+	if !c.authAllowed() {
+		return no("PRIVACYREQUIRED", "authentication disabled without TLS")
+	}
+	var resp string
+	if args.InitialResponse != nil {
+		resp = *args.InitialResponse
+	} else {
+		c.writeString("+ \r\n")
+		c.flush()
+		res, _, err := c.read(readLine, nil)
+		if err != nil {
+			return err
+		}
+		if res.err != nil {
+			return errLogout
+		}
+		resp = string(res.line)
+		if resp == "*" {
+			return badf("authentication cancelled") // RFC 9051 §6.2.2
+		}
+	}
+	dec, err := base64.StdEncoding.DecodeString(resp)
+	if err != nil {
+		return badf("invalid base64")
+	}
+	parts := bytes.Split(dec, []byte{0})
+	if len(parts) != 3 {
+		return badf("invalid PLAIN response")
+	}
+	req := AuthRequest{Mechanism: "PLAIN", AuthzID: string(parts[0]), User: string(parts[1]), Password: string(parts[2])}
+	if req.AuthzID != "" && req.AuthzID != req.User {
+		return no("AUTHORIZATIONFAILED", "cannot act as another user")
+	}
+	return c.authenticate(cmd, req, true)
+}
+
+func (c *conn) authenticate(cmd *imap.Command, req AuthRequest, sasl bool) error {
+	if c.pcfg.Auth == nil {
+		return no("UNAVAILABLE", "authentication unavailable")
+	}
+	resp := c.pcfg.Auth.Authenticate(c.ctx, req)
+	if !resp.OK {
+		code := resp.Code
+		if code == "" {
+			code = "AUTHENTICATIONFAILED"
+		}
+		if code == "AUTHENTICATIONFAILED" {
+			return no(code, "Authentication failed")
+		}
+		return no(code, "Authentication not possible")
+	}
+	user := resp.User
+	if user == "" {
+		user = req.User
+	}
+	c.login = &Login{Tag: cmd.Tag, User: user, SASL: sasl, Pending: bytes.Clone(c.r.Buffered())}
+	return errLoggedIn
+}

@@ -1,0 +1,302 @@
+package server
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"imapd/imapworker/imap"
+	"imapd/imapworker/mime"
+	"imapd/imapworker/store"
+)
+
+// searchMsg is one message under test; its content is parsed on demand.
+type searchMsg struct {
+	c    *conn
+	i    int
+	m    *store.MessageInfo
+	root *mime.Part
+	err  error
+	done bool
+}
+
+func (sm *searchMsg) part() *mime.Part {
+	if !sm.done {
+		sm.done = true
+		cnt, err := sm.c.mbox.h.Open(sm.m.UID)
+		if err != nil {
+			sm.err = err
+			return nil
+		}
+		body, err := store.Bytes(cnt)
+		cnt.Close()
+		if err != nil {
+			sm.err = err
+			return nil
+		}
+		sm.root = mime.Parse(body)
+	}
+	return sm.root
+}
+
+type matchFunc func(*searchMsg) bool
+
+// sameDay compares the calendar date of t (in its own zone, RFC 9051
+// §6.4.4 "disregarding time and timezone") with d (midnight UTC).
+func dayOf(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// compileKey turns a search key into a matcher, compiling text needles once.
+func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
+	s := c.mbox
+	switch k.Op {
+	case imap.SearchAnd:
+		var fs []matchFunc
+		for i := range k.Children {
+			f, err := c.compileKey(&k.Children[i])
+			if err != nil {
+				return nil, err
+			}
+			fs = append(fs, f)
+		}
+		return func(m *searchMsg) bool {
+			for _, f := range fs {
+				if !f(m) {
+					return false
+				}
+			}
+			return true
+		}, nil
+	case imap.SearchOr:
+		if len(k.Children) != 2 {
+			return nil, badf("OR needs two keys")
+		}
+		a, err := c.compileKey(&k.Children[0])
+		if err != nil {
+			return nil, err
+		}
+		b, err := c.compileKey(&k.Children[1])
+		if err != nil {
+			return nil, err
+		}
+		return func(m *searchMsg) bool { return a(m) || b(m) }, nil
+	case imap.SearchNot:
+		if len(k.Children) != 1 {
+			return nil, badf("NOT needs a key")
+		}
+		a, err := c.compileKey(&k.Children[0])
+		if err != nil {
+			return nil, err
+		}
+		return func(m *searchMsg) bool { return !a(m) }, nil
+	case imap.SearchAll:
+		return func(*searchMsg) bool { return true }, nil
+	case imap.SearchSeq, imap.SearchUID:
+		if k.Seq.SearchRes {
+			saved := map[uint32]bool{}
+			for _, u := range s.saved {
+				saved[u] = true
+			}
+			return func(m *searchMsg) bool { return saved[m.m.UID] }, nil
+		}
+		set := k.Seq
+		if k.Op == imap.SearchUID {
+			max := s.maxUID()
+			return func(m *searchMsg) bool { return set.Contains(m.m.UID, max) }, nil
+		}
+		n := uint32(len(s.msgs))
+		return func(m *searchMsg) bool { return set.Contains(uint32(m.i+1), n) }, nil
+	case imap.SearchFlag, imap.SearchNoFlag:
+		want := k.Op == imap.SearchFlag
+		flag := k.Flag
+		if strings.EqualFold(flag, `\Recent`) {
+			return func(m *searchMsg) bool { return s.recent[m.m.UID] == want }, nil
+		}
+		if sf := store.ParseFlag(flag); sf != 0 {
+			return func(m *searchMsg) bool { return (m.m.Flags.System&sf != 0) == want }, nil
+		}
+		return func(m *searchMsg) bool { return m.m.Flags.HasKeyword(flag) == want }, nil
+	case imap.SearchNew:
+		return func(m *searchMsg) bool { return s.recent[m.m.UID] && m.m.Flags.System&store.FlagSeen == 0 }, nil
+	case imap.SearchOld:
+		return func(m *searchMsg) bool { return !s.recent[m.m.UID] }, nil
+	case imap.SearchBefore, imap.SearchOn, imap.SearchSince:
+		d, op := dayOf(k.Date), k.Op
+		return func(m *searchMsg) bool { return cmpDay(dayOf(m.m.InternalDate), d, op) }, nil
+	case imap.SearchSentBefore, imap.SearchSentOn, imap.SearchSentSince:
+		d := dayOf(k.Date)
+		op := map[imap.SearchOp]imap.SearchOp{imap.SearchSentBefore: imap.SearchBefore, imap.SearchSentOn: imap.SearchOn, imap.SearchSentSince: imap.SearchSince}[k.Op]
+		return func(m *searchMsg) bool {
+			p := m.part()
+			if p == nil {
+				return false
+			}
+			t, ok := mime.ParseDate(p.Header.Get("Date"))
+			if !ok {
+				// RFC 9051 §6.4.4: no usable Date: use the internal date.
+				t = m.m.InternalDate
+			}
+			return cmpDay(dayOf(t), d, op)
+		}, nil
+	case imap.SearchLarger:
+		n := k.Size
+		return func(m *searchMsg) bool { return m.m.Size > n }, nil
+	case imap.SearchSmaller:
+		n := k.Size
+		return func(m *searchMsg) bool { return m.m.Size < n }, nil
+	case imap.SearchOlder, imap.SearchYounger:
+		limit := time.Now().Add(-time.Duration(k.Size) * time.Second)
+		older := k.Op == imap.SearchOlder
+		return func(m *searchMsg) bool { return m.m.InternalDate.Before(limit) == older }, nil
+	case imap.SearchHeader:
+		mt := mime.NewMatcher(k.Value)
+		field := k.Field
+		return func(m *searchMsg) bool {
+			p := m.part()
+			return p != nil && mt.HeaderContains(p, field)
+		}, nil
+	case imap.SearchBody:
+		mt := mime.NewMatcher(k.Value)
+		return func(m *searchMsg) bool {
+			p := m.part()
+			return p != nil && mt.BodyContains(p)
+		}, nil
+	case imap.SearchText:
+		mt := mime.NewMatcher(k.Value)
+		return func(m *searchMsg) bool {
+			p := m.part()
+			return p != nil && mt.TextContains(p)
+		}, nil
+	}
+	return nil, badf("unsupported search key")
+}
+
+func cmpDay(t, d time.Time, op imap.SearchOp) bool {
+	switch op {
+	case imap.SearchBefore:
+		return t.Before(d)
+	case imap.SearchOn:
+		return t.Equal(d)
+	default:
+		return !t.Before(d)
+	}
+}
+
+// RFC 9051 §6.4.4 SEARCH, RFC 4731 ESEARCH, RFC 5182 SEARCHRES.
+func (c *conn) cmdSearch(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Search)
+	switch args.Charset {
+	case "", "UTF-8", "US-ASCII":
+	default:
+		return no("BADCHARSET (UTF-8 US-ASCII)", "unsupported charset")
+	}
+	var min, max, count, all, save bool
+	for _, r := range args.Return {
+		switch r {
+		case "MIN":
+			min = true
+		case "MAX":
+			max = true
+		case "COUNT":
+			count = true
+		case "ALL":
+			all = true
+		case "SAVE":
+			save = true
+		default:
+			return badf("unknown RETURN option " + r)
+		}
+	}
+	if args.ReturnGiven && !min && !max && !count && !all && !save {
+		all = true // RETURN () means ALL
+	}
+	match, err := c.compileKey(&args.Key)
+	if err != nil {
+		return err
+	}
+	s := c.mbox
+	var hits []uint32 // message numbers or UIDs
+	var hitUIDs []uint32
+	var failed error
+	for i := range s.msgs {
+		sm := searchMsg{c: c, i: i, m: &s.msgs[i]}
+		if match(&sm) {
+			hitUIDs = append(hitUIDs, sm.m.UID)
+			if cmd.UID {
+				hits = append(hits, sm.m.UID)
+			} else {
+				hits = append(hits, uint32(i+1))
+			}
+		}
+		if sm.err != nil && failed == nil && !s.ghosts[sm.m.UID] {
+			failed = sm.err
+		}
+	}
+	if failed != nil {
+		return failed
+	}
+	if save {
+		// RFC 5182 §2.1: with MIN or MAX only those are saved.
+		switch {
+		case len(hitUIDs) == 0 || (!min && !max):
+			s.saved = hitUIDs
+		default:
+			var sv []uint32
+			if min {
+				sv = append(sv, hitUIDs[0])
+			}
+			if max && (!min || len(hitUIDs) > 1) {
+				sv = append(sv, hitUIDs[len(hitUIDs)-1])
+			}
+			s.saved = sv
+		}
+		s.hasSaved = true
+	}
+	b := c.out[:0]
+	switch {
+	case args.ReturnGiven || c.rev2:
+		if !args.ReturnGiven {
+			all = true
+		}
+		if save && !min && !max && !count && !all {
+			break // RFC 5182 §2.1: SAVE alone gives no ESEARCH
+		}
+		b = append(b, `* ESEARCH (TAG `...)
+		b = imap.AppendQuoted(b, cmd.Tag)
+		b = append(b, ')')
+		if cmd.UID {
+			b = append(b, " UID"...)
+		}
+		if min && len(hits) > 0 {
+			b = append(b, " MIN "...)
+			b = strconv.AppendUint(b, uint64(slices.Min(hits)), 10)
+		}
+		if max && len(hits) > 0 {
+			b = append(b, " MAX "...)
+			b = strconv.AppendUint(b, uint64(slices.Max(hits)), 10)
+		}
+		if count {
+			b = append(b, " COUNT "...)
+			b = strconv.AppendInt(b, int64(len(hits)), 10)
+		}
+		if all && len(hits) > 0 {
+			b = append(b, " ALL "...)
+			b = imap.AppendNumSet(b, hits)
+		}
+		b = append(b, "\r\n"...)
+	default:
+		b = append(b, "* SEARCH"...)
+		for _, h := range hits {
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, uint64(h), 10)
+		}
+		b = append(b, "\r\n"...)
+	}
+	c.write(b)
+	c.out = b
+	c.ok(cmd, "", "SEARCH completed")
+	return nil
+}

@@ -1,0 +1,264 @@
+package server
+
+import (
+	"strconv"
+
+	"imapd/imapworker/imap"
+	"imapd/imapworker/store"
+)
+
+// RFC 3501 §6.4.1: CHECK is a NOOP here; the stores write through.
+func (c *conn) cmdCheck(cmd *imap.Command) error {
+	c.ok(cmd, "", "CHECK completed")
+	return nil
+}
+
+// RFC 9051 §6.4.1: CLOSE expunges silently unless read-only.
+func (c *conn) cmdClose(cmd *imap.Command) error {
+	if !c.mbox.readOnly {
+		if _, err := c.mbox.h.Expunge(nil); err != nil {
+			c.log.Warn("CLOSE: expunge failed", "err", err)
+		}
+	}
+	c.unselect()
+	c.tagged(cmd.Tag, "OK", "", "CLOSE completed")
+	return nil
+}
+
+// RFC 9051 §6.4.2, RFC 3691.
+func (c *conn) cmdUnselect(cmd *imap.Command) error {
+	c.unselect()
+	c.tagged(cmd.Tag, "OK", "", "UNSELECT completed")
+	return nil
+}
+
+// RFC 9051 §6.4.3 EXPUNGE, §6.4.9 / RFC 4315 §2.1 UID EXPUNGE.
+func (c *conn) cmdExpunge(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Expunge)
+	if c.mbox.readOnly {
+		return no("READ-ONLY", "mailbox is read-only")
+	}
+	var uids []uint32
+	if cmd.UID {
+		if args.Seq == nil {
+			return badf("UID EXPUNGE needs a UID set")
+		}
+		idx, err := c.seqIndexes(*args.Seq, true)
+		if err != nil {
+			return err
+		}
+		uids = c.uidsOf(idx)
+		if len(uids) == 0 {
+			c.ok(cmd, "", "UID EXPUNGE completed")
+			return nil
+		}
+	}
+	gone, err := c.mbox.h.Expunge(uids)
+	if err != nil {
+		return err
+	}
+	// Others' expunges first, then ours, all with current numbers.
+	c.updates(true)
+	set := make(map[uint32]bool, len(gone))
+	for _, u := range gone {
+		set[u] = true
+	}
+	c.sendExpunges(set)
+	c.ok(cmd, "", "EXPUNGE completed")
+	return nil
+}
+
+// RFC 9051 §6.4.6 STORE, also UID STORE.
+func (c *conn) cmdStore(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Store)
+	if c.mbox.readOnly {
+		return no("READ-ONLY", "mailbox is read-only")
+	}
+	flags, err := parseFlags(args.Flags)
+	if err != nil {
+		return err
+	}
+	idx, err := c.seqIndexes(args.Seq, cmd.UID)
+	if err != nil {
+		return err
+	}
+	var uids []uint32
+	var live []int
+	for _, i := range idx {
+		if !c.mbox.ghosts[c.mbox.msgs[i].UID] {
+			uids = append(uids, c.mbox.msgs[i].UID)
+			live = append(live, i)
+		}
+	}
+	op := store.StoreReplace
+	switch args.Mode {
+	case imap.StoreAdd:
+		op = store.StoreAdd
+	case imap.StoreRemove:
+		op = store.StoreRemove
+	}
+	var ups []store.FlagUpdate
+	if len(uids) > 0 {
+		ups, err = c.mbox.h.Store(uids, op, flags)
+		if err != nil {
+			return err
+		}
+	}
+	if len(flags.Keywords) > 0 {
+		c.addKeywords(flags.Keywords)
+	}
+	k := 0
+	for _, u := range ups {
+		for k < len(live) && c.mbox.msgs[live[k]].UID != u.UID {
+			k++
+		}
+		if k == len(live) {
+			break
+		}
+		i := live[k]
+		c.mbox.msgs[i].Flags = u.Flags
+		if args.Silent {
+			continue
+		}
+		b := append(c.out[:0], "* "...)
+		b = strconv.AppendInt(b, int64(i+1), 10)
+		b = append(b, " FETCH ("...)
+		if cmd.UID {
+			b = append(b, "UID "...)
+			b = strconv.AppendUint(b, uint64(u.UID), 10)
+			b = append(b, ' ')
+		}
+		b = append(b, "FLAGS "...)
+		b = c.appendFlags(b, &c.mbox.msgs[i])
+		b = append(b, ")\r\n"...)
+		c.write(b)
+		c.out = b
+	}
+	if len(live) < len(idx) {
+		return no("EXPUNGEISSUED", "some messages were expunged")
+	}
+	c.ok(cmd, "", "STORE completed")
+	return nil
+}
+
+// addKeywords announces new keywords in FLAGS/PERMANENTFLAGS.
+func (c *conn) addKeywords(kws []string) {
+	s := c.mbox
+	added := false
+	for _, k := range kws {
+		f := store.Flags{Keywords: s.keywords}
+		if !f.HasKeyword(k) {
+			s.keywords = append(append([]string(nil), s.keywords...), k)
+			added = true
+		}
+	}
+	if added {
+		c.writeFlags()
+	}
+}
+
+func appendCopyUID(res store.CopyResult) string {
+	b := []byte("COPYUID ")
+	b = strconv.AppendUint(b, uint64(res.UIDValidity), 10)
+	b = append(b, ' ')
+	b = imap.AppendNumSet(b, res.Src)
+	b = append(b, ' ')
+	b = imap.AppendNumSet(b, res.Dst)
+	return string(b)
+}
+
+// RFC 9051 §6.4.7 COPY, RFC 4315 COPYUID.
+func (c *conn) cmdCopy(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Copy)
+	idx, err := c.seqIndexes(args.Seq, cmd.UID)
+	if err != nil {
+		return err
+	}
+	uids := c.uidsOf(idx)
+	dest := c.mailboxName(args.Mailbox)
+	if len(uids) == 0 {
+		if _, err := c.user.Status(dest); err != nil {
+			return tryCreate(err)
+		}
+		c.ok(cmd, "", "COPY completed (nothing to copy)")
+		return nil
+	}
+	res, err := c.mbox.h.Copy(uids, dest)
+	if err != nil {
+		return tryCreate(err)
+	}
+	if len(res.Src) < len(uids) {
+		return no("EXPUNGEISSUED", "some messages were expunged")
+	}
+	c.ok(cmd, appendCopyUID(res), "COPY completed")
+	return nil
+}
+
+// RFC 9051 §6.4.8, RFC 6851: COPYUID goes in an untagged OK before the
+// EXPUNGEs.
+func (c *conn) cmdMove(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Move)
+	if c.mbox.readOnly {
+		return no("READ-ONLY", "mailbox is read-only")
+	}
+	idx, err := c.seqIndexes(args.Seq, cmd.UID)
+	if err != nil {
+		return err
+	}
+	uids := c.uidsOf(idx)
+	dest := c.mailboxName(args.Mailbox)
+	if len(uids) == 0 {
+		if _, err := c.user.Status(dest); err != nil {
+			return tryCreate(err)
+		}
+		c.ok(cmd, "", "MOVE completed (nothing to move)")
+		return nil
+	}
+	res, err := c.mbox.h.Move(uids, dest)
+	if err != nil {
+		return tryCreate(err)
+	}
+	c.writeString("* OK [" + appendCopyUID(res) + "] Moved\r\n")
+	c.updates(true)
+	set := make(map[uint32]bool, len(res.Src))
+	for _, u := range res.Src {
+		set[u] = true
+	}
+	c.sendExpunges(set)
+	c.ok(cmd, "", "MOVE completed")
+	return nil
+}
+
+// RFC 9051 §6.3.13, RFC 2177: IDLE. Updates are sent as they happen until
+// DONE.
+func (c *conn) cmdIdle(cmd *imap.Command) error {
+	c.writeString("+ idling\r\n")
+	if c.mbox != nil {
+		c.updates(true)
+	}
+	c.flush()
+	var changed <-chan struct{}
+	if c.mbox != nil {
+		changed = c.mbox.h.Changed()
+	}
+	res, ch, err := c.read(readLine, changed)
+	for {
+		if err != nil {
+			return err
+		}
+		if !ch {
+			break
+		}
+		c.updates(true)
+		c.flush()
+		res, ch, err = c.await(changed)
+	}
+	if res.err != nil {
+		return errLogout
+	}
+	if !imap.IsDone(res.line) {
+		return badf("expected DONE")
+	}
+	c.ok(cmd, "", "IDLE terminated")
+	return nil
+}

@@ -1,0 +1,463 @@
+// Package server is the IMAP session engine: the state machine and every
+// command of RFC 9051 §6 plus the IMAP4rev1 forms. It talks to storage only
+// through imapworker/store and to authentication only through
+// Authenticator. The two entry points are ServePreauth (not-authenticated
+// state, in the preauth worker) and ServeSession (after login, in the
+// mailbox worker).
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"imapd/imapworker/imap"
+	"imapd/imapworker/store"
+)
+
+// AuthRequest is one authentication attempt.
+type AuthRequest struct{ Mechanism, User, Password, AuthzID string }
+
+// AuthResponse answers an AuthRequest.
+type AuthResponse struct {
+	OK   bool
+	Code string // RFC 5530 code when !OK, e.g. "AUTHENTICATIONFAILED", "UNAVAILABLE"
+	User string // canonical name when OK
+}
+
+// Authenticator checks credentials (the authd client in production).
+type Authenticator interface {
+	Authenticate(ctx context.Context, req AuthRequest) AuthResponse
+}
+
+// PreauthConfig configures ServePreauth.
+type PreauthConfig struct {
+	Auth      Authenticator
+	StartTLS  *tls.Config // nil: STARTTLS not offered
+	TLSActive bool        // the connection is already TLS (implicit TLS)
+	Secure    bool        // cleartext auth allowed anyway; else LOGINDISABLED + NO [PRIVACYREQUIRED]
+	// LoginTimeout bounds the whole not-authenticated state (default 1
+	// minute; RFC 9051 §5.4 allows a shorter autologout before login).
+	LoginTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Login is a successful login handed from ServePreauth to ServeSession.
+type Login struct {
+	Conn    net.Conn // the connection to continue on: conn, or the *tls.Conn made by STARTTLS
+	TLS     bool
+	Tag     string // tag of the LOGIN/AUTHENTICATE command, not yet answered
+	User    string
+	SASL    bool     // AUTHENTICATE rather than LOGIN
+	Pending []byte   // bytes the client sent after the login command
+	ID      []string // ID params the client sent, key/value pairs
+}
+
+// SessionConfig configures ServeSession.
+type SessionConfig struct {
+	User        store.User
+	UserName    string
+	AppendLimit int64         // APPENDLIMIT (RFC 7889); default 64 MiB
+	AutoLogout  time.Duration // default and minimum 30 minutes (RFC 9051 §5.4)
+	Logger      *slog.Logger
+}
+
+// Limits.
+const (
+	preauthMaxLiteral  = 8 << 10 // LOGIN/AUTHENTICATE literals before login
+	defaultAppendLimit = 64 << 20
+	minAutoLogout      = 30 * time.Minute
+	defaultLoginTime   = time.Minute
+	maxBadCommands     = 10 // consecutive BADs before BYE
+	idleInterval       = 30 * time.Minute
+)
+
+type state uint8
+
+const (
+	stateNotAuth state = 1 << iota
+	stateAuth
+	stateSelected
+
+	anyState = stateNotAuth | stateAuth | stateSelected
+	authed   = stateAuth | stateSelected
+)
+
+var (
+	errLogout   = errors.New("logout")
+	errShutdown = errors.New("shutting down")
+	errTimeout  = errors.New("autologout")
+	errLoggedIn = errors.New("logged in")
+)
+
+// conn is one client connection in either role.
+type conn struct {
+	ctx context.Context
+	log *slog.Logger
+	nc  net.Conn
+	r   *imap.Reader
+	tls bool
+
+	wmu sync.Mutex // bw is written by the main loop and by the literal callback
+	bw  *bufio.Writer
+
+	reqs    chan readKind
+	res     chan readResult
+	pending bool // a read was requested and not yet received
+	stopped bool
+
+	state     state
+	timeout   time.Duration
+	validSeen bool // a valid command was received: garbage after it is BAD, not BYE
+	bad       int  // consecutive BAD answers
+
+	// Not-authenticated state.
+	pcfg  *PreauthConfig
+	login *Login
+	idArg []string
+
+	// Authenticated state.
+	scfg      *SessionConfig
+	user      store.User
+	rev2      bool // ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
+	mbox      *selected
+	out       []byte // scratch line buffer
+	appendMax int64
+}
+
+type readKind uint8
+
+const (
+	readCommand readKind = iota
+	readLine
+)
+
+type readResult struct {
+	cmd  *imap.Command
+	line []byte
+	err  error
+}
+
+func newConn(ctx context.Context, nc net.Conn, br *bufio.Reader, log *slog.Logger) *conn {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &conn{
+		ctx:  ctx,
+		log:  log,
+		nc:   nc,
+		bw:   bufio.NewWriterSize(nc, 32<<10),
+		reqs: make(chan readKind),
+		res:  make(chan readResult, 1),
+	}
+	c.r = imap.NewReader(br, c.literal)
+	go c.reader()
+	return c
+}
+
+// reader runs reads on request, so that the main loop can wait for input,
+// store changes, timers and ctx at once, and so that no byte is read past a
+// command before the main loop decides (STARTTLS, login handoff).
+func (c *conn) reader() {
+	for k := range c.reqs {
+		var res readResult
+		r := c.r
+		if k == readCommand {
+			res.cmd, res.err = r.ReadCommand()
+		} else {
+			var l []byte
+			l, res.err = r.ReadLine()
+			res.line = append([]byte(nil), l...)
+		}
+		c.res <- res
+	}
+}
+
+// read asks the reader goroutine for input and waits for it, for the
+// autologout timer or for ctx. It returns with c.wmu held on success.
+func (c *conn) read(k readKind, changed <-chan struct{}) (readResult, bool, error) {
+	c.wmu.Unlock()
+	c.reqs <- k
+	c.pending = true
+	var timer <-chan time.Time
+	if c.timeout > 0 {
+		t := time.NewTimer(c.timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		select {
+		case res := <-c.res:
+			c.wmu.Lock()
+			c.pending = false
+			return res, false, nil
+		case <-changed:
+			c.wmu.Lock()
+			return readResult{}, true, nil
+		case <-timer:
+			c.wmu.Lock()
+			c.bye("Autologout; idle for too long")
+			return readResult{}, false, errTimeout
+		case <-c.ctx.Done():
+			c.wmu.Lock()
+			c.bye("shutting down")
+			return readResult{}, false, errShutdown
+		}
+	}
+}
+
+// await waits for a read already requested (after read returned changed).
+func (c *conn) await(changed <-chan struct{}) (readResult, bool, error) {
+	c.wmu.Unlock()
+	var timer <-chan time.Time
+	if c.timeout > 0 {
+		t := time.NewTimer(c.timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case res := <-c.res:
+		c.wmu.Lock()
+		c.pending = false
+		return res, false, nil
+	case <-changed:
+		c.wmu.Lock()
+		return readResult{}, true, nil
+	case <-timer:
+		c.wmu.Lock()
+		c.bye("Autologout; idle for too long")
+		return readResult{}, false, errTimeout
+	case <-c.ctx.Done():
+		c.wmu.Lock()
+		c.bye("shutting down")
+		return readResult{}, false, errShutdown
+	}
+}
+
+// stop ends the reader goroutine once it is idle; with closeConn it closes
+// the connection first, which unblocks a pending read.
+func (c *conn) stop(closeConn bool) {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	if closeConn {
+		c.nc.Close()
+	}
+	if c.pending {
+		<-c.res
+		c.pending = false
+	}
+	close(c.reqs)
+}
+
+func (c *conn) bye(text string) {
+	c.writeString("* BYE " + text + "\r\n")
+	c.flush()
+}
+
+func (c *conn) writeString(s string) { c.bw.WriteString(s) }
+func (c *conn) write(b []byte)       { c.bw.Write(b) }
+
+func (c *conn) flush() {
+	if err := c.bw.Flush(); err != nil {
+		c.log.Debug("write failed", "err", err)
+	}
+}
+
+// maybeFlush flushes unless the client already pipelined more commands, so
+// that pipelined commands are answered in few writes.
+func (c *conn) maybeFlush() {
+	if len(c.r.Buffered()) == 0 {
+		c.flush()
+	}
+}
+
+// literal is the Reader's literal policy; it runs on the reader goroutine.
+func (c *conn) literal(size int64, nonSync, binary bool) error {
+	_, name := c.r.Current()
+	limit := int64(preauthMaxLiteral)
+	if c.state&authed != 0 && name == "APPEND" {
+		limit = c.appendMax
+	}
+	if size > limit {
+		if name == "APPEND" {
+			return &respError{code: "TOOBIG", msg: "message exceeds APPENDLIMIT"}
+		}
+		return &respError{code: "LIMIT", msg: "literal too big"}
+	}
+	if !nonSync {
+		c.wmu.Lock()
+		c.writeString("+ Ready for literal data\r\n")
+		c.flush()
+		c.wmu.Unlock()
+	}
+	return nil
+}
+
+// serve is the command loop shared by both roles. It returns nil on
+// LOGOUT or EOF, errLoggedIn after a successful login in the preauth role.
+func (c *conn) serve() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for {
+		c.maybeFlush()
+		res, _, err := c.read(readCommand, nil)
+		if err != nil {
+			c.stop(true)
+			return nil
+		}
+		if res.err != nil {
+			if c.readError(res.err) {
+				c.flush()
+				c.stop(true)
+				return nil
+			}
+			continue
+		}
+		err = c.exec(res.cmd)
+		switch err {
+		case nil:
+		case errLogout:
+			c.flush()
+			c.stop(true)
+			return nil
+		case errLoggedIn:
+			c.flush()
+			c.stop(false)
+			return errLoggedIn
+		default:
+			c.flush()
+			c.stop(true)
+			return err
+		}
+	}
+}
+
+// readError answers a command that could not be read; true means close.
+func (c *conn) readError(err error) bool {
+	var se *imap.SyntaxError
+	var le *imap.LiteralError
+	switch {
+	case errors.As(err, &se):
+		if !c.validSeen {
+			// Garbage before any valid command: not an IMAP client.
+			c.writeString("* BYE not an IMAP client\r\n")
+			return true
+		}
+		c.bad++
+		tag := se.Tag
+		if tag == "" {
+			tag = "*"
+		}
+		c.tagged(tag, "BAD", "", se.Msg)
+		if c.bad >= maxBadCommands {
+			c.writeString("* BYE too many bad commands\r\n")
+			return true
+		}
+		return false
+	case errors.As(err, &le):
+		tag := le.Tag
+		if tag == "" {
+			tag = "*"
+		}
+		var re *respError
+		if errors.As(le.Err, &re) {
+			c.tagged(tag, "NO", re.code, re.msg)
+		} else {
+			c.tagged(tag, "BAD", "", le.Err.Error())
+		}
+		if le.Desync {
+			c.writeString("* BYE literal refused, cannot resynchronize\r\n")
+			return true
+		}
+		return false
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return true
+	default:
+		c.log.Debug("read failed", "err", err)
+		return true
+	}
+}
+
+// exec checks the state and runs a command (CONVENTIONS 8: decode the
+// whole command first, then check state, then act).
+func (c *conn) exec(cmd *imap.Command) error {
+	h, ok := commands[cmd.Name]
+	if !ok || (cmd.UID && !h.uid) {
+		c.validSeen = true
+		c.bad++
+		c.tagged(cmd.Tag, "BAD", "", "unknown command")
+		return c.tooBad()
+	}
+	if h.states&c.state == 0 {
+		c.validSeen = true
+		c.bad++
+		c.tagged(cmd.Tag, "BAD", "", "command not allowed in this state")
+		return c.tooBad()
+	}
+	c.validSeen = true
+	err := h.fn(c, cmd)
+	switch err {
+	case nil, errLogout, errLoggedIn, errShutdown, errTimeout:
+		if err == nil {
+			c.bad = 0
+		}
+		return err
+	}
+	if isBad(err) {
+		c.bad++
+	} else {
+		c.bad = 0
+	}
+	c.fail(cmd, err)
+	return c.tooBad()
+}
+
+func (c *conn) tooBad() error {
+	if c.bad >= maxBadCommands {
+		c.writeString("* BYE too many bad commands\r\n")
+		return errLogout
+	}
+	return nil
+}
+
+// tagged writes "tag status [code] text".
+func (c *conn) tagged(tag, status, code, text string) {
+	b := c.out[:0]
+	b = append(b, tag...)
+	b = append(b, ' ')
+	b = append(b, status...)
+	b = append(b, ' ')
+	if code != "" {
+		b = append(b, '[')
+		b = append(b, code...)
+		b = append(b, "] "...)
+	}
+	b = append(b, text...)
+	b = append(b, "\r\n"...)
+	c.write(b)
+	c.out = b
+}
+
+// ok sends pending mailbox updates allowed after cmd, then the tagged OK.
+func (c *conn) ok(cmd *imap.Command, code, text string) {
+	c.updates(expungeAllowed(cmd))
+	c.tagged(cmd.Tag, "OK", code, text)
+}
+
+// expungeAllowed: RFC 9051 §7.5.1, no EXPUNGE during FETCH, STORE or
+// SEARCH; the UID forms may carry them.
+func expungeAllowed(cmd *imap.Command) bool {
+	switch cmd.Name {
+	case "FETCH", "STORE", "SEARCH":
+		return cmd.UID
+	}
+	return true
+}

@@ -1,0 +1,305 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"sort"
+	"strconv"
+
+	"imapd/imapworker/imap"
+	"imapd/imapworker/store"
+)
+
+// ServeSession answers the login (`tag OK [CAPABILITY ...] LOGIN
+// completed`), then executes login.Pending, then reads conn until LOGOUT
+// or EOF. On ctx cancellation it sends "* BYE shutting down" (also while
+// IDLE) and returns.
+func ServeSession(ctx context.Context, nc net.Conn, cfg SessionConfig, login *Login) error {
+	var src io.Reader = nc
+	if len(login.Pending) > 0 {
+		src = io.MultiReader(bytes.NewReader(login.Pending), nc)
+	}
+	c := newConn(ctx, nc, bufio.NewReaderSize(src, 32<<10), cfg.Logger)
+	c.scfg = &cfg
+	c.user = cfg.User
+	c.state = stateAuth
+	c.tls = login.TLS
+	c.appendMax = cfg.AppendLimit
+	if c.appendMax <= 0 {
+		c.appendMax = defaultAppendLimit
+	}
+	c.timeout = max(cfg.AutoLogout, minAutoLogout)
+	what := "LOGIN completed"
+	if login.SASL {
+		what = "AUTHENTICATE completed"
+	}
+	c.tagged(login.Tag, "OK", "CAPABILITY "+c.capabilities(), what)
+	err := c.serve()
+	c.unselect()
+	if err == errLoggedIn {
+		err = nil
+	}
+	return err
+}
+
+// selected is the session's view of its selected mailbox: its own sequence
+// numbers (RFC 9051 §2.3.1.2), independent of other sessions.
+type selected struct {
+	h        store.Mailbox
+	name     string
+	readOnly bool
+	msgs     []store.MessageInfo // seq-1 -> message, ascending UID
+	recent   map[uint32]bool     // \Recent in this session (IMAP4rev1)
+	ghosts   map[uint32]bool     // expunged elsewhere, EXPUNGE not yet sent
+	keywords []string
+	saved    []uint32 // SEARCH RETURN (SAVE) result as UIDs (RFC 5182)
+	hasSaved bool
+}
+
+func (s *selected) index(uid uint32) int {
+	i := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].UID >= uid })
+	if i < len(s.msgs) && s.msgs[i].UID == uid {
+		return i
+	}
+	return -1
+}
+
+func (s *selected) maxUID() uint32 {
+	if len(s.msgs) == 0 {
+		return 0
+	}
+	return s.msgs[len(s.msgs)-1].UID
+}
+
+func (c *conn) unselect() {
+	if c.mbox != nil {
+		c.mbox.h.Close()
+		c.mbox = nil
+	}
+	if c.state == stateSelected {
+		c.state = stateAuth
+	}
+}
+
+// updates polls the store and sends what other sessions changed: EXISTS
+// and FETCH FLAGS always, EXPUNGE only when allowed (RFC 9051 §7.4.1,
+// §7.5.1).
+func (c *conn) updates(expungeOK bool) {
+	s := c.mbox
+	if s == nil {
+		return
+	}
+	ch, err := s.h.Poll()
+	if err != nil {
+		c.log.Warn("poll failed", "err", err)
+		return
+	}
+	if ch.Keywords != nil {
+		s.keywords = ch.Keywords
+		c.writeFlags()
+	}
+	if len(ch.New) > 0 {
+		for _, m := range ch.New {
+			if s.index(m.UID) >= 0 || (len(s.msgs) > 0 && m.UID <= s.maxUID()) {
+				continue
+			}
+			s.msgs = append(s.msgs, m)
+			if m.Recent {
+				s.recent[m.UID] = true
+			}
+		}
+		b := append(c.out[:0], "* "...)
+		b = strconv.AppendInt(b, int64(len(s.msgs)), 10)
+		b = append(b, " EXISTS\r\n"...)
+		if !c.rev2 {
+			b = append(b, "* "...)
+			b = strconv.AppendInt(b, int64(len(s.recent)), 10)
+			b = append(b, " RECENT\r\n"...)
+		}
+		c.write(b)
+		c.out = b
+	}
+	for _, f := range ch.Flags {
+		i := s.index(f.UID)
+		if i < 0 || s.ghosts[f.UID] {
+			continue
+		}
+		s.msgs[i].Flags = f.Flags
+		b := c.out[:0]
+		b = append(b, "* "...)
+		b = strconv.AppendInt(b, int64(i+1), 10)
+		b = append(b, " FETCH (UID "...)
+		b = strconv.AppendUint(b, uint64(f.UID), 10)
+		b = append(b, " FLAGS "...)
+		b = c.appendFlags(b, &s.msgs[i])
+		b = append(b, ")\r\n"...)
+		c.write(b)
+		c.out = b
+	}
+	for _, uid := range ch.Expunged {
+		if s.index(uid) >= 0 {
+			s.ghosts[uid] = true
+		}
+	}
+	if expungeOK && len(s.ghosts) > 0 {
+		c.sendExpunges(s.ghosts)
+		clear(s.ghosts)
+	}
+}
+
+// sendExpunges removes uids from the view, sending EXPUNGE for each with
+// sequence numbers from the highest down, so none needs adjusting.
+func (c *conn) sendExpunges(uids map[uint32]bool) {
+	s := c.mbox
+	b := c.out[:0]
+	for i := len(s.msgs) - 1; i >= 0; i-- {
+		if uids[s.msgs[i].UID] {
+			b = append(b, "* "...)
+			b = strconv.AppendInt(b, int64(i+1), 10)
+			b = append(b, " EXPUNGE\r\n"...)
+			if len(b) > 16<<10 {
+				c.write(b)
+				b = b[:0]
+			}
+		}
+	}
+	c.write(b)
+	c.out = b
+	kept := s.msgs[:0]
+	for _, m := range s.msgs {
+		if uids[m.UID] {
+			delete(s.recent, m.UID)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	s.msgs = kept
+}
+
+// appendFlags appends a message's flag list, with \Recent for IMAP4rev1.
+func (c *conn) appendFlags(b []byte, m *store.MessageInfo) []byte {
+	b = append(b, '(')
+	n := len(b)
+	for i, name := range store.SystemFlagNames() {
+		if m.Flags.System&(1<<i) != 0 {
+			if len(b) > n {
+				b = append(b, ' ')
+			}
+			b = append(b, name...)
+		}
+	}
+	for _, k := range m.Flags.Keywords {
+		if len(b) > n {
+			b = append(b, ' ')
+		}
+		b = append(b, k...)
+	}
+	if !c.rev2 && c.mbox != nil && c.mbox.recent[m.UID] {
+		if len(b) > n {
+			b = append(b, ' ')
+		}
+		b = append(b, `\Recent`...)
+	}
+	return append(b, ')')
+}
+
+// writeFlags sends FLAGS and PERMANENTFLAGS (RFC 9051 §7.3.5, §7.1).
+func (c *conn) writeFlags() {
+	s := c.mbox
+	b := append(c.out[:0], "* FLAGS ("...)
+	for i, n := range store.SystemFlagNames() {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, n...)
+	}
+	for _, k := range s.keywords {
+		b = append(b, ' ')
+		b = append(b, k...)
+	}
+	b = append(b, ")\r\n* OK [PERMANENTFLAGS ("...)
+	if !s.readOnly {
+		for i, n := range store.SystemFlagNames() {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, n...)
+		}
+		for _, k := range s.keywords {
+			b = append(b, ' ')
+			b = append(b, k...)
+		}
+		if s.h.NewKeywords() {
+			b = append(b, ` \*`...)
+		}
+	}
+	b = append(b, ")] Flags permitted\r\n"...)
+	c.write(b)
+	c.out = b
+}
+
+// seqIndexes resolves a sequence set (message numbers, or UIDs when uid)
+// to view indexes, ascending. Message numbers beyond the view are BAD
+// (RFC 9051 §9 seq-number); UIDs that do not exist are ignored.
+func (c *conn) seqIndexes(set imap.SeqSet, uid bool) ([]int, error) {
+	s := c.mbox
+	if set.SearchRes {
+		// RFC 5182: "$" is the saved UID set, whatever the command's form.
+		out := make([]int, 0, len(s.saved))
+		for _, u := range s.saved {
+			if i := s.index(u); i >= 0 {
+				out = append(out, i)
+			}
+		}
+		return out, nil
+	}
+	var out []int
+	if uid {
+		for _, r := range set.Resolve(s.maxUID()) {
+			i := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].UID >= r.Start })
+			for ; i < len(s.msgs) && s.msgs[i].UID <= r.Stop; i++ {
+				out = append(out, i)
+			}
+		}
+		return out, nil
+	}
+	n := uint32(len(s.msgs))
+	for _, r := range set.Ranges {
+		if (r.Start != imap.Star && r.Start > n) || (r.Stop != imap.Star && r.Stop > n) {
+			return nil, badf("invalid message sequence number")
+		}
+	}
+	for _, r := range set.Resolve(n) {
+		for i := r.Start; i <= r.Stop; i++ {
+			out = append(out, int(i-1))
+		}
+	}
+	return out, nil
+}
+
+func (c *conn) uidsOf(idx []int) []uint32 {
+	out := make([]uint32, len(idx))
+	for k, i := range idx {
+		out[k] = c.mbox.msgs[i].UID
+	}
+	return out
+}
+
+// mailboxName decodes a mailbox argument: modified UTF-7 for IMAP4rev1
+// clients when it decodes, UTF-8 otherwise (RFC 9051 §5.1, RFC 3501 §5.1.3).
+func (c *conn) mailboxName(raw string) string {
+	name := raw
+	if !c.rev2 {
+		if d, err := imap.DecodeMailboxUTF7(raw); err == nil {
+			name = d
+		}
+	}
+	return store.CanonicalName(name)
+}
+
+func (c *conn) appendMailbox(b []byte, name string) []byte {
+	return imap.AppendMailbox(b, name, !c.rev2)
+}
