@@ -1,0 +1,93 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeCert(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, NotBefore: time.Unix(0, 0), NotAfter: time.Unix(4e9, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	crt, key := writeCert(t, dir, "a.example")
+	_, key2 := writeCert(t, dir, "b.example")
+	passwd := filepath.Join(dir, "passwd")
+	os.WriteFile(passwd, nil, 0o600)
+
+	good := mustParse(t, `listen on 127.0.0.1 port 10993 tls
+tls certificate "`+crt+`" key "`+key+`"
+auth passwd-file "`+passwd+`"
+storage maildir "`+dir+`"
+preauth chroot "`+dir+`"
+preauth user "nobody"
+control socket "/tmp/x.sock" group "root"
+`)
+	if err := good.Check(); err != nil {
+		t.Errorf("Check of a good configuration: %v", err)
+	}
+	if gid, err := good.ControlGID(); err != nil || gid != 0 {
+		t.Errorf("ControlGID(root) = %d, %v", gid, err)
+	}
+	if gid, err := mustParse(t, "").ControlGID(); err != nil || gid != -1 {
+		t.Errorf("ControlGID without group = %d, %v", gid, err)
+	}
+
+	bad := mustParse(t, `listen on 127.0.0.1 port 10993 tls
+tls certificate "`+crt+`" key "`+key2+`"
+tls certificate "`+dir+`/none.crt" key "`+key+`"
+auth passwd-file "`+dir+`/none"
+storage maildir "`+passwd+`"
+preauth chroot "`+passwd+`"
+preauth user "no-such-user-here"
+control socket "/tmp/x.sock" group "no-such-group-here"
+`)
+	err := bad.Check()
+	if err == nil {
+		t.Fatal("Check of a bad configuration passed")
+	}
+	want := []string{
+		"private key does not match public key",
+		"none.crt",
+		"auth passwd-file",
+		"not a directory",
+		"control socket group",
+	}
+	if os.Geteuid() == 0 {
+		want = append(want, "preauth chroot", "preauth user")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Check error lacks %q:\n%v", w, err)
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "test.conf: ") {
+		t.Errorf("Check error does not name the file: %v", err)
+	}
+}
