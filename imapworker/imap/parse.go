@@ -707,9 +707,20 @@ func (p *parser) sectionPart() []int {
 // header-list = "(" header-fld-name *(SP header-fld-name) ")"
 func (p *parser) headerList() []string {
 	p.expect('(', "expected (")
-	var f []string
+	f := make([]string, 0, 16)
 	for {
-		f = append(f, p.astring())
+		if c := p.peek(); c != '"' && c != '{' {
+			i := p.pos
+			for p.pos < len(p.b) && isAStringChar(p.b[p.pos]) {
+				p.pos++
+			}
+			if i == p.pos {
+				p.fail("expected header field name")
+			}
+			f = append(f, headerName(p.b[i:p.pos]))
+		} else {
+			f = append(f, p.astring())
+		}
 		if p.take(')') {
 			return f
 		}
@@ -744,15 +755,15 @@ func (p *parser) store() *Store {
 	} else if p.take('-') {
 		s.Mode = StoreRemove
 	}
+	if p.peek() == '(' {
+		p.fail("STORE modifiers not supported")
+	}
 	var wb [16]byte
 	switch string(p.word(wb[:0])) {
 	case "FLAGS":
 	case "FLAGS.SILENT":
 		s.Silent = true
 	default:
-		if p.peek() == '(' {
-			p.fail("STORE modifiers not supported")
-		}
 		p.fail("expected FLAGS")
 	}
 	p.sp()
@@ -1272,18 +1283,158 @@ func isBase64Char(c byte) bool {
 	return isAlpha(c) || isDigit(c) || c == '+' || c == '/' || c == '='
 }
 
-// upper returns b upper-cased as a new string.
+// upper returns b upper-cased as a string, without allocating for common
+// names.
 func upper(b []byte) string {
-	for _, c := range b {
-		if c >= 'a' && c <= 'z' {
-			u := []byte(string(b))
-			for i, c := range u {
-				if c >= 'a' && c <= 'z' {
-					u[i] = c - ('a' - 'A')
-				}
+	var buf [32]byte
+	if len(b) > len(buf) {
+		u := []byte(string(b))
+		for i, c := range u {
+			if c >= 'a' && c <= 'z' {
+				u[i] = c - ('a' - 'A')
 			}
-			return string(u)
 		}
+		return string(u)
+	}
+	u := buf[:len(b)]
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		u[i] = c
+	}
+	return intern(u)
+}
+
+// intern returns a constant for upper-case words that commands repeat
+// (status items, options, capabilities, mechanisms, charsets), and a new
+// string otherwise.
+func intern(u []byte) string {
+	switch string(u) {
+	case "MESSAGES":
+		return "MESSAGES"
+	case "UIDNEXT":
+		return "UIDNEXT"
+	case "UIDVALIDITY":
+		return "UIDVALIDITY"
+	case "UNSEEN":
+		return "UNSEEN"
+	case "DELETED":
+		return "DELETED"
+	case "SIZE":
+		return "SIZE"
+	case "RECENT":
+		return "RECENT"
+	case "HIGHESTMODSEQ":
+		return "HIGHESTMODSEQ"
+	case "SUBSCRIBED":
+		return "SUBSCRIBED"
+	case "CHILDREN":
+		return "CHILDREN"
+	case "SPECIAL-USE":
+		return "SPECIAL-USE"
+	case "STATUS":
+		return "STATUS"
+	case "REMOTE":
+		return "REMOTE"
+	case "RECURSIVEMATCH":
+		return "RECURSIVEMATCH"
+	case "MIN":
+		return "MIN"
+	case "MAX":
+		return "MAX"
+	case "ALL":
+		return "ALL"
+	case "COUNT":
+		return "COUNT"
+	case "SAVE":
+		return "SAVE"
+	case "IMAP4REV2":
+		return "IMAP4REV2"
+	case "CONDSTORE":
+		return "CONDSTORE"
+	case "UTF8=ACCEPT":
+		return "UTF8=ACCEPT"
+	case "PLAIN":
+		return "PLAIN"
+	case "LOGIN":
+		return "LOGIN"
+	case "UTF-8":
+		return "UTF-8"
+	case "US-ASCII":
+		return "US-ASCII"
+	}
+	return string(u)
+}
+
+// headerName returns a header field name as sent, without allocating for
+// the names mail clients ask for in every FETCH.
+func headerName(b []byte) string {
+	switch string(b) {
+	case "From":
+		return "From"
+	case "To":
+		return "To"
+	case "Cc":
+		return "Cc"
+	case "Bcc":
+		return "Bcc"
+	case "Subject":
+		return "Subject"
+	case "Date":
+		return "Date"
+	case "Message-ID":
+		return "Message-ID"
+	case "Message-Id":
+		return "Message-Id"
+	case "Priority":
+		return "Priority"
+	case "X-Priority":
+		return "X-Priority"
+	case "References":
+		return "References"
+	case "Newsgroups":
+		return "Newsgroups"
+	case "In-Reply-To":
+		return "In-Reply-To"
+	case "Content-Type":
+		return "Content-Type"
+	case "Reply-To":
+		return "Reply-To"
+	case "Sender":
+		return "Sender"
+	case "List-Post":
+		return "List-Post"
+	case "FROM":
+		return "FROM"
+	case "TO":
+		return "TO"
+	case "CC":
+		return "CC"
+	case "BCC":
+		return "BCC"
+	case "SUBJECT":
+		return "SUBJECT"
+	case "DATE":
+		return "DATE"
+	case "MESSAGE-ID":
+		return "MESSAGE-ID"
+	case "PRIORITY":
+		return "PRIORITY"
+	case "X-PRIORITY":
+		return "X-PRIORITY"
+	case "REFERENCES":
+		return "REFERENCES"
+	case "NEWSGROUPS":
+		return "NEWSGROUPS"
+	case "IN-REPLY-TO":
+		return "IN-REPLY-TO"
+	case "CONTENT-TYPE":
+		return "CONTENT-TYPE"
+	case "REPLY-TO":
+		return "REPLY-TO"
+	case "SENDER":
+		return "SENDER"
 	}
 	return string(b)
 }
