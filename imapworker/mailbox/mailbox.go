@@ -41,6 +41,9 @@ func Main(parent *ipc.Conn) error {
 	if err := ipc.NoNewPrivs(); err != nil {
 		return err
 	}
+	if err := sandbox(setup, log); err != nil {
+		return err
+	}
 	st, err := openStore(setup)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -56,6 +59,32 @@ func MaildirPath(base, user, home string) string {
 		return filepath.Join(base, user)
 	}
 	return filepath.Join(home, "Maildir")
+}
+
+// sandbox confines the worker to the user's Maildir (memory storage: no
+// file system at all) and checks from inside that the confinement holds.
+func sandbox(setup *pb.Setup, log *slog.Logger) error {
+	var dirs []string
+	if setup.Storage == "maildir" {
+		dir := MaildirPath(setup.MaildirPath, setup.User, setup.Home)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("maildir: %w", err)
+		}
+		dirs = append(dirs, dir)
+	}
+	applied, warnings, err := ipc.Restrict(dirs...)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	report, err := ipc.CheckConfined([]string{"/etc/passwd"}, true)
+	if err != nil {
+		return err
+	}
+	log.Info("sandbox in force", "applied", applied, "check", report)
+	return nil
 }
 
 func openStore(setup *pb.Setup) (store.User, error) {

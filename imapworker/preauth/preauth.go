@@ -46,6 +46,9 @@ func Main(parent *ipc.Conn) error {
 	if err := dropPrivileges(setup, log); err != nil {
 		return fmt.Errorf("drop privileges: %w", err)
 	}
+	if err := sandbox(log); err != nil {
+		return err
+	}
 
 	w := &worker{parent: parent, setup: setup, tls: tlsConf, log: log, conns: map[uint64]*clientConn{}}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
@@ -82,6 +85,28 @@ func dropPrivileges(setup *pb.Setup, log *slog.Logger) error {
 	}
 	cred.Groups = []uint32{cred.GID}
 	return ipc.Drop(setup.Chroot, cred)
+}
+
+// sandbox takes away what a preauth worker never needs (files, outgoing
+// connections, new processes, exec) and then checks, from inside, that the
+// restrictions hold: a worker whose sandbox leaks refuses to serve.
+func sandbox(log *slog.Logger) error {
+	if err := ipc.LimitPreauth(); err != nil {
+		return err
+	}
+	applied, warnings, err := ipc.Restrict()
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	report, err := ipc.CheckConfined([]string{"/", "/etc/passwd"}, true)
+	if err != nil {
+		return err
+	}
+	log.Info("sandbox in force", "applied", applied, "check", report)
+	return nil
 }
 
 // tlsConfig builds the server side of TLS from the PEM pairs the parent read:
