@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -93,6 +94,11 @@ func Main(cfg *config.Config, opts Options) error {
 	}
 	p.grants = newGrants(p.now)
 	p.spawnMailbox = p.startMailbox
+	for _, f := range sandboxFeatures(p.privileged) {
+		if strings.HasPrefix(f, "WARNING") {
+			log.Warn(f)
+		}
+	}
 	if !p.privileged {
 		log.Warn("unprivileged mode: running as a normal user, without chroot or setuid; every session runs as this user",
 			"uid", os.Getuid())

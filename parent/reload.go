@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"imapd/ipc"
 	"imapd/parent/config"
 	"imapd/parent/control"
 	pb "imapd/proto"
@@ -174,11 +175,26 @@ func (p *Parent) Kick(user string) (int, error) {
 	return n, mb.conn.Send(&pb.Envelope{Body: &pb.Envelope_Kick{Kick: &pb.Kick{User: user}}}, nil)
 }
 
-// sandboxFeatures names the restrictions the children run under, for
-// imapctl status.
+// sandboxFeatures names the restrictions the children run under, as
+// detected at start, for imapctl status. The workers check from inside that
+// each one holds and refuse to serve otherwise.
 func sandboxFeatures(privileged bool) []string {
-	if !privileged {
-		return []string{"unprivileged mode: no chroot, no setuid", "no-new-privs"}
+	var f []string
+	if privileged {
+		f = append(f, "preauth: chroot, setuid to the preauth user", "mailbox: setuid to the user")
+	} else {
+		f = append(f, "unprivileged mode: no chroot, no setuid")
 	}
-	return []string{"preauth: chroot, setuid, no-new-privs", "mailbox: setuid, no-new-privs"}
+	f = append(f, "no-new-privs on every thread")
+	if abi := ipc.LandlockABI(); abi > 0 {
+		f = append(f, fmt.Sprintf("landlock abi %d: preauth without file system, mailbox confined to its Maildir, no TCP connect", abi))
+	} else {
+		f = append(f, "WARNING: no Landlock in this kernel")
+	}
+	if ipc.SeccompAvailable() {
+		f = append(f, "seccomp: workers cannot exec, fork, open network sockets or ptrace")
+	} else {
+		f = append(f, "WARNING: no seccomp in this kernel")
+	}
+	return append(f, "preauth rlimits: fsize 0, nproc 4096")
 }
