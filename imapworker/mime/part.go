@@ -33,9 +33,11 @@ type Part struct {
 	Header Header
 
 	// RFC 2045 §5: lower-case type and subtype; text/plain when absent or
-	// invalid (message/rfc822 inside multipart/digest, RFC 2046 §5.1.5).
+	// invalid (message/rfc822 inside multipart/digest, RFC 2046 §5.1.5). A
+	// multipart without a usable boundary or any part is served as
+	// text/plain, so that BODYSTRUCTURE never has an empty multipart.
 	Type, Subtype string
-	Params        []Param // Content-Type parameters, in order
+	Params        []Param // Content-Type parameters, in order; text/* always has a charset
 
 	ID          string // Content-ID, raw
 	Description string // Content-Description, raw (not decoded)
@@ -170,6 +172,7 @@ func (ps *parser) part(start, end, depth int, digest bool) *Part {
 		// BODYSTRUCTURE never has a multipart without children.
 		p.Type, p.Subtype = "text", "plain"
 		p.Params = []Param{{Name: "charset", Value: "us-ascii"}}
+		p.Disposition, p.DispositionParams = "", nil
 	}
 	if p.Type == "text" {
 		p.Lines = bytes.Count(p.Body(), lf)
@@ -272,49 +275,70 @@ func identityEncoding(enc string) bool {
 }
 
 // setMIMEFields fills the typed fields from the header (RFC 2045, RFC 2183,
-// RFC 3282, RFC 2557, RFC 1864).
+// RFC 3282, RFC 2557, RFC 1864). The first of duplicated fields wins, as in
+// Dovecot.
 func (p *Part) setMIMEFields(digest bool) {
-	p.Encoding = "7bit"
-	ctSeen := false
+	var seen [8]bool
+	first := func(k int) bool {
+		if seen[k] {
+			return false
+		}
+		seen[k] = true
+		return true
+	}
 	for _, f := range p.Header.fields {
 		if f.nameLen < 8 || lowerTab[f.raw[0]] != 'c' {
 			continue
 		}
 		switch {
 		case f.Is("Content-Type"):
-			if ctSeen {
-				continue
+			if first(0) {
+				p.Type, p.Subtype, p.Params = parseContentType(f.Value())
 			}
-			ctSeen = true
-			p.Type, p.Subtype, p.Params = parseContentType(f.Value())
 		case f.Is("Content-Transfer-Encoding"):
-			if enc := strings.ToLower(strings.TrimSpace(stripComments(f.Value()))); enc != "" {
-				p.Encoding = enc
+			if first(1) {
+				p.Encoding = strings.ToLower(strings.TrimSpace(stripComments(f.Value())))
 			}
 		case f.Is("Content-ID"):
-			p.ID = f.Value()
+			if first(2) {
+				p.ID = f.Value()
+			}
 		case f.Is("Content-Description"):
-			p.Description = f.Value()
+			if first(3) {
+				p.Description = f.Value()
+			}
 		case f.Is("Content-Disposition"):
-			d, params := parseValueParams(f.Value())
-			p.Disposition, p.DispositionParams = strings.ToLower(d), params
+			if first(4) {
+				d, params := parseValueParams(f.Value())
+				p.Disposition, p.DispositionParams = strings.ToLower(d), params
+			}
 		case f.Is("Content-Language"):
-			p.Language = parseLanguage(f.Value())
+			if first(5) {
+				p.Language = parseLanguage(f.Value())
+			}
 		case f.Is("Content-Location"):
-			p.Location = removeWSP(f.Value())
+			if first(6) {
+				p.Location = removeWSP(f.Value())
+			}
 		case f.Is("Content-MD5"):
-			p.MD5 = f.Value()
+			if first(7) {
+				p.MD5 = f.Value()
+			}
 		}
 	}
+	if p.Encoding == "" {
+		p.Encoding = "7bit"
+	}
 	if p.Type == "" {
-		if digest && !ctSeen {
+		if digest && !seen[0] {
 			p.Type, p.Subtype = "message", "rfc822"
 		} else {
 			p.Type, p.Subtype = "text", "plain"
-			if !ctSeen || p.Params == nil {
-				p.Params = []Param{{Name: "charset", Value: "us-ascii"}}
-			}
 		}
+	}
+	if p.Type == "text" && p.Param("charset") == "" {
+		// RFC 2045 §5.2 default, sent explicitly as Dovecot does.
+		p.Params = append(p.Params, Param{Name: "charset", Value: "us-ascii"})
 	}
 }
 
