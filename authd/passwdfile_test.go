@@ -135,3 +135,21 @@ func TestPasswdFileAccount(t *testing.T) {
 		t.Error("an unknown user's check counted as a real one")
 	}
 }
+
+// FuzzParsePasswd: any file parses without panicking, and every accepted
+// entry has a name and a password of a known scheme.
+func FuzzParsePasswd(f *testing.F) {
+	f.Add("alice:{PLAIN}pw:5000:5001:Alice:/home/alice:/bin/sh:extra\n# c\nbob:$6$s$h\n")
+	f.Add("x:{BLF-CRYPT}$2y$04$abc:1:2\r\n:::\n{}:{}\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		users, _ := parsePasswd(strings.NewReader(in))
+		for name, e := range users {
+			if name == "" || e.user != name {
+				t.Fatalf("entry %q under %q", e.user, name)
+			}
+			if _, _, err := splitScheme(e.password); err != nil {
+				t.Fatalf("accepted %q: %v", e.password, err)
+			}
+		}
+	})
+}
