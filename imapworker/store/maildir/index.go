@@ -106,7 +106,22 @@ func (f *folder) markIndexDirty() {
 
 // flushIndex writes imapd.index if the state changed. Called with f.mu.
 func (f *folder) flushIndex() error {
-	if !f.indexDirty || !f.loaded {
+	if !f.loaded {
+		return nil
+	}
+	if f.newSt == (stamp{}) {
+		// new/ was too fresh to trust at the last scan; if it is empty and
+		// settled now, the index can vouch for it.
+		st1, err1 := statStamp(f.sub("new"))
+		names, err2 := readNames(f.sub("new"))
+		st2, err3 := statStamp(f.sub("new"))
+		if err1 == nil && err2 == nil && err3 == nil && len(names) == 0 && st1 == st2 &&
+			time.Now().UnixNano()-st1.mtime >= int64(time.Second) {
+			f.newSt = st1
+			f.indexDirty = true
+		}
+	}
+	if !f.indexDirty {
 		return nil
 	}
 	f.indexDirty = false

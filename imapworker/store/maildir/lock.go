@@ -24,7 +24,21 @@ const lockName = "dovecot-uidlist.lock"
 // dotlock is a held dovecot-uidlist.lock.
 type dotlock struct {
 	path string
-	ino  uint64
+	id   fileID
+}
+
+// fileID tells a lock file from a later one that reuses its inode number.
+type fileID struct {
+	ino   uint64
+	mtime int64
+}
+
+func statID(path string) (fileID, bool) {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return fileID{}, false
+	}
+	return fileID{st.Ino, st.Mtim.Nano()}, true
 }
 
 // lockDir takes dir/dovecot-uidlist.lock with O_CREAT|O_EXCL, waiting for a
@@ -46,7 +60,7 @@ func lockDir(dir string) (*dotlock, error) {
 				os.Remove(path)
 				return nil, errors.Join(werr, serr, cerr)
 			}
-			return &dotlock{path: path, ino: st.Ino}, nil
+			return &dotlock{path: path, id: fileID{st.Ino, st.Mtim.Nano()}}, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
 			return nil, err
@@ -89,16 +103,14 @@ func breakStale(path, host string) {
 		return
 	}
 	// Only remove the file we judged: a new holder has a new inode.
-	var now syscall.Stat_t
-	if syscall.Stat(path, &now) == nil && now.Ino == st.Ino {
+	if id, ok := statID(path); ok && id == (fileID{st.Ino, st.Mtim.Nano()}) {
 		os.Remove(path)
 	}
 }
 
 // unlock releases the lock if it is still ours.
 func (l *dotlock) unlock() {
-	var st syscall.Stat_t
-	if syscall.Stat(l.path, &st) == nil && st.Ino == l.ino {
+	if id, ok := statID(l.path); ok && id == l.id {
 		os.Remove(l.path)
 	}
 }

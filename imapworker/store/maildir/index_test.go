@@ -1,0 +1,107 @@
+package maildir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"imapd/imapworker/store"
+)
+
+func fill(t *testing.T, u *User, box string, n int) {
+	t.Helper()
+	for i := range n {
+		if _, _, err := u.Append(box, store.Flags{System: store.Flag(i % 3)}, time.Time{}, fmt.Appendf(nil, "Subject: %d\r\n\r\nbody\r\n", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func snapshot(t *testing.T, u *User) []store.MessageInfo {
+	t.Helper()
+	mb, err := u.Select("INBOX", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	ms := mb.Messages()
+	for i := range ms {
+		ms[i].Recent = false
+	}
+	return ms
+}
+
+func sameMessages(a, b []store.MessageInfo) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].UID != b[i].UID || !a[i].Flags.Equal(b[i].Flags) || a[i].Size != b[i].Size || !a[i].InternalDate.Equal(b[i].InternalDate) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestIndexWarmOpen(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	u, err := Open(root, Options{NoSpecialUse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, u, "INBOX", 50)
+	mb, _ := u.Select("INBOX", false)
+	mb.SetCached(3, "envelope", []byte("(ENVELOPE data)"))
+	mb.Close()
+	want := snapshot(t, u)
+	// Let the new/ mtime age past the granularity guard, then write.
+	time.Sleep(1100 * time.Millisecond)
+	u.Close()
+
+	// A new process: SELECT reads the index, not the directories.
+	u2, err := Open(root, Options{NoSpecialUse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := readdirs.Load()
+	got := snapshot(t, u2)
+	if n := readdirs.Load() - before; n != 0 {
+		t.Errorf("warm SELECT read %d directories", n)
+	}
+	if !sameMessages(got, want) {
+		t.Fatalf("index gave\n%+v\nwant\n%+v", got, want)
+	}
+	mb2, _ := u2.Select("INBOX", false)
+	if v, ok := mb2.Cached(3, "envelope"); !ok || string(v) != "(ENVELOPE data)" {
+		t.Errorf("cache after reopen: %q %v", v, ok)
+	}
+	mb2.Close()
+	u2.Close()
+
+	// A corrupt index is ignored and rebuilt from the files.
+	idx := filepath.Join(root, indexName)
+	data, _ := os.ReadFile(idx)
+	data[len(data)/2] ^= 0xff
+	os.WriteFile(idx, data, 0o600)
+	u3, _ := Open(root, Options{NoSpecialUse: true})
+	if got := snapshot(t, u3); !sameMessages(got, want) {
+		t.Fatalf("after corruption\n%+v", got)
+	}
+	u3.Close()
+
+	// A stale index (another program changed flags) is not trusted.
+	ents, _ := os.ReadDir(filepath.Join(root, "cur"))
+	old := ents[0].Name()
+	base, _ := splitName(old)
+	os.Rename(filepath.Join(root, "cur", old), filepath.Join(root, "cur", base+":2,FS"))
+	u4, _ := Open(root, Options{NoSpecialUse: true})
+	defer u4.Close()
+	got = snapshot(t, u4)
+	for _, m := range got {
+		if m.UID == 1 && m.Flags.System != store.FlagFlagged|store.FlagSeen {
+			t.Errorf("stale index used: %+v", m)
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package maildir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"imapd/imapworker/store"
+)
+
+// deliver drops a message the way an MDA does: tmp/ then rename to new/.
+func deliver(t *testing.T, folderDir, body string) string {
+	t.Helper()
+	name := fmt.Sprintf("%d.M%dP%d.mda", time.Now().Unix(), time.Now().Nanosecond()/1000, os.Getpid())
+	tmp := filepath.Join(folderDir, "tmp", name)
+	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(folderDir, "new", name)); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// waitChanged waits for a change notification; the bound only keeps a
+// broken watcher from hanging the test.
+func waitChanged(t *testing.T, mb store.Mailbox) {
+	t.Helper()
+	select {
+	case <-mb.Changed():
+	case <-time.After(20 * time.Second):
+		t.Fatal("no change notification")
+	}
+}
+
+func testDelivery(t *testing.T, opts Options) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	opts.NoSpecialUse = true
+	u, err := Open(root, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	mb, err := u.Select("INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	// S: * OK [UIDNEXT 1]; the MDA delivers; the IDLE session hears of it.
+	deliver(t, root, "Subject: hi\n\nbody\n")
+	waitChanged(t, mb)
+	c, err := mb.Poll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.New) != 1 || c.New[0].UID != 1 || !c.New[0].Recent || c.New[0].Size != int64(len("Subject: hi\r\n\r\nbody\r\n")) {
+		t.Fatalf("S: * 1 EXISTS expected, got %+v", c.New)
+	}
+	// Another program expunges the file: the session hears that too.
+	ents, _ := os.ReadDir(filepath.Join(root, "cur"))
+	if len(ents) != 1 {
+		t.Fatalf("cur/ holds %d files", len(ents))
+	}
+	os.Remove(filepath.Join(root, "cur", ents[0].Name()))
+	waitChanged(t, mb)
+	c, _ = mb.Poll()
+	if len(c.Expunged) != 1 || c.Expunged[0] != 1 {
+		t.Fatalf("S: * 1 EXPUNGE expected, got %+v", c)
+	}
+}
+
+func TestDeliveryInotify(t *testing.T) { testDelivery(t, Options{}) }
+
+func TestDeliveryStatFallback(t *testing.T) {
+	testDelivery(t, Options{NoInotify: true, PollInterval: 50 * time.Millisecond})
+}
