@@ -534,7 +534,14 @@ func (p *parser) fetch() *Fetch {
 		// RFC 9051 §6.4.5 macros
 		var wb [16]byte
 		start := p.pos
-		w := p.word(wb[:0])
+		var w []byte
+		end := p.pos
+		for end < len(p.b) && isAtomChar(p.b[end]) {
+			end++
+		}
+		if end-p.pos <= 4 {
+			w = p.word(wb[:0])
+		}
 		switch string(w) {
 		case "ALL":
 			f.Macro = "ALL"
