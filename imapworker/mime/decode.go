@@ -182,6 +182,10 @@ func normCharset(cs string) int {
 	return csUnknown
 }
 
+// ToUTF8 converts b from charset to UTF-8 (see KnownCharset), e.g. a
+// SEARCH CHARSET string; the result may alias b.
+func ToUTF8(charset string, b []byte) []byte { return toUTF8(charset, b) }
+
 // KnownCharset reports whether charset is one this package converts
 // (us-ascii, utf-8, iso-8859-1, windows-1252), e.g. for SEARCH CHARSET and
 // [BADCHARSET].

@@ -15,7 +15,7 @@
 //	b, err := root.Section(mime.Section{Path: []int{1, 2}, Specifier: mime.SpecMIME})
 //	bin, err := root.Binary([]int{2}) // errors.Is(err, mime.ErrUnknownCTE) -> NO [UNKNOWN-CTE]
 //	m := mime.NewMatcher("needle")     // once per SEARCH key
-//	hit := mime.BodyContains(root, m)  // SEARCH BODY
+//	hit := m.BodyContains(root)        // SEARCH BODY (also TextContains, HeaderContains)
 //	t, ok := mime.ParseDate(root.Header.Get("Date")) // SENTBEFORE/SENTON/SENTSINCE
 //
 // Parts hold offsets into the message; nothing is copied, so the message

@@ -211,9 +211,26 @@ func (m *Matcher) HeaderAnyContains(p *Part) bool {
 	return false
 }
 
-// TextContains matches the message header, then the body (SEARCH TEXT).
+// TextContains matches the headers, including MIME part headers and those
+// of encapsulated messages, then the body text (SEARCH TEXT, RFC 9051
+// §6.4.4).
 func (m *Matcher) TextContains(msg *Part) bool {
-	return m.HeaderAnyContains(msg) || m.BodyContains(msg)
+	return m.anyHeaderInTree(msg, 0) || m.BodyContains(msg)
+}
+
+func (m *Matcher) anyHeaderInTree(p *Part, depth int) bool {
+	if depth > MaxDepth+1 {
+		return false
+	}
+	if m.HeaderAnyContains(p) {
+		return true
+	}
+	for _, c := range p.Children {
+		if m.anyHeaderInTree(c, depth+1) {
+			return true
+		}
+	}
+	return p.Message != nil && m.anyHeaderInTree(p.Message, depth+1)
 }
 
 // BodyContains searches the text/* parts of msg, including those inside

@@ -102,6 +102,8 @@ func TestHeaderAndTextContains(t *testing.T) {
 		{"TEXT body part", TextContains(simple, "tomorrow"), true},
 		{"TEXT field name", TextContains(simple, "message-id: <B27397"), true},
 		{"TEXT absent", TextContains(simple, "evening"), false},
+		{"TEXT MIME header", TextContains(mixed, "Annual report"), true},
+		{"BODY MIME header", BodyContains(mixed, "Annual report"), false},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
