@@ -26,6 +26,7 @@ func ServeSession(ctx context.Context, nc net.Conn, cfg SessionConfig, login *Lo
 	c.scfg = &cfg
 	c.user = cfg.User
 	c.state = stateAuth
+	c.validSeen = true // the login was valid
 	c.tls = login.TLS
 	c.appendMax = cfg.AppendLimit
 	if c.appendMax <= 0 {
