@@ -7,6 +7,7 @@ package ipc
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -109,6 +110,9 @@ func (c *Conn) Send(env *pb.Envelope, fd *os.File) error {
 // a descriptor that arrives with a refused message is closed.
 func (c *Conn) Recv() (*pb.Envelope, *os.File, error) {
 	n, oobn, flags, _, err := c.uc.ReadMsgUnix(c.buf, c.oob)
+	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) {
+		return nil, nil, ErrClosed
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("ipc: recv from %s: %w", c.peer, err)
 	}

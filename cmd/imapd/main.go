@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"syscall"
 
 	"imapd/imapworker/mailbox"
@@ -38,6 +39,9 @@ func main() {
 // if the role ever returns with an error.
 func child(role string, main func(*ipc.Conn) error, allowed ...string) {
 	ipc.SetTitle("imapd: " + role)
+	// A terminal's ^C or a group-wide signal must not end sessions behind
+	// the parent's back: children stop when the parent says or goes away.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
 	conn, err := ipc.NewConn(os.NewFile(3, "parent"), "parent", allowed...)
 	if err != nil {
