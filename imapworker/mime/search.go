@@ -193,18 +193,27 @@ func TextContains(msg *Part, needle string) bool { return NewMatcher(needle).Tex
 // HeaderContains is the compiled form of the package function.
 func (m *Matcher) HeaderContains(p *Part, name string) bool {
 	for _, f := range p.Header.fields {
-		if f.Is(name) && m.Match([]byte(DecodeHeader(unfold(f.value())))) {
+		if f.Is(name) && m.matchHeaderText(f.value()) {
 			return true
 		}
 	}
 	return false
 }
 
+// matchHeaderText matches a field value or whole field after unfolding and
+// RFC 2047 decoding, without allocating in the common plain ASCII case.
+func (m *Matcher) matchHeaderText(v []byte) bool {
+	if m.ascii && bytes.IndexByte(v, '\n') < 0 && !bytes.Contains(v, []byte("=?")) {
+		return m.Match(v)
+	}
+	return m.Match([]byte(DecodeHeader(unfold(v))))
+}
+
 // HeaderAnyContains matches every field of p's header as "Name: value"
 // after RFC 2047 decoding.
 func (m *Matcher) HeaderAnyContains(p *Part) bool {
 	for _, f := range p.Header.fields {
-		if m.Match([]byte(DecodeHeader(unfold(f.raw)))) {
+		if m.matchHeaderText(trimEOL(f.raw)) {
 			return true
 		}
 	}
