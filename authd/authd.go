@@ -260,7 +260,7 @@ func (s *server) reply(c *ipc.Conn, id uint64, res pb.AuthResult, token, user st
 // account resolution, then Grant to the parent and its ack.
 func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthResult, token, canon string) {
 	defer func() {
-		s.log.Info("auth", "user", req.User, "remote", req.RemoteAddr, "mech", req.Mechanism,
+		s.log.Info("auth", "user", logName(req.User), "remote", req.RemoteAddr, "mech", req.Mechanism,
 			"preauth", worker, "conn", req.ConnId, "result", res.String())
 		switch res {
 		case pb.AuthResult_AUTH_OK:
@@ -418,6 +418,14 @@ func (s *server) acked(token string) {
 		return
 	}
 	s.log.Warn("grant_ack for no pending grant")
+}
+
+// logName cuts a client-chosen name to a loggable length; slog quotes it.
+func logName(u string) string {
+	if len(u) > 64 {
+		return u[:64] + "..."
+	}
+	return u
 }
 
 func newToken() string {
