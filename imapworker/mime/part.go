@@ -297,7 +297,10 @@ func (p *Part) setMIMEFields(digest bool) {
 			}
 		case f.Is("Content-Transfer-Encoding"):
 			if first(1) {
-				p.Encoding = strings.ToLower(strings.TrimSpace(stripComments(f.Value())))
+				// An invalid mechanism reads as the 7bit default, like Dovecot.
+				if enc := strings.ToLower(strings.TrimSpace(stripComments(f.Value()))); isToken(enc) {
+					p.Encoding = enc
+				}
 			}
 		case f.Is("Content-ID"):
 			if first(2) {
