@@ -67,6 +67,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			// No file: imapd runs from flags and uses the default socket.
 			cfg, err = config.LoadOrDefault(*cfgFile)
 		}
+		if errors.Is(err, os.ErrPermission) {
+			return fail(fmt.Errorf("%w (give the socket with -s)", err))
+		}
 		if err != nil {
 			return fail(err)
 		}

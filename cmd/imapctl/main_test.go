@@ -122,6 +122,13 @@ func TestCommands(t *testing.T) {
 	if code, _, errs := runCtl("-c", filepath.Join(dir, "missing.conf"), "status"); code != 1 || !strings.Contains(errs, "no such file") {
 		t.Errorf("missing explicit config: %d %q", code, errs)
 	}
+	if os.Geteuid() != 0 {
+		os.Chmod(conf, 0)
+		if code, _, errs := runCtl("-c", conf, "status"); code != 1 || !strings.Contains(errs, "give the socket with -s") {
+			t.Errorf("unreadable config: %d %q", code, errs)
+		}
+		os.Chmod(conf, 0o644)
+	}
 	os.WriteFile(conf, []byte("bogus\n"), 0o644)
 	if code, _, errs := runCtl("-c", conf, "status"); code != 1 || !strings.Contains(errs, "imapd.conf:1: unknown statement") {
 		t.Errorf("bad config: %d %q", code, errs)
