@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -361,7 +362,7 @@ func (s *server) resolve(a account) (account, pb.AuthResult) {
 		}
 	}
 	a.groups = uniq(a.groups)
-	if a.uid == 0 || a.gid == 0 || a.uid < s.setup.FirstValidUid {
+	if a.uid == 0 || a.gid == 0 || slices.Contains(a.groups, 0) || a.uid < s.setup.FirstValidUid {
 		s.log.Warn("login refused for a privileged account", "user", a.user, "uid", a.uid, "gid", a.gid,
 			"first_valid_uid", s.setup.FirstValidUid)
 		return a, pb.AuthResult_AUTH_REFUSED

@@ -43,11 +43,12 @@ func (c Credentials) groups() []uint32 {
 // Drop confines the process for good: chroot to root and chdir("/") (root ""
 // skips this), then supplementary groups, gid and uid, then no-new-privs on
 // every thread, then AssertDropped. The order matters: after setresuid the
-// process may no longer chroot or setgroups. It refuses to "drop" to uid or
-// gid 0. Call SetTitle first: /proc is usually gone after the chroot.
+// process may no longer chroot or setgroups. It refuses to "drop" to uid 0,
+// gid 0 or the root group. Call SetTitle first: /proc is usually gone after
+// the chroot.
 func Drop(root string, c Credentials) error {
-	if c.UID == 0 || c.GID == 0 {
-		return fmt.Errorf("ipc: refusing to drop to uid %d gid %d", c.UID, c.GID)
+	if c.UID == 0 || c.GID == 0 || slices.Contains(c.Groups, 0) {
+		return fmt.Errorf("ipc: refusing to drop to uid %d gid %d groups %v: root", c.UID, c.GID, c.Groups)
 	}
 	// /proc/self/task stays readable through this descriptor after the
 	// chroot, so every thread can still be checked.

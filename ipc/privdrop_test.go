@@ -266,7 +266,7 @@ func TestNoNewPrivsAllThreads(t *testing.T) {
 }
 
 func TestDropRefusesRoot(t *testing.T) {
-	for _, c := range []Credentials{{UID: 0, GID: 100}, {UID: 100, GID: 0}} {
+	for _, c := range []Credentials{{UID: 0, GID: 100}, {UID: 100, GID: 0}, {UID: 100, GID: 100, Groups: []uint32{100, 0}}} {
 		if err := Drop("/nonexistent", c); err == nil {
 			t.Errorf("Drop(%+v) succeeded", c)
 		}
