@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"imapd/ipc"
 	pb "imapd/proto"
@@ -48,7 +49,15 @@ func pamUser(t *testing.T) {
 	}
 	// A leftover of an interrupted run.
 	_ = exec.Command("userdel", "-r", pamTestUser).Run()
-	if err := run("", "useradd", "-m", "-s", "/usr/sbin/nologin", pamTestUser); err != nil {
+	// Other packages' tests may hold the passwd lock for a moment.
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = run("", "useradd", "-m", "-s", "/usr/sbin/nologin", pamTestUser); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
 		t.Fatal("useradd failed")
 	}
 	t.Cleanup(func() { _ = run("", "userdel", "-r", pamTestUser) })
