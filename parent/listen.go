@@ -91,7 +91,8 @@ func (p *Parent) accept(l *listener) {
 }
 
 // dispatch passes a new connection to the least-loaded preauth worker and
-// closes the parent's copy: the parent never reads client bytes.
+// closes the parent's copy: the parent never reads client bytes. A worker
+// whose channel fails (it just died) is skipped for the next one.
 func (p *Parent) dispatch(conn *net.TCPConn, kind config.Kind) {
 	defer conn.Close()
 	remote, local := conn.RemoteAddr().String(), conn.LocalAddr().String()
@@ -103,37 +104,58 @@ func (p *Parent) dispatch(conn *net.TCPConn, kind config.Kind) {
 		conn.Write([]byte("* BYE [UNAVAILABLE] Too many connections from your address\r\n"))
 		return
 	}
-	var w *child
-	for _, c := range p.preauth {
-		if w == nil || c.load < w.load {
-			w = c
-		}
-	}
-	if w == nil {
-		p.mu.Unlock()
-		p.log.Error("no preauth worker to take a connection", "peer", remote)
-		conn.Write([]byte("* BYE [UNAVAILABLE] Server starting or overloaded, try again\r\n"))
-		return
-	}
 	p.nextConn++
 	id := p.nextConn
-	p.conns[id] = &connInfo{ip: ip, worker: w}
+	ci := &connInfo{ip: ip}
+	p.conns[id] = ci
 	p.perIP[ip]++
-	w.load++
 	p.mu.Unlock()
 
 	f, err := conn.File()
 	if err != nil {
 		p.log.Error("connection descriptor", "err", err)
-		p.connDone(w, id)
+		p.forgetConn(id)
 		return
 	}
 	defer f.Close()
-	err = w.conn.Send(&pb.Envelope{Body: &pb.Envelope_NewConn{NewConn: &pb.NewConn{
+	msg := &pb.Envelope{Body: &pb.Envelope_NewConn{NewConn: &pb.NewConn{
 		ConnId: id, Kind: kindOf(kind), LocalAddr: local, RemoteAddr: remote,
-	}}}, f)
-	if err != nil {
-		p.log.Error("pass connection to preauth", "worker", w.id, "err", err)
-		p.connDone(w, id)
+	}}}
+	tried := map[*child]bool{}
+	for {
+		p.mu.Lock()
+		var w *child
+		for _, c := range p.preauth {
+			if !tried[c] && (w == nil || c.load < w.load) {
+				w = c
+			}
+		}
+		if w != nil {
+			w.load++
+			ci.worker = w
+		}
+		p.mu.Unlock()
+		if w == nil {
+			p.log.Error("no preauth worker took the connection", "peer", remote)
+			conn.Write([]byte("* BYE [UNAVAILABLE] Server starting or overloaded, try again\r\n"))
+			p.forgetConn(id)
+			return
+		}
+		if err := w.conn.Send(msg, f); err != nil {
+			p.log.Warn("pass connection to preauth", "worker", w.id, "pid", w.pid, "err", err)
+			tried[w] = true
+			p.mu.Lock()
+			w.load--
+			p.mu.Unlock()
+			continue
+		}
+		return
 	}
+}
+
+// forgetConn drops a connection that never reached a worker.
+func (p *Parent) forgetConn(id uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.releaseConn(id)
 }
