@@ -84,7 +84,7 @@ func Drop(root string, c Credentials) error {
 		ig[i] = int(g)
 	}
 	// The syscall package's setters act on all threads (Go >= 1.16);
-	// x/sys/unix's act on the calling thread only (DESIGN.md §7).
+	// unix.Setgroups acts on the calling thread only (DESIGN.md §7).
 	if err := syscall.Setgroups(ig); err != nil {
 		return fmt.Errorf("ipc: setgroups: %w", err)
 	}
