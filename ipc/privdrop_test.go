@@ -80,7 +80,10 @@ func childMain(mode string) int {
 	} else {
 		fmt.Println("ready OK")
 	}
-	// Facts only the child can see.
+	// Facts only the child can see. AllThreadsSyscall is refused (ENOTSUP)
+	// in cgo binaries, where NoNewPrivs takes the seccomp TSYNC path.
+	_, _, e := syscall.AllThreadsSyscall(syscall.SYS_GETPID, 0, 0, 0) // same answer on every thread
+	fmt.Println("allthreads", e != syscall.ENOTSUP)
 	_, perr := os.Stat("/etc/passwd")
 	fmt.Println("etc-passwd-visible", perr == nil)
 	if mode == "drop" {
@@ -145,7 +148,12 @@ type child struct {
 // startChild re-executes the test binary in mode and reads its report.
 func startChild(t *testing.T, mode, root, creds string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startChildExe(t, os.Args[0], mode, root, creds)
+}
+
+func startChildExe(t *testing.T, exe, mode, root, creds string) *child {
+	t.Helper()
+	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), "IPC_TEST_CHILD="+mode, "IPC_TEST_ROOT="+root, "IPC_TEST_CREDS="+creds)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
@@ -167,7 +175,7 @@ func startChild(t *testing.T, mode, root, creds string) *child {
 		}
 	})
 	sc := bufio.NewScanner(out)
-	for range 3 {
+	for range 4 {
 		if !sc.Scan() {
 			t.Fatalf("child report cut short: %v", sc.Err())
 		}
@@ -194,9 +202,49 @@ func (c *child) threads(t *testing.T) map[string]taskStatus {
 
 func TestDropAllThreads(t *testing.T) {
 	requireRoot(t)
+	checkDrop(t, os.Args[0])
+}
+
+// imapd itself is built with CGO_ENABLED=0, where NoNewPrivs takes the
+// AllThreadsSyscall path; a test binary usually links cgo and takes the
+// seccomp one. Build the other kind too, so that both paths are tested.
+func TestDropOtherLinkMode(t *testing.T) {
+	requireRoot(t)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool to build with: %v", err)
+	}
+	// Build the kind this binary is not.
+	cgo := "1"
+	if !startChild(t, "nnp", "", "1:1:").allThreads() {
+		cgo = "0"
+	}
+	exe := filepath.Join(t.TempDir(), "ipc.test")
+	build := exec.Command(goTool, "test", "-c", "-o", exe, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the ipc test binary with CGO_ENABLED=%s: %v\n%s", cgo, err, out)
+	}
+	if err := os.Chmod(exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := checkDrop(t, exe)
+	if want := cgo == "0"; c.allThreads() != want {
+		t.Errorf("CGO_ENABLED=%s binary: AllThreadsSyscall usable = %v", cgo, c.allThreads())
+	}
+}
+
+func (c *child) allThreads() bool { return c.lines["allthreads"] == "true" }
+
+// checkDrop runs exe's drop child and checks it from outside.
+func checkDrop(t *testing.T, exe string) *child {
+	t.Helper()
 	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// nobody, with one extra supplementary group (users) to see the list move.
-	c := startChild(t, "drop", root, "65534:65534:65534,100")
+	c := startChildExe(t, exe, "drop", root, "65534:65534:65534,100")
 	if got := c.lines["ready"]; got != "OK" {
 		t.Fatalf("Drop in child: %s", got)
 	}
@@ -226,6 +274,7 @@ func TestDropAllThreads(t *testing.T) {
 			t.Errorf("thread %s: %v", tid, err)
 		}
 	}
+	return c
 }
 
 // A drop done per thread must be caught by the /proc scan, even though the
