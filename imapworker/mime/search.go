@@ -10,6 +10,8 @@ import (
 // Matcher is a compiled SEARCH string: a case-insensitive substring match
 // using Unicode simple case folding (RFC 9051 §6.4.4). Build it once per
 // SEARCH key and reuse it for every message; it is safe for concurrent use.
+// An ASCII needle takes a byte-level fast path that folds ASCII only, so
+// it does not match U+212A KELVIN SIGN or U+017F LONG S for k and s.
 type Matcher struct {
 	needle []byte // folded needle
 	ascii  bool
