@@ -142,14 +142,21 @@ func parseISODate(tok string) (y, m, d int, ok bool) {
 	return y, m, d, true
 }
 
-// parseDashed parses 26-Nov-2026.
+// parseDashed parses 26-Nov-2026 and 26.11.2026 (day first).
 func parseDashed(tok string) (d, m, y int, ok bool) {
-	parts := strings.Split(tok, "-")
+	sep := "-"
+	if strings.Count(tok, ".") == 2 {
+		sep = "."
+	}
+	parts := strings.Split(tok, sep)
 	if len(parts) != 3 {
 		return 0, 0, 0, false
 	}
 	d, r := atoiPrefix(parts[0])
 	m = monthIndex(parts[1])
+	if n, rest := atoiPrefix(parts[1]); m == 0 && rest == "" && n >= 1 && n <= 12 {
+		m = n
+	}
 	y, r2 := atoiPrefix(parts[2])
 	if r != "" || r2 != "" || m < 1 || d < 1 || d > 31 {
 		return 0, 0, 0, false
