@@ -482,3 +482,32 @@ func TestBadSetup(t *testing.T) {
 		parent.Close()
 	}
 }
+
+// passwd-file lines without uid and gid take the system account's ids, home
+// and groups; a name with no system account cannot log in.
+func TestSystemAccountLookup(t *testing.T) {
+	sys, home, err := ipc.LookupUser("nobody")
+	if err != nil {
+		t.Skipf("no nobody account: %v", err)
+	}
+	s := &pb.Setup{AuthBackend: "passwd-file", FirstValidUid: 1000,
+		PasswdFile: writePasswd(t, "nobody:{PLAIN}pw", "ghost-imapd-test:{PLAIN}pw", "root:{PLAIN}pw")}
+	h := startAuthd(t, s, nil)
+	h.login(h.preauth, 1, "nobody", "pw")
+	g := h.recvGrant()
+	if g.Uid != sys.UID || g.Gid != sys.GID || g.Home != home || fmt.Sprint(g.Groups) != fmt.Sprint(sys.Groups) {
+		t.Errorf("grant %v, want the system's %+v home %q", g, sys, home)
+	}
+	h.ack(g.Token)
+	recvReply(t, h.preauth)
+	for i, c := range []struct {
+		user string
+		want pb.AuthResult
+	}{{"ghost-imapd-test", pb.AuthResult_AUTH_UNAVAILABLE}, {"root", pb.AuthResult_AUTH_REFUSED}} {
+		h.login(h.preauth, uint64(i+2), c.user, "pw")
+		if _, r := recvReply(t, h.preauth); r.Result != c.want {
+			t.Errorf("%s: %v, want %v", c.user, r.Result, c.want)
+		}
+	}
+	h.stats() // no grant for either
+}
