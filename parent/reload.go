@@ -47,7 +47,7 @@ func (p *Parent) Reload() error {
 		w.draining = true
 		p.old = append(p.old, w)
 		delete(p.preauth, id)
-		w.conn.Send(&pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "reload"}}}, nil)
+		w.conn.Send(&pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "reload", Drain: true}}}, nil)
 	}
 	var errs []error
 	for i := 0; i < cfg.PreauthWorkers; i++ {

@@ -842,8 +842,11 @@ func (x *Setup) GetAuthCacheSeconds() uint32 {
 }
 
 type Shutdown struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Reason string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// drain: finish what is in progress (a reload's old preauth workers let
+	// connections before login finish logging in); else say BYE now.
+	Drain         bool `protobuf:"varint,2,opt,name=drain,proto3" json:"drain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -883,6 +886,13 @@ func (x *Shutdown) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Shutdown) GetDrain() bool {
+	if x != nil {
+		return x.Drain
+	}
+	return false
 }
 
 type NewConn struct {
@@ -2484,9 +2494,10 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"passwdFile\x12&\n" +
 	"\x0ffirst_valid_uid\x18! \x01(\rR\rfirstValidUid\x12\"\n" +
 	"\funprivileged\x18\" \x01(\bR\funprivileged\x12,\n" +
-	"\x12auth_cache_seconds\x18# \x01(\rR\x10authCacheSeconds\"\"\n" +
+	"\x12auth_cache_seconds\x18# \x01(\rR\x10authCacheSeconds\"8\n" +
 	"\bShutdown\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x8b\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05drain\x18\x02 \x01(\bR\x05drain\"\x8b\x01\n" +
 	"\aNewConn\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.imapd.ListenerKindR\x04kind\x12\x1d\n" +

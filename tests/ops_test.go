@@ -95,7 +95,8 @@ control socket "%DIR%/control.sock" group imapdstat
 	if n := len(children(t, s.cmd.Process.Pid)); n != len(st.Processes)-1 {
 		t.Errorf("/proc shows %d children, status %d processes besides the parent", n, len(st.Processes)-1)
 	}
-	os.Chmod(s.dir, 0o755)
+	// t.TempDir's parent is private to root: open the path to the socket.
+	os.Chmod(filepath.Dir(s.dir), 0o755)
 	if out, err := imapctl(t, s, "dave", "status"); err != nil {
 		t.Errorf("group member could not read status: %v\n%s", err, out)
 	}
@@ -137,7 +138,11 @@ control socket "%DIR%/control.sock"
 	idle.S("+")
 
 	// A broken configuration is refused with the reason, and nothing changes.
-	os.WriteFile(s.conf, []byte(conf+"\nno such statement\n"), 0o644)
+	good, err := os.ReadFile(s.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(s.conf, append(good, "\nno such statement\n"...), 0o644)
 	out, err := imapctl(t, s, "", "reload")
 	if err == nil || !strings.Contains(out, "line") {
 		t.Errorf("reload of a broken configuration: err=%v out=%q", err, out)
@@ -148,7 +153,7 @@ control socket "%DIR%/control.sock"
 
 	cert2, key2, _ := testCert(t, certDir, "renewed")
 	port2 := freePort(t)
-	newConf := strings.NewReplacer("port %PORT%", "port "+strconv.Itoa(port2), cert1, cert2, key1, key2, "preauth workers 2", "preauth workers 3", "%DIR%", s.dir).Replace(conf)
+	newConf := strings.NewReplacer("port "+strconv.Itoa(s.port), "port "+strconv.Itoa(port2), cert1, cert2, key1, key2, "preauth workers 2", "preauth workers 3").Replace(string(good))
 	os.WriteFile(s.conf, []byte(newConf), 0o644)
 	if out, err := imapctl(t, s, "", "reload"); err != nil {
 		t.Fatalf("reload: %v\n%s", err, out)

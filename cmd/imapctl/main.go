@@ -56,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	path := *sock
+	var cfgErr error
 	if path == "" {
 		explicit := false
 		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "c" })
@@ -70,6 +71,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, os.ErrPermission) {
 			return fail(fmt.Errorf("%w (give the socket with -s)", err))
 		}
+		var bad config.ErrorList
+		if errors.As(err, &bad) && cfg != nil {
+			// A file the admin is halfway through editing still names the
+			// socket; the running server keeps its configuration and says
+			// why on reload.
+			cfgErr, err = err, nil
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -77,7 +85,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c, err := control.Dial(path)
 	if err != nil {
+		if cfgErr != nil {
+			return fail(cfgErr) // without a server, the file's errors are the news
+		}
 		return fail(err)
+	}
+	if cfgErr != nil {
+		fmt.Fprintf(stderr, "imapctl: warning: %s has errors; the running server keeps its configuration\n", *cfgFile)
 	}
 	defer c.Close()
 

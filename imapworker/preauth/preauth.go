@@ -137,10 +137,9 @@ type worker struct {
 	authdMu sync.Mutex
 	authd   *authdClient
 
-	mu       sync.Mutex
-	conns    map[uint64]*clientConn
-	draining bool
-	wg       sync.WaitGroup
+	mu    sync.Mutex
+	conns map[uint64]*clientConn
+	wg    sync.WaitGroup
 }
 
 // serve is the flat switch over what the parent sends.
@@ -173,24 +172,24 @@ func (w *worker) serve() error {
 				w.closeConn(b.HandoffResult.ConnId)
 			}
 		case *pb.Envelope_Shutdown:
-			w.drain(b.Shutdown.Reason)
+			w.stop(b.Shutdown)
 			return nil
 		}
 	}
 }
 
-// drain answers every connection still before login with BYE and waits for
-// the relays of logged-in TLS sessions to end on their own.
-func (w *worker) drain(reason string) {
-	w.log.Info("draining", "reason", reason)
-	w.mu.Lock()
-	w.draining = true
-	for _, c := range w.conns {
-		if c.cancelPreauth != nil {
+// stop ends the worker. Draining (after a reload) lets connections before
+// login finish, bounded by the login timeout; otherwise they get BYE now.
+// Either way the relays of logged-in TLS sessions end with their sessions.
+func (w *worker) stop(s *pb.Shutdown) {
+	w.log.Info("stopping", "reason", s.Reason, "drain", s.Drain)
+	if !s.Drain {
+		w.mu.Lock()
+		for _, c := range w.conns {
 			c.cancelPreauth()
 		}
+		w.mu.Unlock()
 	}
-	w.mu.Unlock()
 	w.wg.Wait()
 }
 

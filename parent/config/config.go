@@ -246,7 +246,8 @@ func LoadOrDefault(path string) (*Config, error) {
 }
 
 // Parse reads the configuration in data; name is used in messages. Every
-// error is collected: the result is an ErrorList of them all.
+// error is collected: the error is an ErrorList of them all, returned with
+// what could be read, which is not a configuration to run.
 func Parse(name string, data []byte) (*Config, error) {
 	p := &parser{file: name, cfg: Default(), seen: map[string]int{}}
 	p.cfg.Listeners = nil
@@ -264,7 +265,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		p.errs = append(p.errs, &Error{File: name, Msg: msg})
 	}
 	if len(p.errs) > 0 {
-		return nil, p.errs
+		// The configuration read so far comes back too: imapctl still finds
+		// the control socket in a file the admin is halfway through editing.
+		return p.cfg, p.errs
 	}
 	return p.cfg, nil
 }
