@@ -98,7 +98,7 @@ func (c *conn) updates(expungeOK bool) {
 		c.log.Warn("poll failed", "err", err)
 		return
 	}
-	if ch.Keywords != nil {
+	if ch.Keywords != nil && !sameKeywords(s.keywords, ch.Keywords) {
 		s.keywords = ch.Keywords
 		c.writeFlags()
 	}
@@ -303,4 +303,17 @@ func (c *conn) mailboxName(raw string) string {
 
 func (c *conn) appendMailbox(b []byte, name string) []byte {
 	return imap.AppendMailbox(b, name, !c.rev2)
+}
+
+func sameKeywords(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	f := store.Flags{Keywords: a}
+	for _, k := range b {
+		if !f.HasKeyword(k) {
+			return false
+		}
+	}
+	return true
 }
