@@ -187,7 +187,7 @@ var lf = []byte{'\n'}
 // delimiter run to the end of the body.
 func (ps *parser) multipart(p *Part, boundary string, depth int) {
 	body := ps.msg[:p.End]
-	delim := "--" + boundary
+	delim := []byte("--" + boundary)
 	digest := p.Subtype == "digest"
 	partStart := -1 // start of the current part, -1 while in the preamble
 	i := p.BodyStart
@@ -233,9 +233,9 @@ func (ps *parser) addChild(p *Part, start, end, depth int, digest bool) bool {
 
 // indexDelimiter finds the next line at or after from that starts with
 // delim and continues with "--", whitespace or the line end.
-func indexDelimiter(b []byte, from int, delim string) int {
+func indexDelimiter(b []byte, from int, delim []byte) int {
 	for from < len(b) {
-		k := bytes.Index(b[from:], []byte(delim))
+		k := bytes.Index(b[from:], delim)
 		if k < 0 {
 			return -1
 		}

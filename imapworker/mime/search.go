@@ -277,12 +277,11 @@ func (m *Matcher) bodyContains(p *Part, depth int) bool {
 	if !identityEncoding(p.Encoding) {
 		bp = bufPool.Get().(*[]byte)
 		defer putBuf(bp)
-		dec, err := decodeCTE(p.Encoding, body, (*bp)[:0])
-		if err != nil {
-			return false
+		// An unknown encoding is searched as stored.
+		if dec, err := decodeCTE(p.Encoding, body, (*bp)[:0]); err == nil {
+			*bp = dec
+			body = dec
 		}
-		*bp = dec
-		body = dec
 	}
 	if !m.ascii {
 		// ASCII bytes mean the same in every supported charset, so only a

@@ -73,6 +73,8 @@ func TestBodyContains(t *testing.T) {
 		{"encoded.eml", "=80", false},
 		{"barelf.eml", "implicit", true},
 		{"digest.eml", "first", true},
+		{"rfc9051-sections.eml", "body 4.1", false}, // image/gif is not text
+		{"rfc9051-sections.eml", "body 4.2.2.2", true},
 	}
 	for _, c := range cases {
 		root := Parse(loadMsg(t, c.file))
@@ -149,5 +151,12 @@ func TestParseDate(t *testing.T) {
 	tm, _ := ParseDate("Mon, 7 Feb 1994 23:52:25 -0800")
 	if y, m, d := tm.Date(); y != 1994 || m != time.February || d != 7 {
 		t.Errorf("date in its own zone = %d-%d-%d", y, m, d)
+	}
+}
+
+func TestBodyContainsUnknownCTE(t *testing.T) {
+	root := Parse([]byte("Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 notes.txt\r\n"))
+	if !BodyContains(root, "NOTES.TXT") {
+		t.Error("text with an unknown transfer encoding is not searched as stored")
 	}
 }
