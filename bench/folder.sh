@@ -1,0 +1,158 @@
+#!/bin/bash
+# bench/folder.sh: the large-folder benchmark (issue 4) of imapd against
+# Dovecot. As root: creates the user ibench, builds imapd and imapbench,
+# starts both servers on loopback with the same passwd-file, runs
+# `imapbench folder` (arguments are passed on, e.g. -messages 2000), stops
+# them. Everything lives under $BENCH_DIR (default /var/tmp/imapbench); the
+# generated folder is cached there (about 3.5 GB for 100,000 messages).
+#
+#   bench/folder.sh                    # the full run, 100,000 messages
+#   bench/folder.sh -messages 2000     # a quick one
+#   NO_IMAPD=1 bench/folder.sh ...     # Dovecot alone
+#   IMAPBENCH=path                     # use this imapbench binary
+#
+# bench/tls.sh sources this file with IMAPBENCH_LIB=1 for the functions.
+set -eu
+
+BENCH_DIR=${BENCH_DIR:-/var/tmp/imapbench}
+BENCH_USER=ibench
+BENCH_PASS=ibench
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+IMAPD_PORT=21143
+IMAPD_TLS_PORT=21993
+DOVECOT_PORT=22143
+DOVECOT_TLS_PORT=22993
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+bench_setup() {
+	[ "$(id -u)" = 0 ] || die "run as root (servers drop to the bench user; the page cache is dropped)"
+	command -v dovecot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd >/dev/null
+	command -v openssl >/dev/null || die "openssl is missing"
+	mkdir -p "$BENCH_DIR" && chmod 755 "$BENCH_DIR"
+	id "$BENCH_USER" >/dev/null 2>&1 ||
+		useradd -m -d "$BENCH_DIR/home" -s /usr/sbin/nologin "$BENCH_USER"
+	id _imapd >/dev/null 2>&1 || useradd -r -d /var/empty -s /usr/sbin/nologin _imapd
+	mkdir -p /var/empty
+	uid=$(id -u "$BENCH_USER") gid=$(id -g "$BENCH_USER")
+	# One passwd-file, Dovecot's format, read by both servers.
+	hash=$(openssl passwd -6 -salt imapbench "$BENCH_PASS")
+	echo "$BENCH_USER:{SHA512-CRYPT}$hash:$uid:$gid::$BENCH_DIR/home:" >"$BENCH_DIR/passwd"
+	chgrp dovecot "$BENCH_DIR/passwd" && chmod 640 "$BENCH_DIR/passwd"
+	# One self-signed certificate for both servers.
+	if [ ! -f "$BENCH_DIR/cert.pem" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+			-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+			-keyout "$BENCH_DIR/key.pem" -out "$BENCH_DIR/cert.pem" 2>/dev/null
+		chmod 600 "$BENCH_DIR/key.pem"
+	fi
+	# imapd may fail to build while it is being finished: the run then measures Dovecot alone.
+	(cd "$REPO" && make -s build >"$BENCH_DIR/build.log" 2>&1) || {
+		echo "bench: make build failed (see $BENCH_DIR/build.log): Dovecot alone" >&2
+		NO_IMAPD=1
+	}
+	if [ -z "${IMAPBENCH:-}" ]; then
+		(cd "$REPO" && go build -o bin/imapbench ./cmd/imapbench) || die "imapbench does not build"
+		IMAPBENCH=$REPO/bin/imapbench
+	fi
+}
+
+start_dovecot() {
+	d=$BENCH_DIR/dovecot
+	mkdir -p "$d/run"
+	cat >"$d/dovecot.conf" <<EOF
+# Dovecot $(dovecot --version | cut -d' ' -f1) as Debian ships it; only what the benchmark needs is set.
+protocols = imap
+listen = 127.0.0.1
+base_dir = $d/run
+state_dir = $d/state
+instance_name = imapbench
+log_path = $d/dovecot.log
+ssl = yes
+ssl_cert = <$BENCH_DIR/cert.pem
+ssl_key = <$BENCH_DIR/key.pem
+disable_plaintext_auth = no
+first_valid_uid = 1000
+mail_location = maildir:$BENCH_DIR/dovecot-mail/%u
+passdb {
+  driver = passwd-file
+  args = $BENCH_DIR/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $BENCH_DIR/passwd
+}
+service imap-login {
+  inet_listener imap {
+    port = $DOVECOT_PORT
+  }
+  inet_listener imaps {
+    port = $DOVECOT_TLS_PORT
+    ssl = yes
+  }
+}
+EOF
+	mkdir -p "$d/state"
+	dovecot -c "$d/dovecot.conf" || die "dovecot did not start (see $d/dovecot.log)"
+	wait_port $DOVECOT_PORT || die "dovecot is not listening"
+}
+
+stop_dovecot() {
+	[ -f "$BENCH_DIR/dovecot/dovecot.conf" ] && doveadm -c "$BENCH_DIR/dovecot/dovecot.conf" stop 2>/dev/null || true
+}
+
+# start_imapd: 0 when imapd answers on its ports, 1 otherwise (the run goes on with Dovecot).
+start_imapd() {
+	d=$BENCH_DIR/imapd
+	mkdir -p "$d" "$BENCH_DIR/imapd-mail"
+	chmod 755 "$BENCH_DIR/imapd-mail"
+	cat >"$d/imapd.conf" <<EOF
+listen on 127.0.0.1 port $IMAPD_PORT plain
+listen on 127.0.0.1 port $IMAPD_TLS_PORT tls
+tls certificate "$BENCH_DIR/cert.pem" key "$BENCH_DIR/key.pem"
+storage maildir "$BENCH_DIR/imapd-mail"
+auth passwd-file "$BENCH_DIR/passwd"
+control socket "$d/control.sock"
+limit connections per ip 100
+EOF
+	"$REPO/bin/imapd" -c "$d/imapd.conf" >"$d/imapd.log" 2>&1 &
+	IMAPD_PID=$!
+	if ! wait_port $IMAPD_PORT; then
+		echo "bench: imapd did not start; its log:" >&2
+		tail -5 "$d/imapd.log" >&2
+		return 1
+	fi
+}
+
+stop_imapd() {
+	if [ -n "${IMAPD_PID:-}" ]; then
+		kill "$IMAPD_PID" 2>/dev/null || true
+		wait "$IMAPD_PID" 2>/dev/null || true
+		IMAPD_PID=
+	fi
+}
+
+wait_port() {
+	i=0
+	while [ $i -lt 50 ]; do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+[ "${IMAPBENCH_LIB:-}" = 1 ] && return 0
+
+bench_setup
+trap 'stop_imapd; stop_dovecot' EXIT INT TERM
+stop_dovecot
+start_dovecot
+imapd_flag=127.0.0.1:$IMAPD_PORT
+if [ -n "${NO_IMAPD:-}" ] || ! start_imapd; then
+	imapd_flag=
+fi
+"$IMAPBENCH" folder -owner "$BENCH_USER" -user "$BENCH_USER" -pass "$BENCH_PASS" \
+	-cache "$BENCH_DIR/cache" \
+	-imapd "$imapd_flag" -imapd-maildir "$BENCH_DIR/imapd-mail/$BENCH_USER" -imapd-proc "imapd: mailbox $BENCH_USER" \
+	-dovecot 127.0.0.1:$DOVECOT_PORT -dovecot-proc imapbench/imap -dovecot-maildir "$BENCH_DIR/dovecot-mail/$BENCH_USER" "$@"

@@ -1,0 +1,594 @@
+package main
+
+// imapbench folder: the large-folder benchmark of issue 4. It builds (once,
+// cached) a deterministic Maildir, gives each server a fresh hard-linked
+// copy, and measures the same commands on imapd and Dovecot in one run,
+// alternating between them so both see the same machine load.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// folderServer is one server under test and its session.
+type folderServer struct {
+	name    string
+	addr    string
+	maildir string // the user's Maildir this server serves
+	proc    string // substring of the mailbox process's command line
+	sess    *benchIMAP
+	results map[string]folderCell
+}
+
+// folderCell is one measured figure.
+type folderCell struct {
+	value float64 // seconds, MB/s or MiB
+	unit  string
+	load  string
+	check string // "" when the answer was right, else what was wrong
+	note  string
+}
+
+type folderConfig struct {
+	messages   int
+	seed       uint64
+	cache      string
+	owner      string
+	user, pass string
+	drop       bool
+	warmReps   int
+	servers    []*folderServer
+}
+
+func runFolder(args []string) error {
+	fs := flag.NewFlagSet("folder", flag.ContinueOnError)
+	c := folderConfig{}
+	fs.IntVar(&c.messages, "messages", 100000, "messages in the folder")
+	seed := fs.Uint64("seed", 1, "generator seed")
+	fs.StringVar(&c.cache, "cache", "/var/tmp/imapbench/cache", "directory caching the generated folder")
+	fs.StringVar(&c.owner, "owner", "", "system user owning the mail files (the servers' mailbox user)")
+	fs.StringVar(&c.user, "user", "ibench", "IMAP login name")
+	fs.StringVar(&c.pass, "pass", "ibench", "IMAP password")
+	fs.BoolVar(&c.drop, "drop-caches", os.Geteuid() == 0, "drop the page cache before cold runs (root)")
+	fs.IntVar(&c.warmReps, "warm-reps", 5, "repetitions of warm SELECT (median reported)")
+	imapdAddr := fs.String("imapd", "127.0.0.1:21143", "imapd address (plain); empty to skip")
+	imapdDir := fs.String("imapd-maildir", "/var/tmp/imapbench/imapd-mail/ibench", "the Maildir imapd serves to the user")
+	imapdProc := fs.String("imapd-proc", "imapd: mailbox ibench", "command line of imapd's mailbox worker")
+	dovecotAddr := fs.String("dovecot", "127.0.0.1:22143", "Dovecot address (plain); empty to skip")
+	dovecotDir := fs.String("dovecot-maildir", "/var/tmp/imapbench/dovecot-mail/ibench", "the Maildir Dovecot serves to the user")
+	dovecotProc := fs.String("dovecot-proc", "dovecot/imap", "command line of Dovecot's imap process (INSTANCE/imap)")
+	buildOnly := fs.Bool("build-only", false, "build (or check) the cached folder and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c.seed = *seed
+	if *buildOnly {
+		dir, m, err := c.folderMaster()
+		if err == nil {
+			fmt.Printf("%s: %d messages, %.2f GB\n", dir, m.Messages, float64(m.Bytes)/1e9)
+		}
+		return err
+	}
+	if *imapdAddr != "" {
+		c.servers = append(c.servers, &folderServer{name: "imapd", addr: *imapdAddr, maildir: *imapdDir, proc: *imapdProc})
+	}
+	if *dovecotAddr != "" {
+		c.servers = append(c.servers, &folderServer{name: "Dovecot", addr: *dovecotAddr, maildir: *dovecotDir, proc: *dovecotProc})
+	}
+	if len(c.servers) == 0 {
+		return errors.New("folder: no server to measure")
+	}
+	return c.run()
+}
+
+func folderLoad() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+func folderDropCaches() error {
+	syscall.Sync()
+	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0)
+}
+
+// folderFiles lists the message files of a Maildir (cur and new).
+func folderFiles(dir string) ([]string, error) {
+	var out []string
+	for _, sub := range []string{"cur", "new"} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if e.Type().IsRegular() {
+				out = append(out, filepath.Join(dir, sub, e.Name()))
+			}
+		}
+	}
+	return out, nil
+}
+
+// folderReadAll reads every message file once, in directory order, with
+// one thread: the floor a server cannot beat without an index.
+func folderReadAll(dir string) (int64, time.Duration, error) {
+	start := time.Now()
+	files, err := folderFiles(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	buf := make([]byte, 1<<20)
+	var total int64
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			return 0, 0, err
+		}
+		for {
+			n, err := f.Read(buf)
+			total += int64(n)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return 0, 0, err
+			}
+		}
+		f.Close()
+	}
+	return total, time.Since(start), nil
+}
+
+// folderMaster returns the cached folder, building it first if needed.
+func (c *folderConfig) folderMaster() (string, *folderManifest, error) {
+	dir := filepath.Join(c.cache, fmt.Sprintf("folder-v%d-n%d-s%d", folderGenVersion, c.messages, c.seed))
+	if m, err := loadFolderManifest(dir); err == nil && m.Version == folderGenVersion && m.Messages == c.messages {
+		return dir, m, nil
+	}
+	tmp := dir + ".building"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintf(os.Stderr, "imapbench: building %d messages in %s ...\n", c.messages, dir)
+	start := time.Now()
+	m, err := buildFolder(tmp, c.messages, c.seed)
+	if err != nil {
+		return "", nil, err
+	}
+	os.RemoveAll(dir)
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", nil, err
+	}
+	if err := os.Rename(tmp+".json", dir+".json"); err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintf(os.Stderr, "imapbench: built %.1f MB in %v\n", float64(m.Bytes)/1e6, time.Since(start).Round(time.Second))
+	return dir, m, nil
+}
+
+// folderCopy gives a server a fresh Maildir: hard links to the master's
+// files (Maildir files are never rewritten, only renamed, so servers
+// cannot disturb one another), directories owned by uid/gid.
+func folderCopy(master, dst string, uid, gid int) error {
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	for _, sub := range []string{"", "cur", "new", "tmp"} {
+		d := filepath.Join(dst, sub)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+		if uid >= 0 {
+			if err := os.Chown(d, uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	files, err := folderFiles(master)
+	if err != nil {
+		return err
+	}
+	for _, p := range files {
+		rel, _ := filepath.Rel(master, p)
+		if err := os.Link(p, filepath.Join(dst, rel)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func folderChownAll(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+// folderPeakRSS returns VmHWM in MiB of the newest process whose command
+// line is pattern, or pattern and arguments.
+func folderPeakRSS(pattern string) (float64, int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0, err
+	}
+	bestPid, bestStart := 0, uint64(0)
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cl, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmd := strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " "))
+		if cmd != pattern && !strings.HasPrefix(cmd, pattern+" ") {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Field 22 (starttime) counts from after the ")" of comm.
+		s := string(st)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 20 {
+			continue
+		}
+		start, _ := strconv.ParseUint(f[19], 10, 64)
+		if start >= bestStart {
+			bestPid, bestStart = pid, start
+		}
+	}
+	if bestPid == 0 {
+		return 0, 0, fmt.Errorf("no process matching %q", pattern)
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", bestPid))
+	if err != nil {
+		return 0, bestPid, err
+	}
+	for l := range strings.SplitSeq(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, bestPid, nil
+		}
+	}
+	return 0, bestPid, errors.New("no VmHWM")
+}
+
+// Rows of the table, in order.
+var folderRows = []struct{ key, label string }{
+	{"login", "LOGIN (first, spawns the worker)"},
+	{"cold", "SELECT INBOX, cold"},
+	{"warm", "SELECT INBOX, warm (median)"},
+	{"flags", "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)"},
+	{"env1", "UID FETCH 1:* (ENVELOPE), first"},
+	{"env2", "UID FETCH 1:* (ENVELOPE), second"},
+	{"unseen", "UID SEARCH UNSEEN"},
+	{"subject", "UID SEARCH SUBJECT " + folderSubjectWord},
+	{"body", "UID SEARCH BODY " + folderRareWord},
+	{"big", "UID FETCH BODY.PEEK[] of the 20 MB message"},
+	{"rss", "mailbox process peak RSS (VmHWM)"},
+}
+
+func (c *folderConfig) run() error {
+	owner := -1
+	ogid := -1
+	if c.owner != "" {
+		u, err := user.Lookup(c.owner)
+		if err != nil {
+			return err
+		}
+		owner, _ = strconv.Atoi(u.Uid)
+		ogid, _ = strconv.Atoi(u.Gid)
+	}
+	master, man, err := c.folderMaster()
+	if err != nil {
+		return err
+	}
+	if owner >= 0 {
+		if err := folderChownAll(master, owner, ogid); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.servers {
+		s.results = map[string]folderCell{}
+		if err := folderCopy(master, s.maildir, owner, ogid); err != nil {
+			return fmt.Errorf("copy for %s: %w", s.name, err)
+		}
+	}
+	defer func() {
+		for _, s := range c.servers {
+			if s.sess != nil {
+				s.sess.Close()
+			}
+		}
+	}()
+
+	// Floor: every file read once, cold (if the cache can be dropped) and
+	// from the page cache.
+	var floorCold, floorWarm time.Duration
+	var floorBytes int64
+	if c.drop {
+		if err := folderDropCaches(); err != nil {
+			return fmt.Errorf("drop caches: %w", err)
+		}
+		if _, floorCold, err = folderReadAll(master); err != nil {
+			return err
+		}
+	}
+	if _, _, err = folderReadAll(master); err != nil {
+		return err
+	}
+	floorLoad := folderLoad()
+	if floorBytes, floorWarm, err = folderReadAll(master); err != nil {
+		return err
+	}
+
+	// Cold: log in and SELECT a folder the server has never indexed.
+	for _, s := range c.servers {
+		if c.drop {
+			if err := folderDropCaches(); err != nil {
+				return err
+			}
+		}
+		load := folderLoad()
+		t0 := time.Now()
+		sess, err := benchLogin(s.addr, nil, c.user, c.pass)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.results["login"] = folderCell{value: time.Since(t0).Seconds(), unit: "s", load: load}
+		s.sess = sess
+		res, err := sess.MustOK("SELECT INBOX")
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.results["cold"] = folderCell{value: res.Elapsed.Seconds(), unit: "s", load: load,
+			check: folderCheck("EXISTS", res.Exists, man.Messages)}
+	}
+
+	// Warm runs: each after the server's copy was read back into the cache.
+	warm := func(key string, fn func(s *folderServer) (folderCell, error)) error {
+		for _, s := range c.servers {
+			if _, _, err := folderReadAll(s.maildir); err != nil {
+				return err
+			}
+			load := folderLoad()
+			cell, err := fn(s)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", s.name, key, err)
+			}
+			cell.load = load
+			s.results[key] = cell
+		}
+		return nil
+	}
+	if err := warm("warm", func(s *folderServer) (folderCell, error) {
+		var ts []float64
+		check := ""
+		for range max(c.warmReps, 1) {
+			res, err := s.sess.MustOK("SELECT INBOX")
+			if err != nil {
+				return folderCell{}, err
+			}
+			ts = append(ts, res.Elapsed.Seconds())
+			if ch := folderCheck("EXISTS", res.Exists, man.Messages); ch != "" {
+				check = ch
+			}
+		}
+		slices.Sort(ts)
+		return folderCell{value: ts[len(ts)/2], unit: "s", check: check}, nil
+	}); err != nil {
+		return err
+	}
+	timed := func(key, cmd string, check func(*benchResult) string) error {
+		return warm(key, func(s *folderServer) (folderCell, error) {
+			res, err := s.sess.MustOK(cmd)
+			if err != nil {
+				return folderCell{}, err
+			}
+			return folderCell{value: res.Elapsed.Seconds(), unit: "s", check: check(res)}, nil
+		})
+	}
+	fetched := func(r *benchResult) string { return folderCheck("FETCH responses", r.Untagged, man.Messages) }
+	found := func(want int) func(*benchResult) string {
+		return func(r *benchResult) string { return folderCheck("matches", len(r.SearchUIDs), want) }
+	}
+	steps := []struct {
+		key, cmd string
+		check    func(*benchResult) string
+	}{
+		{"flags", "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)", fetched},
+		{"env1", "UID FETCH 1:* (ENVELOPE)", fetched},
+		{"env2", "UID FETCH 1:* (ENVELOPE)", fetched},
+		{"unseen", "UID SEARCH UNSEEN", found(man.Unseen)},
+		{"subject", "UID SEARCH SUBJECT " + folderSubjectWord, found(man.SubjectHits)},
+		{"body", "UID SEARCH BODY " + folderRareWord, found(man.BodyHits)},
+	}
+	for _, st := range steps {
+		fmt.Fprintf(os.Stderr, "imapbench: %s\n", st.cmd)
+		if err := timed(st.key, st.cmd, st.check); err != nil {
+			return err
+		}
+	}
+
+	// The 20 MB message: found by size, fetched three times, median.
+	if err := warm("big", func(s *folderServer) (folderCell, error) {
+		res, err := s.sess.MustOK(fmt.Sprintf("UID SEARCH LARGER %d", man.LargeSize-1))
+		if err != nil {
+			return folderCell{}, err
+		}
+		if len(res.SearchUIDs) != 1 {
+			return folderCell{}, fmt.Errorf("LARGER found %d messages, want 1", len(res.SearchUIDs))
+		}
+		var rates []float64
+		check := ""
+		for range 3 {
+			r, err := s.sess.MustOK(fmt.Sprintf("UID FETCH %d BODY.PEEK[]", res.SearchUIDs[0]))
+			if err != nil {
+				return folderCell{}, err
+			}
+			if ch := folderCheck("bytes", int(r.LiteralSize), int(man.LargeSize)); ch != "" {
+				check = ch
+			}
+			rates = append(rates, float64(r.LiteralSize)/1e6/r.Elapsed.Seconds())
+		}
+		slices.Sort(rates)
+		return folderCell{value: rates[1], unit: "MB/s", check: check}, nil
+	}); err != nil {
+		return err
+	}
+	for _, s := range c.servers {
+		mib, pid, err := folderPeakRSS(s.proc)
+		cell := folderCell{value: mib, unit: "MiB", load: folderLoad()}
+		if err != nil {
+			cell.check = err.Error()
+		} else {
+			cell.note = fmt.Sprintf("pid %d", pid)
+		}
+		s.results["rss"] = cell
+	}
+	for _, s := range c.servers {
+		s.sess.Cmd("LOGOUT")
+	}
+
+	c.print(man, floorBytes, floorCold, floorWarm, floorLoad)
+	return nil
+}
+
+func folderCheck(what string, got, want int) string {
+	if got == want {
+		return ""
+	}
+	return fmt.Sprintf("%s %d, want %d", what, got, want)
+}
+
+func (cell folderCell) String() string {
+	switch cell.unit {
+	case "s":
+		switch {
+		case cell.value < 0.01:
+			return fmt.Sprintf("%.2f ms", cell.value*1e3)
+		case cell.value < 1:
+			return fmt.Sprintf("%.0f ms", cell.value*1e3)
+		default:
+			return fmt.Sprintf("%.2f s", cell.value)
+		}
+	case "MB/s":
+		return fmt.Sprintf("%.0f MB/s", cell.value)
+	case "MiB":
+		return fmt.Sprintf("%.1f MiB", cell.value)
+	}
+	return fmt.Sprint(cell.value)
+}
+
+// print writes the Markdown table: one column per server, the load
+// average beside each figure, and imapd's figure over Dovecot's (for
+// throughput, Dovecot's over imapd's, so below 1 is always better).
+func (c *folderConfig) print(man *folderManifest, floorBytes int64, floorCold, floorWarm time.Duration, floorLoad string) {
+	host, _ := os.Hostname()
+	fmt.Printf("Folder: %d messages, %.2f GB, seed %d (%d unseen, %d flagged, %q in %d subjects, %q in %d bodies, one of %.1f MB)\n",
+		man.Messages, float64(man.Bytes)/1e9, man.Seed, man.Unseen, man.Flagged, man.SubjectWord, man.SubjectHits, man.RareWord, man.BodyHits, float64(man.LargeSize)/1e6)
+	fmt.Printf("Host %s, %s, measured %s\n\n", host, folderCPUInfo(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	hdr := "| operation |"
+	sep := "|---|"
+	for _, s := range c.servers {
+		hdr += fmt.Sprintf(" %s | load |", s.name)
+		sep += "--:|--:|"
+	}
+	if len(c.servers) == 2 {
+		hdr += " ratio |"
+		sep += "--:|"
+	}
+	fmt.Println(hdr)
+	fmt.Println(sep)
+	var problems []string
+	for _, row := range folderRows {
+		line := "| " + row.label + " |"
+		for _, s := range c.servers {
+			cell, ok := s.results[row.key]
+			if !ok {
+				line += " - | |"
+				continue
+			}
+			mark := ""
+			if cell.check != "" {
+				mark = " (!)"
+				problems = append(problems, fmt.Sprintf("%s, %s: %s", s.name, row.label, cell.check))
+			}
+			line += fmt.Sprintf(" %s%s | %s |", cell, mark, cell.load)
+		}
+		if len(c.servers) == 2 {
+			a, aok := c.servers[0].results[row.key]
+			b, bok := c.servers[1].results[row.key]
+			switch {
+			case !aok || !bok || a.value == 0 || b.value == 0:
+				line += " |"
+			case a.unit == "MB/s":
+				line += fmt.Sprintf(" %.2f |", b.value/a.value)
+			default:
+				line += fmt.Sprintf(" %.2f |", a.value/b.value)
+			}
+		}
+		fmt.Println(line)
+	}
+	fmt.Println()
+	if floorCold > 0 {
+		fmt.Printf("Floor, every file read once by one thread: %.2f s from disk (cache dropped), %.2f s from the page cache (load %s), %.2f GB.\n",
+			floorCold.Seconds(), floorWarm.Seconds(), floorLoad, float64(floorBytes)/1e9)
+	} else {
+		fmt.Printf("Floor, every file read once by one thread: %.2f s from the page cache (load %s), %.2f GB; page cache not dropped.\n",
+			floorWarm.Seconds(), floorLoad, float64(floorBytes)/1e9)
+	}
+	if len(c.servers) == 2 {
+		fmt.Printf("Ratio: %s time / %s time (for throughput and RSS likewise: below 1 means %s does better).\n",
+			c.servers[0].name, c.servers[1].name, c.servers[0].name)
+	}
+	for _, s := range c.servers {
+		if cell, ok := s.results["body"]; ok && floorWarm > 0 {
+			fmt.Printf("%s SEARCH BODY / floor: %.1fx\n", s.name, cell.value/floorWarm.Seconds())
+		}
+	}
+	for _, s := range c.servers {
+		if cell, ok := s.results["rss"]; ok && cell.note != "" {
+			fmt.Printf("%s mailbox process: %s (%q)\n", s.name, cell.note, s.proc)
+		}
+	}
+	for _, p := range problems {
+		fmt.Println("WRONG ANSWER:", p)
+	}
+}
+
+func folderCPUInfo() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	model := "?"
+	if err == nil {
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s)", runtime.NumCPU(), model)
+}
