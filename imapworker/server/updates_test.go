@@ -1,7 +1,7 @@
 package server
 
 import (
-		"strings"
+	"strings"
 	"testing"
 
 	"imapd/imapworker/imap"
