@@ -1,0 +1,25 @@
+#!/bin/bash
+# bench/tls.sh: the TLS benchmark (issue 5) of imapd against Dovecot. As
+# root: the same user, passwd-file and certificate as bench/folder.sh (whose
+# functions it uses), empty Maildirs, both servers on loopback with
+# implicit TLS, then `imapbench tls` (arguments are passed on, e.g.
+# -rounds 3 -logins 50).
+set -eu
+IMAPBENCH_LIB=1
+. "$(dirname "$0")/folder.sh"
+
+bench_setup
+trap 'stop_imapd; stop_dovecot' EXIT INT TERM
+# Empty INBOXes: imapbench APPENDs the large message through each server.
+for m in "$BENCH_DIR/imapd-mail/$BENCH_USER" "$BENCH_DIR/dovecot-mail/$BENCH_USER"; do
+	rm -rf "$m" && mkdir -p "$m"/{cur,new,tmp} && chmod 755 "$(dirname "$m")" &&
+		chown -R "$BENCH_USER:" "$m" && chmod -R go-rwx "$m"
+done
+stop_dovecot
+start_dovecot
+imapd_flag=127.0.0.1:$IMAPD_TLS_PORT
+if [ -n "${NO_IMAPD:-}" ] || ! start_imapd; then
+	imapd_flag=
+fi
+"$IMAPBENCH" tls -user "$BENCH_USER" -pass "$BENCH_PASS" -ca "$BENCH_DIR/cert.pem" -servername localhost \
+	-imapd "$imapd_flag" -dovecot 127.0.0.1:$DOVECOT_TLS_PORT "$@"
