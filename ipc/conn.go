@@ -41,7 +41,6 @@ func Socketpair() (a, b *os.File, err error) {
 // Conn is one end of a channel. Send is safe for concurrent use; Recv must be
 // called from one goroutine at a time.
 type Conn struct {
-	f       *os.File
 	uc      *net.UnixConn
 	peer    string
 	allowed map[string]bool // names of the body fields this end accepts

@@ -414,7 +414,9 @@ func (a *connAuth) Authenticate(ctx context.Context, req server.AuthRequest) ser
 	case pb.AuthResult_AUTH_EXPIRED:
 		return server.AuthResponse{Code: "EXPIRED"}
 	case pb.AuthResult_AUTH_REFUSED:
-		return server.AuthResponse{Code: "AUTHORIZATIONFAILED"}
+		// A refused account (root, a system uid) gets the answer a wrong
+		// password gets: telling them apart would confirm the password.
+		return server.AuthResponse{Code: "AUTHENTICATIONFAILED"}
 	case pb.AuthResult_AUTH_UNAVAILABLE:
 		return server.AuthResponse{Code: "UNAVAILABLE"}
 	default:
