@@ -1,0 +1,45 @@
+# Drives the server with Python's imaplib (IMAP4rev1 client); exits non-zero
+# on the first surprise. Usage: imaplib_client.py PORT
+import imaplib, sys
+
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what, file=sys.stderr)
+        sys.exit(1)
+
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+check("IMAP4REV1" in m.capabilities, "IMAP4rev1 advertised: %r" % (m.capabilities,))
+typ, _ = m.login("alice", "pw")
+check(typ == "OK", "login")
+typ, data = m.list()
+check(typ == "OK" and any(b'"INBOX"' in d or b" INBOX" in d for d in data), "list %r" % data)
+typ, _ = m.create("Py/Sub")
+check(typ == "OK", "create")
+msg = b"From: py@example.org\r\nSubject: from python\r\n\r\nimaplib body\r\n"
+typ, data = m.append("INBOX", r"(\Flagged)", None, msg)
+check(typ == "OK" and b"APPENDUID" in data[0], "append %r" % data)
+typ, data = m.select("INBOX")
+check(typ == "OK" and data[0] == b"1", "select %r" % data)
+typ, data = m.fetch("1", "(FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+check(typ == "OK" and b"Subject: from python" in data[0][1], "fetch %r" % data)
+check(b"RFC822.SIZE %d" % len(msg) in data[0][0], "size %r" % data)
+typ, data = m.fetch("1", "(RFC822)")
+check(typ == "OK" and data[0][1] == msg, "fetch RFC822 %r" % data)
+typ, data = m.search(None, "SUBJECT", '"from python"')
+check(typ == "OK" and data == [b"1"], "search %r" % data)
+typ, data = m.uid("SEARCH", None, "SEEN")
+check(typ == "OK" and data == [b"1"], "uid search seen %r" % data)
+typ, data = m.store("1", "+FLAGS", r"(\Deleted)")
+check(typ == "OK" and b"\\Deleted" in data[0], "store %r" % data)
+typ, data = m.copy("1", "Py/Sub")
+check(typ == "OK", "copy %r" % data)
+typ, data = m.expunge()
+check(typ == "OK" and data == [b"1"], "expunge %r" % data)
+typ, data = m.status("Py/Sub", "(MESSAGES UIDNEXT)")
+check(typ == "OK" and b"MESSAGES 1" in data[0], "status %r" % data)
+typ, data = m.lsub()
+check(typ == "OK", "lsub %r" % data)
+m.close()
+typ, _ = m.logout()
+check(typ == "BYE", "logout")
+print("ok")
