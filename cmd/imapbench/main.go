@@ -16,6 +16,7 @@ commands:
   login    connect, LOGIN, SELECT INBOX, LOGOUT in a loop, N in parallel
   idle     K sessions in IDLE: server PSS per session, EXISTS delay
   folder   large-folder workloads (see folder.go)
+  tls      TLS handshake and throughput workloads (see tlsbench.go)
   seed     create Maildirs of realistic messages for bench accounts
 
 Run "imapbench COMMAND -h" for the flags of each.
@@ -38,6 +39,8 @@ func main() {
 		run = runSeed
 	case "folder":
 		run = runFolder
+	case "tls":
+		run = runTLS
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

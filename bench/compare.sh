@@ -1,0 +1,258 @@
+#!/bin/bash
+# bench/compare.sh: imapd against Dovecot, side by side, on loopback.
+#
+# As root:  bench/compare.sh            # set up if needed, run, print the table
+#           bench/compare.sh setup      # accounts, Maildirs, configs only
+#
+# It creates the accounts bench0..bench$((BIG-1)) (password "bench"; the
+# first $USERS with a seeded ~/Maildir of 50+20 realistic messages, the
+# rest with 5), writes a Dovecot and an imapd configuration on loopback,
+# and runs every workload against imapd and Dovecot alternately, $ROUNDS
+# times, each on a freshly started server. It prints a table of medians
+# and ratios imapd/Dovecot. Every server it starts is stopped on exit.
+#
+# Knobs (environment): USERS=200 BIG=1000 ROUNDS=2 DURATION=15s
+#   ONLY="imapd dovecot" WORK=/tmp/imapbench IPORT=21143 DPORT=22143
+#   SKIP_BIG=1 skips the 1,000-sessions-of-1,000-accounts memory run.
+set -euo pipefail
+
+USERS=${USERS:-200}
+BIG=${BIG:-1000}
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-15s}
+ONLY=${ONLY:-"imapd dovecot"}
+WORK=${WORK:-/tmp/imapbench}
+IPORT=${IPORT:-21143}
+DPORT=${DPORT:-22143}
+SKIP_BIG=${SKIP_BIG:-0}
+PASS=bench
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$WORK/imapbench
+
+[ "$(id -u)" = 0 ] || { echo "compare.sh: run as root (accounts, PAM, privilege separation)" >&2; exit 1; }
+mkdir -p "$WORK/results"
+
+SERVER_PID=
+cleanup() {
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	SERVER_PID=
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+setup() {
+	if ! command -v dovecot >/dev/null; then
+		log "installing dovecot-imapd"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+	fi
+	# The packaged instance must not hold ports or the auth sockets' names.
+	systemctl stop dovecot 2>/dev/null || true
+	systemctl disable dovecot 2>/dev/null || true
+
+	log "building"
+	(cd "$ROOT" && go build -o "$BENCH" ./cmd/imapbench)
+	case $ONLY in *imapd*) (cd "$ROOT" && make -s build) ;; esac
+
+	# What imapd needs as root (README.md): its unprivileged user, the
+	# chroot and the PAM service. Dovecot uses the same PAM service, so
+	# both check passwords through the identical stack.
+	id _imapd >/dev/null 2>&1 || useradd -r -M -d /var/empty -s /usr/sbin/nologin _imapd
+	mkdir -p /var/empty
+	[ -f /etc/pam.d/imapd ] || printf 'auth required pam_unix.so\naccount required pam_unix.so\n' >/etc/pam.d/imapd
+
+	local missing=() i
+	for ((i = 0; i < BIG; i++)); do
+		id "bench$i" >/dev/null 2>&1 || missing+=("bench$i")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "creating ${#missing[@]} accounts"
+		for u in "${missing[@]}"; do
+			echo "$u:x:::imapbench:/home/$u:/usr/sbin/nologin"
+		done | newusers
+		for u in "${missing[@]}"; do echo "$u:$PASS"; done | chpasswd
+	fi
+	log "seeding Maildirs (existing ones are kept)"
+	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from 0 -to $((USERS - 1)) -inbox 50 -folder Archive=20
+	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from "$USERS" -to $((BIG - 1)) -inbox 5 -folder Archive=2
+
+	mkdir -p "$WORK/dovecot-run" "$WORK/dovecot-state"
+	cat >"$WORK/dovecot.conf" <<EOF
+# Dovecot for bench/compare.sh: loopback, cleartext, PAM, ~/Maildir.
+protocols = imap
+listen = 127.0.0.1
+base_dir = $WORK/dovecot-run
+state_dir = $WORK/dovecot-state
+instance_name = imapbench
+log_path = $WORK/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+login_trusted_networks = 127.0.0.0/8
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+first_valid_uid = 1000
+passdb {
+  driver = pam
+  args = imapd
+}
+userdb {
+  driver = passwd
+}
+default_process_limit = 1500
+default_client_limit = 5000
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $DPORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  process_limit = 1500
+}
+service imap {
+  process_limit = 1500
+}
+protocol imap {
+  mail_max_userip_connections = 5000
+}
+EOF
+	cat >"$WORK/imapd.conf" <<EOF
+# imapd for bench/compare.sh: loopback, cleartext, PAM, ~/Maildir.
+listen on 127.0.0.1 port $IPORT plain
+storage maildir
+auth pam service "imapd"
+auth cache 0
+first valid uid 1000
+plaintext auth loopback
+limit connections per ip 5000
+control socket "$WORK/imapd-control.sock"
+log stderr level warn
+EOF
+	case $ONLY in *imapd*) "$ROOT/bin/imapd" -n -c "$WORK/imapd.conf" >/dev/null ;; esac
+	dovecot -c "$WORK/dovecot.conf" -n >/dev/null
+}
+
+wait_port() {
+	local port=$1 i
+	for ((i = 0; i < 100; i++)); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+		kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "port $port never opened" >&2
+	return 1
+}
+
+# start SERVER: a fresh instance, its pid in SERVER_PID, its port in PORT.
+start() {
+	cleanup
+	case $1 in
+	imapd)
+		"$ROOT/bin/imapd" -c "$WORK/imapd.conf" 2>>"$WORK/imapd.log" &
+		SERVER_PID=$! PORT=$IPORT
+		;;
+	dovecot)
+		dovecot -F -c "$WORK/dovecot.conf" 2>>"$WORK/dovecot.log" &
+		SERVER_PID=$! PORT=$DPORT
+		;;
+	esac
+	wait_port "$PORT"
+}
+
+# run ROUND SERVER NAME imapbench-args...: one workload on a fresh server.
+run() {
+	local round=$1 server=$2 name=$3
+	shift 3
+	start "$server"
+	local out="$WORK/results/$round-$server-$name.txt"
+	log "round $round $server $name"
+	"$BENCH" "$@" -addr "127.0.0.1:$PORT" -users "bench%d:$PASS" -server-pids "$SERVER_PID" -label "$server" >"$out" 2>&1 ||
+		echo "RESULT failed label=$server exit=$?" >>"$out"
+	grep -E '^(RESULT|errors:|  +[0-9]+  )' "$out" | sed "s/^/  /" >&2 || true
+	echo "WORKLOAD $name" >>"$out"
+	cleanup
+}
+
+workloads() {
+	local round=$1 server=$2
+	run "$round" "$server" steady10 steady -clients 10 -duration "$DURATION"
+	run "$round" "$server" steady100 steady -clients 100 -duration "$DURATION"
+	run "$round" "$server" login10 login -clients 10 -nusers "$USERS" -duration "$DURATION"
+	run "$round" "$server" idle200x200 idle -clients 200 -nusers 200
+	run "$round" "$server" idle200x10 idle -clients 200 -nusers 10
+	run "$round" "$server" idle1000x10 idle -clients 1000 -nusers 10
+	if [ "$SKIP_BIG" != 1 ]; then
+		run "$round" "$server" idle1000x1000 idle -clients 1000 -nusers "$BIG"
+	fi
+}
+
+# table: medians over rounds of each figure, and imapd/Dovecot.
+table() {
+	local f
+	for f in "$WORK"/results/*.txt; do
+		awk -v file="$(basename "$f" .txt)" '
+			/^WORKLOAD/ { w = $2 }
+			/^RESULT/ { r = $0 }
+			END { split(file, p, "-"); print p[1], p[2], w, r }' "$f"
+	done | awk '
+	function num(s, key,   re) {
+		if (match(s, " " key "=[-0-9.]+")) return substr(s, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
+		return ""
+	}
+	function add(w, m, srv, v) { if (v == "") return; k = w SUBSEP m SUBSEP srv; n[k]++; val[k, n[k]] = v; keys[w SUBSEP m] = 1 }
+	{
+		srv = $2; w = $3
+		add(w, "ops/s", srv, num($0, "ops_per_s"))
+		add(w, "p99 ms", srv, num($0, "p99_ms"))
+		add(w, "logins/s", srv, num($0, "cycles_per_s"))
+		add(w, "PSS MB total", srv, (num($0, "pss_kb") == "" ? "" : num($0, "pss_kb") / 1024))
+		add(w, "PSS kB/session", srv, num($0, "pss_per_session_kb"))
+		add(w, "EXISTS all ms", srv, num($0, "notify_all_ms"))
+		add(w, "errors", srv, num($0, "errors"))
+		add(w, "missed", srv, num($0, "missed"))
+	}
+	function median(k,   i, j, t, c) {
+		c = n[k]; if (c == 0) return ""
+		for (i = 1; i <= c; i++) a[i] = val[k, i]
+		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+	}
+	END {
+		printf "%-14s %-15s %12s %12s %8s\n", "workload", "figure", "imapd", "dovecot", "ratio"
+		for (wm in keys) rows[++nr] = wm
+		for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (rows[j] < rows[i]) { t = rows[i]; rows[i] = rows[j]; rows[j] = t }
+		for (i = 1; i <= nr; i++) {
+			split(rows[i], p, SUBSEP)
+			a = median(rows[i] SUBSEP "imapd"); b = median(rows[i] SUBSEP "dovecot")
+			ratio = (a != "" && b != "" && b + 0 != 0) ? sprintf("%.2f", a / b) : "-"
+			printf "%-14s %-15s %12s %12s %8s\n", p[1], p[2], (a == "" ? "-" : sprintf("%.1f", a)), (b == "" ? "-" : sprintf("%.1f", b)), ratio
+		}
+	}'
+}
+
+case ${1:-all} in
+setup) setup ;;
+table) table ;;
+all)
+	setup
+	rm -f "$WORK"/results/*.txt
+	start_time=$(date +%s)
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for server in $ONLY; do
+			workloads "$round" "$server"
+		done
+	done
+	log "done in $(($(date +%s) - start_time))s; outputs in $WORK/results"
+	echo "machine: $(nproc) CPUs, $(free -h | awk '/^Mem:/ {print $2}') RAM, Linux $(uname -r)"
+	table
+	;;
+*)
+	echo "usage: $0 [setup|table|all]" >&2
+	exit 2
+	;;
+esac
