@@ -28,7 +28,7 @@ func (fakeAuth) Authenticate(_ context.Context, r AuthRequest) AuthResponse {
 // testServer serves loopback connections: ServePreauth, then ServeSession
 // with the shared memstore backend, as the two workers do.
 type testServer struct {
-	t       *testing.T
+	t       testing.TB
 	ln      net.Listener
 	backend *memstore.Backend
 	cfg     PreauthConfig
@@ -37,7 +37,7 @@ type testServer struct {
 	done    chan error
 }
 
-func newTestServer(t *testing.T, mod ...func(*PreauthConfig)) *testServer {
+func newTestServer(t testing.TB, mod ...func(*PreauthConfig)) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +81,7 @@ func (ts *testServer) serve(nc net.Conn) error {
 
 // client is the test's end of one connection.
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	br *bufio.Reader
 }
