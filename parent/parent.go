@@ -6,6 +6,7 @@ package parent
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -35,6 +36,8 @@ type Options struct {
 	// Reload re-reads the configuration (the file plus the flags that
 	// override it); nil disables reloading.
 	Reload func() (*config.Config, error)
+	// Log receives the children's log lines: stderr or syslog.
+	Log io.Writer
 }
 
 // Parent is the state of the parent process. Every field below mu is
@@ -82,6 +85,9 @@ func Main(cfg *config.Config, opts Options) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
+	}
+	if opts.Log == nil {
+		opts.Log = os.Stderr
 	}
 	p := &Parent{
 		// /proc/self/exe reaches our binary whatever the directories above it
@@ -183,10 +189,16 @@ func childEnv(role string) []string {
 	return env
 }
 
+// spawn starts a child whose log lines go where ours do.
+func (p *Parent) spawn(spec spawnSpec) (*child, error) {
+	spec.log = p.opts.Log
+	return p.spawner.spawn(spec)
+}
+
 // startAuthd starts authd and gives it the authentication settings. Called
 // with mu held.
 func (p *Parent) startAuthd() error {
-	c, err := p.spawner.spawn(spawnSpec{
+	c, err := p.spawn(spawnSpec{
 		role: pb.Role_ROLE_AUTHD, path: p.authdExe, title: "imapd: authd", env: childEnv("authd"), dir: "/",
 		allowed: []string{"grant", "auth_stats"},
 	})
@@ -252,7 +264,7 @@ func (p *Parent) connectAuthd(w *child) {
 // startPreauth starts preauth worker id of the current generation. Called
 // with mu held.
 func (p *Parent) startPreauth(id uint32) error {
-	c, err := p.spawner.spawn(spawnSpec{
+	c, err := p.spawn(spawnSpec{
 		role: pb.Role_ROLE_PREAUTH, path: p.exe, title: "imapd: preauth", env: childEnv("preauth"), dir: "/",
 		allowed: []string{"conn_done", "handoff"},
 	})
@@ -289,7 +301,7 @@ func (p *Parent) startMailbox(gr *pb.Grant) (*child, error) {
 		spec.cred = &syscall.Credential{Uid: gr.Uid, Gid: gr.Gid, Groups: gr.Groups}
 		spec.env = append(spec.env, "HOME="+gr.Home, "USER="+gr.User)
 	}
-	c, err := p.spawner.spawn(spec)
+	c, err := p.spawn(spec)
 	if err != nil {
 		return nil, err
 	}

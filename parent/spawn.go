@@ -45,7 +45,8 @@ type spawnSpec struct {
 	env     []string
 	cred    *syscall.Credential // nil: keep the parent's ids
 	dir     string
-	allowed []string // bodies the parent accepts from it
+	allowed []string  // bodies the parent accepts from it
+	log     io.Writer // where its stderr lines go
 }
 
 // spawner starts every child from one locked OS thread: Pdeathsig is tied to
@@ -118,17 +119,18 @@ func startChild(spec spawnSpec) (*child, error) {
 		return nil, err
 	}
 	c := &child{role: spec.role, pid: cmd.Process.Pid, conn: conn, cmd: cmd, exited: make(chan struct{})}
-	go relayLog(stderr, fmt.Sprintf("%s[%d]", roleName(spec.role), c.pid))
+	go relayLog(stderr, spec.log, fmt.Sprintf("%s[%d]", roleName(spec.role), c.pid))
 	return c, nil
 }
 
-// relayLog copies a child's stderr to ours, one line per event, prefixed
-// with the child's role and pid (DESIGN §5).
-func relayLog(r io.Reader, prefix string) {
+// relayLog copies a child's stderr to the log, one write per line (one
+// syslog message), prefixed with the child's role and pid (DESIGN §5).
+func relayLog(r io.Reader, out io.Writer, prefix string) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64<<10)
+	line := []byte(prefix + ": ")
 	for sc.Scan() {
-		fmt.Fprintf(os.Stderr, "%s: %s\n", prefix, sc.Bytes())
+		out.Write(append(append(line[:len(prefix)+2], sc.Bytes()...), '\n'))
 	}
 }
 

@@ -7,7 +7,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -116,9 +118,18 @@ func runParent() int {
 	if flags.Fork {
 		fmt.Fprintln(os.Stderr, "imapd: --fork is accepted for compatibility; privilege separation is always on")
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	out := io.Writer(os.Stderr)
+	if cfg.LogTarget == "syslog" {
+		w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "imapd")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "imapd: syslog:", err)
+			return 1
+		}
+		out = w
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	os.Setenv("IMAPD_LOG_LEVEL", cfg.LogLevel.String())
-	if err := parent.Main(cfg, parent.Options{Reload: load}); err != nil {
+	if err := parent.Main(cfg, parent.Options{Reload: load, Log: out}); err != nil {
 		slog.Error("exiting", "role", "parent", "err", err)
 		return 1
 	}
