@@ -6,6 +6,8 @@ package main
 import (
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"imapd/authd"
 	"imapd/ipc"
@@ -13,6 +15,9 @@ import (
 
 func main() {
 	ipc.SetTitle("imapd: authd")
+	// Like the workers, authd stops when the parent says or goes away, not
+	// on a terminal's ^C sent to the whole process group.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)).With("role", "authd"))
 	if len(os.Args) > 1 {
 		slog.Error("imapd-authd takes no arguments; it is started by imapd")
