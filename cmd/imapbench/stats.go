@@ -48,7 +48,7 @@ func (s *Stats) Error(what string, err error) {
 
 func errKey(cmd string, err error) string {
 	msg := err.Error()
-	if !strings.HasPrefix(msg, cmd) {
+	if !strings.HasPrefix(msg, cmd+":") {
 		msg = cmd + ": " + msg
 	}
 	return msg
