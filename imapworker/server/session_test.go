@@ -162,3 +162,31 @@ func TestShutdownSendsBye(t *testing.T) {
 	c.S("* BYE shutting down")
 	c.closed()
 }
+
+// Before login literals are tiny (DESIGN §6); a refused synchronizing
+// literal is answered at once, a refused non-synchronizing one that cannot
+// be skipped ends the connection (RFC 7888 §4).
+func TestPreauthLiteralLimits(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.dial()
+	c.line()
+	c.expectDo("a0 NOOP", "a0 OK NOOP completed")
+	c.expectDo("a1 LOGIN alice {100000}", "a1 NO [LIMIT] literal too big")
+	c.expectDo("a2 NOOP", "a2 OK NOOP completed")
+	c.C("a3 LOGIN alice {100000+}")
+	c.S("a3 NO [LIMIT] literal too big", "* BYE literal refused, cannot resynchronize")
+	c.closed()
+}
+
+// A failed SELECT leaves the session in the authenticated state (RFC 9051
+// §6.3.2).
+func TestSelectFailureDeselects(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.login("alice")
+	selectInbox(c)
+	c.expectDo("a1 SELECT Nope", "* OK [CLOSED] Previous mailbox closed", "a1 NO [NONEXISTENT] no such mailbox")
+	c.expectDo("a2 FETCH 1 FLAGS", "a2 BAD command not allowed in this state")
+	c.expectDo("a3 CREATE P/C", "a3 OK CREATE completed")
+	c.expectDo("a4 DELETE P", "a4 OK DELETE completed")
+	c.expectDo("a5 SELECT P", "a5 NO [CANNOT] mailbox cannot be selected")
+}
