@@ -70,6 +70,13 @@ func (c *conn) cmdList(cmd *imap.Command) error {
 			return badf("unknown LIST selection option " + o)
 		}
 	}
+	for _, o := range args.ReturnOpts {
+		switch o {
+		case "SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS":
+		default:
+			return badf("unknown LIST return option " + o) // RFC 9051 §6.3.9
+		}
+	}
 	retSub := hasOpt(args.ReturnOpts, "SUBSCRIBED")
 	if args.StatusItems != nil {
 		if err := checkStatusItems(args.StatusItems); err != nil {

@@ -141,6 +141,10 @@ func TestSubscribeLsubListExtended(t *testing.T) {
 		S: b3 OK LIST completed
 		C: b4 LIST (RECURSIVEMATCH) "" "*"
 		S: b4 BAD RECURSIVEMATCH needs another selection option
+		C: b5 LIST "" "*" RETURN (FOO)
+		S: b5 BAD unknown LIST return option FOO
+		C: b6 LIST (FOO) "" "*"
+		S: b6 BAD unknown LIST selection option FOO
 	`)
 }
 
