@@ -18,10 +18,10 @@ BENCH_DIR=${BENCH_DIR:-/var/tmp/imapbench}
 BENCH_USER=ibench
 BENCH_PASS=ibench
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-IMAPD_PORT=21143
-IMAPD_TLS_PORT=21993
-DOVECOT_PORT=22143
-DOVECOT_TLS_PORT=22993
+IMAPD_PORT=31143
+IMAPD_TLS_PORT=31993
+DOVECOT_PORT=32143
+DOVECOT_TLS_PORT=32993
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -98,7 +98,15 @@ EOF
 }
 
 stop_dovecot() {
-	[ -f "$BENCH_DIR/dovecot/dovecot.conf" ] && doveadm -c "$BENCH_DIR/dovecot/dovecot.conf" stop 2>/dev/null || true
+	pidf=$BENCH_DIR/dovecot/run/master.pid
+	[ -f "$pidf" ] || return 0
+	pid=$(cat "$pidf")
+	kill "$pid" 2>/dev/null || true
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 }
 
 # start_imapd: 0 when imapd answers on its ports, 1 otherwise (the run goes on with Dovecot).
@@ -155,4 +163,4 @@ fi
 "$IMAPBENCH" folder -owner "$BENCH_USER" -user "$BENCH_USER" -pass "$BENCH_PASS" \
 	-cache "$BENCH_DIR/cache" \
 	-imapd "$imapd_flag" -imapd-maildir "$BENCH_DIR/imapd-mail/$BENCH_USER" -imapd-proc "imapd: mailbox $BENCH_USER" \
-	-dovecot 127.0.0.1:$DOVECOT_PORT -dovecot-proc imapbench/imap -dovecot-maildir "$BENCH_DIR/dovecot-mail/$BENCH_USER" "$@"
+	-dovecot 127.0.0.1:$DOVECOT_PORT -dovecot-proc dovecot-imapbench/imap -dovecot-maildir "$BENCH_DIR/dovecot-mail/$BENCH_USER" "$@"

@@ -62,12 +62,12 @@ func runFolder(args []string) error {
 	fs.StringVar(&c.pass, "pass", "ibench", "IMAP password")
 	fs.BoolVar(&c.drop, "drop-caches", os.Geteuid() == 0, "drop the page cache before cold runs (root)")
 	fs.IntVar(&c.warmReps, "warm-reps", 5, "repetitions of warm SELECT (median reported)")
-	imapdAddr := fs.String("imapd", "127.0.0.1:21143", "imapd address (plain); empty to skip")
+	imapdAddr := fs.String("imapd", "127.0.0.1:31143", "imapd address (plain); empty to skip")
 	imapdDir := fs.String("imapd-maildir", "/var/tmp/imapbench/imapd-mail/ibench", "the Maildir imapd serves to the user")
 	imapdProc := fs.String("imapd-proc", "imapd: mailbox ibench", "command line of imapd's mailbox worker")
-	dovecotAddr := fs.String("dovecot", "127.0.0.1:22143", "Dovecot address (plain); empty to skip")
+	dovecotAddr := fs.String("dovecot", "127.0.0.1:32143", "Dovecot address (plain); empty to skip")
 	dovecotDir := fs.String("dovecot-maildir", "/var/tmp/imapbench/dovecot-mail/ibench", "the Maildir Dovecot serves to the user")
-	dovecotProc := fs.String("dovecot-proc", "dovecot/imap", "command line of Dovecot's imap process (INSTANCE/imap)")
+	dovecotProc := fs.String("dovecot-proc", "dovecot/imap", "command line of Dovecot's imap process (dovecot-INSTANCE/imap with instance_name)")
 	buildOnly := fs.Bool("build-only", false, "build (or check) the cached folder and exit")
 	if err := fs.Parse(args); err != nil {
 		return err

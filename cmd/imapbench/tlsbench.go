@@ -48,8 +48,8 @@ func runTLS(args []string) error {
 	c := tlsConfig{}
 	fs.StringVar(&c.user, "user", "ibench", "IMAP login name")
 	fs.StringVar(&c.pass, "pass", "ibench", "IMAP password")
-	imapdAddr := fs.String("imapd", "127.0.0.1:21993", "imapd implicit-TLS address; empty to skip")
-	dovecotAddr := fs.String("dovecot", "127.0.0.1:22993", "Dovecot implicit-TLS address; empty to skip")
+	imapdAddr := fs.String("imapd", "127.0.0.1:31993", "imapd implicit-TLS address; empty to skip")
+	dovecotAddr := fs.String("dovecot", "127.0.0.1:32993", "Dovecot implicit-TLS address; empty to skip")
 	ca := fs.String("ca", "", "PEM certificate to verify the servers with (default: no verification)")
 	serverName := fs.String("servername", "localhost", "TLS server name (SNI)")
 	fs.IntVar(&c.rounds, "rounds", 5, "rounds, alternating between the servers")
