@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
@@ -48,6 +49,7 @@ type folderConfig struct {
 	user, pass string
 	drop       bool
 	warmReps   int
+	profile    string // directory for perf profiles of each warm run, or ""
 	servers    []*folderServer
 }
 
@@ -62,6 +64,7 @@ func runFolder(args []string) error {
 	fs.StringVar(&c.pass, "pass", "ibench", "IMAP password")
 	fs.BoolVar(&c.drop, "drop-caches", os.Geteuid() == 0, "drop the page cache before cold runs (root)")
 	fs.IntVar(&c.warmReps, "warm-reps", 5, "repetitions of warm SELECT (median reported)")
+	fs.StringVar(&c.profile, "profile", "", "record each warm run of each server's mailbox process with perf(1) into this directory")
 	imapdAddr := fs.String("imapd", "127.0.0.1:31143", "imapd address (plain); empty to skip")
 	imapdDir := fs.String("imapd-maildir", "/var/tmp/imapbench/imapd-mail/ibench", "the Maildir imapd serves to the user")
 	imapdProc := fs.String("imapd-proc", "imapd: mailbox ibench", "command line of imapd's mailbox worker")
@@ -223,12 +226,12 @@ func folderChownAll(dir string, uid, gid int) error {
 	})
 }
 
-// folderPeakRSS returns VmHWM in MiB of the newest process whose command
-// line is pattern, or pattern and arguments.
-func folderPeakRSS(pattern string) (float64, int, error) {
+// folderFindPid returns the newest process whose command line is
+// pattern, or pattern and arguments.
+func folderFindPid(pattern string) (int, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	bestPid, bestStart := 0, uint64(0)
 	for _, e := range ents {
@@ -260,7 +263,16 @@ func folderPeakRSS(pattern string) (float64, int, error) {
 		}
 	}
 	if bestPid == 0 {
-		return 0, 0, fmt.Errorf("no process matching %q", pattern)
+		return 0, fmt.Errorf("no process matching %q", pattern)
+	}
+	return bestPid, nil
+}
+
+// folderPeakRSS returns VmHWM in MiB of the process folderFindPid finds.
+func folderPeakRSS(pattern string) (float64, int, error) {
+	bestPid, err := folderFindPid(pattern)
+	if err != nil {
+		return 0, 0, err
 	}
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", bestPid))
 	if err != nil {
@@ -359,7 +371,9 @@ func (c *folderConfig) run() error {
 		}
 		s.results["login"] = folderCell{value: time.Since(t0).Seconds(), unit: "s", load: load}
 		s.sess = sess
+		stop := c.startProfile(s, "cold")
 		res, err := sess.MustOK("SELECT INBOX")
+		stop()
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -374,7 +388,9 @@ func (c *folderConfig) run() error {
 				return err
 			}
 			load := folderLoad()
+			stop := c.startProfile(s, key)
 			cell, err := fn(s)
+			stop()
 			if err != nil {
 				return fmt.Errorf("%s: %s: %w", s.name, key, err)
 			}
@@ -591,4 +607,45 @@ func folderCPUInfo() string {
 		}
 	}
 	return fmt.Sprintf("%d CPUs (%s)", runtime.NumCPU(), model)
+}
+
+// startProfile runs perf record on the server's mailbox process until the
+// returned function is called, then writes a flat and a cumulative report
+// beside the data. Profiles perturb the timings: use a separate run.
+func (c *folderConfig) startProfile(s *folderServer, key string) func() {
+	if c.profile == "" {
+		return func() {}
+	}
+	pid, err := folderFindPid(s.proc)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "imapbench: profile %s %s: %v\n", s.name, key, err)
+		return func() {}
+	}
+	if err := os.MkdirAll(c.profile, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "imapbench: profile: %v\n", err)
+		return func() {}
+	}
+	data := filepath.Join(c.profile, fmt.Sprintf("%s-%s.perf", strings.ToLower(s.name), key))
+	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-p", strconv.Itoa(pid), "-o", data)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "imapbench: perf: %v\n", err)
+		return func() {}
+	}
+	time.Sleep(500 * time.Millisecond) // let perf attach to every thread
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		for _, v := range []struct{ suffix, args string }{
+			{".self.txt", "--no-children -g none --percent-limit 1"},
+			{".children.txt", "--children -g none --percent-limit 3"},
+		} {
+			args := append([]string{"report", "-i", data, "--stdio", "--sort", "symbol"}, strings.Fields(v.args)...)
+			out, err := exec.Command("perf", args...).Output()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "imapbench: perf report: %v\n", err)
+				continue
+			}
+			_ = os.WriteFile(strings.TrimSuffix(data, ".perf")+v.suffix, out, 0o644)
+		}
+	}
 }
