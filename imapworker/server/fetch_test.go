@@ -146,3 +146,13 @@ func TestFetchManyFlags(t *testing.T) {
 		t.Fatal(un[0])
 	}
 }
+
+// RFC 3516 §4.2: BINARY of a part with an unknown transfer encoding.
+func TestFetchBinaryUnknownCTE(t *testing.T) {
+	ts := newTestServer(t)
+	seed(t, ts, "Content-Type: text/plain\r\nContent-Transfer-Encoding: x-rot13\r\n\r\nuryyb\r\n")
+	c := ts.login("alice")
+	selectInbox(c)
+	c.expectDo("a1 FETCH 1 BINARY.PEEK[1]", "a1 NO [UNKNOWN-CTE] unknown content-transfer-encoding")
+	c.expectDo("a2 FETCH 1 BODY.PEEK[1]", "* 1 FETCH (BODY[1] {7}\r\nuryyb\r\n)", "a2 OK FETCH completed")
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 const preCaps = "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN"
@@ -189,4 +190,14 @@ func TestSelectFailureDeselects(t *testing.T) {
 	c.expectDo("a3 CREATE P/C", "a3 OK CREATE completed")
 	c.expectDo("a4 DELETE P", "a4 OK DELETE completed")
 	c.expectDo("a5 SELECT P", "a5 NO [CANNOT] mailbox cannot be selected")
+}
+
+// RFC 9051 §5.4: an idle client is logged out (before login the timer is
+// LoginTimeout).
+func TestAutologoutBeforeLogin(t *testing.T) {
+	ts := newTestServer(t, func(c *PreauthConfig) { c.LoginTimeout = 50 * time.Millisecond })
+	c := ts.dial()
+	c.line()
+	c.S("* BYE Autologout; idle for too long")
+	c.closed()
 }
