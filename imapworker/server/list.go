@@ -137,13 +137,23 @@ func (c *conn) cmdList(cmd *imap.Command) error {
 			out = append(out, &listEntry{name: n, attrs: a, subscribe: true, nonexist: !ok})
 		}
 		if recursive {
+			// RFC 5258 §3.5: parents of subscribed mailboxes match too,
+			// marked with CHILDINFO.
+			listed := make(map[string]*listEntry, len(out))
+			for _, e := range out {
+				listed[e.name] = e
+			}
 			for _, m := range boxes {
-				if subs[m.Name] || !match(m.Name) {
+				if !match(m.Name) {
 					continue
 				}
 				for s := range subs {
 					if strings.HasPrefix(s, m.Name+"/") {
-						out = append(out, &listEntry{name: m.Name, attrs: m.Attrs, childSub: true})
+						if e := listed[m.Name]; e != nil {
+							e.childSub = true
+						} else {
+							out = append(out, &listEntry{name: m.Name, attrs: m.Attrs, childSub: true})
+						}
 						break
 					}
 				}

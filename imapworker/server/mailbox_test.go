@@ -113,6 +113,13 @@ func TestSubscribeLsubListExtended(t *testing.T) {
 		C: a6 LIST (SUBSCRIBED RECURSIVEMATCH) "" "L%"
 		S: * LIST (\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))
 		S: a6 OK LIST completed
+		C: a61 SUBSCRIBE Lists
+		S: a61 OK SUBSCRIBE completed
+		C: a62 LIST (SUBSCRIBED RECURSIVEMATCH) "" "L%"
+		S: * LIST (\HasChildren \Subscribed) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))
+		S: a62 OK LIST completed
+		C: a63 UNSUBSCRIBE Lists
+		S: a63 OK UNSUBSCRIBE completed
 		C: a7 LIST "" "L*" RETURN (SUBSCRIBED CHILDREN)
 		S: * LIST (\HasChildren) "/" Lists
 		S: * LIST (\HasNoChildren \Subscribed) "/" Lists/go

@@ -315,7 +315,8 @@ type Backend interface {
 type User interface {
 	// List returns every mailbox, INBOX included, with attributes:
 	// \Noselect, \Noinferiors, special-use, and \HasChildren or
-	// \HasNoChildren (see SetChildAttrs). Order is unspecified.
+	// \HasNoChildren (see SetChildAttrs). A missing superior of a listed
+	// name is listed too, \Noselect. Order is unspecified.
 	List() ([]MailboxInfo, error)
 	// Create makes a mailbox with optional special-use attributes
 	// (RFC 6154 §3), creating missing superiors (RFC 9051 §6.3.4).
