@@ -114,10 +114,10 @@ func TestFetchRev2(t *testing.T) {
 	c.transcript(`
 		C: a1 SELECT INBOX
 		S: * FLAGS (\Seen \Answered \Flagged \Deleted \Draft)
-		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft \*)] Flags permitted
 		S: * 1 EXISTS
 		S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 		S: * OK [UIDNEXT 2] Predicted next UID
+		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft \*)] Flags permitted
 		S: * LIST () "/" INBOX
 		S: a1 OK [READ-WRITE] SELECT completed
 		C: a2 FETCH 1 FLAGS

@@ -39,10 +39,19 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 	}
 	c.mbox = s
 	c.state = stateSelected
-	c.writeFlags()
+	// README order: FLAGS, EXISTS, UIDVALIDITY first.
+	c.writeFlagsOnly()
 	b := append(c.out[:0], "* "...)
 	b = strconv.AppendInt(b, int64(len(s.msgs)), 10)
-	b = append(b, " EXISTS\r\n"...)
+	b = append(b, " EXISTS\r\n* OK [UIDVALIDITY "...)
+	b = strconv.AppendUint(b, uint64(h.UIDValidity()), 10)
+	b = append(b, "] UIDs valid\r\n* OK [UIDNEXT "...)
+	b = strconv.AppendUint(b, uint64(h.UIDNext()), 10)
+	b = append(b, "] Predicted next UID\r\n"...)
+	c.write(b)
+	c.out = b
+	c.writePermanentFlags()
+	b = c.out[:0]
 	if !c.rev2 {
 		b = append(b, "* "...)
 		b = strconv.AppendInt(b, int64(len(s.recent)), 10)
@@ -53,11 +62,6 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 			b = append(b, "] First unseen\r\n"...)
 		}
 	}
-	b = append(b, "* OK [UIDVALIDITY "...)
-	b = strconv.AppendUint(b, uint64(h.UIDValidity()), 10)
-	b = append(b, "] UIDs valid\r\n* OK [UIDNEXT "...)
-	b = strconv.AppendUint(b, uint64(h.UIDNext()), 10)
-	b = append(b, "] Predicted next UID\r\n"...)
 	if c.rev2 {
 		// RFC 9051 §6.3.2: a LIST response with the mailbox name.
 		b = append(b, `* LIST () "/" `...)

@@ -206,12 +206,12 @@ func TestAppend(t *testing.T) {
 	c.transcript(`
 		C: a6 SELECT INBOX
 		S: * FLAGS (\Seen \Answered \Flagged \Deleted \Draft $Work)
-		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft $Work \*)] Flags permitted
 		S: * 2 EXISTS
-		S: * 2 RECENT
-		S: * OK [UNSEEN 1] First unseen
 		S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 		S: * OK [UIDNEXT 3] Predicted next UID
+		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft $Work \*)] Flags permitted
+		S: * 2 RECENT
+		S: * OK [UNSEEN 1] First unseen
 		S: a6 OK [READ-WRITE] SELECT completed
 		C: a7 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE)
 		S: * 1 FETCH (FLAGS (\Flagged $Work \Recent) INTERNALDATE " 5-Mar-2024 10:00:00 +0100" RFC822.SIZE 42)

@@ -63,12 +63,12 @@ func TestExpungeCloseUnselect(t *testing.T) {
 		S: a7 OK STATUS completed
 		C: a8 EXAMINE INBOX
 		S~ .*FLAGS.*
-		S~ .*PERMANENTFLAGS \(\).*
 		S: * 2 EXISTS
-		S: * 0 RECENT
-		S~ .*UNSEEN 1.*
 		S~ .*UIDVALIDITY.*
 		S~ .*UIDNEXT.*
+		S~ .*PERMANENTFLAGS \(\).*
+		S: * 0 RECENT
+		S~ .*UNSEEN 1.*
 		S: a8 OK [READ-ONLY] EXAMINE completed
 		C: a9 EXPUNGE
 		S: a9 NO [READ-ONLY] mailbox is read-only
@@ -79,12 +79,12 @@ func TestExpungeCloseUnselect(t *testing.T) {
 		S: b2 OK STATUS completed
 		C: b3 SELECT INBOX
 		S~ .*FLAGS.*
-		S~ .*PERMANENTFLAGS.*
 		S: * 2 EXISTS
-		S: * 0 RECENT
-		S~ .*UNSEEN 1.*
 		S~ .*UIDVALIDITY.*
 		S~ .*UIDNEXT.*
+		S~ .*PERMANENTFLAGS.*
+		S: * 0 RECENT
+		S~ .*UNSEEN 1.*
 		S: b3 OK [READ-WRITE] SELECT completed
 		C: b4 CLOSE
 		S: b4 OK CLOSE completed

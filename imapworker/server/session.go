@@ -209,6 +209,11 @@ func (c *conn) appendFlags(b []byte, m *store.MessageInfo) []byte {
 
 // writeFlags sends FLAGS and PERMANENTFLAGS (RFC 9051 §7.3.5, §7.1).
 func (c *conn) writeFlags() {
+	c.writeFlagsOnly()
+	c.writePermanentFlags()
+}
+
+func (c *conn) writeFlagsOnly() {
 	s := c.mbox
 	b := append(c.out[:0], "* FLAGS ("...)
 	for i, n := range store.SystemFlagNames() {
@@ -221,7 +226,14 @@ func (c *conn) writeFlags() {
 		b = append(b, ' ')
 		b = append(b, k...)
 	}
-	b = append(b, ")\r\n* OK [PERMANENTFLAGS ("...)
+	b = append(b, ")\r\n"...)
+	c.write(b)
+	c.out = b
+}
+
+func (c *conn) writePermanentFlags() {
+	s := c.mbox
+	b := append(c.out[:0], "* OK [PERMANENTFLAGS ("...)
 	if !s.readOnly {
 		for i, n := range store.SystemFlagNames() {
 			if i > 0 {

@@ -19,11 +19,11 @@ func TestReadmeSession(t *testing.T) {
 		S: a001 OK [CAPABILITY ` + postCaps + `] LOGIN completed
 		C: a002 SELECT INBOX
 		S: * FLAGS (\Seen \Answered \Flagged \Deleted \Draft)
-		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft \*)] Flags permitted
 		S: * 0 EXISTS
-		S: * 0 RECENT
 		S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 		S: * OK [UIDNEXT 1] Predicted next UID
+		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft \*)] Flags permitted
+		S: * 0 RECENT
 		S: a002 OK [READ-WRITE] SELECT completed
 		C: a003 LOGOUT
 		S: * BYE IMAP4rev2 Server logging out
