@@ -261,9 +261,12 @@ type FlagUpdate struct {
 }
 
 // Changes are what happened in a mailbox since the handle last looked,
-// made by other handles or by User.Append. The engine applies New first,
-// then Flags, then Expunged. A message both added and expunged since the
-// last Poll may be left out of both.
+// made by other handles, by User.Append, or by this handle's Copy into its
+// own mailbox. The engine applies New first, then Flags, then Expunged. A
+// message both added and expunged since the last Poll may be left out of
+// both. Reporting this handle's own Store/Expunge/Move again is harmless
+// (the engine ignores expunges of UIDs it no longer has and new UIDs at or
+// below ones it has), but costs the client a redundant FETCH.
 type Changes struct {
 	New      []MessageInfo // ascending UIDs, all above any UID seen before
 	Flags    []FlagUpdate  // latest flags of messages changed by others
