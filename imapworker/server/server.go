@@ -179,40 +179,17 @@ func (c *conn) reader() {
 	}
 }
 
-// read asks the reader goroutine for input and waits for it, for the
-// autologout timer or for ctx. It returns with c.wmu held on success.
+// read asks the reader goroutine for input and waits for it (see await).
+// The reader goroutine is idle, so the send does not block.
 func (c *conn) read(k readKind, changed <-chan struct{}) (readResult, bool, error) {
-	c.wmu.Unlock()
 	c.reqs <- k
 	c.pending = true
-	var timer <-chan time.Time
-	if c.timeout > 0 {
-		t := time.NewTimer(c.timeout)
-		defer t.Stop()
-		timer = t.C
-	}
-	for {
-		select {
-		case res := <-c.res:
-			c.wmu.Lock()
-			c.pending = false
-			return res, false, nil
-		case <-changed:
-			c.wmu.Lock()
-			return readResult{}, true, nil
-		case <-timer:
-			c.wmu.Lock()
-			c.bye("Autologout; idle for too long")
-			return readResult{}, false, errTimeout
-		case <-c.ctx.Done():
-			c.wmu.Lock()
-			c.bye("shutting down")
-			return readResult{}, false, errShutdown
-		}
-	}
+	return c.await(changed)
 }
 
-// await waits for a read already requested (after read returned changed).
+// await waits for the requested read, for changed (then the read stays
+// pending), for the autologout timer or for ctx. c.wmu is released while
+// waiting, so that the literal callback can write, and held on return.
 func (c *conn) await(changed <-chan struct{}) (readResult, bool, error) {
 	c.wmu.Unlock()
 	var timer <-chan time.Time
