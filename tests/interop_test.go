@@ -1,0 +1,502 @@
+package tests
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Issue 3: real clients (isync's mbsync, curl) against imapd.
+
+// imapMsg is one message as a client saw it.
+type imapMsg struct {
+	uid   uint32
+	flags []string // sorted, \Recent left out: it is session state
+	body  string
+}
+
+var (
+	reUID     = regexp.MustCompile(`\bUID (\d+)`)
+	reFlags   = regexp.MustCompile(`\bFLAGS \(([^)]*)\)`)
+	reLiteral = regexp.MustCompile(`\{(\d+)\}$`)
+)
+
+// fetch sends "TAG UID FETCH set items" and collects the FETCH responses,
+// reading literals (BODY[]) byte-exact.
+func (c *client) fetch(tag, set, items string) []imapMsg {
+	c.t.Helper()
+	c.C(tag + " UID FETCH " + set + " " + items)
+	var out []imapMsg
+	for {
+		lines, err := c.readUntil("", 10*time.Second)
+		if err != nil {
+			c.t.Fatalf("S: reading FETCH answer: %v", err)
+		}
+		line := lines[0]
+		if strings.HasPrefix(line, tag+" ") {
+			if !strings.HasPrefix(line, tag+" OK") {
+				c.t.Fatalf("C: %s UID FETCH %s %s\nS: %s", tag, set, items, line)
+			}
+			return out
+		}
+		if !strings.HasPrefix(line, "* ") || !strings.Contains(line, " FETCH (") {
+			continue
+		}
+		var m imapMsg
+		full := line
+		// A literal ends the line: read its bytes, then the rest of the response.
+		for {
+			lit := reLiteral.FindStringSubmatch(line)
+			if lit == nil {
+				break
+			}
+			n, _ := strconv.Atoi(lit[1])
+			buf := make([]byte, n)
+			if _, err := io.ReadFull(c.r, buf); err != nil {
+				c.t.Fatalf("S: literal of %d bytes: %v", n, err)
+			}
+			m.body = string(buf)
+			rest, err := c.readUntil("", 10*time.Second)
+			if err != nil {
+				c.t.Fatalf("S: after literal: %v", err)
+			}
+			line = rest[0]
+			full += " " + line
+		}
+		if u := reUID.FindStringSubmatch(full); u != nil {
+			n, _ := strconv.ParseUint(u[1], 10, 32)
+			m.uid = uint32(n)
+		}
+		if f := reFlags.FindStringSubmatch(full); f != nil {
+			for _, fl := range strings.Fields(f[1]) {
+				if fl != `\Recent` {
+					m.flags = append(m.flags, fl)
+				}
+			}
+			sort.Strings(m.flags)
+		}
+		out = append(out, m)
+	}
+}
+
+var reAppendUID = regexp.MustCompile(`\[APPENDUID (\d+) (\d+)\]`)
+
+// appendMsg APPENDs body to mailbox with flags (e.g. `(\Seen)` or "") and
+// returns the UIDVALIDITY and UID of RFC 4315's APPENDUID.
+func (c *client) appendMsg(tag, mailbox, flags, body string) (uidvalidity, uid uint32) {
+	c.t.Helper()
+	if flags != "" {
+		flags += " "
+	}
+	c.raw(fmt.Sprintf("%s APPEND %s %s{%d+}\r\n%s\r\n", tag, mailbox, flags, len(body), body))
+	lines := c.S(tag + " ")
+	last := lines[len(lines)-1]
+	m := reAppendUID.FindStringSubmatch(last)
+	if !strings.HasPrefix(last, tag+" OK") || m == nil {
+		c.t.Fatalf("C: %s APPEND %s %s{%d+}\nS: %s (want OK [APPENDUID ...])", tag, mailbox, flags, len(body), last)
+	}
+	v, _ := strconv.ParseUint(m[1], 10, 32)
+	u, _ := strconv.ParseUint(m[2], 10, 32)
+	return uint32(v), uint32(u)
+}
+
+// subject is a message's Subject header value.
+func subject(body string) string {
+	for _, l := range strings.Split(body, "\n") {
+		l = strings.TrimRight(l, "\r")
+		if l == "" {
+			break
+		}
+		if v, ok := strings.CutPrefix(l, "Subject: "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// mbsync copies messages with an X-TUID header added (its transaction id);
+// the tests compare everything else byte for byte.
+var reTUID = regexp.MustCompile(`(?m)^X-TUID: [^\r\n]*\r?\n`)
+
+func withoutTUID(s string) string { return reTUID.ReplaceAllString(s, "") }
+
+// maildirFlags maps a Maildir info suffix to IMAP system flags.
+var maildirFlags = map[rune]string{'D': `\Draft`, 'F': `\Flagged`, 'R': `\Answered`, 'S': `\Seen`, 'T': `\Deleted`}
+
+// localMsg is one file of a Maildir folder that mbsync keeps.
+type localMsg struct {
+	path  string
+	flags []string
+	body  string
+}
+
+// readMaildir reads every message of a Maildir folder, keyed by Subject.
+func readMaildir(t *testing.T, dir string) map[string]localMsg {
+	t.Helper()
+	out := map[string]localMsg{}
+	for _, sub := range []string{"new", "cur"} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			p := filepath.Join(dir, sub, e.Name())
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := localMsg{path: p, body: string(b)}
+			if _, info, ok := strings.Cut(e.Name(), ":2,"); ok {
+				for _, r := range info {
+					if f, ok := maildirFlags[r]; ok {
+						m.flags = append(m.flags, f)
+					}
+				}
+			}
+			sort.Strings(m.flags)
+			s := subject(m.body)
+			if _, dup := out[s]; dup {
+				t.Errorf("%s: two messages with Subject %q", dir, s)
+			}
+			out[s] = m
+		}
+	}
+	return out
+}
+
+// serverMailbox SELECTs mailbox and returns its messages keyed by Subject.
+func (c *client) serverMailbox(tag, mailbox string) map[string]imapMsg {
+	c.t.Helper()
+	c.C(tag + "s SELECT " + mailbox)
+	c.S(tag + "s OK")
+	out := map[string]imapMsg{}
+	for _, m := range c.fetch(tag+"f", "1:*", "(UID FLAGS BODY.PEEK[])") {
+		s := subject(m.body)
+		if _, dup := out[s]; dup {
+			c.t.Errorf("server %s: two messages with Subject %q", mailbox, s)
+		}
+		out[s] = m
+	}
+	return out
+}
+
+// wantMsg is what both sides must hold after a sync: the body with LF line
+// ends (as mbsync writes Maildir files) and the system flags.
+type wantMsg struct {
+	body  string
+	flags []string
+}
+
+func crlf(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
+
+// compareSides checks that the server's mailbox and the local Maildir
+// folder both hold exactly want.
+func compareSides(t *testing.T, when string, c *client, tag, mailbox, dir string, want map[string]wantMsg) {
+	t.Helper()
+	srv := c.serverMailbox(tag, mailbox)
+	loc := readMaildir(t, dir)
+	for subj, w := range want {
+		wf := slices.Clone(w.flags)
+		sort.Strings(wf)
+		if m, ok := srv[subj]; !ok {
+			t.Errorf("%s: server %s lacks %q", when, mailbox, subj)
+		} else {
+			if got := withoutTUID(m.body); got != crlf(w.body) {
+				t.Errorf("%s: server %s %q body\n got %q\nwant %q", when, mailbox, subj, got, crlf(w.body))
+			}
+			if !slices.Equal(m.flags, wf) {
+				t.Errorf("%s: server %s %q (UID %d) flags %v, want %v", when, mailbox, subj, m.uid, m.flags, wf)
+			}
+		}
+		if m, ok := loc[subj]; !ok {
+			t.Errorf("%s: local %s lacks %q", when, dir, subj)
+		} else {
+			if got := withoutTUID(m.body); got != w.body {
+				t.Errorf("%s: local %s body\n got %q\nwant %q", when, m.path, got, w.body)
+			}
+			if !slices.Equal(m.flags, wf) {
+				t.Errorf("%s: local %s flags %v, want %v", when, m.path, m.flags, wf)
+			}
+		}
+	}
+	for subj := range srv {
+		if _, ok := want[subj]; !ok {
+			t.Errorf("%s: server %s has unexpected %q", when, mailbox, subj)
+		}
+	}
+	for subj, m := range loc {
+		if _, ok := want[subj]; !ok {
+			t.Errorf("%s: local has unexpected %s (%q)", when, m.path, subj)
+		}
+	}
+}
+
+// runMbsync runs one sync of every channel with sync-level debugging, whose
+// "-> log:" lines are mbsync's journal of every change it makes.
+func runMbsync(t *testing.T, rc string) (out string, changes []string) {
+	t.Helper()
+	cmd := exec.Command("mbsync", "-c", rc, "-Ds", "-a")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mbsync: %v\n%s", err, b)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "-> log: ") {
+			changes = append(changes, l)
+		}
+	}
+	t.Logf("mbsync journaled %d changes", len(changes))
+	return string(b), changes
+}
+
+func writeMaildirMsg(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(filepath.Dir(filepath.Dir(path)), d), 0o700)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loginSTARTTLS is login on a STARTTLS listener.
+func loginSTARTTLS(t *testing.T, s *server, user, pw string) *client {
+	t.Helper()
+	c := dial(t, s.addr)
+	c.C("t1 STARTTLS")
+	c.S("t1 OK")
+	c.starttls()
+	c.C(fmt.Sprintf("t2 LOGIN %s %s", user, pw))
+	c.S("t2 OK")
+	return c
+}
+
+// Issue 3, 1: mbsync (isync) over STARTTLS syncs a mailbox both ways:
+// messages, folders, flag changes and deletions from either side; a second
+// run with nothing changed has nothing to do.
+func TestMbsyncTwoWay(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("mbsync"); err != nil {
+		t.Fatal("mbsync not installed (Debian package isync; .ci/test.sh installs it)")
+	}
+	ensureSystemSetup(t)
+	ensureUser(t, "alice", "alice-pw")
+	certDir := t.TempDir()
+	cert, key, _ := testCert(t, certDir, "localhost")
+	s := startServer(t, fmt.Sprintf(`
+listen on 127.0.0.1 port %%PORT%% starttls
+tls certificate "%s" key "%s"
+storage memory
+auth pam service imapd
+plaintext auth deny
+preauth workers 1
+control socket "%%DIR%%/control.sock"
+`, cert, key))
+
+	// Server side: three INBOX messages and a nested folder.
+	srvMsgs := []struct{ subj, flags string }{
+		{"server one", ""}, {"server two", `(\Seen)`}, {"server three", `(\Flagged \Draft)`},
+	}
+	want := map[string]wantMsg{}
+	c := loginSTARTTLS(t, s, "alice", "alice-pw")
+	for i, m := range srvMsgs {
+		body := fmt.Sprintf("From: s%d@example.org\nTo: alice@example.org\nSubject: %s\nMessage-ID: <s%d@example.org>\n\nserver body %d\n", i, m.subj, i, i)
+		c.appendMsg(fmt.Sprintf("s%d", i), "INBOX", m.flags, crlf(body))
+		var fl []string
+		if m.flags != "" {
+			fl = strings.Fields(strings.Trim(m.flags, "()"))
+		}
+		want[m.subj] = wantMsg{body, fl}
+	}
+	c.C(`s5 CREATE "Lists/go"`)
+	c.S("s5 OK")
+	listBody := "From: golang-nuts@example.org\nSubject: list mail\n\nnested folder\n"
+	c.appendMsg("s6", `"Lists/go"`, "", crlf(listBody))
+	c.C("s7 LOGOUT")
+	c.S("s7 OK")
+
+	// Near side: two INBOX messages (one already seen and flagged) and a folder.
+	dir := t.TempDir()
+	local := filepath.Join(dir, "mail")
+	inbox := filepath.Join(local, "INBOX")
+	loc1 := "From: l1@example.org\nSubject: local one\n\nlocal body 1\n"
+	loc2 := "From: l2@example.org\nSubject: local two\n\nlocal body 2\n"
+	notes := "From: me@example.org\nSubject: a note\n\nlocal folder\n"
+	writeMaildirMsg(t, filepath.Join(inbox, "new", "1700000001.M1P1.near"), loc1)
+	writeMaildirMsg(t, filepath.Join(inbox, "cur", "1700000002.M2P1.near:2,FS"), loc2)
+	writeMaildirMsg(t, filepath.Join(local, "Notes", "cur", "1700000003.M3P1.near:2,S"), notes)
+	want["local one"] = wantMsg{loc1, nil}
+	want["local two"] = wantMsg{loc2, []string{`\Flagged`, `\Seen`}}
+
+	rc := filepath.Join(dir, "mbsyncrc")
+	os.WriteFile(rc, []byte(fmt.Sprintf(`IMAPAccount imapd
+Host 127.0.0.1
+Port %d
+User alice
+Pass alice-pw
+SSLType STARTTLS
+CertificateFile %s
+AuthMechs LOGIN
+
+IMAPStore far
+Account imapd
+
+MaildirStore near
+Path %s/
+Inbox %s
+SubFolders Verbatim
+
+Channel both
+Far :far:
+Near :near:
+Patterns *
+Create Both
+Expunge Both
+SyncState *
+`, s.port, cert, local, inbox)), 0o600)
+
+	out, changes := runMbsync(t, rc)
+	if len(changes) == 0 {
+		t.Errorf("first sync journaled no change:\n%s", out)
+	}
+	c = loginSTARTTLS(t, s, "alice", "alice-pw")
+	compareSides(t, "first sync", c, "c1", "INBOX", inbox, want)
+	compareSides(t, "first sync", c, "c2", `"Lists/go"`, filepath.Join(local, "Lists", "go"), map[string]wantMsg{"list mail": {listBody, nil}})
+	compareSides(t, "first sync", c, "c3", "Notes", filepath.Join(local, "Notes"), map[string]wantMsg{"a note": {notes, []string{`\Seen`}}})
+
+	// Flags change on both sides, one message is deleted on each side.
+	c.C("c4 SELECT INBOX")
+	c.S("c4 OK")
+	srv := c.serverMailbox("c5", "INBOX")
+	c.C(fmt.Sprintf(`c6 UID STORE %d +FLAGS (\Answered \Seen)`, srv["server one"].uid))
+	c.S("c6 OK")
+	c.C(fmt.Sprintf(`c7 UID STORE %d -FLAGS (\Flagged)`, srv["local two"].uid))
+	c.S("c7 OK")
+	c.C(fmt.Sprintf(`c8 UID STORE %d +FLAGS (\Deleted)`, srv["server two"].uid))
+	c.S("c8 OK")
+	c.C("c9 EXPUNGE")
+	c.S("c9 OK")
+	c.C("c10 LOGOUT")
+	c.S("c10 OK")
+	w := want["server one"]
+	want["server one"] = wantMsg{w.body, []string{`\Answered`, `\Seen`}}
+	want["local two"] = wantMsg{loc2, []string{`\Seen`}}
+	delete(want, "server two")
+
+	lm := readMaildir(t, inbox)
+	p := lm["local one"].path
+	base := filepath.Base(p)
+	if i := strings.Index(base, ":2,"); i >= 0 {
+		base = base[:i]
+	}
+	if err := os.Rename(p, filepath.Join(inbox, "cur", base+":2,FS")); err != nil {
+		t.Fatal(err)
+	}
+	want["local one"] = wantMsg{loc1, []string{`\Flagged`, `\Seen`}}
+	if err := os.Remove(lm["server three"].path); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, "server three")
+
+	out, changes = runMbsync(t, rc)
+	if len(changes) == 0 {
+		t.Errorf("second sync journaled no change:\n%s", out)
+	}
+	c = loginSTARTTLS(t, s, "alice", "alice-pw")
+	compareSides(t, "second sync", c, "d1", "INBOX", inbox, want)
+
+	// Nothing changed since: a third run must have nothing to do.
+	state, _ := os.ReadFile(filepath.Join(inbox, ".mbsyncstate"))
+	out, changes = runMbsync(t, rc)
+	if len(changes) != 0 {
+		t.Errorf("third sync, nothing changed, still journaled %q:\n%s", changes, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(inbox, ".mbsyncstate")); !bytes.Equal(state, after) {
+		t.Errorf("third sync rewrote the sync state:\n%s\nbecame\n%s", state, after)
+	}
+	compareSides(t, "third sync", c, "e1", "INBOX", inbox, want)
+	if t.Failed() {
+		t.Logf("last mbsync run:\n%s", out)
+	}
+}
+
+// Issue 3, 2: curl lists mailboxes and fetches a message by UID, byte-exact.
+func TestCurlListAndFetch(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl not installed")
+	}
+	s, _, _ := privServer(t)
+	c := login(t, s, "alice", "alice-pw")
+	msgs := []string{
+		"From: a@example.org\r\nSubject: first\r\n\r\nfirst body\r\n",
+		"From: b@example.org\r\nSubject: second\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nZweite Nachricht, gr\xc3\xbc\xc3\x9fe\r\n.\r\nno trailing newline",
+	}
+	var uids []uint32
+	for i, m := range msgs {
+		_, uid := c.appendMsg(fmt.Sprintf("a%d", i), "INBOX", "", m)
+		uids = append(uids, uid)
+	}
+	c.C(`a3 CREATE "Work/2026"`)
+	c.S("a3 OK")
+
+	curl := func(url string, extra ...string) []byte {
+		t.Helper()
+		args := append([]string{"-sS", "--max-time", "10", "-u", "alice:alice-pw"}, extra...)
+		out, err := exec.Command("curl", append(args, url)...).Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("curl %s: %v\n%s", url, err, stderr)
+		}
+		return out
+	}
+	base := fmt.Sprintf("imap://127.0.0.1:%d/", s.port)
+	list := string(curl(base))
+	for _, want := range []string{`"/" INBOX`, `"/" Work`, `"/" Work/2026`} {
+		if !strings.Contains(list, "* LIST ") || !strings.Contains(list, want+"\r\n") {
+			t.Errorf("curl %s: no %q LIST line in\n%s", base, want, list)
+		}
+	}
+	for i, uid := range uids {
+		url := fmt.Sprintf("%sINBOX;UID=%d", base, uid)
+		if got := curl(url); string(got) != msgs[i] {
+			t.Errorf("curl %s:\n got %q\nwant %q", url, got, msgs[i])
+		}
+	}
+	// ;SECTION=1 is BODY[1]: the text of a single-part message.
+	url := fmt.Sprintf("%sINBOX;UID=%d;SECTION=1", base, uids[0])
+	if got, want := string(curl(url)), "first body\r\n"; got != want {
+		t.Errorf("curl %s:\n got %q\nwant %q", url, got, want)
+	}
+	// Upload with curl -T: APPEND, then the message reads back the same.
+	up := filepath.Join(t.TempDir(), "up.eml")
+	upMsg := "From: curl@example.org\r\nSubject: uploaded\r\n\r\nvia curl -T\r\n"
+	os.WriteFile(up, []byte(upMsg), 0o644)
+	curl(base+"INBOX", "-T", up)
+	c.C("a4 SELECT INBOX")
+	c.S("a4 OK")
+	got := c.fetch("a5", "1:*", "(UID FLAGS BODY.PEEK[])")
+	if len(got) != 3 || got[2].body != upMsg {
+		t.Errorf("after curl -T, INBOX holds %+v, want a third message %q", got, upMsg)
+	}
+	// A query in the URL is a SEARCH; curl prints the untagged answer.
+	if got, want := string(curl(base+"INBOX?SUBJECT%20second")), "* SEARCH 2\r\n"; got != want {
+		t.Errorf("curl search SUBJECT second: %q, want %q", got, want)
+	}
+}
