@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -62,4 +63,28 @@ func timed(st *Stats, cl *Client, timeout time.Duration, name string, f func() (
 	resp, err := f()
 	st.Record(name, time.Since(t0), err)
 	return resp, err
+}
+
+// cpuStart samples the server's CPU if its processes were named; the
+// returned function prints the CPU used since and returns ms per op.
+func (c *common) cpuStart(w io.Writer) func(ops int, elapsed time.Duration) float64 {
+	roots, err := parsePids(c.pids)
+	if err != nil || (len(roots) == 0 && c.cmd == "") {
+		return func(int, time.Duration) float64 { return 0 }
+	}
+	before, err := serverCPU(roots, c.cmd)
+	if err != nil {
+		fmt.Fprintln(w, "server CPU:", err)
+		return func(int, time.Duration) float64 { return 0 }
+	}
+	return func(ops int, elapsed time.Duration) float64 {
+		after, err := serverCPU(roots, c.cmd)
+		if err != nil {
+			fmt.Fprintln(w, "server CPU:", err)
+			return 0
+		}
+		d := after.Sub(before)
+		d.Print(w, ops, elapsed)
+		return ms(d.Total) / float64(max(ops, 1))
+	}
 }

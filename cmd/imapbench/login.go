@@ -25,6 +25,7 @@ func runLogin(args []string) error {
 	fmt.Println("cycle: connect (greeting), LOGIN, SELECT INBOX, LOGOUT, close")
 	st := NewStats()
 	var wg sync.WaitGroup
+	cpuDone := c.cpuStart(os.Stdout)
 	start := time.Now()
 	deadline := start.Add(c.duration)
 	for i := 0; i < c.clients; i++ {
@@ -44,8 +45,9 @@ func runLogin(args []string) error {
 	per, _ := st.Summaries()
 	for _, s := range per {
 		if s.Cmd == "cycle" {
-			fmt.Printf("RESULT login label=%s clients=%d cycles_per_s=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d\n",
-				c.label, c.clients, float64(s.Count)/elapsed.Seconds(), ms(s.P50), ms(s.P99), st.Errors())
+			cpu := cpuDone(s.Count, elapsed)
+			fmt.Printf("RESULT login label=%s clients=%d cycles_per_s=%.1f p50_ms=%.3f p99_ms=%.3f cpu_ms_per_op=%.3f errors=%d\n",
+				c.label, c.clients, float64(s.Count)/elapsed.Seconds(), ms(s.P50), ms(s.P99), cpu, st.Errors())
 		}
 	}
 	return nil

@@ -4,16 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // proc is one entry of the process table.
 type proc struct {
 	pid, ppid int
 	comm      string
+	ticks     int64 // utime+stime
+	kidTicks  int64 // cutime+cstime: children that exited and were reaped
 }
 
 // readProcs reads pid, parent pid and command name of every process.
@@ -55,7 +60,16 @@ func parseStat(pid int, b []byte) (proc, bool) {
 	if err != nil {
 		return proc{}, false
 	}
-	return proc{pid: pid, ppid: ppid, comm: string(b[i+1 : j])}, true
+	p := proc{pid: pid, ppid: ppid, comm: string(b[i+1 : j])}
+	if len(f) > 14 {
+		// Fields 14-17 of proc(5), here 11-14: utime stime cutime cstime.
+		var t [4]int64
+		for k := range t {
+			t[k], _ = strconv.ParseInt(f[11+k], 10, 64)
+		}
+		p.ticks, p.kidTicks = t[0]+t[1], t[2]+t[3]
+	}
+	return p, true
 }
 
 // serverTree returns the given roots and all their descendants. If roots
@@ -162,4 +176,67 @@ func parsePids(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// clockTick is USER_HZ: every Linux architecture Go supports reports
+// times in /proc in hundredths of a second.
+const clockTick = 10 * time.Millisecond
+
+// CPUSample is the CPU time the server's processes have used so far,
+// including processes that exited and were reaped by a process of the
+// tree (their time is in the parent's cutime and cstime), so a
+// difference of two samples covers short-lived processes too.
+type CPUSample struct {
+	Total  time.Duration
+	ByComm map[string]time.Duration // own time of live processes; "reaped by X" for children
+}
+
+func serverCPU(roots []int, cmd string) (CPUSample, error) {
+	ps, err := readProcs("/proc")
+	if err != nil {
+		return CPUSample{}, err
+	}
+	byPid := map[int]proc{}
+	for _, p := range ps {
+		byPid[p.pid] = p
+	}
+	pids := serverTree(ps, roots, cmd)
+	if len(pids) == 0 {
+		return CPUSample{}, fmt.Errorf("no server processes found (pids %v, cmd %q)", roots, cmd)
+	}
+	s := CPUSample{ByComm: map[string]time.Duration{}}
+	for _, pid := range pids {
+		p := byPid[pid]
+		s.Total += time.Duration(p.ticks+p.kidTicks) * clockTick
+		s.ByComm[p.comm] += time.Duration(p.ticks) * clockTick
+		if p.kidTicks > 0 {
+			s.ByComm["reaped by "+p.comm] += time.Duration(p.kidTicks) * clockTick
+		}
+	}
+	return s, nil
+}
+
+// Sub is the CPU used between an earlier sample o and s.
+func (s CPUSample) Sub(o CPUSample) CPUSample {
+	d := CPUSample{Total: s.Total - o.Total, ByComm: map[string]time.Duration{}}
+	for k, v := range s.ByComm {
+		if v-o.ByComm[k] != 0 {
+			d.ByComm[k] = v - o.ByComm[k]
+		}
+	}
+	return d
+}
+
+// Print shows the CPU used per op and by process kind.
+func (s CPUSample) Print(w io.Writer, ops int, elapsed time.Duration) {
+	fmt.Fprintf(w, "server CPU: %.2f s in %.1f s (%.0f%% of one core), %.3f ms per op\n",
+		s.Total.Seconds(), elapsed.Seconds(), 100*s.Total.Seconds()/elapsed.Seconds(), ms(s.Total)/float64(max(ops, 1)))
+	keys := make([]string, 0, len(s.ByComm))
+	for k := range s.ByComm {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %-30s %8.2f s\n", k, s.ByComm[k].Seconds())
+	}
 }

@@ -96,6 +96,7 @@ func runSteady(args []string) error {
 	}
 
 	var iters sync.Map
+	cpuDone := c.cpuStart(os.Stdout)
 	start := time.Now()
 	deadline := start.Add(c.duration)
 	for i := range clients {
@@ -116,8 +117,9 @@ func runSteady(args []string) error {
 	fmt.Printf("\nmeasured %.1fs, %d iterations (%.1f/s):\n", elapsed.Seconds(), total, float64(total)/elapsed.Seconds())
 	st.Print(os.Stdout, elapsed)
 	_, all := st.Summaries()
-	fmt.Printf("RESULT steady label=%s clients=%d ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d\n",
-		c.label, c.clients, float64(all.Count)/elapsed.Seconds(), ms(all.P50), ms(all.P99), st.Errors()+setup.Errors())
+	cpu := cpuDone(all.Count, elapsed)
+	fmt.Printf("RESULT steady label=%s clients=%d ops_per_s=%.1f p50_ms=%.3f p99_ms=%.3f cpu_ms_per_op=%.3f errors=%d\n",
+		c.label, c.clients, float64(all.Count)/elapsed.Seconds(), ms(all.P50), ms(all.P99), cpu, st.Errors()+setup.Errors())
 	return nil
 }
 
