@@ -8,11 +8,17 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"imapd/imapworker/store"
 	"imapd/imapworker/store/memstore"
 )
+
+// newBackend makes the store the transcript tests run against: memstore,
+// or maildir under TestMaildirBackend.
+var newBackend = func(testing.TB) store.Backend { return memstore.New() }
 
 // fakeAuth accepts alice/pw and bob/pw2.
 type fakeAuth struct{}
@@ -30,11 +36,14 @@ func (fakeAuth) Authenticate(_ context.Context, r AuthRequest) AuthResponse {
 type testServer struct {
 	t       testing.TB
 	ln      net.Listener
-	backend *memstore.Backend
+	backend store.Backend
 	cfg     PreauthConfig
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan error
+
+	mu    sync.Mutex
+	users []store.User
 }
 
 func newTestServer(t testing.TB, mod ...func(*PreauthConfig)) *testServer {
@@ -44,23 +53,41 @@ func newTestServer(t testing.TB, mod ...func(*PreauthConfig)) *testServer {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{t: t, ln: ln, backend: memstore.New(), ctx: ctx, cancel: cancel, done: make(chan error, 100)}
+	ts := &testServer{t: t, ln: ln, backend: newBackend(t), ctx: ctx, cancel: cancel, done: make(chan error, 100)}
 	ts.cfg = PreauthConfig{Auth: fakeAuth{}, Secure: true}
 	for _, m := range mod {
 		m(&ts.cfg)
 	}
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			nc, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() { ts.done <- ts.serve(nc) }()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case ts.done <- ts.serve(nc):
+				default:
+				}
+			}()
 		}
 	}()
 	t.Cleanup(func() {
+		// Sessions end (BYE) before their users close and the test's
+		// directories go.
 		cancel()
 		ln.Close()
+		wg.Wait()
+		ts.mu.Lock()
+		for _, u := range ts.users {
+			u.Close()
+		}
+		ts.mu.Unlock()
 	})
 	return ts
 }
@@ -75,6 +102,9 @@ func (ts *testServer) serve(nc net.Conn) error {
 	if err != nil {
 		return err
 	}
+	ts.mu.Lock()
+	ts.users = append(ts.users, u)
+	ts.mu.Unlock()
 	defer login.Conn.Close()
 	return ServeSession(ts.ctx, login.Conn, SessionConfig{User: u, UserName: login.User, AppendLimit: 1 << 20}, login)
 }
