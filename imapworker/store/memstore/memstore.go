@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"imapd/imapworker/store"
@@ -463,8 +464,7 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	if mb.attrs&store.AttrNoSelect != 0 {
 		return nil, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
 	}
-	handleSeq++
-	h := &handle{u: u, mb: mb, id: handleSeq, readOnly: readOnly, ch: make(chan struct{}, 1),
+	h := &handle{u: u, mb: mb, id: handleSeq.Add(1), readOnly: readOnly, ch: make(chan struct{}, 1),
 		uidNext: mb.uidNext, pendFlags: make(map[uint32]store.Flags)}
 	h.snapshot = make([]store.MessageInfo, len(mb.msgs))
 	for i, m := range mb.msgs {
@@ -479,7 +479,8 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	return h, nil
 }
 
-var handleSeq uint64 // guarded by any User.mu: only orders handles of one mailbox
+// handleSeq orders handles so that \Recent goes to the oldest one.
+var handleSeq atomic.Uint64
 
 // Close implements store.User.
 func (u *User) Close() error { return nil }
