@@ -390,8 +390,15 @@ func (f *folder) scan(locked bool) (bool, error) {
 		add(n, true)
 	}
 	missing := len(seen)-len(fresh) != len(f.msgs)
-	if !locked && (dup || missing || len(fresh) > 0 || !f.ul.complete) {
+	noUidlist := f.ulSt == (stamp{})
+	if !locked && (dup || missing || len(fresh) > 0 || !f.ul.complete || noUidlist) {
 		return false, nil
+	}
+	if noUidlist && len(fresh) == 0 {
+		// Record UIDVALIDITY now: clients see it before any message.
+		if err := f.writeUidlist(nil); err != nil {
+			return false, err
+		}
 	}
 	// Flag changes and renames.
 	for _, m := range f.msgs {
@@ -486,14 +493,15 @@ func (f *folder) adopt(fresh []dirEnt) error {
 		added = append(added, m)
 		recs = append(recs, uidRec{uid: m.uid, name: m.name})
 	}
+	// Known ones first: a rewrite of the uidlist writes what f.msgs holds.
+	sort.Slice(known, func(i, j int) bool { return known[i].uid < known[j].uid })
+	f.insert(known)
 	if len(recs) > 0 {
 		if err := f.writeUidlist(recs); err != nil {
 			return err
 		}
 	}
-	all := append(known, added...)
-	sort.Slice(all, func(i, j int) bool { return all[i].uid < all[j].uid })
-	f.insert(all)
+	f.insert(added)
 	return nil
 }
 

@@ -49,17 +49,23 @@ func lockDir(dir string) (*dotlock, error) {
 	content := []byte(fmt.Sprintf("%d:%s\n", os.Getpid(), host))
 	deadline := time.Now().Add(lockTimeout)
 	wait := time.Millisecond
+	// The lock appears with its content by link(2) of a finished temp
+	// file (Dovecot's dotlock does the same): a holder killed mid-way never
+	// leaves an empty lock that only its age could break.
+	tmp, err := os.CreateTemp(dir, lockName+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(content)
+	var st syscall.Stat_t
+	serr := syscall.Fstat(int(tmp.Fd()), &st)
+	if err := errors.Join(werr, serr, tmp.Close()); err != nil {
+		return nil, err
+	}
 	for {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		err := os.Link(tmp.Name(), path)
 		if err == nil {
-			_, werr := f.Write(content)
-			var st syscall.Stat_t
-			serr := syscall.Fstat(int(f.Fd()), &st)
-			cerr := f.Close()
-			if werr != nil || serr != nil || cerr != nil {
-				os.Remove(path)
-				return nil, errors.Join(werr, serr, cerr)
-			}
 			return &dotlock{path: path, id: fileID{st.Ino, st.Mtim.Nano()}}, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
