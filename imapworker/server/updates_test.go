@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -165,4 +166,60 @@ func TestCapabilitiesImplemented(t *testing.T) {
 		}
 	}
 	_ = imap.Star
+}
+
+// Sessions working on one mailbox at once all end with the same view.
+func TestConcurrentSessionsConverge(t *testing.T) {
+	ts := newTestServer(t)
+	const n = 4
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = ts.login("alice")
+		selectInbox(cs[i])
+	}
+	errs := make(chan error, n)
+	for i, c := range cs {
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					errs <- fmt.Errorf("%v", r)
+					return
+				}
+				errs <- nil
+			}()
+			for k := 0; k < 15; k++ {
+				c.raw(fmt.Sprintf("a%d APPEND INBOX {9+}\r\nSubject: \r\n", k))
+				c.until(fmt.Sprintf("a%d OK", k))
+				c.raw(fmt.Sprintf("b%d UID STORE %d,%d +FLAGS.SILENT (\\Deleted)\r\n", k, (k*5+i)%50+1, (k*7+i*3)%60+1))
+				c.until(fmt.Sprintf("b%d ", k))
+				if k%4 == i%4 {
+					c.raw(fmt.Sprintf("c%d EXPUNGE\r\n", k))
+					c.until(fmt.Sprintf("c%d OK", k))
+				}
+			}
+		}()
+	}
+	for range cs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var views []string
+	for _, c := range cs {
+		_, tg := c.do("n NOOP")
+		if tg != "n OK NOOP completed" {
+			t.Fatal(tg)
+		}
+		un, _ := c.do("f UID SEARCH ALL")
+		views = append(views, strings.Join(un, "|"))
+	}
+	if !strings.HasPrefix(views[0], "* SEARCH") {
+		t.Fatalf("view %q", views[0])
+	}
+	t.Logf("final view: %s", views[0])
+	for i := 1; i < n; i++ {
+		if views[i] != views[0] {
+			t.Fatalf("session %d sees %q, session 0 %q", i, views[i], views[0])
+		}
+	}
 }
