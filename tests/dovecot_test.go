@@ -1,0 +1,439 @@
+package tests
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Issue 4, 2: a Maildir moves between Dovecot and imapd, both ways, and
+// clients see the same UIDVALIDITY, UIDs, flags and keywords.
+
+// dovecot is one Dovecot instance the test started, on its own port,
+// base_dir and state_dir, so it never meets the system's or others'.
+type dovecot struct {
+	t      *testing.T
+	dir    string
+	conf   string
+	addr   string
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	exited chan struct{}
+}
+
+// newDovecot writes a configuration: IMAP on a loopback port, PAM through
+// imapd's own service file, the passwd userdb, ~/Maildir with "/" as the
+// separator (as imapd shows names), no TLS.
+func newDovecot(t *testing.T) *dovecot {
+	t.Helper()
+	// Dovecot's login processes (user dovenull) chroot into base_dir: every
+	// level of the path must be searchable, which t.TempDir's is not.
+	dir, err := os.MkdirTemp("", "imapd-dovecot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	port := freePort(t)
+	d := &dovecot{t: t, dir: dir, conf: filepath.Join(dir, "dovecot.conf"), addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	conf := fmt.Sprintf(`protocols = imap
+listen = 127.0.0.1
+base_dir = %[1]s/run
+state_dir = %[1]s/state
+instance_name = imapd-test-%[2]d
+log_path = %[1]s/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1000
+mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  separator = /
+}
+passdb {
+  driver = pam
+  args = imapd
+}
+userdb {
+  driver = passwd
+}
+service imap-login {
+  inet_listener imap {
+    port = %[2]d
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+`, dir, port)
+	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
+			t.Logf("dovecot log:\n%s", b)
+		}
+	})
+	return d
+}
+
+// start runs dovecot -F in the background and waits for its greeting.
+func (d *dovecot) start() {
+	t := d.t
+	t.Helper()
+	d.out, d.exited = &lockedBuffer{}, make(chan struct{})
+	d.cmd = exec.Command("dovecot", "-F", "-c", d.conf)
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(d.cmd, d.exited)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", d.addr, time.Second); err == nil {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 512)
+			n, _ := c.Read(buf)
+			c.Close()
+			if strings.HasPrefix(string(buf[:n]), "* OK") {
+				return
+			}
+		}
+		select {
+		case <-d.exited:
+			b, _ := os.ReadFile(filepath.Join(d.dir, "dovecot.log"))
+			t.Fatalf("dovecot exited at start-up:\n%s\n%s", d.out.String(), b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dovecot did not greet within 10 s:\n%s", d.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the master (SIGTERM: it stops its children) and waits for it.
+func (d *dovecot) stop() {
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	d.cmd = nil
+	// The master is gone; wait until its port is free for the next start.
+	for i := 0; i < 100; i++ {
+		l, err := net.Listen("tcp", d.addr)
+		if err == nil {
+			l.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stopServer ends imapd gracefully, so the Maildir is left alone.
+func stopServer(s *server) {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		s.t.Errorf("imapd did not exit within 10 s of SIGTERM")
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// mboxState is what a client learns of one mailbox: the numbers that let
+// it keep its cache, and every message's UID, flags and bytes.
+type mboxState struct {
+	uidvalidity, uidnext uint32
+	msgs                 []imapMsg
+}
+
+var (
+	reUIDValidity = regexp.MustCompile(`\[UIDVALIDITY (\d+)\]`)
+	reUIDNext     = regexp.MustCompile(`\[UIDNEXT (\d+)\]`)
+	reStatusUIDs  = regexp.MustCompile(`UIDNEXT (\d+) UIDVALIDITY (\d+)`)
+)
+
+func atoi32(s string) uint32 {
+	n, _ := strconv.ParseUint(s, 10, 32)
+	return uint32(n)
+}
+
+// snapshot SELECTs mailbox and fetches every message; STATUS (asked first,
+// from outside the mailbox) must agree with SELECT.
+func (c *client) snapshot(tag, mailbox string) mboxState {
+	c.t.Helper()
+	c.C(tag + "u UNSELECT")
+	c.S(tag + "u ")
+	c.C(fmt.Sprintf("%sa STATUS %s (UIDNEXT UIDVALIDITY)", tag, mailbox))
+	st := strings.Join(c.S(tag+"a OK"), "\n")
+	c.C(fmt.Sprintf("%sb SELECT %s", tag, mailbox))
+	sel := strings.Join(c.S(tag+"b OK"), "\n")
+	var ms mboxState
+	v, n := reUIDValidity.FindStringSubmatch(sel), reUIDNext.FindStringSubmatch(sel)
+	if v == nil || n == nil {
+		c.t.Fatalf("SELECT %s: no UIDVALIDITY or UIDNEXT in\n%s", mailbox, sel)
+	}
+	ms.uidvalidity, ms.uidnext = atoi32(v[1]), atoi32(n[1])
+	if m := reStatusUIDs.FindStringSubmatch(st); m == nil {
+		c.t.Errorf("STATUS %s: no UIDNEXT/UIDVALIDITY in\n%s", mailbox, st)
+	} else if atoi32(m[1]) != ms.uidnext || atoi32(m[2]) != ms.uidvalidity {
+		c.t.Errorf("STATUS %s says UIDNEXT %s UIDVALIDITY %s, SELECT says %d %d", mailbox, m[1], m[2], ms.uidnext, ms.uidvalidity)
+	}
+	if !strings.Contains(sel, " 0 EXISTS") {
+		ms.msgs = c.fetch(tag+"c", "1:*", "(UID FLAGS BODY.PEEK[])")
+	}
+	return ms
+}
+
+// compareState reports every difference between what two servers show.
+func compareState(t *testing.T, what, mailbox string, want, got mboxState) {
+	t.Helper()
+	if got.uidvalidity != want.uidvalidity {
+		t.Errorf("%s %s: UIDVALIDITY %d, want %d", what, mailbox, got.uidvalidity, want.uidvalidity)
+	}
+	if got.uidnext != want.uidnext {
+		t.Errorf("%s %s: UIDNEXT %d, want %d", what, mailbox, got.uidnext, want.uidnext)
+	}
+	uids := func(ms []imapMsg) []uint32 {
+		var u []uint32
+		for _, m := range ms {
+			u = append(u, m.uid)
+		}
+		return u
+	}
+	if !slices.Equal(uids(got.msgs), uids(want.msgs)) {
+		t.Errorf("%s %s: UIDs %v, want %v", what, mailbox, uids(got.msgs), uids(want.msgs))
+		return
+	}
+	for i, w := range want.msgs {
+		g := got.msgs[i]
+		if !slices.Equal(g.flags, w.flags) {
+			t.Errorf("%s %s UID %d: FLAGS %v, want %v", what, mailbox, w.uid, g.flags, w.flags)
+		}
+		if g.body != w.body {
+			t.Errorf("%s %s UID %d: body\n got %q\nwant %q", what, mailbox, w.uid, g.body, w.body)
+		}
+	}
+}
+
+// listNames is the set of mailbox names LIST "" * shows.
+func (c *client) listNames(tag string) []string {
+	c.t.Helper()
+	c.C(tag + ` LIST "" *`)
+	var names []string
+	for _, l := range c.S(tag + " OK") {
+		if !strings.HasPrefix(l, "* LIST ") {
+			continue
+		}
+		i := strings.Index(l, `"/" `)
+		if i < 0 {
+			c.t.Errorf("LIST line without \"/\" delimiter: %q", l)
+			continue
+		}
+		names = append(names, strings.Trim(l[i+4:], `"`))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// dumpMaildir logs what the maildir engineer needs to see: the uidlist,
+// the keywords file and every message file name of every folder.
+func dumpMaildir(root string) string {
+	var b strings.Builder
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case fi.IsDir():
+		case fi.Name() == "dovecot-uidlist" || fi.Name() == "dovecot-keywords" || fi.Name() == "subscriptions":
+			data, _ := os.ReadFile(p)
+			fmt.Fprintf(&b, "== %s\n%s", rel, data)
+		default:
+			if strings.Contains(rel, "/cur/") || strings.Contains(rel, "/new/") || strings.HasPrefix(rel, "cur/") || strings.HasPrefix(rel, "new/") {
+				fmt.Fprintf(&b, "%s (%d bytes)\n", rel, fi.Size())
+			}
+		}
+		return nil
+	})
+	return b.String()
+}
+
+func dcMessage(i int, extra string) string {
+	return fmt.Sprintf("From: sender%d@example.org\r\nTo: dcuser@example.org\r\nSubject: message %d%s\r\nMessage-ID: <%d.dovecot-test@example.org>\r\n\r\nbody of message %d\r\n", i, i, extra, i, i)
+}
+
+func TestDovecotMaildirBothWays(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("dovecot"); err != nil {
+		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
+	}
+	ensureSystemSetup(t)
+	u := ensureUser(t, "dcuser", "dcuser-pw")
+	maildir := filepath.Join(u.HomeDir, "Maildir")
+	if err := os.RemoveAll(maildir); err != nil {
+		t.Fatal(err)
+	}
+	// The Maildir as each server left it, logged if the test fails.
+	var dumps []string
+	dump := func(when string) { dumps = append(dumps, when+":\n"+dumpMaildir(maildir)) }
+	defer func() {
+		if t.Failed() {
+			t.Logf("Maildir %s\n%s", maildir, strings.Join(dumps, "\n"))
+		}
+	}()
+
+	// Part 1: Dovecot writes the Maildir.
+	dc := newDovecot(t)
+	dc.start()
+	c := dial(t, dc.addr)
+	c.C("d1 LOGIN dcuser dcuser-pw")
+	c.S("d1 OK")
+	flags := []string{`(\Seen)`, `(\Flagged)`, `(\Seen $Forwarded Work)`, `(\Answered \Draft)`, ``, `(\Seen \Flagged $Junk)`, `(Later Work)`}
+	for i, f := range flags {
+		c.appendMsg(fmt.Sprintf("d2.%d", i), "INBOX", f, dcMessage(i+1, ""))
+	}
+	c.C("d3 SELECT INBOX")
+	c.S("d3 OK")
+	// Gaps: UIDs 2 and 5 go, and so does the last, 7, so UIDNEXT is past
+	// every file on disk.
+	c.C(`d4 UID STORE 2,5,7 +FLAGS.SILENT (\Deleted)`)
+	c.S("d4 OK")
+	c.C("d5 EXPUNGE")
+	c.S("d5 OK")
+	c.C(`d6 UID STORE 1 +FLAGS.SILENT ($NonJunk Later)`)
+	c.S("d6 OK")
+	c.C(`d7 UID STORE 3 -FLAGS.SILENT (\Seen)`)
+	c.S("d7 OK")
+	c.C(`d8 CREATE "Archive/2026"`)
+	c.S("d8 OK")
+	c.C(`d9 SUBSCRIBE "Archive/2026"`)
+	c.S("d9 OK")
+	c.appendMsg("d10", `"Archive/2026"`, `(\Seen Project-X)`, dcMessage(8, " (archived)"))
+	c.appendMsg("d11", `"Archive/2026"`, ``, dcMessage(9, " (archived, unseen)"))
+	dcNames := c.listNames("d12")
+	dcInbox := c.snapshot("d13", "INBOX")
+	dcArchive := c.snapshot("d14", `"Archive/2026"`)
+	c.C("d15 LOGOUT")
+	c.S("d15 OK")
+	dc.stop()
+	dump("after Dovecot wrote it")
+	if got := len(dcInbox.msgs); got != 4 {
+		t.Fatalf("Dovecot INBOX holds %d messages, want 4: %+v", got, dcInbox.msgs)
+	}
+
+	// imapd serves what Dovecot wrote.
+	s := startServer(t, `
+listen on 127.0.0.1 port %PORT% plain
+storage maildir
+auth pam service imapd
+preauth workers 1
+control socket "%DIR%/control.sock"
+`)
+	c = login(t, s, "dcuser", "dcuser-pw")
+	// imapd may add the special-use folders it creates at a Maildir's first
+	// open (imapworker/store/maildir Options.NoSpecialUse); nothing else.
+	imFirst := c.listNames("i1")
+	for _, n := range dcNames {
+		if !slices.Contains(imFirst, n) {
+			t.Errorf("imapd LIST %v lacks Dovecot's %q", imFirst, n)
+		}
+	}
+	for _, n := range imFirst {
+		if !slices.Contains(dcNames, n) && !slices.Contains([]string{"Sent", "Drafts", "Trash", "Junk", "Archive"}, n) {
+			t.Errorf("imapd LIST %v has %q, which Dovecot did not show", imFirst, n)
+		}
+	}
+	compareState(t, "imapd serving Dovecot's Maildir:", "INBOX", dcInbox, c.snapshot("i2", "INBOX"))
+	compareState(t, "imapd serving Dovecot's Maildir:", "Archive/2026", dcArchive, c.snapshot("i3", `"Archive/2026"`))
+	c.C(`i4 LSUB "" *`)
+	if l := strings.Join(c.S("i4 OK"), "\n"); !strings.Contains(l, "Archive/2026") {
+		t.Errorf("imapd LSUB lacks the subscription Dovecot wrote:\n%s", l)
+	}
+
+	// Part 2: imapd writes: new messages (a new keyword among them), flag
+	// and keyword changes, an expunge, a new folder.
+	c.C("i5 SELECT INBOX")
+	c.S("i5 OK")
+	_, n1 := c.appendMsg("i6", "INBOX", `(\Flagged Later)`, dcMessage(10, " (from imapd)"))
+	_, n2 := c.appendMsg("i7", "INBOX", `(\Seen Imapd-Kw $Junk)`, dcMessage(11, " (from imapd)"))
+	_, n3 := c.appendMsg("i8", "INBOX", ``, dcMessage(12, " (from imapd, expunged)"))
+	if !(n1 >= dcInbox.uidnext && n2 > n1 && n3 > n2) {
+		t.Errorf("imapd APPENDUIDs %d %d %d after Dovecot's UIDNEXT %d", n1, n2, n3, dcInbox.uidnext)
+	}
+	c.C("i9 NOOP")
+	c.S("i9 OK")
+	c.C(`i10 UID STORE 1 -FLAGS.SILENT (Later)`)
+	c.S("i10 OK")
+	c.C(`i11 UID STORE 3 +FLAGS.SILENT (\Seen \Answered Imapd-Kw)`)
+	c.S("i11 OK")
+	c.C(fmt.Sprintf(`i12 UID STORE 4,%d +FLAGS.SILENT (\Deleted)`, n3))
+	c.S("i12 OK")
+	c.C("i13 EXPUNGE")
+	c.S("i13 OK")
+	c.C(`i14 CREATE "From imapd"`)
+	c.S("i14 OK")
+	c.appendMsg("i15", `"From imapd"`, `(\Draft Kw2)`, dcMessage(13, " (imapd folder)"))
+	c.appendMsg("i16", `"Archive/2026"`, `(Project-X \Seen)`, dcMessage(14, " (imapd into Dovecot's folder)"))
+	imNames := c.listNames("i17")
+	imInbox := c.snapshot("i18", "INBOX")
+	imArchive := c.snapshot("i19", `"Archive/2026"`)
+	imNew := c.snapshot("i20", `"From imapd"`)
+	c.C("i21 LOGOUT")
+	c.S("i21 OK")
+	if imInbox.uidvalidity != dcInbox.uidvalidity {
+		t.Errorf("imapd changed INBOX's UIDVALIDITY from %d to %d", dcInbox.uidvalidity, imInbox.uidvalidity)
+	}
+	if got := len(imInbox.msgs); got != 5 {
+		t.Errorf("imapd INBOX holds %d messages after its changes, want 5: %+v", got, imInbox.msgs)
+	}
+	stopServer(s)
+	dump("after imapd wrote it")
+
+	// Dovecot serves what imapd wrote, with imapd's UIDs, flags, keywords.
+	dc.start()
+	c = dial(t, dc.addr)
+	c.C("e1 LOGIN dcuser dcuser-pw")
+	c.S("e1 OK")
+	if got := c.listNames("e2"); !slices.Equal(got, imNames) {
+		t.Errorf("Dovecot LIST %v, imapd LIST %v", got, imNames)
+	}
+	compareState(t, "Dovecot serving imapd's changes:", "INBOX", imInbox, c.snapshot("e3", "INBOX"))
+	compareState(t, "Dovecot serving imapd's changes:", "Archive/2026", imArchive, c.snapshot("e4", `"Archive/2026"`))
+	compareState(t, "Dovecot serving imapd's changes:", "From imapd", imNew, c.snapshot("e5", `"From imapd"`))
+	c.C("e6 LOGOUT")
+	c.S("e6 OK")
+	dc.stop()
+
+	// Everything the Maildir holds is the user's: imapd left no root-owned file.
+	filepath.Walk(maildir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && strconv.Itoa(int(st.Uid)) != u.Uid {
+				t.Errorf("%s is owned by uid %d, not %s", p, st.Uid, u.Username)
+			}
+		}
+		return nil
+	})
+}
