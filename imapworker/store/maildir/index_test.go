@@ -93,14 +93,18 @@ func TestIndexWarmOpen(t *testing.T) {
 
 	// A stale index (another program changed flags) is not trusted.
 	ents, _ := os.ReadDir(filepath.Join(root, "cur"))
-	old := ents[0].Name()
-	base, _ := splitName(old)
-	os.Rename(filepath.Join(root, "cur", old), filepath.Join(root, "cur", base+":2,FS"))
+	for _, e := range ents {
+		base, _ := splitName(e.Name())
+		os.Rename(filepath.Join(root, "cur", e.Name()), filepath.Join(root, "cur", base+":2,FS"))
+	}
 	u4, _ := Open(root, Options{NoSpecialUse: true})
 	defer u4.Close()
 	got = snapshot(t, u4)
-	for _, m := range got {
-		if m.UID == 1 && m.Flags.System != store.FlagFlagged|store.FlagSeen {
+	if len(got) != len(want) {
+		t.Fatalf("%d messages after renames, want %d", len(got), len(want))
+	}
+	for i, m := range got {
+		if m.UID != want[i].UID || m.Flags.System != store.FlagFlagged|store.FlagSeen {
 			t.Errorf("stale index used: %+v", m)
 		}
 	}
