@@ -35,6 +35,7 @@ func TestMaildirBackend(t *testing.T) {
 		"Search":               TestSearch,
 		"TwoSessionsUpdates":   TestTwoSessionsUpdates,
 		"Idle":                 TestIdle,
+		"Converge":             TestConcurrentSessionsConverge,
 		"OddCommandsSurvive":   TestOddCommandsSurvive,
 		"GoIMAPClient":         TestGoIMAPClient,
 		"PythonImaplib":        TestPythonImaplib,
