@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"imapd/imapworker/imap"
 	"imapd/imapworker/store"
 	"imapd/imapworker/store/memstore"
 )
@@ -109,4 +110,19 @@ func tcpPair(t *testing.T) (net.Conn, net.Conn) {
 		t.Fatal(err)
 	}
 	return <-ch, cli
+}
+
+// A panicking handler ends its own session with NO [SERVERBUG] and BYE;
+// the process and other sessions go on.
+func TestPanicEndsOnlyThatSession(t *testing.T) {
+	saved := commands["NAMESPACE"]
+	commands["NAMESPACE"] = handler{states: anyState, fn: func(*conn, *imap.Command) error { panic("bug") }}
+	defer func() { commands["NAMESPACE"] = saved }()
+	ts := newTestServer(t)
+	other := ts.login("alice")
+	c := ts.login("alice")
+	c.C("a1 NAMESPACE")
+	c.S("a1 NO [SERVERBUG] internal error", "* BYE internal error")
+	c.closed()
+	other.expectDo("b1 NOOP", "b1 OK NOOP completed")
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -380,7 +381,11 @@ func (c *conn) exec(cmd *imap.Command) error {
 		return c.tooBad()
 	}
 	c.validSeen = true
-	err := h.fn(c, cmd)
+	err := c.run(h, cmd)
+	if err == errPanic {
+		c.writeString("* BYE internal error\r\n")
+		return errLogout
+	}
 	switch err {
 	case nil, errLogout, errLoggedIn, errShutdown, errTimeout:
 		if err == nil {
@@ -395,6 +400,22 @@ func (c *conn) exec(cmd *imap.Command) error {
 	}
 	c.fail(cmd, err)
 	return c.tooBad()
+}
+
+var errPanic = errors.New("handler panicked")
+
+// run calls a handler; a panic is a bug: it is logged with its stack and
+// answered NO [SERVERBUG], and the session ends, since its state may be
+// inconsistent. Other sessions of the process go on.
+func (c *conn) run(h handler, cmd *imap.Command) (err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			c.log.Error("command panicked", "cmd", cmd.Name, "panic", x, "stack", string(debug.Stack()))
+			c.tagged(cmd.Tag, "NO", "SERVERBUG", "internal error")
+			err = errPanic
+		}
+	}()
+	return h.fn(c, cmd)
 }
 
 func (c *conn) tooBad() error {
