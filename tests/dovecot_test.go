@@ -333,6 +333,11 @@ func TestDovecotMaildirBothWays(t *testing.T) {
 	c.S("d9 OK")
 	c.appendMsg("d10", `"Archive/2026"`, `(\Seen Project-X)`, dcMessage(8, " (archived)"))
 	c.appendMsg("d11", `"Archive/2026"`, ``, dcMessage(9, " (archived, unseen)"))
+	// "Entwürfe" in modified UTF-7 (RFC 3501 §5.1.3): Dovecot speaks IMAP4rev1.
+	c.C(`d11a CREATE "Entw&APw-rfe"`)
+	c.S("d11a OK")
+	c.appendMsg("d11b", `"Entw&APw-rfe"`, `(\Draft)`, dcMessage(15, " (draft)"))
+	dcDrafts := c.snapshot("d11c", `"Entw&APw-rfe"`)
 	dcNames := c.listNames("d12")
 	dcInbox := c.snapshot("d13", "INBOX")
 	dcArchive := c.snapshot("d14", `"Archive/2026"`)
@@ -368,6 +373,7 @@ control socket "%DIR%/control.sock"
 	}
 	compareState(t, "imapd serving Dovecot's Maildir:", "INBOX", dcInbox, c.snapshot("i2", "INBOX"))
 	compareState(t, "imapd serving Dovecot's Maildir:", "Archive/2026", dcArchive, c.snapshot("i3", `"Archive/2026"`))
+	compareState(t, "imapd serving Dovecot's Maildir:", "Entw&APw-rfe", dcDrafts, c.snapshot("i3a", `"Entw&APw-rfe"`))
 	c.C(`i4 LSUB "" *`)
 	if l := strings.Join(c.S("i4 OK"), "\n"); !strings.Contains(l, "Archive/2026") {
 		t.Errorf("imapd LSUB lacks the subscription Dovecot wrote:\n%s", l)
@@ -375,8 +381,19 @@ control socket "%DIR%/control.sock"
 
 	// Part 2: imapd writes: new messages (a new keyword among them), flag
 	// and keyword changes, an expunge, a new folder.
+	// A message an MDA delivered to new/ while imapd runs: imapd gives it
+	// its UID, and Dovecot must keep that UID.
+	mda := filepath.Join(maildir, "new", "1795000000.M1P1.mda")
+	if err := os.WriteFile(mda, []byte(dcMessage(16, " (delivered to new/)")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	os.Chown(mda, uid, gid)
 	c.C("i5 SELECT INBOX")
-	c.S("i5 OK")
+	if l := strings.Join(c.S("i5 OK"), "\n"); !strings.Contains(l, "* 5 EXISTS") {
+		t.Errorf("imapd SELECT INBOX after a delivery to new/:\n%s\nwant 5 EXISTS", l)
+	}
 	_, n1 := c.appendMsg("i6", "INBOX", `(\Flagged Later)`, dcMessage(10, " (from imapd)"))
 	_, n2 := c.appendMsg("i7", "INBOX", `(\Seen Imapd-Kw $Junk)`, dcMessage(11, " (from imapd)"))
 	_, n3 := c.appendMsg("i8", "INBOX", ``, dcMessage(12, " (from imapd, expunged)"))
@@ -397,6 +414,16 @@ control socket "%DIR%/control.sock"
 	c.S("i14 OK")
 	c.appendMsg("i15", `"From imapd"`, `(\Draft Kw2)`, dcMessage(13, " (imapd folder)"))
 	c.appendMsg("i16", `"Archive/2026"`, `(Project-X \Seen)`, dcMessage(14, " (imapd into Dovecot's folder)"))
+	// A UTF-8 name from an IMAP4rev2 client goes to disk as Dovecot names it.
+	c2 := login(t, s, "dcuser", "dcuser-pw")
+	c2.C("j1 ENABLE IMAP4rev2")
+	c2.S("j1 OK")
+	c2.C(`j2 CREATE "Année/Été"`)
+	c2.S("j2 OK")
+	c2.appendMsg("j3", `"Année/Été"`, `(\Seen)`, dcMessage(17, " (utf-8 folder)"))
+	c2.C("j4 LOGOUT")
+	c2.S("j4 OK")
+	imUTF8 := c.snapshot("i16a", `"Ann&AOk-e/&AMk-t&AOk-"`)
 	imNames := c.listNames("i17")
 	imInbox := c.snapshot("i18", "INBOX")
 	imArchive := c.snapshot("i19", `"Archive/2026"`)
@@ -406,8 +433,8 @@ control socket "%DIR%/control.sock"
 	if imInbox.uidvalidity != dcInbox.uidvalidity {
 		t.Errorf("imapd changed INBOX's UIDVALIDITY from %d to %d", dcInbox.uidvalidity, imInbox.uidvalidity)
 	}
-	if got := len(imInbox.msgs); got != 5 {
-		t.Errorf("imapd INBOX holds %d messages after its changes, want 5: %+v", got, imInbox.msgs)
+	if got := len(imInbox.msgs); got != 6 {
+		t.Errorf("imapd INBOX holds %d messages after its changes, want 6: %+v", got, imInbox.msgs)
 	}
 	stopServer(s)
 	dump("after imapd wrote it")
@@ -423,6 +450,7 @@ control socket "%DIR%/control.sock"
 	compareState(t, "Dovecot serving imapd's changes:", "INBOX", imInbox, c.snapshot("e3", "INBOX"))
 	compareState(t, "Dovecot serving imapd's changes:", "Archive/2026", imArchive, c.snapshot("e4", `"Archive/2026"`))
 	compareState(t, "Dovecot serving imapd's changes:", "From imapd", imNew, c.snapshot("e5", `"From imapd"`))
+	compareState(t, "Dovecot serving imapd's changes:", "Ann&AOk-e/&AMk-t&AOk-", imUTF8, c.snapshot("e5a", `"Ann&AOk-e/&AMk-t&AOk-"`))
 	c.C("e6 LOGOUT")
 	c.S("e6 OK")
 	dc.stop()
