@@ -62,6 +62,39 @@ func tmpFiles(base string) []string {
 	return out
 }
 
+// diskUsage summarises a file system: blocks in use by statfs, and what
+// the files under base add up to, by directory (the difference is space
+// held by deleted files still open).
+func diskUsage(base string) string {
+	var st syscall.Statfs_t
+	syscall.Statfs(base, &st)
+	byDir := map[string]int64{}
+	files := map[string]int{}
+	var total int64
+	var big []string
+	filepath.Walk(base, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			d := strings.TrimPrefix(filepath.Dir(p), base)
+			blocks := (fi.Size() + 4095) / 4096 * 4
+			byDir[d] += blocks
+			files[d]++
+			total += blocks
+			if fi.Size() >= 64<<10 {
+				big = append(big, fmt.Sprintf("%s/%s %d kB", d, fi.Name(), fi.Size()>>10))
+			}
+		}
+		return nil
+	})
+	var dirs []string
+	for d, kb := range byDir {
+		if kb > 0 {
+			dirs = append(dirs, fmt.Sprintf("%s: %d files %d kB", d, files[d], kb))
+		}
+	}
+	sort.Strings(dirs)
+	return fmt.Sprintf("statfs: %d of %d kB used; files: %d kB; files of 64 kB or more: %v; by directory: %v", (st.Blocks-st.Bfree)*uint64(st.Bsize)/1024, st.Blocks*uint64(st.Bsize)/1024, total, big, dirs)
+}
+
 // ledgerEntry is one APPEND the server acknowledged and that is still
 // meant to be there.
 type ledgerEntry struct {
@@ -81,7 +114,9 @@ func TestFaultsUnderLoad(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		ensureUser(t, fmt.Sprintf("fault%d", i), fmt.Sprintf("fault%d-pw", i))
 	}
-	base := mountTmpfs(t, "2m")
+	// Room for the workload first; shrunk to a little above what is used
+	// before the disk is filled.
+	base := mountTmpfs(t, "64m")
 	s := startServer(t, `
 listen on 127.0.0.1 port %PORT% plain
 storage maildir "`+base+`"
@@ -229,6 +264,61 @@ control socket "%DIR%/control.sock"
 		stats.ok.Load(), stats.appends.Load(), stats.fetched.Load())
 	errs.report(t, "steady workload through the faults")
 
+	t.Logf("after the faults: %s", diskUsage(base))
+
+	// Churn: 400 times APPEND, FETCH, EXPUNGE, one message at a time. What
+	// a folder keeps besides its messages must stay bounded: a server that
+	// only appends to its caches fills the disk of a busy mailbox.
+	churnErrs := &errLog{}
+	if w, err := wireLogin(s.addr, "c", "fault0", pw("fault0")); err != nil {
+		churnErrs.add("login: %v", err)
+	} else {
+		for _, c := range []string{"CREATE churn", "SELECT churn"} {
+			if r, err := w.do(c, nil); err != nil || r.status != "OK" {
+				churnErrs.add("C: %s S: %v %s", c, err, r)
+			}
+		}
+		for i := 0; i < 400 && churnErrs.n == 0; i++ {
+			r, err := w.do("APPEND churn", testMessage(fmt.Sprintf("churn-%d", i), 2000))
+			if err != nil || r.status != "OK" {
+				churnErrs.add("C: APPEND churn (%d) S: %v %s", i, err, r)
+				break
+			}
+			_, uid, _ := appendUID(r.tagged)
+			u := strconv.FormatUint(uint64(uid), 10)
+			for _, c := range []string{"UID FETCH " + u + " (ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER])", "UID STORE " + u + " +FLAGS.SILENT (\\Deleted)", "EXPUNGE"} {
+				if r, err := w.do(c, nil); err != nil || r.status != "OK" {
+					churnErrs.add("C: %s S: %v %s", c, err, r)
+				}
+			}
+		}
+		w.conn.Close()
+		dir := filepath.Join(base, "fault0", ".churn")
+		ents, _ := os.ReadDir(dir)
+		var meta int64
+		var sizes []string
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && !e.IsDir() {
+				meta += fi.Size()
+				sizes = append(sizes, fmt.Sprintf("%s %d bytes", e.Name(), fi.Size()))
+			}
+		}
+		t.Logf("after 400 APPEND+EXPUNGE cycles, an empty folder keeps %d bytes of metadata: %v", meta, sizes)
+		if meta > 64<<10 {
+			churnErrs.add("an empty folder keeps %d bytes of metadata after 400 APPEND+EXPUNGE cycles, more than 64 KB: %v", meta, sizes)
+		}
+	}
+	churnErrs.report(t, "metadata after churn")
+
+	// Shrink the file system to 1 MB above what is in use.
+	var sfs syscall.Statfs_t
+	syscall.Statfs(base, &sfs)
+	usedKB := (sfs.Blocks - sfs.Bfree) * uint64(sfs.Bsize) / 1024
+	if out, err := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%dk", usedKB+1024), base).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v\n%s", err, out)
+	}
+	t.Logf("tmpfs shrunk to %d kB (%d kB in use)", usedKB+1024, usedKB)
+
 	// Fill the disk: APPEND 48 KB messages to fault0's "fill" until NO.
 	fillErrs := &errLog{}
 	w, err := wireLogin(s.addr, "f", "fault0", pw("fault0"))
@@ -371,6 +461,39 @@ control socket "%DIR%/control.sock"
 		}
 		if v := uidValidity(r.lines); v != es[0].validity {
 			auditErrs.add("%s: UIDVALIDITY %d, the APPENDs were acknowledged under %d", box, v, es[0].validity)
+		}
+		if box == "fault0/fill" {
+			// A fresh session rescans the Maildir: still nothing unacknowledged.
+			want := map[string]bool{}
+			for _, e := range es {
+				want[strconv.FormatUint(uint64(e.uid), 10)] = true
+			}
+			r, err := aw.do("UID SEARCH ALL", nil)
+			var got []string
+			for _, l := range r.lines {
+				if strings.HasPrefix(l, "* SEARCH") {
+					got = append(got, strings.Fields(l)[2:]...)
+				}
+			}
+			extra := 0
+			for _, u := range got {
+				if !want[u] {
+					extra++
+				}
+			}
+			if err != nil || r.status != "OK" || extra > 0 || len(got) != len(want) {
+				auditErrs.add("%s: new session: UID SEARCH ALL lists %v, want exactly the %d acknowledged (%v %s)", box, got, len(want), err, r.tagged)
+			}
+			var files []string
+			for _, sub := range []string{"new", "cur"} {
+				ents, _ := os.ReadDir(filepath.Join(base, "fault0", ".fill", sub))
+				for _, e := range ents {
+					files = append(files, sub+"/"+e.Name())
+				}
+			}
+			if len(files) != len(want) {
+				auditErrs.add("%s: %d files in new/ and cur/, want the %d acknowledged: %v", box, len(files), len(want), files)
+			}
 		}
 		for _, e := range es {
 			r, err := aw.do(fmt.Sprintf("UID FETCH %d (BODY.PEEK[])", e.uid), nil)
