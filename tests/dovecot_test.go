@@ -465,3 +465,95 @@ control socket "%DIR%/control.sock"
 		return nil
 	})
 }
+
+// Issue 4, 2: Dovecot and imapd serving one Maildir at the same time, as
+// during a migration: APPENDs from both get distinct increasing UIDs, and
+// each server shows the other's messages, flags, keywords and expunges.
+func TestDovecotConcurrentMaildir(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("dovecot"); err != nil {
+		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
+	}
+	ensureSystemSetup(t)
+	u := ensureUser(t, "dcuser", "dcuser-pw")
+	maildir := filepath.Join(u.HomeDir, "Maildir")
+	if err := os.RemoveAll(maildir); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
+		}
+	}()
+	dc := newDovecot(t)
+	dc.start()
+	s := startServer(t, `
+listen on 127.0.0.1 port %PORT% plain
+storage maildir
+auth pam service imapd
+preauth workers 1
+control socket "%DIR%/control.sock"
+`)
+	d := dial(t, dc.addr)
+	d.C("d1 LOGIN dcuser dcuser-pw")
+	d.S("d1 OK")
+	d.C("d2 SELECT INBOX")
+	d.S("d2 OK")
+	m := login(t, s, "dcuser", "dcuser-pw")
+	m.C("m2 SELECT INBOX")
+	m.S("m2 OK")
+
+	var uids []uint32
+	for i := 0; i < 6; i++ {
+		var uid uint32
+		if i%2 == 0 {
+			_, uid = d.appendMsg(fmt.Sprintf("d3.%d", i), "INBOX", "", dcMessage(i, " (via Dovecot)"))
+		} else {
+			_, uid = m.appendMsg(fmt.Sprintf("m3.%d", i), "INBOX", "", dcMessage(i, " (via imapd)"))
+		}
+		if len(uids) > 0 && uid <= uids[len(uids)-1] {
+			t.Errorf("APPEND %d got UID %d after UIDs %v", i, uid, uids)
+		}
+		uids = append(uids, uid)
+	}
+	d.C("d4 NOOP")
+	d.S("d4 OK")
+	m.C("m4 NOOP")
+	m.S("m4 OK")
+	d.C(fmt.Sprintf(`d5 UID STORE %d +FLAGS (\Seen DcKw)`, uids[1]))
+	d.S("d5 OK")
+	m.C(fmt.Sprintf(`m5 UID STORE %d +FLAGS (\Flagged ImKw)`, uids[0]))
+	m.S("m5 OK")
+	d.C(fmt.Sprintf(`d6 UID STORE %d +FLAGS (\Deleted)`, uids[2]))
+	d.S("d6 OK")
+	d.C("d7 EXPUNGE")
+	d.S("d7 OK")
+	m.C(fmt.Sprintf(`m6 UID STORE %d +FLAGS (\Deleted)`, uids[3]))
+	m.S("m6 OK")
+	m.C("m7 EXPUNGE")
+	m.S("m7 OK")
+
+	ds := d.snapshot("d8", "INBOX")
+	ms := m.snapshot("m8", "INBOX")
+	compareState(t, "imapd next to Dovecot:", "INBOX", ds, ms)
+	want := []imapMsg{
+		{uid: uids[0], flags: []string{"ImKw", `\Flagged`}},
+		{uid: uids[1], flags: []string{"DcKw", `\Seen`}},
+		{uid: uids[4]}, {uid: uids[5]},
+	}
+	for _, got := range [][]imapMsg{ds.msgs, ms.msgs} {
+		if len(got) != len(want) {
+			t.Errorf("INBOX holds %d messages, want %d: %+v", len(got), len(want), got)
+			continue
+		}
+		for i, w := range want {
+			if got[i].uid != w.uid || !slices.Equal(got[i].flags, w.flags) {
+				t.Errorf("message %d: UID %d FLAGS %v, want UID %d FLAGS %v", i+1, got[i].uid, got[i].flags, w.uid, w.flags)
+			}
+		}
+	}
+	d.C("d9 LOGOUT")
+	d.S("d9 OK")
+	m.C("m9 LOGOUT")
+	m.S("m9 OK")
+}
