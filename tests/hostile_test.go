@@ -559,6 +559,62 @@ func TestHostileInput(t *testing.T) {
 		}
 	})
 
+	t.Run("MaildirSymlinks", func(t *testing.T) {
+		defer h.check(t)
+		// Whoever writes into the Maildir (alice herself, an MDA running as
+		// her) can plant symlinks. The files they point to here are world
+		// readable, so only the mailbox worker's Landlock domain (alice's
+		// Maildir and nothing else) keeps them out of IMAP answers.
+		secret := "Subject: outside\r\n\r\n" + h.marker + "-secret-outside-the-maildir\r\n"
+		pub := filepath.Join(h.base, "public")
+		for _, d := range []string{"cur", "new", "tmp"} {
+			os.MkdirAll(filepath.Join(pub, d), 0o755)
+		}
+		os.WriteFile(filepath.Join(pub, "cur", "1700000000.M1P1.outside,S=60:2,S"), []byte(secret), 0o644)
+		os.WriteFile(filepath.Join(pub, "secret.eml"), []byte(secret), 0o644)
+		uid, _ := strconv.Atoi(h.alice.Uid)
+		gid, _ := strconv.Atoi(h.alice.Gid)
+		folder := filepath.Join(h.base, "alice", "."+h.marker+"leak")
+		msg := filepath.Join(h.base, "alice", "new", "1700000001.M2P2.symlink")
+		if err := os.Symlink(pub, folder); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(pub, "secret.eml"), msg); err != nil {
+			t.Fatal(err)
+		}
+		os.Lchown(folder, uid, gid)
+		os.Lchown(msg, uid, gid)
+		defer os.Remove(folder)
+		defer os.Remove(msg)
+		c := login(t, s, "alice", "alice-pw")
+		var all []string
+		for i, cmd := range []string{
+			"LIST \"\" *",
+			"SELECT " + h.marker + "leak",
+			"FETCH 1:* BODY.PEEK[]",
+			"SELECT INBOX",
+			"FETCH 1:* BODY.PEEK[]",
+			"SEARCH BODY " + h.marker + "-secret",
+		} {
+			tag := fmt.Sprintf("y%d", i)
+			c.C(tag + " " + cmd)
+			lines, err := c.readUntil(tag+" ", 10*time.Second)
+			if err != nil {
+				t.Errorf("C: %s %s: %v (%q)", tag, cmd, err, lines)
+			}
+			all = append(all, lines...)
+		}
+		// One entry the worker may not read must not take the INBOX down:
+		// the other messages stay reachable.
+		if !strings.Contains(strings.Join(all, "\n"), "y3 OK") {
+			t.Errorf("a symlink in new/ made INBOX unselectable: %q", all)
+		}
+		if strings.Contains(strings.Join(all, "\n"), "-secret-outside-the-maildir") {
+			t.Errorf("a file outside alice's Maildir was served through a symlink:\n%s", strings.Join(all, "\n"))
+		}
+		t.Logf("%s", strings.Join(all, "\n"))
+	})
+
 	t.Run("PipelinedFlood", func(t *testing.T) {
 		defer h.check(t)
 		c := login(t, s, "alice", "alice-pw")
