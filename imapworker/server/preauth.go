@@ -17,14 +17,19 @@ import (
 // when the client logs out or goes away; on ctx cancellation it sends
 // "* BYE" and returns ctx.Err().
 func ServePreauth(ctx context.Context, nc net.Conn, cfg PreauthConfig) (*Login, error) {
+	timeout := cfg.LoginTimeout
+	if timeout <= 0 {
+		timeout = defaultLoginTime
+	}
+	// The login time bounds the whole not-authenticated state, not just each
+	// read: a client sending NOOP now and then must still log in in time.
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
+	defer cancel()
 	c := newConn(ctx, nc, bufio.NewReaderSize(nc, 4096), cfg.Logger)
 	c.pcfg = &cfg
 	c.state = stateNotAuth
 	c.tls = cfg.TLSActive
-	c.timeout = cfg.LoginTimeout
-	if c.timeout <= 0 {
-		c.timeout = defaultLoginTime
-	}
+	c.timeout = 0 // the deadline on ctx bounds every read
 	c.r.SetMaxLine(16 << 10)
 	c.r.SetMaxDiscard(preauthMaxLiteral)
 	c.writeString("* OK [CAPABILITY " + c.capabilities() + "] IMAP4rev2 Service Ready\r\n")
@@ -37,7 +42,7 @@ func ServePreauth(ctx context.Context, nc net.Conn, cfg PreauthConfig) (*Login, 
 		return l, nil
 	}
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, context.Cause(ctx)
 	}
 	return nil, err
 }

@@ -213,6 +213,10 @@ func (c *conn) await(changed <-chan struct{}) (readResult, bool, error) {
 		return readResult{}, false, errTimeout
 	case <-c.ctx.Done():
 		c.wmu.Lock()
+		if context.Cause(c.ctx) == errTimeout {
+			c.bye("Autologout; login took too long")
+			return readResult{}, false, errTimeout
+		}
 		c.bye("shutting down")
 		return readResult{}, false, errShutdown
 	}

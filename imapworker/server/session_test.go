@@ -192,12 +192,17 @@ func TestSelectFailureDeselects(t *testing.T) {
 	c.expectDo("a5 SELECT P", "a5 NO [CANNOT] mailbox cannot be selected")
 }
 
-// RFC 9051 §5.4: an idle client is logged out (before login the timer is
-// LoginTimeout).
+// RFC 9051 §5.4: an idle client is logged out; before login LoginTimeout
+// bounds the whole not-authenticated state, busy or not.
 func TestAutologoutBeforeLogin(t *testing.T) {
-	ts := newTestServer(t, func(c *PreauthConfig) { c.LoginTimeout = 50 * time.Millisecond })
+	ts := newTestServer(t, func(c *PreauthConfig) { c.LoginTimeout = 300 * time.Millisecond })
 	c := ts.dial()
 	c.line()
-	c.S("* BYE Autologout; idle for too long")
+	for i := 0; i < 3; i++ {
+		time.Sleep(50 * time.Millisecond)
+		c.C("n NOOP")
+		c.S("n OK NOOP completed")
+	}
+	c.S("* BYE Autologout; login took too long")
 	c.closed()
 }
