@@ -598,11 +598,22 @@ control socket "%DIR%/control.sock"
 	t.Logf("memory at %v into the hold: PSS %d MB, RSS %d MB; PSS by role (kB): %v", loadHold-time.Until(holdEnd).Round(time.Second), pss>>10, rss>>10, roles)
 	time.Sleep(20 * time.Second)
 	deliver(2)
+	for i, id := range idlers {
+		if n := id.exists.Load(); n > 2 {
+			deliverErrs.add("idle%d (load%d): * %d EXISTS, but only 2 messages were delivered to INBOX", i, id.user, n)
+		}
+	}
 	time.Sleep(time.Until(holdEnd))
 	pss2, rss2, roles2 := imapdMemory(t, s.cmd.Process.Pid)
 	t.Logf("memory at the end of the hold: PSS %d MB, RSS %d MB; PSS by role (kB): %v", pss2>>10, rss2>>10, roles2)
 	if max(pss, pss2) > loadPssCeiling {
 		t.Errorf("imapd processes use %d MB PSS, above the %d MB ceiling", max(pss, pss2)>>10, loadPssCeiling>>10)
+	}
+	// Bounded, not just small: 40 s more of APPEND and EXPUNGE must not
+	// make the processes grow by half (a leak of the ~200,000 messages
+	// appended and expunged would).
+	if pss2 > pss*3/2 {
+		t.Errorf("imapd PSS grew from %d MB to %d MB in the last 45 s of the hold", pss>>10, pss2>>10)
 	}
 	close(stop)
 	wg.Wait()
