@@ -283,12 +283,15 @@ func TestHostileInput(t *testing.T) {
 			if !strings.HasPrefix(l, tag+" NO") && !strings.HasPrefix(l, tag+" BAD") {
 				t.Errorf("C: %s %q\nS: %q, want NO or BAD", tag, cmd, l)
 			}
+			t.Logf("%s: %q", strings.SplitN(cmd, " ", 2)[0], l)
 		}
 		c.C("u20 SELECT INBOX")
 		c.S("u20 OK")
 		c.C("u21 SEARCH CHARSET UTF-8 SUBJECT \"\xff\xfe\xc3\x28\"")
 		if l := last(c.S("u21 ")); !strings.HasPrefix(l, "u21 OK") && !strings.HasPrefix(l, "u21 NO") && !strings.HasPrefix(l, "u21 BAD") {
 			t.Errorf("SEARCH with invalid UTF-8: %q", l)
+		} else {
+			t.Logf("SEARCH with invalid UTF-8: %q", l)
 		}
 		c.C("u22 NOOP")
 		c.S("u22 OK")
@@ -488,6 +491,8 @@ func TestHostileInput(t *testing.T) {
 		}
 		msg := "Subject: x\r\n\r\nx\r\n"
 		n := 0
+		answers := map[string]bool{}
+		defer func() { t.Logf("answers: %v", answers) }()
 		for _, name := range names {
 			q := "\"" + name + "\""
 			for _, cmd := range []string{"CREATE " + q, "RENAME " + src + " " + q, "SELECT " + q,
@@ -499,6 +504,7 @@ func TestHostileInput(t *testing.T) {
 				if !strings.HasPrefix(l, tag+" NO [") {
 					t.Errorf("C: %s %q\nS: %q, want NO with a response code", tag, cmd, l)
 				}
+				answers[strings.SplitN(cmd, " ", 2)[0]+" -> "+strings.TrimPrefix(l, tag+" ")] = true
 			}
 		}
 		// NUL is not a CHAR8 (RFC 9051 §9): BAD from the parser, or NO.
@@ -514,6 +520,7 @@ func TestHostileInput(t *testing.T) {
 			if !strings.HasPrefix(l, tag+" NO [") && !strings.HasPrefix(l, tag+" BAD") {
 				t.Errorf("C: %s %q\nS: %q, want BAD, or NO with a response code", tag, cmd, l)
 			}
+			answers["NUL: "+strings.TrimPrefix(l, tag+" ")] = true
 			c.C(tag + "n NOOP") // resets the count of BADs in a row
 			c.S(tag + "n OK")
 		}
