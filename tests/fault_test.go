@@ -225,12 +225,16 @@ control socket "%DIR%/control.sock"
 		victim := before[0].pid
 		syscall.Kill(victim, syscall.SIGKILL)
 		start := time.Now()
+		var failed []string // what clients saw meanwhile
 		for {
 			c, err := tryLogin(s.addr, f.probe, pw(f.probe))
 			if err == nil {
 				c.Close()
-				t.Logf("kill -9 %s (pid %d): %s logged in after %v", f.title, victim, f.probe, time.Since(start).Round(time.Millisecond))
+				t.Logf("kill -9 %s (pid %d): %s logged in after %v; %d failed tries before: %v", f.title, victim, f.probe, time.Since(start).Round(time.Millisecond), len(failed), failed)
 				break
+			}
+			if len(failed) < 5 {
+				failed = append(failed, err.Error())
 			}
 			if time.Since(start) > 2*time.Second {
 				t.Errorf("no successful login within 2 s of kill -9 %s: %v", f.title, err)
