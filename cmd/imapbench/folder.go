@@ -29,6 +29,7 @@ type folderServer struct {
 	maildir string // the user's Maildir this server serves
 	proc    string // substring of the mailbox process's command line
 	sess    *benchIMAP
+	pid     int // the mailbox process serving sess, 0 if not found
 	results map[string]folderCell
 }
 
@@ -39,6 +40,9 @@ type folderCell struct {
 	load  string
 	check string // "" when the answer was right, else what was wrong
 	note  string
+	cpu   float64 // CPU seconds the mailbox process used, per operation; -1 unknown
+	reps  int     // operations the CPU time covers (0 means 1)
+	noCPU bool    // the operation ran in another process
 }
 
 type folderConfig struct {
@@ -370,15 +374,23 @@ func (c *folderConfig) run() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		s.results["login"] = folderCell{value: time.Since(t0).Seconds(), unit: "s", load: load}
+		s.results["login"] = folderCell{value: time.Since(t0).Seconds(), unit: "s", load: load, cpu: -1}
 		s.sess = sess
+		if s.pid, err = folderFindPid(s.proc); err != nil {
+			fmt.Fprintf(os.Stderr, "imapbench: %s: %v: no CPU times\n", s.name, err)
+		}
 		stop := c.startProfile(s, "cold")
+		cpu0 := folderCPU(s.pid)
 		res, err := sess.MustOK("SELECT INBOX")
+		cpu := folderCPU(s.pid) - cpu0
 		stop()
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		s.results["cold"] = folderCell{value: res.Elapsed.Seconds(), unit: "s", load: load,
+		if s.pid == 0 {
+			cpu = -1
+		}
+		s.results["cold"] = folderCell{value: res.Elapsed.Seconds(), unit: "s", load: load, cpu: cpu,
 			check: folderCheck("EXISTS", res.Exists, man.Messages)}
 	}
 
@@ -390,12 +402,18 @@ func (c *folderConfig) run() error {
 			}
 			load := folderLoad()
 			stop := c.startProfile(s, key)
+			cpu0 := folderCPU(s.pid)
 			cell, err := fn(s)
+			cpu := folderCPU(s.pid) - cpu0
 			stop()
 			if err != nil {
 				return fmt.Errorf("%s: %s: %w", s.name, key, err)
 			}
 			cell.load = load
+			cell.cpu = -1
+			if !cell.noCPU && s.pid > 0 && cpu >= 0 {
+				cell.cpu = cpu / float64(max(cell.reps, 1))
+			}
 			s.results[key] = cell
 		}
 		return nil
@@ -414,7 +432,7 @@ func (c *folderConfig) run() error {
 			}
 		}
 		slices.Sort(ts)
-		return folderCell{value: ts[len(ts)/2], unit: "s", check: check}, nil
+		return folderCell{value: ts[len(ts)/2], unit: "s", check: check, reps: len(ts)}, nil
 	}); err != nil {
 		return err
 	}
@@ -441,7 +459,7 @@ func (c *folderConfig) run() error {
 			}
 		}
 		slices.Sort(ts)
-		return folderCell{value: ts[len(ts)/2], unit: "s", check: check}, nil
+		return folderCell{value: ts[len(ts)/2], unit: "s", check: check, noCPU: true}, nil
 	}); err != nil {
 		return err
 	}
@@ -477,18 +495,22 @@ func (c *folderConfig) run() error {
 	}
 
 	// The 20 MB message: found by size, fetched three times, median.
-	if err := warm("big", func(s *folderServer) (folderCell, error) {
+	bigUID := map[*folderServer]uint32{}
+	for _, s := range c.servers {
 		res, err := s.sess.MustOK(fmt.Sprintf("UID SEARCH LARGER %d", man.LargeSize-1))
 		if err != nil {
-			return folderCell{}, err
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		if len(res.SearchUIDs) != 1 {
-			return folderCell{}, fmt.Errorf("LARGER found %d messages, want 1", len(res.SearchUIDs))
+			return fmt.Errorf("%s: LARGER found %d messages, want 1", s.name, len(res.SearchUIDs))
 		}
+		bigUID[s] = res.SearchUIDs[0]
+	}
+	if err := warm("big", func(s *folderServer) (folderCell, error) {
 		var rates []float64
 		check := ""
 		for range 3 {
-			r, err := s.sess.MustOK(fmt.Sprintf("UID FETCH %d BODY.PEEK[]", res.SearchUIDs[0]))
+			r, err := s.sess.MustOK(fmt.Sprintf("UID FETCH %d BODY.PEEK[]", bigUID[s]))
 			if err != nil {
 				return folderCell{}, err
 			}
@@ -498,13 +520,13 @@ func (c *folderConfig) run() error {
 			rates = append(rates, float64(r.LiteralSize)/1e6/r.Elapsed.Seconds())
 		}
 		slices.Sort(rates)
-		return folderCell{value: rates[1], unit: "MB/s", check: check}, nil
+		return folderCell{value: rates[1], unit: "MB/s", check: check, reps: 3}, nil
 	}); err != nil {
 		return err
 	}
 	for _, s := range c.servers {
 		mib, pid, err := folderPeakRSS(s.proc)
-		cell := folderCell{value: mib, unit: "MiB", load: folderLoad()}
+		cell := folderCell{value: mib, unit: "MiB", load: folderLoad(), cpu: -1}
 		if err != nil {
 			cell.check = err.Error()
 		} else {
@@ -557,8 +579,8 @@ func (c *folderConfig) print(man *folderManifest, floorBytes int64, floorCold, f
 	hdr := "| operation |"
 	sep := "|---|"
 	for _, s := range c.servers {
-		hdr += fmt.Sprintf(" %s | load |", s.name)
-		sep += "--:|--:|"
+		hdr += fmt.Sprintf(" %s | CPU | load |", s.name)
+		sep += "--:|--:|--:|"
 	}
 	if len(c.servers) == 2 {
 		hdr += " ratio |"
@@ -572,7 +594,7 @@ func (c *folderConfig) print(man *folderManifest, floorBytes int64, floorCold, f
 		for _, s := range c.servers {
 			cell, ok := s.results[row.key]
 			if !ok {
-				line += " - | |"
+				line += " - | | |"
 				continue
 			}
 			mark := ""
@@ -580,7 +602,11 @@ func (c *folderConfig) print(man *folderManifest, floorBytes int64, floorCold, f
 				mark = " (!)"
 				problems = append(problems, fmt.Sprintf("%s, %s: %s", s.name, row.label, cell.check))
 			}
-			line += fmt.Sprintf(" %s%s | %s |", cell, mark, cell.load)
+			cpu := ""
+			if cell.cpu >= 0 {
+				cpu = fmt.Sprintf("%.2f s", cell.cpu)
+			}
+			line += fmt.Sprintf(" %s%s | %s | %s |", cell, mark, cpu, cell.load)
 		}
 		if len(c.servers) == 2 {
 			a, aok := c.servers[0].results[row.key]
@@ -604,6 +630,7 @@ func (c *folderConfig) print(man *folderManifest, floorBytes int64, floorCold, f
 		fmt.Printf("Floor, every file read once by one thread: %.2f s from the page cache (load %s), %.2f GB; page cache not dropped.\n",
 			floorWarm.Seconds(), floorLoad, float64(floorBytes)/1e9)
 	}
+	fmt.Println("CPU: user+system time of the mailbox process (all its threads) per operation, from /proc/PID/stat (10 ms ticks); it is far less disturbed by the machine's load than the wall time.")
 	if len(c.servers) == 2 {
 		fmt.Printf("Ratio: %s time / %s time (for throughput and RSS likewise: below 1 means %s does better).\n",
 			c.servers[0].name, c.servers[1].name, c.servers[0].name)
@@ -676,4 +703,24 @@ func (c *folderConfig) startProfile(s *folderServer, key string) func() {
 			_ = os.WriteFile(strings.TrimSuffix(data, ".perf")+v.suffix, out, 0o644)
 		}
 	}
+}
+
+// folderCPU returns the user+system CPU seconds of pid, or -1.
+func folderCPU(pid int) float64 {
+	if pid <= 0 {
+		return -1
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	s := string(st)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return -1
+	}
+	// utime and stime are fields 14 and 15, in clock ticks (USER_HZ 100).
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st2, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st2) / 100
 }
