@@ -29,6 +29,11 @@ type msg struct {
 	letters string // flag letters of the ":2," info, sorted
 	ext     string // dovecot-uidlist fields before ':'
 	recent  bool   // \Recent not yet claimed by a handle
+
+	// flagsOf's result, valid while letters and the keywords are as then.
+	fl        store.Flags
+	flLetters string
+	flGen     uint64
 }
 
 // stamp identifies a version of a file or directory cheaply.
@@ -706,8 +711,18 @@ func (f *folder) trimLogs() {
 	f.expLog = trim(f.expLog)
 }
 
-// flagsOf converts m's letters to store flags.
+// flagsOf converts m's letters to store flags; the result is cached, so a
+// SELECT of a large folder copies instead of converting.
 func (f *folder) flagsOf(m *msg) store.Flags {
+	if m.flGen == f.kwGen+1 && m.flLetters == m.letters {
+		return m.fl.Clone()
+	}
+	fl := f.convertFlags(m)
+	m.fl, m.flLetters, m.flGen = fl, m.letters, f.kwGen+1
+	return fl.Clone()
+}
+
+func (f *folder) convertFlags(m *msg) store.Flags {
 	var fl store.Flags
 	for i := 0; i < len(m.letters); i++ {
 		c := m.letters[i]

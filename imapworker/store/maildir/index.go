@@ -24,7 +24,7 @@ import (
 const (
 	indexName  = "imapd.index"
 	cacheName  = "imapd.cache"
-	indexMagic = "IMAPDIX1"
+	indexMagic = "IMAPDIX2"
 	cacheMagic = "IMAPDCA1"
 	// indexDelay bounds how long a dirty index waits to be written.
 	indexDelay = 10 * time.Second
@@ -154,8 +154,8 @@ func (f *folder) flushIndex() error {
 	w.u(uint64(len(f.msgs)))
 	for _, m := range f.msgs {
 		w.u(uint64(m.uid))
-		w.s(m.base)
-		w.s(m.name[len(m.base):])
+		w.s(m.name)
+		w.u(uint64(len(m.base)))
 		var fl uint64
 		if m.inNew {
 			fl = 1
@@ -218,10 +218,18 @@ func (f *folder) loadIndex() {
 		return
 	}
 	msgs := make([]*msg, 0, n)
+	block := make([]msg, n) // one allocation for all messages
 	cents := map[uint32][]centry{}
-	for ; n > 0 && !r.err; n-- {
-		m := &msg{uid: uint32(r.u()), base: r.s()}
-		m.name = m.base + r.s()
+	for i := 0; uint64(i) < n && !r.err; i++ {
+		m := &block[i]
+		m.uid = uint32(r.u())
+		m.name = r.s()
+		bl := int(r.u())
+		if bl > len(m.name) {
+			r.err = true
+			break
+		}
+		m.base = m.name[:bl]
 		m.inNew = r.u()&1 != 0
 		m.fsize, m.vsize, m.date = r.i(), r.i(), r.i()
 		m.ext = r.s()
