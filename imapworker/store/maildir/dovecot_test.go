@@ -183,3 +183,41 @@ func TestUidlistFormats(t *testing.T) {
 		t.Errorf("keywords %q", kw)
 	}
 }
+
+func TestDamagedUidlist(t *testing.T) {
+	root := dovecotFixture(t)
+	// Garbage in the middle: the header and the good lines are kept.
+	path := filepath.Join(root, "dovecot-uidlist")
+	data, _ := os.ReadFile(path)
+	lines := strings.SplitAfter(string(data), "\n")
+	os.WriteFile(path, []byte(lines[0]+"garbage line\n"+lines[1]+"7 :x\n"+lines[2]), 0o600)
+	u, err := Open(root, Options{NoSpecialUse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	mb, err := u.Select("INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	var uids []uint32
+	for _, m := range mb.Messages() {
+		uids = append(uids, m.UID)
+	}
+	if mb.UIDValidity() != 1275660208 || !slices.Equal(uids, []uint32{25006, 25017, 25022}) {
+		t.Fatalf("salvaged: uidvalidity %d uids %v", mb.UIDValidity(), uids)
+	}
+	if _, err := parseUidlist(mustRead(t, path)); err != nil {
+		t.Errorf("uidlist not rewritten clean: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

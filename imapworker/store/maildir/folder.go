@@ -226,11 +226,14 @@ func (f *folder) readUidlist() error {
 	}
 	ul, err := parseUidlist(data)
 	if err != nil {
-		// Unreadable: keep what we know; the next write under the lock
-		// replaces the file. UIDVALIDITY must not change under clients.
-		f.ulSt = st
-		f.ul.complete = false
-		return nil
+		if f.ul.uidValidity != 0 {
+			// Damaged under us: keep what we know; the next write under
+			// the lock replaces the file.
+			f.ulSt = st
+			f.ul.complete = false
+			return nil
+		}
+		ul = salvageUidlist(data)
 	}
 	if f.ul.uidValidity != 0 && ul.uidValidity != f.ul.uidValidity {
 		// Someone reset the folder: every UID we know is void.
@@ -242,7 +245,9 @@ func (f *folder) readUidlist() error {
 	}
 	f.ulLines = len(ul.recs)
 	f.ulOff = int64(len(data))
-	if !ul.complete {
+	if err != nil {
+		f.ulLines = 1 << 30 // salvaged: rewrite, never append
+	} else if !ul.complete {
 		f.ulOff = int64(bytes.LastIndexByte(data, '\n') + 1)
 	}
 	ul.recs = nil

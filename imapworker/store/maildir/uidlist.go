@@ -98,6 +98,37 @@ func parseUidlist(data []byte) (*uidlist, error) {
 	return ul, nil
 }
 
+// salvageUidlist reads what it can of a damaged uidlist: the header if it
+// parses (so UIDVALIDITY and N stay and no UID below N is given again) and
+// every well-formed line in ascending order. Without a header it starts a
+// new list: a new UIDVALIDITY tells clients to forget the old UIDs.
+func salvageUidlist(data []byte) *uidlist {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		return newUidlist()
+	}
+	ul, err := parseUidlist(data[:nl+1])
+	if err != nil {
+		return newUidlist()
+	}
+	for _, line := range bytes.Split(data[nl+1:], []byte("\n")) {
+		one := &uidlist{version: ul.version, nextUID: ul.nextUID, complete: true}
+		if _, err := one.parseRecs(append(line, '\n')); err != nil || len(one.recs) != 1 {
+			continue
+		}
+		r := one.recs[0]
+		if n := len(ul.recs); n > 0 && ul.recs[n-1].uid >= r.uid {
+			continue
+		}
+		ul.recs = append(ul.recs, r)
+		if r.uid >= ul.nextUID {
+			ul.nextUID = r.uid + 1
+		}
+	}
+	ul.complete = false // rewrite at the next change
+	return ul
+}
+
 // parseRecs appends the records in data (whole lines) and returns how many
 // bytes it consumed; a trailing partial line is left unconsumed.
 func (ul *uidlist) parseRecs(data []byte) (int, error) {
