@@ -48,9 +48,9 @@ func mountTmpfs(t *testing.T, size string) string {
 	return dir
 }
 
-// tmpFiles lists the files in every tmp/ directory under base (RFC-less
-// Maildir rule: a delivery lives in tmp/ only until its rename to new/ or
-// cur/; one left there after a failed APPEND is a partial message).
+// tmpFiles lists the files in every tmp/ directory under base: a Maildir
+// delivery lives in tmp/ only until its rename to new/ or cur/, so one
+// left there after a failed APPEND is a partial message.
 func tmpFiles(base string) []string {
 	var out []string
 	filepath.Walk(base, func(p string, fi os.FileInfo, err error) error {
@@ -106,16 +106,17 @@ type ledgerEntry struct {
 
 // Issue 8, "what it must show" 3: under a steady workload, kill -9 authd,
 // a preauth worker and a mailbox worker in turn, logins work again within
-// 2 s each time; then a full disk makes APPEND answer NO with a response
-// code and leaves no partial message; every acknowledged APPEND is intact.
+// 2 s each time; a folder's metadata stays bounded under churn; then a
+// full disk makes APPEND answer NO with a response code and leaves no
+// partial message; every acknowledged APPEND is intact.
 func TestFaultsUnderLoad(t *testing.T) {
 	requireRoot(t)
 	ensureSystemSetup(t)
 	for i := 0; i < 4; i++ {
 		ensureUser(t, fmt.Sprintf("fault%d", i), fmt.Sprintf("fault%d-pw", i))
 	}
-	// Room for the workload first; shrunk to a little above what is used
-	// before the disk is filled.
+	// Room for the workload first, so that only the fill below fills it:
+	// the tmpfs is shrunk to a little above what is used before that.
 	base := mountTmpfs(t, "64m")
 	s := startServer(t, `
 listen on 127.0.0.1 port %PORT% plain
