@@ -18,6 +18,9 @@ import (
 type watcher struct {
 	u    *User
 	file *os.File // inotify, nil when unavailable
+	// fd is file's descriptor, kept apart: os.File.Fd would switch the
+	// file to blocking mode and Close could no longer wake read.
+	fd int
 
 	mu     sync.Mutex
 	wds    map[int]*folder
@@ -37,7 +40,7 @@ func newWatcher(u *User) *watcher {
 		if fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC); err == nil {
 			// Non-blocking: os.File parks reads in the runtime poller, and
 			// Close wakes them.
-			w.file = os.NewFile(uintptr(fd), "inotify")
+			w.file, w.fd = os.NewFile(uintptr(fd), "inotify"), fd
 			go w.read()
 		}
 	}
@@ -57,7 +60,7 @@ func (w *watcher) watch(f *folder) {
 	}
 	var wds []int
 	for _, d := range []string{"new", "cur"} {
-		wd, err := unix.InotifyAddWatch(int(w.file.Fd()), filepath.Join(f.path, d),
+		wd, err := unix.InotifyAddWatch(w.fd, filepath.Join(f.path, d),
 			unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
 		if err == nil {
 			w.wds[wd] = f
@@ -74,7 +77,7 @@ func (w *watcher) unwatch(f *folder) {
 	for _, wd := range w.byF[f] {
 		delete(w.wds, wd)
 		if w.file != nil && !w.closed {
-			_, _ = unix.InotifyRmWatch(int(w.file.Fd()), uint32(wd))
+			_, _ = unix.InotifyRmWatch(w.fd, uint32(wd))
 		}
 	}
 	delete(w.byF, f)

@@ -76,3 +76,31 @@ func TestDeliveryInotify(t *testing.T) { testDelivery(t, Options{}) }
 func TestDeliveryStatFallback(t *testing.T) {
 	testDelivery(t, Options{NoInotify: true, PollInterval: 50 * time.Millisecond})
 }
+
+// Closing a User ends its inotify reader (a leak would exhaust the
+// per-user inotify instances of a long-lived worker).
+func TestWatcherCloses(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	for range 200 {
+		u, err := Open(root, Options{NoSpecialUse: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, err := u.Select("INBOX", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb.Close()
+		u.Close()
+	}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	n := 0
+	for _, e := range ents {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l == "anon_inode:inotify" {
+			n++
+		}
+	}
+	if n > 5 {
+		t.Fatalf("%d inotify descriptors still open", n)
+	}
+}
