@@ -6,6 +6,7 @@ package parent
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -393,30 +394,54 @@ func (p *Parent) handoff(w *child, h *pb.Handoff, fd *os.File) {
 		refuse(err.Error())
 		return
 	}
-	mb := p.mailboxes[gr.User]
-	if mb == nil {
-		mb, err = p.spawnMailbox(gr)
-		if err != nil {
-			p.mu.Unlock()
-			refuse("cannot start mailbox worker: " + err.Error())
-			return
-		}
-		p.mailboxes[gr.User] = mb
-	}
-	mb.load++
 	if ci := p.conns[h.ConnId]; ci != nil {
 		ci.handedOff, ci.user = true, gr.User
 	}
 	p.mu.Unlock()
-	err = mb.conn.Send(&pb.Envelope{Body: &pb.Envelope_NewSession{NewSession: &pb.NewSession{
-		SessionId: h.ConnId, Handoff: h, User: gr.User,
-	}}}, fd)
+	mb, err := p.deliverSession(gr, h, fd)
 	if err != nil {
 		p.log.Error("new session", "user", gr.User, "err", err)
 		return
 	}
 	p.log.Info("login", "user", gr.User, "peer", h.RemoteAddr, "conn", h.ConnId, "tls", h.Tls, "mailbox_pid", mb.pid)
 	w.conn.Send(&pb.Envelope{Body: &pb.Envelope_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: h.ConnId, Ok: true}}}, nil)
+}
+
+// deliverSession passes a redeemed connection to the user's mailbox worker,
+// starting one if needed. A worker that has just died (its channel fails
+// before its exit is noticed) is replaced at once, since the descriptor is
+// still ours to pass.
+func (p *Parent) deliverSession(gr *pb.Grant, h *pb.Handoff, fd *os.File) (*child, error) {
+	msg := &pb.Envelope{Body: &pb.Envelope_NewSession{NewSession: &pb.NewSession{SessionId: h.ConnId, Handoff: h, User: gr.User}}}
+	for attempt := 0; ; attempt++ {
+		p.mu.Lock()
+		mb := p.mailboxes[gr.User]
+		if mb == nil {
+			var err error
+			if mb, err = p.spawnMailbox(gr); err != nil {
+				p.mu.Unlock()
+				return nil, fmt.Errorf("cannot start mailbox worker: %w", err)
+			}
+			p.mailboxes[gr.User] = mb
+		}
+		mb.load++
+		p.mu.Unlock()
+		err := mb.conn.Send(msg, fd)
+		if err == nil {
+			return mb, nil
+		}
+		p.mu.Lock()
+		mb.load--
+		if p.mailboxes[gr.User] == mb {
+			delete(p.mailboxes, gr.User)
+		}
+		p.mu.Unlock()
+		mb.kill()
+		if attempt > 0 {
+			return nil, err
+		}
+		p.log.Warn("mailbox worker gone; starting another", "user", gr.User, "pid", mb.pid, "err", err)
+	}
 }
 
 func (p *Parent) connDone(w *child, id uint64) {
