@@ -287,24 +287,48 @@ func loginSTARTTLS(t *testing.T, s *server, user, pw string) *client {
 // Issue 3, 1: mbsync (isync) over STARTTLS syncs a mailbox both ways:
 // messages, folders, flag changes and deletions from either side; a second
 // run with nothing changed has nothing to do.
+// Both storage engines, since mbsync drives each through UIDPLUS, flag
+// stores and expunges.
 func TestMbsyncTwoWay(t *testing.T) {
 	requireRoot(t)
 	if _, err := exec.LookPath("mbsync"); err != nil {
 		t.Fatal("mbsync not installed (Debian package isync; .ci/test.sh installs it)")
 	}
 	ensureSystemSetup(t)
-	ensureUser(t, "alice", "alice-pw")
+	for _, storage := range []string{"memory", "maildir"} {
+		t.Run(storage, func(t *testing.T) { mbsyncTwoWay(t, storage) })
+	}
+}
+
+func mbsyncTwoWay(t *testing.T, storage string) {
+	alice := ensureUser(t, "alice", "alice-pw")
 	certDir := t.TempDir()
 	cert, key, _ := testCert(t, certDir, "localhost")
+	// The Maildir base is root's, alice's own directory in it hers; every
+	// level must be searchable by her, which t.TempDir's parent is not.
+	base, err := os.MkdirTemp("", "imapd-mbsync-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	home := filepath.Join(base, "alice")
+	os.Mkdir(home, 0o700)
+	uid, _ := strconv.Atoi(alice.Uid)
+	gid, _ := strconv.Atoi(alice.Gid)
+	os.Chown(home, uid, gid)
+	if storage == "maildir" {
+		storage = fmt.Sprintf("maildir %q", base)
+	}
 	s := startServer(t, fmt.Sprintf(`
 listen on 127.0.0.1 port %%PORT%% starttls
 tls certificate "%s" key "%s"
-storage memory
+storage %s
 auth pam service imapd
 plaintext auth deny
 preauth workers 1
 control socket "%%DIR%%/control.sock"
-`, cert, key))
+`, cert, key, storage))
 
 	// Server side: three INBOX messages and a nested folder.
 	srvMsgs := []struct{ subj, flags string }{
@@ -398,11 +422,8 @@ SyncState *
 
 	lm := readMaildir(t, inbox)
 	p := lm["local one"].path
-	base := filepath.Base(p)
-	if i := strings.Index(base, ":2,"); i >= 0 {
-		base = base[:i]
-	}
-	if err := os.Rename(p, filepath.Join(inbox, "cur", base+":2,FS")); err != nil {
+	name, _, _ := strings.Cut(filepath.Base(p), ":2,")
+	if err := os.Rename(p, filepath.Join(inbox, "cur", name+":2,FS")); err != nil {
 		t.Fatal(err)
 	}
 	want["local one"] = wantMsg{loc1, []string{`\Flagged`, `\Seen`}}
@@ -428,6 +449,11 @@ SyncState *
 		t.Errorf("third sync rewrote the sync state:\n%s\nbecame\n%s", state, after)
 	}
 	compareSides(t, "third sync", c, "e1", "INBOX", inbox, want)
+	if strings.HasPrefix(storage, "maildir") {
+		if files, _ := filepath.Glob(filepath.Join(home, "cur", "*")); len(files) != len(want) {
+			t.Errorf("server Maildir %s/cur holds %d files, want %d", home, len(files), len(want))
+		}
+	}
 	if t.Failed() {
 		t.Logf("last mbsync run:\n%s", out)
 	}
