@@ -18,7 +18,7 @@ import (
 
 // folderGenVersion changes whenever the generated messages change, so a
 // cached folder built by an older generator is never reused.
-const folderGenVersion = 3
+const folderGenVersion = 4
 
 // The words the searches look for. Neither occurs anywhere else: the
 // vocabulary below has no word containing them.
@@ -82,7 +82,8 @@ type folderMsg struct {
 }
 
 type folderGen struct {
-	r *rand.Rand
+	r        *rand.Rand
+	forceB64 bool // the next text part is base64, so SEARCH BODY must decode it
 }
 
 func (g *folderGen) pick(list []string) string { return list[g.r.IntN(len(list))] }
@@ -167,7 +168,11 @@ func folderQP(s string) string {
 func (g *folderGen) textPart(size int, rare bool) string {
 	utf8 := g.r.IntN(5) == 0
 	body := g.text(size, utf8, rare)
-	switch k := g.r.IntN(10); {
+	k := g.r.IntN(10)
+	if g.forceB64 && rare {
+		g.forceB64, k, utf8 = false, 9, true
+	}
+	switch {
 	case k < 6 && !utf8:
 		return "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + body
 	case k < 9:
@@ -347,7 +352,8 @@ func buildFolder(dir string, n int, seed uint64) (*folderManifest, error) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				g := &folderGen{r: rand.New(rand.NewPCG(seed, uint64(i)+1))}
+				// One hit hides in a base64 text part.
+				g := &folderGen{r: rand.New(rand.NewPCG(seed, uint64(i)+1)), forceB64: i == n/3}
 				date := start.Add(time.Duration(int64(span) / int64(n) * int64(i))).Add(time.Duration(g.r.IntN(3600)) * time.Second)
 				m := g.message(i, n, date, i == largeIdx, rareSet[i])
 				name := folderFileName(i, m, int64(len(m.data)))

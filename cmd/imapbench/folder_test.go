@@ -52,7 +52,7 @@ func TestManifestMatchesMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, _ := folderFiles(dir)
-	var unseen, flagged, subj, body, large int
+	var unseen, flagged, subj, body, large, raw int
 	var total int64
 	dec := new(mime.WordDecoder)
 	for _, p := range files {
@@ -61,6 +61,9 @@ func TestManifestMatchesMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 		total += int64(len(data))
+		if bytes.Contains(data, []byte(folderRareWord)) {
+			raw++
+		}
 		name := filepath.Base(p)
 		if !strings.Contains(name, ",S="+strconv.Itoa(len(data))+",") {
 			t.Errorf("%s: S= is not the size %d", name, len(data))
@@ -92,6 +95,9 @@ func TestManifestMatchesMessages(t *testing.T) {
 	}
 	if unseen != man.Unseen || flagged != man.Flagged || subj != man.SubjectHits || body != man.BodyHits || total != man.Bytes {
 		t.Errorf("parsed: unseen %d flagged %d subject %d body %d bytes %d; manifest: %+v", unseen, flagged, subj, body, total, man)
+	}
+	if raw >= body {
+		t.Errorf("the rare word is in plain sight in all %d hits: none tests decoding", body)
 	}
 	if large != 1 || man.LargeSize < 20e6 {
 		t.Errorf("large messages: %d, manifest size %d", large, man.LargeSize)
