@@ -526,3 +526,53 @@ func TestCurlListAndFetch(t *testing.T) {
 		t.Errorf("curl search SUBJECT second: %q, want %q", got, want)
 	}
 }
+
+// Issue 3, 2 over TLS: curl verifies the server's certificate on implicit
+// TLS (imaps://) and on STARTTLS (--ssl-reqd), then fetches byte-exact.
+func TestCurlTLS(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl not installed")
+	}
+	ensureSystemSetup(t)
+	ensureUser(t, "alice", "alice-pw")
+	cert, key, _ := testCert(t, t.TempDir(), "localhost")
+	port2 := freePort(t)
+	s := startTLSServer(t, fmt.Sprintf(`
+listen on 127.0.0.1 port %%PORT%% tls
+listen on 127.0.0.1 port %d starttls
+tls certificate "%s" key "%s"
+storage memory
+auth pam service imapd
+plaintext auth deny
+preauth workers 1
+control socket "%%DIR%%/control.sock"
+`, port2, cert, key))
+	c := dialTLS(t, s.addr)
+	c.C("a1 LOGIN alice alice-pw")
+	c.S("a1 OK")
+	msg := "From: a@example.org\r\nSubject: over TLS\r\n\r\n" + strings.Repeat("0123456789abcdef", 4096) + "\r\n"
+	_, uid := c.appendMsg("a2", "INBOX", "", msg)
+	for _, url := range []string{
+		fmt.Sprintf("imaps://127.0.0.1:%d/INBOX;UID=%d", s.port, uid),
+		fmt.Sprintf("imap://127.0.0.1:%d/INBOX;UID=%d", port2, uid),
+	} {
+		cmd := exec.Command("curl", "-sS", "--max-time", "10", "--ssl-reqd", "--cacert", cert, "-u", "alice:alice-pw", url)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Errorf("curl %s: %v\n%s", url, err, stderr.String())
+			continue
+		}
+		if string(out) != msg {
+			t.Errorf("curl %s: %d bytes differ from the %d appended", url, len(out), len(msg))
+		}
+	}
+	// Without --ssl-reqd curl would log in in cleartext; the server refuses.
+	url := fmt.Sprintf("imap://127.0.0.1:%d/INBOX;UID=%d", port2, uid)
+	out, err := exec.Command("curl", "-sS", "--max-time", "10", "-u", "alice:alice-pw", url).CombinedOutput()
+	if err == nil {
+		t.Errorf("curl %s in cleartext with plaintext auth deny succeeded: %q", url, out)
+	}
+}
