@@ -576,3 +576,19 @@ control socket "%%DIR%%/control.sock"
 		t.Errorf("curl %s in cleartext with plaintext auth deny succeeded: %q", url, out)
 	}
 }
+
+// Python's imaplib (an IMAP4rev1 client library) through a session of the
+// commands clients use most; the script asserts each answer.
+func TestPythonImaplib(t *testing.T) {
+	requireRoot(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 not installed")
+	}
+	s, _, _ := privServer(t)
+	script := filepath.Join(repoRoot(), "tests", "testdata", "interop", "imaplib_client.py")
+	out, err := exec.Command(py, script, "127.0.0.1", strconv.Itoa(s.port), "alice", "alice-pw").CombinedOutput()
+	if err != nil || !strings.HasSuffix(string(out), "ALL OK\n") {
+		t.Errorf("imaplib session: %v\n%s", err, out)
+	}
+}
