@@ -21,5 +21,7 @@ imapd_flag=127.0.0.1:$IMAPD_TLS_PORT
 if [ -n "${NO_IMAPD:-}" ] || ! start_imapd; then
 	imapd_flag=
 fi
-"$IMAPBENCH" tls -user "$BENCH_USER" -pass "$BENCH_PASS" -ca "$BENCH_DIR/cert.pem" -servername localhost \
+imapd_pid=${IMAPD_PID:-0}
+[ -n "$imapd_flag" ] || imapd_pid=0
+"$IMAPBENCH" tls -imapd-pid "$imapd_pid" -dovecot-pid "$(cat "$BENCH_DIR/dovecot/run/master.pid")" -user "$BENCH_USER" -pass "$BENCH_PASS" -ca "$BENCH_DIR/cert.pem" -servername localhost \
 	-imapd "$imapd_flag" -dovecot 127.0.0.1:$DOVECOT_TLS_PORT "$@"

@@ -31,6 +31,44 @@ type tlsServer struct {
 	loads []string
 	errs  int
 	state string // negotiated TLS version and suite
+	root  int    // the server's root process (imapd parent, Dovecot master), 0 unknown
+
+	// CPU of the whole server process tree, summed over the rounds.
+	cpu    map[int]time.Duration // key: 0 for fetches, clients for logins
+	cpuOps map[int]int
+}
+
+// cpuNow samples the server tree's CPU time (serverCPU counts reaped
+// children, so Dovecot's per-connection processes are included).
+func (s *tlsServer) cpuNow() (time.Duration, bool) {
+	if s.root == 0 {
+		return 0, false
+	}
+	cs, err := serverCPU([]int{s.root}, "")
+	if err != nil {
+		return 0, false
+	}
+	return cs.Total, true
+}
+
+func (s *tlsServer) addCPU(key int, before time.Duration, ok bool, ops int) {
+	after, ok2 := s.cpuNow()
+	if !ok || !ok2 {
+		return
+	}
+	if s.cpu == nil {
+		s.cpu, s.cpuOps = map[int]time.Duration{}, map[int]int{}
+	}
+	s.cpu[key] += after - before
+	s.cpuOps[key] += ops
+}
+
+// cpuPerOp is the server CPU per operation for key, in ms, or -1.
+func (s *tlsServer) cpuPerOp(key int) float64 {
+	if s.cpuOps[key] == 0 {
+		return -1
+	}
+	return float64(s.cpu[key]) / float64(time.Millisecond) / float64(s.cpuOps[key])
 }
 
 type tlsConfig struct {
@@ -56,6 +94,8 @@ func runTLS(args []string) error {
 	fs.IntVar(&c.fetches, "fetches", 3, "FETCH BODY[] per server per round")
 	fs.IntVar(&c.logins, "logins", 100, "logins per server per round and concurrency")
 	clients := fs.String("clients", "1,4", "concurrent clients for the login rate, comma-separated")
+	imapdPid := fs.Int("imapd-pid", 0, "pid of imapd's parent, to measure the server's CPU time (optional)")
+	dovecotPid := fs.Int("dovecot-pid", 0, "pid of Dovecot's master, to measure the server's CPU time (optional)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,10 +123,10 @@ func runTLS(args []string) error {
 		c.tlsConf.InsecureSkipVerify = true
 	}
 	if *imapdAddr != "" {
-		c.servers = append(c.servers, &tlsServer{name: "imapd", addr: *imapdAddr})
+		c.servers = append(c.servers, &tlsServer{name: "imapd", addr: *imapdAddr, root: *imapdPid})
 	}
 	if *dovecotAddr != "" {
-		c.servers = append(c.servers, &tlsServer{name: "Dovecot", addr: *dovecotAddr})
+		c.servers = append(c.servers, &tlsServer{name: "Dovecot", addr: *dovecotAddr, root: *dovecotPid})
 	}
 	if len(c.servers) == 0 {
 		return errors.New("tls: no server to measure")
@@ -146,6 +186,8 @@ func (c *tlsConfig) prepare(s *tlsServer, msg []byte) error {
 }
 
 func (c *tlsConfig) fetchRound(s *tlsServer) error {
+	cpu0, ok := s.cpuNow()
+	defer func() { s.addCPU(0, cpu0, ok, c.fetches) }()
 	for range c.fetches {
 		r, err := s.sess.MustOK(fmt.Sprintf("UID FETCH %d BODY.PEEK[]", s.uid))
 		if err != nil {
@@ -162,6 +204,8 @@ func (c *tlsConfig) fetchRound(s *tlsServer) error {
 // loginRound makes c.logins connections with n clients at once, each a
 // full TLS handshake, greeting, LOGIN and LOGOUT.
 func (c *tlsConfig) loginRound(s *tlsServer, n int) {
+	cpu0, ok := s.cpuNow()
+	defer func() { s.addCPU(n, cpu0, ok, c.logins) }()
 	var next atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -265,9 +309,13 @@ func (c *tlsConfig) print() {
 		for _, s := range c.servers {
 			v := val(s)
 			vs = append(vs, v)
+			if v < 0 {
+				line += " - |"
+				continue
+			}
 			line += " " + fmt.Sprintf(format, v) + " |"
 		}
-		if len(vs) == 2 && vs[1] != 0 {
+		if len(vs) == 2 && vs[1] > 0 && vs[0] >= 0 {
 			line += fmt.Sprintf(" %.2f |", vs[0]/vs[1])
 		}
 		fmt.Println(line)
@@ -280,8 +328,15 @@ func (c *tlsConfig) print() {
 	if slices.Contains(c.concurrency, 1) {
 		row("connect+TLS+LOGIN+LOGOUT latency, 1 client, median (ms)", func(s *tlsServer) float64 { return tlsMedian(s.lat) * 1e3 }, "%.1f")
 	}
+	if c.servers[0].root != 0 || len(c.servers) > 1 && c.servers[1].root != 0 {
+		row("server CPU per FETCH (ms)", func(s *tlsServer) float64 { return s.cpuPerOp(0) }, "%.1f")
+		for _, n := range c.concurrency {
+			row(fmt.Sprintf("server CPU per login, %d client(s) (ms)", n), func(s *tlsServer) float64 { return s.cpuPerOp(n) }, "%.2f")
+		}
+	}
 	row("failed logins", func(s *tlsServer) float64 { return float64(s.errs) }, "%.0f")
 	if len(c.servers) == 2 {
-		fmt.Printf("\nRatio: %s / %s (higher is better for throughput and logins/s, lower for latency).\n", c.servers[0].name, c.servers[1].name)
+		fmt.Printf("\nRatio: %s / %s (higher is better for throughput and logins/s, lower for latency and CPU).\n", c.servers[0].name, c.servers[1].name)
+		fmt.Println("Server CPU: user+system time of the server's whole process tree, reaped children included, from /proc (10 ms ticks), over all rounds.")
 	}
 }
