@@ -751,3 +751,77 @@ control socket "%DIR%/control.sock"
 		t.Errorf("only %d comparisons", n)
 	}
 }
+
+// The common migration setup: Dovecot's LDA (or LMTP) keeps delivering
+// into the Maildir imapd serves. An IDLE session sees the deliveries, and
+// imapd shows them with the UIDs the LDA wrote to dovecot-uidlist.
+func TestDovecotLDADelivery(t *testing.T) {
+	requireRoot(t)
+	lda := "/usr/lib/dovecot/dovecot-lda"
+	if _, err := os.Stat(lda); err != nil {
+		t.Fatal("dovecot-lda not installed (Debian package dovecot-core; .ci/test.sh installs it)")
+	}
+	ensureSystemSetup(t)
+	u := ensureUser(t, "dcuser", "dcuser-pw")
+	maildir := filepath.Join(u.HomeDir, "Maildir")
+	if err := os.RemoveAll(maildir); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
+		}
+	}()
+	// The LDA looks the user up through the running Dovecot's auth service.
+	dc := newDovecot(t)
+	dc.start()
+	s := startServer(t, `
+listen on 127.0.0.1 port %PORT% plain
+storage maildir
+auth pam service imapd
+preauth workers 1
+control socket "%DIR%/control.sock"
+`)
+	m := login(t, s, "dcuser", "dcuser-pw")
+	m.C(`m1 CREATE "Lists/go"`)
+	m.S("m1 OK")
+	m.C("m2 SELECT INBOX")
+	m.S("m2 OK")
+	_, first := m.appendMsg("m3", "INBOX", `(\Seen)`, dcMessage(1, " (imapd)"))
+	deliver := func(folder, body string) {
+		t.Helper()
+		args := []string{"-c", dc.conf, "-d", "dcuser"}
+		if folder != "" {
+			args = append(args, "-m", folder)
+		}
+		cmd := exec.Command(lda, args...)
+		cmd.Stdin = strings.NewReader(body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("dovecot-lda %v: %v\n%s", args, err, out)
+		}
+	}
+	m.C("m4 IDLE")
+	m.S("+ ")
+	deliver("", "From: lda@example.org\nSubject: delivered 1\n\nby dovecot-lda\n")
+	m.S("* 2 EXISTS")
+	deliver("", "From: lda@example.org\nSubject: delivered 2\n\nby dovecot-lda\n")
+	m.S("* 3 EXISTS")
+	m.C("DONE")
+	m.S("m4 OK")
+	deliver("Lists/go", "From: golang-nuts@example.org\nSubject: to a folder\n\nby dovecot-lda -m\n")
+
+	d := dial(t, dc.addr)
+	d.C("d1 LOGIN dcuser dcuser-pw")
+	d.S("d1 OK")
+	for _, mb := range []string{"INBOX", `"Lists/go"`} {
+		want := d.snapshot("d2", mb)
+		got := m.snapshot("m5", mb)
+		compareState(t, "imapd after dovecot-lda deliveries:", mb, want, got)
+		if mb == "INBOX" && (len(got.msgs) != 3 || got.msgs[0].uid != first) {
+			t.Errorf("imapd INBOX after two deliveries: %+v, want 3 messages from UID %d", got.msgs, first)
+		}
+		if mb != "INBOX" && len(got.msgs) != 1 {
+			t.Errorf("imapd %s after a delivery: %+v", mb, got.msgs)
+		}
+	}
+}
