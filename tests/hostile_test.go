@@ -235,10 +235,14 @@ func TestHostileInput(t *testing.T) {
 		c = dial(t, s.addr)
 		c.C("g1 CAPABILITY")
 		c.S("g1 OK")
+		var garbage strings.Builder
 		for i := 0; i < 12; i++ {
-			c.raw("\x00\x01garbage\xff\x00 line " + strconv.Itoa(i) + "\r\n")
+			garbage.WriteString("\x00\x01garbage\xff\x00 line " + strconv.Itoa(i) + "\r\n")
 		}
+		// One write, not waited for: the server may close before the 12th.
+		w := sendAsync(c, []byte(garbage.String()))
 		lines = expectClosed(t, c)
+		<-w
 		bads := 0
 		for _, l := range lines {
 			if strings.Contains(l, " BAD") {
@@ -252,10 +256,10 @@ func TestHostileInput(t *testing.T) {
 		c = dial(t, s.addr)
 		junk := make([]byte, 64<<10)
 		rand.Read(junk)
-		w := sendAsync(c, junk)
+		w = sendAsync(c, junk)
 		lines = expectClosed(t, c)
 		if len(lines) == 0 || !strings.HasPrefix(lines[0], "* BYE") {
-			t.Errorf("64 KiB random bytes: %q, want * BYE and close", lines)
+			t.Errorf("64 KiB random bytes starting %q: %q, want * BYE and close", junk[:64], lines)
 		}
 		<-w
 	})
@@ -609,7 +613,11 @@ func TestHostileInput(t *testing.T) {
 			if err != nil {
 				t.Errorf("C: %s %s: %v (%q)", tag, cmd, err, lines)
 			}
-			all = append(all, lines...)
+			for _, l := range lines {
+				if !strings.HasPrefix(l, "* LIST") || strings.Contains(l, "leak") {
+					all = append(all, l)
+				}
+			}
 		}
 		// One entry the worker may not read must not take the INBOX down:
 		// the other messages stay reachable.
@@ -619,7 +627,7 @@ func TestHostileInput(t *testing.T) {
 		if strings.Contains(strings.Join(all, "\n"), "-secret-outside-the-maildir") {
 			t.Errorf("a file outside alice's Maildir was served through a symlink:\n%s", strings.Join(all, "\n"))
 		}
-		t.Logf("%s", strings.Join(all, "\n"))
+		t.Logf("%q", all)
 	})
 
 	t.Run("PipelinedFlood", func(t *testing.T) {
