@@ -349,6 +349,11 @@ control socket "%%DIR%%/control.sock"
 	c.S("s5 OK")
 	listBody := "From: golang-nuts@example.org\nSubject: list mail\n\nnested folder\n"
 	c.appendMsg("s6", `"Lists/go"`, "", crlf(listBody))
+	// "Entwürfe" in modified UTF-7, as an IMAP4rev1 client (mbsync) sees it.
+	c.C(`s6a CREATE "Entw&APw-rfe"`)
+	c.S("s6a OK")
+	draftBody := "From: alice@example.org\nSubject: draft\n\nnon-ASCII folder\n"
+	c.appendMsg("s6b", `"Entw&APw-rfe"`, `(\Draft)`, crlf(draftBody))
 	c.C("s7 LOGOUT")
 	c.S("s7 OK")
 
@@ -399,6 +404,8 @@ SyncState *
 	c = loginSTARTTLS(t, s, "alice", "alice-pw")
 	compareSides(t, "first sync", c, "c1", "INBOX", inbox, want)
 	compareSides(t, "first sync", c, "c2", `"Lists/go"`, filepath.Join(local, "Lists", "go"), map[string]wantMsg{"list mail": {listBody, nil}})
+	// isync 1.4 keeps the modified UTF-7 name on the near side.
+	compareSides(t, "first sync", c, "c2a", `"Entw&APw-rfe"`, filepath.Join(local, "Entw&APw-rfe"), map[string]wantMsg{"draft": {draftBody, []string{`\Draft`}}})
 	compareSides(t, "first sync", c, "c3", "Notes", filepath.Join(local, "Notes"), map[string]wantMsg{"a note": {notes, []string{`\Seen`}}})
 
 	// Flags change on both sides, one message is deleted on each side.
