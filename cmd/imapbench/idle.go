@@ -34,6 +34,7 @@ func runIdle(args []string) error {
 	settle := fs.Duration("settle", 2*time.Second, "wait after the last IDLE before sampling memory")
 	notifyTimeout := fs.Duration("notify-timeout", 30*time.Second, "give up waiting for EXISTS after this")
 	par := fs.Int("parallel", 50, "logins in flight while setting up")
+	hold := fs.Duration("hold", 0, "keep the sessions idle this long after sampling memory (to inspect the server)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +105,11 @@ func runIdle(args []string) error {
 		for _, k := range comms {
 			fmt.Printf("  %-20s %5d processes %9d kB\n", k, mem.NByComm[k], mem.ByComm[k])
 		}
+	}
+
+	if *hold > 0 {
+		fmt.Printf("holding %d idle sessions for %s\n", len(live), *hold)
+		time.Sleep(*hold)
 	}
 
 	// Delivery: one message per account; t0 is taken before the first.
