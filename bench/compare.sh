@@ -14,6 +14,7 @@
 # Knobs (environment): USERS=200 BIG=1000 ROUNDS=2 DURATION=15s
 #   ONLY="imapd dovecot" WORK=/tmp/imapbench IPORT=21143 DPORT=22143
 #   SKIP_BIG=1 skips the 1,000-sessions-of-1,000-accounts memory run.
+#   MARKDOWN=1 bench/compare.sh table   prints the last run's table for docs.
 set -euo pipefail
 
 USERS=${USERS:-200}
@@ -173,7 +174,8 @@ run() {
 	shift 3
 	start "$server"
 	local out="$WORK/results/$round-$server-$name.txt"
-	log "round $round $server $name"
+	log "round $round $server $name (load $(cut -d' ' -f1 /proc/loadavg))"
+	echo "LOAD $(cut -d' ' -f1 /proc/loadavg)" >"$out.load"
 	"$BENCH" "$@" -addr "127.0.0.1:$PORT" -users "bench%d:$PASS" -server-pids "$SERVER_PID" -label "$server" >"$out" 2>&1 ||
 		echo "RESULT failed label=$server exit=$?" >>"$out"
 	grep -E '^(RESULT|errors:|  +[0-9]+  )' "$out" | sed "s/^/  /" >&2 || true
@@ -202,7 +204,7 @@ table() {
 			/^WORKLOAD/ { w = $2 }
 			/^RESULT/ { r = $0 }
 			END { split(file, p, "-"); print p[1], p[2], w, r }' "$f"
-	done | awk '
+	done | awk -v md="${MARKDOWN:-0}" '
 	function num(s, key,   re) {
 		if (match(s, " " key "=[-0-9.]+")) return substr(s, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
 		return ""
@@ -226,15 +228,20 @@ table() {
 		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (arr[j] + 0 < arr[i] + 0) { t = arr[i]; arr[i] = arr[j]; arr[j] = t }
 		return (c % 2) ? arr[(c + 1) / 2] : (arr[c / 2] + arr[c / 2 + 1]) / 2
 	}
+	function row(a, b, c, d, e) {
+		if (md) printf "| %s | %s | %s | %s | %s |\n", a, b, c, d, e
+		else printf "%-14s %-15s %12s %12s %8s\n", a, b, c, d, e
+	}
 	END {
-		printf "%-14s %-15s %12s %12s %8s\n", "workload", "figure", "imapd", "dovecot", "ratio"
+		row("workload", "figure", "imapd", "dovecot", "ratio")
+		if (md) print "|---|---|--:|--:|--:|"
 		for (wm in keys) rows[++nr] = wm
 		for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (rows[j] < rows[i]) { t = rows[i]; rows[i] = rows[j]; rows[j] = t }
 		for (i = 1; i <= nr; i++) {
 			split(rows[i], p, SUBSEP)
 			a = median(rows[i] SUBSEP "imapd"); b = median(rows[i] SUBSEP "dovecot")
 			ratio = (a != "" && b != "" && b + 0 != 0) ? sprintf("%.2f", a / b) : "-"
-			printf "%-14s %-15s %12s %12s %8s\n", p[1], p[2], (a == "" ? "-" : sprintf("%.2f", a)), (b == "" ? "-" : sprintf("%.2f", b)), ratio
+			row(p[1], p[2], (a == "" ? "-" : sprintf("%.2f", a)), (b == "" ? "-" : sprintf("%.2f", b)), ratio)
 		}
 	}'
 }
@@ -244,7 +251,7 @@ setup) setup ;;
 table) table ;;
 all)
 	setup
-	rm -f "$WORK"/results/*.txt
+	rm -f "$WORK"/results/*.txt "$WORK"/results/*.load
 	start_time=$(date +%s)
 	for ((round = 1; round <= ROUNDS; round++)); do
 		for server in $ONLY; do
@@ -253,6 +260,7 @@ all)
 	done
 	log "done in $(($(date +%s) - start_time))s; outputs in $WORK/results"
 	echo "machine: $(nproc) CPUs, $(free -h | awk '/^Mem:/ {print $2}') RAM, Linux $(uname -r)"
+	echo "load average (1 min) at the start of the workloads: $(cat "$WORK"/results/*.load | awk '{print $2}' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}')"
 	table
 	;;
 *)
