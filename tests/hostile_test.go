@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"bufio"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -300,6 +302,73 @@ func TestHostileInput(t *testing.T) {
 		c.C("u22 NOOP")
 		c.S("u22 OK")
 		h.noEscape(t)
+	})
+
+	t.Run("HostileSASL", func(t *testing.T) {
+		defer h.check(t)
+		c := dial(t, s.addr)
+		b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+		for i, step := range []struct{ cmd, resp, want string }{
+			{"AUTHENTICATE PLAIN", "!!!not base64!!!", "BAD"},
+			{"AUTHENTICATE PLAIN", "*", "BAD"}, // cancelled, RFC 9051 §6.2.2
+			{"AUTHENTICATE PLAIN " + b64("\x00\x00"), "", "NO [AUTHENTICATIONFAILED]"},
+			{"AUTHENTICATE PLAIN " + b64("alice"), "", "BAD"},
+			{"AUTHENTICATE PLAIN " + b64("bob\x00alice\x00alice-pw"), "", "NO [AUTHORIZATIONFAILED]"},
+			{"AUTHENTICATE PLAIN " + b64("\x00alice\x00"+strings.Repeat("p", 4000)), "", "NO [AUTHENTICATIONFAILED]"},
+			{"AUTHENTICATE X-NOSUCH", "", "NO"},
+		} {
+			tag := fmt.Sprintf("s%d", i)
+			c.C(tag + " " + step.cmd)
+			if step.resp != "" {
+				c.S("+")
+				c.C(step.resp)
+			}
+			l := last(c.S(tag + " "))
+			if !strings.HasPrefix(l, tag+" "+step.want) {
+				t.Errorf("C: %s %.60s / %q\nS: %q, want %s", tag, step.cmd, step.resp, l, step.want)
+			}
+		}
+		c.C("s9 NOOP")
+		c.S("s9 OK")
+		if n := len(byTitle(children(t, s.cmd.Process.Pid), "imapd: mailbox")); n != 2 {
+			t.Errorf("%d mailbox workers after failed AUTHENTICATEs, want the witnesses' 2", n)
+		}
+		// A response longer than the line limit ends the connection.
+		c.C("s10 AUTHENTICATE PLAIN")
+		c.S("+")
+		w := sendAsync(c, []byte(strings.Repeat("QUFB", 8<<10)+"\r\n"))
+		if l := expectClosed(t, c); len(l) > 0 && !strings.HasPrefix(last(l), "* BYE") && !strings.HasPrefix(last(l), "s10 BAD") {
+			t.Errorf("32 KiB SASL response: %q, want BAD or * BYE and close", l)
+		}
+		<-w
+	})
+
+	t.Run("ConnectionsPerIP", func(t *testing.T) {
+		defer h.check(t)
+		// limit connections per ip defaults to 20; an address of its own
+		// keeps the witnesses and other subtests out of the count.
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.77")}}
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for i := 0; i < 21; i++ {
+			conn, err := d.Dial("tcp", s.addr)
+			if err != nil {
+				t.Fatalf("connection %d: %v", i+1, err)
+			}
+			conns = append(conns, conn)
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			l, err := bufio.NewReader(conn).ReadString('\n')
+			switch {
+			case i < 20 && !strings.HasPrefix(l, "* OK"):
+				t.Errorf("connection %d: %q %v, want the greeting", i+1, l, err)
+			case i == 20 && !strings.HasPrefix(l, "* BYE [UNAVAILABLE]"):
+				t.Errorf("connection 21 from one address: %q %v, want * BYE [UNAVAILABLE]", l, err)
+			}
+		}
 	})
 
 	t.Run("LongLineBeforeLogin", func(t *testing.T) {
