@@ -771,6 +771,61 @@ control socket "%DIR%/control.sock"
 	if n < 50 {
 		t.Errorf("only %d comparisons", n)
 	}
+
+	// SEARCH, same keys to both: flags and keywords set through Dovecot,
+	// header and body text (decoded: encoded words, quoted-printable,
+	// ISO-8859-1), sizes, internal and sent dates, UID sets, OR and NOT.
+	d.C("d3 SELECT INBOX")
+	d.S("d3 OK")
+	d.C(`d4 UID STORE 1,3 +FLAGS (\Flagged Work)`)
+	d.S("d4 OK")
+	d.C(`d5 UID STORE 2 -FLAGS (\Seen)`)
+	d.S("d5 OK")
+	m.C("m3 SELECT INBOX")
+	m.S("m3 OK")
+	keys := []string{
+		"ALL", "SEEN", "UNSEEN", "FLAGGED", "UNFLAGGED", "KEYWORD Work", "UNKEYWORD Work", "KEYWORD Absent",
+		"ANSWERED", "DELETED", "DRAFT", "UNDRAFT",
+		`SUBJECT "newsletter"`, `SUBJECT "GRÜSSE"`, `SUBJECT "Grüße"`, `FROM "müller"`, `FROM "anna@"`,
+		`TO "carol"`, `TO "team"`, `CC "eavesdropper"`, `BCC "x"`, `FROM "grace"`,
+		`BODY "café"`, `BODY "costs 3 €"`, `BODY "Zweite Zeile"`, `BODY "JVBERi0"`, `BODY "inside"`,
+		`TEXT "report"`, `TEXT "anna@example.org"`, `TEXT "forwarded inside"`,
+		`HEADER Message-ID "<mixed.3"`, `HEADER X-Missing ""`, `HEADER Content-Type "multipart"`, `HEADER Subject ""`,
+		"LARGER 500", "SMALLER 300", "LARGER 100000",
+		"ON 20-Nov-2026", "BEFORE 20-Nov-2026", "SINCE 20-Nov-2026", "SINCE 21-Nov-2026",
+		"SENTON 25-Nov-2026", "SENTBEFORE 25-Nov-2026", "SENTSINCE 25-Nov-2026", "SENTSINCE 27-Nov-2026",
+		"UID 2:*", "UID 3:1", "1:2", "*", "2,4",
+		`OR SEEN FLAGGED`, `NOT SEEN`, `NOT (SEEN FLAGGED)`, `OR (SUBJECT "news") (TEXT "pdf")`, `SEEN KEYWORD Work`,
+		`CHARSET UTF-8 SUBJECT "grüße"`,
+	}
+	for i, k := range keys {
+		want := normSearch(d.command(fmt.Sprintf("ds%d", i), "UID SEARCH "+k))
+		got := normSearch(m.command(fmt.Sprintf("ms%d", i), "UID SEARCH "+k))
+		if got != want {
+			t.Errorf("UID SEARCH %s:\nimapd:   %s\nDovecot: %s", k, got, want)
+		}
+	}
+}
+
+// normSearch is a SEARCH answer as "OK 1 3 4" (UIDs sorted) or the
+// status word of a refusal.
+func normSearch(untagged []string, status string) string {
+	_, st, _ := strings.Cut(status, " ")
+	word, _, _ := strings.Cut(st, " ")
+	if word != "OK" {
+		return word
+	}
+	var uids []int
+	for _, u := range untagged {
+		if rest, ok := strings.CutPrefix(u, "* SEARCH"); ok {
+			for _, f := range strings.Fields(rest) {
+				n, _ := strconv.Atoi(f)
+				uids = append(uids, n)
+			}
+		}
+	}
+	sort.Ints(uids)
+	return strings.TrimSpace(fmt.Sprint("OK ", strings.Trim(fmt.Sprint(uids), "[]")))
 }
 
 // The common migration setup: Dovecot's LDA (or LMTP) keeps delivering
