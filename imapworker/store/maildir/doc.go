@@ -23,6 +23,17 @@
 // directory maps back to exactly one name. Also refused: empty levels, "."
 // and ".." levels, a leading "~", NUL and other control characters.
 //
+// Locking: dovecot-uidlist.lock is made by link(2) of a finished temp file
+// holding "<pid>:<host>", so it never exists empty. A lock whose holder is
+// a dead process on this host is taken over at once (a killed session
+// blocks nobody); any other lock after 2 minutes, as Dovecot does.
+//
+// New mail: files in new/ get UIDs in name order (delivery time) and move
+// to cur/ with a ":2," suffix at the next sync of any session, and are
+// \Recent for the first read-write handle that sees them. Changes by other
+// processes are found through inotify on new/ and cur/ of selected folders
+// and a periodic stat of the directories and the uidlist.
+//
 // Flags live in the ":2," suffix of a file name (D Draft, F Flagged,
 // P $Forwarded, R Answered, S Seen, T Deleted) and keywords as the letters
 // a-z, indexing dovecot-keywords. All changes to a folder's files (new UIDs,

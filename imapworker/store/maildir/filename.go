@@ -48,6 +48,16 @@ func withFlags(base, oldInfo, letters string) string {
 // sortLetters returns the letters sorted and deduplicated, as the Maildir
 // spec requires (ASCII order: upper-case system flags before keywords).
 func sortLetters(s string) string {
+	sorted := true
+	for i := 1; i < len(s); i++ {
+		if s[i] <= s[i-1] {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return s // the common case; no allocation
+	}
 	b := []byte(s)
 	sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })
 	out := b[:0]
