@@ -577,13 +577,44 @@ control socket "%DIR%/control.sock"
 	m.C("m7 EXPUNGE")
 	m.S("m7 OK")
 
+	// Renames under the other's feet: each server changes a message's flags
+	// (so its file name), and the other, with no NOOP in between, reads the
+	// message and adds a flag without losing the first server's.
+	bodyOf := func(c *client, tag string, uid uint32) string {
+		for _, msg := range c.fetch(tag, fmt.Sprint(uid), "(BODY.PEEK[])") {
+			if msg.uid == uid && msg.body != "" {
+				return msg.body
+			}
+		}
+		return ""
+	}
+	d.C(fmt.Sprintf(`d7a UID STORE %d +FLAGS.SILENT (\Answered DcLabel)`, uids[4]))
+	d.S("d7a OK")
+	// The scenario needs the rename done, not just queued in Dovecot's index.
+	if names, _ := filepath.Glob(filepath.Join(maildir, "cur", "*:2,*R*")); len(names) != 1 {
+		t.Errorf("after Dovecot's STORE \\Answered, files with R: %v, want one", names)
+	}
+	if got, want := bodyOf(m, "m7a", uids[4]), dcMessage(4, " (via Dovecot)"); got != want {
+		t.Errorf("imapd UID FETCH %d BODY[] after Dovecot renamed its file: %q, want %q", uids[4], got, want)
+	}
+	m.C(fmt.Sprintf(`m7b UID STORE %d +FLAGS.SILENT (\Seen)`, uids[4]))
+	m.S("m7b OK")
+	m.C(fmt.Sprintf(`m7c UID STORE %d +FLAGS.SILENT (\Answered ImLabel)`, uids[5]))
+	m.S("m7c OK")
+	if got, want := bodyOf(d, "d7b", uids[5]), dcMessage(5, " (via imapd)"); got != want {
+		t.Errorf("Dovecot UID FETCH %d BODY[] after imapd renamed its file: %q, want %q", uids[5], got, want)
+	}
+	d.C(fmt.Sprintf(`d7c UID STORE %d +FLAGS.SILENT (\Seen)`, uids[5]))
+	d.S("d7c OK")
+
 	ds := d.snapshot("d8", "INBOX")
 	ms := m.snapshot("m8", "INBOX")
 	compareState(t, "imapd next to Dovecot:", "INBOX", ds, ms)
 	want := []imapMsg{
 		{uid: uids[0], flags: []string{"ImKw", `\Flagged`}},
 		{uid: uids[1], flags: []string{"DcKw", `\Seen`}},
-		{uid: uids[4]}, {uid: uids[5]},
+		{uid: uids[4], flags: []string{"DcLabel", `\Answered`, `\Seen`}},
+		{uid: uids[5], flags: []string{"ImLabel", `\Answered`, `\Seen`}},
 	}
 	for _, got := range [][]imapMsg{ds.msgs, ms.msgs} {
 		if len(got) != len(want) {
