@@ -607,6 +607,30 @@ control socket "%DIR%/control.sock"
 	d.C(fmt.Sprintf(`d7c UID STORE %d +FLAGS.SILENT (\Seen)`, uids[5]))
 	d.S("d7c OK")
 
+	// Dovecot expunges a message imapd's session still shows. Fetching it is
+	// answered without a BAD or a dropped connection (RFC 9051 §7.5.1
+	// leaves OK, NO or the old data to the server), and the next NOOP
+	// reports the EXPUNGE with the right sequence number.
+	_, victim := d.appendMsg("d7d", "INBOX", "", dcMessage(7, " (expunged by Dovecot)"))
+	m.C("m7d NOOP")
+	m.S("m7d OK")
+	d.C(fmt.Sprintf(`d7e UID STORE %d +FLAGS.SILENT (\Deleted)`, victim))
+	d.S("d7e OK")
+	d.C("d7f EXPUNGE")
+	d.S("d7f OK")
+	m.C(fmt.Sprintf("m7e UID FETCH %d (BODY.PEEK[])", victim))
+	l := m.S("m7e ")
+	if last := l[len(l)-1]; strings.HasPrefix(last, "m7e BAD") || strings.Contains(last, "SERVERBUG") {
+		t.Errorf("imapd fetching a message Dovecot expunged: %q", l)
+	}
+	// UID FETCH may carry the EXPUNGE (§7.5.1 forbids it only for FETCH,
+	// STORE and SEARCH by sequence number); else the NOOP must.
+	m.C("m7f NOOP")
+	l = append(l, m.S("m7f OK")...)
+	if n := strings.Count(strings.Join(l, "\n"), "* 5 EXPUNGE"); n != 1 {
+		t.Errorf("imapd after Dovecot's EXPUNGE of message 5 sent \"* 5 EXPUNGE\" %d times:\n%s", n, strings.Join(l, "\n"))
+	}
+
 	ds := d.snapshot("d8", "INBOX")
 	ms := m.snapshot("m8", "INBOX")
 	compareState(t, "imapd next to Dovecot:", "INBOX", ds, ms)
