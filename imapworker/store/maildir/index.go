@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -125,6 +126,7 @@ func (f *folder) flushIndex() error {
 		return nil
 	}
 	f.indexDirty = false
+	_ = f.compactCache() // best effort: the old file stays usable
 	w := &wbuf{b: make([]byte, 0, 128+len(f.msgs)*96)}
 	w.b = append(w.b, indexMagic...)
 	w.u(uint64(f.ul.uidValidity))
@@ -421,4 +423,71 @@ func (f *folder) cacheSet(uid uint32, key string, value []byte) {
 		c.size = end
 	}
 	f.markIndexDirty()
+}
+
+// cacheCompactMin is the imapd.cache size below which garbage is left.
+var cacheCompactMin int64 = 1 << 20
+
+// compactCache rewrites imapd.cache with the values of messages that still
+// exist once they are less than half of it. Another process appending to
+// the old file meanwhile loses those values only: it is a cache. Called
+// with f.mu.
+func (f *folder) compactCache() error {
+	c := f.cache
+	if c == nil || c.size < cacheCompactMin {
+		return nil
+	}
+	var live int64
+	uids := make([]uint32, 0, len(c.ents))
+	for uid, es := range c.ents {
+		if f.lookup(uid) == nil {
+			continue
+		}
+		uids = append(uids, uid)
+		for _, e := range es {
+			live += 14 + int64(len(e.key)) + e.len
+		}
+	}
+	if live*2 > c.size {
+		return nil
+	}
+	slices.Sort(uids)
+	out := make([]byte, 12, 12+live)
+	copy(out, cacheMagic)
+	binary.LittleEndian.PutUint32(out[8:], f.ul.uidValidity)
+	ents := make(map[uint32][]centry, len(uids))
+	for _, uid := range uids {
+		for _, e := range c.ents[uid] {
+			v, ok := f.cacheGet(uid, e.key)
+			if !ok {
+				continue
+			}
+			start := int64(len(out))
+			out = binary.LittleEndian.AppendUint32(out, uid)
+			out = binary.LittleEndian.AppendUint16(out, uint16(len(e.key)))
+			out = binary.LittleEndian.AppendUint32(out, uint32(len(v)))
+			out = append(out, e.key...)
+			out = append(out, v...)
+			out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out[start:], crcTable))
+			ents[uid] = append(ents[uid], centry{key: e.key, off: start + 10 + int64(len(e.key)), len: int64(len(v))})
+		}
+	}
+	tmp := f.sub(cacheName + ".tmp")
+	if err := os.WriteFile(tmp, out, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, f.sub(cacheName)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	fh, err := os.OpenFile(f.sub(cacheName), os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		f.cache = nil
+		c.fh.Close()
+		return err
+	}
+	st, _ := statStamp(f.sub(cacheName))
+	c.fh.Close()
+	c.fh, c.ino, c.size, c.ents = fh, st.ino, int64(len(out)), ents
+	return nil
 }

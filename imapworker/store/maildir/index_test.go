@@ -109,3 +109,48 @@ func TestIndexWarmOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheCompaction(t *testing.T) {
+	old := cacheCompactMin
+	cacheCompactMin = 1024
+	defer func() { cacheCompactMin = old }()
+	root := filepath.Join(t.TempDir(), "Maildir")
+	u, err := Open(root, Options{NoSpecialUse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, u, "INBOX", 20)
+	mb, _ := u.Select("INBOX", false)
+	val := func(uid uint32) []byte { return fmt.Appendf(nil, "(BODYSTRUCTURE of %d %0100d)", uid, 0) }
+	for uid := uint32(1); uid <= 20; uid++ {
+		mb.SetCached(uid, "bs", val(uid))
+	}
+	all := make([]uint32, 0, 18)
+	for uid := uint32(1); uid <= 18; uid++ {
+		all = append(all, uid)
+	}
+	mb.Store(all, store.StoreAdd, store.Flags{System: store.FlagDeleted})
+	if _, err := mb.Expunge(nil); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(root, cacheName)
+	st0, _ := os.Stat(cache)
+	mb.Close() // last handle: the index is written, the cache compacted
+	st1, _ := os.Stat(cache)
+	if st1.Size()*4 > st0.Size() {
+		t.Errorf("cache %d bytes before, %d after compaction", st0.Size(), st1.Size())
+	}
+	u.Close()
+	u2, _ := Open(root, Options{NoSpecialUse: true})
+	defer u2.Close()
+	mb2, _ := u2.Select("INBOX", false)
+	defer mb2.Close()
+	for _, uid := range []uint32{19, 20} {
+		if v, ok := mb2.Cached(uid, "bs"); !ok || string(v) != string(val(uid)) {
+			t.Errorf("UID %d after compaction: %q %v", uid, v, ok)
+		}
+	}
+	if _, ok := mb2.Cached(1, "bs"); ok {
+		t.Error("expunged message's value survived")
+	}
+}
