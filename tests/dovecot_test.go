@@ -2,7 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -655,42 +654,6 @@ control socket "%DIR%/control.sock"
 	d.S("d9 OK")
 	m.C("m9 LOGOUT")
 	m.S("m9 OK")
-}
-
-// command sends one command and returns its untagged responses, literals
-// inlined as "{n}\r\n" and their bytes, and the tagged status line.
-func (c *client) command(tag, cmd string) (untagged []string, status string) {
-	c.t.Helper()
-	c.C(tag + " " + cmd)
-	for {
-		lines, err := c.readUntil("", 10*time.Second)
-		if err != nil {
-			c.t.Fatalf("C: %s %s\nS: %v", tag, cmd, err)
-		}
-		line := lines[0]
-		if strings.HasPrefix(line, tag+" ") {
-			return untagged, line
-		}
-		full := line
-		for {
-			lit := reLiteral.FindStringSubmatch(line)
-			if lit == nil {
-				break
-			}
-			n, _ := strconv.Atoi(lit[1])
-			buf := make([]byte, n)
-			if _, err := io.ReadFull(c.r, buf); err != nil {
-				c.t.Fatalf("S: literal of %d bytes: %v", n, err)
-			}
-			rest, err := c.readUntil("", 10*time.Second)
-			if err != nil {
-				c.t.Fatalf("S: after literal: %v", err)
-			}
-			line = rest[0]
-			full += "\r\n" + string(buf) + line
-		}
-		untagged = append(untagged, full)
-	}
 }
 
 var reFetchUID = regexp.MustCompile(`^\* \d+ FETCH \((.*)\)$`)

@@ -16,7 +16,9 @@ import (
 	"time"
 )
 
-// Issue 3: real clients (isync's mbsync, curl) against imapd.
+// Issue 3: real clients (isync's mbsync, curl, Python's imaplib) against
+// imapd. The transcript helpers here (command, fetch, appendMsg) serve
+// dovecot_test.go too.
 
 // imapMsg is one message as a client saw it.
 type imapMsg struct {
@@ -28,33 +30,63 @@ type imapMsg struct {
 var (
 	reUID     = regexp.MustCompile(`\bUID (\d+)`)
 	reFlags   = regexp.MustCompile(`\bFLAGS \(([^)]*)\)`)
-	reLiteral = regexp.MustCompile(`\{(\d+)\}$`)
+	reLiteral = regexp.MustCompile(`~?\{(\d+)\}$`)
+	// reLiteralStart finds the first literal inlined by command.
+	reLiteralStart = regexp.MustCompile(`~?\{(\d+)\}\r\n`)
 )
 
 // fetch sends "TAG UID FETCH set items" and collects the FETCH responses,
-// reading literals (BODY[]) byte-exact.
+// reading a literal (BODY[]) byte-exact.
 func (c *client) fetch(tag, set, items string) []imapMsg {
 	c.t.Helper()
-	c.C(tag + " UID FETCH " + set + " " + items)
+	untagged, status := c.command(tag, "UID FETCH "+set+" "+items)
+	if !strings.HasPrefix(status, tag+" OK") {
+		c.t.Fatalf("C: %s UID FETCH %s %s\nS: %s", tag, set, items, status)
+	}
 	var out []imapMsg
-	for {
-		lines, err := c.readUntil("", 10*time.Second)
-		if err != nil {
-			c.t.Fatalf("S: reading FETCH answer: %v", err)
-		}
-		line := lines[0]
-		if strings.HasPrefix(line, tag+" ") {
-			if !strings.HasPrefix(line, tag+" OK") {
-				c.t.Fatalf("C: %s UID FETCH %s %s\nS: %s", tag, set, items, line)
-			}
-			return out
-		}
-		if !strings.HasPrefix(line, "* ") || !strings.Contains(line, " FETCH (") {
+	for _, full := range untagged {
+		if !strings.HasPrefix(full, "* ") || !strings.Contains(full, " FETCH (") {
 			continue
 		}
 		var m imapMsg
+		meta := full
+		if loc := reLiteralStart.FindStringSubmatchIndex(full); loc != nil {
+			n, _ := strconv.Atoi(full[loc[2]:loc[3]])
+			m.body = full[loc[1] : loc[1]+n]
+			meta = full[:loc[0]] + full[loc[1]+n:]
+		}
+		if u := reUID.FindStringSubmatch(meta); u != nil {
+			m.uid = atoi32(u[1])
+		}
+		if f := reFlags.FindStringSubmatch(meta); f != nil {
+			for _, fl := range strings.Fields(f[1]) {
+				if fl != `\Recent` {
+					m.flags = append(m.flags, fl)
+				}
+			}
+			sort.Strings(m.flags)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// command sends one command and returns its untagged responses, literals
+// inlined as "{n}\r\n" and their bytes, and the tagged status line.
+func (c *client) command(tag, cmd string) (untagged []string, status string) {
+	c.t.Helper()
+	c.C(tag + " " + cmd)
+	for {
+		lines, err := c.readUntil("", 10*time.Second)
+		if err != nil {
+			c.t.Fatalf("C: %s %s\nS: %v", tag, cmd, err)
+		}
+		line := lines[0]
+		if strings.HasPrefix(line, tag+" ") {
+			return untagged, line
+		}
 		full := line
-		// A literal ends the line: read its bytes, then the rest of the response.
+		// A literal ends its line: read its bytes, then the rest of the response.
 		for {
 			lit := reLiteral.FindStringSubmatch(line)
 			if lit == nil {
@@ -65,27 +97,14 @@ func (c *client) fetch(tag, set, items string) []imapMsg {
 			if _, err := io.ReadFull(c.r, buf); err != nil {
 				c.t.Fatalf("S: literal of %d bytes: %v", n, err)
 			}
-			m.body = string(buf)
 			rest, err := c.readUntil("", 10*time.Second)
 			if err != nil {
 				c.t.Fatalf("S: after literal: %v", err)
 			}
 			line = rest[0]
-			full += " " + line
+			full += "\r\n" + string(buf) + line
 		}
-		if u := reUID.FindStringSubmatch(full); u != nil {
-			n, _ := strconv.ParseUint(u[1], 10, 32)
-			m.uid = uint32(n)
-		}
-		if f := reFlags.FindStringSubmatch(full); f != nil {
-			for _, fl := range strings.Fields(f[1]) {
-				if fl != `\Recent` {
-					m.flags = append(m.flags, fl)
-				}
-			}
-			sort.Strings(m.flags)
-		}
-		out = append(out, m)
+		untagged = append(untagged, full)
 	}
 }
 
@@ -286,9 +305,8 @@ func loginSTARTTLS(t *testing.T, s *server, user, pw string) *client {
 
 // Issue 3, 1: mbsync (isync) over STARTTLS syncs a mailbox both ways:
 // messages, folders, flag changes and deletions from either side; a second
-// run with nothing changed has nothing to do.
-// Both storage engines, since mbsync drives each through UIDPLUS, flag
-// stores and expunges.
+// run with nothing changed has nothing to do. Both storage engines, since
+// mbsync drives each through UIDPLUS, flag stores and expunges.
 func TestMbsyncTwoWay(t *testing.T) {
 	requireRoot(t)
 	if _, err := exec.LookPath("mbsync"); err != nil {
