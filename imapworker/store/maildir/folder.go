@@ -81,6 +81,11 @@ type folder struct {
 	msgs   []*msg // ascending UIDs
 	byBase map[string]*msg
 
+	// snap is a snapshot without \Recent shared by SELECTs while seq and
+	// kwGen are as at snapSeq and snapKw: a warm SELECT copies nothing.
+	snap   []store.MessageInfo
+	snapAt [2]uint64
+
 	seq     uint64 // change counter
 	flagLog []logEnt
 	expLog  []logEnt
@@ -821,4 +826,27 @@ func (f *folder) keywords() []string {
 		}
 	}
 	return out
+}
+
+// sharedSnapshot returns the messages without \Recent, built once per
+// state. Callers must not modify it.
+func (f *folder) sharedSnapshot() []store.MessageInfo {
+	if f.snap != nil && f.snapAt == [2]uint64{f.seq, f.kwGen} {
+		return f.snap
+	}
+	snap := make([]store.MessageInfo, len(f.msgs))
+	for i, m := range f.msgs {
+		snap[i] = store.MessageInfo{UID: m.uid, Flags: f.flagsOf(m), Size: m.vsize, InternalDate: time.Unix(0, m.date)}
+	}
+	f.snap, f.snapAt = snap, [2]uint64{f.seq, f.kwGen}
+	return snap
+}
+
+func (f *folder) anyRecent() bool {
+	for _, m := range f.msgs {
+		if m.recent {
+			return true
+		}
+	}
+	return false
 }

@@ -41,6 +41,8 @@ func (h *mailbox) UIDValidity() uint32 {
 	return h.f.ul.uidValidity
 }
 
+// Messages implements store.Mailbox. The slice may be shared with other
+// handles: callers copy before changing it.
 func (h *mailbox) Messages() []store.MessageInfo { return h.snapshot }
 
 func (h *mailbox) UIDNext() uint32 {

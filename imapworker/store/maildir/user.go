@@ -734,9 +734,13 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	h.seq = f.seq
 	h.kwGen = f.kwGen
 	h.uidNext = f.ul.nextUID
-	h.snapshot = make([]store.MessageInfo, 0, len(f.msgs))
-	for _, m := range f.msgs {
-		h.snapshot = append(h.snapshot, h.info(m))
+	if readOnly || !f.anyRecent() {
+		h.snapshot = f.sharedSnapshot()
+	} else {
+		h.snapshot = make([]store.MessageInfo, 0, len(f.msgs))
+		for _, m := range f.msgs {
+			h.snapshot = append(h.snapshot, h.info(m))
+		}
 	}
 	if n := len(f.msgs); n > 0 {
 		h.maxUID = f.msgs[n-1].uid
