@@ -91,6 +91,8 @@ type folder struct {
 	expLog  []logEnt
 	handles map[*mailbox]struct{}
 
+	locks []*dotlock // held by the running operation (keepLock)
+
 	cache      *cacheFile
 	indexDirty bool
 	indexTimer *time.Timer
@@ -668,6 +670,8 @@ func (f *folder) withLock(fn func() error) error {
 		return err
 	}
 	defer l.unlock()
+	f.locks = []*dotlock{l}
+	defer func() { f.locks = nil }()
 	if _, err := f.scan(true); err != nil {
 		return err
 	}
@@ -849,4 +853,13 @@ func (f *folder) anyRecent() bool {
 		}
 	}
 	return false
+}
+
+// keepLock renews the held locks every 256 steps of a long operation.
+func (f *folder) keepLock(step int) {
+	if step > 0 && step%256 == 0 {
+		for _, l := range f.locks {
+			l.touch()
+		}
+	}
 }

@@ -114,6 +114,17 @@ func breakStale(path, host string) {
 	}
 }
 
+// touch renews the lock's mtime during a long operation, so that nobody
+// takes it for stale after lockStaleAge.
+func (l *dotlock) touch() {
+	now := time.Now()
+	if os.Chtimes(l.path, now, now) == nil {
+		if id, ok := statID(l.path); ok {
+			l.id = id
+		}
+	}
+}
+
 // unlock releases the lock if it is still ours.
 func (l *dotlock) unlock() {
 	if id, ok := statID(l.path); ok && id == l.id {

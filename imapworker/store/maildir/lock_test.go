@@ -65,3 +65,25 @@ func TestLockLiveHolderWaits(t *testing.T) {
 	}
 	l2.unlock()
 }
+
+func TestLockTouch(t *testing.T) {
+	dir := t.TempDir()
+	l, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, lockName)
+	old := time.Now().Add(-10 * time.Minute)
+	os.Chtimes(path, old, old)
+	l.id, _ = statID(path) // as if held that long
+	l.touch()
+	// Renewed: not stale, and still ours to remove.
+	breakStale(path, "otherhost")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("touched lock broken as stale")
+	}
+	l.unlock()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("touched lock not released")
+	}
+}

@@ -202,7 +202,8 @@ func (h *mailbox) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]s
 	defer f.mu.Unlock()
 	var out []store.FlagUpdate
 	err := f.withLock(func() error {
-		for _, uid := range uids {
+		for i, uid := range uids {
+			f.keepLock(i)
 			m := f.lookup(uid)
 			if m == nil {
 				continue
@@ -277,7 +278,8 @@ func (f *folder) remove(del []*msg, origin *mailbox) ([]uint32, error) {
 	var gone []uint32
 	var firstErr error
 	dead := map[*msg]bool{}
-	for _, m := range del {
+	for i, m := range del {
+		f.keepLock(i)
 		if err := os.Remove(f.filePath(m)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if firstErr == nil {
 				firstErr = err
@@ -375,7 +377,8 @@ func (h *mailbox) Copy(uids []uint32, dest string) (store.CopyResult, error) {
 		err = df.withLock(func() error {
 			var added []*msg
 			var recs []uidRec
-			for _, s := range src {
+			for i, s := range src {
+				df.keepLock(i)
 				letters, kwChanged, err := df.lettersOf(s.flags, true)
 				if err != nil {
 					return err
@@ -505,12 +508,15 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 		return store.CopyResult{}, err
 	}
 	defer l1.unlock()
+	f.locks = []*dotlock{l1}
+	defer func() { first.locks, second.locks = nil, nil }()
 	if second != first {
 		l2, err := lockDir(second.path)
 		if err != nil {
 			return store.CopyResult{}, err
 		}
 		defer l2.unlock()
+		f.locks = append(f.locks, l2)
 	}
 	for _, x := range []*folder{first, second} {
 		if _, err := x.scan(true); err != nil {
@@ -522,7 +528,8 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 	var recs []uidRec
 	dead := map[*msg]bool{}
 	var moveErr error
-	for _, uid := range uids {
+	for i, uid := range uids {
+		f.keepLock(i)
 		m := f.lookup(uid)
 		if m == nil || dead[m] {
 			continue
