@@ -6,12 +6,27 @@ import "errors"
 // line exceeds its limit. The rest of that line has been discarded.
 var ErrLineTooLong = errors.New("line too long")
 
+// ErrLineGoesOn is wrapped by the *SyntaxError the Reader returns when a
+// line exceeds its limit and then the discard budget without ending: the
+// session cannot find the next command and must say BYE and close. It
+// wraps ErrLineTooLong.
+var ErrLineGoesOn error = &wrapped{"line too long and goes on", ErrLineTooLong}
+
+// wrapped is fmt.Errorf's %w without fmt, which would bring in os.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
+
 // SyntaxError is a command the server could not parse: the session answers
 // "Tag BAD Msg", or "* BAD Msg" when Tag is empty.
 type SyntaxError struct {
 	Tag string // "" when no valid tag was read
 	Msg string
-	Err error // ErrLineTooLong or nil
+	Err error // ErrLineTooLong, ErrLineGoesOn or nil
 }
 
 func (e *SyntaxError) Error() string { return e.Msg }

@@ -176,12 +176,18 @@ func (r *Reader) readLine(max int) error {
 	for {
 		frag, err := r.br.ReadSlice('\n')
 		if len(r.buf)-start+len(frag) > max {
-			// Keep what we have for Current(), drop the rest of the line.
+			// Keep what we have for Current(), drop the rest of the line,
+			// but only up to the discard budget: a line that goes on past
+			// it is abuse, not a long command (DESIGN §6).
 			tag, _ := r.Current()
+			budget := r.maxDiscard
 			for err == bufio.ErrBufferFull {
-				_, err = r.br.ReadSlice('\n')
+				if budget -= int64(len(frag)); budget < 0 {
+					return &SyntaxError{Tag: tag, Msg: "line too long", Err: ErrLineGoesOn}
+				}
+				frag, err = r.br.ReadSlice('\n')
 			}
-			if err != nil && err != bufio.ErrBufferFull {
+			if err != nil {
 				return err
 			}
 			return &SyntaxError{Tag: tag, Msg: "line too long", Err: ErrLineTooLong}

@@ -297,3 +297,16 @@ func TestSASL(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// TestReaderLineGoesOn: a line past the limit that does not end within the
+// discard budget cannot be resynchronized.
+func TestReaderLineGoesOn(t *testing.T) {
+	r, _ := newTestReader("a1 LOGIN "+strings.Repeat("x", 5000), 16, 100)
+	r.SetMaxLine(100)
+	r.SetMaxDiscard(1000)
+	_, err := r.ReadCommand()
+	var se *SyntaxError
+	if !errors.Is(err, ErrLineGoesOn) || !errors.Is(err, ErrLineTooLong) || !errors.As(err, &se) || se.Tag != "a1" {
+		t.Fatalf("got %v, want ErrLineGoesOn for a1", err)
+	}
+}

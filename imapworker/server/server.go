@@ -239,6 +239,19 @@ func (c *conn) stop(closeConn bool) {
 	close(c.reqs)
 }
 
+// lingerClose flushes, ends our side of the connection and discards what
+// the client is still sending, for a bounded time and amount, before the
+// close: closing with unread input makes the kernel reset the connection,
+// which can destroy the BYE before the client reads it.
+func (c *conn) lingerClose() {
+	c.flush()
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	io.CopyN(io.Discard, c.nc, 64<<20)
+}
+
 func (c *conn) bye(text string) {
 	c.writeString("* BYE " + text + "\r\n")
 	c.flush()
@@ -339,6 +352,11 @@ func (c *conn) readError(err error) bool {
 			tag = "*"
 		}
 		c.tagged(tag, "BAD", "", se.Msg)
+		if errors.Is(err, imap.ErrLineGoesOn) {
+			c.writeString("* BYE line too long\r\n")
+			c.lingerClose()
+			return true
+		}
 		if c.bad >= maxBadCommands {
 			c.writeString("* BYE too many bad commands\r\n")
 			return true

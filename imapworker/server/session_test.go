@@ -122,6 +122,16 @@ func TestLineTooLong(t *testing.T) {
 	c.expectDo("a2 NOOP", "a2 OK NOOP completed")
 }
 
+// A line that goes on past the limit and the discard budget: BAD, BYE,
+// close, without waiting for the line's end (DESIGN §6).
+func TestLineGoesOn(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.login("alice")
+	c.raw("a1 NOOP " + strings.Repeat("x", 3<<20))
+	c.S("a1 BAD line too long", "* BYE line too long")
+	c.closed()
+}
+
 func TestPipelinedLoginHandoff(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.dial()

@@ -408,7 +408,17 @@ func (f *folder) scan(locked bool) (bool, error) {
 	}
 	missing := len(seen)-len(fresh) != len(f.msgs)
 	noUidlist := f.ulSt == (stamp{})
-	if !locked && (dup || missing || len(fresh) > 0 || !f.ul.complete || noUidlist) {
+	// Files another process added with their UIDs recorded can be taken
+	// without the lock; new UIDs and moves out of new/ need it.
+	unknown := false
+	for _, e := range fresh {
+		base, _ := splitName(e.name)
+		if _, ok := f.pending[base]; e.inNew || !ok {
+			unknown = true
+			break
+		}
+	}
+	if !locked && (dup || missing || unknown || !f.ul.complete || noUidlist) {
 		return false, nil
 	}
 	if noUidlist && len(fresh) == 0 {
@@ -446,9 +456,11 @@ func (f *folder) scan(locked bool) (bool, error) {
 			}
 			f.msgs = keep
 		}
-		if err := f.adopt(fresh); err != nil {
-			return false, err
-		}
+	}
+	if err := f.adopt(fresh); err != nil {
+		return false, err
+	}
+	if locked {
 		if err := f.moveNew(); err != nil {
 			return false, err
 		}
