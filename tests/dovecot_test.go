@@ -919,3 +919,72 @@ control socket "%DIR%/control.sock"
 		}
 	}
 }
+
+// Migration the other way round, over IMAP: Dovecot's dsync, with imapd as
+// its imapc source ("doveadm backup -R ... imapc:"), copies a user's
+// mailboxes into a Maildir. Dovecot then serves them with imapd's
+// UIDVALIDITY, UIDs, flags, keywords and bytes: imapd's answers were
+// complete and exact enough for a real client that trusts them.
+func TestDovecotMigratesFromImapd(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("doveadm"); err != nil {
+		t.Fatal("doveadm not installed (Debian package dovecot-core; .ci/test.sh installs it)")
+	}
+	ensureSystemSetup(t)
+	ensureUser(t, "alice", "alice-pw")
+	u := ensureUser(t, "dcuser", "dcuser-pw")
+	maildir := filepath.Join(u.HomeDir, "Maildir")
+	if err := os.RemoveAll(maildir); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
+		}
+	}()
+	s := startServer(t, pamConf)
+	c := login(t, s, "alice", "alice-pw")
+	flags := []string{`(\Seen)`, ``, `(\Flagged $Forwarded)`, `(\Answered Work)`, `(\Seen Later Work)`, ``}
+	for i, f := range flags {
+		c.appendMsg(fmt.Sprintf("a1.%d", i), "INBOX", f, dcMessage(i+1, " (imapd)"))
+	}
+	c.C("a2 SELECT INBOX")
+	c.S("a2 OK")
+	c.C(`a3 UID STORE 2,6 +FLAGS.SILENT (\Deleted)`)
+	c.S("a3 OK")
+	c.C("a4 EXPUNGE")
+	c.S("a4 OK")
+	c.C(`a5 CREATE "Work/Sub"`)
+	c.S("a5 OK")
+	c.appendMsg("a6", `"Work/Sub"`, `(\Seen Project-X)`, dcMessage(7, " (subfolder)"))
+	c.C(`a7 CREATE "Entw&APw-rfe"`)
+	c.S("a7 OK")
+	c.appendMsg("a8", `"Entw&APw-rfe"`, `(\Draft)`, dcMessage(8, " (draft)"))
+	mailboxes := []string{"INBOX", `"Work/Sub"`, `"Entw&APw-rfe"`}
+	want := map[string]mboxState{}
+	for i, mb := range mailboxes {
+		want[mb] = c.snapshot(fmt.Sprintf("a9.%d", i), mb)
+	}
+	names := c.listNames("a10")
+	c.C("a11 LOGOUT")
+	c.S("a11 OK")
+
+	dc := newDovecot(t)
+	dc.start()
+	cmd := exec.Command("doveadm", "-c", dc.conf,
+		"-o", "imapc_host=127.0.0.1", "-o", "imapc_port="+strconv.Itoa(s.port),
+		"-o", "imapc_user=alice", "-o", "imapc_password=alice-pw", "-o", "imapc_features=rfc822.size",
+		"backup", "-R", "-u", "dcuser", "imapc:")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("doveadm backup from imapd: %v\n%s", err, out)
+	}
+	d := dial(t, dc.addr)
+	d.C("d1 LOGIN dcuser dcuser-pw")
+	d.S("d1 OK")
+	if got := d.listNames("d2"); !slices.Equal(got, names) {
+		t.Errorf("Dovecot LIST after dsync %v, imapd LIST %v", got, names)
+	}
+	for i, mb := range mailboxes {
+		compareState(t, "Dovecot after dsync from imapd:", mb, want[mb], d.snapshot(fmt.Sprintf("d3.%d", i), mb))
+	}
+}
