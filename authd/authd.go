@@ -37,7 +37,14 @@ type account struct {
 // backend checks one request. real reports that the check ran against an
 // existing account's secret, so its duration is a fair failure floor.
 type backend interface {
-	check(req *pb.AuthRequest) (acct account, res pb.AuthResult, real bool)
+	check(a attempt) (acct account, res pb.AuthResult, real bool)
+}
+
+// attempt is what a backend checks. The wire carries user and password as
+// bytes: a password need not be UTF-8, and a user name that is not fails
+// like any unknown user.
+type attempt struct {
+	user, password, remote string
 }
 
 // options are the timings of the role; tests shorten them.
@@ -260,8 +267,9 @@ func (s *server) reply(c *ipc.Conn, id uint64, res pb.AuthResult, token, user st
 // authenticate runs one attempt to its answer: penalty, check, failure floor,
 // account resolution, then Grant to the parent and its ack.
 func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthResult, token, canon string) {
+	a := attempt{user: string(req.User), password: string(req.Password), remote: req.RemoteAddr}
 	defer func() {
-		s.log.Info("auth", "user", logName(req.User), "remote", req.RemoteAddr, "mech", req.Mechanism,
+		s.log.Info("auth", "user", logName(a.user), "remote", req.RemoteAddr, "mech", req.Mechanism,
 			"preauth", worker, "conn", req.ConnId, "result", res.String())
 		switch res {
 		case pb.AuthResult_AUTH_OK:
@@ -271,21 +279,21 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 		}
 	}()
 	// RFC 4616 §2: acting as someone else is not supported.
-	if req.AuthzId != "" && req.AuthzId != req.User {
+	if req.AuthzId != "" && req.AuthzId != a.user {
 		return pb.AuthResult_AUTH_REFUSED, "", ""
 	}
-	s.opt.sleep(s.pen.delay(req.RemoteAddr, req.User))
+	s.opt.sleep(s.pen.delay(req.RemoteAddr, a.user))
 
 	start := s.opt.now()
 	acct, res, cached := account{}, pb.AuthResult_AUTH_FAILED, false
-	if validUser(req.User) && req.Password != "" && len(req.Password) <= 1024 {
-		if acct, cached = s.cache.get(req.User, req.Password); cached {
+	if validUser(a.user) && a.password != "" && len(a.password) <= 1024 {
+		if acct, cached = s.cache.get(a.user, a.password); cached {
 			res = pb.AuthResult_AUTH_OK
 		} else {
 			s.checks <- struct{}{}
 			t0 := s.opt.now() // the floor learns the check's cost, not the queue's
 			var real bool
-			acct, res, real = s.backend.check(req)
+			acct, res, real = s.backend.check(a)
 			<-s.checks
 			if real {
 				s.floor.observe(s.opt.now().Sub(t0))
@@ -295,7 +303,7 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 	switch res {
 	case pb.AuthResult_AUTH_OK:
 	case pb.AuthResult_AUTH_FAILED:
-		s.pen.fail(req.RemoteAddr, req.User)
+		s.pen.fail(req.RemoteAddr, a.user)
 		fallthrough
 	default:
 		if wait := s.floor.floor() - s.opt.now().Sub(start); wait > 0 {
@@ -309,9 +317,9 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 		return res, "", ""
 	}
 	if !cached {
-		s.cache.put(req.User, req.Password, acct)
+		s.cache.put(a.user, a.password, acct)
 	}
-	s.pen.succeed(req.RemoteAddr, req.User)
+	s.pen.succeed(req.RemoteAddr, a.user)
 
 	token = newToken()
 	if !s.grant(&pb.Grant{Token: token, PreauthId: worker, ConnId: req.ConnId, User: acct.user,

@@ -114,7 +114,7 @@ func (h *harness) sendParent(env *pb.Envelope, fd *os.File) {
 func (h *harness) login(c *ipc.Conn, id uint64, user, password string) {
 	h.t.Helper()
 	err := c.Send(&pb.Envelope{Id: id, Body: &pb.Envelope_AuthRequest{AuthRequest: &pb.AuthRequest{
-		ConnId: id * 10, Mechanism: "LOGIN", User: user, Password: password,
+		ConnId: id * 10, Mechanism: "LOGIN", User: []byte(user), Password: []byte(password),
 		RemoteAddr: "192.0.2.1:40000", LocalAddr: "127.0.0.1:143"}}}, nil)
 	if err != nil {
 		h.t.Fatal(err)
@@ -303,12 +303,13 @@ func TestFailuresSendNoGrant(t *testing.T) {
 		{"toor", "rootpw", "", pb.AuthResult_AUTH_REFUSED},
 		{"daemonish", "daemonpw", "", pb.AuthResult_AUTH_REFUSED},
 		{"../alice", alicePassword, "", pb.AuthResult_AUTH_FAILED},
+		{"\xff\xfe", "\xc3(", "", pb.AuthResult_AUTH_FAILED}, // not UTF-8: an unknown user
 		{"alice", "", "", pb.AuthResult_AUTH_FAILED},
 		{"bob", "bobpw", "alice", pb.AuthResult_AUTH_REFUSED},
 	}
 	for i, c := range cases {
 		err := h.preauth.Send(&pb.Envelope{Id: uint64(i + 1), Body: &pb.Envelope_AuthRequest{AuthRequest: &pb.AuthRequest{
-			Mechanism: "PLAIN", User: c.user, Password: c.password, AuthzId: c.authz, RemoteAddr: "192.0.2.9:1"}}}, nil)
+			Mechanism: "PLAIN", User: []byte(c.user), Password: []byte(c.password), AuthzId: c.authz, RemoteAddr: "192.0.2.9:1"}}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

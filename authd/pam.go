@@ -23,7 +23,7 @@ func newPAM(service string, log *slog.Logger) (backend, error) {
 	return &pamBackend{service: service, log: log}, nil
 }
 
-func (p *pamBackend) check(req *pb.AuthRequest) (account, pb.AuthResult, bool) {
+func (p *pamBackend) check(req attempt) (account, pb.AuthResult, bool) {
 	type result struct {
 		acct account
 		res  pb.AuthResult
@@ -42,21 +42,21 @@ func (p *pamBackend) check(req *pb.AuthRequest) (account, pb.AuthResult, bool) {
 	return r.acct, r.res, r.real
 }
 
-func (p *pamBackend) transaction(req *pb.AuthRequest) (account, pb.AuthResult, bool) {
-	password := req.Password
+func (p *pamBackend) transaction(req attempt) (account, pb.AuthResult, bool) {
+	password := req.password
 	conv := func(s pam.Style, msg string) (string, error) {
 		switch s {
 		case pam.PromptEchoOff:
 			return password, nil
 		case pam.PromptEchoOn:
-			return req.User, nil
+			return req.user, nil
 		case pam.ErrorMsg, pam.TextInfo:
 			return "", nil
 		default:
 			return "", errors.New("unsupported PAM conversation")
 		}
 	}
-	t, err := pam.StartFunc(p.service, req.User, conv)
+	t, err := pam.StartFunc(p.service, req.user, conv)
 	if err != nil {
 		p.log.Error("pam start", "service", p.service, "error", err.Error())
 		return account{}, pb.AuthResult_AUTH_UNAVAILABLE, false
@@ -66,8 +66,8 @@ func (p *pamBackend) transaction(req *pb.AuthRequest) (account, pb.AuthResult, b
 			p.log.Warn("pam end", "error", err.Error())
 		}
 	}()
-	if req.RemoteAddr != "" {
-		if err := t.SetItem(pam.Rhost, hostOf(req.RemoteAddr)); err != nil {
+	if req.remote != "" {
+		if err := t.SetItem(pam.Rhost, hostOf(req.remote)); err != nil {
 			p.log.Warn("pam rhost", "error", err.Error())
 		}
 	}
@@ -95,13 +95,13 @@ func (p *pamBackend) transaction(req *pb.AuthRequest) (account, pb.AuthResult, b
 			errors.Is(err, pam.ErrAuthtokExpired):
 			return account{}, pb.AuthResult_AUTH_EXPIRED, true
 		default:
-			p.log.Warn("pam acct_mgmt", "user", req.User, "error", err.Error())
+			p.log.Warn("pam acct_mgmt", "user", req.user, "error", err.Error())
 			return account{}, pb.AuthResult_AUTH_REFUSED, true
 		}
 	}
 	user, err := t.GetItem(pam.User)
 	if err != nil || user == "" {
-		user = req.User
+		user = req.user
 	}
 	return account{user: user}, pb.AuthResult_AUTH_OK, true
 }

@@ -86,7 +86,7 @@ func TestPAMBackend(t *testing.T) {
 		{pamTestUser, "", pb.AuthResult_AUTH_FAILED},
 		{"imapd-no-such-user", pamTestPassword, pb.AuthResult_AUTH_FAILED},
 	} {
-		acct, res, _ := be.check(&pb.AuthRequest{User: c.user, Password: c.password, RemoteAddr: "[::1]:5555"})
+		acct, res, _ := be.check(attempt{user: c.user, password: c.password, remote: "[::1]:5555"})
 		if res != c.want {
 			t.Errorf("%s/%q: %v, want %v", c.user, c.password, res, c.want)
 		}

@@ -202,17 +202,17 @@ func (p *passwdFile) lookup(name string) (*passwdEntry, error) {
 }
 
 // check implements backend.
-func (p *passwdFile) check(req *pb.AuthRequest) (account, pb.AuthResult, bool) {
-	e, err := p.lookup(req.User)
+func (p *passwdFile) check(req attempt) (account, pb.AuthResult, bool) {
+	e, err := p.lookup(req.user)
 	if err != nil {
 		p.log.Error("passwd-file", "error", err.Error())
 		return account{}, pb.AuthResult_AUTH_UNAVAILABLE, false
 	}
 	if e == nil {
-		verifyPassword(dummyHash, []byte(req.Password))
+		verifyPassword(dummyHash, []byte(req.password))
 		return account{}, pb.AuthResult_AUTH_FAILED, false
 	}
-	if !verifyPassword(e.password, []byte(req.Password)) {
+	if !verifyPassword(e.password, []byte(req.password)) {
 		return account{}, pb.AuthResult_AUTH_FAILED, true
 	}
 	return account{user: e.user, uid: e.uid, gid: e.gid, hasIDs: e.hasIDs, home: e.home}, pb.AuthResult_AUTH_OK, true

@@ -91,7 +91,7 @@ func TestPasswdFileReload(t *testing.T) {
 	}
 	check := func(user, pw string, want pb.AuthResult) {
 		t.Helper()
-		_, res, _ := f.check(&pb.AuthRequest{User: user, Password: pw})
+		_, res, _ := f.check(attempt{user: user, password: pw})
 		if res != want {
 			t.Errorf("%s/%s: %v, want %v", user, pw, res, want)
 		}
@@ -123,15 +123,15 @@ func TestPasswdFileAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, res, real := f.check(&pb.AuthRequest{User: "alice", Password: "pw"})
+	a, res, real := f.check(attempt{user: "alice", password: "pw"})
 	if res != pb.AuthResult_AUTH_OK || !real || a.user != "alice" || !a.hasIDs || a.uid != 5000 || a.gid != 5001 || a.home != "/srv/mail/alice" {
 		t.Errorf("alice: %+v %v %v", a, res, real)
 	}
-	b, res, _ := f.check(&pb.AuthRequest{User: "bob", Password: "pw"})
+	b, res, _ := f.check(attempt{user: "bob", password: "pw"})
 	if res != pb.AuthResult_AUTH_OK || b.hasIDs {
 		t.Errorf("bob: %+v %v", b, res)
 	}
-	if _, _, real := f.check(&pb.AuthRequest{User: "zed", Password: "pw"}); real {
+	if _, _, real := f.check(attempt{user: "zed", password: "pw"}); real {
 		t.Error("an unknown user's check counted as a real one")
 	}
 }

@@ -1052,14 +1052,16 @@ func (x *AuthdChannel) GetWorkerId() uint32 {
 }
 
 type AuthRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ConnId        uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
-	Mechanism     string                 `protobuf:"bytes,2,opt,name=mechanism,proto3" json:"mechanism,omitempty"` // "LOGIN" or "PLAIN"
-	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
-	Password      string                 `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
-	AuthzId       string                 `protobuf:"bytes,5,opt,name=authz_id,json=authzId,proto3" json:"authz_id,omitempty"`
-	RemoteAddr    string                 `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	LocalAddr     string                 `protobuf:"bytes,7,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ConnId    uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
+	Mechanism string                 `protobuf:"bytes,2,opt,name=mechanism,proto3" json:"mechanism,omitempty"` // "LOGIN" or "PLAIN"
+	// What the client sent, as bytes: a password need not be UTF-8, and a
+	// user name that is not must fail like any unknown user, not here.
+	User          []byte `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	Password      []byte `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	AuthzId       string `protobuf:"bytes,5,opt,name=authz_id,json=authzId,proto3" json:"authz_id,omitempty"`
+	RemoteAddr    string `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	LocalAddr     string `protobuf:"bytes,7,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1108,18 +1110,18 @@ func (x *AuthRequest) GetMechanism() string {
 	return ""
 }
 
-func (x *AuthRequest) GetUser() string {
+func (x *AuthRequest) GetUser() []byte {
 	if x != nil {
 		return x.User
 	}
-	return ""
+	return nil
 }
 
-func (x *AuthRequest) GetPassword() string {
+func (x *AuthRequest) GetPassword() []byte {
 	if x != nil {
 		return x.Password
 	}
-	return ""
+	return nil
 }
 
 func (x *AuthRequest) GetAuthzId() string {
@@ -2512,8 +2514,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\vAuthRequest\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x1c\n" +
 	"\tmechanism\x18\x02 \x01(\tR\tmechanism\x12\x12\n" +
-	"\x04user\x18\x03 \x01(\tR\x04user\x12\x1a\n" +
-	"\bpassword\x18\x04 \x01(\tR\bpassword\x12\x19\n" +
+	"\x04user\x18\x03 \x01(\fR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x04 \x01(\fR\bpassword\x12\x19\n" +
 	"\bauthz_id\x18\x05 \x01(\tR\aauthzId\x12\x1f\n" +
 	"\vremote_addr\x18\x06 \x01(\tR\n" +
 	"remoteAddr\x12\x1d\n" +

@@ -400,7 +400,7 @@ func (a *connAuth) Authenticate(ctx context.Context, req server.AuthRequest) ser
 		return server.AuthResponse{Code: "UNAVAILABLE"}
 	}
 	rep, err := ac.call(ctx, &pb.AuthRequest{
-		ConnId: a.connID, Mechanism: req.Mechanism, User: req.User, Password: req.Password,
+		ConnId: a.connID, Mechanism: req.Mechanism, User: []byte(req.User), Password: []byte(req.Password),
 		AuthzId: req.AuthzID, RemoteAddr: a.remote, LocalAddr: a.local,
 	})
 	if err != nil {
