@@ -546,7 +546,7 @@ func (c *folderConfig) run() error {
 		if err != nil {
 			cell.check = err.Error()
 		} else {
-			cell.note = fmt.Sprintf("pid %d", pid)
+			cell.note = fmt.Sprintf("pid %d", pid) + folderRSSParts(pid)
 		}
 		s.results["rss"] = cell
 	}
@@ -752,4 +752,23 @@ func folderSelfCPU() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// folderRSSParts tells anonymous memory from mapped files in the current
+// RSS (VmHWM does not split them): Dovecot maps its index files.
+func folderRSSParts(pid int) string {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	out := ""
+	for l := range strings.SplitSeq(string(st), "\n") {
+		for _, k := range []string{"VmRSS", "RssAnon", "RssFile"} {
+			if v, ok := strings.CutPrefix(l, k+":"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				out += fmt.Sprintf(", %s %.1f MiB", k, kb/1024)
+			}
+		}
+	}
+	return out + " now"
 }
