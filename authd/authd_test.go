@@ -322,11 +322,11 @@ func TestFailuresSendNoGrant(t *testing.T) {
 	if s.Failures != uint64(len(cases)) {
 		t.Errorf("failures = %d, want %d", s.Failures, len(cases))
 	}
-	// Wrong password, unknown user, bad name and empty password count as
-	// failures from 192.0.2.9; refusals after a right password do not.
-	if len(s.Penalised) != 1 || s.Penalised[0].Addr != "192.0.2.9" || s.Penalised[0].Failures != 4 ||
-		s.Penalised[0].DelayMs != 2000 {
-		t.Errorf("penalised = %v, want 192.0.2.9 with 4 failures and 2000 ms", s.Penalised)
+	// Wrong password, unknown user, two bad names and empty password count
+	// as failures from 192.0.2.9; refusals after a right password do not.
+	if len(s.Penalised) != 1 || s.Penalised[0].Addr != "192.0.2.9" || s.Penalised[0].Failures != 5 ||
+		s.Penalised[0].DelayMs != 4000 {
+		t.Errorf("penalised = %v, want 192.0.2.9 with 5 failures and 4000 ms", s.Penalised)
 	}
 	logs := h.logs.String()
 	for _, secret := range []string{"wrong", "whatever", "rootpw", "daemonpw", alicePassword, "bobpw"} {
