@@ -356,7 +356,11 @@ control socket "%%DIR%%/control.sock"
 	c := loginSTARTTLS(t, s, "alice", "alice-pw")
 	for i, m := range srvMsgs {
 		body := fmt.Sprintf("From: s%d@example.org\nTo: alice@example.org\nSubject: %s\nMessage-ID: <s%d@example.org>\n\nserver body %d\n", i, m.subj, i, i)
-		c.appendMsg(fmt.Sprintf("s%d", i), "INBOX", m.flags, crlf(body))
+		flags := m.flags
+		if i == 0 {
+			flags = `"02-Jan-2020 10:00:00 +0000"`
+		}
+		c.appendMsg(fmt.Sprintf("s%d", i), "INBOX", flags, crlf(body))
 		var fl []string
 		if m.flags != "" {
 			fl = strings.Fields(strings.Trim(m.flags, "()"))
@@ -384,6 +388,10 @@ control socket "%%DIR%%/control.sock"
 	notes := "From: me@example.org\nSubject: a note\n\nlocal folder\n"
 	writeMaildirMsg(t, filepath.Join(inbox, "new", "1700000001.M1P1.near"), loc1)
 	writeMaildirMsg(t, filepath.Join(inbox, "cur", "1700000002.M2P1.near:2,FS"), loc2)
+	// Arrival dates travel both ways (CopyArrivalDate): a Maildir file's
+	// mtime is its date, the server's is INTERNALDATE.
+	localDate := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	os.Chtimes(filepath.Join(inbox, "cur", "1700000002.M2P1.near:2,FS"), localDate, localDate)
 	writeMaildirMsg(t, filepath.Join(local, "Notes", "cur", "1700000003.M3P1.near:2,S"), notes)
 	want["local one"] = wantMsg{loc1, nil}
 	want["local two"] = wantMsg{loc2, []string{`\Flagged`, `\Seen`}}
@@ -413,6 +421,7 @@ Patterns *
 Create Both
 Expunge Both
 SyncState *
+CopyArrivalDate yes
 `, s.port, cert, local, inbox)), 0o600)
 
 	out, changes := runMbsync(t, rc)
@@ -421,6 +430,28 @@ SyncState *
 	}
 	c = loginSTARTTLS(t, s, "alice", "alice-pw")
 	compareSides(t, "first sync", c, "c1", "INBOX", inbox, want)
+	srvDate := time.Date(2020, 1, 2, 10, 0, 0, 0, time.UTC)
+	if fi, err := os.Stat(readMaildir(t, inbox)["server one"].path); err != nil || !fi.ModTime().Equal(srvDate) {
+		t.Errorf("local copy of \"server one\": %v, want the mtime %v from its INTERNALDATE", fi.ModTime(), srvDate)
+	}
+	c.C("c1d SELECT INBOX")
+	c.S("c1d OK")
+	found := false
+	for _, m := range c.fetch("c1e", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])") {
+		if !strings.Contains(m.body, "local two") {
+			continue
+		}
+		found = true
+		got, st := c.command("c1f", fmt.Sprintf("UID FETCH %d (INTERNALDATE)", m.uid))
+		// date-day-fixed is " 4" or "04" (RFC 9051 §9).
+		want := regexp.MustCompile(`INTERNALDATE "( 4|04)-Mar-2021 05:06:07 \+0000"`)
+		if !strings.HasPrefix(st, "c1f OK") || len(got) != 1 || !want.MatchString(got[0]) {
+			t.Errorf("server copy of \"local two\": %q %s, want %s from the file's mtime", got, st, want)
+		}
+	}
+	if !found {
+		t.Errorf("no \"local two\" on the server")
+	}
 	compareSides(t, "first sync", c, "c2", `"Lists/go"`, filepath.Join(local, "Lists", "go"), map[string]wantMsg{"list mail": {listBody, nil}})
 	// isync 1.4 keeps the modified UTF-7 name on the near side.
 	compareSides(t, "first sync", c, "c2a", `"Entw&APw-rfe"`, filepath.Join(local, "Entw&APw-rfe"), map[string]wantMsg{"draft": {draftBody, []string{`\Draft`}}})
