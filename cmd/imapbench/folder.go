@@ -416,6 +416,7 @@ func (c *folderConfig) run() error {
 			if _, _, err := folderReadAll(s.maildir); err != nil {
 				return err
 			}
+			folderReadIndexes(s.maildir)
 			load := folderLoad()
 			stop := c.startProfile(s, key)
 			cpu0 := folderCPU(s.pid)
@@ -771,4 +772,18 @@ func folderRSSParts(pid int) string {
 		}
 	}
 	return out + " now"
+}
+
+// folderReadIndexes reads the files at the top of a Maildir (the servers'
+// indexes, uidlists), so they too are in the page cache for a warm run.
+func folderReadIndexes(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			_, _ = os.ReadFile(filepath.Join(dir, e.Name()))
+		}
+	}
 }
