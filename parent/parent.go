@@ -311,6 +311,7 @@ func (p *Parent) startMailbox(gr *pb.Grant) (*child, error) {
 		Role: pb.Role_ROLE_MAILBOX, Generation: p.gen, User: gr.User, Uid: gr.Uid, Gid: gr.Gid, Home: gr.Home,
 		Storage: p.cfg.Storage, MaildirPath: absPath(p.cfg.MaildirPath),
 		AutologoutSeconds: uint32(p.cfg.Autologout / time.Second), AppendLimit: uint64(p.cfg.AppendLimit),
+		MaxLine: uint32(p.cfg.LineLimit),
 	}
 	if err := c.conn.Send(&pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil); err != nil {
 		c.kill()

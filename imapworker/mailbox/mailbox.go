@@ -164,6 +164,7 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 			UserName:    w.setup.User,
 			AppendLimit: int64(w.setup.AppendLimit),
 			AutoLogout:  time.Duration(w.setup.AutologoutSeconds) * time.Second,
+			MaxLine:     int(w.setup.MaxLine),
 			Logger:      log,
 		}, &server.Login{
 			Conn: conn, TLS: h.Tls, Tag: h.Tag, User: w.setup.User, SASL: h.Sasl,

@@ -301,6 +301,7 @@ func (w *worker) handle(ctx context.Context, c *clientConn, nc *pb.NewConn) {
 		TLSActive:    tlsActive,
 		Secure:       tlsActive || plaintextAllowed(w.setup.PlaintextAuth, nc.RemoteAddr),
 		LoginTimeout: time.Duration(w.setup.LoginTimeoutSeconds) * time.Second,
+		MaxLine:      int(w.setup.MaxLine),
 		Logger:       log,
 	})
 	if err != nil {

@@ -30,7 +30,11 @@ func ServePreauth(ctx context.Context, nc net.Conn, cfg PreauthConfig) (*Login, 
 	c.state = stateNotAuth
 	c.tls = cfg.TLSActive
 	c.timeout = 0 // the deadline on ctx bounds every read
-	c.r.SetMaxLine(16 << 10)
+	c.maxLine = preauthMaxLine
+	if cfg.MaxLine > 0 {
+		c.maxLine = min(cfg.MaxLine, preauthMaxLine)
+	}
+	c.r.SetMaxLine(c.maxLine)
 	c.r.SetMaxDiscard(preauthMaxLiteral)
 	c.writeString("* OK [CAPABILITY " + c.capabilities() + "] IMAP4rev2 Service Ready\r\n")
 	err := c.serve()
@@ -73,7 +77,7 @@ func (c *conn) cmdStartTLS(cmd *imap.Command) error {
 	c.tls = true
 	c.bw.Reset(tc)
 	c.r = imap.NewReader(bufio.NewReaderSize(tc, 4096), c.literal) // the old buffer is dropped here
-	c.r.SetMaxLine(16 << 10)
+	c.r.SetMaxLine(c.maxLine)
 	c.r.SetMaxDiscard(preauthMaxLiteral)
 	return nil
 }

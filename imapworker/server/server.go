@@ -46,7 +46,10 @@ type PreauthConfig struct {
 	// LoginTimeout bounds the whole not-authenticated state (default 1
 	// minute; RFC 9051 §5.4 allows a shorter autologout before login).
 	LoginTimeout time.Duration
-	Logger       *slog.Logger
+	// MaxLine caps a command outside its literals (`limit line`); before
+	// login it is at most preauthMaxLine.
+	MaxLine int
+	Logger  *slog.Logger
 }
 
 // Login is a successful login handed from ServePreauth to ServeSession.
@@ -66,12 +69,14 @@ type SessionConfig struct {
 	UserName    string
 	AppendLimit int64         // APPENDLIMIT (RFC 7889); default 64 MiB
 	AutoLogout  time.Duration // default and minimum 30 minutes (RFC 9051 §5.4)
+	MaxLine     int           // caps a command outside its literals; default 64 KiB
 	Logger      *slog.Logger
 }
 
 // Limits.
 const (
-	preauthMaxLiteral  = 8 << 10 // LOGIN/AUTHENTICATE literals before login
+	preauthMaxLiteral  = 8 << 10  // LOGIN/AUTHENTICATE literals before login
+	preauthMaxLine     = 16 << 10 // commands before login are short
 	defaultAppendLimit = 64 << 20
 	minAutoLogout      = 30 * time.Minute
 	defaultLoginTime   = time.Minute
@@ -104,6 +109,8 @@ type conn struct {
 	nc  net.Conn
 	r   *imap.Reader
 	tls bool
+
+	maxLine int // preauth: the line cap, kept for the reader STARTTLS makes
 
 	wmu sync.Mutex // bw is written by the main loop and by the literal callback
 	bw  *bufio.Writer

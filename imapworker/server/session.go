@@ -33,6 +33,9 @@ func ServeSession(ctx context.Context, nc net.Conn, cfg SessionConfig, login *Lo
 		c.appendMax = defaultAppendLimit
 	}
 	c.timeout = max(cfg.AutoLogout, minAutoLogout)
+	if cfg.MaxLine > 0 {
+		c.r.SetMaxLine(cfg.MaxLine)
+	}
 	what := "LOGIN completed"
 	if login.SASL {
 		what = "AUTHENTICATE completed"

@@ -216,3 +216,13 @@ func TestAutologoutBeforeLogin(t *testing.T) {
 	c.S("* BYE Autologout; login took too long")
 	c.closed()
 }
+
+// `limit line` reaches the reader: before login it may only tighten the
+// built-in cap.
+func TestMaxLineBeforeLogin(t *testing.T) {
+	ts := newTestServer(t, func(c *PreauthConfig) { c.MaxLine = 100 })
+	c := ts.dial()
+	c.line()
+	c.expectDo("a1 LOGIN "+strings.Repeat("x", 200)+" pw", "a1 BAD line too long")
+	c.expectDo("a2 NOOP", "a2 OK NOOP completed")
+}
