@@ -223,6 +223,7 @@ func TestMaxLineBeforeLogin(t *testing.T) {
 	ts := newTestServer(t, func(c *PreauthConfig) { c.MaxLine = 100 })
 	c := ts.dial()
 	c.line()
+	c.expectDo("a0 NOOP", "a0 OK NOOP completed")
 	c.expectDo("a1 LOGIN "+strings.Repeat("x", 200)+" pw", "a1 BAD line too long")
 	c.expectDo("a2 NOOP", "a2 OK NOOP completed")
 }
