@@ -71,7 +71,7 @@ func TestConcurrentHandles(t *testing.T) {
 	l.audit(t, root)
 }
 
-func child(t *testing.T, root, prefix string, seed int64, ops int) (*exec.Cmd, *bytes.Buffer) {
+func child(t *testing.T, root, prefix string, seed int64, ops int, env ...string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -79,6 +79,7 @@ func child(t *testing.T, root, prefix string, seed int64, ops int) (*exec.Cmd, *
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|%d|%d", childEnv, root, prefix, seed, ops))
+	cmd.Env = append(cmd.Env, env...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
@@ -134,6 +135,30 @@ func TestCrashLoop(t *testing.T) {
 		if t.Failed() {
 			ul, _ := os.ReadFile(filepath.Join(root, uidlistName))
 			t.Fatalf("after iteration %d; child said:\n%s\nINBOX uidlist:\n%s", i, out.Bytes(), ul)
+		}
+	}
+}
+
+// The child kills itself at each step between which a crash must lose
+// nothing (crashPoint), at its 1st to 3rd pass; the next session audits.
+func TestCrashPoints(t *testing.T) {
+	points := []string{"locked", "uidlist-torn", "append-renamed", "append-recorded", "copy-linked",
+		"move-renamed", "move-recorded", "expunge-unlinked", "store-renamed"}
+	root := newRoot(t)
+	l := newLedger()
+	for i, p := range points {
+		for n := 1; n <= 3; n++ {
+			prefix := fmt.Sprintf("x%d%d", i, n)
+			cmd, out := child(t, root, prefix, int64(i*10+n), 300, fmt.Sprintf("%s=%s@%d", crashEnv, p, n))
+			err := cmd.Wait()
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+				t.Errorf("%s@%d: child not killed at the point: %v", p, n, err)
+			}
+			l.read(t, out.Bytes())
+			l.audit(t, root)
+			if t.Failed() {
+				t.Fatalf("crash at %s@%d; child said:\n%s", p, n, out.Bytes())
+			}
 		}
 	}
 }

@@ -21,6 +21,16 @@ var (
 
 const lockName = "dovecot-uidlist.lock"
 
+// crashPoint, set only by the crash tests, is called at the steps between
+// which a crash must lose nothing, to kill the process there.
+var crashPoint func(string)
+
+func crashAt(point string) {
+	if crashPoint != nil {
+		crashPoint(point)
+	}
+}
+
 // dotlock is a held dovecot-uidlist.lock.
 type dotlock struct {
 	path string
@@ -66,6 +76,7 @@ func lockDir(dir string) (*dotlock, error) {
 	for {
 		err := os.Link(tmp.Name(), path)
 		if err == nil {
+			crashAt("locked")
 			return &dotlock{path: path, id: fileID{st.Ino, st.Mtim.Nano()}}, nil
 		}
 		if !errors.Is(err, os.ErrExist) {

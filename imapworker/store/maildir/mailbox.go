@@ -228,6 +228,7 @@ func (h *mailbox) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]s
 					}
 					return err
 				}
+				crashAt("store-renamed")
 				m.name, m.inNew, m.letters = name, false, letters
 				f.logFlag(uid, h)
 			}
@@ -288,6 +289,7 @@ func (f *folder) remove(del []*msg, origin *mailbox) ([]uint32, error) {
 		}
 		dead[m] = true
 		gone = append(gone, m.uid)
+		crashAt("expunge-unlinked")
 	}
 	f.drop(dead, origin)
 	if err := syncDir(f.sub("cur")); err != nil && firstErr == nil {
@@ -417,6 +419,7 @@ func (h *mailbox) Copy(uids []uint32, dest string) (store.CopyResult, error) {
 			if err := syncDir(df.sub("cur")); err != nil {
 				return err
 			}
+			crashAt("copy-linked")
 			if err := df.writeUidlist(recs); err != nil {
 				return err
 			}
@@ -563,12 +566,14 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 	}
 	if len(added) > 0 {
 		err := syncDir(df.sub("cur"))
+		crashAt("move-renamed")
 		if err == nil {
 			err = df.writeUidlist(recs)
 		}
 		if err != nil {
 			return store.CopyResult{}, errors.Join(moveErr, err)
 		}
+		crashAt("move-recorded")
 		if df != f {
 			if err := syncDir(f.sub("cur")); err != nil {
 				moveErr = errors.Join(moveErr, err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,10 @@ import (
 // a workload (childMain); the child reports on stdout, one write(2) a line:
 // "B <op> <id>" before an operation and "<op> <id> <uid>" once it returned.
 
-const childEnv = "MAILDIR_TEST_CHILD"
+const (
+	childEnv = "MAILDIR_TEST_CHILD"
+	crashEnv = "MAILDIR_TEST_CRASH_AT" // "<point>@<n>"
+)
 
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
@@ -34,6 +38,19 @@ func childMain(spec string) int {
 	p := strings.Split(spec, "|")
 	seed, _ := strconv.ParseInt(p[2], 10, 64)
 	ops, _ := strconv.Atoi(p[3])
+	if at := os.Getenv(crashEnv); at != "" {
+		// Die at the n-th pass through the named point.
+		point, nth, _ := strings.Cut(at, "@")
+		left, _ := strconv.Atoi(nth)
+		crashPoint = func(p string) {
+			if p == point {
+				if left--; left <= 0 {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					select {}
+				}
+			}
+		}
+	}
 	u, err := Open(p[0], Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -255,6 +255,15 @@ func appendUidlist(path string, recs []uidRec) error {
 	for _, r := range recs {
 		b = appendRec(b, r)
 	}
+	if crashPoint != nil && len(b) > 1 {
+		// Crash tests: a torn append the next reader must cope with.
+		if _, err := f.Write(b[:len(b)/2]); err != nil {
+			f.Close()
+			return err
+		}
+		crashAt("uidlist-torn")
+		b = b[len(b)/2:]
+	}
 	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
