@@ -441,7 +441,7 @@ func (h *mailbox) Copy(uids []uint32, dest string) (store.CopyResult, error) {
 		}
 	}
 	sortResult(&res)
-	return res, err
+	return res, storeErr(err)
 }
 
 func sortResult(r *store.CopyResult) {
@@ -590,7 +590,7 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 		x.markIndexDirty()
 	}
 	sortResult(&res)
-	return res, moveErr
+	return res, storeErr(moveErr)
 }
 
 // Cached implements store.Mailbox from the folder's imapd.cache.

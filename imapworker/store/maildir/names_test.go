@@ -2,6 +2,8 @@ package maildir
 
 import (
 	"errors"
+	"os"
+	"syscall"
 	"testing"
 
 	"imapd/imapworker/store"
@@ -74,5 +76,14 @@ func TestFileNameFlags(t *testing.T) {
 	}
 	if sortLetters("cSaFSa") != "FSac" {
 		t.Errorf("sortLetters = %q", sortLetters("cSaFSa"))
+	}
+}
+
+func TestStoreErr(t *testing.T) {
+	if err := storeErr(&os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}); !errors.Is(err, store.ErrNoSpace) {
+		t.Errorf("ENOSPC -> %v", err)
+	}
+	if err := storeErr(&os.PathError{Op: "write", Path: "x", Err: syscall.EDQUOT}); !errors.Is(err, store.ErrQuota) {
+		t.Errorf("EDQUOT -> %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"imapd/imapworker/store"
@@ -650,7 +651,7 @@ func (u *User) Append(name string, flags store.Flags, date time.Time, body []byt
 	base := newBase(time.Now(), int64(len(body)), vsize)
 	tmp := filepath.Join(f.path, "tmp", base)
 	if err := writeTmp(tmp, body, date); err != nil {
-		return 0, 0, err
+		return 0, 0, storeErr(err)
 	}
 	defer os.Remove(tmp) // no-op after the rename
 	f.mu.Lock()
@@ -690,10 +691,24 @@ func (u *User) Append(name string, flags store.Flags, date time.Time, body []byt
 		return nil
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, storeErr(err)
 	}
 	f.markIndexDirty()
 	return f.ul.uidValidity, uid, nil
+}
+
+// storeErr maps file-system errors to the store's, so that clients get
+// [OVERQUOTA] or [LIMIT] rather than [SERVERBUG].
+func storeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %v", store.ErrQuota, err)
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w: %v", store.ErrNoSpace, err)
+	}
+	return err
 }
 
 // writeTmp writes a message file durably with its internal date as mtime.
