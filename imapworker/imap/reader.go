@@ -176,9 +176,12 @@ func (r *Reader) readLine(max int) error {
 	for {
 		frag, err := r.br.ReadSlice('\n')
 		if len(r.buf)-start+len(frag) > max {
-			// Keep what we have for Current(), drop the rest of the line,
-			// but only up to the discard budget: a line that goes on past
-			// it is abuse, not a long command (DESIGN §6).
+			// Keep up to the limit for Current() (the tag), drop the rest
+			// of the line, but only up to the discard budget: a line that
+			// goes on past it is abuse, not a long command (DESIGN §6).
+			if keep := max - (len(r.buf) - start); keep > 0 {
+				r.buf = append(r.buf, frag[:keep]...)
+			}
 			tag, _ := r.Current()
 			budget := r.maxDiscard
 			for err == bufio.ErrBufferFull {
