@@ -14,7 +14,8 @@
 # Knobs (environment): USERS=200 BIG=1000 ROUNDS=2 DURATION=15s
 #   ONLY="imapd dovecot" WORK=/tmp/imapbench IPORT=21143 DPORT=22143
 #   SKIP_BIG=1 skips the 1,000-sessions-of-1,000-accounts memory run.
-#   MARKDOWN=1 bench/compare.sh table   prints the last run's table for docs.
+#   MARKDOWN=1 bench/compare.sh table   prints the last run's table for docs;
+#   bench/compare.sh percmd steady10      its latencies per command.
 set -euo pipefail
 
 USERS=${USERS:-200}
@@ -246,9 +247,47 @@ table() {
 	}'
 }
 
+# percmd [WORKLOAD]: p50 and p99 per command of a steady workload,
+# medians over rounds, imapd against Dovecot.
+percmd() {
+	local w=${1:-steady10}
+	for f in "$WORK"/results/*-"$w".txt; do
+		awk -v srv="$(basename "$f" .txt | cut -d- -f2)" '
+			/^measured/ { on = 1; skip = 1; next }
+			on && skip { skip = 0; next }
+			on && /^all / { on = 0 }
+			on && NF >= 6 { name = $1; for (i = 2; i <= NF - 5; i++) name = name " " $i; print srv "\t" name "\t" $(NF - 2) "\t" $(NF - 1) }' "$f"
+	done | awk -F '\t' -v md="${MARKDOWN:-0}" '
+	function median(k, c,   i, j, t, arr) {
+		for (i = 1; i <= c; i++) arr[i] = v[k, i]
+		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (arr[j] + 0 < arr[i] + 0) { t = arr[i]; arr[i] = arr[j]; arr[j] = t }
+		return (c % 2) ? arr[(c + 1) / 2] : (arr[c / 2] + arr[c / 2 + 1]) / 2
+	}
+	{
+		if (!($2 in seen)) { seen[$2] = 1; order[++no] = $2 }
+		k = $1 SUBSEP $2 SUBSEP "p50"; n[k]++; v[k, n[k]] = $3
+		k = $1 SUBSEP $2 SUBSEP "p99"; n[k]++; v[k, n[k]] = $4
+	}
+	END {
+		if (md) { print "| command | imapd p50 ms | Dovecot p50 ms | ratio | imapd p99 ms | Dovecot p99 ms |"; print "|---|--:|--:|--:|--:|--:|" }
+		else printf "%-14s %12s %14s %6s %12s %14s\n", "command", "imapd p50 ms", "dovecot p50 ms", "ratio", "imapd p99 ms", "dovecot p99 ms"
+		for (i = 1; i <= no; i++) {
+			c = order[i]
+			a = median("imapd" SUBSEP c SUBSEP "p50", n["imapd" SUBSEP c SUBSEP "p50"])
+			b = median("dovecot" SUBSEP c SUBSEP "p50", n["dovecot" SUBSEP c SUBSEP "p50"])
+			a9 = median("imapd" SUBSEP c SUBSEP "p99", n["imapd" SUBSEP c SUBSEP "p99"])
+			b9 = median("dovecot" SUBSEP c SUBSEP "p99", n["dovecot" SUBSEP c SUBSEP "p99"])
+			r = (b + 0 > 0) ? sprintf("%.2f", a / b) : "-"
+			if (md) printf "| %s | %.2f | %.2f | %s | %.1f | %.1f |\n", c, a, b, r, a9, b9
+			else printf "%-14s %12.2f %14.2f %6s %12.1f %14.1f\n", c, a, b, r, a9, b9
+		}
+	}'
+}
+
 case ${1:-all} in
 setup) setup ;;
 table) table ;;
+percmd) percmd "${2:-steady10}" ;;
 all)
 	setup
 	rm -f "$WORK"/results/*.txt "$WORK"/results/*.load
@@ -262,9 +301,11 @@ all)
 	echo "machine: $(nproc) CPUs, $(free -h | awk '/^Mem:/ {print $2}') RAM, Linux $(uname -r)"
 	echo "load average (1 min) at the start of the workloads: $(cat "$WORK"/results/*.load | awk '{print $2}' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}')"
 	table
+	echo
+	percmd steady10
 	;;
 *)
-	echo "usage: $0 [setup|table|all]" >&2
+	echo "usage: $0 [setup|table|percmd [WORKLOAD]|all]" >&2
 	exit 2
 	;;
 esac
