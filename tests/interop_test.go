@@ -648,3 +648,59 @@ func TestPythonImaplib(t *testing.T) {
 		t.Errorf("imaplib session: %v\n%s", err, out)
 	}
 }
+
+// mbsync pipelines its commands (APPENDs, FETCHes, STOREs) without waiting
+// for answers; a few hundred messages each way keep many in flight.
+func TestMbsyncManyMessages(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("mbsync"); err != nil {
+		t.Fatal("mbsync not installed (Debian package isync; .ci/test.sh installs it)")
+	}
+	s, _, _ := privServer(t)
+	c := login(t, s, "alice", "alice-pw")
+	const nServer, nLocal = 300, 150
+	want := map[string]wantMsg{}
+	for i := 0; i < nServer; i++ {
+		body := fmt.Sprintf("From: s@example.org\nSubject: server %d\n\n%s\n", i, strings.Repeat("x", i*7))
+		flags := ""
+		if i%3 == 0 {
+			flags = `(\Seen)`
+		}
+		c.appendMsg(fmt.Sprintf("s%d", i), "INBOX", flags, crlf(body))
+		want[subject(body)] = wantMsg{body, strings.Fields(strings.Trim(flags, "()"))}
+	}
+	dir := t.TempDir()
+	inbox := filepath.Join(dir, "mail", "INBOX")
+	for i := 0; i < nLocal; i++ {
+		body := fmt.Sprintf("From: l@example.org\nSubject: local %d\n\n%s\n", i, strings.Repeat("y", i*11))
+		writeMaildirMsg(t, filepath.Join(inbox, "cur", fmt.Sprintf("17000%05d.M%dP1.near:2,F", i, i)), body)
+		want[subject(body)] = wantMsg{body, []string{`\Flagged`}}
+	}
+	rc := filepath.Join(dir, "mbsyncrc")
+	os.WriteFile(rc, []byte(fmt.Sprintf(`IMAPAccount imapd
+Host 127.0.0.1
+Port %d
+User alice
+Pass alice-pw
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore far
+Account imapd
+
+MaildirStore near
+Path %s/
+Inbox %s
+
+Channel inbox
+Far :far:INBOX
+Near :near:INBOX
+Expunge Both
+SyncState *
+`, s.port, filepath.Join(dir, "mail"), inbox)), 0o600)
+	runMbsync(t, rc)
+	compareSides(t, "first sync", c, "c1", "INBOX", inbox, want)
+	if out, changes := runMbsync(t, rc); len(changes) != 0 {
+		t.Errorf("second sync, nothing changed, still journaled %d changes:\n%s", len(changes), out)
+	}
+}
