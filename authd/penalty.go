@@ -161,9 +161,11 @@ func (p *penalties) snapshot() []*pb.PenalisedAddr {
 	return out
 }
 
-// failFloor pads failure answers to the slowest recent real password check,
-// so that an unknown user (pam_unix: ~9 ms) answers no sooner than a wrong
-// password (~180 ms) (DESIGN.md §7).
+// failFloor pads failure answers to twice the slowest recent real password
+// check, so that an unknown user (pam_unix: ~9 ms) answers no sooner than a
+// wrong password (~180 ms) (DESIGN.md §7). The margin keeps a check that
+// runs slow on a busy machine under the floor too: a wrong password that
+// took longer than the floor would stand out.
 type failFloor struct {
 	min, cap time.Duration
 
@@ -183,9 +185,9 @@ func (f *failFloor) observe(d time.Duration) {
 func (f *failFloor) floor() time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d := f.min
+	var slowest time.Duration
 	for _, r := range f.recent {
-		d = max(d, r)
+		slowest = max(slowest, r)
 	}
-	return min(d, f.cap)
+	return min(max(f.min, 2*slowest), f.cap)
 }

@@ -107,8 +107,8 @@ func TestFailFloor(t *testing.T) {
 	}
 	f.observe(180 * time.Millisecond)
 	f.observe(9 * time.Millisecond)
-	if f.floor() != 180*time.Millisecond {
-		t.Errorf("floor %v, want the slowest recent check", f.floor())
+	if f.floor() != 360*time.Millisecond {
+		t.Errorf("floor %v, want twice the slowest recent check", f.floor())
 	}
 	f.observe(time.Hour)
 	if f.floor() != time.Second {
@@ -117,8 +117,8 @@ func TestFailFloor(t *testing.T) {
 	for range len(f.recent) {
 		f.observe(50 * time.Millisecond)
 	}
-	if f.floor() != 50*time.Millisecond {
-		t.Errorf("floor %v after old checks rolled off", f.floor())
+	if f.floor() != 100*time.Millisecond {
+		t.Errorf("floor %v after old checks rolled off, want twice 50ms", f.floor())
 	}
 }
 
