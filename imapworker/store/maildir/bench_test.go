@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"imapd/imapworker/store"
 )
 
 // bigMaildir makes an INBOX of n messages as Dovecot would have left it:
@@ -114,5 +116,27 @@ func BenchmarkSelectNoIndex(b *testing.B) {
 		}
 		mb.Close()
 		u.Close()
+	}
+}
+
+// One STORE in a large folder: a rename, not a directory scan.
+func BenchmarkStoreOne(b *testing.B) {
+	root := bigMaildir(b, benchN())
+	u, _ := Open(root, Options{NoSpecialUse: true})
+	defer u.Close()
+	mb, err := u.Select("INBOX", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mb.Close()
+	b.ResetTimer()
+	for i := range b.N {
+		op := store.StoreAdd
+		if i%2 == 1 {
+			op = store.StoreRemove
+		}
+		if _, err := mb.Store([]uint32{7}, op, store.Flags{System: store.FlagFlagged}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -373,8 +373,18 @@ func (f *folder) scan(locked bool) (bool, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
+	curSame := curSt == f.curSt && f.curSt != (stamp{})
+	if curSame && len(newNames) == 0 && f.ulSt != (stamp{}) && f.ul.complete && !f.anyInNew() {
+		// Nothing moved: the common case of a locked operation in a large
+		// folder costs no per-message work.
+		f.newSt = trustedNew(newSt)
+		return true, nil
+	}
 	var curNames []string
-	if locked || curSt != f.curSt || f.curSt == (stamp{}) {
+	// cur/ unchanged since our stamp means unchanged since our last read:
+	// every change moves its mtime (stamps are taken before reading), so
+	// even a locked scan need not read 100,000 names again.
+	if curSt != f.curSt || f.curSt == (stamp{}) {
 		if curNames, err = readNames(f.sub("cur")); err != nil {
 			return false, err
 		}
@@ -473,12 +483,7 @@ func (f *folder) scan(locked bool) (bool, error) {
 		}
 	}
 	f.curSt = curSt
-	// new/ changes without the lock (MDA): trust its mtime only when it is
-	// older than the timestamp granularity could hide.
-	if time.Now().UnixNano()-newSt.mtime < int64(time.Second) {
-		newSt = stamp{}
-	}
-	f.newSt = newSt
+	f.newSt = trustedNew(newSt)
 	if locked {
 		f.hint = nil // every file has its sizes now
 	}
@@ -874,4 +879,23 @@ func (f *folder) keepLock(step int) {
 			l.touch()
 		}
 	}
+}
+
+// trustedNew returns the stamp of new/ to remember. new/ changes without
+// the lock (an MDA): its mtime is trusted only when older than the
+// timestamp granularity could hide.
+func trustedNew(st stamp) stamp {
+	if time.Now().UnixNano()-st.mtime < int64(time.Second) {
+		return stamp{}
+	}
+	return st
+}
+
+func (f *folder) anyInNew() bool {
+	for _, m := range f.msgs {
+		if m.inNew {
+			return true
+		}
+	}
+	return false
 }
