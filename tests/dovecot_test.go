@@ -621,6 +621,11 @@ control socket "%DIR%/control.sock"
 	l := m.S("m7e ")
 	if last := l[len(l)-1]; strings.HasPrefix(last, "m7e BAD") || strings.Contains(last, "SERVERBUG") {
 		t.Errorf("imapd fetching a message Dovecot expunged: %q", l)
+	} else if slices.Contains(l, "* 5 EXPUNGE") && !strings.HasPrefix(last, "m7e OK") {
+		// Once the EXPUNGE is told, the UID no longer exists, and "a
+		// non-existent unique identifier is ignored without any error
+		// message" (RFC 9051 §6.4.9): mbsync, for one, gives up on a NO.
+		t.Errorf("C: m7e UID FETCH %d (BODY.PEEK[])\nS: %s\nwant OK: the answer itself reported the EXPUNGE", victim, strings.Join(l, "\nS: "))
 	}
 	// UID FETCH may carry the EXPUNGE (§7.5.1 forbids it only for FETCH,
 	// STORE and SEARCH by sequence number); else the NOOP must.
