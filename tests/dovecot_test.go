@@ -635,6 +635,28 @@ control socket "%DIR%/control.sock"
 		t.Errorf("imapd after Dovecot's EXPUNGE of message 5 sent \"* 5 EXPUNGE\" %d times:\n%s", n, strings.Join(l, "\n"))
 	}
 
+	// The same for UID STORE and UID COPY of messages Dovecot expunged.
+	var victims []uint32
+	for i := 0; i < 2; i++ {
+		_, v := d.appendMsg(fmt.Sprintf("d7g.%d", i), "INBOX", "", dcMessage(20+i, " (expunged by Dovecot)"))
+		victims = append(victims, v)
+	}
+	m.C("m7g NOOP")
+	m.S("m7g OK")
+	d.C(fmt.Sprintf(`d7h UID STORE %d,%d +FLAGS.SILENT (\Deleted)`, victims[0], victims[1]))
+	d.S("d7h OK")
+	d.C("d7i EXPUNGE")
+	d.S("d7i OK")
+	for i, cmd := range []string{fmt.Sprintf(`UID STORE %d +FLAGS (\Seen)`, victims[0]), fmt.Sprintf(`UID COPY %d "Archive"`, victims[1])} {
+		tag := fmt.Sprintf("m7h.%d", i)
+		untagged, st := m.command(tag, cmd)
+		if strings.Contains(strings.Join(untagged, "\n"), " EXPUNGE") && !strings.HasPrefix(st, tag+" OK") {
+			t.Errorf("C: %s %s\nS: %s\nS: %s\nwant OK: the answer itself reported the EXPUNGE (RFC 9051 §6.4.9)", tag, cmd, strings.Join(untagged, "\nS: "), st)
+		}
+	}
+	m.C("m7i NOOP")
+	m.S("m7i OK")
+
 	ds := d.snapshot("d8", "INBOX")
 	ms := m.snapshot("m8", "INBOX")
 	compareState(t, "imapd next to Dovecot:", "INBOX", ds, ms)
