@@ -299,6 +299,10 @@ func dcMessage(i int, extra string) string {
 	return fmt.Sprintf("From: sender%d@example.org\r\nTo: dcuser@example.org\r\nSubject: message %d%s\r\nMessage-ID: <%d.dovecot-test@example.org>\r\n\r\nbody of message %d\r\n", i, i, extra, i, i)
 }
 
+// Issue 4, 2: Dovecot writes a Maildir (flags, keywords, UID gaps, folders,
+// a subscription); imapd serves it with the same UIDVALIDITY, UIDNEXT,
+// UIDs, flags, keywords and bytes; imapd then writes, and Dovecot serves
+// what imapd wrote the same way.
 func TestDovecotMaildirBothWays(t *testing.T) {
 	requireRoot(t)
 	if _, err := exec.LookPath("dovecot"); err != nil {
@@ -394,9 +398,9 @@ control socket "%DIR%/control.sock"
 	}
 
 	// Part 2: imapd writes: new messages (a new keyword among them), flag
-	// and keyword changes, an expunge, a new folder.
-	// A message an MDA delivered to new/ while imapd runs: imapd gives it
-	// its UID, and Dovecot must keep that UID.
+	// and keyword changes, an expunge, new folders. First a message an MDA
+	// delivered to new/ while imapd runs: imapd gives it its UID, and
+	// Dovecot must keep that UID.
 	mda := filepath.Join(maildir, "new", "1795000000.M1P1.mda")
 	if err := os.WriteFile(mda, []byte(dcMessage(16, " (delivered to new/)")), 0o600); err != nil {
 		t.Fatal(err)
