@@ -44,15 +44,25 @@ go vet -tags pam ./authd/... ./cmd/imapd-authd/...
 echo "== staticcheck"
 staticcheck ./...
 
-echo "== go test"
 TAGS=""
 [ -f /usr/include/security/pam_appl.h ] && TAGS="pam"
-go test -tags "$TAGS" -count=1 -timeout 20m ./... 2>&1 | tee /tmp/imapd-test.$$.log
-status=${PIPESTATUS[0]}
+# The end-to-end tests (tests/) run the whole server and time some of its
+# answers: they run on their own, after the package tests, not beside them.
+echo "== go test (packages)"
+status=0
+go test -tags "$TAGS" -count=1 -timeout 20m $(go list ./... | grep -v '^imapd/tests$') 2>&1 | tee /tmp/imapd-test.$$.log || status=1
+echo "== go test (end to end, tests/)"
+go test -tags "$TAGS" -count=1 -timeout 20m -v ./tests/ > /tmp/imapd-e2e.$$.log 2>&1 || status=1
+grep -E '^(--- |ok|FAIL|PASS)|_test.go:[0-9]+:' /tmp/imapd-e2e.$$.log | tee -a /tmp/imapd-test.$$.log
+if grep -q '^--- FAIL' /tmp/imapd-e2e.$$.log; then
+	echo "== end-to-end failures: full output"
+	cat /tmp/imapd-e2e.$$.log
+fi
+rm -f /tmp/imapd-e2e.$$.log
 passed=$(grep -c '^ok ' /tmp/imapd-test.$$.log || true)
 failed=$(grep -c '^FAIL' /tmp/imapd-test.$$.log || true)
 rm -f /tmp/imapd-test.$$.log
-[ "$status" = 0 ] || { echo "go test failed"; exit "$status"; }
+[ "$status" = 0 ] || { echo "go test failed"; echo "packages: $passed passed, $failed failed"; exit 1; }
 
 echo "== fuzz (bounded)"
 ./.ci/fuzz.sh
