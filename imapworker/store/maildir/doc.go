@@ -22,6 +22,8 @@
 // such names are refused with NO [CANNOT] rather than escaped, so every
 // directory maps back to exactly one name. Also refused: empty levels, "."
 // and ".." levels, a leading "~", NUL and other control characters.
+// Folders that Dovecot stored in raw UTF-8 (its UTF-8 option) are read and
+// used under their names too; new folders are always created in mUTF-7.
 //
 // Locking: dovecot-uidlist.lock is made by link(2) of a finished temp file
 // holding "<pid>:<host>", so it never exists empty. A lock whose holder is

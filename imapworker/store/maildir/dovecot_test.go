@@ -221,3 +221,33 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// Folders of a Dovecot that ran with the UTF-8 option: raw UTF-8 names.
+func TestDovecotUTF8Folders(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	for _, d := range []string{"cur", "new", "tmp", ".Entwürfe/cur", ".Entwürfe/new", ".Entwürfe/tmp", ".Entwürfe.2024/cur"} {
+		os.MkdirAll(filepath.Join(root, d), 0o700)
+	}
+	u, err := Open(root, Options{NoSpecialUse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	l, _ := u.List()
+	var names []string
+	for _, e := range l {
+		names = append(names, e.Name)
+	}
+	if !slices.Equal(names, []string{"Entwürfe", "Entwürfe/2024", "INBOX"}) {
+		t.Fatalf("List = %v", names)
+	}
+	if _, _, err := u.Append("Entwürfe", store.Flags{}, time.Time{}, []byte(dcMsg1)); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, ".Entwürfe", "cur")); len(ents) != 1 {
+		t.Fatalf("APPEND did not land in the raw UTF-8 folder: %v", ents)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".Entw&APw-rfe")); err == nil {
+		t.Fatal("a second, mUTF-7 folder was made")
+	}
+}

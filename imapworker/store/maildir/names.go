@@ -50,7 +50,11 @@ func dirToName(dir string) (string, bool) {
 	for i, s := range segs {
 		d, err := decodeMUTF7(s)
 		if err != nil {
-			return "", false
+			// Dovecot with the UTF-8 option stores names as they are.
+			if !isRawUTF8(s) {
+				return "", false
+			}
+			d = s
 		}
 		segs[i] = d
 	}
@@ -169,4 +173,18 @@ func decodeMUTF7(s string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// isRawUTF8 reports whether a directory name level is UTF-8 that modified
+// UTF-7 would have encoded: non-ASCII and without '&'.
+func isRawUTF8(s string) bool {
+	if !utf8.ValidString(s) || strings.IndexByte(s, '&') >= 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
 }

@@ -137,7 +137,16 @@ func (u *User) dirOf(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(u.root, d), nil
+	p := filepath.Join(u.root, d)
+	if raw := "." + strings.ReplaceAll(name, "/", "."); raw != d {
+		// A folder Dovecot stored in raw UTF-8 (its UTF-8 option).
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(filepath.Join(u.root, raw)); err == nil {
+				return filepath.Join(u.root, raw), nil
+			}
+		}
+	}
+	return p, nil
 }
 
 // folder returns the shared folder state for name (which may not exist).
