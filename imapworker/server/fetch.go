@@ -97,7 +97,8 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 			}
 		}
 	}
-	if failed != nil {
+	// RFC 9051 §6.4.9: a UID that no longer exists is ignored, not an error.
+	if failed != nil && !(cmd.UID && errors.Is(failed, store.ErrExpunged)) {
 		return failed
 	}
 	c.ok(cmd, "", "FETCH completed")

@@ -37,8 +37,10 @@
 // and a periodic stat of the directories and the uidlist.
 //
 // Flags live in the ":2," suffix of a file name (D Draft, F Flagged,
-// P $Forwarded, R Answered, S Seen, T Deleted) and keywords as the letters
-// a-z, indexing dovecot-keywords. All changes to a folder's files (new UIDs,
+// R Answered, S Seen, T Deleted) and keywords as the letters a-z, indexing
+// dovecot-keywords. $Forwarded is written as a keyword letter, as Dovecot
+// writes it (Dovecot 2.3 ignores the P of the Maildir spec); a P written by
+// another tool is read as $Forwarded. All changes to a folder's files (new UIDs,
 // renames for flags, unlinks, moves out of new/) happen while holding
 // dovecot-uidlist.lock, so a directory scan under the lock never misses a
 // file and a UID is never given twice.

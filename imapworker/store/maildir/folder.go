@@ -510,8 +510,13 @@ func (f *folder) adopt(fresh []dirEnt) error {
 			delete(f.pending, base)
 		}
 		if err := f.fillSizes(m); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
 				continue // gone already
+			case errors.Is(err, errNotMessage), errors.Is(err, fs.ErrPermission):
+				// One entry that cannot be read must not take the folder
+				// down: it is left where it is, unlisted.
+				continue
 			}
 			return err
 		}
@@ -557,6 +562,9 @@ func (f *folder) insert(ms []*msg) {
 	f.notify(nil)
 }
 
+// errNotMessage marks a directory entry that is not a regular file.
+var errNotMessage = errors.New("maildir: not a regular file")
+
 // fillSizes sets the sizes and date of m from its name, the uidlist, an
 // old index, or the file.
 func (f *folder) fillSizes(m *msg) error {
@@ -571,12 +579,18 @@ func (f *folder) fillSizes(m *msg) error {
 			fmt.Sscanf(x[1:], "%d", &m.vsize)
 		}
 	}
+	// Lstat: a symlink or anything else that is not a regular file is not a
+	// message, whatever it points to (the worker's sandbox would refuse to
+	// follow it anyway).
 	var st syscall.Stat_t
-	if err := syscall.Stat(f.filePath(m), &st); err != nil {
+	if err := syscall.Lstat(f.filePath(m), &st); err != nil {
 		if errors.Is(err, syscall.ENOENT) {
 			return fs.ErrNotExist
 		}
 		return err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return errNotMessage
 	}
 	m.date = st.Mtim.Nano()
 	m.fsize = st.Size
@@ -793,10 +807,6 @@ func (f *folder) lettersOf(fl store.Flags, define bool) (letters string, kwChang
 		}
 	}
 	for _, k := range fl.Keywords {
-		if strings.EqualFold(k, "$Forwarded") {
-			b = append(b, 'P')
-			continue
-		}
 		idx := -1
 		for i, x := range f.kw {
 			if x != "" && strings.EqualFold(x, k) {
