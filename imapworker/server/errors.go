@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io/fs"
 
 	"imapd/imapworker/imap"
 	"imapd/imapworker/store"
@@ -42,6 +43,9 @@ var storeCodes = []struct {
 	{store.ErrTooManyFlags, "LIMIT"},
 	{store.ErrExpunged, "EXPUNGEISSUED"},
 	{store.ErrUnavailable, "UNAVAILABLE"},
+	// The storage's files refuse us (a symlink out of the user's Maildir
+	// that the sandbox blocks, a directory with the wrong owner).
+	{fs.ErrPermission, "NOPERM"},
 }
 
 // fail answers cmd with err: the one place errors become responses
