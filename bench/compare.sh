@@ -58,7 +58,15 @@ setup() {
 
 	log "building"
 	(cd "$ROOT" && go build -o "$BENCH" ./cmd/imapbench)
-	case $ONLY in *imapd*) (cd "$ROOT" && make -s build) ;; esac
+	# A private copy: others rebuilding bin/ mid-run must not change the
+	# server between workloads, and perf needs the file it ran.
+	case $ONLY in *imapd*)
+		(cd "$ROOT" && make -s build)
+		mkdir -p "$WORK/bin"
+		cp "$ROOT"/bin/imapd "$ROOT"/bin/imapd-authd "$ROOT"/bin/imapctl "$WORK/bin/"
+		(cd "$ROOT" && git rev-parse --short HEAD) >"$WORK/bin/VERSION"
+		;;
+	esac
 
 	# What imapd needs as root (README.md): its unprivileged user, the
 	# chroot and the PAM service. Dovecot uses the same PAM service, so
@@ -138,7 +146,7 @@ limit connections per ip 5000
 control socket "$WORK/imapd-control.sock"
 log stderr level warn
 EOF
-	case $ONLY in *imapd*) "$ROOT/bin/imapd" -n -c "$WORK/imapd.conf" >/dev/null ;; esac
+	case $ONLY in *imapd*) "$WORK/bin/imapd" -n -c "$WORK/imapd.conf" >/dev/null ;; esac
 	dovecot -c "$WORK/dovecot.conf" -n >/dev/null
 }
 
@@ -158,7 +166,7 @@ start() {
 	cleanup
 	case $1 in
 	imapd)
-		"$ROOT/bin/imapd" -c "$WORK/imapd.conf" 2>>"$WORK/imapd.log" &
+		"$WORK/bin/imapd" -c "$WORK/imapd.conf" 2>>"$WORK/imapd.log" &
 		SERVER_PID=$! PORT=$IPORT
 		;;
 	dovecot)
@@ -284,28 +292,35 @@ percmd() {
 	}'
 }
 
-case ${1:-all} in
-setup) setup ;;
-table) table ;;
-percmd) percmd "${2:-steady10}" ;;
-all)
-	setup
-	rm -f "$WORK"/results/*.txt "$WORK"/results/*.load
-	start_time=$(date +%s)
-	for ((round = 1; round <= ROUNDS; round++)); do
-		for server in $ONLY; do
-			workloads "$round" "$server"
+# All in one function, ended by exit on the same line: bash reads a script
+# as it runs, and the file may change under a long run.
+main() {
+	case ${1:-all} in
+	setup) setup ;;
+	table) table ;;
+	percmd) percmd "${2:-steady10}" ;;
+	all)
+		setup
+		rm -f "$WORK"/results/*.txt "$WORK"/results/*.load
+		start_time=$(date +%s)
+		for ((round = 1; round <= ROUNDS; round++)); do
+			for server in $ONLY; do
+				workloads "$round" "$server"
+			done
 		done
-	done
-	log "done in $(($(date +%s) - start_time))s; outputs in $WORK/results"
-	echo "machine: $(nproc) CPUs, $(free -h | awk '/^Mem:/ {print $2}') RAM, Linux $(uname -r)"
-	echo "load average (1 min) at the start of the workloads: $(cat "$WORK"/results/*.load | awk '{print $2}' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}')"
-	table
-	echo
-	percmd steady10
-	;;
-*)
-	echo "usage: $0 [setup|table|percmd [WORKLOAD]|all]" >&2
-	exit 2
-	;;
-esac
+		log "done in $(($(date +%s) - start_time))s; outputs in $WORK/results"
+		echo "imapd at commit $(cat "$WORK/bin/VERSION" 2>/dev/null), $(dovecot --version | sed 's/^/Dovecot /')"
+		echo "machine: $(nproc) CPUs, $(free -h | awk '/^Mem:/ {print $2}') RAM, Linux $(uname -r)"
+		echo "load average (1 min) at the start of the workloads: $(cat "$WORK"/results/*.load | awk '{print $2}' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}')"
+		table
+		echo
+		percmd steady10
+		;;
+	*)
+		echo "usage: $0 [setup|table|percmd [WORKLOAD]|all]" >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"; exit
