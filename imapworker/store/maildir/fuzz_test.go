@@ -57,3 +57,17 @@ func FuzzMailboxName(f *testing.F) {
 		}
 	})
 }
+
+// A dovecot-keywords file from disk never panics the parser, and never
+// yields more keyword slots than the 26 letters a file name can carry.
+func FuzzParseKeywords(f *testing.F) {
+	f.Add([]byte("0 $Forwarded\n1 Work\n2 $Junk\n"))
+	f.Add([]byte("3 Later\n0 a\n"))
+	f.Add([]byte("26 toomany\n-1 neg\nx y\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kws := parseKeywords(data)
+		if len(kws) > 26 {
+			t.Fatalf("%d keyword slots from %q", len(kws), data)
+		}
+	})
+}
