@@ -35,6 +35,7 @@ BENCH=$WORK/imapbench
 mkdir -p "$WORK/results"
 
 SERVER_PID=
+INOTIFY_WAS=
 cleanup() {
 	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
 		kill "$SERVER_PID" 2>/dev/null || true
@@ -42,7 +43,11 @@ cleanup() {
 	fi
 	SERVER_PID=
 }
-trap cleanup EXIT
+restore() {
+	cleanup
+	[ -z "$INOTIFY_WAS" ] || sysctl -qw fs.inotify.max_user_instances="$INOTIFY_WAS"
+}
+trap restore EXIT
 trap 'exit 130' INT TERM
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -92,6 +97,17 @@ setup() {
 	log "seeding Maildirs (existing ones are kept)"
 	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from 0 -to $((USERS - 1)) -inbox 50 -folder Archive=20
 	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from "$USERS" -to $((BIG - 1)) -inbox 5 -folder Archive=2
+
+	# Dovecot's imap processes take an inotify instance each; with 100
+	# sessions of one account the default 128 per uid runs out and Dovecot
+	# falls back to polling ("Inotify instance limit ... exceeded"). Raised
+	# for the run, restored on exit. imapd uses one per account.
+	local was
+	was=$(sysctl -n fs.inotify.max_user_instances)
+	if [ "$was" -lt 4096 ]; then
+		INOTIFY_WAS=$was
+		sysctl -qw fs.inotify.max_user_instances=4096
+	fi
 
 	mkdir -p "$WORK/dovecot-run" "$WORK/dovecot-state"
 	cat >"$WORK/dovecot.conf" <<EOF
