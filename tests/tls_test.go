@@ -348,3 +348,32 @@ func memContains(t *testing.T, pid int, needles [][]byte) bool {
 	}
 	return false
 }
+
+// Issue 5: several certificates, chosen by SNI.
+func TestTLSCertificateBySNI(t *testing.T) {
+	requireRoot(t)
+	ensureSystemSetup(t)
+	dir := t.TempDir()
+	c1, k1, _ := testCert(t, dir, "localhost")
+	c2, k2, _ := testCert(t, dir, "mail.example.org")
+	s := startTLSServer(t, fmt.Sprintf(`
+listen on 127.0.0.1 port %%PORT%% tls
+tls certificate "%s" key "%s"
+tls certificate "%s" key "%s"
+storage memory
+auth pam
+preauth workers 1
+control socket "%%DIR%%/control.sock"
+`, c1, k1, c2, k2))
+	for _, name := range []string{"localhost", "mail.example.org"} {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", s.addr,
+			&tls.Config{InsecureSkipVerify: true, ServerName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != name {
+			t.Errorf("SNI %q got the certificate of %q", name, cn)
+		}
+		conn.Close()
+	}
+}

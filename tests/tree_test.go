@@ -95,6 +95,18 @@ func TestProcessTreeIdentities(t *testing.T) {
 	if n := len(byTitle(kids, "imapd: mailbox")); n != 2 {
 		t.Errorf("%d mailbox workers, want 2 (none for users not logged in)", n)
 	}
+	// Issue 8, 4: each worker tried, from inside, to open a file and to
+	// connect out over TCP and MPTCP after restricting itself, and logged
+	// the refusals (a worker whose sandbox leaks refuses to serve).
+	log := s.log.String()
+	for _, want := range []string{
+		`preauth[`, `msg="sandbox in force" role=preauth`, `open /etc/passwd: ENOENT tcp connect: EPERM mptcp socket: EPERM`,
+		`msg="sandbox in force" role=mailbox`, `open /etc/passwd: EACCES tcp connect: EPERM mptcp socket: EPERM`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
 }
 
 // Issue 2, "what it must show" 2: a login pipelined with what follows is
