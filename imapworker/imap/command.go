@@ -68,7 +68,7 @@ type Param struct {
 // Select is SELECT or EXAMINE (RFC 9051 §6.3.2, §6.3.3). Name tells which;
 // ReadOnly is true for EXAMINE.
 type Select struct {
-	Mailbox  string // raw astring; see NormalizeMailbox, DecodeMailboxUTF7
+	Mailbox  string // raw astring; see NormalizeMailbox, mutf7.Decode
 	ReadOnly bool
 	Params   []Param
 }

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"imapd/imapworker/mutf7"
 	"strconv"
 	"unicode/utf8"
 )
@@ -132,7 +133,7 @@ func AppendAtom(buf []byte, s string) []byte { return append(buf, s...) }
 // modified UTF-7 (RFC 3501 §5.1.3).
 func AppendMailbox(buf []byte, name string, utf7 bool) []byte {
 	if utf7 {
-		return AppendAString7(buf, EncodeMailboxUTF7(name))
+		return AppendAString7(buf, mutf7.Encode(name))
 	}
 	return AppendAString(buf, name)
 }

@@ -1118,7 +1118,7 @@ func (p *parser) number64() int64 {
 }
 
 // mailbox = "INBOX" / astring. The raw astring is returned; the session
-// applies NormalizeMailbox and, for IMAP4rev1, DecodeMailboxUTF7.
+// applies NormalizeMailbox and, for IMAP4rev1, mutf7.Decode.
 func (p *parser) mailbox() string { return p.astring() }
 
 // astring = 1*ASTRING-CHAR / string

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"imapd/imapworker/imap"
+	"imapd/imapworker/mutf7"
 	"imapd/imapworker/store"
 )
 
@@ -309,7 +310,7 @@ func (c *conn) uidsOf(idx []int) []uint32 {
 func (c *conn) mailboxName(raw string) string {
 	name := raw
 	if !c.rev2 {
-		if d, err := imap.DecodeMailboxUTF7(raw); err == nil {
+		if d, err := mutf7.Decode(raw); err == nil {
 			name = d
 		}
 	}

@@ -9,31 +9,6 @@ import (
 	"imapd/imapworker/store"
 )
 
-func TestMUTF7(t *testing.T) {
-	for _, c := range []struct{ utf8, mutf7 string }{
-		{"INBOX", "INBOX"},
-		{"Entwürfe", "Entw&APw-rfe"},
-		{"A&B", "A&-B"},
-		{"日本語", "&ZeVnLIqe-"},
-		{"~peter/mail/台北/日本語", "~peter/mail/&U,BTFw-/&ZeVnLIqe-"}, // RFC 3501 §5.1.3
-		{"😀", "&2D3eAA-"},
-	} {
-		if got := encodeMUTF7(c.utf8); got != c.mutf7 {
-			t.Errorf("encode(%q) = %q, want %q", c.utf8, got, c.mutf7)
-		}
-		got, err := decodeMUTF7(c.mutf7)
-		if err != nil || got != c.utf8 {
-			t.Errorf("decode(%q) = %q, %v", c.mutf7, got, err)
-		}
-	}
-	// Non-canonical or broken forms would make two directories one name.
-	for _, bad := range []string{"&AGE-", "&Jjo", "&Jjo!-", "&AOk", "\x01", "&2D0-"} {
-		if got, err := decodeMUTF7(bad); err == nil {
-			t.Errorf("decode(%q) = %q, want error", bad, got)
-		}
-	}
-}
-
 func TestNameToDir(t *testing.T) {
 	for name, dir := range map[string]string{
 		"Sent":           ".Sent",

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"imapd/imapworker/mutf7"
 	"imapd/imapworker/store"
 )
 
@@ -584,7 +585,7 @@ func parseSubscriptions(data []byte) []string {
 		if v2 {
 			l = strings.ReplaceAll(l, "\t", "/")
 		}
-		if d, err := decodeMUTF7(l); err == nil {
+		if d, err := mutf7.Decode(l); err == nil {
 			l = d
 		}
 		l = store.CanonicalName(l)
