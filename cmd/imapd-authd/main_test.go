@@ -71,7 +71,7 @@ func TestAuthdProcess(t *testing.T) {
 	}
 	// C: a1 LOGIN alice secret
 	if err := preauth.Send(&pb.Envelope{Id: 5, Body: &pb.Envelope_AuthRequest{AuthRequest: &pb.AuthRequest{
-		ConnId: 3, Mechanism: "LOGIN", User: "alice", Password: "secret", RemoteAddr: "127.0.0.1:5000"}}}, nil); err != nil {
+		ConnId: 3, Mechanism: "LOGIN", User: []byte("alice"), Password: []byte("secret"), RemoteAddr: "127.0.0.1:5000"}}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	env, _, err := parent.Recv()
