@@ -110,6 +110,7 @@ setup() {
 	fi
 
 	mkdir -p "$WORK/dovecot-run" "$WORK/dovecot-state"
+	touch "$WORK/imapd.log" "$WORK/dovecot.log"
 	cat >"$WORK/dovecot.conf" <<EOF
 # Dovecot for bench/compare.sh: loopback, cleartext, PAM, ~/Maildir.
 protocols = imap
@@ -201,11 +202,19 @@ run() {
 	local out="$WORK/results/$round-$server-$name.txt"
 	log "round $round $server $name (load $(cut -d' ' -f1 /proc/loadavg))"
 	echo "LOAD $(cut -d' ' -f1 /proc/loadavg)" >"$out.load"
+	local slog="$WORK/$server.log" lines
+	lines=$(wc -l <"$slog")
 	"$BENCH" "$@" -addr "127.0.0.1:$PORT" -users "bench%d:$PASS" -server-pids "$SERVER_PID" -label "$server" >"$out" 2>&1 ||
 		echo "RESULT failed label=$server exit=$?" >>"$out"
-	grep -E '^(RESULT|errors:|  +[0-9]+  )' "$out" | sed "s/^/  /" >&2 || true
-	echo "WORKLOAD $name" >>"$out"
 	cleanup
+	# The server's own complaints during the workload, shown, not hidden.
+	tail -n +"$((lines + 1))" "$slog" | grep -E 'level=(WARN|ERROR)|: (Warning|Error|Fatal|Panic):' |
+		grep -v 'Killed with signal 15' | sed 's/^/SERVERLOG /' >>"$out" || true
+	grep -E '^(RESULT|errors:|  +[0-9]+  )' "$out" | sed "s/^/  /" >&2 || true
+	if grep -q '^SERVERLOG' "$out"; then
+		echo "  server log: $(grep -c '^SERVERLOG' "$out") warnings or errors, e.g. $(grep -m1 '^SERVERLOG' "$out" | cut -c11-200)" >&2
+	fi
+	echo "WORKLOAD $name" >>"$out"
 }
 
 workloads() {
