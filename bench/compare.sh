@@ -4,9 +4,9 @@
 # As root:  bench/compare.sh            # set up if needed, run, print the table
 #           bench/compare.sh setup      # accounts, Maildirs, configs only
 #
-# It creates the accounts bench0..bench$((BIG-1)) (password "bench"; the
-# first $USERS with a seeded ~/Maildir of 50+20 realistic messages, the
-# rest with 5), writes a Dovecot and an imapd configuration on loopback,
+# It creates the accounts bench0..bench$((100+BIG-1)) (password "bench";
+# the first $USERS with a seeded ~/Maildir of 50+20 realistic messages, the
+# rest with 5+2), writes a Dovecot and an imapd configuration on loopback,
 # and runs every workload against imapd and Dovecot alternately, $ROUNDS
 # times, each on a freshly started server. It prints a table of medians
 # and ratios imapd/Dovecot. Every server it starts is stopped on exit.
@@ -20,6 +20,11 @@ set -euo pipefail
 
 USERS=${USERS:-200}
 BIG=${BIG:-1000}
+# steady uses bench0..bench99, reseeded for every run so each run starts
+# from the same mailboxes; idle delivers mail, so it uses accounts from
+# bench100 on and never grows the steady ones.
+STEADY=100
+NACC=$((STEADY + BIG))
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-15s}
 ONLY=${ONLY:-"imapd dovecot"}
@@ -81,7 +86,7 @@ setup() {
 	[ -f /etc/pam.d/imapd ] || printf 'auth required pam_unix.so\naccount required pam_unix.so\n' >/etc/pam.d/imapd
 
 	local missing=() i
-	for ((i = 0; i < BIG; i++)); do
+	for ((i = 0; i < NACC; i++)); do
 		id "bench$i" >/dev/null 2>&1 || missing+=("bench$i")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
@@ -93,10 +98,11 @@ setup() {
 	# SHA-512 crypt (glibc's default 5000 rounds) rather than Debian's
 	# yescrypt: the hash is the same for both servers, and a cheap one
 	# lets the login figures show the servers' own cost.
-	for ((i = 0; i < BIG; i++)); do echo "bench$i:$PASS"; done | chpasswd -c SHA512
-	log "seeding Maildirs (existing ones are kept)"
-	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from 0 -to $((USERS - 1)) -inbox 50 -folder Archive=20
-	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from "$USERS" -to $((BIG - 1)) -inbox 5 -folder Archive=2
+	for ((i = 0; i < NACC; i++)); do echo "bench$i:$PASS"; done | chpasswd -c SHA512
+	log "seeding Maildirs (the steady accounts afresh, existing others are kept)"
+	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from 0 -to $((STEADY - 1)) -inbox 50 -folder Archive=20 -force
+	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from "$STEADY" -to $((USERS - 1)) -inbox 50 -folder Archive=20
+	"$BENCH" seed -maildir '/home/bench%d/Maildir' -from "$USERS" -to $((NACC - 1)) -inbox 5 -folder Archive=2
 
 	# Dovecot's imap processes take an inotify instance each; with 100
 	# sessions of one account the default 128 per uid runs out and Dovecot
@@ -222,11 +228,11 @@ workloads() {
 	run "$round" "$server" steady10 steady -clients 10 -duration "$DURATION"
 	run "$round" "$server" steady100 steady -clients 100 -duration "$DURATION"
 	run "$round" "$server" login10 login -clients 10 -nusers "$USERS" -duration "$DURATION"
-	run "$round" "$server" idle200x200 idle -clients 200 -nusers 200
-	run "$round" "$server" idle200x10 idle -clients 200 -nusers 10
-	run "$round" "$server" idle1000x10 idle -clients 1000 -nusers 10
+	run "$round" "$server" idle200x200 idle -clients 200 -nusers 200 -first "$STEADY"
+	run "$round" "$server" idle200x10 idle -clients 200 -nusers 10 -first "$STEADY"
+	run "$round" "$server" idle1000x10 idle -clients 1000 -nusers 10 -first "$STEADY"
 	if [ "$SKIP_BIG" != 1 ]; then
-		run "$round" "$server" idle1000x1000 idle -clients 1000 -nusers "$BIG"
+		run "$round" "$server" idle1000x1000 idle -clients 1000 -nusers "$BIG" -first "$STEADY"
 	fi
 }
 
