@@ -426,7 +426,7 @@ func (f *folder) cacheSet(uid uint32, key string, value []byte) {
 }
 
 // cacheCompactMin is the imapd.cache size below which garbage is left.
-var cacheCompactMin int64 = 1 << 20
+var cacheCompactMin int64 = 32 << 10
 
 // compactCache rewrites imapd.cache with the values of messages that still
 // exist once they are less than half of it. Another process appending to

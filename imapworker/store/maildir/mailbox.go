@@ -267,6 +267,9 @@ func (h *mailbox) Expunge(uids []uint32) ([]uint32, error) {
 		gone, err = f.remove(del, h)
 		return err
 	})
+	// Expunged messages' cached values are garbage now: compact at once
+	// rather than at the next index write, so churn cannot fill a disk.
+	_ = f.compactCache()
 	f.markIndexDirty()
 	return gone, err
 }
