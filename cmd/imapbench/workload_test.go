@@ -106,10 +106,12 @@ func (s *fakeServer) serve(c net.Conn) {
 			}
 			s.mu.Unlock()
 		case "IDLE":
-			w("+ idling")
+			// Registered before "+ idling": a delivery right after the
+			// client sees it must reach this session.
 			s.mu.Lock()
 			s.idlers[user] = append(s.idlers[user], c)
 			s.mu.Unlock()
+			w("+ idling")
 			if _, err := r.ReadString('\n'); err != nil { // DONE
 				return
 			}
