@@ -18,7 +18,12 @@ func main() {
 	// Like the workers, authd stops when the parent says or goes away, not
 	// on a terminal's ^C sent to the whole process group.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)).With("role", "authd"))
+	// The parent passes the configured level down, as to every child.
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(os.Getenv("IMAPD_LOG_LEVEL"))); err != nil {
+		level = slog.LevelInfo
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("role", "authd"))
 	if len(os.Args) > 1 {
 		slog.Error("imapd-authd takes no arguments; it is started by imapd")
 		os.Exit(2)
