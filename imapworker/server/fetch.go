@@ -13,10 +13,11 @@ import (
 // fetchPlan is a FETCH command checked once before any message is read.
 type fetchPlan struct {
 	items   []imap.FetchItem
-	content bool // some item needs the message bytes
-	seen    bool // some item sets \Seen (RFC 9051 §6.4.5 BODY[])
-	flags   bool // FLAGS requested
-	uid     bool // UID requested
+	content bool   // some item needs the message bytes whatever the cache holds
+	seen    bool   // some item sets \Seen (RFC 9051 §6.4.5 BODY[])
+	flags   bool   // FLAGS requested
+	uid     bool   // UID requested
+	hdrBuf  []byte // read buffer for header blocks, reused across messages
 }
 
 func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
@@ -28,10 +29,12 @@ func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
 		case "FLAGS":
 			p.flags = true
 		case "INTERNALDATE", "RFC822.SIZE":
-		case "ENVELOPE", "BODYSTRUCTURE", "RFC822.HEADER":
+		case "ENVELOPE", "BODYSTRUCTURE":
+			// From the cache, else parsed on demand.
+		case "RFC822.HEADER":
 			p.content = true
 		case "BODY":
-			p.content = true
+			p.content = p.content || it.Section != nil
 			p.seen = p.seen || it.Section != nil
 		case "BODY.PEEK", "BINARY.PEEK", "BINARY.SIZE":
 			p.content = true
@@ -108,18 +111,49 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
 	s := c.mbox
 	m := &s.msgs[i]
-	var root *mime.Part
+	var root, head *mime.Part
+	// whole and header parse the message on demand: a cached ENVELOPE or
+	// BODYSTRUCTURE needs neither, an ENVELOPE only the header block.
+	whole := func() (*mime.Part, error) {
+		if root == nil {
+			cnt, err := s.h.Open(m.UID)
+			if err != nil {
+				return nil, err
+			}
+			body, err := store.Bytes(cnt)
+			cnt.Close()
+			if err != nil {
+				return nil, err
+			}
+			root = mime.Parse(body)
+		}
+		return root, nil
+	}
+	header := func() (*mime.Part, error) {
+		if root != nil {
+			return root, nil
+		}
+		if head == nil {
+			cnt, err := s.h.Open(m.UID)
+			if err != nil {
+				return nil, err
+			}
+			hdr, err := readHeader(cnt, &plan.hdrBuf)
+			cnt.Close()
+			if err != nil {
+				return nil, err
+			}
+			// hdrBuf is reused by the next message: head must not
+			// outlive this one (the FETCH response copies what it uses).
+			head = mime.Parse(hdr)
+			dropBig(&plan.hdrBuf)
+		}
+		return head, nil
+	}
 	if plan.content {
-		cnt, err := s.h.Open(m.UID)
-		if err != nil {
+		if _, err := whole(); err != nil {
 			return err
 		}
-		body, err := store.Bytes(cnt)
-		cnt.Close()
-		if err != nil {
-			return err
-		}
-		root = mime.Parse(body)
 	}
 	b := append(c.out[:0], "* "...)
 	b = strconv.AppendInt(b, int64(i+1), 10)
@@ -159,16 +193,48 @@ func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
 		case "ENVELOPE":
 			sp()
 			b = append(b, "ENVELOPE "...)
-			b = c.cachedAppend(b, m.UID, "env", func(x []byte) []byte { return c.appendEnvelope(x, root.Envelope()) })
+			var err error
+			b, err = c.cachedAppend(b, m.UID, "env", func(x []byte) ([]byte, error) {
+				p, err := header()
+				if err != nil {
+					return x, err
+				}
+				// SEARCH on these fields will not need the file either.
+				c.cacheSearchHeader(m.UID, p)
+				return c.appendEnvelope(x, p.Envelope()), nil
+			})
+			if err != nil {
+				return err
+			}
 		case "BODYSTRUCTURE":
 			sp()
 			b = append(b, "BODYSTRUCTURE "...)
-			b = c.cachedAppend(b, m.UID, "bs", func(x []byte) []byte { return c.appendBodyStructure(x, root, true) })
+			var err error
+			b, err = c.cachedAppend(b, m.UID, "bs", func(x []byte) ([]byte, error) {
+				p, err := whole()
+				if err != nil {
+					return x, err
+				}
+				return c.appendBodyStructure(x, p, true), nil
+			})
+			if err != nil {
+				return err
+			}
 		case "BODY", "BODY.PEEK":
 			sp()
 			if it.Section == nil {
 				b = append(b, "BODY "...)
-				b = c.cachedAppend(b, m.UID, "body", func(x []byte) []byte { return c.appendBodyStructure(x, root, false) })
+				var err error
+				b, err = c.cachedAppend(b, m.UID, "body", func(x []byte) ([]byte, error) {
+					p, err := whole()
+					if err != nil {
+						return x, err
+					}
+					return c.appendBodyStructure(x, p, false), nil
+				})
+				if err != nil {
+					return err
+				}
 				continue
 			}
 			b = imap.AppendFetchName(b, *it)
@@ -285,17 +351,20 @@ func mimeSection(s *imap.Section) mime.Section {
 // cachedAppend appends the value for key from the store's cache, computing
 // and caching it when absent. The key names the session's string mode, as
 // IMAP4rev1 sessions get 8-bit text as literals.
-func (c *conn) cachedAppend(b []byte, uid uint32, key string, gen func([]byte) []byte) []byte {
+func (c *conn) cachedAppend(b []byte, uid uint32, key string, gen func([]byte) ([]byte, error)) ([]byte, error) {
 	if !c.rev2 {
 		key += "7"
 	}
 	if v, ok := c.mbox.h.Cached(uid, key); ok {
-		return append(b, v...)
+		return append(b, v...), nil
 	}
 	n := len(b)
-	b = gen(b)
+	b, err := gen(b)
+	if err != nil {
+		return b, err
+	}
 	c.mbox.h.SetCached(uid, key, bytes.Clone(b[n:]))
-	return b
+	return b, nil
 }
 
 func (c *conn) appendStr(b []byte, s string) []byte {

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"imapd/imapworker/imap"
@@ -11,14 +14,19 @@ import (
 	"imapd/imapworker/store"
 )
 
-// searchMsg is one message under test; its content is parsed on demand.
+// searchMsg is one message under test; its content is read and parsed on
+// demand, as little of it as the keys need.
 type searchMsg struct {
 	c    *conn
 	i    int
 	m    *store.MessageInfo
-	root *mime.Part
+	buf  *[]byte    // read buffer, reused across messages
+	root *mime.Part // whole message
+	head *mime.Part // header block only
+	sh   *mime.Part // the cached shFields
 	err  error
-	done bool
+
+	done, hdone, shdone bool
 }
 
 func (sm *searchMsg) part() *mime.Part {
@@ -29,15 +37,66 @@ func (sm *searchMsg) part() *mime.Part {
 			sm.err = err
 			return nil
 		}
-		body, err := store.Bytes(cnt)
+		body, err := readMessage(cnt, sm.buf)
 		cnt.Close()
 		if err != nil {
 			sm.err = err
 			return nil
 		}
-		sm.root = mime.Parse(body)
+		// The buffer head may point into is reused: forget head.
+		sm.root, sm.head = mime.Parse(body), nil
 	}
 	return sm.root
+}
+
+// header returns a part whose header is the message's.
+func (sm *searchMsg) header() *mime.Part {
+	if sm.root != nil || sm.done {
+		return sm.root
+	}
+	if !sm.hdone {
+		sm.hdone = true
+		cnt, err := sm.c.mbox.h.Open(sm.m.UID)
+		if err != nil {
+			sm.err = err
+			return nil
+		}
+		hdr, err := readHeader(cnt, sm.buf)
+		cnt.Close()
+		if err != nil {
+			sm.err = err
+			return nil
+		}
+		sm.head = mime.Parse(hdr)
+	}
+	return sm.head
+}
+
+// shPart returns a part whose header has at least the message's shFields,
+// from the store's cache when it has them, caching them when not.
+func (sm *searchMsg) shPart() *mime.Part {
+	if sm.root != nil {
+		return sm.root
+	}
+	if sm.head != nil {
+		return sm.head
+	}
+	if !sm.shdone {
+		sm.shdone = true
+		if v, ok := sm.c.mbox.h.Cached(sm.m.UID, shKey); ok {
+			sm.sh = mime.Parse(v)
+			return sm.sh
+		}
+		p := sm.header()
+		if p != nil {
+			sm.c.cacheSearchHeader(sm.m.UID, p)
+		}
+		return p
+	}
+	if sm.sh != nil {
+		return sm.sh
+	}
+	return sm.header()
 }
 
 type matchFunc func(*searchMsg) bool
@@ -130,7 +189,7 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 		d := dayOf(k.Date)
 		op := map[imap.SearchOp]imap.SearchOp{imap.SearchSentBefore: imap.SearchBefore, imap.SearchSentOn: imap.SearchOn, imap.SearchSentSince: imap.SearchSince}[k.Op]
 		return func(m *searchMsg) bool {
-			p := m.part()
+			p := m.shPart()
 			if p == nil {
 				return false
 			}
@@ -154,8 +213,14 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 	case imap.SearchHeader:
 		mt := mime.NewMatcher(k.Value)
 		field := k.Field
+		if isSHField(field) {
+			return func(m *searchMsg) bool {
+				p := m.shPart()
+				return p != nil && mt.HeaderContains(p, field)
+			}, nil
+		}
 		return func(m *searchMsg) bool {
-			p := m.part()
+			p := m.header()
 			return p != nil && mt.HeaderContains(p, field)
 		}, nil
 	case imap.SearchBody:
@@ -172,6 +237,59 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 		}, nil
 	}
 	return nil, badf("unsupported search key")
+}
+
+// searchWorkers bounds the goroutines a body SEARCH uses; each holds one
+// message at a time. searchChunk is how many messages a worker takes at once.
+const (
+	searchWorkers = 4
+	searchChunk   = 64
+)
+
+func searchParallelism() int { return min(runtime.GOMAXPROCS(0), searchWorkers) }
+
+// needsBody reports whether k reads message bodies (BODY, TEXT), the keys
+// worth spreading over several cores.
+func needsBody(k *imap.SearchKey) bool {
+	if k.Op == imap.SearchBody || k.Op == imap.SearchText {
+		return true
+	}
+	for i := range k.Children {
+		if needsBody(&k.Children[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// searchParallel runs match over the selected messages with workers
+// goroutines. match and what it reads (the session's message list, the
+// store handle) are only read meanwhile.
+func (c *conn) searchParallel(match matchFunc, workers int) (hit []bool, errs []error) {
+	s := c.mbox
+	hit = make([]bool, len(s.msgs))
+	errs = make([]error, len(s.msgs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var buf []byte
+			for {
+				lo := int(next.Add(searchChunk)) - searchChunk
+				if lo >= len(s.msgs) {
+					return
+				}
+				for i := lo; i < min(lo+searchChunk, len(s.msgs)); i++ {
+					sm := searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf}
+					hit[i] = match(&sm)
+					errs[i] = sm.err
+					dropBig(&buf)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return hit, errs
 }
 
 func cmpDay(t, d time.Time, op imap.SearchOp) bool {
@@ -221,18 +339,35 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 	var hits []uint32 // message numbers or UIDs
 	var hitUIDs []uint32
 	var failed error
-	for i := range s.msgs {
-		sm := searchMsg{c: c, i: i, m: &s.msgs[i]}
-		if match(&sm) {
-			hitUIDs = append(hitUIDs, sm.m.UID)
-			if cmd.UID {
-				hits = append(hits, sm.m.UID)
-			} else {
-				hits = append(hits, uint32(i+1))
+	add := func(i int) {
+		hitUIDs = append(hitUIDs, s.msgs[i].UID)
+		if cmd.UID {
+			hits = append(hits, s.msgs[i].UID)
+		} else {
+			hits = append(hits, uint32(i+1))
+		}
+	}
+	if workers := searchParallelism(); workers > 1 && len(s.msgs) >= 2*searchChunk && needsBody(&args.Key) {
+		hit, errs := c.searchParallel(match, workers)
+		for i := range s.msgs {
+			if hit[i] {
+				add(i)
+			}
+			if errs[i] != nil && failed == nil && !s.ghosts[s.msgs[i].UID] {
+				failed = errs[i]
 			}
 		}
-		if sm.err != nil && failed == nil && !s.ghosts[sm.m.UID] {
-			failed = sm.err
+	} else {
+		var buf []byte
+		for i := range s.msgs {
+			sm := searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf}
+			if match(&sm) {
+				add(i)
+			}
+			if sm.err != nil && failed == nil && !s.ghosts[sm.m.UID] {
+				failed = sm.err
+			}
+			dropBig(&buf)
 		}
 	}
 	if failed != nil {

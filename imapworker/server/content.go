@@ -1,0 +1,155 @@
+package server
+
+import (
+	"bytes"
+	"io"
+
+	"imapd/imapworker/mime"
+	"imapd/imapworker/store"
+)
+
+// Reading only what a command needs keeps large folders cheap: ENVELOPE
+// and header SEARCH keys need the header block, which is usually within
+// the first few KiB of a multi-MiB message.
+const (
+	headChunk = 16 << 10  // first read for a header
+	headMax   = 256 << 10 // a longer header is read with the whole message
+	keepBuf   = 1 << 20   // larger read buffers are dropped after use
+)
+
+// headerLen returns the length of b's header block including the blank
+// line that ends it, parsing lines as mime.Parse does, or -1 when b ends
+// before the header does.
+func headerLen(b []byte) int {
+	i := 0
+	for i < len(b) {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		line := b[i : i+j+1]
+		i += j + 1
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+			return i
+		}
+	}
+	return -1
+}
+
+// readMessage reads the whole message into *buf (grown as needed) unless
+// the content already holds its bytes.
+func readMessage(cnt store.Content, buf *[]byte) ([]byte, error) {
+	if b, ok := cnt.(interface{ Bytes() []byte }); ok {
+		return b.Bytes(), nil
+	}
+	size := int(cnt.Size())
+	if cap(*buf) < size {
+		*buf = make([]byte, size)
+	}
+	data := (*buf)[:size]
+	n, err := cnt.ReadAt(data, 0)
+	if err == io.EOF && n == size {
+		err = nil
+	}
+	return data[:n], err
+}
+
+// readHeader returns the message's header block (blank line included),
+// reading a small prefix of the file when that holds all of it.
+func readHeader(cnt store.Content, buf *[]byte) ([]byte, error) {
+	if b, ok := cnt.(interface{ Bytes() []byte }); ok {
+		data := b.Bytes()
+		if n := headerLen(data); n >= 0 {
+			return data[:n], nil
+		}
+		return data, nil
+	}
+	size := cnt.Size()
+	for want := int64(headChunk); ; want *= 4 {
+		if want >= size || want > headMax {
+			return readMessage(cnt, buf)
+		}
+		if int64(cap(*buf)) < want {
+			*buf = make([]byte, want)
+		}
+		data := (*buf)[:want]
+		n, err := cnt.ReadAt(data, 0)
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		if h := headerLen(data[:n]); h >= 0 {
+			return data[:h], nil
+		}
+		if n < len(data) {
+			return data[:n], nil // the file shrank: all of it is header
+		}
+	}
+}
+
+// shKey names the cached header fields that header SEARCH keys match;
+// shFields lists them (lower case).
+const shKey = "sh"
+
+var shFields = []string{"subject", "from", "to", "cc", "bcc", "date"}
+
+func isSHField(name string) bool {
+	for _, f := range shFields {
+		if len(f) == len(name) && equalFoldASCII(f, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFoldASCII(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// searchHeader is the value cached under shKey: the raw shFields fields
+// of p's header, then a blank line, so that mime.Parse of it gives a header
+// those SEARCH keys match exactly as the message's own. Nil when too big to
+// be worth caching.
+func searchHeader(p *mime.Part) []byte {
+	var b []byte
+	for _, f := range p.Header.Fields() {
+		for _, name := range shFields {
+			if f.Is(name) {
+				b = append(b, f.Raw()...)
+				if n := len(b); b[n-1] != '\n' {
+					b = append(b, '\r', '\n')
+				}
+				break
+			}
+		}
+	}
+	if len(b) > 32<<10 {
+		return nil
+	}
+	return append(b, '\r', '\n')
+}
+
+// cacheSearchHeader stores p's searchHeader for uid.
+func (c *conn) cacheSearchHeader(uid uint32, p *mime.Part) {
+	if v := searchHeader(p); v != nil {
+		c.mbox.h.SetCached(uid, shKey, v)
+	}
+}
+
+// dropBig forgets a read buffer that grew for a large message.
+func dropBig(buf *[]byte) {
+	if cap(*buf) > keepBuf {
+		*buf = nil
+	}
+}

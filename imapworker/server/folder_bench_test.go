@@ -1,0 +1,75 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"imapd/imapworker/store"
+	"imapd/imapworker/store/maildir"
+)
+
+// BenchmarkFolder runs issue 4's large-folder steps against a copy of a
+// real Maildir (IMAPD_BENCH_FOLDER, e.g. one bench/folder.sh built), cut to
+// IMAPD_BENCH_N messages when set, for CPU and heap profiles:
+//
+//	IMAPD_BENCH_FOLDER=/var/tmp/imapbench/cache/folder-v4-n100000-s1 IMAPD_BENCH_N=20000 \
+//	  go test -run XXX -bench Folder -benchtime 1x -cpuprofile cpu.out ./imapworker/server/
+func BenchmarkFolder(b *testing.B) {
+	src := os.Getenv("IMAPD_BENCH_FOLDER")
+	if src == "" {
+		b.Skip("IMAPD_BENCH_FOLDER not set")
+	}
+	n, _ := strconv.Atoi(os.Getenv("IMAPD_BENCH_N"))
+	dir := b.TempDir()
+	md := filepath.Join(dir, "alice", "Maildir")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(md, sub), 0o700); err != nil {
+			b.Fatal(err)
+		}
+		ents, err := os.ReadDir(filepath.Join(src, sub))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, e := range ents {
+			if n > 0 && i >= n {
+				break
+			}
+			if err := os.Link(filepath.Join(src, sub, e.Name()), filepath.Join(md, sub, e.Name())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	old := newBackend
+	defer func() { newBackend = old }()
+	newBackend = func(testing.TB) store.Backend {
+		return maildir.NewBackend(func(user string) (string, error) {
+			return filepath.Join(dir, user, "Maildir"), nil
+		}, maildir.Options{})
+	}
+	ts := newTestServer(b)
+	c := ts.login("alice")
+	step := func(name, cmd string) {
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				c.C("t " + cmd)
+				for {
+					l, err := c.br.ReadSlice('\n')
+					if err != nil && len(l) == 0 {
+						b.Fatal(err)
+					}
+					if len(l) > 1 && l[0] == 't' && l[1] == ' ' {
+						break
+					}
+				}
+			}
+		})
+	}
+	step("Select", "SELECT INBOX")
+	step("FetchFlags", "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)")
+	step("FetchEnvelope1", "UID FETCH 1:* (ENVELOPE)")
+	step("FetchEnvelope2", "UID FETCH 1:* (ENVELOPE)")
+	step("SearchSubject", "UID SEARCH SUBJECT invoice")
+	step("SearchBody", "UID SEARCH BODY zymurgical")
+}
