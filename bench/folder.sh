@@ -93,6 +93,7 @@ service imap-login {
 }
 EOF
 	mkdir -p "$d/state"
+	wait_free $DOVECOT_PORT || die "port $DOVECOT_PORT is taken"
 	dovecot -c "$d/dovecot.conf" || die "dovecot did not start (see $d/dovecot.log)"
 	wait_port $DOVECOT_PORT || die "dovecot is not listening"
 }
@@ -101,6 +102,8 @@ stop_dovecot() {
 	pidf=$BENCH_DIR/dovecot/run/master.pid
 	[ -f "$pidf" ] || return 0
 	pid=$(cat "$pidf")
+	# Only our master: a stale pid file may name someone else's process by now.
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "dovecot -c $BENCH_DIR/dovecot/dovecot.conf" || return 0
 	kill "$pid" 2>/dev/null || true
 	i=0
 	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
@@ -123,6 +126,7 @@ auth passwd-file "$BENCH_DIR/passwd"
 control socket "$d/control.sock"
 limit connections per ip 100
 EOF
+	wait_free $IMAPD_PORT || return 1
 	"$REPO/bin/imapd" -c "$d/imapd.conf" >"$d/imapd.log" 2>&1 &
 	IMAPD_PID=$!
 	if ! wait_port $IMAPD_PORT; then
@@ -138,6 +142,19 @@ stop_imapd() {
 		wait "$IMAPD_PID" 2>/dev/null || true
 		IMAPD_PID=
 	fi
+	# imapd drains its sessions before it exits: the next run must not
+	# find it still listening.
+	wait_free $IMAPD_PORT
+}
+
+# wait_free PORT: until nothing listens on PORT (at most 20 s).
+wait_free() {
+	i=0
+	while (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; do
+		[ $i -ge 200 ] && { echo "bench: port $1 still in use" >&2; return 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
 }
 
 wait_port() {
