@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
+	"io"
 	"strconv"
 
 	"imapd/imapworker/imap"
@@ -34,14 +36,19 @@ func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
 		case "RFC822.HEADER":
 			p.content = true
 		case "BODY":
-			p.content = p.content || it.Section != nil
+			// The whole message is copied from the store, not parsed.
+			p.content = p.content || it.Section != nil && !wholeMessage(it.Section)
 			p.seen = p.seen || it.Section != nil
-		case "BODY.PEEK", "BINARY.PEEK", "BINARY.SIZE":
+		case "BODY.PEEK":
+			p.content = p.content || !wholeMessage(it.Section)
+		case "BINARY.PEEK", "BINARY.SIZE":
 			p.content = true
 		case "BINARY":
 			p.content = true
 			p.seen = true
-		case "RFC822", "RFC822.TEXT":
+		case "RFC822":
+			p.seen = true
+		case "RFC822.TEXT":
 			p.content = true
 			p.seen = true
 		default:
@@ -155,6 +162,7 @@ func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
 			return err
 		}
 	}
+	var failed error // a read error after a literal's size was sent
 	b := append(c.out[:0], "* "...)
 	b = strconv.AppendInt(b, int64(i+1), 10)
 	b = append(b, " FETCH ("...)
@@ -239,6 +247,16 @@ func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
 			}
 			b = imap.AppendFetchName(b, *it)
 			b = append(b, ' ')
+			if root == nil && wholeMessage(it.Section) {
+				var err error
+				if b, err = c.appendMessage(b, m.UID, it.Partial); err != nil {
+					if b == nil {
+						return err
+					}
+					failed = err
+				}
+				continue
+			}
 			data, err := root.Section(mimeSection(it.Section))
 			if err != nil {
 				b = append(b, "NIL"...)
@@ -282,8 +300,13 @@ func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
 		case "RFC822":
 			sp()
 			b = append(b, "RFC822 "...)
-			data, _ := root.Section(mime.Section{})
-			b = c.appendData(b, data, false)
+			var err error
+			if b, err = c.appendMessage(b, m.UID, nil); err != nil {
+				if b == nil {
+					return err
+				}
+				failed = err
+			}
 		case "RFC822.HEADER":
 			sp()
 			b = append(b, "RFC822.HEADER "...)
@@ -302,7 +325,66 @@ func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
 		b = nil // don't keep a large message's buffer
 	}
 	c.out = b[:0]
-	return nil
+	return failed
+}
+
+// wholeMessage reports whether s is BODY[] (RFC 9051 §6.4.5: the entire
+// message, header and text).
+func wholeMessage(s *imap.Section) bool {
+	return s != nil && len(s.Part) == 0 && s.Specifier == ""
+}
+
+// streamMin is the size from which a message is copied to the client in
+// chunks rather than read whole into memory.
+const streamMin = 256 << 10
+
+// appendMessage appends the message (or part of it) as a literal, copying
+// a large one in chunks so that fetching a 20 MB message does not hold 20
+// MB. Before the literal's size is sent, an error returns nil; after, the
+// literal is padded with spaces to its size (the response stays well
+// formed) and the error is returned with b.
+func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, error) {
+	cnt, err := c.mbox.h.Open(uid)
+	if err != nil {
+		return nil, err
+	}
+	defer cnt.Close()
+	off, n := int64(0), cnt.Size()
+	if p != nil {
+		off = min(p.Offset, n)
+		n = min(n-off, p.Count)
+	}
+	if bb, ok := cnt.(interface{ Bytes() []byte }); ok || n < streamMin {
+		var data []byte
+		if ok {
+			data = bb.Bytes()[off : off+n]
+		} else {
+			data = make([]byte, n)
+			if k, err := cnt.ReadAt(data, off); k < len(data) {
+				return nil, err
+			}
+		}
+		return c.appendData(b, data, false), nil
+	}
+	b = imap.AppendLiteralHeader(b, n, false)
+	c.write(b)
+	buf := make([]byte, 64<<10)
+	var rerr error
+	for done := int64(0); done < n; {
+		chunk := buf[:min(int64(len(buf)), n-done)]
+		k, err := cnt.ReadAt(chunk, off+done)
+		if k < len(chunk) {
+			if rerr == nil {
+				rerr = cmp.Or(err, io.ErrUnexpectedEOF)
+			}
+			for j := k; j < len(chunk); j++ {
+				chunk[j] = ' '
+			}
+		}
+		c.write(chunk)
+		done += int64(len(chunk))
+	}
+	return b[:0], rerr
 }
 
 // appendData appends a literal; BINARY data with NUL goes as literal8

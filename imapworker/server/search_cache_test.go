@@ -128,3 +128,28 @@ func TestHeaderLen(t *testing.T) {
 		}
 	}
 }
+
+// A large message is copied to the client in chunks; what arrives is the
+// message, whole or the part asked for.
+func TestFetchLargeMessageStreamed(t *testing.T) {
+	for name, setup := range map[string]func(*testing.T){"memstore": func(*testing.T) {}, "maildir": withMaildir} {
+		t.Run(name, func(t *testing.T) {
+			setup(t)
+			ts := newTestServer(t)
+			var sb strings.Builder
+			sb.WriteString("Subject: big\r\n\r\n")
+			for i := 0; sb.Len() < 3*streamMin; i++ {
+				fmt.Fprintf(&sb, "line %d of the body\r\n", i)
+			}
+			msg := sb.String()
+			seed(t, ts, msg)
+			c := ts.login("alice")
+			selectInbox(c)
+			lit := func(s string) string { return fmt.Sprintf("{%d}\r\n%s", len(s), s) }
+			c.expectDo("f FETCH 1 BODY.PEEK[]", "* 1 FETCH (BODY[] "+lit(msg)+")", "f OK FETCH completed")
+			c.expectDo("f FETCH 1 BODY.PEEK[]<1000.400000>", "* 1 FETCH (BODY[]<1000> "+lit(msg[1000:401000])+")", "f OK FETCH completed")
+			c.expectDo("f FETCH 1 BODY.PEEK[]<900000.10>", "* 1 FETCH (BODY[]<900000> {0}\r\n)", "f OK FETCH completed")
+			c.expectDo("f FETCH 1 (FLAGS RFC822)", `* 1 FETCH (FLAGS (\Seen \Recent) RFC822 `+lit(msg)+")", "f OK FETCH completed")
+		})
+	}
+}
