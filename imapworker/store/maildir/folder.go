@@ -502,14 +502,19 @@ func (f *folder) adopt(fresh []dirEnt) error {
 	sort.Slice(fresh, func(i, j int) bool { return fresh[i].name < fresh[j].name })
 	var known, added []*msg
 	var recs []uidRec
-	for _, e := range fresh {
+	pre := f.prestat(fresh)
+	for i, e := range fresh {
 		base, info := splitName(e.name)
 		m := &msg{base: base, name: e.name, inNew: e.inNew, letters: sortLetters(infoFlags(info))}
 		if r, ok := f.pending[base]; ok {
 			m.uid, m.ext = r.uid, r.ext
 			delete(f.pending, base)
 		}
-		if err := f.fillSizes(m); err != nil {
+		var p *statRes
+		if pre != nil {
+			p = &pre[i]
+		}
+		if err := f.fillSizes(m, p); err != nil {
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				continue // gone already
@@ -567,7 +572,7 @@ var errNotMessage = errors.New("maildir: not a regular file")
 
 // fillSizes sets the sizes and date of m from its name, the uidlist, an
 // old index, or the file.
-func (f *folder) fillSizes(m *msg) error {
+func (f *folder) fillSizes(m *msg, pre *statRes) error {
 	if h := f.hint[m.base]; h != nil {
 		m.fsize, m.vsize, m.date = h.fsize, h.vsize, h.date
 		return nil
@@ -582,18 +587,23 @@ func (f *folder) fillSizes(m *msg) error {
 	// Lstat: a symlink or anything else that is not a regular file is not a
 	// message, whatever it points to (the worker's sandbox would refuse to
 	// follow it anyway).
-	var st syscall.Stat_t
-	if err := syscall.Lstat(f.filePath(m), &st); err != nil {
-		if errors.Is(err, syscall.ENOENT) {
+	var r statRes
+	if pre != nil && pre.done {
+		r = *pre
+	} else {
+		r = lstat(f.filePath(m))
+	}
+	if r.err != nil {
+		if errors.Is(r.err, syscall.ENOENT) {
 			return fs.ErrNotExist
 		}
-		return err
+		return r.err
 	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	if r.mode&syscall.S_IFMT != syscall.S_IFREG {
 		return errNotMessage
 	}
-	m.date = st.Mtim.Nano()
-	m.fsize = st.Size
+	m.date = r.mtime
+	m.fsize = r.size
 	if m.vsize < 0 {
 		data, err := os.ReadFile(f.filePath(m))
 		if err != nil {
@@ -602,6 +612,61 @@ func (f *folder) fillSizes(m *msg) error {
 		m.vsize = int64(len(data)) + int64(bareLFs(data))
 	}
 	return nil
+}
+
+// statRes is what fillSizes needs of an lstat(2).
+type statRes struct {
+	done        bool
+	mode        uint32
+	size, mtime int64
+	err         error
+}
+
+func lstat(path string) statRes {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return statRes{done: true, err: err}
+	}
+	return statRes{done: true, mode: st.Mode, size: st.Size, mtime: st.Mtim.Nano()}
+}
+
+// prestatMin is the number of new files from which adopt stats them from
+// several goroutines: a first SELECT of a large folder is mostly lstat(2)
+// calls, which then overlap their inode reads and use every core.
+const (
+	prestatMin     = 512
+	prestatWorkers = 4
+	prestatChunk   = 128
+)
+
+// prestat lstats the files of fresh that fillSizes will need, or returns
+// nil for few files. Called with f.mu; the goroutines only read f.
+func (f *folder) prestat(fresh []dirEnt) []statRes {
+	if len(fresh) < prestatMin {
+		return nil
+	}
+	out := make([]statRes, len(fresh))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range prestatWorkers {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(prestatChunk)) - prestatChunk
+				if lo >= len(fresh) {
+					return
+				}
+				for i := lo; i < min(lo+prestatChunk, len(fresh)); i++ {
+					e := fresh[i]
+					if base, _ := splitName(e.name); f.hint[base] != nil {
+						continue
+					}
+					out[i] = lstat(f.filePath(&msg{name: e.name, inNew: e.inNew}))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // bareLFs counts LFs not preceded by CR.
