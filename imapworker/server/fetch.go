@@ -435,7 +435,7 @@ func mimeSection(s *imap.Section) mime.Section {
 // IMAP4rev1 sessions get 8-bit text as literals.
 func (c *conn) cachedAppend(b []byte, uid uint32, key string, gen func([]byte) ([]byte, error)) ([]byte, error) {
 	if !c.rev2 {
-		key += "7"
+		key = key7(key)
 	}
 	if v, ok := c.mbox.h.Cached(uid, key); ok {
 		return append(b, v...), nil
@@ -447,6 +447,19 @@ func (c *conn) cachedAppend(b []byte, uid uint32, key string, gen func([]byte) (
 	}
 	c.mbox.h.SetCached(uid, key, bytes.Clone(b[n:]))
 	return b, nil
+}
+
+// key7 is key+"7" without an allocation per message.
+func key7(key string) string {
+	switch key {
+	case "env":
+		return "env7"
+	case "bs":
+		return "bs7"
+	case "body":
+		return "body7"
+	}
+	return key + "7"
 }
 
 func (c *conn) appendStr(b []byte, s string) []byte {

@@ -81,6 +81,19 @@ func (r *rbuf) i() int64 {
 	return v
 }
 
+// b0 is s without the copy: the bytes stay in r's buffer.
+func (r *rbuf) b0() []byte {
+	n := r.u()
+	if n > uint64(len(r.b)) {
+		r.err = true
+		r.b = nil
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
 func (r *rbuf) s() string {
 	n := r.u()
 	if n > uint64(len(r.b)) {
@@ -238,7 +251,7 @@ func (f *folder) loadIndex() {
 		_, info := splitName(m.name)
 		m.letters = sortLetters(infoFlags(info))
 		for c := r.u(); c > 0 && !r.err; c-- {
-			cents[m.uid] = append(cents[m.uid], centry{key: r.s(), off: r.i(), len: r.i()})
+			cents[m.uid] = append(cents[m.uid], centry{key: internKey(r.b0()), off: r.i(), len: r.i()})
 		}
 		if len(msgs) > 0 && msgs[len(msgs)-1].uid >= m.uid {
 			r.err = true
@@ -336,10 +349,23 @@ func (c *cacheFile) scan() {
 		if crc32.Checksum(rec[:total-4], crcTable) != binary.LittleEndian.Uint32(rec[total-4:]) {
 			return
 		}
-		c.put(uid, centry{key: string(rec[10 : 10+kl]), off: c.size + 10 + kl, len: vl})
+		c.put(uid, centry{key: internKey(rec[10 : 10+kl]), off: c.size + 10 + kl, len: vl})
 		c.size += total
 		data = data[total:]
 	}
+}
+
+// cacheKeys are the keys the IMAP engine uses: a folder of 100,000
+// messages has several records each, which then share one string.
+var cacheKeys = []string{"env", "env7", "bs", "bs7", "body", "body7", "sh"}
+
+func internKey[T string | []byte](b T) string {
+	for _, k := range cacheKeys {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
 }
 
 func (c *cacheFile) put(uid uint32, e centry) {
@@ -418,7 +444,7 @@ func (f *folder) cacheSet(uid uint32, key string, value []byte) {
 		return
 	}
 	start := end - int64(len(rec))
-	c.put(uid, centry{key: key, off: start + 10 + int64(len(key)), len: int64(len(value))})
+	c.put(uid, centry{key: internKey(key), off: start + 10 + int64(len(key)), len: int64(len(value))})
 	if start == c.size {
 		c.size = end
 	}
