@@ -3,6 +3,7 @@ package server
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -64,6 +65,13 @@ func BenchmarkFolder(b *testing.B) {
 					}
 				}
 			}
+			// Live heap after the step (server and client share the
+			// process; the client holds little).
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "MiB-live")
+			b.ReportMetric(float64(ms.HeapSys)/(1<<20), "MiB-heapsys")
 		})
 	}
 	step("Select", "SELECT INBOX")

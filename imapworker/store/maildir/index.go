@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -38,12 +39,56 @@ type centry struct {
 	off, len int64
 }
 
+type cloc struct{ off, len int64 }
+
+// centries locates cached values: key, then UID. Per key, not per UID, as
+// a folder has few keys and many messages: 100,000 messages' locations
+// then take a few MB, not ten.
+type centries map[string]map[uint32]cloc
+
+func (cs centries) put(uid uint32, e centry) {
+	m := cs[e.key]
+	if m == nil {
+		m = map[uint32]cloc{}
+		cs[e.key] = m
+	}
+	m[uid] = cloc{e.off, e.len}
+}
+
+func (cs centries) get(uid uint32, key string) (centry, bool) {
+	l, ok := cs[key][uid]
+	return centry{key, l.off, l.len}, ok
+}
+
+func (cs centries) keys() []string { return slices.Sorted(maps.Keys(cs)) }
+
+// of appends uid's entries to out, in the order of keys (cs.keys()).
+func (cs centries) of(uid uint32, keys []string, out []centry) []centry {
+	for _, k := range keys {
+		if l, ok := cs[k][uid]; ok {
+			out = append(out, centry{k, l.off, l.len})
+		}
+	}
+	return out
+}
+
+// uids returns the UIDs with entries, ascending.
+func (cs centries) uids() []uint32 {
+	seen := map[uint32]bool{}
+	for _, m := range cs {
+		for uid := range m {
+			seen[uid] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
 // cacheFile is a folder's open imapd.cache.
 type cacheFile struct {
 	fh   *os.File
 	ino  uint64
 	size int64 // bytes scanned
-	ents map[uint32][]centry
+	ents centries
 }
 
 type wbuf struct{ b []byte }
@@ -166,6 +211,11 @@ func (f *folder) flushIndex() error {
 	}
 	w.u(cino)
 	w.i(csize)
+	var ckeys []string
+	var ce []centry
+	if f.cache != nil {
+		ckeys = f.cache.ents.keys()
+	}
 	w.u(uint64(len(f.msgs)))
 	for _, m := range f.msgs {
 		w.u(uint64(m.uid))
@@ -180,9 +230,9 @@ func (f *folder) flushIndex() error {
 		w.i(m.vsize)
 		w.i(m.date)
 		w.s(m.ext)
-		var ce []centry
+		ce = ce[:0]
 		if f.cache != nil {
-			ce = f.cache.ents[m.uid]
+			ce = f.cache.ents.of(m.uid, ckeys, ce)
 		}
 		w.u(uint64(len(ce)))
 		for _, e := range ce {
@@ -234,7 +284,7 @@ func (f *folder) loadIndex() {
 	}
 	msgs := make([]*msg, 0, n)
 	block := make([]msg, n) // one allocation for all messages
-	cents := map[uint32][]centry{}
+	cents := centries{}
 	for i := 0; uint64(i) < n && !r.err; i++ {
 		m := &block[i]
 		m.uid = uint32(r.u())
@@ -251,7 +301,7 @@ func (f *folder) loadIndex() {
 		_, info := splitName(m.name)
 		m.letters = sortLetters(infoFlags(info))
 		for c := r.u(); c > 0 && !r.err; c-- {
-			cents[m.uid] = append(cents[m.uid], centry{key: internKey(r.b0()), off: r.i(), len: r.i()})
+			cents.put(m.uid, centry{key: internKey(r.b0()), off: r.i(), len: r.i()})
 		}
 		if len(msgs) > 0 && msgs[len(msgs)-1].uid >= m.uid {
 			r.err = true
@@ -284,7 +334,7 @@ func (f *folder) loadIndex() {
 
 // openCache opens imapd.cache, trusting offsets from the index when the
 // file is the one they describe, and scanning the rest.
-func (f *folder) openCache(ino uint64, size int64, ents map[uint32][]centry) {
+func (f *folder) openCache(ino uint64, size int64, ents centries) {
 	fh, err := os.OpenFile(f.sub(cacheName), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return
@@ -307,12 +357,12 @@ func (f *folder) openCache(ino uint64, size int64, ents map[uint32][]centry) {
 			fh.Close()
 			return
 		}
-		c.ents, size = map[uint32][]centry{}, 12
+		c.ents, size = centries{}, 12
 	}
 	s, _ := statStamp(f.sub(cacheName))
 	c.ino = s.ino
 	if ino != c.ino || size < 12 || c.ents == nil {
-		c.ents, size = map[uint32][]centry{}, 12
+		c.ents, size = centries{}, 12
 	}
 	c.size = size
 	c.scan()
@@ -368,16 +418,7 @@ func internKey[T string | []byte](b T) string {
 	return string(b)
 }
 
-func (c *cacheFile) put(uid uint32, e centry) {
-	l := c.ents[uid]
-	for i := range l {
-		if l[i].key == e.key {
-			l[i] = e
-			return
-		}
-	}
-	c.ents[uid] = append(l, e)
-}
+func (c *cacheFile) put(uid uint32, e centry) { c.ents.put(uid, e) }
 
 func (f *folder) ensureCache() bool {
 	if f.cache == nil {
@@ -395,14 +436,7 @@ func (f *folder) cacheGet(uid uint32, key string) ([]byte, bool) {
 		return nil, false
 	}
 	c := f.cache
-	find := func() (centry, bool) {
-		for _, e := range c.ents[uid] {
-			if e.key == key {
-				return e, true
-			}
-		}
-		return centry{}, false
-	}
+	find := func() (centry, bool) { return c.ents.get(uid, key) }
 	e, ok := find()
 	if !ok {
 		c.scan() // maybe another process cached it
@@ -464,26 +498,28 @@ func (f *folder) compactCache() error {
 		return nil
 	}
 	var live int64
-	uids := make([]uint32, 0, len(c.ents))
-	for uid, es := range c.ents {
+	keys := c.ents.keys()
+	var uids []uint32
+	var es []centry
+	for _, uid := range c.ents.uids() {
 		if f.lookup(uid) == nil {
 			continue
 		}
 		uids = append(uids, uid)
-		for _, e := range es {
+		for _, e := range c.ents.of(uid, keys, es[:0]) {
 			live += 14 + int64(len(e.key)) + e.len
 		}
 	}
 	if live*2 > c.size {
 		return nil
 	}
-	slices.Sort(uids)
 	out := make([]byte, 12, 12+live)
 	copy(out, cacheMagic)
 	binary.LittleEndian.PutUint32(out[8:], f.ul.uidValidity)
-	ents := make(map[uint32][]centry, len(uids))
+	ents := centries{}
 	for _, uid := range uids {
-		for _, e := range c.ents[uid] {
+		es = c.ents.of(uid, keys, es[:0])
+		for _, e := range es {
 			v, ok := f.cacheGet(uid, e.key)
 			if !ok {
 				continue
@@ -495,7 +531,7 @@ func (f *folder) compactCache() error {
 			out = append(out, e.key...)
 			out = append(out, v...)
 			out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out[start:], crcTable))
-			ents[uid] = append(ents[uid], centry{key: e.key, off: start + 10 + int64(len(e.key)), len: int64(len(v))})
+			ents.put(uid, centry{key: e.key, off: start + 10 + int64(len(e.key)), len: int64(len(v))})
 		}
 	}
 	tmp := f.sub(cacheName + ".tmp")
