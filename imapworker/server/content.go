@@ -14,7 +14,7 @@ import (
 const (
 	headChunk = 16 << 10  // first read for a header
 	headMax   = 256 << 10 // a longer header is read with the whole message
-	keepBuf   = 1 << 20   // larger read buffers are dropped after use
+	keepBuf   = 4 << 20   // larger read buffers are dropped after use
 )
 
 // headerLen returns the length of b's header block including the blank

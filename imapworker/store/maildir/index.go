@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -89,6 +90,11 @@ type cacheFile struct {
 	ino  uint64
 	size int64 // bytes scanned
 	ents centries
+	// win caches bytes [winOff, winOff+len(win)) of the file for cacheGet;
+	// records are never rewritten in place, only appended or compacted
+	// into a new file.
+	win    []byte
+	winOff int64
 }
 
 type wbuf struct{ b []byte }
@@ -444,15 +450,59 @@ func (f *folder) cacheGet(uid uint32, key string) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	// Re-check the record's CRC: the offset may come from an old index.
-	rec := make([]byte, 10+int64(len(key))+e.len+4)
+	// Re-check the record's CRC: the offset may come from an old index,
+	// or the window hold a record another process was still writing.
+	n := 10 + int64(len(key)) + e.len + 4
 	start := e.off - 10 - int64(len(key))
-	if _, err := c.fh.ReadAt(rec, start); err != nil ||
-		crc32.Checksum(rec[:len(rec)-4], crcTable) != binary.LittleEndian.Uint32(rec[len(rec)-4:]) ||
-		binary.LittleEndian.Uint32(rec) != uid || !bytes.Equal(rec[10:10+len(key)], []byte(key)) {
-		return nil, false
+	for try := 0; try < 2; try++ {
+		rec, fromWin, err := c.readRec(start, n, try == 0)
+		if err != nil {
+			return nil, false
+		}
+		if crc32.Checksum(rec[:len(rec)-4], crcTable) != binary.LittleEndian.Uint32(rec[len(rec)-4:]) ||
+			binary.LittleEndian.Uint32(rec) != uid || string(rec[10:10+len(key)]) != key {
+			if fromWin {
+				continue
+			}
+			return nil, false
+		}
+		v := rec[10+len(key) : n-4]
+		if fromWin {
+			v = bytes.Clone(v)
+		}
+		return v, true
 	}
-	return rec[10+len(key) : 10+int64(len(key))+e.len], true
+	return nil, false
+}
+
+// cacheWin is the size of the window of imapd.cache that cacheGet reads at
+// once: a FETCH or SEARCH of every message reads the records in the order
+// they were written, so one pread(2) serves hundreds of them.
+const cacheWin = 256 << 10
+
+// readRec returns n bytes of the file at start, through the window when
+// useWin and the record is small; fromWin says the bytes are the window's
+// (valid until the next call).
+func (c *cacheFile) readRec(start, n int64, useWin bool) (rec []byte, fromWin bool, err error) {
+	if !useWin || n > cacheWin/4 {
+		rec = make([]byte, n)
+		if k, err := c.fh.ReadAt(rec, start); int64(k) < n {
+			return nil, false, cmp.Or(err, io.ErrUnexpectedEOF)
+		}
+		return rec, false, nil
+	}
+	if start < c.winOff || start+n > c.winOff+int64(len(c.win)) {
+		if c.win == nil {
+			c.win = make([]byte, cacheWin)
+		}
+		k, err := c.fh.ReadAt(c.win[:cacheWin], start)
+		c.win, c.winOff = c.win[:k], start
+		if int64(k) < n {
+			return nil, false, cmp.Or(err, io.ErrUnexpectedEOF)
+		}
+	}
+	o := start - c.winOff
+	return c.win[o : o+n], true, nil
 }
 
 // cacheSet appends a value. One write(2) per record with O_APPEND keeps
@@ -551,5 +601,6 @@ func (f *folder) compactCache() error {
 	st, _ := statStamp(f.sub(cacheName))
 	c.fh.Close()
 	c.fh, c.ino, c.size, c.ents = fh, st.ino, int64(len(out)), ents
+	c.win, c.winOff = nil, 0
 	return nil
 }
