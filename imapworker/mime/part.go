@@ -118,7 +118,13 @@ type parser struct {
 // tree it can (RFC 2045 defaults). msg is kept, not copied: it must not be
 // modified while the result is in use. Lines may end in CRLF or bare LF.
 func Parse(msg []byte) *Part {
-	ps := &parser{msg: msg, fields: make([]Field, 0, 32)}
+	// A short input (a cached header excerpt) has few fields: don't
+	// allocate room for 32 of them per message searched.
+	nf := 32
+	if len(msg) < 2048 {
+		nf = min(nf, bytes.Count(msg, lf)+1)
+	}
+	ps := &parser{msg: msg, fields: make([]Field, 0, nf)}
 	root := ps.part(0, len(msg), 0, false)
 	root.setHeaders(ps.fields)
 	return root
