@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"imapd/imapworker/store"
 )
 
@@ -646,6 +648,15 @@ func (f *folder) prestat(fresh []dirEnt) []statRes {
 		return nil
 	}
 	out := make([]statRes, len(fresh))
+	// fstatat(2) relative to the directory: the kernel looks up one name,
+	// not the whole path, per file.
+	dirs := [2]int{-1, -1} // cur, new
+	for i, sub := range []string{"cur", "new"} {
+		if fd, err := unix.Open(f.sub(sub), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			dirs[i] = fd
+			defer unix.Close(fd)
+		}
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range prestatWorkers {
@@ -660,7 +671,20 @@ func (f *folder) prestat(fresh []dirEnt) []statRes {
 					if base, _ := splitName(e.name); f.hint[base] != nil {
 						continue
 					}
-					out[i] = lstat(f.filePath(&msg{name: e.name, inNew: e.inNew}))
+					dfd := dirs[0]
+					if e.inNew {
+						dfd = dirs[1]
+					}
+					if dfd < 0 {
+						out[i] = lstat(f.filePath(&msg{name: e.name, inNew: e.inNew}))
+						continue
+					}
+					var st unix.Stat_t
+					if err := unix.Fstatat(dfd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+						out[i] = statRes{done: true, err: err}
+						continue
+					}
+					out[i] = statRes{done: true, mode: st.Mode, size: st.Size, mtime: st.Mtim.Nano()}
 				}
 			}
 		})
