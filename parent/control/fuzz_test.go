@@ -45,3 +45,21 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// In unprivileged mode the user who started the server administers it;
+// other users still get nothing without the group.
+func TestServerUserIsAdmin(t *testing.T) {
+	h := &fakeHandler{}
+	s := &server{h: h, log: quiet, statusGID: -1, self: 1234}
+	reload := &pb.Envelope{Version: ipc.Version, Body: &pb.Envelope_CtlRequest{CtlRequest: &pb.CtlRequest{
+		CtlVersion: Version, Op: &pb.CtlRequest_Reload{Reload: &pb.CtlReload{}}}}}
+	if reply, _ := s.handle(quiet, 1234, func() bool { return false }, reload); !reply.Ok {
+		t.Errorf("the server's own user could not reload: %v", reply.Error)
+	}
+	if reply, _ := s.handle(quiet, 4321, func() bool { return false }, reload); reply.Ok {
+		t.Error("another user reloaded")
+	}
+	if reloads, _ := h.snapshot(); reloads != 1 {
+		t.Errorf("%d reloads reached the handler, want 1", reloads)
+	}
+}

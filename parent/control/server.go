@@ -24,7 +24,10 @@ type server struct {
 	h         Handler
 	log       *slog.Logger
 	statusGID int
-	ln        *net.UnixListener
+	// self is the server's own uid: root normally; the user who started it
+	// in unprivileged mode, who then administers it.
+	self uint32
+	ln   *net.UnixListener
 
 	mu    sync.Mutex
 	conns map[*net.UnixConn]bool
@@ -65,7 +68,7 @@ func Serve(ctx context.Context, path string, statusGID int, h Handler, log *slog
 		ln.Close()
 		return nil, fmt.Errorf("control: %w", err)
 	}
-	s := &server{h: h, log: log, statusGID: statusGID, ln: ln, conns: map[*net.UnixConn]bool{}}
+	s := &server{h: h, log: log, statusGID: statusGID, self: uint32(os.Getuid()), ln: ln, conns: map[*net.UnixConn]bool{}}
 	s.wg.Add(1)
 	go s.accept()
 	ctx, cancel := context.WithCancel(ctx)
@@ -173,6 +176,10 @@ func (s *server) serve(c *net.UnixConn) {
 	}
 }
 
+// admin reports whether uid may do everything: root, or the user the
+// server runs as.
+func (s *server) admin(uid uint32) bool { return uid == 0 || uid == s.self }
+
 // handle answers one request; keep is false when the connection must end
 // (a peer speaking another protocol version).
 func (s *server) handle(log *slog.Logger, uid uint32, member func() bool, env *pb.Envelope) (reply *pb.CtlReply, keep bool) {
@@ -207,14 +214,14 @@ func (s *server) handle(log *slog.Logger, uid uint32, member func() bool, env *p
 	}()
 	switch op := req.Op.(type) {
 	case *pb.CtlRequest_Status:
-		if uid != 0 && !member() {
+		if !s.admin(uid) && !member() {
 			log.Warn("control: status denied")
 			return fail("permission denied: status needs root or the control socket's group")
 		}
 		reply.Ok, reply.Status = true, s.h.Status()
 		return reply, true
 	case *pb.CtlRequest_Reload:
-		if uid != 0 {
+		if !s.admin(uid) {
 			log.Warn("control: reload denied")
 			return fail("permission denied: reload needs root")
 		}
@@ -225,7 +232,7 @@ func (s *server) handle(log *slog.Logger, uid uint32, member func() bool, env *p
 		reply.Ok, reply.Message = true, "reloaded"
 		return reply, true
 	case *pb.CtlRequest_Kick:
-		if uid != 0 {
+		if !s.admin(uid) {
 			log.Warn("control: kick denied")
 			return fail("permission denied: kick needs root")
 		}
