@@ -11,6 +11,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -26,6 +29,9 @@ import (
 // user's store, then serve the sessions the parent passes until it says to
 // stop or goes away.
 func Main(parent *ipc.Conn) error {
+	// Nothing reads a worker's heap profile, and each sampled allocation
+	// site touches a page of the profiler's 1.4 MB bucket table.
+	runtime.MemProfileRate = 0
 	env, fd, err := parent.Recv()
 	if fd != nil {
 		fd.Close()
@@ -48,7 +54,11 @@ func Main(parent *ipc.Conn) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	w := &worker{parent: parent, setup: setup, store: st, log: log, sessions: map[uint64]context.CancelFunc{}}
+	w := &worker{parent: parent, setup: setup, store: st, log: log, sessions: map[uint64]context.CancelFunc{},
+		activity: make(chan struct{}, 1)}
+	// Until Go first collects, the heap is under 4 MB and forcing a
+	// collection costs more metadata than it frees; only then start looking.
+	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) { go w.releaseIdle() })
 	return w.serve()
 }
 
@@ -109,6 +119,86 @@ type worker struct {
 	mu       sync.Mutex
 	sessions map[uint64]context.CancelFunc
 	wg       sync.WaitGroup
+	activity chan struct{} // a session started or ended; see releaseIdle
+}
+
+// When releaseIdle looks at the heap: soon after activity, rarely otherwise.
+const (
+	releaseSoon  = time.Second
+	releaseLater = 30 * time.Second
+	// Worth a collection: dead objects and free pages at least this large.
+	releaseMin = 1 << 20
+	// Allocated since the last look and still quiet.
+	releaseQuiet = 64 << 10
+)
+
+// gcSentinel's finalizer runs after Go's first collection (it holds a
+// pointer so that it is not batched by the tiny allocator, whose objects
+// may never be finalized).
+type gcSentinel struct{ _ *byte }
+
+// releaseIdle collects and returns free memory to the kernel once the worker
+// has gone quiet after a burst that left much garbage. Go keeps up to twice
+// the live heap (at least 4 MB) between collections and a worker serving
+// one user collects rarely, so what a client's sync left behind would
+// otherwise stay resident in every idle worker (docs/performance.md,
+// issue 7). It only reads counters while sessions are busy, so busy workers
+// pay nothing but the look. It runs from Go's first collection on.
+func (w *worker) releaseIdle() {
+	sample := []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
+	read := func() (allocs, reclaimable uint64) {
+		metrics.Read(sample)
+		var v [4]uint64
+		for i, s := range sample {
+			if s.Value.Kind() == metrics.KindUint64 {
+				v[i] = s.Value.Uint64()
+			}
+		}
+		// Dead objects and free pages: all but what the last collection
+		// found live.
+		if v[1]+v[2] > v[3] {
+			reclaimable = v[1] + v[2] - v[3]
+		}
+		return v[0], reclaimable
+	}
+	last, _ := read()
+	t := time.NewTimer(releaseSoon)
+	for {
+		select {
+		case <-w.activity:
+			// Look again a moment after the latest session start or end.
+			last, _ = read()
+			t.Reset(releaseSoon)
+			continue
+		case <-t.C:
+		}
+		now, reclaimable := read()
+		busy := now-last >= releaseQuiet
+		last = now
+		switch {
+		case reclaimable < releaseMin:
+			t.Reset(releaseLater)
+		case busy:
+			t.Reset(releaseSoon)
+		default:
+			debug.FreeOSMemory()
+			last, _ = read()
+			t.Reset(releaseLater)
+		}
+	}
+}
+
+// active tells releaseIdle that sessions changed; it never blocks.
+func (w *worker) active() {
+	select {
+	case w.activity <- struct{}{}:
+	default:
+	}
 }
 
 func (w *worker) serve() error {
@@ -155,6 +245,7 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 	h := ns.Handoff
 	log := w.log.With("session", ns.SessionId, "peer", h.RemoteAddr)
 	log.Info("session started", "tls", h.Tls)
+	w.active()
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -184,6 +275,7 @@ func (w *worker) done(id uint64) {
 	w.mu.Lock()
 	delete(w.sessions, id)
 	w.mu.Unlock()
+	w.active()
 	if err := w.parent.Send(&pb.Envelope{Body: &pb.Envelope_SessionDone{SessionDone: &pb.SessionDone{SessionId: id}}}, nil); err != nil && !errors.Is(err, ipc.ErrClosed) {
 		w.log.Debug("session done", "err", err)
 	}
