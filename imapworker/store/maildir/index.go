@@ -40,25 +40,41 @@ type centry struct {
 	off, len int64
 }
 
-type cloc struct{ off, len int64 }
+// cloc is a value's offset in imapd.cache (low clocOffBits bits) and its
+// length (the rest): 8 bytes rather than 16 per message and key.
+type cloc uint64
+
+const (
+	clocOffBits = 36 // 64 GiB of cache file
+	maxCacheOff = 1<<clocOffBits - 1
+	maxCacheLen = 1<<(64-clocOffBits) - 1 // 256 MiB per value
+)
+
+func (l cloc) off() int64 { return int64(l & maxCacheOff) }
+func (l cloc) len() int64 { return int64(l >> clocOffBits) }
 
 // centries locates cached values: key, then UID. Per key, not per UID, as
 // a folder has few keys and many messages: 100,000 messages' locations
 // then take a few MB, not ten.
 type centries map[string]map[uint32]cloc
 
+// put records e; a location that does not fit a cloc (only another
+// program's file could hold one) is left out: a cache miss.
 func (cs centries) put(uid uint32, e centry) {
+	if e.off < 0 || e.off > maxCacheOff || e.len < 0 || e.len > maxCacheLen {
+		return
+	}
 	m := cs[e.key]
 	if m == nil {
 		m = map[uint32]cloc{}
 		cs[e.key] = m
 	}
-	m[uid] = cloc{e.off, e.len}
+	m[uid] = cloc(e.off) | cloc(e.len)<<clocOffBits
 }
 
 func (cs centries) get(uid uint32, key string) (centry, bool) {
 	l, ok := cs[key][uid]
-	return centry{key, l.off, l.len}, ok
+	return centry{key, l.off(), l.len()}, ok
 }
 
 func (cs centries) keys() []string { return slices.Sorted(maps.Keys(cs)) }
@@ -67,7 +83,7 @@ func (cs centries) keys() []string { return slices.Sorted(maps.Keys(cs)) }
 func (cs centries) of(uid uint32, keys []string, out []centry) []centry {
 	for _, k := range keys {
 		if l, ok := cs[k][uid]; ok {
-			out = append(out, centry{k, l.off, l.len})
+			out = append(out, centry{k, l.off(), l.len()})
 		}
 	}
 	return out
@@ -508,10 +524,13 @@ func (c *cacheFile) readRec(start, n int64, useWin bool) (rec []byte, fromWin bo
 // cacheSet appends a value. One write(2) per record with O_APPEND keeps
 // records of concurrent processes whole.
 func (f *folder) cacheSet(uid uint32, key string, value []byte) {
-	if f.lookup(uid) == nil || len(key) > 0xffff || len(value) > 1<<30 || !f.ensureCache() {
+	if f.lookup(uid) == nil || len(key) > 0xffff || len(value) > maxCacheLen || !f.ensureCache() {
 		return
 	}
 	c := f.cache
+	if c.size+int64(14+len(key)+len(value)) > maxCacheOff {
+		return // past what a cloc locates; compaction shrinks it
+	}
 	rec := make([]byte, 10, 14+len(key)+len(value))
 	binary.LittleEndian.PutUint32(rec, uid)
 	binary.LittleEndian.PutUint16(rec[4:], uint16(len(key)))
