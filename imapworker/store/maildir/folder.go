@@ -83,6 +83,9 @@ type folder struct {
 	// kwGen are as at snapSeq and snapKw: a warm SELECT copies nothing.
 	snap   []store.MessageInfo
 	snapAt [2]uint64
+	// mayRecent is false when no message is \Recent: a SELECT then need
+	// not look at every message.
+	mayRecent bool
 
 	// flMemo maps flag letters to their store flags while the keywords
 	// are as at flMemoGen-1: a folder has few distinct letter sets, so
@@ -560,6 +563,9 @@ func (f *folder) insert(ms []*msg) {
 	}
 	for _, m := range ms {
 		f.byBase[m.base] = m
+		if m.recent {
+			f.mayRecent = true
+		}
 	}
 	if n := len(f.msgs); n == 0 || f.msgs[n-1].uid < ms[0].uid {
 		f.msgs = append(f.msgs, ms...)
@@ -968,14 +974,6 @@ func (f *folder) sharedSnapshot() []store.MessageInfo {
 	return snap
 }
 
-func (f *folder) anyRecent() bool {
-	for _, m := range f.msgs {
-		if m.recent {
-			return true
-		}
-	}
-	return false
-}
 
 // keepLock renews the held locks every 256 steps of a long operation.
 func (f *folder) keepLock(step int) {

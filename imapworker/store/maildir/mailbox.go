@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,7 +25,8 @@ type mailbox struct {
 	kwGen    uint64
 	maxUID   uint32 // highest UID this handle has reported
 	uidNext  uint32
-	snapshot []store.MessageInfo
+	snapshot []store.MessageInfo // shared with other handles: read only
+	recent   []uint32            // UIDs in snapshot this handle claimed \Recent for
 	closed   bool
 }
 
@@ -42,8 +44,22 @@ func (h *mailbox) UIDValidity() uint32 {
 }
 
 // Messages implements store.Mailbox. The slice may be shared with other
-// handles: callers copy before changing it.
-func (h *mailbox) Messages() []store.MessageInfo { return h.snapshot }
+// handles: callers copy before changing it. With \Recent messages it is a
+// copy, so that no handle keeps a list of its own.
+func (h *mailbox) Messages() []store.MessageInfo {
+	if len(h.recent) == 0 {
+		return h.snapshot
+	}
+	out := slices.Clone(h.snapshot)
+	j := 0
+	for i := range out {
+		if j < len(h.recent) && out[i].UID == h.recent[j] {
+			out[i].Recent = true
+			j++
+		}
+	}
+	return out
+}
 
 func (h *mailbox) UIDNext() uint32 {
 	h.f.mu.Lock()

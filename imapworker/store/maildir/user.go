@@ -761,13 +761,18 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	h.seq = f.seq
 	h.kwGen = f.kwGen
 	h.uidNext = f.ul.nextUID
-	if readOnly || !f.anyRecent() {
-		h.snapshot = f.sharedSnapshot()
-	} else {
-		h.snapshot = make([]store.MessageInfo, 0, len(f.msgs))
+	// Every handle of an unchanged folder shares one snapshot; the
+	// \Recent messages this handle claims are kept apart (RFC 3501
+	// §2.3.2: EXAMINE leaves them for a read-write session).
+	h.snapshot = f.sharedSnapshot()
+	if !readOnly && f.mayRecent {
 		for _, m := range f.msgs {
-			h.snapshot = append(h.snapshot, h.info(m))
+			if m.recent {
+				m.recent = false
+				h.recent = append(h.recent, m.uid)
+			}
 		}
+		f.mayRecent = false
 	}
 	if n := len(f.msgs); n > 0 {
 		h.maxUID = f.msgs[n-1].uid

@@ -1,0 +1,72 @@
+package maildir
+
+import (
+	"path/filepath"
+	"testing"
+
+	"imapd/imapworker/store"
+)
+
+// Handles of an unchanged folder share one message list; \Recent goes to
+// the first read-write handle only, and the list it gets is its own.
+func TestSharedSnapshot(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	u, err := Open(root, Options{NoSpecialUse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for range 3 {
+		deliver(t, root, "Subject: x\r\n\r\nbody\r\n")
+	}
+	sel := func(readOnly bool) store.Mailbox {
+		t.Helper()
+		mb, err := u.Select("INBOX", readOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { mb.Close() })
+		return mb
+	}
+	recent := func(ms []store.MessageInfo) (n int) {
+		for _, m := range ms {
+			if m.Recent {
+				n++
+			}
+		}
+		return n
+	}
+	ex := sel(true) // EXAMINE leaves \Recent to a read-write session
+	if ms := ex.Messages(); len(ms) != 3 || recent(ms) != 0 {
+		t.Fatalf("EXAMINE: %d messages, %d recent", len(ms), recent(ms))
+	}
+	a := sel(false)
+	am := a.Messages()
+	if len(am) != 3 || recent(am) != 3 {
+		t.Fatalf("first SELECT: %d messages, %d recent", len(am), recent(am))
+	}
+	if &am[0] == &ex.Messages()[0] {
+		t.Fatal("the list with \\Recent is shared")
+	}
+	if recent(a.Messages()) != 3 {
+		t.Fatal("\\Recent lost on a second Messages call")
+	}
+	b, c := sel(false), sel(true)
+	bm, cm := b.Messages(), c.Messages()
+	if len(bm) != 3 || recent(bm) != 0 || recent(cm) != 0 {
+		t.Fatalf("second SELECT: %d messages, %d recent", len(bm), recent(bm))
+	}
+	if &bm[0] != &cm[0] || &bm[0] != &ex.Messages()[0] {
+		t.Fatal("handles of an unchanged folder do not share the list")
+	}
+	if _, err := b.Store([]uint32{bm[0].UID}, store.StoreAdd, store.Flags{System: store.FlagSeen}); err != nil {
+		t.Fatal(err)
+	}
+	if bm[0].Flags.System&store.FlagSeen != 0 {
+		t.Fatal("STORE changed a handle's snapshot")
+	}
+	d := sel(false)
+	if dm := d.Messages(); &dm[0] == &bm[0] || dm[0].Flags.System&store.FlagSeen == 0 {
+		t.Fatal("SELECT after STORE reuses the old list")
+	}
+}
