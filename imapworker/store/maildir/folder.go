@@ -974,7 +974,6 @@ func (f *folder) sharedSnapshot() []store.MessageInfo {
 	return snap
 }
 
-
 // keepLock renews the held locks every 256 steps of a long operation.
 func (f *folder) keepLock(step int) {
 	if step > 0 && step%256 == 0 {
