@@ -242,7 +242,7 @@ func (f *folder) flushIndex() error {
 	for _, m := range f.msgs {
 		w.u(uint64(m.uid))
 		w.s(m.name)
-		w.u(uint64(len(m.base)))
+		w.u(uint64(len(m.base())))
 		var fl uint64
 		if m.inNew {
 			fl = 1
@@ -312,11 +312,11 @@ func (f *folder) loadIndex() {
 		m.uid = uint32(r.u())
 		m.name = r.s()
 		bl := int(r.u())
-		if bl > len(m.name) {
+		if bl > len(m.name) || bl > 0xffff {
 			r.err = true
 			break
 		}
-		m.base = m.name[:bl]
+		m.blen = uint16(bl)
 		m.inNew = r.u()&1 != 0
 		m.fsize, m.vsize, m.date = r.i(), r.i(), r.i()
 		m.ext = r.s()
@@ -340,7 +340,7 @@ func (f *folder) loadIndex() {
 	if err1 != nil || err2 != nil || cur != curSt || nw != newSt || newSt == (stamp{}) || ulNow != ulSt || kwNow != kwSt {
 		f.hint = make(map[string]*msg, len(msgs))
 		for _, m := range msgs {
-			f.hint[m.base] = m
+			f.hint[m.base()] = m
 		}
 		return
 	}
@@ -349,7 +349,7 @@ func (f *folder) loadIndex() {
 	f.msgs = msgs
 	f.byBase = make(map[string]*msg, len(msgs))
 	for _, m := range msgs {
-		f.byBase[m.base] = m
+		f.byBase[m.base()] = m
 	}
 	f.openCache(cino, csize, cents)
 }

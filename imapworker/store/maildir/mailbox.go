@@ -237,7 +237,7 @@ func (h *mailbox) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]s
 			}
 			if letters != m.letters {
 				_, info := splitName(m.name)
-				name := withFlags(m.base, info, letters)
+				name := withFlags(m.base(), info, letters)
 				if err := os.Rename(f.filePath(m), filepath.Join(f.path, "cur", name)); err != nil {
 					if errors.Is(err, fs.ErrNotExist) {
 						continue
@@ -322,7 +322,7 @@ func (f *folder) drop(dead map[*msg]bool, origin *mailbox) {
 	keep := f.msgs[:0]
 	for _, m := range f.msgs {
 		if dead[m] {
-			delete(f.byBase, m.base)
+			delete(f.byBase, m.base())
 			f.logExpunge(m.uid, origin)
 			continue
 		}
@@ -425,7 +425,7 @@ func (h *mailbox) Copy(uids []uint32, dest string) (store.CopyResult, error) {
 						return err
 					}
 				}
-				m := &msg{uid: df.ul.nextUID, base: base, name: name, fsize: s.fsize, vsize: s.vsize, date: s.date, letters: letters}
+				m := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: s.fsize, vsize: s.vsize, date: s.date, letters: letters}
 				df.ul.nextUID++
 				added = append(added, m)
 				recs = append(recs, uidRec{uid: m.uid, name: name})
@@ -575,7 +575,7 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 			moveErr = err
 			break
 		}
-		n := &msg{uid: df.ul.nextUID, base: base, name: name, fsize: m.fsize, vsize: m.vsize, date: m.date, letters: letters, recent: true}
+		n := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: m.fsize, vsize: m.vsize, date: m.date, letters: letters, recent: true}
 		df.ul.nextUID++
 		added = append(added, n)
 		recs = append(recs, uidRec{uid: n.uid, name: name})

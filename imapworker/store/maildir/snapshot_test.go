@@ -3,6 +3,7 @@ package maildir
 import (
 	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"imapd/imapworker/store"
 )
@@ -68,5 +69,13 @@ func TestSharedSnapshot(t *testing.T) {
 	d := sel(false)
 	if dm := d.Messages(); &dm[0] == &bm[0] || dm[0].Flags.System&store.FlagSeen == 0 {
 		t.Fatal("SELECT after STORE reuses the old list")
+	}
+}
+
+// A 100,000-message folder keeps 100,000 msgs: keep them in the 80-byte
+// size class.
+func TestMsgSize(t *testing.T) {
+	if n := unsafe.Sizeof(msg{}); n > 80 {
+		t.Errorf("msg is %d bytes, want at most 80", n)
 	}
 }

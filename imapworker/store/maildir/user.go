@@ -685,7 +685,7 @@ func (u *User) Append(name string, flags store.Flags, date time.Time, body []byt
 			return err
 		}
 		crashAt("append-renamed")
-		m := &msg{uid: f.ul.nextUID, base: base, name: fname, fsize: int64(len(body)), vsize: vsize,
+		m := &msg{uid: f.ul.nextUID, blen: uint16(len(base)), name: fname, fsize: int64(len(body)), vsize: vsize,
 			date: date.UnixNano(), letters: letters, recent: true}
 		f.ul.nextUID++ // before writing: the header's N stays above every UID
 		if err := f.writeUidlist([]uidRec{{uid: m.uid, name: fname}}); err != nil {
