@@ -80,7 +80,7 @@ type folder struct {
 	kwGen   uint64
 
 	msgs   []*msg // ascending UIDs
-	byBase map[string]*msg
+	byBase baseIndex
 
 	// snap is a snapshot without \Recent shared by SELECTs while seq and
 	// kwGen are as at snapSeq and snapKw: a warm SELECT copies nothing.
@@ -189,7 +189,7 @@ func (f *folder) load() error {
 	if !f.exists() {
 		return store.ErrNoSuchMailbox
 	}
-	f.byBase = map[string]*msg{}
+	f.byBase = nil
 	f.pending = map[string]uidRec{}
 	if f.handles == nil {
 		f.handles = map[*mailbox]struct{}{}
@@ -288,7 +288,7 @@ func (f *folder) maxUIDKnown() uint32 {
 
 func (f *folder) addPending(r uidRec) {
 	base, _ := splitName(r.name)
-	if m := f.byBase[base]; m != nil && m.uid == r.uid {
+	if m := f.byBase.get(base); m != nil && m.uid == r.uid {
 		m.ext = r.ext
 		return
 	}
@@ -301,7 +301,7 @@ func (f *folder) resetMessages() {
 		f.expLog = append(f.expLog, logEnt{seq: f.seq, uid: m.uid})
 	}
 	f.msgs = nil
-	f.byBase = map[string]*msg{}
+	f.byBase = nil
 	f.pending = map[string]uidRec{}
 }
 
@@ -416,7 +416,7 @@ func (f *folder) scan(locked bool) (bool, error) {
 			return
 		}
 		seen[base] = dirEnt{n, inNew}
-		if f.byBase[base] == nil {
+		if f.byBase.get(base) == nil {
 			fresh = append(fresh, dirEnt{n, inNew})
 		}
 	}
@@ -468,13 +468,13 @@ func (f *folder) scan(locked bool) (bool, error) {
 					keep = append(keep, m)
 					continue
 				}
-				delete(f.byBase, m.base())
 				f.logExpunge(m.uid, nil)
 			}
 			for i := len(keep); i < len(f.msgs); i++ {
 				f.msgs[i] = nil
 			}
 			f.msgs = keep
+			f.byBase.keep(func(m *msg) bool { _, ok := seen[m.base()]; return ok })
 		}
 	}
 	if err := f.adopt(fresh); err != nil {
@@ -564,8 +564,8 @@ func (f *folder) insert(ms []*msg) {
 	if len(ms) == 0 {
 		return
 	}
+	f.byBase.add(ms)
 	for _, m := range ms {
-		f.byBase[m.base()] = m
 		if m.recent {
 			f.mayRecent = true
 		}

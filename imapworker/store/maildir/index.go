@@ -347,10 +347,8 @@ func (f *folder) loadIndex() {
 	f.ul, f.ulSt, f.ulOff, f.ulLines = ul, ulSt, ulOff, ulLines
 	f.curSt, f.newSt, f.kwSt, f.kw = curSt, newSt, kwSt, kw
 	f.msgs = msgs
-	f.byBase = make(map[string]*msg, len(msgs))
-	for _, m := range msgs {
-		f.byBase[m.base()] = m
-	}
+	f.byBase = nil
+	f.byBase.add(msgs)
 	f.openCache(cino, csize, cents)
 }
 

@@ -322,7 +322,6 @@ func (f *folder) drop(dead map[*msg]bool, origin *mailbox) {
 	keep := f.msgs[:0]
 	for _, m := range f.msgs {
 		if dead[m] {
-			delete(f.byBase, m.base())
 			f.logExpunge(m.uid, origin)
 			continue
 		}
@@ -332,6 +331,7 @@ func (f *folder) drop(dead map[*msg]bool, origin *mailbox) {
 		f.msgs[i] = nil
 	}
 	f.msgs = keep
+	f.byBase.keep(func(m *msg) bool { return !dead[m] })
 }
 
 // compactUidlist rewrites the uidlist when most of its lines are for

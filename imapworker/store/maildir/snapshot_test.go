@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -77,5 +78,39 @@ func TestSharedSnapshot(t *testing.T) {
 func TestMsgSize(t *testing.T) {
 	if n := unsafe.Sizeof(msg{}); n > 80 {
 		t.Errorf("msg is %d bytes, want at most 80", n)
+	}
+}
+
+func TestBaseIndex(t *testing.T) {
+	mk := func(names ...string) []*msg {
+		var ms []*msg
+		for _, n := range names {
+			b, _ := splitName(n)
+			ms = append(ms, &msg{name: n, blen: uint16(len(b))})
+		}
+		return ms
+	}
+	var x baseIndex
+	x.add(mk("3.c:2,S", "1.a:2,"))
+	x.add(mk("2.b"))
+	x.add(mk("5.e:2,F", "0.z", "4.d:2,"))
+	var got []string
+	for _, m := range x {
+		got = append(got, m.base())
+	}
+	if want := "0.z 1.a 2.b 3.c 4.d 5.e"; strings.Join(got, " ") != want {
+		t.Fatalf("order %q, want %q", got, want)
+	}
+	for _, b := range []string{"0.z", "2.b", "5.e"} {
+		if m := x.get(b); m == nil || m.base() != b {
+			t.Errorf("get(%q) = %v", b, m)
+		}
+	}
+	if x.get("2") != nil || x.get("9") != nil {
+		t.Error("get found a base not added")
+	}
+	x.keep(func(m *msg) bool { return m.base() != "2.b" && m.base() != "0.z" })
+	if len(x) != 4 || x.get("2.b") != nil || x.get("0.z") != nil || x.get("3.c") == nil {
+		t.Fatalf("after keep: %d left", len(x))
 	}
 }
