@@ -91,6 +91,7 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 				return err
 			}
 			seenNow = make(map[uint32]bool, len(ups))
+			s.own()
 			for _, u := range ups {
 				if i := s.index(u.UID); i >= 0 {
 					s.msgs[i].Flags = u.Flags

@@ -26,7 +26,7 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 		return err
 	}
 	s := &selected{h: h, name: h.Name(), readOnly: h.ReadOnly(), recent: map[uint32]bool{}, ghosts: map[uint32]bool{}}
-	s.msgs = append([]store.MessageInfo(nil), h.Messages()...)
+	s.msgs, s.shared = h.Messages(), true
 	s.keywords = h.Keywords()
 	var firstUnseen int
 	for i := range s.msgs {

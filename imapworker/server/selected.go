@@ -108,6 +108,9 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 		c.addKeywords(flags.Keywords)
 	}
 	k := 0
+	if len(ups) > 0 {
+		c.mbox.own()
+	}
 	for _, u := range ups {
 		for k < len(live) && c.mbox.msgs[live[k]].UID != u.UID {
 			k++

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -57,11 +58,22 @@ type selected struct {
 	name     string
 	readOnly bool
 	msgs     []store.MessageInfo // seq-1 -> message, ascending UID
+	shared   bool                // msgs is the store's list, shared with other sessions: own() before writing
 	recent   map[uint32]bool     // \Recent in this session (IMAP4rev1)
 	ghosts   map[uint32]bool     // expunged elsewhere, EXPUNGE not yet sent
 	keywords []string
 	saved    []uint32 // SEARCH RETURN (SAVE) result as UIDs (RFC 5182)
 	hasSaved bool
+}
+
+// own gives the session its own copy of msgs before a write: SELECT takes
+// the store's list as it is (no 8 MB copy per session on 100k messages),
+// and most sessions never change it.
+func (s *selected) own() {
+	if s.shared {
+		s.msgs = slices.Clone(s.msgs)
+		s.shared = false
+	}
 }
 
 func (s *selected) index(uid uint32) int {
@@ -111,6 +123,7 @@ func (c *conn) updates(expungeOK bool) {
 			if s.index(m.UID) >= 0 || (len(s.msgs) > 0 && m.UID <= s.maxUID()) {
 				continue
 			}
+			s.own()
 			s.msgs = append(s.msgs, m)
 			if m.Recent {
 				s.recent[m.UID] = true
@@ -132,6 +145,7 @@ func (c *conn) updates(expungeOK bool) {
 		if i < 0 || s.ghosts[f.UID] {
 			continue
 		}
+		s.own()
 		s.msgs[i].Flags = f.Flags
 		b := c.out[:0]
 		b = append(b, "* "...)
@@ -173,6 +187,7 @@ func (c *conn) sendExpunges(uids map[uint32]bool) {
 	}
 	c.write(b)
 	c.out = b
+	s.own()
 	kept := s.msgs[:0]
 	for _, m := range s.msgs {
 		if uids[m.UID] {

@@ -351,7 +351,9 @@ type Mailbox interface {
 	Name() string
 	UIDValidity() uint32
 	ReadOnly() bool
-	// Messages is the snapshot taken at Select, ascending UIDs.
+	// Messages is the snapshot taken at Select, ascending UIDs. It is read
+	// only: a store may share it between handles, and the engine copies it
+	// before its first change.
 	Messages() []MessageInfo
 	// UIDNext is the next UID as of the last Select or Poll.
 	UIDNext() uint32
