@@ -170,21 +170,31 @@ func appendCopyUID(res store.CopyResult) string {
 	return string(b)
 }
 
+// copyTargets resolves what COPY or MOVE work on. With nothing to copy it
+// answers the command itself, once the destination is known to exist (so
+// TRYCREATE still comes back), and returns no UIDs.
+func (c *conn) copyTargets(cmd *imap.Command, seq imap.SeqSet, mailbox string) ([]uint32, string, error) {
+	idx, err := c.seqIndexes(seq, cmd.UID)
+	if err != nil {
+		return nil, "", err
+	}
+	uids := c.uidsOf(idx)
+	dest := c.mailboxName(mailbox)
+	if len(uids) == 0 {
+		if _, err := c.user.Status(dest); err != nil {
+			return nil, "", tryCreate(err)
+		}
+		c.ok(cmd, "", cmd.Name+" completed (nothing to do)")
+	}
+	return uids, dest, nil
+}
+
 // RFC 9051 §6.4.7 COPY, RFC 4315 COPYUID.
 func (c *conn) cmdCopy(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Copy)
-	idx, err := c.seqIndexes(args.Seq, cmd.UID)
-	if err != nil {
+	uids, dest, err := c.copyTargets(cmd, args.Seq, args.Mailbox)
+	if err != nil || len(uids) == 0 {
 		return err
-	}
-	uids := c.uidsOf(idx)
-	dest := c.mailboxName(args.Mailbox)
-	if len(uids) == 0 {
-		if _, err := c.user.Status(dest); err != nil {
-			return tryCreate(err)
-		}
-		c.ok(cmd, "", "COPY completed (nothing to copy)")
-		return nil
 	}
 	res, err := c.mbox.h.Copy(uids, dest)
 	if err != nil {
@@ -204,18 +214,9 @@ func (c *conn) cmdMove(cmd *imap.Command) error {
 	if c.mbox.readOnly {
 		return no("READ-ONLY", "mailbox is read-only")
 	}
-	idx, err := c.seqIndexes(args.Seq, cmd.UID)
-	if err != nil {
+	uids, dest, err := c.copyTargets(cmd, args.Seq, args.Mailbox)
+	if err != nil || len(uids) == 0 {
 		return err
-	}
-	uids := c.uidsOf(idx)
-	dest := c.mailboxName(args.Mailbox)
-	if len(uids) == 0 {
-		if _, err := c.user.Status(dest); err != nil {
-			return tryCreate(err)
-		}
-		c.ok(cmd, "", "MOVE completed (nothing to move)")
-		return nil
 	}
 	res, err := c.mbox.h.Move(uids, dest)
 	if err != nil {

@@ -123,7 +123,7 @@ func TestCopyMove(t *testing.T) {
 		S: * 1 FETCH (UID 4)
 		S: a6 OK FETCH completed
 		C: a7 UID COPY 99 Archive
-		S: a7 OK COPY completed (nothing to copy)
+		S: a7 OK COPY completed (nothing to do)
 		C: a8 STATUS Trash (MESSAGES)
 		S: * STATUS Trash (MESSAGES 2)
 		S: a8 OK STATUS completed
