@@ -1,7 +1,7 @@
 // Command imapbench is a load generator for IMAP servers: it speaks IMAP
 // itself and measures throughput, per-command latency, memory per idle
 // session and IDLE notification delay, so that imapd and Dovecot can be
-// compared side by side (bench/compare.sh).
+// compared side by side (tests/bench/compare.sh).
 package main
 
 import (

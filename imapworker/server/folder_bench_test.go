@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkFolder runs issue 4's large-folder steps against a copy of a
-// real Maildir (IMAPD_BENCH_FOLDER, e.g. one bench/folder.sh built), cut to
+// real Maildir (IMAPD_BENCH_FOLDER, e.g. one tests/bench/folder.sh built), cut to
 // IMAPD_BENCH_N messages when set, for CPU and heap profiles:
 //
 //	IMAPD_BENCH_FOLDER=/var/tmp/imapbench/cache/folder-v4-n100000-s1 IMAPD_BENCH_N=20000 \

@@ -1,8 +1,8 @@
 #!/bin/bash
-# bench/compare.sh: imapd against Dovecot, side by side, on loopback.
+# tests/bench/compare.sh: imapd against Dovecot, side by side, on loopback.
 #
-# As root:  bench/compare.sh            # set up if needed, run, print the table
-#           bench/compare.sh setup      # accounts, Maildirs, configs only
+# As root:  tests/bench/compare.sh            # set up if needed, run, print the table
+#           tests/bench/compare.sh setup      # accounts, Maildirs, configs only
 #
 # It creates the accounts bench0..bench$((100+BIG-1)) (password "bench";
 # the first $USERS with a seeded ~/Maildir of 50+20 realistic messages, the
@@ -14,8 +14,8 @@
 # Knobs (environment): USERS=200 BIG=1000 ROUNDS=2 DURATION=15s
 #   ONLY="imapd dovecot" WORK=/tmp/imapbench IPORT=21143 DPORT=22143
 #   SKIP_BIG=1 skips the 1,000-sessions-of-1,000-accounts memory run.
-#   MARKDOWN=1 bench/compare.sh table   prints the last run's table for docs;
-#   bench/compare.sh percmd steady10      its latencies per command.
+#   MARKDOWN=1 tests/bench/compare.sh table   prints the last run's table for docs;
+#   tests/bench/compare.sh percmd steady10      its latencies per command.
 set -euo pipefail
 
 USERS=${USERS:-200}
@@ -33,7 +33,7 @@ IPORT=${IPORT:-21143}
 DPORT=${DPORT:-22143}
 SKIP_BIG=${SKIP_BIG:-0}
 PASS=bench
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$WORK/imapbench
 
 [ "$(id -u)" = 0 ] || { echo "compare.sh: run as root (accounts, PAM, privilege separation)" >&2; exit 1; }
@@ -118,7 +118,7 @@ setup() {
 	mkdir -p "$WORK/dovecot-run" "$WORK/dovecot-state"
 	touch "$WORK/imapd.log" "$WORK/dovecot.log"
 	cat >"$WORK/dovecot.conf" <<EOF
-# Dovecot for bench/compare.sh: loopback, cleartext, PAM, ~/Maildir.
+# Dovecot for tests/bench/compare.sh: loopback, cleartext, PAM, ~/Maildir.
 protocols = imap
 listen = 127.0.0.1
 base_dir = $WORK/dovecot-run
@@ -158,7 +158,7 @@ protocol imap {
 }
 EOF
 	cat >"$WORK/imapd.conf" <<EOF
-# imapd for bench/compare.sh: loopback, cleartext, PAM, ~/Maildir.
+# imapd for tests/bench/compare.sh: loopback, cleartext, PAM, ~/Maildir.
 listen on 127.0.0.1 port $IPORT plain
 storage maildir
 auth pam service "imapd"

@@ -1,23 +1,23 @@
 #!/bin/bash
-# bench/folder.sh: the large-folder benchmark (issue 4) of imapd against
+# tests/bench/folder.sh: the large-folder benchmark (issue 4) of imapd against
 # Dovecot. As root: creates the user ibench, builds imapd and imapbench,
 # starts both servers on loopback with the same passwd-file, runs
 # `imapbench folder` (arguments are passed on, e.g. -messages 2000), stops
 # them. Everything lives under $BENCH_DIR (default /var/tmp/imapbench); the
 # generated folder is cached there (about 3.5 GB for 100,000 messages).
 #
-#   bench/folder.sh                    # the full run, 100,000 messages
-#   bench/folder.sh -messages 2000     # a quick one
-#   NO_IMAPD=1 bench/folder.sh ...     # Dovecot alone
+#   tests/bench/folder.sh                    # the full run, 100,000 messages
+#   tests/bench/folder.sh -messages 2000     # a quick one
+#   NO_IMAPD=1 tests/bench/folder.sh ...     # Dovecot alone
 #   IMAPBENCH=path                     # use this imapbench binary
 #
-# bench/tls.sh sources this file with IMAPBENCH_LIB=1 for the functions.
+# tests/bench/tls.sh sources this file with IMAPBENCH_LIB=1 for the functions.
 set -eu
 
 BENCH_DIR=${BENCH_DIR:-/var/tmp/imapbench}
 BENCH_USER=ibench
 BENCH_PASS=ibench
-REPO=$(cd "$(dirname "$0")/.." && pwd)
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 IMAPD_PORT=31143
 IMAPD_TLS_PORT=31993
 DOVECOT_PORT=32143

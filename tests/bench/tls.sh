@@ -1,6 +1,6 @@
 #!/bin/bash
-# bench/tls.sh: the TLS benchmark (issue 5) of imapd against Dovecot. As
-# root: the same user, passwd-file and certificate as bench/folder.sh (whose
+# tests/bench/tls.sh: the TLS benchmark (issue 5) of imapd against Dovecot. As
+# root: the same user, passwd-file and certificate as tests/bench/folder.sh (whose
 # functions it uses), empty Maildirs, both servers on loopback with
 # implicit TLS, then `imapbench tls` (arguments are passed on, e.g.
 # -rounds 3 -logins 50).
