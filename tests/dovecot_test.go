@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -303,17 +304,35 @@ func dcMessage(i int, extra string) string {
 // a subscription); imapd serves it with the same UIDVALIDITY, UIDNEXT,
 // UIDs, flags, keywords and bytes; imapd then writes, and Dovecot serves
 // what imapd wrote the same way.
-func TestDovecotMaildirBothWays(t *testing.T) {
-	requireRoot(t)
-	if _, err := exec.LookPath("dovecot"); err != nil {
-		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
-	}
+// freshDcUser gives the tests the system account dcuser with an empty
+// ~/Maildir that both servers serve.
+func freshDcUser(t *testing.T) (*user.User, string) {
+	t.Helper()
 	ensureSystemSetup(t)
 	u := ensureUser(t, "dcuser", "dcuser-pw")
 	maildir := filepath.Join(u.HomeDir, "Maildir")
 	if err := os.RemoveAll(maildir); err != nil {
 		t.Fatal(err)
 	}
+	return u, maildir
+}
+
+// dcImapdConf is imapd serving ~/Maildir through the PAM service Dovecot
+// uses too.
+const dcImapdConf = `
+listen on 127.0.0.1 port %PORT% plain
+storage maildir
+auth pam service imapd
+preauth workers 1
+control socket "%DIR%/control.sock"
+`
+
+func TestDovecotMaildirBothWays(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("dovecot"); err != nil {
+		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
+	}
+	u, maildir := freshDcUser(t)
 	// The Maildir as each server left it, logged if the test fails.
 	var dumps []string
 	dump := func(when string) { dumps = append(dumps, when+":\n"+dumpMaildir(maildir)) }
@@ -368,13 +387,7 @@ func TestDovecotMaildirBothWays(t *testing.T) {
 	}
 
 	// imapd serves what Dovecot wrote.
-	s := startServer(t, `
-listen on 127.0.0.1 port %PORT% plain
-storage maildir
-auth pam service imapd
-preauth workers 1
-control socket "%DIR%/control.sock"
-`)
+	s := startServer(t, dcImapdConf)
 	c = login(t, s, "dcuser", "dcuser-pw")
 	// imapd may add the special-use folders it creates at a Maildir's first
 	// open (imapworker/store/maildir Options.NoSpecialUse); nothing else.
@@ -521,12 +534,7 @@ func TestDovecotConcurrentMaildir(t *testing.T) {
 	if _, err := exec.LookPath("dovecot"); err != nil {
 		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
 	}
-	ensureSystemSetup(t)
-	u := ensureUser(t, "dcuser", "dcuser-pw")
-	maildir := filepath.Join(u.HomeDir, "Maildir")
-	if err := os.RemoveAll(maildir); err != nil {
-		t.Fatal(err)
-	}
+	_, maildir := freshDcUser(t)
 	defer func() {
 		if t.Failed() {
 			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
@@ -534,13 +542,7 @@ func TestDovecotConcurrentMaildir(t *testing.T) {
 	}()
 	dc := newDovecot(t)
 	dc.start()
-	s := startServer(t, `
-listen on 127.0.0.1 port %PORT% plain
-storage maildir
-auth pam service imapd
-preauth workers 1
-control socket "%DIR%/control.sock"
-`)
+	s := startServer(t, dcImapdConf)
 	d := dial(t, dc.addr)
 	d.C("d1 LOGIN dcuser dcuser-pw")
 	d.S("d1 OK")
@@ -734,12 +736,7 @@ func TestDovecotFetchDifferential(t *testing.T) {
 	if _, err := exec.LookPath("dovecot"); err != nil {
 		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
 	}
-	ensureSystemSetup(t)
-	u := ensureUser(t, "dcuser", "dcuser-pw")
-	maildir := filepath.Join(u.HomeDir, "Maildir")
-	if err := os.RemoveAll(maildir); err != nil {
-		t.Fatal(err)
-	}
+	u, maildir := freshDcUser(t)
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	files, _ := filepath.Glob(filepath.Join(repoRoot(), "tests", "testdata", "interop", "*.eml"))
@@ -784,13 +781,7 @@ func TestDovecotFetchDifferential(t *testing.T) {
 	d.C("d1 LOGIN dcuser dcuser-pw")
 	d.S("d1 OK")
 	ds := d.snapshot("d2", "INBOX")
-	s := startServer(t, `
-listen on 127.0.0.1 port %PORT% plain
-storage maildir
-auth pam service imapd
-preauth workers 1
-control socket "%DIR%/control.sock"
-`)
+	s := startServer(t, dcImapdConf)
 	m := login(t, s, "dcuser", "dcuser-pw")
 	compareState(t, "imapd next to Dovecot:", "INBOX", ds, m.snapshot("m2", "INBOX"))
 
@@ -886,12 +877,7 @@ func TestDovecotLDADelivery(t *testing.T) {
 	if _, err := os.Stat(lda); err != nil {
 		t.Fatal("dovecot-lda not installed (Debian package dovecot-core; .ci/test.sh installs it)")
 	}
-	ensureSystemSetup(t)
-	u := ensureUser(t, "dcuser", "dcuser-pw")
-	maildir := filepath.Join(u.HomeDir, "Maildir")
-	if err := os.RemoveAll(maildir); err != nil {
-		t.Fatal(err)
-	}
+	_, maildir := freshDcUser(t)
 	defer func() {
 		if t.Failed() {
 			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
@@ -900,13 +886,7 @@ func TestDovecotLDADelivery(t *testing.T) {
 	// The LDA looks the user up through the running Dovecot's auth service.
 	dc := newDovecot(t)
 	dc.start()
-	s := startServer(t, `
-listen on 127.0.0.1 port %PORT% plain
-storage maildir
-auth pam service imapd
-preauth workers 1
-control socket "%DIR%/control.sock"
-`)
+	s := startServer(t, dcImapdConf)
 	m := login(t, s, "dcuser", "dcuser-pw")
 	m.C(`m1 CREATE "Lists/go"`)
 	m.S("m1 OK")
