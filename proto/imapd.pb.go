@@ -619,7 +619,6 @@ type Setup struct {
 	Certs               []*TLSCert `protobuf:"bytes,10,rep,name=certs,proto3" json:"certs,omitempty"`
 	PlaintextAuth       string     `protobuf:"bytes,11,opt,name=plaintext_auth,json=plaintextAuth,proto3" json:"plaintext_auth,omitempty"` // "allow", "loopback" (cleartext LOGIN only from loopback) or "deny"
 	LoginTimeoutSeconds uint32     `protobuf:"varint,12,opt,name=login_timeout_seconds,json=loginTimeoutSeconds,proto3" json:"login_timeout_seconds,omitempty"`
-	ServerName          string     `protobuf:"bytes,13,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
 	PreauthUser         string     `protobuf:"bytes,14,opt,name=preauth_user,json=preauthUser,proto3" json:"preauth_user,omitempty"` // account to drop to ("" in unprivileged mode)
 	Chroot              string     `protobuf:"bytes,15,opt,name=chroot,proto3" json:"chroot,omitempty"`                              // empty directory to chroot into ("": none)
 	MaxLine             uint32     `protobuf:"varint,16,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
@@ -713,13 +712,6 @@ func (x *Setup) GetLoginTimeoutSeconds() uint32 {
 		return x.LoginTimeoutSeconds
 	}
 	return 0
-}
-
-func (x *Setup) GetServerName() string {
-	if x != nil {
-		return x.ServerName
-	}
-	return ""
 }
 
 func (x *Setup) GetPreauthUser() string {
@@ -2465,7 +2457,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04body\"=\n" +
 	"\aTLSCert\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\x97\x06\n" +
+	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xf6\x05\n" +
 	"\x05Setup\x12\x1f\n" +
 	"\x04role\x18\x01 \x01(\x0e2\v.imapd.RoleR\x04role\x12\x1e\n" +
 	"\n" +
@@ -2475,9 +2467,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x05certs\x18\n" +
 	" \x03(\v2\x0e.imapd.TLSCertR\x05certs\x12%\n" +
 	"\x0eplaintext_auth\x18\v \x01(\tR\rplaintextAuth\x122\n" +
-	"\x15login_timeout_seconds\x18\f \x01(\rR\x13loginTimeoutSeconds\x12\x1f\n" +
-	"\vserver_name\x18\r \x01(\tR\n" +
-	"serverName\x12!\n" +
+	"\x15login_timeout_seconds\x18\f \x01(\rR\x13loginTimeoutSeconds\x12!\n" +
 	"\fpreauth_user\x18\x0e \x01(\tR\vpreauthUser\x12\x16\n" +
 	"\x06chroot\x18\x0f \x01(\tR\x06chroot\x12\x19\n" +
 	"\bmax_line\x18\x10 \x01(\rR\amaxLine\x12\x12\n" +

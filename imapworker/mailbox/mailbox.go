@@ -244,7 +244,7 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 	w.mu.Unlock()
 	h := ns.Handoff
 	log := w.log.With("session", ns.SessionId, "peer", h.RemoteAddr)
-	log.Info("session started", "tls", h.Tls)
+	log.Info("session started", "tls", h.Tls, "tls_version", h.TlsVersion, "cipher", h.TlsCipher)
 	w.active()
 	w.wg.Add(1)
 	go func() {
