@@ -78,6 +78,7 @@ func BenchmarkFolder(b *testing.B) {
 	step("FetchFlags", "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)")
 	step("FetchEnvelope1", "UID FETCH 1:* (ENVELOPE)")
 	step("FetchEnvelope2", "UID FETCH 1:* (ENVELOPE)")
+	step("SearchUnseen", "UID SEARCH UNSEEN")
 	step("SearchSubject", "UID SEARCH SUBJECT invoice")
 	step("SearchBody", "UID SEARCH BODY zymurgical")
 }

@@ -274,14 +274,15 @@ func (c *conn) searchParallel(match matchFunc, workers int) (hit []bool, errs []
 	for range workers {
 		wg.Go(func() {
 			var buf []byte
+			sm := new(searchMsg)
 			for {
 				lo := int(next.Add(searchChunk)) - searchChunk
 				if lo >= len(s.msgs) {
 					return
 				}
 				for i := lo; i < min(lo+searchChunk, len(s.msgs)); i++ {
-					sm := searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf}
-					hit[i] = match(&sm)
+					*sm = searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf}
+					hit[i] = match(sm)
 					errs[i] = sm.err
 					dropBig(&buf)
 				}
@@ -359,9 +360,12 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 		}
 	} else {
 		var buf []byte
+		// One searchMsg for all: match is a func value, so each &sm
+		// would otherwise be a heap allocation per message.
+		sm := new(searchMsg)
 		for i := range s.msgs {
-			sm := searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf}
-			if match(&sm) {
+			*sm = searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf}
+			if match(sm) {
 				add(i)
 			}
 			if sm.err != nil && failed == nil && !s.ghosts[sm.m.UID] {
