@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"time"
 
 	"imapd/imapworker/imap"
 	"imapd/imapworker/mime"
@@ -18,6 +19,7 @@ type fetchPlan struct {
 	content bool   // some item needs the message bytes whatever the cache holds
 	seen    bool   // some item sets \Seen (RFC 9051 §6.4.5 BODY[])
 	flags   bool   // FLAGS requested
+	date    bool   // INTERNALDATE requested
 	uid     bool   // UID requested
 	hdrBuf  []byte // read buffer for header blocks, reused across messages
 }
@@ -30,7 +32,9 @@ func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
 			p.uid = true
 		case "FLAGS":
 			p.flags = true
-		case "INTERNALDATE", "RFC822.SIZE":
+		case "INTERNALDATE":
+			p.date = true
+		case "RFC822.SIZE":
 		case "ENVELOPE", "BODYSTRUCTURE":
 			// From the cache, else parsed on demand.
 		case "RFC822.HEADER":
@@ -100,9 +104,20 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 			}
 		}
 	}
+	// Internal dates in one batch: a store may have to stat each file.
+	var dates []time.Time
+	if plan.date && len(idx) > 0 {
+		if dates, err = s.h.InternalDates(c.uidsOf(idx)); err != nil {
+			return err
+		}
+	}
 	var failed error
-	for _, i := range idx {
-		if err := c.fetchOne(i, plan, seenNow[s.msgs[i].UID]); err != nil {
+	for k, i := range idx {
+		var date time.Time
+		if dates != nil {
+			date = dates[k]
+		}
+		if err := c.fetchOne(i, date, plan, seenNow[s.msgs[i].UID]); err != nil {
 			if failed == nil || errors.Is(err, store.ErrExpunged) {
 				failed = err
 			}
@@ -116,9 +131,14 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 	return nil
 }
 
-func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
+// fetchOne answers plan for message i; date is its internal date when
+// plan asks for it.
+func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) error {
 	s := c.mbox
 	m := &s.msgs[i]
+	if plan.date && date.IsZero() {
+		return store.ErrExpunged // gone from the store since the session last looked
+	}
 	var root, head *mime.Part
 	// whole and header parse the message on demand: a cached ENVELOPE or
 	// BODYSTRUCTURE needs neither, an ENVELOPE only the header block.
@@ -194,7 +214,7 @@ func (c *conn) fetchOne(i int, plan *fetchPlan, seenNow bool) error {
 		case "INTERNALDATE":
 			sp()
 			b = append(b, "INTERNALDATE "...)
-			b = imap.AppendDateTime(b, m.InternalDate)
+			b = imap.AppendDateTime(b, date)
 		case "RFC822.SIZE":
 			sp()
 			b = append(b, "RFC822.SIZE "...)

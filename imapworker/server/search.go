@@ -21,6 +21,9 @@ type searchMsg struct {
 	i    int
 	m    *store.MessageInfo
 	buf  *[]byte    // read buffer, reused across messages
+	// dates are the internal dates of all selected messages when the
+	// keys compare every message's (see needsDates), else nil.
+	dates []time.Time
 	root *mime.Part // whole message
 	head *mime.Part // header block only
 	sh   *mime.Part // the cached shFields
@@ -47,6 +50,19 @@ func (sm *searchMsg) part() *mime.Part {
 		sm.root, sm.head = mime.Parse(body), nil
 	}
 	return sm.root
+}
+
+// date returns the message's internal date.
+func (sm *searchMsg) date() time.Time {
+	if sm.dates != nil {
+		return sm.dates[sm.i]
+	}
+	d, err := sm.c.mbox.h.InternalDates([]uint32{sm.m.UID})
+	if err != nil {
+		sm.err = err
+		return time.Time{}
+	}
+	return d[0]
 }
 
 // header returns a part whose header is the message's.
@@ -184,7 +200,7 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 		return func(m *searchMsg) bool { return !s.recent[m.m.UID] }, nil
 	case imap.SearchBefore, imap.SearchOn, imap.SearchSince:
 		d, op := dayOf(k.Date), k.Op
-		return func(m *searchMsg) bool { return cmpDay(dayOf(m.m.InternalDate), d, op) }, nil
+		return func(m *searchMsg) bool { return cmpDay(dayOf(m.date()), d, op) }, nil
 	case imap.SearchSentBefore, imap.SearchSentOn, imap.SearchSentSince:
 		d := dayOf(k.Date)
 		op := map[imap.SearchOp]imap.SearchOp{imap.SearchSentBefore: imap.SearchBefore, imap.SearchSentOn: imap.SearchOn, imap.SearchSentSince: imap.SearchSince}[k.Op]
@@ -196,7 +212,7 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 			t, ok := mime.ParseDate(p.Header.Get("Date"))
 			if !ok {
 				// RFC 9051 §6.4.4: no usable Date: use the internal date.
-				t = m.m.InternalDate
+				t = m.date()
 			}
 			return cmpDay(dayOf(t), d, op)
 		}, nil
@@ -209,7 +225,7 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 	case imap.SearchOlder, imap.SearchYounger:
 		limit := time.Now().Add(-time.Duration(k.Size) * time.Second)
 		older := k.Op == imap.SearchOlder
-		return func(m *searchMsg) bool { return m.m.InternalDate.Before(limit) == older }, nil
+		return func(m *searchMsg) bool { return m.date().Before(limit) == older }, nil
 	case imap.SearchHeader:
 		mt := mime.NewMatcher(k.Value)
 		field := k.Field
@@ -251,11 +267,23 @@ func searchParallelism() int { return min(runtime.GOMAXPROCS(0), searchWorkers) 
 // needsBody reports whether k reads message bodies (BODY, TEXT), the keys
 // worth spreading over several cores.
 func needsBody(k *imap.SearchKey) bool {
-	if k.Op == imap.SearchBody || k.Op == imap.SearchText {
+	return anyKey(k, imap.SearchBody, imap.SearchText)
+}
+
+// needsDates reports whether k compares every message's internal date:
+// they are then asked of the store in one batch (the SENT* keys need one
+// only for a message without a Date field).
+func needsDates(k *imap.SearchKey) bool {
+	return anyKey(k, imap.SearchBefore, imap.SearchOn, imap.SearchSince, imap.SearchOlder, imap.SearchYounger)
+}
+
+// anyKey reports whether k or a key within it is one of ops.
+func anyKey(k *imap.SearchKey, ops ...imap.SearchOp) bool {
+	if slices.Contains(ops, k.Op) {
 		return true
 	}
 	for i := range k.Children {
-		if needsBody(&k.Children[i]) {
+		if anyKey(&k.Children[i], ops...) {
 			return true
 		}
 	}
@@ -265,7 +293,7 @@ func needsBody(k *imap.SearchKey) bool {
 // searchParallel runs match over the selected messages with workers
 // goroutines. match and what it reads (the session's message list, the
 // store handle) are only read meanwhile.
-func (c *conn) searchParallel(match matchFunc, workers int) (hit []bool, errs []error) {
+func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (hit []bool, errs []error) {
 	s := c.mbox
 	hit = make([]bool, len(s.msgs))
 	errs = make([]error, len(s.msgs))
@@ -281,7 +309,7 @@ func (c *conn) searchParallel(match matchFunc, workers int) (hit []bool, errs []
 					return
 				}
 				for i := lo; i < min(lo+searchChunk, len(s.msgs)); i++ {
-					*sm = searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf}
+					*sm = searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf, dates: dates}
 					hit[i] = match(sm)
 					errs[i] = sm.err
 					dropBig(&buf)
@@ -348,8 +376,14 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 			hits = append(hits, uint32(i+1))
 		}
 	}
+	var dates []time.Time
+	if needsDates(&args.Key) && len(s.msgs) > 0 {
+		if dates, err = s.h.InternalDates(s.uids()); err != nil {
+			return err
+		}
+	}
 	if workers := searchParallelism(); workers > 1 && len(s.msgs) >= 2*searchChunk && needsBody(&args.Key) {
-		hit, errs := c.searchParallel(match, workers)
+		hit, errs := c.searchParallel(match, dates, workers)
 		for i := range s.msgs {
 			if hit[i] {
 				add(i)
@@ -364,7 +398,7 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 		// would otherwise be a heap allocation per message.
 		sm := new(searchMsg)
 		for i := range s.msgs {
-			*sm = searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf}
+			*sm = searchMsg{c: c, i: i, m: &s.msgs[i], buf: &buf, dates: dates}
 			if match(sm) {
 				add(i)
 			}

@@ -84,6 +84,15 @@ func (s *selected) index(uid uint32) int {
 	return -1
 }
 
+// uids returns the UIDs of all messages, in sequence order.
+func (s *selected) uids() []uint32 {
+	out := make([]uint32, len(s.msgs))
+	for i := range s.msgs {
+		out[i] = s.msgs[i].UID
+	}
+	return out
+}
+
 func (s *selected) maxUID() uint32 {
 	if len(s.msgs) == 0 {
 		return 0

@@ -244,11 +244,12 @@ type Status struct {
 }
 
 // MessageInfo is what a session knows about a message without opening it.
+// The internal date is not here: a store may learn it lazily (see
+// Mailbox.InternalDates).
 type MessageInfo struct {
-	UID          uint32
-	Flags        Flags
-	Size         int64
-	InternalDate time.Time
+	UID   uint32
+	Flags Flags
+	Size  int64
 	// Recent is true in exactly one handle: the first one to learn of the
 	// message (RFC 3501 \Recent).
 	Recent bool
@@ -371,6 +372,11 @@ type Mailbox interface {
 
 	// Open returns the message's content; ErrExpunged when it is gone.
 	Open(uid uint32) (Content, error)
+	// InternalDates returns the internal dates (RFC 9051 §2.3.3) of uids,
+	// in order, the zero time for one that is gone. A store may learn them
+	// lazily (Maildir: one stat per file, then from its index), so a
+	// SELECT need not touch every message and callers ask in batches.
+	InternalDates(uids []uint32) ([]time.Time, error)
 	// Store changes flags of the messages that still exist among uids and
 	// returns their new flags in uids' order.
 	Store(uids []uint32, op StoreOp, flags Flags) ([]FlagUpdate, error)

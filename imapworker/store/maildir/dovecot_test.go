@@ -87,8 +87,12 @@ func TestDovecotMaildir(t *testing.T) {
 	if ms[0].UID != 25006 || ms[0].Flags.System != store.FlagSeen || !slices.Equal(ms[0].Flags.Keywords, []string{"$NonJunk"}) {
 		t.Errorf("25006: %+v", ms[0])
 	}
-	if ms[0].Size != int64(len(dcMsg1)) || !ms[0].InternalDate.Equal(time.Date(2010, 6, 14, 15, 14, 47, 0, time.UTC)) {
-		t.Errorf("25006 size/date: %+v", ms[0])
+	dates, err := mb.InternalDates([]uint32{25006})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms[0].Size != int64(len(dcMsg1)) || !dates[0].Equal(time.Date(2010, 6, 14, 15, 14, 47, 0, time.UTC)) {
+		t.Errorf("25006 size %d date %v", ms[0].Size, dates[0])
 	}
 	// 25017: LF-only file: RFC822.SIZE counts CRLF (W53), content served with CRLF.
 	if ms[1].UID != 25017 || ms[1].Flags.System != store.FlagFlagged|store.FlagDeleted || !slices.Equal(ms[1].Flags.Keywords, []string{"$Junk"}) || ms[1].Size != 53 {

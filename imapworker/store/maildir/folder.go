@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,7 +30,7 @@ type msg struct {
 	name    string // current file name; renames keep its base
 	fsize   int64  // bytes on disk
 	vsize   int64  // RFC822.SIZE: size with CRLF line ends
-	date    int64  // internal date, Unix nanoseconds (file mtime)
+	date    int64  // internal date, Unix nanoseconds (file mtime); 0 until stat-ed
 	letters string // flag letters of the ":2," info, sorted
 	ext     string // dovecot-uidlist fields before ':'
 }
@@ -339,24 +340,63 @@ type dirEnt struct {
 	inNew bool
 }
 
-// readdirs counts directory reads (tests check the warm path does none).
-var readdirs atomic.Int64
+// readdirs counts directory reads and fileStats message files stat-ed
+// (tests check the warm path does neither).
+var readdirs, fileStats atomic.Int64
 
+// readNames lists the regular files of dir, leaving out dot files. The
+// file type comes with each name from getdents(2) (lstat only where the
+// file system does not say), so a first SELECT of a large folder need not
+// stat its files: a symlink or anything else that is not a regular file is
+// not a message, whatever it points to.
 func readNames(dir string) ([]string, error) {
 	readdirs.Add(1)
-	d, err := os.Open(dir)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	out := names[:0]
-	for _, n := range names {
-		if n != "" && n[0] != '.' {
-			out = append(out, n)
+	defer unix.Close(fd)
+	var out []string
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return out, &fs.PathError{Op: "getdents", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+		for b := buf[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return out, &fs.PathError{Op: "getdents", Path: dir, Err: unix.EIO}
+			}
+			typ, name := b[18], b[19:reclen]
+			b = b[reclen:]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if len(name) == 0 || name[0] == '.' {
+				continue
+			}
+			if typ == unix.DT_UNKNOWN {
+				var st unix.Stat_t
+				if unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+					continue
+				}
+				if st.Mode&unix.S_IFMT == unix.S_IFREG {
+					typ = unix.DT_REG
+				}
+			}
+			if typ == unix.DT_REG {
+				out = append(out, string(name))
+			}
 		}
 	}
-	return out, err
 }
 
 // scan reads new/ and cur/ and applies what changed. Without the lock it
@@ -512,19 +552,30 @@ func (f *folder) adopt(fresh []dirEnt) error {
 	sort.Slice(fresh, func(i, j int) bool { return fresh[i].name < fresh[j].name })
 	var known, added []*msg
 	var recs []uidRec
-	pre := f.prestat(fresh)
+	ms := make([]*msg, len(fresh))
+	var unsized []dirEnt // files whose names do not give their sizes
 	for i, e := range fresh {
 		base, info := splitName(e.name)
 		m := &msg{blen: uint16(len(base)), name: e.name, inNew: e.inNew, letters: sortLetters(infoFlags(info))}
 		if r, ok := f.pending[base]; ok {
 			m.uid, m.ext = r.uid, r.ext
-			delete(f.pending, base)
 		}
-		var p *statRes
-		if pre != nil {
-			p = &pre[i]
+		if !f.sizesKnown(m) {
+			unsized = append(unsized, e)
 		}
-		if err := f.fillSizes(m, p); err != nil {
+		ms[i] = m
+	}
+	st := statFiles(f.path, unsized)
+	for _, m := range ms {
+		if m.uid != 0 {
+			delete(f.pending, m.base())
+		}
+		var err error
+		if m.fsize < 0 || m.vsize < 0 {
+			err = f.fillSizes(m, st[0])
+			st = st[1:]
+		}
+		if err != nil {
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				continue // gone already
@@ -536,7 +587,7 @@ func (f *folder) adopt(fresh []dirEnt) error {
 			return err
 		}
 		// A file in new/ has not been seen by any session: \Recent.
-		m.recent = e.inNew
+		m.recent = m.inNew
 		if m.uid != 0 {
 			known = append(known, m)
 			continue
@@ -583,12 +634,14 @@ func (f *folder) insert(ms []*msg) {
 // errNotMessage marks a directory entry that is not a regular file.
 var errNotMessage = errors.New("maildir: not a regular file")
 
-// fillSizes sets the sizes and date of m from its name, the uidlist, an
-// old index, or the file.
-func (f *folder) fillSizes(m *msg, pre *statRes) error {
+// sizesKnown sets m's sizes from an old index, its name (S=, W=) or its
+// uidlist fields and reports whether it has both: then its file need not
+// be stat-ed, and its date is learned when first asked for
+// (mailbox.InternalDates).
+func (f *folder) sizesKnown(m *msg) bool {
 	if h := f.hint[m.base()]; h != nil {
 		m.fsize, m.vsize, m.date = h.fsize, h.vsize, h.date
-		return nil
+		return true
 	}
 	m.fsize = baseField(m.base(), 'S')
 	m.vsize = baseField(m.base(), 'W')
@@ -597,15 +650,12 @@ func (f *folder) fillSizes(m *msg, pre *statRes) error {
 			fmt.Sscanf(x[1:], "%d", &m.vsize)
 		}
 	}
-	// Lstat: a symlink or anything else that is not a regular file is not a
-	// message, whatever it points to (the worker's sandbox would refuse to
-	// follow it anyway).
-	var r statRes
-	if pre != nil && pre.done {
-		r = *pre
-	} else {
-		r = lstat(f.filePath(m))
-	}
+	return m.fsize >= 0 && m.vsize >= 0
+}
+
+// fillSizes sets the sizes and date of m from r, the lstat of its file,
+// reading the file when only that gives RFC822.SIZE.
+func (f *folder) fillSizes(m *msg, r statRes) error {
 	if r.err != nil {
 		if errors.Is(r.err, syscall.ENOENT) {
 			return fs.ErrNotExist
@@ -615,7 +665,7 @@ func (f *folder) fillSizes(m *msg, pre *statRes) error {
 	if r.mode&syscall.S_IFMT != syscall.S_IFREG {
 		return errNotMessage
 	}
-	m.date = r.mtime
+	m.date = dateOf(r.mtime)
 	m.fsize = r.size
 	if m.vsize < 0 {
 		data, err := os.ReadFile(f.filePath(m))
@@ -629,76 +679,76 @@ func (f *folder) fillSizes(m *msg, pre *statRes) error {
 
 // statRes is what fillSizes needs of an lstat(2).
 type statRes struct {
-	done        bool
 	mode        uint32
 	size, mtime int64
 	err         error
 }
 
-func lstat(path string) statRes {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(path, &st); err != nil {
-		return statRes{done: true, err: err}
-	}
-	return statRes{done: true, mode: st.Mode, size: st.Size, mtime: st.Mtim.Nano()}
-}
+// dateOf is the msg.date of a file modified at mtime: 0 means not known.
+func dateOf(mtime int64) int64 { return max(mtime, 1) }
 
-// prestatMin is the number of new files from which adopt stats them from
-// several goroutines: a first SELECT of a large folder is mostly lstat(2)
-// calls, which then overlap their inode reads and use every core.
+// statParallel is the number of files from which statFiles uses several
+// goroutines: stat calls of a large folder then overlap their inode reads
+// and use every core.
 const (
-	prestatMin     = 512
-	prestatWorkers = 4
-	prestatChunk   = 128
+	statParallel = 512
+	statWorkers  = 4
+	statChunk    = 128
 )
 
-// prestat lstats the files of fresh that fillSizes will need, or returns
-// nil for few files. Called with f.mu; the goroutines only read f.
-func (f *folder) prestat(fresh []dirEnt) []statRes {
-	if len(fresh) < prestatMin {
+// statFiles lstats files of the folder at path. It reads no folder state,
+// so callers need not hold f.mu while it runs.
+func statFiles(path string, ents []dirEnt) []statRes {
+	if len(ents) == 0 {
 		return nil
 	}
-	out := make([]statRes, len(fresh))
+	fileStats.Add(int64(len(ents)))
+	out := make([]statRes, len(ents))
 	// fstatat(2) relative to the directory: the kernel looks up one name,
 	// not the whole path, per file.
 	dirs := [2]int{-1, -1} // cur, new
+	var dirErr [2]error
 	for i, sub := range []string{"cur", "new"} {
-		if fd, err := unix.Open(f.sub(sub), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-			dirs[i] = fd
-			defer unix.Close(fd)
+		fd, err := unix.Open(filepath.Join(path, sub), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			dirErr[i] = err
+			continue
 		}
+		dirs[i] = fd
+		defer unix.Close(fd)
 	}
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range prestatWorkers {
-		wg.Go(func() {
-			for {
-				lo := int(next.Add(prestatChunk)) - prestatChunk
-				if lo >= len(fresh) {
-					return
-				}
-				for i := lo; i < min(lo+prestatChunk, len(fresh)); i++ {
-					e := fresh[i]
-					if base, _ := splitName(e.name); f.hint[base] != nil {
-						continue
-					}
-					dfd := dirs[0]
-					if e.inNew {
-						dfd = dirs[1]
-					}
-					if dfd < 0 {
-						out[i] = lstat(f.filePath(&msg{name: e.name, inNew: e.inNew}))
-						continue
-					}
-					var st unix.Stat_t
-					if err := unix.Fstatat(dfd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-						out[i] = statRes{done: true, err: err}
-						continue
-					}
-					out[i] = statRes{done: true, mode: st.Mode, size: st.Size, mtime: st.Mtim.Nano()}
-				}
+	work := func() {
+		for {
+			lo := int(next.Add(statChunk)) - statChunk
+			if lo >= len(ents) {
+				return
 			}
-		})
+			for i := lo; i < min(lo+statChunk, len(ents)); i++ {
+				d := 0
+				if ents[i].inNew {
+					d = 1
+				}
+				if dirs[d] < 0 {
+					out[i].err = dirErr[d]
+					continue
+				}
+				var st unix.Stat_t
+				if err := unix.Fstatat(dirs[d], ents[i].name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+					out[i].err = err
+					continue
+				}
+				out[i] = statRes{mode: st.Mode, size: st.Size, mtime: st.Mtim.Nano()}
+			}
+		}
+	}
+	if len(ents) < statParallel {
+		work()
+		return out
+	}
+	var wg sync.WaitGroup
+	for range statWorkers {
+		wg.Go(work)
 	}
 	wg.Wait()
 	return out
@@ -971,7 +1021,7 @@ func (f *folder) sharedSnapshot() []store.MessageInfo {
 	}
 	snap := make([]store.MessageInfo, len(f.msgs))
 	for i, m := range f.msgs {
-		snap[i] = store.MessageInfo{UID: m.uid, Flags: f.flagsOf(m), Size: m.vsize, InternalDate: time.Unix(0, m.date)}
+		snap[i] = store.MessageInfo{UID: m.uid, Flags: f.flagsOf(m), Size: m.vsize}
 	}
 	f.snap, f.snapAt = snap, [2]uint64{f.seq, f.kwGen}
 	return snap

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"imapd/imapworker/store"
@@ -75,7 +76,7 @@ func (h *mailbox) Keywords() []string {
 
 // info describes m to this handle, claiming \Recent if nobody has.
 func (h *mailbox) info(m *msg) store.MessageInfo {
-	mi := store.MessageInfo{UID: m.uid, Flags: h.f.flagsOf(m), Size: m.vsize, InternalDate: time.Unix(0, m.date)}
+	mi := store.MessageInfo{UID: m.uid, Flags: h.f.flagsOf(m), Size: m.vsize}
 	// EXAMINE leaves \Recent for a read-write session to claim.
 	if !h.readOnly {
 		mi.Recent, m.recent = m.recent, false
@@ -151,7 +152,9 @@ func (h *mailbox) Open(uid uint32) (store.Content, error) {
 		}
 		path, fsize, vsize := f.filePath(m), m.fsize, m.vsize
 		f.mu.Unlock()
-		fh, err := os.Open(path)
+		// O_NOFOLLOW: the scan listed a regular file; whatever replaced it
+		// since is not followed.
+		fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 		if errors.Is(err, fs.ErrNotExist) && try == 0 {
 			continue // renamed by a flag change elsewhere
 		}
@@ -160,6 +163,11 @@ func (h *mailbox) Open(uid uint32) (store.Content, error) {
 				return nil, store.ErrExpunged
 			}
 			return nil, err
+		}
+		// The sizes came from the file name: serve the bytes the file has
+		// if another program wrote a wrong S=.
+		if st, err := fh.Stat(); err == nil && st.Size() != fsize {
+			fsize, vsize = st.Size(), -1
 		}
 		if fsize == vsize {
 			return &fileContent{fh, fsize}, nil
@@ -170,6 +178,55 @@ func (h *mailbox) Open(uid uint32) (store.Content, error) {
 			return nil, err
 		}
 		return bytesContent(toCRLF(data)), nil
+	}
+}
+
+// InternalDates implements store.Mailbox: a file's mtime, stat-ed the
+// first time it is asked for and then kept in the index, so a first SELECT
+// of a large folder stats no file. The stats run without f.mu.
+func (h *mailbox) InternalDates(uids []uint32) ([]time.Time, error) {
+	f := h.f
+	out := make([]time.Time, len(uids))
+	// Pass 0 stats what is not known; a file gone meanwhile (renamed by a
+	// flag change elsewhere) is looked for again after a refresh in pass
+	// 1; pass 2 only reads what was learned.
+	missed := false
+	for pass := 0; ; pass++ {
+		f.mu.Lock()
+		if missed {
+			if err := f.refresh(); err != nil {
+				f.mu.Unlock()
+				return nil, err
+			}
+		}
+		var need []dirEnt
+		var needUID []uint32
+		for i, uid := range uids {
+			m := f.lookup(uid)
+			switch {
+			case m == nil:
+			case m.date != 0:
+				out[i] = time.Unix(0, m.date)
+			default:
+				need = append(need, dirEnt{m.name, m.inNew})
+				needUID = append(needUID, uid)
+			}
+		}
+		f.mu.Unlock()
+		if len(need) == 0 || pass == 2 {
+			return out, nil
+		}
+		st := statFiles(f.path, need)
+		f.mu.Lock()
+		for k, r := range st {
+			if r.err != nil {
+				missed = true
+			} else if m := f.lookup(needUID[k]); m != nil && m.date == 0 {
+				m.date = dateOf(r.mtime)
+				f.markIndexDirty()
+			}
+		}
+		f.mu.Unlock()
 	}
 }
 
@@ -479,7 +536,19 @@ func sortResult(r *store.CopyResult) {
 // copyFile copies src through tmp into target when a hard link is not
 // possible (another file system, or links refused).
 func copyFile(src, tmp, target string, date int64) error {
-	data, err := os.ReadFile(src)
+	fh, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	if date == 0 { // not learned yet: the source's mtime
+		st, err := fh.Stat()
+		if err != nil {
+			return err
+		}
+		date = st.ModTime().UnixNano()
+	}
+	data, err := io.ReadAll(fh)
 	if err != nil {
 		return err
 	}

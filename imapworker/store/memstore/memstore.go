@@ -418,7 +418,7 @@ func (mb *mbox) addKeywords(kws []string) bool {
 }
 
 func (m *msg) info() store.MessageInfo {
-	return store.MessageInfo{UID: m.uid, Flags: m.flags.Clone(), Size: int64(len(m.body)), InternalDate: m.date}
+	return store.MessageInfo{UID: m.uid, Flags: m.flags.Clone(), Size: int64(len(m.body))}
 }
 
 func (mb *mbox) notifyExpunged(uids []uint32, except *handle) {
@@ -602,6 +602,18 @@ func (h *handle) Open(uid uint32) (store.Content, error) {
 		return nil, store.ErrExpunged
 	}
 	return content{bytes.NewReader(m.body), m.body}, nil
+}
+
+func (h *handle) InternalDates(uids []uint32) ([]time.Time, error) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	out := make([]time.Time, len(uids))
+	for i, uid := range uids {
+		if m := h.mb.find(uid); m != nil {
+			out[i] = m.date
+		}
+	}
+	return out, nil
 }
 
 func (h *handle) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]store.FlagUpdate, error) {

@@ -264,8 +264,13 @@ func testAppendStatusSelect(t *testing.T, u store.User) {
 	if len(ms) != 2 || ms[0].UID != uid1 || ms[1].UID != uid2 {
 		t.Fatalf("Messages = %+v", ms)
 	}
-	if !ms[0].InternalDate.Equal(date) || ms[0].Size != int64(len(msg1)) || !ms[0].Flags.HasKeyword("$work") {
+	if ms[0].Size != int64(len(msg1)) || !ms[0].Flags.HasKeyword("$work") {
 		t.Fatalf("message 1 = %+v", ms[0])
+	}
+	dates, err := mb.InternalDates([]uint32{uid2, 9999, uid1})
+	must(t, err)
+	if len(dates) != 3 || dates[0].IsZero() || !dates[1].IsZero() || !dates[2].Equal(date) {
+		t.Fatalf("InternalDates(%d, 9999, %d) = %v, want [now zero %v]", uid2, uid1, dates, date)
 	}
 	if !slices.ContainsFunc(mb.Keywords(), func(k string) bool { return k == "$Work" }) {
 		t.Errorf("Keywords() = %v", mb.Keywords())
