@@ -17,17 +17,17 @@ import (
 // searchMsg is one message under test; its content is read and parsed on
 // demand, as little of it as the keys need.
 type searchMsg struct {
-	c    *conn
-	i    int
-	m    *store.MessageInfo
-	buf  *[]byte    // read buffer, reused across messages
+	c   *conn
+	i   int
+	m   *store.MessageInfo
+	buf *[]byte // read buffer, reused across messages
 	// dates are the internal dates of all selected messages when the
 	// keys compare every message's (see needsDates), else nil.
 	dates []time.Time
-	root *mime.Part // whole message
-	head *mime.Part // header block only
-	sh   *mime.Part // the cached shFields
-	err  error
+	root  *mime.Part // whole message
+	head  *mime.Part // header block only
+	sh    *mime.Part // the cached shFields
+	err   error
 
 	done, hdone, shdone bool
 }
