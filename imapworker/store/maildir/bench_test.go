@@ -140,3 +140,21 @@ func BenchmarkStoreOne(b *testing.B) {
 		}
 	}
 }
+
+// The first SELECT of a folder no IMAP server has indexed (issue 4's
+// cold SELECT): readdir, UIDs for every file, the uidlist written.
+func BenchmarkSelectFirst(b *testing.B) {
+	root := bigMaildir(b, benchN())
+	b.ResetTimer()
+	for range b.N {
+		os.Remove(filepath.Join(root, indexName))
+		os.Remove(filepath.Join(root, uidlistName))
+		u, _ := Open(root, Options{NoSpecialUse: true})
+		mb, err := u.Select("INBOX", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mb.Close()
+		u.Close()
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -447,7 +448,8 @@ func (f *folder) scan(locked bool) (bool, error) {
 		}
 	}
 	seen := make(map[string]dirEnt, len(curNames)+len(newNames))
-	var fresh []dirEnt
+	// Sized for the files we do not know: all of them in a first scan.
+	fresh := make([]dirEnt, 0, max(len(curNames)+len(newNames)-len(f.msgs), 0))
 	dup := false
 	add := func(n string, inNew bool) {
 		base, _ := splitName(n)
@@ -549,14 +551,17 @@ func (f *folder) adopt(fresh []dirEnt) error {
 		return nil
 	}
 	// Delivery order: Maildir names start with the delivery time.
-	sort.Slice(fresh, func(i, j int) bool { return fresh[i].name < fresh[j].name })
-	var known, added []*msg
-	var recs []uidRec
+	slices.SortFunc(fresh, func(a, b dirEnt) int { return strings.Compare(a.name, b.name) })
+	known := make([]*msg, 0, len(fresh))
+	added := make([]*msg, 0, len(fresh))
+	recs := make([]uidRec, 0, len(fresh))
 	ms := make([]*msg, len(fresh))
-	var unsized []dirEnt // files whose names do not give their sizes
+	block := make([]msg, len(fresh)) // one allocation, not one a file
+	var unsized []dirEnt             // files whose names do not give their sizes
 	for i, e := range fresh {
 		base, info := splitName(e.name)
-		m := &msg{blen: uint16(len(base)), name: e.name, inNew: e.inNew, letters: sortLetters(infoFlags(info))}
+		m := &block[i]
+		*m = msg{blen: uint16(len(base)), name: e.name, inNew: e.inNew, letters: sortLetters(infoFlags(info))}
 		if r, ok := f.pending[base]; ok {
 			m.uid, m.ext = r.uid, r.ext
 		}
