@@ -173,8 +173,12 @@ func (f *folder) refresh() error {
 		return nil
 	}
 	// Try without the lock first: flag renames by others need no UIDs.
-	if ok, err := f.scan(false); err != nil || ok {
-		return err
+	// A first scan without a uidlist will give every file its UID: it
+	// takes the lock at once rather than read the directories twice.
+	if len(f.msgs) > 0 || ulSt != (stamp{}) {
+		if ok, err := f.scan(false); err != nil || ok {
+			return err
+		}
 	}
 	l, err := lockDir(f.path)
 	if err != nil {
