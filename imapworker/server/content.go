@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 
+	"golang.org/x/sys/unix"
+
 	"imapd/imapworker/mime"
 	"imapd/imapworker/store"
 )
@@ -36,17 +38,48 @@ func headerLen(b []byte) int {
 	return -1
 }
 
-// readMessage reads the whole message into *buf (grown as needed) unless
-// the content already holds its bytes.
-func readMessage(cnt store.Content, buf *[]byte) ([]byte, error) {
+// bigMsg is the size from which a message read whole is kept off the
+// heap (msgBuf); a variable for tests.
+var bigMsg = 1 << 20
+
+// msgBuf holds the message being parsed, one at a time. A small one is
+// read into a heap buffer reused from message to message; one of bigMsg
+// bytes or more into anonymous memory mapped for it alone and unmapped by
+// done. The collector lets the heap grow to twice what is live, so a 20 MB
+// message read onto the heap would raise the worker's resident size by
+// 40 MB, and keep it raised long after. Nothing parsed from a message may
+// be used after done.
+type msgBuf struct {
+	heap   []byte
+	mapped []byte
+}
+
+// grow returns mb's heap buffer with at least n bytes.
+func (mb *msgBuf) grow(n int) []byte {
+	if cap(mb.heap) < n {
+		mb.heap = make([]byte, n)
+	}
+	return mb.heap[:n]
+}
+
+// read returns the whole message, unless the content holds its bytes
+// already.
+func (mb *msgBuf) read(cnt store.Content) ([]byte, error) {
 	if b, ok := cnt.(interface{ Bytes() []byte }); ok {
 		return b.Bytes(), nil
 	}
+	mb.done()
 	size := int(cnt.Size())
-	if cap(*buf) < size {
-		*buf = make([]byte, size)
+	var data []byte
+	if size >= bigMsg {
+		m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err == nil {
+			mb.mapped, data = m, m
+		}
 	}
-	data := (*buf)[:size]
+	if data == nil {
+		data = mb.grow(size)
+	}
 	n, err := cnt.ReadAt(data, 0)
 	if err == io.EOF && n == size {
 		err = nil
@@ -54,9 +87,21 @@ func readMessage(cnt store.Content, buf *[]byte) ([]byte, error) {
 	return data[:n], err
 }
 
+// done ends the use of the last message read: a mapping is unmapped, a
+// heap buffer grown past keepBuf dropped.
+func (mb *msgBuf) done() {
+	if mb.mapped != nil {
+		unix.Munmap(mb.mapped)
+		mb.mapped = nil
+	}
+	if cap(mb.heap) > keepBuf {
+		mb.heap = nil
+	}
+}
+
 // readHeader returns the message's header block (blank line included),
 // reading a small prefix of the file when that holds all of it.
-func readHeader(cnt store.Content, buf *[]byte) ([]byte, error) {
+func readHeader(cnt store.Content, mb *msgBuf) ([]byte, error) {
 	if b, ok := cnt.(interface{ Bytes() []byte }); ok {
 		data := b.Bytes()
 		if n := headerLen(data); n >= 0 {
@@ -67,12 +112,9 @@ func readHeader(cnt store.Content, buf *[]byte) ([]byte, error) {
 	size := cnt.Size()
 	for want := int64(headChunk); ; want *= 4 {
 		if want >= size || want > headMax {
-			return readMessage(cnt, buf)
+			return mb.read(cnt)
 		}
-		if int64(cap(*buf)) < want {
-			*buf = make([]byte, want)
-		}
-		data := (*buf)[:want]
+		data := mb.grow(int(want))
 		n, err := cnt.ReadAt(data, 0)
 		if err != nil && err != io.EOF {
 			return nil, err
@@ -144,12 +186,5 @@ func searchHeader(p *mime.Part) []byte {
 func (c *conn) cacheSearchHeader(uid uint32, p *mime.Part) {
 	if v := searchHeader(p); v != nil {
 		c.mbox.h.SetCached(uid, shKey, v)
-	}
-}
-
-// dropBig forgets a read buffer that grew for a large message.
-func dropBig(buf *[]byte) {
-	if cap(*buf) > keepBuf {
-		*buf = nil
 	}
 }

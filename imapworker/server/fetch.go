@@ -21,7 +21,7 @@ type fetchPlan struct {
 	flags   bool   // FLAGS requested
 	date    bool   // INTERNALDATE requested
 	uid     bool   // UID requested
-	hdrBuf  []byte // read buffer for header blocks, reused across messages
+	buf     msgBuf // holds the message or header read, reused across messages
 }
 
 func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
@@ -140,6 +140,7 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 		return store.ErrExpunged // gone from the store since the session last looked
 	}
 	var root, head *mime.Part
+	defer plan.buf.done() // the response is written: root and head are done with
 	// whole and header parse the message on demand: a cached ENVELOPE or
 	// BODYSTRUCTURE needs neither, an ENVELOPE only the header block.
 	whole := func() (*mime.Part, error) {
@@ -148,7 +149,7 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 			if err != nil {
 				return nil, err
 			}
-			body, err := store.Bytes(cnt)
+			body, err := plan.buf.read(cnt)
 			cnt.Close()
 			if err != nil {
 				return nil, err
@@ -166,15 +167,14 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 			if err != nil {
 				return nil, err
 			}
-			hdr, err := readHeader(cnt, &plan.hdrBuf)
+			hdr, err := readHeader(cnt, &plan.buf)
 			cnt.Close()
 			if err != nil {
 				return nil, err
 			}
-			// hdrBuf is reused by the next message: head must not
+			// buf is reused by the next message: head must not
 			// outlive this one (the FETCH response copies what it uses).
 			head = mime.Parse(hdr)
-			dropBig(&plan.hdrBuf)
 		}
 		return head, nil
 	}

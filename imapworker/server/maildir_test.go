@@ -39,6 +39,7 @@ func TestMaildirBackend(t *testing.T) {
 		"OddCommandsSurvive":   TestOddCommandsSurvive,
 		"GoIMAPClient":         TestGoIMAPClient,
 		"PythonImaplib":        TestPythonImaplib,
+		"OffHeapMessages":      TestOffHeapMessages,
 	} {
 		t.Run(name, fn)
 	}

@@ -20,7 +20,7 @@ type searchMsg struct {
 	c   *conn
 	i   int
 	m   *store.MessageInfo
-	buf *[]byte // read buffer, reused across messages
+	buf *msgBuf // holds the message read, reused across messages
 	// dates are the internal dates of all selected messages when the
 	// keys compare every message's (see needsDates), else nil.
 	dates []time.Time
@@ -40,7 +40,7 @@ func (sm *searchMsg) part() *mime.Part {
 			sm.err = err
 			return nil
 		}
-		body, err := readMessage(cnt, sm.buf)
+		body, err := sm.buf.read(cnt)
 		cnt.Close()
 		if err != nil {
 			sm.err = err
@@ -59,6 +59,15 @@ func (sm *searchMsg) reset(i int, m *store.MessageInfo) {
 	if sm.done || sm.hdone || sm.shdone || sm.err != nil {
 		sm.root, sm.head, sm.sh, sm.err = nil, nil, nil, nil
 		sm.done, sm.hdone, sm.shdone = false, false, false
+	}
+}
+
+// finish ends the test of the current message: what was parsed of it
+// goes with its bytes.
+func (sm *searchMsg) finish() {
+	if sm.done || sm.hdone {
+		sm.root, sm.head = nil, nil
+		sm.buf.done()
 	}
 }
 
@@ -314,7 +323,8 @@ func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			var buf []byte
+			var buf msgBuf
+			defer buf.done()
 			sm := &searchMsg{c: c, buf: &buf, dates: dates}
 			for {
 				lo := int(next.Add(searchChunk)) - searchChunk
@@ -325,7 +335,7 @@ func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (
 					sm.reset(i, &s.msgs[i])
 					hit[i] = match(sm)
 					errs[i] = sm.err
-					dropBig(&buf)
+					sm.finish()
 				}
 			}
 		})
@@ -406,7 +416,8 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 			}
 		}
 	} else {
-		var buf []byte
+		var buf msgBuf
+		defer buf.done()
 		// One searchMsg for all: match is a func value, so each &sm
 		// would otherwise be a heap allocation per message.
 		sm := &searchMsg{c: c, buf: &buf, dates: dates}
@@ -418,7 +429,7 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 			if sm.err != nil && failed == nil && !s.ghosts[sm.m.UID] {
 				failed = sm.err
 			}
-			dropBig(&buf)
+			sm.finish()
 		}
 	}
 	if failed != nil {
