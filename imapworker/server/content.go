@@ -87,6 +87,23 @@ func (mb *msgBuf) read(cnt store.Content) ([]byte, error) {
 	return data[:n], err
 }
 
+// readPruned is read for SEARCH: a big message is streamed through
+// mime.Prune into its mapping, which then holds its headers and text but
+// not its attachments (the mapping's untouched pages take no memory).
+func (mb *msgBuf) readPruned(cnt store.Content) ([]byte, error) {
+	size := int(cnt.Size())
+	if _, ok := cnt.(interface{ Bytes() []byte }); ok || size < bigMsg {
+		return mb.read(cnt)
+	}
+	mb.done()
+	m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return mb.read(cnt)
+	}
+	mb.mapped = m
+	return mime.Prune(io.NewSectionReader(cnt, 0, int64(size)), m[:0])
+}
+
 // done ends the use of the last message read: a mapping is unmapped, a
 // heap buffer grown past keepBuf dropped.
 func (mb *msgBuf) done() {

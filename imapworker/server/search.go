@@ -40,7 +40,7 @@ func (sm *searchMsg) part() *mime.Part {
 			sm.err = err
 			return nil
 		}
-		body, err := sm.buf.read(cnt)
+		body, err := sm.buf.readPruned(cnt)
 		cnt.Close()
 		if err != nil {
 			sm.err = err
