@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,14 +26,11 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
-	s := &selected{h: h, name: h.Name(), readOnly: h.ReadOnly(), recent: map[uint32]bool{}, ghosts: map[uint32]bool{}}
+	s := &selected{h: h, name: h.Name(), readOnly: h.ReadOnly(), recent: slices.Clone(h.Recent()), ghosts: map[uint32]bool{}}
 	s.msgs, s.shared = h.Messages(), true
 	s.keywords = h.Keywords()
 	var firstUnseen int
 	for i := range s.msgs {
-		if s.msgs[i].Recent {
-			s.recent[s.msgs[i].UID] = true
-		}
 		if firstUnseen == 0 && s.msgs[i].Flags.System&store.FlagSeen == 0 {
 			firstUnseen = i + 1
 		}

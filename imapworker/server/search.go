@@ -210,16 +210,16 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 		want := k.Op == imap.SearchFlag
 		flag := k.Flag
 		if strings.EqualFold(flag, `\Recent`) {
-			return func(m *searchMsg) bool { return s.recent[m.m.UID] == want }, nil
+			return func(m *searchMsg) bool { return s.recent.has(m.m.UID) == want }, nil
 		}
 		if sf := store.ParseFlag(flag); sf != 0 {
 			return func(m *searchMsg) bool { return (m.m.Flags.System&sf != 0) == want }, nil
 		}
 		return func(m *searchMsg) bool { return m.m.Flags.HasKeyword(flag) == want }, nil
 	case imap.SearchNew:
-		return func(m *searchMsg) bool { return s.recent[m.m.UID] && m.m.Flags.System&store.FlagSeen == 0 }, nil
+		return func(m *searchMsg) bool { return s.recent.has(m.m.UID) && m.m.Flags.System&store.FlagSeen == 0 }, nil
 	case imap.SearchOld:
-		return func(m *searchMsg) bool { return !s.recent[m.m.UID] }, nil
+		return func(m *searchMsg) bool { return !s.recent.has(m.m.UID) }, nil
 	case imap.SearchBefore, imap.SearchOn, imap.SearchSince:
 		d, op := dayOf(k.Date), k.Op
 		return func(m *searchMsg) bool { return cmpDay(dayOf(m.date()), d, op) }, nil

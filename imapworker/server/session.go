@@ -59,11 +59,26 @@ type selected struct {
 	readOnly bool
 	msgs     []store.MessageInfo // seq-1 -> message, ascending UID
 	shared   bool                // msgs is the store's list, shared with other sessions: own() before writing
-	recent   map[uint32]bool     // \Recent in this session (IMAP4rev1)
+	recent   recentSet           // \Recent in this session (IMAP4rev1)
 	ghosts   map[uint32]bool     // expunged elsewhere, EXPUNGE not yet sent
 	keywords []string
 	saved    []uint32 // SEARCH RETURN (SAVE) result as UIDs (RFC 5182)
 	hasSaved bool
+}
+
+// recentSet is a session's \Recent messages: ascending UIDs, 4 bytes
+// each, as a first SELECT after a delivery may make every message recent.
+type recentSet []uint32
+
+func (r recentSet) has(uid uint32) bool {
+	_, ok := slices.BinarySearch(r, uid)
+	return ok
+}
+
+func (r *recentSet) add(uid uint32) {
+	if i, ok := slices.BinarySearch(*r, uid); !ok {
+		*r = slices.Insert(*r, i, uid)
+	}
 }
 
 // own gives the session its own copy of msgs before a write: SELECT takes
@@ -135,7 +150,7 @@ func (c *conn) updates(expungeOK bool) {
 			s.own()
 			s.msgs = append(s.msgs, m)
 			if m.Recent {
-				s.recent[m.UID] = true
+				s.recent.add(m.UID)
 			}
 		}
 		b := append(c.out[:0], "* "...)
@@ -200,12 +215,12 @@ func (c *conn) sendExpunges(uids map[uint32]bool) {
 	kept := s.msgs[:0]
 	for _, m := range s.msgs {
 		if uids[m.UID] {
-			delete(s.recent, m.UID)
 			continue
 		}
 		kept = append(kept, m)
 	}
 	s.msgs = kept
+	s.recent = slices.DeleteFunc(s.recent, func(u uint32) bool { return uids[u] })
 }
 
 // appendFlags appends a message's flag list, with \Recent for IMAP4rev1.
@@ -226,7 +241,7 @@ func (c *conn) appendFlags(b []byte, m *store.MessageInfo) []byte {
 		}
 		b = append(b, k...)
 	}
-	if !c.rev2 && c.mbox != nil && c.mbox.recent[m.UID] {
+	if !c.rev2 && c.mbox != nil && c.mbox.recent.has(m.UID) {
 		if len(b) > n {
 			b = append(b, ' ')
 		}

@@ -245,13 +245,15 @@ type Status struct {
 
 // MessageInfo is what a session knows about a message without opening it.
 // The internal date is not here: a store may learn it lazily (see
-// Mailbox.InternalDates).
+// Mailbox.InternalDates). Fields are ordered for packing (48 bytes): a
+// session of a 100,000-message folder may hold 100,000 of these.
 type MessageInfo struct {
-	UID   uint32
 	Flags Flags
 	Size  int64
+	UID   uint32
 	// Recent is true in exactly one handle: the first one to learn of the
-	// message (RFC 3501 \Recent).
+	// message (RFC 3501 \Recent). Only in Changes.New: at Select see
+	// Mailbox.Recent.
 	Recent bool
 }
 
@@ -352,10 +354,15 @@ type Mailbox interface {
 	Name() string
 	UIDValidity() uint32
 	ReadOnly() bool
-	// Messages is the snapshot taken at Select, ascending UIDs. It is read
-	// only: a store may share it between handles, and the engine copies it
-	// before its first change.
+	// Messages is the snapshot taken at Select, ascending UIDs, Recent
+	// unset. It is read only: a store may share it between handles, and
+	// the engine copies it before its first change.
 	Messages() []MessageInfo
+	// Recent lists the UIDs among Messages that are \Recent in this handle
+	// (the first to learn of them, RFC 3501), ascending; read only. A first
+	// SELECT after a delivery may make every message \Recent: 4 bytes
+	// each here, not a copy of Messages.
+	Recent() []uint32
 	// UIDNext is the next UID as of the last Select or Poll.
 	UIDNext() uint32
 	// Keywords are the keywords defined in the mailbox (for FLAGS).

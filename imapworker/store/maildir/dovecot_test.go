@@ -108,8 +108,8 @@ func TestDovecotMaildir(t *testing.T) {
 		t.Errorf("25017 content %q size %d", b, c.Size())
 	}
 	// The delivered message takes Dovecot's next UID and is \Recent.
-	if ms[2].UID != 25022 || !ms[2].Recent || mb.UIDNext() != 25023 {
-		t.Errorf("new message: %+v, UIDNEXT %d", ms[2], mb.UIDNext())
+	if ms[2].UID != 25022 || !slices.Equal(mb.Recent(), []uint32{25022}) || mb.UIDNext() != 25023 {
+		t.Errorf("new message: %+v, \\Recent %v, UIDNEXT %d", ms[2], mb.Recent(), mb.UIDNext())
 	}
 	if kw := mb.Keywords(); !slices.Equal(kw, []string{"$Junk", "$NonJunk"}) {
 		t.Errorf("keywords %v", kw)

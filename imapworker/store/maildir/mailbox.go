@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -47,20 +46,8 @@ func (h *mailbox) UIDValidity() uint32 {
 // Messages implements store.Mailbox. The slice may be shared with other
 // handles: callers copy before changing it. With \Recent messages it is a
 // copy, so that no handle keeps a list of its own.
-func (h *mailbox) Messages() []store.MessageInfo {
-	if len(h.recent) == 0 {
-		return h.snapshot
-	}
-	out := slices.Clone(h.snapshot)
-	j := 0
-	for i := range out {
-		if j < len(h.recent) && out[i].UID == h.recent[j] {
-			out[i].Recent = true
-			j++
-		}
-	}
-	return out
-}
+func (h *mailbox) Messages() []store.MessageInfo { return h.snapshot }
+func (h *mailbox) Recent() []uint32              { return h.recent }
 
 func (h *mailbox) UIDNext() uint32 {
 	h.f.mu.Lock()

@@ -471,7 +471,7 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 		h.snapshot[i] = m.info()
 		if !readOnly && !m.recent {
 			m.recent = true
-			h.snapshot[i].Recent = true
+			h.recent = append(h.recent, m.uid)
 		}
 	}
 	h.keywords = append([]string(nil), mb.keywords...)
@@ -492,6 +492,7 @@ type handle struct {
 	readOnly bool
 	ch       chan struct{}
 	snapshot []store.MessageInfo
+	recent   []uint32 // UIDs of snapshot this handle claimed \Recent for
 	keywords []string
 	uidNext  uint32
 
@@ -518,6 +519,7 @@ func (h *handle) Name() string {
 func (h *handle) UIDValidity() uint32                          { return h.mb.uidValidity }
 func (h *handle) ReadOnly() bool                               { return h.readOnly }
 func (h *handle) Messages() []store.MessageInfo                { return h.snapshot }
+func (h *handle) Recent() []uint32                             { return h.recent }
 func (h *handle) UIDNext() uint32                              { return h.uidNext }
 func (h *handle) Keywords() []string                           { return h.keywords }
 func (h *handle) NewKeywords() bool                            { return true }

@@ -480,27 +480,28 @@ func testRecent(t *testing.T, u store.User) {
 	appendN(t, u, "INBOX", 2)
 	ex, err := u.Select("INBOX", true)
 	must(t, err)
-	for _, m := range ex.Messages() {
-		if m.Recent {
-			t.Errorf("EXAMINE claimed \\Recent")
-		}
+	if r := ex.Recent(); len(r) != 0 {
+		t.Errorf("EXAMINE claimed \\Recent for %v", r)
 	}
 	ex.Close()
 	a, err := u.Select("INBOX", false)
 	must(t, err)
 	defer a.Close()
+	var all []uint32
 	for _, m := range a.Messages() {
-		if !m.Recent {
-			t.Errorf("first SELECT: message %d not \\Recent", m.UID)
+		if m.Recent {
+			t.Errorf("Messages() says \\Recent: that is Recent()'s")
 		}
+		all = append(all, m.UID)
+	}
+	if r := a.Recent(); !slices.Equal(r, all) {
+		t.Errorf("first SELECT: \\Recent %v, want all of %v", r, all)
 	}
 	b, err := u.Select("INBOX", false)
 	must(t, err)
 	defer b.Close()
-	for _, m := range b.Messages() {
-		if m.Recent {
-			t.Errorf("second SELECT: message %d \\Recent again", m.UID)
-		}
+	if r := b.Recent(); len(r) != 0 {
+		t.Errorf("second SELECT: %v \\Recent again", r)
 	}
 	appendN(t, u, "INBOX", 1)
 	ca, _ := a.Poll()
