@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -824,7 +825,7 @@ func (f *folder) writeUidlist(recs []uidRec) error {
 // rewriteUidlist writes the whole uidlist from the messages we hold plus
 // extra, under the lock.
 func (f *folder) rewriteUidlist(extra []uidRec) error {
-	var recs []uidRec
+	recs := make([]uidRec, 0, len(f.msgs)+len(f.pending)+len(extra))
 	for _, m := range f.msgs {
 		recs = append(recs, uidRec{uid: m.uid, ext: m.ext, name: m.name})
 	}
@@ -832,14 +833,17 @@ func (f *folder) rewriteUidlist(extra []uidRec) error {
 		recs = append(recs, r)
 	}
 	recs = append(recs, extra...)
-	sort.Slice(recs, func(i, j int) bool { return recs[i].uid < recs[j].uid })
+	byUID := func(a, b uidRec) int { return cmp.Compare(a.uid, b.uid) }
+	if !slices.IsSortedFunc(recs, byUID) { // a first scan's are
+		slices.SortFunc(recs, byUID)
+	}
 	ul := f.ul
 	ul.version = 3
 	if ul.guid == "" {
 		ul.guid = newUidlist().guid
 	}
 	ul.recs = recs
-	if err := writeFileAtomic(f.sub(uidlistName), ul.marshal()); err != nil {
+	if err := writeFileAtomicFunc(f.sub(uidlistName), ul.writeTo); err != nil {
 		return err
 	}
 	f.ul.version, f.ul.guid, f.ul.complete = 3, ul.guid, true

@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -146,13 +147,26 @@ func (l *dotlock) unlock() {
 // writeFileAtomic writes data to path through a temp file, fsync and rename,
 // then fsyncs the directory so the rename is durable.
 func writeFileAtomic(path string, data []byte) error {
+	return writeFileAtomicFunc(path, func(w *bufio.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeFileAtomicFunc is writeFileAtomic of what write writes: a large
+// file is never held whole.
+func writeFileAtomicFunc(path string, write func(*bufio.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".imapd-tmp-*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err == nil {
 		err = f.Sync()
 	}

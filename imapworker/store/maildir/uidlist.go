@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -215,12 +216,24 @@ func appendRec(b []byte, r uidRec) []byte {
 
 // marshal renders the whole file in version 3.
 func (ul *uidlist) marshal() []byte {
-	b := make([]byte, 0, 64+len(ul.recs)*64)
-	b = append(b, ul.header()...)
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	ul.writeTo(w)
+	w.Flush()
+	return b.Bytes()
+}
+
+// writeTo writes the whole file in version 3, a record at a time.
+func (ul *uidlist) writeTo(w *bufio.Writer) error {
+	w.WriteString(ul.header())
+	var line []byte
 	for _, r := range ul.recs {
-		b = appendRec(b, r)
+		line = appendRec(line[:0], r)
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
 	}
-	return b
+	return nil
 }
 
 // newUidlist starts a uidlist for a new folder. UIDVALIDITY is the current
