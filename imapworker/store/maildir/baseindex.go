@@ -29,8 +29,15 @@ func (x *baseIndex) add(ms []*msg) {
 		*x = slices.Insert(*x, i, ms[0])
 		return
 	}
-	add := slices.SortedStableFunc(slices.Values(ms), byBase)
+	add := baseIndex(slices.Clone(ms))
+	if !slices.IsSortedFunc(add, byBase) { // a first scan's usually are
+		slices.SortStableFunc(add, byBase)
+	}
 	old := *x
+	if len(old) == 0 {
+		*x = add
+		return
+	}
 	out := make(baseIndex, 0, len(old)+len(add))
 	i, j := 0, 0
 	for i < len(old) && j < len(add) {

@@ -344,6 +344,36 @@ func equalStrings(a, b []string) bool {
 type dirEnt struct {
 	name  string
 	inNew bool
+	blen  int // length of base(), the name before ':'
+}
+
+func newDirEnt(name string, inNew bool) dirEnt {
+	base, _ := splitName(name)
+	return dirEnt{name, inNew, len(base)}
+}
+
+func (e dirEnt) base() string { return e.name[:e.blen] }
+
+// sortByBase puts ents in delivery order (Maildir names start with the
+// delivery time), a file in cur/ before one of the same base in new/.
+func sortByBase(ents []dirEnt) {
+	cmpEnt := func(a, b dirEnt) int {
+		if c := strings.Compare(a.base(), b.base()); c != 0 {
+			return c
+		}
+		switch {
+		case a.inNew == b.inNew:
+			return 0
+		case b.inNew:
+			return -1
+		}
+		return 1
+	}
+	// No two entries are equal (one directory cannot list a name twice):
+	// an unstable sort is as good, and much faster than a stable one.
+	if !slices.IsSortedFunc(ents, cmpEnt) {
+		slices.SortFunc(ents, cmpEnt)
+	}
 }
 
 // readdirs counts directory reads and fileStats message files stat-ed
@@ -452,28 +482,46 @@ func (f *folder) scan(locked bool) (bool, error) {
 			}
 		}
 	}
-	seen := make(map[string]dirEnt, len(curNames)+len(newNames))
-	// Sized for the files we do not know: all of them in a first scan.
-	fresh := make([]dirEnt, 0, max(len(curNames)+len(newNames)-len(f.msgs), 0))
+	var seen map[string]dirEnt
+	var fresh []dirEnt
 	dup := false
-	add := func(n string, inNew bool) {
-		base, _ := splitName(n)
-		if _, ok := seen[base]; ok {
-			dup = true
-			return
+	if len(f.msgs) == 0 {
+		// A first scan: every file is fresh, and sorting by base finds
+		// a file in two places (cur/ first) without a 100,000-entry map.
+		fresh = make([]dirEnt, 0, len(curNames)+len(newNames))
+		for _, n := range curNames {
+			fresh = append(fresh, newDirEnt(n, false))
 		}
-		seen[base] = dirEnt{n, inNew}
-		if f.byBase.get(base) == nil {
-			fresh = append(fresh, dirEnt{n, inNew})
+		for _, n := range newNames {
+			fresh = append(fresh, newDirEnt(n, true))
+		}
+		sortByBase(fresh)
+		fresh = slices.CompactFunc(fresh, func(a, b dirEnt) bool {
+			same := a.base() == b.base()
+			dup = dup || same
+			return same
+		})
+	} else {
+		seen = make(map[string]dirEnt, len(curNames)+len(newNames))
+		add := func(n string, inNew bool) {
+			base, _ := splitName(n)
+			if _, ok := seen[base]; ok {
+				dup = true
+				return
+			}
+			seen[base] = dirEnt{n, inNew, len(base)}
+			if f.byBase.get(base) == nil {
+				fresh = append(fresh, dirEnt{n, inNew, len(base)})
+			}
+		}
+		for _, n := range curNames {
+			add(n, false)
+		}
+		for _, n := range newNames {
+			add(n, true)
 		}
 	}
-	for _, n := range curNames {
-		add(n, false)
-	}
-	for _, n := range newNames {
-		add(n, true)
-	}
-	missing := len(seen)-len(fresh) != len(f.msgs)
+	missing := len(seen)-len(fresh) != len(f.msgs) && len(f.msgs) > 0
 	noUidlist := f.ulSt == (stamp{})
 	// Files another process added with their UIDs recorded can be taken
 	// without the lock; new UIDs and moves out of new/ need it.
@@ -555,8 +603,7 @@ func (f *folder) adopt(fresh []dirEnt) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	// Delivery order: Maildir names start with the delivery time.
-	slices.SortFunc(fresh, func(a, b dirEnt) int { return strings.Compare(a.name, b.name) })
+	sortByBase(fresh)
 	known := make([]*msg, 0, len(fresh))
 	added := make([]*msg, 0, len(fresh))
 	recs := make([]uidRec, 0, len(fresh))

@@ -195,7 +195,7 @@ func (h *mailbox) InternalDates(uids []uint32) ([]time.Time, error) {
 			case m.date != 0:
 				out[i] = time.Unix(0, m.date)
 			default:
-				need = append(need, dirEnt{m.name, m.inNew})
+				need = append(need, dirEnt{m.name, m.inNew, int(m.blen)})
 				needUID = append(needUID, uid)
 			}
 		}
