@@ -29,6 +29,9 @@ func Prune(r io.Reader, dst []byte) ([]byte, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	lineStart := true
 	for {
+		if pr.state == inSkip && lineStart && pr.skipLines(br) {
+			continue
+		}
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			pr.line(line, lineStart)
@@ -111,6 +114,26 @@ func (pr *pruner) line(line []byte, lineStart bool) {
 	default:
 		pr.out = append(pr.out, line...)
 	}
+}
+
+// skipLines discards the whole lines buffered in br up to the next one
+// that starts with '-' (a delimiter can only start so) at memchr speed,
+// and reports whether it discarded any. br is at a line start.
+func (pr *pruner) skipLines(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Buffered())
+	if len(buf) == 0 || buf[0] == '-' {
+		return false
+	}
+	n := bytes.Index(buf, []byte("\n-")) + 1
+	if n == 0 {
+		n = bytes.LastIndexByte(buf, '\n') + 1
+	}
+	if n == 0 {
+		return false
+	}
+	pr.skipEOL = eolOf(buf[:n])
+	br.Discard(n)
+	return true
 }
 
 // begin starts a part's header.

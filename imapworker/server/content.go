@@ -39,8 +39,12 @@ func headerLen(b []byte) int {
 }
 
 // bigMsg is the size from which a message read whole is kept off the
-// heap (msgBuf); a variable for tests.
-var bigMsg = 1 << 20
+// heap, pruneMin the size from which SEARCH prunes one (msgBuf);
+// variables for tests.
+var (
+	bigMsg   = 1 << 20
+	pruneMin = 64 << 10
+)
 
 // msgBuf holds the message being parsed, one at a time. A small one is
 // read into a heap buffer reused from message to message; one of bigMsg
@@ -87,21 +91,26 @@ func (mb *msgBuf) read(cnt store.Content) ([]byte, error) {
 	return data[:n], err
 }
 
-// readPruned is read for SEARCH: a big message is streamed through
-// mime.Prune into its mapping, which then holds its headers and text but
-// not its attachments (the mapping's untouched pages take no memory).
+// readPruned is read for SEARCH: a message of pruneMin bytes or more is
+// streamed through mime.Prune, which leaves out its attachments; a big
+// one into its own mapping (untouched pages take no memory), in case
+// what remains is big too.
 func (mb *msgBuf) readPruned(cnt store.Content) ([]byte, error) {
 	size := int(cnt.Size())
-	if _, ok := cnt.(interface{ Bytes() []byte }); ok || size < bigMsg {
+	if _, ok := cnt.(interface{ Bytes() []byte }); ok || size < pruneMin {
 		return mb.read(cnt)
 	}
 	mb.done()
-	m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return mb.read(cnt)
+	r := io.NewSectionReader(cnt, 0, int64(size))
+	if size >= bigMsg {
+		if m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {
+			mb.mapped = m
+			return mime.Prune(r, m[:0])
+		}
 	}
-	mb.mapped = m
-	return mime.Prune(io.NewSectionReader(cnt, 0, int64(size)), m[:0])
+	out, err := mime.Prune(r, mb.heap[:0])
+	mb.heap = out[:0]
+	return out, err
 }
 
 // done ends the use of the last message read: a mapping is unmapped, a

@@ -32,13 +32,20 @@ func TestMsgBufOffHeap(t *testing.T) {
 	}
 }
 
-// With bigMsg lowered every message below is read off the heap: SEARCH
-// and FETCH of parts answer as they do from the heap (the Maildir run of
-// this test reads files; the memory store hands out its own bytes).
+// With pruneMin lowered every message below is pruned for SEARCH, into
+// its own mapping or, with bigMsg high, the heap; with bigMsg low FETCH
+// reads them into mappings too. Both answer as from the heap (the Maildir
+// run of this test reads files; the memory store hands out its own bytes).
 func TestOffHeapMessages(t *testing.T) {
-	old := bigMsg
-	bigMsg = 256
-	defer func() { bigMsg = old }()
+	oldBig, oldPrune := bigMsg, pruneMin
+	defer func() { bigMsg, pruneMin = oldBig, oldPrune }()
+	for _, lim := range [][2]int{{256, 256}, {1 << 20, 256}} {
+		bigMsg, pruneMin = lim[0], lim[1]
+		offHeapTranscript(t)
+	}
+}
+
+func offHeapTranscript(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.login("alice")
 	att := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0, 1, 2, 3}, 300))

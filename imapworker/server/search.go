@@ -315,10 +315,13 @@ func anyKey(k *imap.SearchKey, ops ...imap.SearchOp) bool {
 // searchParallel runs match over the selected messages with workers
 // goroutines. match and what it reads (the session's message list, the
 // store handle) are only read meanwhile.
-func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (hit []bool, errs []error) {
+// errs maps the messages that could not be read to why: few, so a map
+// rather than 16 bytes for each message.
+func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (hit []bool, errs map[int]error) {
 	s := c.mbox
 	hit = make([]bool, len(s.msgs))
-	errs = make([]error, len(s.msgs))
+	errs = map[int]error{}
+	var mu sync.Mutex
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -334,7 +337,11 @@ func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (
 				for i := lo; i < min(lo+searchChunk, len(s.msgs)); i++ {
 					sm.reset(i, &s.msgs[i])
 					hit[i] = match(sm)
-					errs[i] = sm.err
+					if sm.err != nil {
+						mu.Lock()
+						errs[i] = sm.err
+						mu.Unlock()
+					}
 					sm.finish()
 				}
 			}
@@ -411,8 +418,8 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 			if hit[i] {
 				add(i)
 			}
-			if errs[i] != nil && failed == nil && !s.ghosts[s.msgs[i].UID] {
-				failed = errs[i]
+			if err := errs[i]; err != nil && failed == nil && !s.ghosts[s.msgs[i].UID] {
+				failed = err
 			}
 		}
 	} else {
