@@ -25,8 +25,24 @@ const pruneHeaderMax = 1 << 20
 // ends every part inside it. Prune reads line by line and matches each
 // line against the open multiparts, outermost first, to the same effect.
 func Prune(r io.Reader, dst []byte) ([]byte, error) {
+	var p Pruner
+	return p.Prune(r, dst)
+}
+
+// Pruner prunes messages one after another with one read buffer: a
+// search prunes thousands.
+type Pruner struct{ br *bufio.Reader }
+
+// Prune is the package's Prune.
+func (p *Pruner) Prune(r io.Reader, dst []byte) ([]byte, error) {
+	if p.br == nil {
+		p.br = bufio.NewReaderSize(r, 64<<10)
+	} else {
+		p.br.Reset(r)
+	}
+	defer p.br.Reset(nil) // do not keep r
+	br := p.br
 	pr := pruner{out: dst[:0], state: inHeader, parts: 1} // the root is a part
-	br := bufio.NewReaderSize(r, 64<<10)
 	lineStart := true
 	for {
 		if pr.state == inSkip && lineStart && pr.skipLines(br) {

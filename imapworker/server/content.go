@@ -56,6 +56,7 @@ var (
 type msgBuf struct {
 	heap   []byte
 	mapped []byte
+	pr     mime.Pruner
 }
 
 // grow returns mb's heap buffer with at least n bytes.
@@ -105,10 +106,10 @@ func (mb *msgBuf) readPruned(cnt store.Content) ([]byte, error) {
 	if size >= bigMsg {
 		if m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {
 			mb.mapped = m
-			return mime.Prune(r, m[:0])
+			return mb.pr.Prune(r, m[:0])
 		}
 	}
-	out, err := mime.Prune(r, mb.heap[:0])
+	out, err := mb.pr.Prune(r, mb.heap[:0])
 	mb.heap = out[:0]
 	return out, err
 }
