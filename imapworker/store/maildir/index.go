@@ -113,7 +113,28 @@ type cacheFile struct {
 	winOff int64
 }
 
-type wbuf struct{ b []byte }
+// wbuf encodes the index; past 64 KiB it writes what it holds to w and
+// adds it to the CRC, so a large folder's index is never held whole.
+type wbuf struct {
+	b   []byte
+	w   io.Writer
+	crc uint32
+	err error
+}
+
+func (w *wbuf) flush() {
+	w.crc = crc32.Update(w.crc, crcTable, w.b)
+	if w.err == nil {
+		_, w.err = w.w.Write(w.b)
+	}
+	w.b = w.b[:0]
+}
+
+func (w *wbuf) maybeFlush() {
+	if len(w.b) >= 64<<10 {
+		w.flush()
+	}
+}
 
 func (w *wbuf) u(v uint64)    { w.b = binary.AppendUvarint(w.b, v) }
 func (w *wbuf) i(v int64)     { w.b = binary.AppendVarint(w.b, v) }
@@ -207,7 +228,14 @@ func (f *folder) flushIndex() error {
 	}
 	f.indexDirty = false
 	_ = f.compactCache() // best effort: the old file stays usable
-	w := &wbuf{b: make([]byte, 0, 128+len(f.msgs)*96)}
+	// A cache: no fsync; a torn file fails its CRC and is rebuilt.
+	tmp := f.sub(indexName + ".tmp")
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	w := &wbuf{b: make([]byte, 0, 80<<10), w: fh}
 	w.b = append(w.b, indexMagic...)
 	w.u(uint64(f.ul.uidValidity))
 	w.u(uint64(f.ul.nextUID))
@@ -262,11 +290,16 @@ func (f *folder) flushIndex() error {
 			w.i(e.off)
 			w.i(e.len)
 		}
+		w.maybeFlush()
 	}
-	w.b = binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, crcTable))
-	// A cache: no fsync; a torn file fails its CRC and is rebuilt.
-	tmp := f.sub(indexName + ".tmp")
-	if err := os.WriteFile(tmp, w.b, 0o600); err != nil {
+	w.flush()
+	w.b = binary.LittleEndian.AppendUint32(w.b, w.crc)
+	if _, err := fh.Write(w.b); err != nil || w.err != nil {
+		os.Remove(tmp)
+		return cmp.Or(w.err, err)
+	}
+	if err := fh.Close(); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, f.sub(indexName))
