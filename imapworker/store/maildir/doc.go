@@ -44,4 +44,9 @@
 // renames for flags, unlinks, moves out of new/) happen while holding
 // dovecot-uidlist.lock, so a directory scan under the lock never misses a
 // file and a UID is never given twice.
+//
+// Sizes come from the S= and W= of a name (stat only when a name lacks
+// them) and a file's type from getdents(2): only regular files are
+// messages. INTERNALDATE is the file's mtime, stat-ed the first time it is
+// asked for and then kept in imapd.index, so a first SELECT stats no file.
 package maildir
