@@ -53,20 +53,14 @@ func (sm *searchMsg) part() *mime.Part {
 }
 
 // reset points sm at message i, forgetting what was read of the one
-// before; cheap when nothing was (a flag search of 100,000 messages).
+// before, its bytes with it (the last one's go with the caller's
+// deferred buf.done); cheap when nothing was read (a flag search of
+// 100,000 messages).
 func (sm *searchMsg) reset(i int, m *store.MessageInfo) {
 	sm.i, sm.m = i, m
 	if sm.done || sm.hdone || sm.shdone || sm.err != nil {
 		sm.root, sm.head, sm.sh, sm.err = nil, nil, nil, nil
 		sm.done, sm.hdone, sm.shdone = false, false, false
-	}
-}
-
-// finish ends the test of the current message: what was parsed of it
-// goes with its bytes.
-func (sm *searchMsg) finish() {
-	if sm.done || sm.hdone {
-		sm.root, sm.head = nil, nil
 		sm.buf.done()
 	}
 }
@@ -342,7 +336,6 @@ func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (
 						errs[i] = sm.err
 						mu.Unlock()
 					}
-					sm.finish()
 				}
 			}
 		})
@@ -436,7 +429,6 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 			if sm.err != nil && failed == nil && !s.ghosts[sm.m.UID] {
 				failed = sm.err
 			}
-			sm.finish()
 		}
 	}
 	if failed != nil {

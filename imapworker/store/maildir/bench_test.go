@@ -104,11 +104,21 @@ func BenchmarkSelectIndex(b *testing.B) {
 }
 
 // SELECT after a restart without imapd.index: readdir plus the uidlist.
-func BenchmarkSelectNoIndex(b *testing.B) {
+func BenchmarkSelectNoIndex(b *testing.B) { benchSelectWithout(b, indexName) }
+
+// The first SELECT of a folder no IMAP server has indexed (issue 4's
+// cold SELECT): readdir, UIDs for every file, the uidlist written.
+func BenchmarkSelectFirst(b *testing.B) { benchSelectWithout(b, indexName, uidlistName) }
+
+// benchSelectWithout times a new process's SELECT with the named files
+// removed before each.
+func benchSelectWithout(b *testing.B, files ...string) {
 	root := bigMaildir(b, benchN())
 	b.ResetTimer()
 	for range b.N {
-		os.Remove(filepath.Join(root, indexName))
+		for _, name := range files {
+			os.Remove(filepath.Join(root, name))
+		}
 		u, _ := Open(root, Options{NoSpecialUse: true})
 		mb, err := u.Select("INBOX", false)
 		if err != nil {
@@ -138,23 +148,5 @@ func BenchmarkStoreOne(b *testing.B) {
 		if _, err := mb.Store([]uint32{7}, op, store.Flags{System: store.FlagFlagged}); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// The first SELECT of a folder no IMAP server has indexed (issue 4's
-// cold SELECT): readdir, UIDs for every file, the uidlist written.
-func BenchmarkSelectFirst(b *testing.B) {
-	root := bigMaildir(b, benchN())
-	b.ResetTimer()
-	for range b.N {
-		os.Remove(filepath.Join(root, indexName))
-		os.Remove(filepath.Join(root, uidlistName))
-		u, _ := Open(root, Options{NoSpecialUse: true})
-		mb, err := u.Select("INBOX", false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		mb.Close()
-		u.Close()
 	}
 }

@@ -66,16 +66,7 @@ func dovecotFixture(t *testing.T) string {
 
 func TestDovecotMaildir(t *testing.T) {
 	root := dovecotFixture(t)
-	u, err := Open(root, Options{NoSpecialUse: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
-	mb, err := u.Select("INBOX", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
+	u, mb := openInbox(t, root, Options{NoSpecialUse: true})
 	if mb.UIDValidity() != 1275660208 {
 		t.Fatalf("UIDVALIDITY %d, want Dovecot's 1275660208", mb.UIDValidity())
 	}
@@ -195,16 +186,7 @@ func TestDamagedUidlist(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	lines := strings.SplitAfter(string(data), "\n")
 	os.WriteFile(path, []byte(lines[0]+"garbage line\n"+lines[1]+"7 :x\n"+lines[2]), 0o600)
-	u, err := Open(root, Options{NoSpecialUse: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
-	mb, err := u.Select("INBOX", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
+	_, mb := openInbox(t, root, Options{NoSpecialUse: true})
 	var uids []uint32
 	for _, m := range mb.Messages() {
 		uids = append(uids, m.UID)

@@ -482,9 +482,9 @@ func (f *folder) scan(locked bool) (bool, error) {
 			}
 		}
 	}
-	var seen map[string]dirEnt
+	var seen map[string]dirEnt // base -> entry, when some messages are known
 	var fresh []dirEnt
-	dup := false
+	dup, missing := false, false
 	if len(f.msgs) == 0 {
 		// A first scan: every file is fresh, and sorting by base finds
 		// a file in two places (cur/ first) without a 100,000-entry map.
@@ -504,14 +504,14 @@ func (f *folder) scan(locked bool) (bool, error) {
 	} else {
 		seen = make(map[string]dirEnt, len(curNames)+len(newNames))
 		add := func(n string, inNew bool) {
-			base, _ := splitName(n)
-			if _, ok := seen[base]; ok {
+			e := newDirEnt(n, inNew)
+			if _, ok := seen[e.base()]; ok {
 				dup = true
 				return
 			}
-			seen[base] = dirEnt{n, inNew, len(base)}
-			if f.byBase.get(base) == nil {
-				fresh = append(fresh, dirEnt{n, inNew, len(base)})
+			seen[e.base()] = e
+			if f.byBase.get(e.base()) == nil {
+				fresh = append(fresh, e)
 			}
 		}
 		for _, n := range curNames {
@@ -520,8 +520,8 @@ func (f *folder) scan(locked bool) (bool, error) {
 		for _, n := range newNames {
 			add(n, true)
 		}
+		missing = len(seen)-len(fresh) != len(f.msgs)
 	}
-	missing := len(seen)-len(fresh) != len(f.msgs) && len(f.msgs) > 0
 	noUidlist := f.ulSt == (stamp{})
 	// Files another process added with their UIDs recorded can be taken
 	// without the lock; new UIDs and moves out of new/ need it.

@@ -43,9 +43,9 @@ func (h *mailbox) UIDValidity() uint32 {
 	return h.f.ul.uidValidity
 }
 
-// Messages implements store.Mailbox. The slice may be shared with other
-// handles: callers copy before changing it. With \Recent messages it is a
-// copy, so that no handle keeps a list of its own.
+// Messages implements store.Mailbox: the folder's snapshot, shared by the
+// handles that selected it in the same state; callers copy before changing
+// it. \Recent is the handle's own list (Recent).
 func (h *mailbox) Messages() []store.MessageInfo { return h.snapshot }
 func (h *mailbox) Recent() []uint32              { return h.recent }
 
@@ -181,6 +181,7 @@ func (h *mailbox) InternalDates(uids []uint32) ([]time.Time, error) {
 	for pass := 0; ; pass++ {
 		f.mu.Lock()
 		if missed {
+			missed = false
 			if err := f.refresh(); err != nil {
 				f.mu.Unlock()
 				return nil, err

@@ -34,16 +34,7 @@ func TestFirstSelectManyFiles(t *testing.T) {
 	}
 	os.Symlink("/etc/hostname", filepath.Join(root, "cur", "1800000000.M1P1.host:2,S"))
 	os.Mkdir(filepath.Join(root, "cur", "1800000001.M1P1.host:2,S"), 0o700)
-	u, err := Open(root, Options{NoSpecialUse: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
-	mb, err := u.Select("INBOX", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
+	_, mb := openInbox(t, root, Options{NoSpecialUse: true})
 	msgs := mb.Messages()
 	if len(msgs) != n {
 		t.Fatalf("%d messages, want %d", len(msgs), n)
@@ -85,17 +76,8 @@ func TestFirstSelectStatsNoFile(t *testing.T) {
 		os.Chtimes(p, d, d)
 	}
 	os.Symlink("/etc/hostname", filepath.Join(root, "cur", "1800000000.M1P1.host,S=5,W=5:2,S"))
-	u, err := Open(root, Options{NoSpecialUse: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
 	before := fileStats.Load()
-	mb, err := u.Select("INBOX", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
+	_, mb := openInbox(t, root, Options{NoSpecialUse: true})
 	if got := fileStats.Load() - before; got != 0 {
 		t.Errorf("first SELECT stat-ed %d files", got)
 	}

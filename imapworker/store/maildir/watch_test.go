@@ -38,16 +38,7 @@ func waitChanged(t *testing.T, mb store.Mailbox) {
 func testDelivery(t *testing.T, opts Options) {
 	root := filepath.Join(t.TempDir(), "Maildir")
 	opts.NoSpecialUse = true
-	u, err := Open(root, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
-	mb, err := u.Select("INBOX", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
+	_, mb := openInbox(t, root, opts)
 	// S: * OK [UIDNEXT 1]; the MDA delivers; the IDLE session hears of it.
 	deliver(t, root, "Subject: hi\n\nbody\n")
 	waitChanged(t, mb)
