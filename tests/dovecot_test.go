@@ -314,7 +314,22 @@ func freshDcUser(t *testing.T) (*user.User, string) {
 	if err := os.RemoveAll(maildir); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
+		}
+	})
 	return u, maildir
+}
+
+// requireDovecot is requireRoot for the tests that run Dovecot, which
+// must be installed as well.
+func requireDovecot(t *testing.T) {
+	t.Helper()
+	requireRoot(t)
+	if _, err := exec.LookPath("dovecot"); err != nil {
+		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
+	}
 }
 
 // dcImapdConf is imapd serving ~/Maildir through the PAM service Dovecot
@@ -328,10 +343,7 @@ control socket "%DIR%/control.sock"
 `
 
 func TestDovecotMaildirBothWays(t *testing.T) {
-	requireRoot(t)
-	if _, err := exec.LookPath("dovecot"); err != nil {
-		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
-	}
+	requireDovecot(t)
 	u, maildir := freshDcUser(t)
 	// The Maildir as each server left it, logged if the test fails.
 	var dumps []string
@@ -530,16 +542,8 @@ func TestDovecotMaildirBothWays(t *testing.T) {
 // during a migration: APPENDs from both get distinct increasing UIDs, and
 // each server shows the other's messages, flags, keywords and expunges.
 func TestDovecotConcurrentMaildir(t *testing.T) {
-	requireRoot(t)
-	if _, err := exec.LookPath("dovecot"); err != nil {
-		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
-	}
+	requireDovecot(t)
 	_, maildir := freshDcUser(t)
-	defer func() {
-		if t.Failed() {
-			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
-		}
-	}()
 	dc := newDovecot(t)
 	dc.start()
 	s := startServer(t, dcImapdConf)
@@ -732,10 +736,7 @@ func normFetch(s string) string {
 // several shapes, testdata/interop/*.eml) fetched from Dovecot and from
 // imapd give the same answers, byte for byte, item by item.
 func TestDovecotFetchDifferential(t *testing.T) {
-	requireRoot(t)
-	if _, err := exec.LookPath("dovecot"); err != nil {
-		t.Fatal("dovecot not installed (Debian package dovecot-imapd; .ci/test.sh installs it)")
-	}
+	requireDovecot(t)
 	u, maildir := freshDcUser(t)
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -877,12 +878,7 @@ func TestDovecotLDADelivery(t *testing.T) {
 	if _, err := os.Stat(lda); err != nil {
 		t.Fatal("dovecot-lda not installed (Debian package dovecot-core; .ci/test.sh installs it)")
 	}
-	_, maildir := freshDcUser(t)
-	defer func() {
-		if t.Failed() {
-			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
-		}
-	}()
+	freshDcUser(t)
 	// The LDA looks the user up through the running Dovecot's auth service.
 	dc := newDovecot(t)
 	dc.start()
@@ -948,11 +944,6 @@ func TestDovecotMigratesFromImapd(t *testing.T) {
 	if err := os.RemoveAll(maildir); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("Maildir %s:\n%s", maildir, dumpMaildir(maildir))
-		}
-	}()
 	s := startServer(t, pamConf)
 	c := login(t, s, "alice", "alice-pw")
 	flags := []string{`(\Seen)`, ``, `(\Flagged $Forwarded)`, `(\Answered Work)`, `(\Seen Later Work)`, ``}
