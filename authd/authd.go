@@ -278,13 +278,27 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 			s.failures.Add(1)
 		}
 	}()
+	start := s.opt.now()
+	// Every answer but OK waits for the same failure floor, whatever the
+	// reason: a refused account (root, a system uid) with the right password
+	// must not answer sooner than a wrong password (docs/security.md#authd).
+	defer func() {
+		if res == pb.AuthResult_AUTH_OK {
+			return
+		}
+		if wait := s.floor.floor() - s.opt.now().Sub(start); wait > 0 {
+			s.opt.sleep(wait)
+		}
+	}()
 	// RFC 4616 §2: acting as someone else is not supported.
 	if req.AuthzId != "" && req.AuthzId != a.user {
 		return pb.AuthResult_AUTH_REFUSED, "", ""
 	}
 	s.opt.sleep(s.pen.delay(req.RemoteAddr, a.user))
 
-	start := s.opt.now()
+	// The floor counts from after the penalty: the penalty is the address's
+	// own, the floor hides which way the check went.
+	start = s.opt.now()
 	acct, res, cached := account{}, pb.AuthResult_AUTH_FAILED, false
 	if validUser(a.user) && a.password != "" && len(a.password) <= 1024 {
 		if acct, cached = s.cache.get(a.user, a.password); cached {
@@ -300,15 +314,18 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 			}
 		}
 	}
+	// A backend's canonical name (PAM may rewrite it) is a user name like
+	// any other: it becomes a map key, a log field and a path element.
+	if res == pb.AuthResult_AUTH_OK && acct.user != "" && !validUser(acct.user) {
+		s.log.Warn("backend returned an invalid canonical user name; refusing", "user", logName(a.user))
+		res = pb.AuthResult_AUTH_REFUSED
+	}
 	switch res {
 	case pb.AuthResult_AUTH_OK:
 	case pb.AuthResult_AUTH_FAILED:
 		s.pen.fail(req.RemoteAddr, a.user)
-		fallthrough
+		return res, "", ""
 	default:
-		if wait := s.floor.floor() - s.opt.now().Sub(start); wait > 0 {
-			s.opt.sleep(wait)
-		}
 		return res, "", ""
 	}
 
