@@ -119,7 +119,7 @@ type server struct {
 	checks  chan struct{}
 
 	mu      sync.Mutex
-	pending map[string]chan struct{} // grant token -> closed on GrantAck
+	pending map[string]chan bool // grant token -> the parent's GrantAck: stored or refused
 
 	nextID    atomic.Uint64
 	successes atomic.Uint64
@@ -150,7 +150,7 @@ func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
 		pen:     newPenalties(opt.penaltyBase, opt.penaltyMax, opt.penaltyExpiry, opt.now),
 		floor:   &failFloor{min: opt.floorMin, cap: opt.floorCap},
 		checks:  make(chan struct{}, opt.maxChecks),
-		pending: map[string]chan struct{}{}}
+		pending: map[string]chan bool{}}
 	if s.floor.min < 0 {
 		// pam_unix with yescrypt takes ~180 ms (DESIGN.md §7).
 		s.floor.min = 0
@@ -185,7 +185,7 @@ func (s *server) serveParent() error {
 			go s.servePreauth(b.AuthdChannel.WorkerId, fd)
 			continue
 		case *pb.Envelope_GrantAck:
-			s.acked(b.GrantAck.Token)
+			s.acked(b.GrantAck.Token, !b.GrantAck.Refused)
 		case *pb.Envelope_StatsRequest:
 			err = s.parent.Send(&pb.Envelope{Id: env.Id, Body: &pb.Envelope_AuthStats{AuthStats: s.stats()}}, nil)
 		case *pb.Envelope_Shutdown:
@@ -410,7 +410,7 @@ func uniq(g []uint32) []uint32 {
 // grant sends g to the parent and waits for its GrantAck: the worker hears
 // AUTH_OK only once the parent can redeem the token (DESIGN.md §2.3).
 func (s *server) grant(g *pb.Grant) bool {
-	acked := make(chan struct{})
+	acked := make(chan bool, 1)
 	s.mu.Lock()
 	s.pending[g.Token] = acked
 	s.mu.Unlock()
@@ -427,19 +427,22 @@ func (s *server) grant(g *pb.Grant) bool {
 	t := time.NewTimer(s.opt.grantTimeout)
 	defer t.Stop()
 	select {
-	case <-acked:
-		return true
+	case ok := <-acked:
+		if !ok {
+			s.log.Warn("grant refused by parent", "user", g.User, "conn", g.ConnId)
+		}
+		return ok
 	case <-t.C:
 		s.log.Error("grant not acknowledged by parent", "user", g.User, "timeout", s.opt.grantTimeout.String())
 		return false
 	}
 }
 
-func (s *server) acked(token string) {
+func (s *server) acked(token string, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.pending[token]; ok {
-		close(c)
+		c <- stored
 		delete(s.pending, token)
 		return
 	}

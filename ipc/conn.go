@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -199,4 +200,100 @@ func StreamSocketpair() (a, b *os.File, err error) {
 		return nil, nil, fmt.Errorf("ipc: socketpair: %w", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "relay"), os.NewFile(uintptr(fds[1]), "relay"), nil
+}
+
+// ErrOverflow reports that an Outbox is full: its peer does not read.
+var ErrOverflow = errors.New("ipc: outbox full")
+
+// Outbox is a bounded queue of messages to one peer, drained by its own
+// writer goroutine: the sender never blocks on a peer that stops reading.
+// A full queue, or a datagram the peer does not take within the write
+// deadline, is the peer's fault; the owner is told once through onFail and
+// kills it (docs/design.md#channels). OpenSMTPD's mproc queues the same way.
+type Outbox struct {
+	c        *Conn
+	q        chan queued
+	deadline time.Duration
+	onFail   func(error)
+
+	mu     sync.Mutex
+	closed bool
+	failed bool
+}
+
+type queued struct {
+	env *pb.Envelope
+	fd  *os.File
+}
+
+// NewOutbox starts a writer for c holding up to n messages. onFail runs at
+// most once, on the writer's goroutine or the poster's.
+func (c *Conn) NewOutbox(n int, deadline time.Duration, onFail func(error)) *Outbox {
+	o := &Outbox{c: c, q: make(chan queued, n), deadline: deadline, onFail: onFail}
+	go o.write()
+	return o
+}
+
+// Post queues env with fd, which the Outbox now owns and closes once sent
+// or dropped. It never blocks: a full queue is ErrOverflow.
+func (o *Outbox) Post(env *pb.Envelope, fd *os.File) error {
+	o.mu.Lock()
+	if o.closed || o.failed {
+		o.mu.Unlock()
+		if fd != nil {
+			fd.Close()
+		}
+		return ErrClosed
+	}
+	select {
+	case o.q <- queued{env, fd}:
+		o.mu.Unlock()
+		return nil
+	default:
+	}
+	o.mu.Unlock()
+	if fd != nil {
+		fd.Close()
+	}
+	o.fail(ErrOverflow)
+	return ErrOverflow
+}
+
+// Close stops the writer once it has sent what is queued (or failed).
+func (o *Outbox) Close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.closed {
+		o.closed = true
+		close(o.q)
+	}
+}
+
+func (o *Outbox) fail(err error) {
+	o.mu.Lock()
+	first := !o.failed
+	o.failed = true
+	o.mu.Unlock()
+	if first && o.onFail != nil {
+		o.onFail(err)
+	}
+}
+
+func (o *Outbox) write() {
+	for m := range o.q {
+		o.mu.Lock()
+		failed := o.failed
+		o.mu.Unlock()
+		if !failed {
+			if o.deadline > 0 {
+				o.c.uc.SetWriteDeadline(time.Now().Add(o.deadline))
+			}
+			if err := o.c.Send(m.env, m.fd); err != nil {
+				o.fail(err)
+			}
+		}
+		if m.fd != nil {
+			m.fd.Close()
+		}
+	}
 }

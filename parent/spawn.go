@@ -8,30 +8,37 @@ import (
 	"os/exec"
 	"runtime"
 	"syscall"
+	"time"
 
 	"imapd/ipc"
 	pb "imapd/proto"
 )
 
-// child is one supervised process and the parent's end of its channel.
+// child is one supervised process and the parent's end of its channel. The
+// loop owns every field but conn, out and exited.
 type child struct {
-	role     pb.Role
-	id       uint32 // preauth worker number
-	gen      uint32
-	user     string // mailbox workers
-	uid      uint32
-	pid      int
-	conn     *ipc.Conn
-	cmd      *exec.Cmd
-	load     int  // preauth: connections it holds; mailbox: sessions
-	draining bool // told to finish and exit; not restarted
-	exited   chan struct{}
+	role    pb.Role
+	slot    int    // preauth: place in its generation
+	id      uint32 // preauth: worker identity, unique across generations
+	gen     uint32
+	user    string // mailbox workers
+	uid     uint32
+	pid     int
+	conn    *ipc.Conn
+	out     *ipc.Outbox
+	cmd     *exec.Cmd
+	started time.Time
+	ready   bool // preauth: said Ready
+	// draining: told to finish and exit; not restarted
+	draining bool
+	killed   bool
+	exited   chan struct{} // closed once it is reaped
 }
 
-// kill ends the child at once (a child that sent garbage, or one that did
-// not stop in time).
+// kill ends the child at once (a child that misbehaved, or one that did not
+// stop in time). It never blocks.
 func (c *child) kill() {
-	if c.cmd != nil {
+	if c.cmd != nil && c.cmd.Process != nil {
 		c.cmd.Process.Kill()
 	}
 	c.conn.Close()
@@ -118,7 +125,7 @@ func startChild(spec spawnSpec) (*child, error) {
 		cmd.Wait()
 		return nil, err
 	}
-	c := &child{role: spec.role, pid: cmd.Process.Pid, conn: conn, cmd: cmd, exited: make(chan struct{})}
+	c := &child{role: spec.role, pid: cmd.Process.Pid, conn: conn, cmd: cmd, started: time.Now(), exited: make(chan struct{})}
 	go relayLog(stderr, spec.log, fmt.Sprintf("%s[%d]", roleName(spec.role), c.pid))
 	return c, nil
 }

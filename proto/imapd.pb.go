@@ -6,7 +6,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: proto/imapd.proto
+// source: imapd.proto
 
 package proto
 
@@ -69,11 +69,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_proto_imapd_proto_enumTypes[0].Descriptor()
+	return file_imapd_proto_enumTypes[0].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_proto_imapd_proto_enumTypes[0]
+	return &file_imapd_proto_enumTypes[0]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -82,7 +82,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{0}
+	return file_imapd_proto_rawDescGZIP(), []int{0}
 }
 
 type ListenerKind int32
@@ -121,11 +121,11 @@ func (x ListenerKind) String() string {
 }
 
 func (ListenerKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_proto_imapd_proto_enumTypes[1].Descriptor()
+	return file_imapd_proto_enumTypes[1].Descriptor()
 }
 
 func (ListenerKind) Type() protoreflect.EnumType {
-	return &file_proto_imapd_proto_enumTypes[1]
+	return &file_imapd_proto_enumTypes[1]
 }
 
 func (x ListenerKind) Number() protoreflect.EnumNumber {
@@ -134,7 +134,7 @@ func (x ListenerKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ListenerKind.Descriptor instead.
 func (ListenerKind) EnumDescriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{1}
+	return file_imapd_proto_rawDescGZIP(), []int{1}
 }
 
 type AuthResult int32
@@ -179,11 +179,11 @@ func (x AuthResult) String() string {
 }
 
 func (AuthResult) Descriptor() protoreflect.EnumDescriptor {
-	return file_proto_imapd_proto_enumTypes[2].Descriptor()
+	return file_imapd_proto_enumTypes[2].Descriptor()
 }
 
 func (AuthResult) Type() protoreflect.EnumType {
-	return &file_proto_imapd_proto_enumTypes[2]
+	return &file_imapd_proto_enumTypes[2]
 }
 
 func (x AuthResult) Number() protoreflect.EnumNumber {
@@ -192,7 +192,7 @@ func (x AuthResult) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AuthResult.Descriptor instead.
 func (AuthResult) EnumDescriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{2}
+	return file_imapd_proto_rawDescGZIP(), []int{2}
 }
 
 type Envelope struct {
@@ -208,6 +208,7 @@ type Envelope struct {
 	//	*Envelope_Handoff
 	//	*Envelope_HandoffResult
 	//	*Envelope_AuthdChannel
+	//	*Envelope_Ready
 	//	*Envelope_AuthRequest
 	//	*Envelope_AuthReply
 	//	*Envelope_Grant
@@ -226,7 +227,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_proto_imapd_proto_msgTypes[0]
+	mi := &file_imapd_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +239,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[0]
+	mi := &file_imapd_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +252,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{0}
+	return file_imapd_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Envelope) GetVersion() uint32 {
@@ -333,6 +334,15 @@ func (x *Envelope) GetAuthdChannel() *AuthdChannel {
 	if x != nil {
 		if x, ok := x.Body.(*Envelope_AuthdChannel); ok {
 			return x.AuthdChannel
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetReady() *Ready {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Ready); ok {
+			return x.Ready
 		}
 	}
 	return nil
@@ -471,6 +481,10 @@ type Envelope_AuthdChannel struct {
 	AuthdChannel *AuthdChannel `protobuf:"bytes,24,opt,name=authd_channel,json=authdChannel,proto3,oneof"` // + our end of a preauth<->authd socketpair
 }
 
+type Envelope_Ready struct {
+	Ready *Ready `protobuf:"bytes,25,opt,name=ready,proto3,oneof"` // preauth -> parent: sandboxed, serving
+}
+
 type Envelope_AuthRequest struct {
 	// preauth <-> authd
 	AuthRequest *AuthRequest `protobuf:"bytes,30,opt,name=auth_request,json=authRequest,proto3,oneof"`
@@ -533,6 +547,8 @@ func (*Envelope_HandoffResult) isEnvelope_Body() {}
 
 func (*Envelope_AuthdChannel) isEnvelope_Body() {}
 
+func (*Envelope_Ready) isEnvelope_Body() {}
+
 func (*Envelope_AuthRequest) isEnvelope_Body() {}
 
 func (*Envelope_AuthReply) isEnvelope_Body() {}
@@ -565,7 +581,7 @@ type TLSCert struct {
 
 func (x *TLSCert) Reset() {
 	*x = TLSCert{}
-	mi := &file_proto_imapd_proto_msgTypes[1]
+	mi := &file_imapd_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +593,7 @@ func (x *TLSCert) String() string {
 func (*TLSCert) ProtoMessage() {}
 
 func (x *TLSCert) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[1]
+	mi := &file_imapd_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +606,7 @@ func (x *TLSCert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSCert.ProtoReflect.Descriptor instead.
 func (*TLSCert) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{1}
+	return file_imapd_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *TLSCert) GetCertPem() []byte {
@@ -644,7 +660,7 @@ type Setup struct {
 
 func (x *Setup) Reset() {
 	*x = Setup{}
-	mi := &file_proto_imapd_proto_msgTypes[2]
+	mi := &file_imapd_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +672,7 @@ func (x *Setup) String() string {
 func (*Setup) ProtoMessage() {}
 
 func (x *Setup) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[2]
+	mi := &file_imapd_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +685,7 @@ func (x *Setup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Setup.ProtoReflect.Descriptor instead.
 func (*Setup) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{2}
+	return file_imapd_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Setup) GetRole() Role {
@@ -845,7 +861,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_proto_imapd_proto_msgTypes[3]
+	mi := &file_imapd_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +873,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[3]
+	mi := &file_imapd_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +886,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{3}
+	return file_imapd_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -899,7 +915,7 @@ type NewConn struct {
 
 func (x *NewConn) Reset() {
 	*x = NewConn{}
-	mi := &file_proto_imapd_proto_msgTypes[4]
+	mi := &file_imapd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +927,7 @@ func (x *NewConn) String() string {
 func (*NewConn) ProtoMessage() {}
 
 func (x *NewConn) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[4]
+	mi := &file_imapd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +940,7 @@ func (x *NewConn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewConn.ProtoReflect.Descriptor instead.
 func (*NewConn) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{4}
+	return file_imapd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *NewConn) GetConnId() uint64 {
@@ -964,7 +980,7 @@ type ConnDone struct {
 
 func (x *ConnDone) Reset() {
 	*x = ConnDone{}
-	mi := &file_proto_imapd_proto_msgTypes[5]
+	mi := &file_imapd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +992,7 @@ func (x *ConnDone) String() string {
 func (*ConnDone) ProtoMessage() {}
 
 func (x *ConnDone) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[5]
+	mi := &file_imapd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1005,7 @@ func (x *ConnDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnDone.ProtoReflect.Descriptor instead.
 func (*ConnDone) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{5}
+	return file_imapd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConnDone) GetConnId() uint64 {
@@ -1008,7 +1024,7 @@ type AuthdChannel struct {
 
 func (x *AuthdChannel) Reset() {
 	*x = AuthdChannel{}
-	mi := &file_proto_imapd_proto_msgTypes[6]
+	mi := &file_imapd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1036,7 @@ func (x *AuthdChannel) String() string {
 func (*AuthdChannel) ProtoMessage() {}
 
 func (x *AuthdChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[6]
+	mi := &file_imapd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1049,7 @@ func (x *AuthdChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthdChannel.ProtoReflect.Descriptor instead.
 func (*AuthdChannel) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{6}
+	return file_imapd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuthdChannel) GetWorkerId() uint32 {
@@ -1060,7 +1076,7 @@ type AuthRequest struct {
 
 func (x *AuthRequest) Reset() {
 	*x = AuthRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[7]
+	mi := &file_imapd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1088,7 @@ func (x *AuthRequest) String() string {
 func (*AuthRequest) ProtoMessage() {}
 
 func (x *AuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[7]
+	mi := &file_imapd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1101,7 @@ func (x *AuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
 func (*AuthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{7}
+	return file_imapd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuthRequest) GetConnId() uint64 {
@@ -1148,7 +1164,7 @@ type AuthReply struct {
 
 func (x *AuthReply) Reset() {
 	*x = AuthReply{}
-	mi := &file_proto_imapd_proto_msgTypes[8]
+	mi := &file_imapd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1176,7 @@ func (x *AuthReply) String() string {
 func (*AuthReply) ProtoMessage() {}
 
 func (x *AuthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[8]
+	mi := &file_imapd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1189,7 @@ func (x *AuthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthReply.ProtoReflect.Descriptor instead.
 func (*AuthReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{8}
+	return file_imapd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuthReply) GetResult() AuthResult {
@@ -1214,7 +1230,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_proto_imapd_proto_msgTypes[9]
+	mi := &file_imapd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1242,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[9]
+	mi := &file_imapd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1255,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{9}
+	return file_imapd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Grant) GetToken() string {
@@ -1306,15 +1322,18 @@ func (x *Grant) GetExpiryUnixNano() int64 {
 }
 
 type GrantAck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// refused: the parent did not store the grant (its connection is gone or
+	// is not the named worker's); authd answers UNAVAILABLE at once.
+	Refused       bool `protobuf:"varint,2,opt,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GrantAck) Reset() {
 	*x = GrantAck{}
-	mi := &file_proto_imapd_proto_msgTypes[10]
+	mi := &file_imapd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1345,7 @@ func (x *GrantAck) String() string {
 func (*GrantAck) ProtoMessage() {}
 
 func (x *GrantAck) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[10]
+	mi := &file_imapd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1358,7 @@ func (x *GrantAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantAck.ProtoReflect.Descriptor instead.
 func (*GrantAck) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{10}
+	return file_imapd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GrantAck) GetToken() string {
@@ -1347,6 +1366,52 @@ func (x *GrantAck) GetToken() string {
 		return x.Token
 	}
 	return ""
+}
+
+func (x *GrantAck) GetRefused() bool {
+	if x != nil {
+		return x.Refused
+	}
+	return false
+}
+
+// Ready tells the parent that a preauth worker has dropped its privileges,
+// checked its sandbox and serves: only then does it get connections, and
+// only then does a reload drain the generation before it.
+type Ready struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ready) Reset() {
+	*x = Ready{}
+	mi := &file_imapd_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ready) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ready) ProtoMessage() {}
+
+func (x *Ready) ProtoReflect() protoreflect.Message {
+	mi := &file_imapd_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ready.ProtoReflect.Descriptor instead.
+func (*Ready) Descriptor() ([]byte, []int) {
+	return file_imapd_proto_rawDescGZIP(), []int{11}
 }
 
 type StatsRequest struct {
@@ -1357,7 +1422,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[11]
+	mi := &file_imapd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1434,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[11]
+	mi := &file_imapd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1447,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{11}
+	return file_imapd_proto_rawDescGZIP(), []int{12}
 }
 
 type PenalisedAddr struct {
@@ -1396,7 +1461,7 @@ type PenalisedAddr struct {
 
 func (x *PenalisedAddr) Reset() {
 	*x = PenalisedAddr{}
-	mi := &file_proto_imapd_proto_msgTypes[12]
+	mi := &file_imapd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1473,7 @@ func (x *PenalisedAddr) String() string {
 func (*PenalisedAddr) ProtoMessage() {}
 
 func (x *PenalisedAddr) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[12]
+	mi := &file_imapd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1486,7 @@ func (x *PenalisedAddr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PenalisedAddr.ProtoReflect.Descriptor instead.
 func (*PenalisedAddr) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{12}
+	return file_imapd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PenalisedAddr) GetAddr() string {
@@ -1456,7 +1521,7 @@ type AuthStats struct {
 
 func (x *AuthStats) Reset() {
 	*x = AuthStats{}
-	mi := &file_proto_imapd_proto_msgTypes[13]
+	mi := &file_imapd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1533,7 @@ func (x *AuthStats) String() string {
 func (*AuthStats) ProtoMessage() {}
 
 func (x *AuthStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[13]
+	mi := &file_imapd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1546,7 @@ func (x *AuthStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthStats.ProtoReflect.Descriptor instead.
 func (*AuthStats) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{13}
+	return file_imapd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AuthStats) GetSuccesses() uint64 {
@@ -1524,7 +1589,7 @@ type Handoff struct {
 
 func (x *Handoff) Reset() {
 	*x = Handoff{}
-	mi := &file_proto_imapd_proto_msgTypes[14]
+	mi := &file_imapd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1601,7 @@ func (x *Handoff) String() string {
 func (*Handoff) ProtoMessage() {}
 
 func (x *Handoff) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[14]
+	mi := &file_imapd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1614,7 @@ func (x *Handoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handoff.ProtoReflect.Descriptor instead.
 func (*Handoff) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{14}
+	return file_imapd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Handoff) GetConnId() uint64 {
@@ -1640,7 +1705,7 @@ type HandoffResult struct {
 
 func (x *HandoffResult) Reset() {
 	*x = HandoffResult{}
-	mi := &file_proto_imapd_proto_msgTypes[15]
+	mi := &file_imapd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1717,7 @@ func (x *HandoffResult) String() string {
 func (*HandoffResult) ProtoMessage() {}
 
 func (x *HandoffResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[15]
+	mi := &file_imapd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1730,7 @@ func (x *HandoffResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffResult.ProtoReflect.Descriptor instead.
 func (*HandoffResult) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{15}
+	return file_imapd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HandoffResult) GetConnId() uint64 {
@@ -1700,7 +1765,7 @@ type NewSession struct {
 
 func (x *NewSession) Reset() {
 	*x = NewSession{}
-	mi := &file_proto_imapd_proto_msgTypes[16]
+	mi := &file_imapd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1777,7 @@ func (x *NewSession) String() string {
 func (*NewSession) ProtoMessage() {}
 
 func (x *NewSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[16]
+	mi := &file_imapd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1790,7 @@ func (x *NewSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewSession.ProtoReflect.Descriptor instead.
 func (*NewSession) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{16}
+	return file_imapd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NewSession) GetSessionId() uint64 {
@@ -1758,7 +1823,7 @@ type SessionDone struct {
 
 func (x *SessionDone) Reset() {
 	*x = SessionDone{}
-	mi := &file_proto_imapd_proto_msgTypes[17]
+	mi := &file_imapd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +1835,7 @@ func (x *SessionDone) String() string {
 func (*SessionDone) ProtoMessage() {}
 
 func (x *SessionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[17]
+	mi := &file_imapd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +1848,7 @@ func (x *SessionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDone.ProtoReflect.Descriptor instead.
 func (*SessionDone) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{17}
+	return file_imapd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SessionDone) GetSessionId() uint64 {
@@ -1802,7 +1867,7 @@ type Kick struct {
 
 func (x *Kick) Reset() {
 	*x = Kick{}
-	mi := &file_proto_imapd_proto_msgTypes[18]
+	mi := &file_imapd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1879,7 @@ func (x *Kick) String() string {
 func (*Kick) ProtoMessage() {}
 
 func (x *Kick) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[18]
+	mi := &file_imapd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1892,7 @@ func (x *Kick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kick.ProtoReflect.Descriptor instead.
 func (*Kick) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{18}
+	return file_imapd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Kick) GetUser() string {
@@ -1852,7 +1917,7 @@ type CtlRequest struct {
 
 func (x *CtlRequest) Reset() {
 	*x = CtlRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[19]
+	mi := &file_imapd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +1929,7 @@ func (x *CtlRequest) String() string {
 func (*CtlRequest) ProtoMessage() {}
 
 func (x *CtlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[19]
+	mi := &file_imapd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +1942,7 @@ func (x *CtlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlRequest.ProtoReflect.Descriptor instead.
 func (*CtlRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{19}
+	return file_imapd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CtlRequest) GetCtlVersion() uint32 {
@@ -1951,7 +2016,7 @@ type CtlStatus struct {
 
 func (x *CtlStatus) Reset() {
 	*x = CtlStatus{}
-	mi := &file_proto_imapd_proto_msgTypes[20]
+	mi := &file_imapd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1963,7 +2028,7 @@ func (x *CtlStatus) String() string {
 func (*CtlStatus) ProtoMessage() {}
 
 func (x *CtlStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[20]
+	mi := &file_imapd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1976,7 +2041,7 @@ func (x *CtlStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlStatus.ProtoReflect.Descriptor instead.
 func (*CtlStatus) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{20}
+	return file_imapd_proto_rawDescGZIP(), []int{21}
 }
 
 type CtlReload struct {
@@ -1987,7 +2052,7 @@ type CtlReload struct {
 
 func (x *CtlReload) Reset() {
 	*x = CtlReload{}
-	mi := &file_proto_imapd_proto_msgTypes[21]
+	mi := &file_imapd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2064,7 @@ func (x *CtlReload) String() string {
 func (*CtlReload) ProtoMessage() {}
 
 func (x *CtlReload) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[21]
+	mi := &file_imapd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2077,7 @@ func (x *CtlReload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReload.ProtoReflect.Descriptor instead.
 func (*CtlReload) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{21}
+	return file_imapd_proto_rawDescGZIP(), []int{22}
 }
 
 type CtlKick struct {
@@ -2024,7 +2089,7 @@ type CtlKick struct {
 
 func (x *CtlKick) Reset() {
 	*x = CtlKick{}
-	mi := &file_proto_imapd_proto_msgTypes[22]
+	mi := &file_imapd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2101,7 @@ func (x *CtlKick) String() string {
 func (*CtlKick) ProtoMessage() {}
 
 func (x *CtlKick) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[22]
+	mi := &file_imapd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2114,7 @@ func (x *CtlKick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlKick.ProtoReflect.Descriptor instead.
 func (*CtlKick) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{22}
+	return file_imapd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CtlKick) GetUser() string {
@@ -2073,7 +2138,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[23]
+	mi := &file_imapd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2150,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[23]
+	mi := &file_imapd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2163,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{23}
+	return file_imapd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProcessInfo) GetRole() Role {
@@ -2153,7 +2218,7 @@ type ListenerInfo struct {
 
 func (x *ListenerInfo) Reset() {
 	*x = ListenerInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[24]
+	mi := &file_imapd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2230,7 @@ func (x *ListenerInfo) String() string {
 func (*ListenerInfo) ProtoMessage() {}
 
 func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[24]
+	mi := &file_imapd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2243,7 @@ func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerInfo.ProtoReflect.Descriptor instead.
 func (*ListenerInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{24}
+	return file_imapd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListenerInfo) GetAddress() string {
@@ -2205,7 +2270,7 @@ type UserSessions struct {
 
 func (x *UserSessions) Reset() {
 	*x = UserSessions{}
-	mi := &file_proto_imapd_proto_msgTypes[25]
+	mi := &file_imapd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2282,7 @@ func (x *UserSessions) String() string {
 func (*UserSessions) ProtoMessage() {}
 
 func (x *UserSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[25]
+	mi := &file_imapd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2295,7 @@ func (x *UserSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSessions.ProtoReflect.Descriptor instead.
 func (*UserSessions) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{25}
+	return file_imapd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UserSessions) GetUser() string {
@@ -2255,6 +2320,7 @@ type StatusReport struct {
 	Processes          []*ProcessInfo         `protobuf:"bytes,4,rep,name=processes,proto3" json:"processes,omitempty"`
 	Sessions           []*UserSessions        `protobuf:"bytes,5,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	PreauthConnections uint32                 `protobuf:"varint,6,opt,name=preauth_connections,json=preauthConnections,proto3" json:"preauth_connections,omitempty"`
+	PreauthLimits      *PreauthLimits         `protobuf:"bytes,9,opt,name=preauth_limits,json=preauthLimits,proto3" json:"preauth_limits,omitempty"`
 	Auth               *AuthStats             `protobuf:"bytes,7,opt,name=auth,proto3" json:"auth,omitempty"`
 	Sandbox            []string               `protobuf:"bytes,8,rep,name=sandbox,proto3" json:"sandbox,omitempty"` // features in force, e.g. "landlock abi 7"
 	unknownFields      protoimpl.UnknownFields
@@ -2263,7 +2329,7 @@ type StatusReport struct {
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_proto_imapd_proto_msgTypes[26]
+	mi := &file_imapd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2341,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[26]
+	mi := &file_imapd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2354,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{26}
+	return file_imapd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StatusReport) GetStartedUnix() int64 {
@@ -2333,6 +2399,13 @@ func (x *StatusReport) GetPreauthConnections() uint32 {
 	return 0
 }
 
+func (x *StatusReport) GetPreauthLimits() *PreauthLimits {
+	if x != nil {
+		return x.PreauthLimits
+	}
+	return nil
+}
+
 func (x *StatusReport) GetAuth() *AuthStats {
 	if x != nil {
 		return x.Auth
@@ -2360,7 +2433,7 @@ type CtlReply struct {
 
 func (x *CtlReply) Reset() {
 	*x = CtlReply{}
-	mi := &file_proto_imapd_proto_msgTypes[27]
+	mi := &file_imapd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2445,7 @@ func (x *CtlReply) String() string {
 func (*CtlReply) ProtoMessage() {}
 
 func (x *CtlReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[27]
+	mi := &file_imapd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2458,7 @@ func (x *CtlReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReply.ProtoReflect.Descriptor instead.
 func (*CtlReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{27}
+	return file_imapd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CtlReply) GetCtlVersion() uint32 {
@@ -2423,11 +2496,88 @@ func (x *CtlReply) GetStatus() *StatusReport {
 	return nil
 }
 
-var File_proto_imapd_proto protoreflect.FileDescriptor
+// PreauthLimits are the pre-login connection caps in force (0: none).
+type PreauthLimits struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	PerAddress      uint32                 `protobuf:"varint,1,opt,name=per_address,json=perAddress,proto3" json:"per_address,omitempty"`
+	PerNet64        uint32                 `protobuf:"varint,2,opt,name=per_net64,json=perNet64,proto3" json:"per_net64,omitempty"` // IPv6 /64
+	PerNet24        uint32                 `protobuf:"varint,3,opt,name=per_net24,json=perNet24,proto3" json:"per_net24,omitempty"` // IPv4 /24
+	Total           uint32                 `protobuf:"varint,4,opt,name=total,proto3" json:"total,omitempty"`
+	PrefixesAtLimit uint32                 `protobuf:"varint,5,opt,name=prefixes_at_limit,json=prefixesAtLimit,proto3" json:"prefixes_at_limit,omitempty"` // networks that may open no more
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
 
-const file_proto_imapd_proto_rawDesc = "" +
+func (x *PreauthLimits) Reset() {
+	*x = PreauthLimits{}
+	mi := &file_imapd_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreauthLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreauthLimits) ProtoMessage() {}
+
+func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_imapd_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreauthLimits.ProtoReflect.Descriptor instead.
+func (*PreauthLimits) Descriptor() ([]byte, []int) {
+	return file_imapd_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PreauthLimits) GetPerAddress() uint32 {
+	if x != nil {
+		return x.PerAddress
+	}
+	return 0
+}
+
+func (x *PreauthLimits) GetPerNet64() uint32 {
+	if x != nil {
+		return x.PerNet64
+	}
+	return 0
+}
+
+func (x *PreauthLimits) GetPerNet24() uint32 {
+	if x != nil {
+		return x.PerNet24
+	}
+	return 0
+}
+
+func (x *PreauthLimits) GetTotal() uint32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *PreauthLimits) GetPrefixesAtLimit() uint32 {
+	if x != nil {
+		return x.PrefixesAtLimit
+	}
+	return 0
+}
+
+var File_imapd_proto protoreflect.FileDescriptor
+
+const file_imapd_proto_rawDesc = "" +
 	"\n" +
-	"\x11proto/imapd.proto\x12\x05imapd\"\xbe\a\n" +
+	"\vimapd.proto\x12\x05imapd\"\xe4\a\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12$\n" +
@@ -2438,7 +2588,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\tconn_done\x18\x15 \x01(\v2\x0f.imapd.ConnDoneH\x00R\bconnDone\x12*\n" +
 	"\ahandoff\x18\x16 \x01(\v2\x0e.imapd.HandoffH\x00R\ahandoff\x12=\n" +
 	"\x0ehandoff_result\x18\x17 \x01(\v2\x14.imapd.HandoffResultH\x00R\rhandoffResult\x12:\n" +
-	"\rauthd_channel\x18\x18 \x01(\v2\x13.imapd.AuthdChannelH\x00R\fauthdChannel\x127\n" +
+	"\rauthd_channel\x18\x18 \x01(\v2\x13.imapd.AuthdChannelH\x00R\fauthdChannel\x12$\n" +
+	"\x05ready\x18\x19 \x01(\v2\f.imapd.ReadyH\x00R\x05ready\x127\n" +
 	"\fauth_request\x18\x1e \x01(\v2\x12.imapd.AuthRequestH\x00R\vauthRequest\x121\n" +
 	"\n" +
 	"auth_reply\x18\x1f \x01(\v2\x10.imapd.AuthReplyH\x00R\tauthReply\x12$\n" +
@@ -2525,9 +2676,11 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x16\n" +
 	"\x06groups\x18\a \x03(\rR\x06groups\x12\x12\n" +
 	"\x04home\x18\b \x01(\tR\x04home\x12(\n" +
-	"\x10expiry_unix_nano\x18\t \x01(\x03R\x0eexpiryUnixNano\" \n" +
+	"\x10expiry_unix_nano\x18\t \x01(\x03R\x0eexpiryUnixNano\":\n" +
 	"\bGrantAck\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\"\x0e\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x18\n" +
+	"\arefused\x18\x02 \x01(\bR\arefused\"\a\n" +
+	"\x05Ready\"\x0e\n" +
 	"\fStatsRequest\"Z\n" +
 	"\rPenalisedAddr\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1a\n" +
@@ -2595,7 +2748,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.imapd.ListenerKindR\x04kind\">\n" +
 	"\fUserSessions\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
-	"\bsessions\x18\x02 \x01(\rR\bsessions\"\xd8\x02\n" +
+	"\bsessions\x18\x02 \x01(\rR\bsessions\"\x95\x03\n" +
 	"\fStatusReport\x12!\n" +
 	"\fstarted_unix\x18\x01 \x01(\x03R\vstartedUnix\x12\x1e\n" +
 	"\n" +
@@ -2604,7 +2757,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\tlisteners\x18\x03 \x03(\v2\x13.imapd.ListenerInfoR\tlisteners\x120\n" +
 	"\tprocesses\x18\x04 \x03(\v2\x12.imapd.ProcessInfoR\tprocesses\x12/\n" +
 	"\bsessions\x18\x05 \x03(\v2\x13.imapd.UserSessionsR\bsessions\x12/\n" +
-	"\x13preauth_connections\x18\x06 \x01(\rR\x12preauthConnections\x12$\n" +
+	"\x13preauth_connections\x18\x06 \x01(\rR\x12preauthConnections\x12;\n" +
+	"\x0epreauth_limits\x18\t \x01(\v2\x14.imapd.PreauthLimitsR\rpreauthLimits\x12$\n" +
 	"\x04auth\x18\a \x01(\v2\x10.imapd.AuthStatsR\x04auth\x12\x18\n" +
 	"\asandbox\x18\b \x03(\tR\asandbox\"\x98\x01\n" +
 	"\bCtlReply\x12\x1f\n" +
@@ -2613,7 +2767,14 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12+\n" +
-	"\x06status\x18\x05 \x01(\v2\x13.imapd.StatusReportR\x06status*s\n" +
+	"\x06status\x18\x05 \x01(\v2\x13.imapd.StatusReportR\x06status\"\xac\x01\n" +
+	"\rPreauthLimits\x12\x1f\n" +
+	"\vper_address\x18\x01 \x01(\rR\n" +
+	"perAddress\x12\x1b\n" +
+	"\tper_net64\x18\x02 \x01(\rR\bperNet64\x12\x1b\n" +
+	"\tper_net24\x18\x03 \x01(\rR\bperNet24\x12\x14\n" +
+	"\x05total\x18\x04 \x01(\rR\x05total\x12*\n" +
+	"\x11prefixes_at_limit\x18\x05 \x01(\rR\x0fprefixesAtLimit*s\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_PARENT\x10\x01\x12\x10\n" +
@@ -2637,20 +2798,20 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\fAUTH_REFUSED\x10\x05B\rZ\vimapd/protob\x06proto3"
 
 var (
-	file_proto_imapd_proto_rawDescOnce sync.Once
-	file_proto_imapd_proto_rawDescData []byte
+	file_imapd_proto_rawDescOnce sync.Once
+	file_imapd_proto_rawDescData []byte
 )
 
-func file_proto_imapd_proto_rawDescGZIP() []byte {
-	file_proto_imapd_proto_rawDescOnce.Do(func() {
-		file_proto_imapd_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)))
+func file_imapd_proto_rawDescGZIP() []byte {
+	file_imapd_proto_rawDescOnce.Do(func() {
+		file_imapd_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_imapd_proto_rawDesc), len(file_imapd_proto_rawDesc)))
 	})
-	return file_proto_imapd_proto_rawDescData
+	return file_imapd_proto_rawDescData
 }
 
-var file_proto_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
-var file_proto_imapd_proto_goTypes = []any{
+var file_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_imapd_proto_goTypes = []any{
 	(Role)(0),             // 0: imapd.Role
 	(ListenerKind)(0),     // 1: imapd.ListenerKind
 	(AuthResult)(0),       // 2: imapd.AuthResult
@@ -2665,72 +2826,76 @@ var file_proto_imapd_proto_goTypes = []any{
 	(*AuthReply)(nil),     // 11: imapd.AuthReply
 	(*Grant)(nil),         // 12: imapd.Grant
 	(*GrantAck)(nil),      // 13: imapd.GrantAck
-	(*StatsRequest)(nil),  // 14: imapd.StatsRequest
-	(*PenalisedAddr)(nil), // 15: imapd.PenalisedAddr
-	(*AuthStats)(nil),     // 16: imapd.AuthStats
-	(*Handoff)(nil),       // 17: imapd.Handoff
-	(*HandoffResult)(nil), // 18: imapd.HandoffResult
-	(*NewSession)(nil),    // 19: imapd.NewSession
-	(*SessionDone)(nil),   // 20: imapd.SessionDone
-	(*Kick)(nil),          // 21: imapd.Kick
-	(*CtlRequest)(nil),    // 22: imapd.CtlRequest
-	(*CtlStatus)(nil),     // 23: imapd.CtlStatus
-	(*CtlReload)(nil),     // 24: imapd.CtlReload
-	(*CtlKick)(nil),       // 25: imapd.CtlKick
-	(*ProcessInfo)(nil),   // 26: imapd.ProcessInfo
-	(*ListenerInfo)(nil),  // 27: imapd.ListenerInfo
-	(*UserSessions)(nil),  // 28: imapd.UserSessions
-	(*StatusReport)(nil),  // 29: imapd.StatusReport
-	(*CtlReply)(nil),      // 30: imapd.CtlReply
+	(*Ready)(nil),         // 14: imapd.Ready
+	(*StatsRequest)(nil),  // 15: imapd.StatsRequest
+	(*PenalisedAddr)(nil), // 16: imapd.PenalisedAddr
+	(*AuthStats)(nil),     // 17: imapd.AuthStats
+	(*Handoff)(nil),       // 18: imapd.Handoff
+	(*HandoffResult)(nil), // 19: imapd.HandoffResult
+	(*NewSession)(nil),    // 20: imapd.NewSession
+	(*SessionDone)(nil),   // 21: imapd.SessionDone
+	(*Kick)(nil),          // 22: imapd.Kick
+	(*CtlRequest)(nil),    // 23: imapd.CtlRequest
+	(*CtlStatus)(nil),     // 24: imapd.CtlStatus
+	(*CtlReload)(nil),     // 25: imapd.CtlReload
+	(*CtlKick)(nil),       // 26: imapd.CtlKick
+	(*ProcessInfo)(nil),   // 27: imapd.ProcessInfo
+	(*ListenerInfo)(nil),  // 28: imapd.ListenerInfo
+	(*UserSessions)(nil),  // 29: imapd.UserSessions
+	(*StatusReport)(nil),  // 30: imapd.StatusReport
+	(*CtlReply)(nil),      // 31: imapd.CtlReply
+	(*PreauthLimits)(nil), // 32: imapd.PreauthLimits
 }
-var file_proto_imapd_proto_depIdxs = []int32{
+var file_imapd_proto_depIdxs = []int32{
 	5,  // 0: imapd.Envelope.setup:type_name -> imapd.Setup
 	6,  // 1: imapd.Envelope.shutdown:type_name -> imapd.Shutdown
 	7,  // 2: imapd.Envelope.new_conn:type_name -> imapd.NewConn
 	8,  // 3: imapd.Envelope.conn_done:type_name -> imapd.ConnDone
-	17, // 4: imapd.Envelope.handoff:type_name -> imapd.Handoff
-	18, // 5: imapd.Envelope.handoff_result:type_name -> imapd.HandoffResult
+	18, // 4: imapd.Envelope.handoff:type_name -> imapd.Handoff
+	19, // 5: imapd.Envelope.handoff_result:type_name -> imapd.HandoffResult
 	9,  // 6: imapd.Envelope.authd_channel:type_name -> imapd.AuthdChannel
-	10, // 7: imapd.Envelope.auth_request:type_name -> imapd.AuthRequest
-	11, // 8: imapd.Envelope.auth_reply:type_name -> imapd.AuthReply
-	12, // 9: imapd.Envelope.grant:type_name -> imapd.Grant
-	13, // 10: imapd.Envelope.grant_ack:type_name -> imapd.GrantAck
-	14, // 11: imapd.Envelope.stats_request:type_name -> imapd.StatsRequest
-	16, // 12: imapd.Envelope.auth_stats:type_name -> imapd.AuthStats
-	19, // 13: imapd.Envelope.new_session:type_name -> imapd.NewSession
-	20, // 14: imapd.Envelope.session_done:type_name -> imapd.SessionDone
-	21, // 15: imapd.Envelope.kick:type_name -> imapd.Kick
-	22, // 16: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
-	30, // 17: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
-	0,  // 18: imapd.Setup.role:type_name -> imapd.Role
-	4,  // 19: imapd.Setup.certs:type_name -> imapd.TLSCert
-	1,  // 20: imapd.NewConn.kind:type_name -> imapd.ListenerKind
-	2,  // 21: imapd.AuthReply.result:type_name -> imapd.AuthResult
-	15, // 22: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
-	17, // 23: imapd.NewSession.handoff:type_name -> imapd.Handoff
-	23, // 24: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
-	24, // 25: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
-	25, // 26: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
-	0,  // 27: imapd.ProcessInfo.role:type_name -> imapd.Role
-	1,  // 28: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
-	27, // 29: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
-	26, // 30: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
-	28, // 31: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
-	16, // 32: imapd.StatusReport.auth:type_name -> imapd.AuthStats
-	29, // 33: imapd.CtlReply.status:type_name -> imapd.StatusReport
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	14, // 7: imapd.Envelope.ready:type_name -> imapd.Ready
+	10, // 8: imapd.Envelope.auth_request:type_name -> imapd.AuthRequest
+	11, // 9: imapd.Envelope.auth_reply:type_name -> imapd.AuthReply
+	12, // 10: imapd.Envelope.grant:type_name -> imapd.Grant
+	13, // 11: imapd.Envelope.grant_ack:type_name -> imapd.GrantAck
+	15, // 12: imapd.Envelope.stats_request:type_name -> imapd.StatsRequest
+	17, // 13: imapd.Envelope.auth_stats:type_name -> imapd.AuthStats
+	20, // 14: imapd.Envelope.new_session:type_name -> imapd.NewSession
+	21, // 15: imapd.Envelope.session_done:type_name -> imapd.SessionDone
+	22, // 16: imapd.Envelope.kick:type_name -> imapd.Kick
+	23, // 17: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
+	31, // 18: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
+	0,  // 19: imapd.Setup.role:type_name -> imapd.Role
+	4,  // 20: imapd.Setup.certs:type_name -> imapd.TLSCert
+	1,  // 21: imapd.NewConn.kind:type_name -> imapd.ListenerKind
+	2,  // 22: imapd.AuthReply.result:type_name -> imapd.AuthResult
+	16, // 23: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
+	18, // 24: imapd.NewSession.handoff:type_name -> imapd.Handoff
+	24, // 25: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
+	25, // 26: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
+	26, // 27: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
+	0,  // 28: imapd.ProcessInfo.role:type_name -> imapd.Role
+	1,  // 29: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
+	28, // 30: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
+	27, // 31: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
+	29, // 32: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
+	32, // 33: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
+	17, // 34: imapd.StatusReport.auth:type_name -> imapd.AuthStats
+	30, // 35: imapd.CtlReply.status:type_name -> imapd.StatusReport
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
-func init() { file_proto_imapd_proto_init() }
-func file_proto_imapd_proto_init() {
-	if File_proto_imapd_proto != nil {
+func init() { file_imapd_proto_init() }
+func file_imapd_proto_init() {
+	if File_imapd_proto != nil {
 		return
 	}
-	file_proto_imapd_proto_msgTypes[0].OneofWrappers = []any{
+	file_imapd_proto_msgTypes[0].OneofWrappers = []any{
 		(*Envelope_Setup)(nil),
 		(*Envelope_Shutdown)(nil),
 		(*Envelope_NewConn)(nil),
@@ -2738,6 +2903,7 @@ func file_proto_imapd_proto_init() {
 		(*Envelope_Handoff)(nil),
 		(*Envelope_HandoffResult)(nil),
 		(*Envelope_AuthdChannel)(nil),
+		(*Envelope_Ready)(nil),
 		(*Envelope_AuthRequest)(nil),
 		(*Envelope_AuthReply)(nil),
 		(*Envelope_Grant)(nil),
@@ -2750,7 +2916,7 @@ func file_proto_imapd_proto_init() {
 		(*Envelope_CtlRequest)(nil),
 		(*Envelope_CtlReply)(nil),
 	}
-	file_proto_imapd_proto_msgTypes[19].OneofWrappers = []any{
+	file_imapd_proto_msgTypes[20].OneofWrappers = []any{
 		(*CtlRequest_Status)(nil),
 		(*CtlRequest_Reload)(nil),
 		(*CtlRequest_Kick)(nil),
@@ -2759,18 +2925,18 @@ func file_proto_imapd_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imapd_proto_rawDesc), len(file_imapd_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_proto_imapd_proto_goTypes,
-		DependencyIndexes: file_proto_imapd_proto_depIdxs,
-		EnumInfos:         file_proto_imapd_proto_enumTypes,
-		MessageInfos:      file_proto_imapd_proto_msgTypes,
+		GoTypes:           file_imapd_proto_goTypes,
+		DependencyIndexes: file_imapd_proto_depIdxs,
+		EnumInfos:         file_imapd_proto_enumTypes,
+		MessageInfos:      file_imapd_proto_msgTypes,
 	}.Build()
-	File_proto_imapd_proto = out.File
-	file_proto_imapd_proto_goTypes = nil
-	file_proto_imapd_proto_depIdxs = nil
+	File_imapd_proto = out.File
+	file_imapd_proto_goTypes = nil
+	file_imapd_proto_depIdxs = nil
 }

@@ -52,6 +52,11 @@ func Main(parent *ipc.Conn) error {
 
 	w := &worker{parent: parent, setup: setup, tls: tlsConf, log: log, conns: map[uint64]*clientConn{}}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	// Only a worker that holds its sandbox gets connections; a reload's old
+	// generation drains once the new one is ready (docs/design.md#reload).
+	if err := parent.Send(&pb.Envelope{Body: &pb.Envelope_Ready{Ready: &pb.Ready{}}}, nil); err != nil {
+		return err
+	}
 	return w.serve()
 }
 
