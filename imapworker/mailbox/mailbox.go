@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"time"
 
 	"imapd/imapworker/server"
@@ -52,6 +53,9 @@ func Main(parent *ipc.Conn) error {
 		return errors.New("first message is not a mailbox setup")
 	}
 	log := slog.Default().With("role", "mailbox", "pid", os.Getpid(), "user", setup.User)
+	if err := assertIDs(setup); err != nil {
+		return err
+	}
 	if err := ipc.NoNewPrivs(); err != nil {
 		return err
 	}
@@ -62,12 +66,32 @@ func Main(parent *ipc.Conn) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	w := &worker{parent: parent, setup: setup, store: st, log: log, sessions: map[uint64]context.CancelFunc{},
+	w := &worker{parent: parent, setup: setup, store: st, log: log, sessions: map[uint64]session{},
 		activity: make(chan struct{}, 1)}
 	// Until Go first collects, the heap is under 4 MB and forcing a
 	// collection costs more metadata than it frees; only then start looking.
 	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) { go w.releaseIdle() })
 	return w.serve()
+}
+
+// assertIDs checks, from inside, what the parent was to start this worker
+// as: the user's ids, never root, and no way back to root. The parent and
+// authd refuse uid and gid 0 too; this is the last line
+// (docs/security.md#mailbox-workers).
+func assertIDs(setup *pb.Setup) error {
+	if setup.Uid == 0 || setup.Gid == 0 {
+		return fmt.Errorf("refusing to serve %q as uid %d gid %d", setup.User, setup.Uid, setup.Gid)
+	}
+	ids := []int{syscall.Getuid(), syscall.Geteuid(), syscall.Getgid(), syscall.Getegid()}
+	for i, want := range []uint32{setup.Uid, setup.Uid, setup.Gid, setup.Gid} {
+		if ids[i] != int(want) {
+			return fmt.Errorf("running as uid %d/%d gid %d/%d, want %d/%d", ids[0], ids[1], ids[2], ids[3], setup.Uid, setup.Gid)
+		}
+	}
+	if syscall.Setuid(0) == nil || syscall.Setgid(0) == nil {
+		return errors.New("privileges not dropped: setuid(0) or setgid(0) succeeded")
+	}
+	return nil
 }
 
 // MaildirPath is where user's mail lives: BASE/user with a base path, else
@@ -125,7 +149,7 @@ type worker struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	sessions map[uint64]context.CancelFunc
+	sessions map[uint64]session
 	wg       sync.WaitGroup
 	activity chan struct{} // a session started or ended; see releaseIdle
 }
@@ -231,8 +255,10 @@ func (w *worker) serve() error {
 			}
 			w.start(b.NewSession, fd)
 		case *pb.Envelope_Kick:
+			// Off the control loop: the parent's next message is read
+			// while the sessions end.
 			w.log.Info("kicked by the administrator")
-			w.stopAll()
+			go w.stopAll()
 		case *pb.Envelope_Shutdown:
 			w.log.Info("shutting down", "reason", b.Shutdown.Reason)
 			w.stopAll()
@@ -251,7 +277,7 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.mu.Lock()
-	w.sessions[ns.SessionId] = cancel
+	w.sessions[ns.SessionId] = session{cancel, conn}
 	w.mu.Unlock()
 	h := ns.Handoff
 	log := w.log.With("session", ns.SessionId, "peer", h.RemoteAddr)
@@ -292,12 +318,38 @@ func (w *worker) done(id uint64) {
 	}
 }
 
-// stopAll ends every session (each says BYE) and waits for them.
+// stopAll ends every session (each says BYE) and waits for them, a bounded
+// time: a session's writes get the engine's BYE grace once it is told to
+// end, and one still there after stopWait has its connection closed.
 func (w *worker) stopAll() {
 	w.mu.Lock()
-	for _, cancel := range w.sessions {
-		cancel()
+	for _, s := range w.sessions {
+		s.cancel()
 	}
 	w.mu.Unlock()
-	w.wg.Wait()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(stopWait):
+	}
+	w.mu.Lock()
+	for _, s := range w.sessions {
+		s.conn.Close()
+	}
+	w.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(stopWait):
+		w.log.Warn("sessions did not end in time")
+	}
+}
+
+// stopWait bounds stopAll's waits.
+const stopWait = 3 * time.Second
+
+type session struct {
+	cancel context.CancelFunc
+	conn   net.Conn
 }
