@@ -6,7 +6,7 @@ PAM_HEADER := /usr/include/security/pam_appl.h
 # normal user may lack libpam0g-dev and authenticates from a passwd-file).
 AUTHD_TAGS := $(if $(wildcard $(PAM_HEADER)),pam,)
 
-.PHONY: all build run test proto install clean
+.PHONY: all build run test test-deps check proto install clean
 
 all: build
 
@@ -30,8 +30,18 @@ else
 	$(BIN)/imapd -c examples/dev.conf
 endif
 
-test:
+# make test: the whole suite (FUZZTIME=5s per fuzz target by default). It
+# runs test-deps first, which installs the packages README.md lists.
+test: test-deps
+	@echo "== make test: test-deps done; running the suite (.ci/test.sh)"
 	.ci/test.sh
+
+# make check: the quick loop: gofmt, vet, staticcheck, package tests.
+check: test-deps
+	.ci/test.sh quick
+
+test-deps:
+	.ci/deps.sh
 
 proto:
 	protoc --go_out=. --go_opt=module=imapd proto/imapd.proto
