@@ -21,12 +21,16 @@ DEVROOT := /tmp/imapd-dev-root
 run: build
 	@echo "imapd dev server on 127.0.0.1:10143, in-memory storage: log in as demo / demo"
 ifeq ($(shell id -u),0)
+	@echo "process tree: $(BIN)/imapctl -c examples/dev.conf status"
 	rm -rf $(DEVROOT) && mkdir -p $(DEVROOT)/bin $(DEVROOT)/examples
 	cp $(BIN)/imapd $(BIN)/imapd-authd $(BIN)/imapctl $(DEVROOT)/bin/
 	cp examples/dev.conf examples/dev-passwd $(DEVROOT)/examples/
 	chown -R nobody $(DEVROOT)
+	# imapctl -c examples/dev.conf, run from the tree, finds the copy's socket.
+	ln -sfn $(DEVROOT)/bin/control.sock $(BIN)/control.sock
 	cd $(DEVROOT) && exec setpriv --reuid=nobody --regid=nogroup --clear-groups bin/imapd -c examples/dev.conf
 else
+	@echo "process tree: $(BIN)/imapctl -c examples/dev.conf status"
 	$(BIN)/imapd -c examples/dev.conf
 endif
 
