@@ -15,6 +15,17 @@ type generation struct {
 	gen   uint32
 	slots []*child // nil: starting or restarting
 	back  []backoff
+	// done hears once whether a reload's generation came to serve.
+	done chan error
+}
+
+func (g *generation) report(err error) {
+	if g.done != nil {
+		select {
+		case g.done <- err:
+		default:
+		}
+	}
 }
 
 func (g *generation) has(c *child) bool {
@@ -242,6 +253,7 @@ func (p *Parent) preauthFailed(g *generation, slot int, lived time.Duration) {
 			}
 		}
 		p.pending = nil
+		g.report(errors.New("new preauth workers failed to start; the running generation keeps serving, and the start is retried"))
 		d := g.back[0].next(lived)
 		retry := &generation{gen: g.gen, slots: make([]*child, len(g.slots)), back: g.back}
 		p.later(d, func() {
@@ -281,6 +293,7 @@ func (p *Parent) ready(c *child) {
 			}
 		}
 		p.log.Info("generation serving", "generation", p.current.gen, "preauth_workers", len(p.current.slots))
+		p.current.report(nil)
 	}
 	p.flushWaiting()
 }

@@ -33,11 +33,29 @@ func (p *Parent) Reload() error {
 	}
 	uid := p.lookupPreauthUID(cfg)
 	var rerr error
-	if err := p.call(func() { rerr = p.reload(cfg, certs, uid) }); err != nil {
+	var done chan error
+	if err := p.call(func() {
+		if rerr = p.reload(cfg, certs, uid); rerr == nil {
+			done = p.pending.done
+		}
+	}); err != nil {
 		return err
 	}
-	return rerr
+	if rerr != nil {
+		return rerr
+	}
+	// The answer waits for the new generation to serve (or to fail), so
+	// that imapctl reload says which; the loop does not wait.
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(reloadWait):
+		return errors.New("new preauth workers not ready yet; the running generation keeps serving")
+	}
 }
+
+// reloadWait bounds Reload's wait for the new generation.
+const reloadWait = 10 * time.Second
 
 func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) error {
 	if p.stopping {
@@ -60,6 +78,7 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 		}
 	}
 	p.pending = p.newGeneration(cfg.PreauthWorkers)
+	p.pending.done = make(chan error, 1)
 	if authChanged(old, cfg) && p.authd != nil {
 		// The new authd starts when the old one's exit is noticed.
 		p.send(p.authd, &pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "reload"}}}, nil)
