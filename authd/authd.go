@@ -281,7 +281,8 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 	start := s.opt.now()
 	// Every answer but OK waits for the same failure floor, whatever the
 	// reason: a refused account (root, a system uid) with the right password
-	// must not answer sooner than a wrong password (docs/security.md#authd).
+	// must not answer sooner than a wrong password (docs/security.md, "2.
+	// Client -> authd").
 	defer func() {
 		if res == pb.AuthResult_AUTH_OK {
 			return

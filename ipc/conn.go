@@ -209,7 +209,7 @@ var ErrOverflow = errors.New("ipc: outbox full")
 // writer goroutine: the sender never blocks on a peer that stops reading.
 // A full queue, or a datagram the peer does not take within the write
 // deadline, is the peer's fault; the owner is told once through onFail and
-// kills it (docs/design.md#channels). OpenSMTPD's mproc queues the same way.
+// kills it (docs/design.md#channels).
 type Outbox struct {
 	c        *Conn
 	q        chan queued

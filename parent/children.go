@@ -354,7 +354,7 @@ func (p *Parent) childExited(c *child, err error) {
 }
 
 // startMailbox starts the mailbox worker of the user a grant names, with
-// that user's ids (docs/security.md#mailbox-workers), and delivers the
+// that user's ids (docs/security.md, boundary 6), and delivers the
 // sessions waiting for it.
 func (p *Parent) startMailbox(gr *pb.Grant, e *mailboxEntry) {
 	spec := spawnSpec{

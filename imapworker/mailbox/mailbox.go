@@ -77,7 +77,7 @@ func Main(parent *ipc.Conn) error {
 // assertIDs checks, from inside, what the parent was to start this worker
 // as: the user's ids, never root, and no way back to root. The parent and
 // authd refuse uid and gid 0 too; this is the last line
-// (docs/security.md#mailbox-workers).
+// (docs/security.md, "6. Mailbox worker -> other users' files").
 func assertIDs(setup *pb.Setup) error {
 	if setup.Uid == 0 || setup.Gid == 0 {
 		return fmt.Errorf("refusing to serve %q as uid %d gid %d", setup.User, setup.Uid, setup.Gid)
