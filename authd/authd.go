@@ -61,7 +61,7 @@ type options struct {
 	maxChecks     int // concurrent backend checks
 	now           func() time.Time
 	sleep         func(time.Duration)
-	newBackend    func(*pb.Setup, *slog.Logger) (backend, error)
+	newBackend    func(*pb.AuthdSetup, *slog.Logger) (backend, error)
 }
 
 func defaultOptions() options {
@@ -82,36 +82,36 @@ func defaultOptions() options {
 	}
 }
 
-func newBackend(s *pb.Setup, log *slog.Logger) (backend, error) {
-	switch s.AuthBackend {
-	case "pam":
+func newBackend(s *pb.AuthdSetup, log *slog.Logger) (backend, error) {
+	switch s.Backend {
+	case pb.AuthBackend_AUTH_BACKEND_PAM:
 		service := s.PamService
 		if service == "" {
 			service = "imapd"
 		}
 		return newPAM(service, log)
-	case "passwd-file":
+	case pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE:
 		if s.PasswdFile == "" {
 			return nil, errors.New("authd: passwd-file backend without passwd_file")
 		}
 		return newPasswdFile(s.PasswdFile, log)
 	default:
-		return nil, fmt.Errorf("authd: unknown auth_backend %q", s.AuthBackend)
+		return nil, fmt.Errorf("authd: unknown auth backend %v", s.Backend)
 	}
 }
 
 // Main runs the authd role on ch, its channel to the parent: it waits for
 // Setup, then serves until Shutdown (nil) or until the parent's end closes
 // (an error: the parent died).
-func Main(ch *ipc.Conn) error {
+func Main(ch *ipc.AuthdToParent) error {
 	return run(ch, defaultOptions(), slog.Default())
 }
 
 type server struct {
 	opt     options
 	log     *slog.Logger
-	parent  *ipc.Conn
-	setup   *pb.Setup
+	parent  *ipc.AuthdToParent
+	setup   *pb.AuthdSetup
 	backend backend
 	pen     *penalties
 	floor   *failFloor
@@ -126,7 +126,7 @@ type server struct {
 	failures  atomic.Uint64
 }
 
-func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
+func run(ch *ipc.AuthdToParent, opt options, log *slog.Logger) error {
 	defer ch.Close()
 	// A parent that never sends Setup must not leave authd waiting forever.
 	t := time.AfterFunc(opt.setupTimeout, func() { ch.Close() })
@@ -139,7 +139,7 @@ func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
 		fd.Close()
 	}
 	setup := env.GetSetup()
-	if setup == nil || setup.Role != pb.Role_ROLE_AUTHD {
+	if setup == nil {
 		return fmt.Errorf("authd: first message is %s, want an authd setup", ipc.BodyName(env))
 	}
 	be, err := opt.newBackend(setup, log)
@@ -154,14 +154,14 @@ func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
 	if s.floor.min < 0 {
 		// pam_unix with yescrypt takes ~180 ms (DESIGN.md §7).
 		s.floor.min = 0
-		if setup.AuthBackend == "pam" {
+		if setup.Backend == pb.AuthBackend_AUTH_BACKEND_PAM {
 			s.floor.min = 250 * time.Millisecond
 		}
 	}
 	if setup.AuthCacheSeconds > 0 {
 		s.cache = newCredCache(time.Duration(setup.AuthCacheSeconds)*time.Second, opt.now)
 	}
-	log.Info("authd ready", "backend", setup.AuthBackend, "unprivileged", setup.Unprivileged,
+	log.Info("authd ready", "backend", setup.Backend.String(), "unprivileged", setup.Unprivileged,
 		"first_valid_uid", setup.FirstValidUid, "cache_seconds", setup.AuthCacheSeconds)
 	return s.serveParent()
 }
@@ -178,17 +178,17 @@ func (s *server) serveParent() error {
 			return fmt.Errorf("authd: %w", err)
 		}
 		switch b := env.Body.(type) {
-		case *pb.Envelope_AuthdChannel:
+		case *pb.ToAuthd_AuthdChannel:
 			if fd == nil {
 				return errors.New("authd: authd_channel without a descriptor")
 			}
 			go s.servePreauth(b.AuthdChannel.WorkerId, fd)
 			continue
-		case *pb.Envelope_GrantAck:
+		case *pb.ToAuthd_GrantAck:
 			s.acked(b.GrantAck.Token, !b.GrantAck.Refused)
-		case *pb.Envelope_StatsRequest:
-			err = s.parent.Send(&pb.Envelope{Id: env.Id, Body: &pb.Envelope_AuthStats{AuthStats: s.stats()}}, nil)
-		case *pb.Envelope_Shutdown:
+		case *pb.ToAuthd_StatsRequest:
+			err = s.parent.Send(&pb.FromAuthd{Id: env.Id, Body: &pb.FromAuthd_AuthStats{AuthStats: s.stats()}}, nil)
+		case *pb.ToAuthd_Shutdown:
 			s.log.Info("shutdown", "reason", b.Shutdown.Reason)
 			err = errShutdown
 		default:
@@ -216,7 +216,7 @@ func (s *server) stats() *pb.AuthStats {
 // less privileged than authd: anything amiss drops the channel, not authd.
 func (s *server) servePreauth(id uint32, f *os.File) {
 	peer := fmt.Sprintf("preauth[%d]", id)
-	c, err := ipc.NewConn(f, peer, "auth_request")
+	c, err := ipc.NewConn[*pb.AuthAnswer, *pb.AuthCall](f, peer)
 	if err != nil {
 		s.log.Error("preauth channel", "peer", peer, "error", err.Error())
 		return
@@ -256,8 +256,8 @@ func (s *server) servePreauth(id uint32, f *os.File) {
 	}
 }
 
-func (s *server) reply(c *ipc.Conn, id uint64, res pb.AuthResult, token, user string) {
-	err := c.Send(&pb.Envelope{Id: id, Body: &pb.Envelope_AuthReply{AuthReply: &pb.AuthReply{
+func (s *server) reply(c *ipc.AuthdToPreauth, id uint64, res pb.AuthResult, token, user string) {
+	err := c.Send(&pb.AuthAnswer{Id: id, Body: &pb.AuthAnswer_AuthReply{AuthReply: &pb.AuthReply{
 		Result: res, Token: token, User: user}}}, nil)
 	if err != nil {
 		s.log.Warn("auth reply", "peer", c.Peer(), "error", err.Error())
@@ -420,7 +420,7 @@ func (s *server) grant(g *pb.Grant) bool {
 		delete(s.pending, g.Token)
 		s.mu.Unlock()
 	}()
-	err := s.parent.Send(&pb.Envelope{Id: s.nextID.Add(1), Body: &pb.Envelope_Grant{Grant: g}}, nil)
+	err := s.parent.Send(&pb.FromAuthd{Id: s.nextID.Add(1), Body: &pb.FromAuthd_Grant{Grant: g}}, nil)
 	if err != nil {
 		s.log.Error("grant", "user", g.User, "error", err.Error())
 		return false

@@ -27,7 +27,7 @@ func TestRefusedAccountAnswersLikeWrongPassword(t *testing.T) {
 	attempt := func(n int, user, password string) time.Duration {
 		t.Helper()
 		start := time.Now()
-		err := h.preauth.Send(&pb.Envelope{Id: uint64(n), Body: &pb.Envelope_AuthRequest{AuthRequest: &pb.AuthRequest{
+		err := h.preauth.Send(&pb.AuthCall{Id: uint64(n), Body: &pb.AuthCall_AuthRequest{AuthRequest: &pb.AuthRequest{
 			Mechanism: "LOGIN", User: []byte(user), Password: []byte(password),
 			RemoteAddr: fmt.Sprintf("192.0.2.%d:1", n)}}}, nil)
 		if err != nil {
@@ -65,8 +65,8 @@ func (b canonBackend) check(a attempt) (account, pb.AuthResult, bool) {
 //	C: a1 LOGIN alice secret   S: a1 NO [AUTHENTICATIONFAILED]
 func TestCanonicalNameValidated(t *testing.T) {
 	for _, canon := range []string{"../root", "a/b", "x y", ".hidden"} {
-		h := startAuthd(t, &pb.Setup{AuthBackend: "pam", FirstValidUid: 1000}, func(o *options) {
-			o.newBackend = func(*pb.Setup, *slog.Logger) (backend, error) { return canonBackend{canon}, nil }
+		h := startAuthd(t, &pb.AuthdSetup{Backend: pb.AuthBackend_AUTH_BACKEND_PAM, FirstValidUid: 1000}, func(o *options) {
+			o.newBackend = func(*pb.AuthdSetup, *slog.Logger) (backend, error) { return canonBackend{canon}, nil }
 		})
 		h.login(h.preauth, 1, "alice", "secret")
 		if _, r := recvReply(t, h.preauth); r.Result != pb.AuthResult_AUTH_REFUSED {

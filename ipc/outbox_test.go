@@ -15,7 +15,7 @@ func TestOutboxPeerStopsReading(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close() // the peer: never read
-	c, err := NewConn(a, "stuck")
+	c, err := NewConn[*pb.ToMailbox, *pb.FromMailbox](a, "stuck")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestOutboxPeerStopsReading(t *testing.T) {
 	failed := make(chan error, 4)
 	o := c.NewOutbox(8, 100*time.Millisecond, func(err error) { failed <- err })
 	defer o.Close()
-	big := &pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: string(make([]byte, 32<<10))}}}
+	big := &pb.ToMailbox{Body: &pb.ToMailbox_Shutdown{Shutdown: &pb.Shutdown{Reason: string(make([]byte, 32<<10))}}}
 	start := time.Now()
 	var postErr error
 	for i := 0; i < 10000 && postErr == nil; i++ {

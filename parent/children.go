@@ -6,7 +6,10 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"imapd/ipc"
+	"imapd/parent/config"
 	pb "imapd/proto"
 )
 
@@ -75,29 +78,73 @@ func (p *Parent) spawnThen(spec spawnSpec, done func(*child, error)) {
 	}()
 }
 
-// adopt gives a new child its outbox and reader.
-func (p *Parent) adopt(c *child) {
-	c.out = c.conn.NewOutbox(outboxSize, p.outboxWait, func(err error) {
+// adopt types a new child's channel by its role and gives it its outbox
+// and reader. The channel's type is what the child may send
+// (docs/design.md#channels).
+func (p *Parent) adopt(c *child) error {
+	f := c.file
+	c.file = nil
+	onFail := func(err error) {
 		go p.post(func() { p.misbehaved(c, "does not read its channel: "+err.Error()) })
-	})
+	}
+	switch c.role {
+	case pb.Role_ROLE_PREAUTH:
+		conn, err := ipc.NewConn[*pb.ToPreauth, *pb.FromPreauth](f, "preauth")
+		if err != nil {
+			return p.adoptFailed(c, err)
+		}
+		c.closer, c.toPreauth = conn, conn.NewOutbox(outboxSize, p.outboxWait, onFail)
+		go readChild(p, c, conn, p.fromPreauth)
+	case pb.Role_ROLE_AUTHD:
+		conn, err := ipc.NewConn[*pb.ToAuthd, *pb.FromAuthd](f, "authd")
+		if err != nil {
+			return p.adoptFailed(c, err)
+		}
+		c.closer, c.toAuthd = conn, conn.NewOutbox(outboxSize, p.outboxWait, onFail)
+		go readChild(p, c, conn, p.fromAuthd)
+	case pb.Role_ROLE_MAILBOX:
+		conn, err := ipc.NewConn[*pb.ToMailbox, *pb.FromMailbox](f, "mailbox")
+		if err != nil {
+			return p.adoptFailed(c, err)
+		}
+		c.closer, c.toMailbox = conn, conn.NewOutbox(outboxSize, p.outboxWait, onFail)
+		go readChild(p, c, conn, p.fromMailbox)
+	}
 	p.children[c] = true
-	go p.read(c)
+	return nil
 }
 
-// read passes what c sends to the loop, and its exit once it is reaped.
-func (p *Parent) read(c *child) {
+func (p *Parent) adoptFailed(c *child, err error) error {
+	c.kill()
+	if c.cmd != nil {
+		go c.cmd.Wait()
+	}
+	return err
+}
+
+// readChild passes what c sends to the loop, and its exit once it is
+// reaped.
+func readChild[Out, In proto.Message](p *Parent, c *child, conn *ipc.Conn[Out, In], handle func(*child, In, *os.File)) {
 	for {
-		env, fd, err := c.conn.Recv()
+		m, fd, err := conn.Recv()
 		if err != nil {
 			if !errors.Is(err, ipc.ErrClosed) {
 				p.post(func() { p.misbehaved(c, err.Error()) })
 			}
 			break
 		}
-		p.post(func() { p.fromChild(c, env, fd) })
+		p.post(func() {
+			if c.killed {
+				if fd != nil {
+					fd.Close()
+				}
+				return
+			}
+			handle(c, m, fd)
+		})
 	}
 	c.kill() // a closed channel ends the process too
-	c.out.Close()
+	c.closeOutbox()
 	var werr error
 	if c.cmd != nil {
 		werr = c.cmd.Wait()
@@ -106,17 +153,35 @@ func (p *Parent) read(c *child) {
 	close(c.exited)
 }
 
-// send queues env (and fd, which it takes) for c. A child whose outbox is
-// full is not reading: it is killed, never waited on.
-func (p *Parent) send(c *child, env *pb.Envelope, fd *os.File) {
-	if c == nil || c.out == nil || c.killed {
+// send queues m (and fd, which it takes) on o, the outbox of c. A child
+// whose outbox is full is not reading: it is killed, never waited on.
+func send[Out, In proto.Message](p *Parent, c *child, o *ipc.Outbox[Out, In], m Out, fd *os.File) {
+	if c == nil || o == nil || c.killed {
 		if fd != nil {
 			fd.Close()
 		}
 		return
 	}
-	if err := c.out.Post(env, fd); errors.Is(err, ipc.ErrOverflow) {
+	if err := o.Post(m, fd); errors.Is(err, ipc.ErrOverflow) {
 		p.misbehaved(c, "outbox full")
+	}
+}
+
+func (p *Parent) toPreauth(c *child, m *pb.ToPreauth, fd *os.File) { send(p, c, c.toPreauth, m, fd) }
+func (p *Parent) toAuthd(c *child, m *pb.ToAuthd, fd *os.File)     { send(p, c, c.toAuthd, m, fd) }
+func (p *Parent) toMailbox(c *child, m *pb.ToMailbox, fd *os.File) { send(p, c, c.toMailbox, m, fd) }
+
+// shutdownChild tells c to stop; drain lets a preauth worker's connections
+// before login finish first.
+func (p *Parent) shutdownChild(c *child, reason string, drain bool) {
+	s := &pb.Shutdown{Reason: reason, Drain: drain}
+	switch c.role {
+	case pb.Role_ROLE_PREAUTH:
+		p.toPreauth(c, &pb.ToPreauth{Body: &pb.ToPreauth_Shutdown{Shutdown: s}}, nil)
+	case pb.Role_ROLE_AUTHD:
+		p.toAuthd(c, &pb.ToAuthd{Body: &pb.ToAuthd_Shutdown{Shutdown: s}}, nil)
+	case pb.Role_ROLE_MAILBOX:
+		p.toMailbox(c, &pb.ToMailbox{Body: &pb.ToMailbox_Shutdown{Shutdown: s}}, nil)
 	}
 }
 
@@ -133,15 +198,14 @@ func (p *Parent) misbehaved(c *child, reason string) {
 
 // startAuthd starts authd and gives it the authentication settings.
 func (p *Parent) startAuthd() {
-	setup := &pb.Setup{
-		Role: pb.Role_ROLE_AUTHD, Generation: p.gen, AuthBackend: p.cfg.Auth, PamService: p.cfg.PAMService,
+	setup := &pb.AuthdSetup{
+		Generation: p.gen, Backend: authBackend(p.cfg.Auth), PamService: p.cfg.PAMService,
 		PasswdFile: absPath(p.cfg.PasswdFile), FirstValidUid: uint32(p.cfg.FirstValidUID), Unprivileged: !p.privileged,
 		AuthCacheSeconds: uint32(p.cfg.AuthCache / time.Second),
 	}
 	gen := p.gen
 	p.spawnThen(spawnSpec{
 		role: pb.Role_ROLE_AUTHD, path: p.authdExe, title: "imapd: authd", env: childEnv("authd"), dir: "/",
-		allowed: []string{"grant", "auth_stats"},
 	}, func(c *child, err error) {
 		if err != nil {
 			p.log.Error("authd did not start", "err", err)
@@ -149,10 +213,14 @@ func (p *Parent) startAuthd() {
 			return
 		}
 		c.gen = gen
-		p.adopt(c)
-		p.send(c, &pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil)
+		if err := p.adopt(c); err != nil {
+			p.log.Error("authd channel", "err", err)
+			p.restartAuthd(0)
+			return
+		}
+		p.toAuthd(c, &pb.ToAuthd{Body: &pb.ToAuthd_Setup{Setup: setup}}, nil)
 		if p.stopping {
-			p.send(c, &pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "shutting down"}}}, nil)
+			p.shutdownChild(c, "shutting down", false)
 			return
 		}
 		p.authd = c
@@ -182,11 +250,8 @@ func (p *Parent) connectAuthd(w *child) {
 		p.log.Error("authd channel", "err", err)
 		return
 	}
-	msg := func() *pb.Envelope {
-		return &pb.Envelope{Body: &pb.Envelope_AuthdChannel{AuthdChannel: &pb.AuthdChannel{WorkerId: w.id}}}
-	}
-	p.send(p.authd, msg(), a)
-	p.send(w, msg(), b)
+	p.toAuthd(p.authd, &pb.ToAuthd{Body: &pb.ToAuthd_AuthdChannel{AuthdChannel: &pb.AuthdChannel{WorkerId: w.id}}}, a)
+	p.toPreauth(w, &pb.ToPreauth{Body: &pb.ToPreauth_AuthdChannel{AuthdChannel: &pb.AuthdChannel{WorkerId: w.id}}}, b)
 }
 
 // newGeneration starts n preauth workers of the current configuration.
@@ -203,9 +268,9 @@ func (p *Parent) newGeneration(n int) *generation {
 func (p *Parent) startPreauth(g *generation, slot int) {
 	p.nextWorker++
 	id := p.nextWorker
-	setup := &pb.Setup{
-		Role: pb.Role_ROLE_PREAUTH, Generation: g.gen, WorkerId: id, Certs: p.certs,
-		PlaintextAuth: string(p.cfg.PlaintextAuth), LoginTimeoutSeconds: uint32(p.cfg.LoginTimeout / time.Second),
+	setup := &pb.PreauthSetup{
+		Generation: g.gen, WorkerId: id, Certs: p.certs,
+		PlaintextAuth: plaintextAuth(p.cfg.PlaintextAuth), LoginTimeoutSeconds: uint32(p.cfg.LoginTimeout / time.Second),
 		MaxLine: uint32(p.cfg.LineLimit),
 	}
 	if p.privileged {
@@ -213,7 +278,6 @@ func (p *Parent) startPreauth(g *generation, slot int) {
 	}
 	p.spawnThen(spawnSpec{
 		role: pb.Role_ROLE_PREAUTH, path: p.exe, title: "imapd: preauth", env: childEnv("preauth"), dir: "/",
-		allowed: []string{"ready", "conn_done", "handoff"},
 	}, func(c *child, err error) {
 		if err != nil {
 			p.log.Error("preauth worker did not start", "generation", g.gen, "err", err)
@@ -221,11 +285,15 @@ func (p *Parent) startPreauth(g *generation, slot int) {
 			return
 		}
 		c.id, c.slot, c.gen = id, slot, g.gen
-		p.adopt(c)
-		p.send(c, &pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil)
+		if err := p.adopt(c); err != nil {
+			p.log.Error("preauth worker channel", "err", err)
+			p.preauthFailed(g, slot, 0)
+			return
+		}
+		p.toPreauth(c, &pb.ToPreauth{Body: &pb.ToPreauth_Setup{Setup: setup}}, nil)
 		if p.stopping || (g != p.current && g != p.pending) {
 			c.draining = true
-			p.send(c, &pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "superseded"}}}, nil)
+			p.shutdownChild(c, "superseded", false)
 			return
 		}
 		g.slots[slot] = c
@@ -303,7 +371,7 @@ func (p *Parent) ready(c *child) {
 func (p *Parent) drain(c *child, reason string) {
 	c.draining = true
 	p.old = append(p.old, c)
-	p.send(c, &pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: reason, Drain: true}}}, nil)
+	p.shutdownChild(c, reason, true)
 }
 
 // childExited reaps a child: its rows in the connection table go, and what
@@ -359,15 +427,15 @@ func (p *Parent) childExited(c *child, err error) {
 func (p *Parent) startMailbox(gr *pb.Grant, e *mailboxEntry) {
 	spec := spawnSpec{
 		role: pb.Role_ROLE_MAILBOX, path: p.exe, title: "imapd: mailbox " + gr.User, env: childEnv("mailbox"),
-		dir: "/", allowed: []string{"session_done"},
+		dir: "/",
 	}
 	if p.privileged {
 		spec.cred = &syscall.Credential{Uid: gr.Uid, Gid: gr.Gid, Groups: gr.Groups}
 		spec.env = append(spec.env, "HOME="+gr.Home, "USER="+gr.User)
 	}
-	setup := &pb.Setup{
-		Role: pb.Role_ROLE_MAILBOX, Generation: p.gen, User: gr.User, Uid: gr.Uid, Gid: gr.Gid, Home: gr.Home,
-		Storage: p.cfg.Storage, MaildirPath: absPath(p.cfg.MaildirPath),
+	setup := &pb.MailboxSetup{
+		Generation: p.gen, User: gr.User, Uid: gr.Uid, Gid: gr.Gid, Home: gr.Home,
+		Storage: storage(p.cfg.Storage), MaildirPath: absPath(p.cfg.MaildirPath),
 		AutologoutSeconds: uint32(p.cfg.Autologout / time.Second), AppendLimit: uint64(p.cfg.AppendLimit),
 		MaxLine: uint32(p.cfg.LineLimit),
 	}
@@ -391,11 +459,51 @@ func (p *Parent) startMailbox(gr *pb.Grant, e *mailboxEntry) {
 			return
 		}
 		c.user, c.uid, c.gen = gr.User, gr.Uid, gen
-		p.adopt(c)
-		p.send(c, &pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil)
+		if err := p.adopt(c); err != nil {
+			p.log.Error("mailbox worker channel", "user", gr.User, "err", err)
+			if p.mailboxes[gr.User] == e {
+				delete(p.mailboxes, gr.User)
+			}
+			for _, s := range waiting {
+				p.undeliverable(s)
+			}
+			return
+		}
+		p.toMailbox(c, &pb.ToMailbox{Body: &pb.ToMailbox_Setup{Setup: setup}}, nil)
 		e.c = c
 		for _, s := range waiting {
 			p.deliver(c, s)
 		}
 	})
+}
+
+// The configuration's words as the setups' enums.
+func authBackend(a string) pb.AuthBackend {
+	switch a {
+	case config.AuthPAM:
+		return pb.AuthBackend_AUTH_BACKEND_PAM
+	case config.AuthPasswdFile:
+		return pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE
+	}
+	return pb.AuthBackend_AUTH_BACKEND_UNSPECIFIED
+}
+
+func plaintextAuth(a config.PlaintextAuth) pb.PlaintextAuth {
+	switch a {
+	case config.PlaintextAllow:
+		return pb.PlaintextAuth_PLAINTEXT_ALLOW
+	case config.PlaintextDeny:
+		return pb.PlaintextAuth_PLAINTEXT_DENY
+	}
+	return pb.PlaintextAuth_PLAINTEXT_LOOPBACK
+}
+
+func storage(s string) pb.Storage {
+	switch s {
+	case config.StorageMemory:
+		return pb.Storage_STORAGE_MEMORY
+	case config.StorageMaildir:
+		return pb.Storage_STORAGE_MAILDIR
+	}
+	return pb.Storage_STORAGE_UNSPECIFIED
 }

@@ -3,6 +3,8 @@ package parent
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"imapd/ipc"
 	"imapd/parent/config"
@@ -23,12 +26,8 @@ import (
 // the far end of a real channel, which the test drives as that child would
 // (or as a compromised one would).
 
-// everyBody is what a fake child's end accepts: anything the parent sends.
-var everyBody = []string{"setup", "shutdown", "new_conn", "handoff_result", "authd_channel",
-	"grant_ack", "stats_request", "new_session", "kick"}
-
 type received struct {
-	env *pb.Envelope
+	env proto.Message // the role's To* union
 	fd  *os.File
 }
 
@@ -36,8 +35,10 @@ type received struct {
 type fake struct {
 	t    *testing.T
 	c    *child
-	side *ipc.Conn
-	msgs chan received
+	side io.Closer
+	// sendAny sends one of the role's From* unions.
+	sendAny func(proto.Message, *os.File) error
+	msgs    chan received
 }
 
 // recv waits for the next message of the given body, skipping others.
@@ -62,9 +63,9 @@ func (f *fake) recv(body string) received {
 	}
 }
 
-func (f *fake) send(env *pb.Envelope, fd *os.File) {
+func (f *fake) send(m proto.Message, fd *os.File) {
 	f.t.Helper()
-	if err := f.side.Send(env, fd); err != nil {
+	if err := f.sendAny(m, fd); err != nil {
 		f.t.Fatalf("%s[%d] send: %v", roleName(f.c.role), f.c.pid, err)
 	}
 }
@@ -115,6 +116,44 @@ func tinyBuffers(t *testing.T, a, b *os.File) {
 	}
 }
 
+// fakeEnd makes f's side of the channel, typed as the child's own end. It
+// forwards what the parent sends to f.msgs; onSetup runs after the setup
+// (a preauth worker says ready); a stuck fake reads nothing (after setup).
+func fakeEnd[Out, In proto.Message](f *fake, file *os.File, stuck bool, onSetup func(*ipc.Conn[Out, In])) error {
+	side, err := ipc.NewConn[Out, In](file, "parent")
+	if err != nil {
+		return err
+	}
+	f.side = side
+	f.sendAny = func(m proto.Message, fd *os.File) error {
+		om, ok := m.(Out)
+		if !ok {
+			return fmt.Errorf("a %s cannot send %T", roleName(f.c.role), m)
+		}
+		return side.Send(om, fd)
+	}
+	go func() {
+		defer close(f.msgs)
+		if stuck && onSetup == nil {
+			return
+		}
+		for {
+			m, fd, err := side.Recv()
+			if err != nil {
+				return
+			}
+			if ipc.BodyName(m) == "setup" && onSetup != nil {
+				onSetup(side)
+				if stuck {
+					return
+				}
+			}
+			f.msgs <- received{m, fd}
+		}
+	}()
+	return nil
+}
+
 func (fs *fakes) spawn(spec spawnSpec) (*child, error) {
 	if fs.fail[spec.role].Load() {
 		return nil, errors.New("fake: cannot start")
@@ -127,35 +166,22 @@ func (fs *fakes) spawn(spec spawnSpec) (*child, error) {
 	if stuck {
 		tinyBuffers(fs.t, a, b)
 	}
-	pc, err := ipc.NewConn(a, roleName(spec.role), spec.allowed...)
-	if err != nil {
-		return nil, err
+	c := &child{role: spec.role, pid: int(fs.pid.Add(1)), file: a, started: time.Now(), exited: make(chan struct{})}
+	f := &fake{t: fs.t, c: c, msgs: make(chan received, 4096)}
+	var err2 error
+	switch spec.role {
+	case pb.Role_ROLE_PREAUTH:
+		err2 = fakeEnd[*pb.FromPreauth, *pb.ToPreauth](f, b, stuck, func(side *ipc.PreauthToParent) {
+			side.Send(&pb.FromPreauth{Body: &pb.FromPreauth_Ready{Ready: &pb.Ready{}}}, nil)
+		})
+	case pb.Role_ROLE_AUTHD:
+		err2 = fakeEnd[*pb.FromAuthd, *pb.ToAuthd](f, b, stuck, nil)
+	case pb.Role_ROLE_MAILBOX:
+		err2 = fakeEnd[*pb.FromMailbox, *pb.ToMailbox](f, b, stuck, nil)
 	}
-	cc, err := ipc.NewConn(b, "parent", everyBody...)
-	if err != nil {
-		return nil, err
+	if err2 != nil {
+		return nil, err2
 	}
-	c := &child{role: spec.role, pid: int(fs.pid.Add(1)), conn: pc, started: time.Now(), exited: make(chan struct{})}
-	f := &fake{t: fs.t, c: c, side: cc, msgs: make(chan received, 4096)}
-	go func() {
-		defer close(f.msgs)
-		for {
-			if stuck && spec.role != pb.Role_ROLE_PREAUTH {
-				return
-			}
-			env, fd, err := cc.Recv()
-			if err != nil {
-				return
-			}
-			if env.GetSetup() != nil && spec.role == pb.Role_ROLE_PREAUTH {
-				cc.Send(&pb.Envelope{Body: &pb.Envelope_Ready{Ready: &pb.Ready{}}}, nil)
-				if stuck {
-					return
-				}
-			}
-			f.msgs <- received{env, fd}
-		}
-	}()
 	fs.mu.Lock()
 	fs.all = append(fs.all, f)
 	fs.mu.Unlock()
@@ -303,7 +329,7 @@ func (r *rig) connect() (*fake, *pb.NewConn) {
 				if !ok {
 					continue
 				}
-				if nc := m.env.GetNewConn(); nc != nil {
+				if nc := m.env.(*pb.ToPreauth).GetNewConn(); nc != nil {
 					m.fd.Close()
 					return w, nc
 				}
@@ -355,10 +381,10 @@ func (r *rig) id(f *fake) uint32 {
 // grant plays authd vouching for conn of worker w.
 func (r *rig) grant(w *fake, conn uint64, token string) *pb.GrantAck {
 	r.t.Helper()
-	r.authd.send(&pb.Envelope{Body: &pb.Envelope_Grant{Grant: &pb.Grant{
+	r.authd.send(&pb.FromAuthd{Body: &pb.FromAuthd_Grant{Grant: &pb.Grant{
 		Token: token, PreauthId: r.id(w), ConnId: conn, User: "alice", Uid: 1001, Gid: 1001,
 	}}}, nil)
-	return r.authd.recv("grant_ack").env.GetGrantAck()
+	return r.authd.recv("grant_ack").env.(*pb.ToAuthd).GetGrantAck()
 }
 
 // handoff plays w handing conn off with token, passing a descriptor.
@@ -370,5 +396,5 @@ func (r *rig) handoff(w *fake, conn uint64, token string) {
 	}
 	defer rd.Close()
 	defer wr.Close()
-	w.send(&pb.Envelope{Body: &pb.Envelope_Handoff{Handoff: &pb.Handoff{ConnId: conn, Token: token, Tag: "a1", RemoteAddr: "203.0.113.66:1"}}}, rd)
+	w.send(&pb.FromPreauth{Body: &pb.FromPreauth_Handoff{Handoff: &pb.Handoff{ConnId: conn, Token: token, Tag: "a1", RemoteAddr: "203.0.113.66:1"}}}, rd)
 }

@@ -28,7 +28,7 @@ func TestForgedHandoffsAreRefused(t *testing.T) {
 		{"token granted for another connection", "T-a", b.ConnId},
 	} {
 		r.handoff(w, c.conn, c.token)
-		if res := w.recv("handoff_result").env.GetHandoffResult(); res.Ok {
+		if res := w.recv("handoff_result").env.(*pb.ToPreauth).GetHandoffResult(); res.Ok {
 			t.Errorf("%s: handoff accepted", c.name)
 		}
 	}
@@ -36,18 +36,18 @@ func TestForgedHandoffsAreRefused(t *testing.T) {
 	// connection's row. It works once.
 	r.handoff(w, a.ConnId, "T-a")
 	mb := r.fs.next(pb.Role_ROLE_MAILBOX)
-	if m := mb.recv("new_session"); m.env.GetNewSession().GetUser() != "alice" || m.fd == nil {
+	if m := mb.recv("new_session"); m.env.(*pb.ToMailbox).GetNewSession().GetUser() != "alice" || m.fd == nil {
 		t.Fatalf("mailbox worker got %v", m.env)
 	} else {
 		m.fd.Close()
-		if tok := m.env.GetNewSession().GetHandoff().GetToken(); tok != "" {
+		if tok := m.env.(*pb.ToMailbox).GetNewSession().GetHandoff().GetToken(); tok != "" {
 			t.Errorf("the used token went on to the mailbox worker: %q", tok)
 		}
-		if peer := m.env.GetNewSession().GetHandoff().GetRemoteAddr(); peer == "203.0.113.66:1" {
+		if peer := m.env.(*pb.ToMailbox).GetNewSession().GetHandoff().GetRemoteAddr(); peer == "203.0.113.66:1" {
 			t.Error("the mailbox worker got the worker's claimed peer, not the parent's")
 		}
 	}
-	if res := w.recv("handoff_result").env.GetHandoffResult(); !res.Ok {
+	if res := w.recv("handoff_result").env.(*pb.ToPreauth).GetHandoffResult(); !res.Ok {
 		t.Fatalf("genuine handoff refused: %s", res.Reason)
 	}
 	if n := r.logs.count("handoff refused"); n != 2 {

@@ -23,11 +23,11 @@ func (r *rig) login(token string, mb **fake) {
 		*mb = r.fs.next(pb.Role_ROLE_MAILBOX)
 	}
 	m := (*mb).recv("new_session")
-	if m.fd == nil || m.env.GetNewSession().GetSessionId() != nc.ConnId {
+	if m.fd == nil || m.env.(*pb.ToMailbox).GetNewSession().GetSessionId() != nc.ConnId {
 		r.t.Fatalf("mailbox worker got %v", m.env)
 	}
 	m.fd.Close()
-	if res := w.recv("handoff_result").env.GetHandoffResult(); !res.Ok {
+	if res := w.recv("handoff_result").env.(*pb.ToPreauth).GetHandoffResult(); !res.Ok {
 		r.t.Fatalf("handoff refused: %s", res.Reason)
 	}
 }
@@ -154,7 +154,7 @@ func TestForgedMessagesAreRefused(t *testing.T) {
 		log   string
 	}{
 		{"conn_done", func(bad *fake) {
-			bad.send(&pb.Envelope{Body: &pb.Envelope_ConnDone{ConnDone: &pb.ConnDone{ConnId: victimConn}}}, nil)
+			bad.send(&pb.FromPreauth{Body: &pb.FromPreauth_ConnDone{ConnDone: &pb.ConnDone{ConnId: victimConn}}}, nil)
 		}, "conn_done refused"},
 		{"handoff", func(bad *fake) { r.handoff(bad, victimConn, "T-none") }, "handoff refused"},
 		{"grant", func(bad *fake) {
@@ -202,7 +202,7 @@ func TestForgedMessagesAreRefused(t *testing.T) {
 	}
 
 	// session_done for a session the mailbox worker does not serve.
-	mb.send(&pb.Envelope{Body: &pb.Envelope_SessionDone{SessionDone: &pb.SessionDone{SessionId: victimConn}}}, nil)
+	mb.send(&pb.FromMailbox{Body: &pb.FromMailbox_SessionDone{SessionDone: &pb.SessionDone{SessionId: victimConn}}}, nil)
 	if !mb.killed() {
 		t.Fatal("forged session_done: mailbox worker not killed")
 	}
@@ -226,7 +226,7 @@ func TestWorkerIdentitiesUnique(t *testing.T) {
 	}
 	for range 2 {
 		w := r.fs.next(pb.Role_ROLE_PREAUTH)
-		s := w.recv("setup").env.GetSetup()
+		s := w.recv("setup").env.(*pb.ToPreauth).GetSetup()
 		if seen[r.id(w)] {
 			t.Errorf("worker id %d reused", r.id(w))
 		}
@@ -248,7 +248,7 @@ func TestGrantExpires(t *testing.T) {
 	}
 	r.waitFor("grant expired", func() bool { return r.p.conns.rows[nc.ConnId].grant == nil })
 	r.handoff(w, nc.ConnId, "T-late")
-	if res := w.recv("handoff_result").env.GetHandoffResult(); res.Ok || !strings.Contains(res.Reason, "expired") {
+	if res := w.recv("handoff_result").env.(*pb.ToPreauth).GetHandoffResult(); res.Ok || !strings.Contains(res.Reason, "expired") {
 		t.Errorf("expired token: %v", res)
 	}
 }
@@ -284,7 +284,7 @@ func TestReloadFailureKeepsServing(t *testing.T) {
 	}
 	r.waitFor("new generation serving", func() bool { return r.p.current.gen == 2 })
 	for _, w := range old {
-		if s := w.recv("shutdown").env.GetShutdown(); !s.Drain {
+		if s := w.recv("shutdown").env.(*pb.ToPreauth).GetShutdown(); !s.Drain {
 			t.Errorf("old worker told %v, want a drain", s)
 		}
 	}

@@ -9,54 +9,52 @@ import (
 	pb "imapd/proto"
 )
 
-// fromChild is the flat switch over what each role may send. Every message
-// about a connection is checked against the rows of the connection table
-// the sender holds; one it has no right to send kills it
-// (docs/security.md#the-parent).
-func (p *Parent) fromChild(c *child, env *pb.Envelope, fd *os.File) {
-	if c.killed {
-		if fd != nil {
-			fd.Close()
-		}
+// fromPreauth, fromAuthd and fromMailbox are the flat switches over what
+// each role may send (its channel's type allows nothing else). Every
+// message about a connection is checked against the rows of the connection
+// table the sender holds; one it has no right to send kills it
+// (docs/security.md, "3. Preauth worker -> parent").
+func (p *Parent) fromPreauth(c *child, m *pb.FromPreauth, fd *os.File) {
+	switch b := m.Body.(type) {
+	case *pb.FromPreauth_Ready:
+		p.ready(c)
+	case *pb.FromPreauth_ConnDone:
+		p.connDone(c, b.ConnDone.ConnId)
+	case *pb.FromPreauth_Handoff:
+		p.handoff(c, b.Handoff, fd)
 		return
-	}
-	switch c.role {
-	case pb.Role_ROLE_PREAUTH:
-		switch b := env.Body.(type) {
-		case *pb.Envelope_Ready:
-			p.ready(c)
-		case *pb.Envelope_ConnDone:
-			p.connDone(c, b.ConnDone.ConnId)
-		case *pb.Envelope_Handoff:
-			p.handoff(c, b.Handoff, fd)
-			fd = nil
-		default:
-			p.misbehaved(c, "unexpected message")
-		}
-	case pb.Role_ROLE_AUTHD:
-		switch b := env.Body.(type) {
-		case *pb.Envelope_Grant:
-			p.grant(c, b.Grant)
-		case *pb.Envelope_AuthStats:
-			for _, ch := range p.statsWait {
-				ch <- b.AuthStats
-			}
-			p.statsWait = nil
-		default:
-			p.misbehaved(c, "unexpected message")
-		}
-	case pb.Role_ROLE_MAILBOX:
-		switch b := env.Body.(type) {
-		case *pb.Envelope_SessionDone:
-			p.sessionDone(c, b.SessionDone.SessionId)
-		default:
-			p.misbehaved(c, "unexpected message")
-		}
-	default:
-		p.misbehaved(c, "unexpected message")
 	}
 	if fd != nil {
 		fd.Close()
+	}
+}
+
+func (p *Parent) fromAuthd(c *child, m *pb.FromAuthd, fd *os.File) {
+	if fd != nil {
+		fd.Close()
+		p.misbehaved(c, "descriptor from authd")
+		return
+	}
+	switch b := m.Body.(type) {
+	case *pb.FromAuthd_Grant:
+		p.grant(c, b.Grant)
+	case *pb.FromAuthd_AuthStats:
+		for _, ch := range p.statsWait {
+			ch <- b.AuthStats
+		}
+		p.statsWait = nil
+	}
+}
+
+func (p *Parent) fromMailbox(c *child, m *pb.FromMailbox, fd *os.File) {
+	if fd != nil {
+		fd.Close()
+		p.misbehaved(c, "descriptor from a mailbox worker")
+		return
+	}
+	switch b := m.Body.(type) {
+	case *pb.FromMailbox_SessionDone:
+		p.sessionDone(c, b.SessionDone.SessionId)
 	}
 }
 
@@ -66,7 +64,7 @@ func (p *Parent) fromChild(c *child, env *pb.Envelope, fd *os.File) {
 // by asking authd about it. The grant expires by a timer.
 func (p *Parent) grant(a *child, g *pb.Grant) {
 	ack := func(refused bool) {
-		p.send(a, &pb.Envelope{Body: &pb.Envelope_GrantAck{GrantAck: &pb.GrantAck{Token: g.Token, Refused: refused}}}, nil)
+		p.toAuthd(a, &pb.ToAuthd{Body: &pb.ToAuthd_GrantAck{GrantAck: &pb.GrantAck{Token: g.Token, Refused: refused}}}, nil)
 	}
 	w := p.workers[g.PreauthId]
 	r := p.conns.rows[g.ConnId]
@@ -119,7 +117,7 @@ func (p *Parent) handoff(w *child, h *pb.Handoff, fd *os.File) {
 	if gr == nil || gr.Token != h.Token {
 		fd.Close()
 		p.log.Warn("handoff refused", "worker", w.id, "pid", w.pid, "conn", h.ConnId, "reason", "unknown, expired or used token")
-		p.send(w, &pb.Envelope{Body: &pb.Envelope_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: h.ConnId, Reason: "unknown, expired or used token"}}}, nil)
+		p.toPreauth(w, &pb.ToPreauth{Body: &pb.ToPreauth_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: h.ConnId, Reason: "unknown, expired or used token"}}}, nil)
 		return
 	}
 	// What the mailbox worker learns of the peer is the parent's record,
@@ -149,8 +147,8 @@ func (p *Parent) deliver(mb *child, s waitingSession) {
 	}
 	p.conns.attach(s.row, mb)
 	p.log.Info("login", "user", mb.user, "peer", s.row.remote, "conn", s.row.id, "tls", s.h.Tls, "mailbox_pid", mb.pid)
-	p.send(mb, &pb.Envelope{Body: &pb.Envelope_NewSession{NewSession: &pb.NewSession{SessionId: s.row.id, Handoff: s.h, User: mb.user}}}, s.fd)
-	p.send(s.w, &pb.Envelope{Body: &pb.Envelope_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: s.row.id, Ok: true}}}, nil)
+	p.toMailbox(mb, &pb.ToMailbox{Body: &pb.ToMailbox_NewSession{NewSession: &pb.NewSession{SessionId: s.row.id, Handoff: s.h, User: mb.user}}}, s.fd)
+	p.toPreauth(s.w, &pb.ToPreauth{Body: &pb.ToPreauth_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: s.row.id, Ok: true}}}, nil)
 }
 
 // undeliverable ends a redeemed connection whose mailbox worker did not
@@ -158,7 +156,7 @@ func (p *Parent) deliver(mb *child, s waitingSession) {
 func (p *Parent) undeliverable(s waitingSession) {
 	s.fd.Close()
 	s.row.delivering = false
-	p.send(s.w, &pb.Envelope{Body: &pb.Envelope_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: s.row.id, Reason: "mailbox worker did not start"}}}, nil)
+	p.toPreauth(s.w, &pb.ToPreauth{Body: &pb.ToPreauth_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: s.row.id, Reason: "mailbox worker did not start"}}}, nil)
 	if p.conns.rows[s.row.id] == s.row {
 		p.conns.removeIfDone(s.row)
 	}
@@ -199,5 +197,5 @@ func (p *Parent) retireIdleMailbox(mb *child) {
 	}
 	delete(p.mailboxes, mb.user)
 	mb.draining = true
-	p.send(mb, &pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "idle"}}}, nil)
+	p.shutdownChild(mb, "idle", false)
 }

@@ -321,7 +321,7 @@ func (p *Parent) Shutdown(reason string) {
 		p.waiting = nil
 		for c := range p.children {
 			all = append(all, c)
-			p.send(c, &pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: reason}}}, nil)
+			p.shutdownChild(c, reason, false)
 		}
 	})
 	if err != nil {

@@ -81,7 +81,7 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 	p.pending.done = make(chan error, 1)
 	if authChanged(old, cfg) && p.authd != nil {
 		// The new authd starts when the old one's exit is noticed.
-		p.send(p.authd, &pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "reload"}}}, nil)
+		p.shutdownChild(p.authd, "reload", false)
 	}
 	p.log.Info("reloading", "generation", p.gen, "listeners", len(p.listeners), "preauth_workers", cfg.PreauthWorkers)
 	return nil
@@ -174,7 +174,7 @@ func (p *Parent) fetchAuthStats() *pb.AuthStats {
 		// fills its outbox and is killed, and the waiters it never answered
 		// are dropped with it (see childExited).
 		p.statsWait = append(p.statsWait, ch)
-		p.send(p.authd, &pb.Envelope{Body: &pb.Envelope_StatsRequest{StatsRequest: &pb.StatsRequest{}}}, nil)
+		p.toAuthd(p.authd, &pb.ToAuthd{Body: &pb.ToAuthd_StatsRequest{StatsRequest: &pb.StatsRequest{}}}, nil)
 	})
 	if !asked {
 		return nil
@@ -199,7 +199,7 @@ func (p *Parent) Kick(user string) (int, error) {
 			return
 		}
 		n = p.conns.held(e.c)
-		p.send(e.c, &pb.Envelope{Body: &pb.Envelope_Kick{Kick: &pb.Kick{User: user}}}, nil)
+		p.toMailbox(e.c, &pb.ToMailbox{Body: &pb.ToMailbox_Kick{Kick: &pb.Kick{User: user}}}, nil)
 	}); cerr != nil {
 		return 0, cerr
 	}

@@ -15,7 +15,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"syscall"
 	"time"
 
 	"imapd/imapworker/server"
@@ -29,7 +28,7 @@ import (
 // Main is the mailbox role: receive the setup, restrict the process, open the
 // user's store, then serve the sessions the parent passes until it says to
 // stop or goes away.
-func Main(parent *ipc.Conn) error {
+func Main(parent *ipc.MailboxToParent) error {
 	// Nothing reads a worker's heap profile, and each sampled allocation
 	// site touches a page of the profiler's 1.4 MB bucket table.
 	runtime.MemProfileRate = 0
@@ -49,7 +48,7 @@ func Main(parent *ipc.Conn) error {
 		return fmt.Errorf("setup: %w", err)
 	}
 	setup := env.GetSetup()
-	if setup == nil || setup.Role != pb.Role_ROLE_MAILBOX {
+	if setup == nil {
 		return errors.New("first message is not a mailbox setup")
 	}
 	log := slog.Default().With("role", "mailbox", "pid", os.Getpid(), "user", setup.User)
@@ -78,18 +77,9 @@ func Main(parent *ipc.Conn) error {
 // as: the user's ids, never root, and no way back to root. The parent and
 // authd refuse uid and gid 0 too; this is the last line
 // (docs/security.md, "6. Mailbox worker -> other users' files").
-func assertIDs(setup *pb.Setup) error {
-	if setup.Uid == 0 || setup.Gid == 0 {
-		return fmt.Errorf("refusing to serve %q as uid %d gid %d", setup.User, setup.Uid, setup.Gid)
-	}
-	ids := []int{syscall.Getuid(), syscall.Geteuid(), syscall.Getgid(), syscall.Getegid()}
-	for i, want := range []uint32{setup.Uid, setup.Uid, setup.Gid, setup.Gid} {
-		if ids[i] != int(want) {
-			return fmt.Errorf("running as uid %d/%d gid %d/%d, want %d/%d", ids[0], ids[1], ids[2], ids[3], setup.Uid, setup.Gid)
-		}
-	}
-	if syscall.Setuid(0) == nil || syscall.Setgid(0) == nil {
-		return errors.New("privileges not dropped: setuid(0) or setgid(0) succeeded")
+func assertIDs(setup *pb.MailboxSetup) error {
+	if err := ipc.AssertUser(setup.Uid, setup.Gid); err != nil {
+		return fmt.Errorf("user %q: %w", setup.User, err)
 	}
 	return nil
 }
@@ -105,9 +95,9 @@ func MaildirPath(base, user, home string) string {
 
 // sandbox confines the worker to the user's Maildir (memory storage: no
 // file system at all) and checks from inside that the confinement holds.
-func sandbox(setup *pb.Setup, log *slog.Logger) error {
+func sandbox(setup *pb.MailboxSetup, log *slog.Logger) error {
 	var dirs []string
-	if setup.Storage == "maildir" {
+	if setup.Storage == pb.Storage_STORAGE_MAILDIR {
 		dir := MaildirPath(setup.MaildirPath, setup.User, setup.Home)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("maildir: %w", err)
@@ -129,22 +119,22 @@ func sandbox(setup *pb.Setup, log *slog.Logger) error {
 	return nil
 }
 
-func openStore(setup *pb.Setup) (store.User, error) {
+func openStore(setup *pb.MailboxSetup) (store.User, error) {
 	switch setup.Storage {
-	case "memory":
+	case pb.Storage_STORAGE_MEMORY:
 		return memstore.New().Open(setup.User)
-	case "maildir":
+	case pb.Storage_STORAGE_MAILDIR:
 		if setup.MaildirPath == "" && setup.Home == "" {
 			return nil, errors.New("no home directory and no maildir base path")
 		}
 		return maildir.Open(MaildirPath(setup.MaildirPath, setup.User, setup.Home), maildir.Options{})
 	}
-	return nil, fmt.Errorf("unknown storage %q", setup.Storage)
+	return nil, fmt.Errorf("unknown storage %v", setup.Storage)
 }
 
 type worker struct {
-	parent *ipc.Conn
-	setup  *pb.Setup
+	parent *ipc.MailboxToParent
+	setup  *pb.MailboxSetup
 	store  store.User
 	log    *slog.Logger
 
@@ -248,18 +238,18 @@ func (w *worker) serve() error {
 			return err
 		}
 		switch b := env.Body.(type) {
-		case *pb.Envelope_NewSession:
+		case *pb.ToMailbox_NewSession:
 			if fd == nil {
 				w.log.Error("session without a descriptor", "session", b.NewSession.SessionId)
 				continue
 			}
 			w.start(b.NewSession, fd)
-		case *pb.Envelope_Kick:
+		case *pb.ToMailbox_Kick:
 			// Off the control loop: the parent's next message is read
 			// while the sessions end.
 			w.log.Info("kicked by the administrator")
 			go w.stopAll()
-		case *pb.Envelope_Shutdown:
+		case *pb.ToMailbox_Shutdown:
 			w.log.Info("shutting down", "reason", b.Shutdown.Reason)
 			w.stopAll()
 			return nil
@@ -313,7 +303,7 @@ func (w *worker) done(id uint64) {
 	delete(w.sessions, id)
 	w.mu.Unlock()
 	w.active()
-	if err := w.parent.Send(&pb.Envelope{Body: &pb.Envelope_SessionDone{SessionDone: &pb.SessionDone{SessionId: id}}}, nil); err != nil && !errors.Is(err, ipc.ErrClosed) {
+	if err := w.parent.Send(&pb.FromMailbox{Body: &pb.FromMailbox_SessionDone{SessionDone: &pb.SessionDone{SessionId: id}}}, nil); err != nil && !errors.Is(err, ipc.ErrClosed) {
 		w.log.Debug("session done", "err", err)
 	}
 }

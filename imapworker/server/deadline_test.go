@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,24 +16,8 @@ import (
 // small socket buffers so that the server's writes block soon.
 func stallPair(t *testing.T) (srv, cli net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ch := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		ch <- c
-	}()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
-	cli, err = d.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv = <-ch
+	srv, cli = tcpPair(t)
+	cli.(*net.TCPConn).SetReadBuffer(4096)
 	srv.(*net.TCPConn).SetWriteBuffer(4096)
 	t.Cleanup(func() { cli.Close(); srv.Close() })
 	return srv, cli
