@@ -1,7 +1,8 @@
 // Package hermetic keeps tests that need root from changing the host they
 // run on (docs/testing.md#hermetic). Its Main, used as a package's TestMain,
 // re-runs the test binary in new mount, network, PID and UTS namespaces:
-// /etc and /var are overlays whose writes land in a temporary directory,
+// /etc, /usr and /var are overlays whose writes land in a temporary
+// directory (so even `make install` as written stays inside),
 // /home and /run are fresh tmpfs mounts, the network is a loopback of its
 // own and every process the tests start dies with the namespace. Accounts,
 // PAM services, sockets and daemons made by the tests exist only there.
@@ -119,7 +120,7 @@ func runInside(m *testing.M) int {
 		return 2
 	}
 	code := m.Run()
-	for _, dir := range []string{"/etc", "/var", "/home", "/run"} {
+	for _, dir := range []string{"/etc", "/usr", "/var", "/home", "/run"} {
 		unix.Unmount(dir, unix.MNT_DETACH)
 	}
 	os.RemoveAll(state)
@@ -138,7 +139,7 @@ func setup() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, dir := range []string{"/etc", "/var"} {
+	for _, dir := range []string{"/etc", "/usr", "/var"} {
 		if err := overlay(state, dir); err != nil {
 			return state, err
 		}

@@ -12,7 +12,7 @@ import (
 func TestMain(m *testing.M) { Main(m) }
 
 // As root the tests run in namespaces of their own: none of the host's
-// mount, network, PID or UTS namespaces, /etc and /var are overlays, and a
+// mount, network, PID or UTS namespaces, /etc, /usr and /var are overlays, and a
 // change to /etc/passwd stays inside (the host side is checked by
 // .ci/test.sh, which checksums the host's files around the whole suite).
 func TestNamespacesAreOwn(t *testing.T) {
@@ -48,7 +48,7 @@ func TestNamespacesAreOwn(t *testing.T) {
 		fields := strings.Fields(sc.Text())
 		mounts[fields[1]] = fields[2]
 	}
-	for dir, fs := range map[string]string{"/etc": "overlay", "/var": "overlay", "/home": "tmpfs", "/run": "tmpfs"} {
+	for dir, fs := range map[string]string{"/etc": "overlay", "/usr": "overlay", "/var": "overlay", "/home": "tmpfs", "/run": "tmpfs"} {
 		if mounts[dir] != fs {
 			t.Errorf("%s is %q, want %s", dir, mounts[dir], fs)
 		}
