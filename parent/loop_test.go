@@ -309,3 +309,39 @@ func TestConnectionWaitsForWorker(t *testing.T) {
 		t.Fatal("waiting connection not passed on")
 	}
 }
+
+// A child that dies right after it starts (one that cannot sandbox itself,
+// say) is restarted with backoff, doubling from 100 ms to 30 s, not every
+// 100 ms forever; one that lived a while restarts after 100 ms again.
+func TestRestartBackoff(t *testing.T) {
+	var b backoff
+	var got []time.Duration
+	for range 10 {
+		got = append(got, b.next(0))
+	}
+	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Fatalf("delays %v, want %v ms", got, want)
+		}
+	}
+	if d := b.next(backoffLive); d != backoffMin {
+		t.Errorf("after a long life: %v, want %v", d, backoffMin)
+	}
+
+	// On the loop: a preauth worker that dies at once, three times, is
+	// started the fourth time no sooner than 100+200+400 ms after.
+	r := newRig(t, testConfig(1), nil)
+	start := time.Now()
+	w := r.preauth[0]
+	for range 3 {
+		w.side.Close()
+		if !w.killed() {
+			t.Fatal("worker not reaped")
+		}
+		w = r.fs.next(pb.Role_ROLE_PREAUTH)
+	}
+	if took := time.Since(start); took < 700*time.Millisecond {
+		t.Errorf("three quick deaths restarted within %v: no backoff", took)
+	}
+}
