@@ -160,9 +160,12 @@ func Main(cfg *config.Config, opts Options) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for s := range sigs {
 		if s == syscall.SIGHUP {
-			if err := p.Reload(); err != nil {
-				log.Error("reload refused; keeping the running configuration", "err", err)
-			}
+			// Reload waits for the new generation; SIGTERM must not.
+			go func() {
+				if err := p.Reload(); err != nil {
+					log.Error("reload refused; keeping the running configuration", "err", err)
+				}
+			}()
 			continue
 		}
 		log.Info("stopping", "signal", s.String())
