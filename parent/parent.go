@@ -37,8 +37,10 @@ const (
 	// index) warm.
 	mailboxIdle = 2 * time.Minute
 	// outboxSize and outboxDeadline bound what a child may leave unread:
-	// past either, it is killed.
-	outboxSize     = 256
+	// past either, it is killed. The deadline is the sign of a stuck child;
+	// the size only bounds memory, and is large enough that a burst of
+	// connections to a busy but live worker does not reach it.
+	outboxSize     = 4096
 	outboxDeadline = 5 * time.Second
 	// workerWait is how long a connection accepted while no preauth worker
 	// is ready (at start, during a restart) waits for one.
