@@ -127,6 +127,11 @@ func (p *Parent) handoff(w *child, h *pb.Handoff, fd *os.File) {
 	r.delivering = true
 	s := waitingSession{row: r, h: h, fd: fd, w: w}
 	e := p.mailboxes[gr.User]
+	if e != nil && e.c != nil && e.c.killed {
+		// Killed, not yet reaped: the session goes to a new worker.
+		delete(p.mailboxes, gr.User)
+		e = nil
+	}
 	switch {
 	case e == nil:
 		e = &mailboxEntry{waiting: []waitingSession{s}}
