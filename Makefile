@@ -55,5 +55,25 @@ install: build
 uninstall:
 	@$(INSTALL_ENV) sh packaging/install.sh uninstall
 
+# make deb builds $(DEBDIR)/imapd_VERSION_ARCH.deb with debhelper from
+# packaging/debian (packages debhelper, lintian, libpam0g-dev), from the
+# binaries of `make build` and an imapd-authd that must have PAM, built with
+# Debian's hardening flags; lintian checks it.
+DEBDIR := $(BIN)/deb
+LINTIAN ?= lintian --fail-on error,warning
+deb: build
+	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/imapd/bin $(DEBDIR)/imapd/docs $(DEBDIR)/imapd/examples
+	cp -r packaging/debian $(DEBDIR)/imapd/debian
+	cp $(BIN)/imapd $(BIN)/imapctl $(DEBDIR)/imapd/bin/
+	export DEB_BUILD_MAINT_OPTIONS=hardening=+all; \
+	CGO_CFLAGS="$$(dpkg-buildflags --get CPPFLAGS) $$(dpkg-buildflags --get CFLAGS)" \
+	CGO_LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" \
+		$(GO) build -buildmode=pie -tags pam -o $(DEBDIR)/imapd/bin/imapd-authd ./cmd/imapd-authd
+	cp -r docs/man $(DEBDIR)/imapd/docs/
+	cp examples/imapd.conf examples/imapd.service examples/pam.d-imapd $(DEBDIR)/imapd/examples/
+	cd $(DEBDIR)/imapd && dpkg-buildpackage --build=binary --no-sign
+	$(LINTIAN) $(DEBDIR)/imapd_*.deb
+	@echo "built" $(DEBDIR)/imapd_*.deb
+
 clean:
 	rm -rf $(BIN)
