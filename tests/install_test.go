@@ -185,19 +185,21 @@ func hostState(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	for _, f := range []string{"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow",
-		"/var/lib/dpkg/status", "/etc/imapd.conf", "/etc/pam.d/imapd", "/lib/systemd/system/imapd.service"} {
+		"/var/lib/dpkg/status", "/etc/imapd.conf", "/etc/pam.d/imapd", "/lib/systemd/system/imapd.service",
+		"/etc/systemd/system/imapd.service", "/usr/local/sbin/imapd", "/usr/local/share/imapd/installed"} {
 		b, err := os.ReadFile(f)
 		out = append(out, fmt.Sprintf("%s %v %s", f, err != nil, sha(b)))
 	}
 	return out
 }
 
-// pkgScript installs, checks, starts and purges the package in $M, an
-// overlay over the host's root whose writes go to $U: the host's files and
-// dpkg database stay as they are. dpkg --root runs the maintainer scripts
-// chrooted in $M. It runs in its own mount and network namespaces, so the
-// server binds a loopback of its own.
-const pkgScript = `set -eu
+// throwawayRoot is the start of every script run by inThrowawayRoot: $M
+// becomes an overlay over the host's root whose writes go to $U, so the
+// host's files, accounts and dpkg database stay as they are; chroot "$M"
+// and dpkg --root="$M" (which runs maintainer scripts chrooted there) act
+// on it alone. The private network namespace gives a server a loopback of
+// its own.
+const throwawayRoot = `set -eu
 mount -t overlay overlay -o "lowerdir=/,upperdir=$U,workdir=$W" "$M"
 mountpoint -q "$M"
 mount --rbind /dev "$M/dev"
@@ -205,16 +207,65 @@ mount -t proc proc "$M/proc"
 ip link set lo up
 # man-db's trigger would rebuild the whole index, twice: not what is tested.
 rm -f "$M/var/lib/man-db/auto-update"
-echo "C: dpkg --root=M -i imapd.deb"
-dpkg --root="$M" -i "$DEB"
-echo "C: getent passwd _imapd"
-chroot "$M" getent passwd _imapd
-echo "C: imapd -n"
-chroot "$M" /usr/sbin/imapd -n >/dev/null
-echo "C: systemd-analyze verify imapd.service"
-chroot "$M" systemd-analyze verify /lib/systemd/system/imapd.service
-echo "C: imapd -c /etc/imapd.conf"
-chroot "$M" /usr/sbin/imapd -c /etc/imapd.conf 2>"$LOG" &
+`
+
+// inThrowawayRoot runs script (sh) after throwawayRoot in new mount and
+// network namespaces, with env, and checks that the host did not change.
+// It returns the script's output and the overlay's upper directory: what
+// the script wrote.
+func inThrowawayRoot(t *testing.T, script string, env ...string) (string, string) {
+	t.Helper()
+	requireRoot(t)
+	requireTools(t, "unshare", "ip", "bash", "mountpoint")
+	host := hostState(t)
+	tmp := t.TempDir()
+	u, w, m := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "root")
+	for _, d := range []string{u, w, m} {
+		os.Mkdir(d, 0o755)
+	}
+	cmd := exec.Command("unshare", "--mount", "--net", "sh", "-c", throwawayRoot+script)
+	cmd.Env = append(append(os.Environ(), "U="+u, "W="+w, "M="+m, "LOG="+filepath.Join(tmp, "imapd.log")), env...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s(%v)", out, time.Since(start).Round(time.Second))
+	if err != nil {
+		t.Errorf("in a throwaway root: %v", err)
+	}
+	if d := diffLists(host, hostState(t)); d != "" {
+		t.Fatalf("the test changed the host:\n%s", d)
+	}
+	return string(out), u
+}
+
+// noTrace checks that what a script wrote (upper) holds nothing of imapd
+// and the accounts as the host has them.
+func noTrace(t *testing.T, upper, after string) {
+	t.Helper()
+	filepath.WalkDir(upper, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path == filepath.Join(upper, "var/cache/man") {
+			return filepath.SkipDir // man's cache of pages systemd-analyze read
+		}
+		if err == nil && strings.Contains(d.Name(), "imapd") {
+			t.Errorf("%s left %s", after, strings.TrimPrefix(path, upper))
+		}
+		return nil
+	})
+	for _, f := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {
+		got, err := os.ReadFile(filepath.Join(upper, f))
+		if err != nil {
+			continue // never written
+		}
+		if want, _ := os.ReadFile("/" + f); string(got) != string(want) {
+			t.Errorf("after %s, /%s differs from the host's:\n%s", after, f,
+				diffLists(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")))
+		}
+	}
+}
+
+// startAndGreet starts the installed server $IMAPD as its unit would and
+// reads its greeting on port 143 (through the chroot's bash).
+const startAndGreet = `echo "C: imapd -c /etc/imapd.conf"
+chroot "$M" "$IMAPD" -c /etc/imapd.conf 2>"$LOG" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 i=0
@@ -232,7 +283,43 @@ kill -TERM $pid
 wait $pid || true
 # systemd removes the unit's RuntimeDirectory when it stops.
 rm -rf "$M/run/imapd"
-echo "C: dpkg --root=M --purge imapd"
+`
+
+// TestInstallReal: `make install` and `make uninstall` as root without
+// DESTDIR, in a throwaway root: the _imapd user is created and removed,
+// the installed server starts, and nothing of it remains.
+func TestInstallReal(t *testing.T) {
+	requireTools(t, "make", "sha256sum", "systemd-analyze")
+	bin := binaries(t)
+	out, upper := inThrowawayRoot(t, `echo "C: make install"
+chroot "$M" make -C "$REPO" -o build install BIN="$BIN"
+echo "C: getent passwd _imapd"
+chroot "$M" getent passwd _imapd
+echo "C: imapd -n"
+chroot "$M" /usr/local/sbin/imapd -n >/dev/null
+echo "C: systemd-analyze verify imapd.service"
+chroot "$M" systemd-analyze verify /etc/systemd/system/imapd.service
+`+startAndGreet+`echo "C: make uninstall"
+chroot "$M" make -C "$REPO" uninstall
+`, "REPO="+repoRoot(), "BIN="+bin, "IMAPD=/usr/local/sbin/imapd")
+	for _, want := range []string{"systemctl daemon-reload && systemctl enable --now imapd", "imapd uninstalled from /usr/local"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	noTrace(t, upper, "make uninstall")
+}
+
+// pkgScript installs, checks, starts and purges the package $DEB.
+const pkgScript = `echo "C: dpkg --root=M -i imapd.deb"
+dpkg --root="$M" -i "$DEB"
+echo "C: getent passwd _imapd"
+chroot "$M" getent passwd _imapd
+echo "C: imapd -n"
+chroot "$M" /usr/sbin/imapd -n >/dev/null
+echo "C: systemd-analyze verify imapd.service"
+chroot "$M" systemd-analyze verify /lib/systemd/system/imapd.service
+` + startAndGreet + `echo "C: dpkg --root=M --purge imapd"
 dpkg --root="$M" --purge imapd
 case $(dpkg-query --root="$M" -W -f='${db:Status-Abbrev}' imapd 2>/dev/null || true) in
 "" | un*) ;;
@@ -247,7 +334,7 @@ echo "S: purged"
 // behind: no file of it and the accounts as they were.
 func TestDebPackage(t *testing.T) {
 	requireRoot(t)
-	requireTools(t, "make", "dpkg-buildpackage", "dh", "unshare", "ip", "bash")
+	requireTools(t, "make", "dpkg-buildpackage", "dh", "systemd-analyze")
 	bin := binaries(t)
 	debdir := t.TempDir()
 	// lintian takes longer than the rest of the test; make deb runs it.
@@ -274,42 +361,6 @@ func TestDebPackage(t *testing.T) {
 		t.Errorf("conffiles: %q", conffiles)
 	}
 
-	host := hostState(t)
-	tmp := t.TempDir()
-	u, w, m := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "root")
-	for _, d := range []string{u, w, m} {
-		os.Mkdir(d, 0o755)
-	}
-	cmd := exec.Command("unshare", "--mount", "--net", "sh", "-c", pkgScript)
-	cmd.Env = append(os.Environ(), "U="+u, "W="+w, "M="+m, "DEB="+debs[0], "LOG="+filepath.Join(tmp, "imapd.log"))
-	start = time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s(%v)", out, time.Since(start).Round(time.Second))
-	if err != nil {
-		t.Errorf("package in a throwaway root: %v", err)
-	}
-	if d := diffLists(host, hostState(t)); d != "" {
-		t.Fatalf("the package test changed the host:\n%s", d)
-	}
-
-	// What the purge left in the overlay: nothing of imapd, and the
-	// accounts as the host has them.
-	filepath.WalkDir(u, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && path == filepath.Join(u, "var/cache/man") {
-			return filepath.SkipDir // man's cache of pages systemd-analyze read, not the package's
-		}
-		if err == nil && strings.Contains(d.Name(), "imapd") {
-			t.Errorf("purge left %s", strings.TrimPrefix(path, u))
-		}
-		return nil
-	})
-	for _, f := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {
-		got, err := os.ReadFile(filepath.Join(u, f))
-		if err != nil {
-			continue // never written
-		}
-		if want, _ := os.ReadFile("/" + f); string(got) != string(want) {
-			t.Errorf("after purge, /%s differs from the host's:\n%s", f, diffLists(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")))
-		}
-	}
+	_, upper := inThrowawayRoot(t, pkgScript, "DEB="+debs[0], "IMAPD=/usr/sbin/imapd")
+	noTrace(t, upper, "dpkg --purge")
 }
