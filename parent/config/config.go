@@ -70,6 +70,9 @@ func joinHostPort(host string, port int) string {
 type Cert struct {
 	CertFile string
 	KeyFile  string
+	// Line is where the statement is, for messages about the files; 0 when
+	// --cert and --key gave them.
+	Line int
 }
 
 // Storage backends and auth backends, as written in the file.

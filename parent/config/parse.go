@@ -294,7 +294,7 @@ func (p *parser) tls() {
 	if !ok {
 		return
 	}
-	p.cfg.Certs = append(p.cfg.Certs, Cert{CertFile: cert, KeyFile: key})
+	p.cfg.Certs = append(p.cfg.Certs, Cert{CertFile: cert, KeyFile: key, Line: p.line})
 }
 
 // storage maildir ["PATH"] | storage memory
