@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -78,6 +79,60 @@ func diffLists(a, b []string) string {
 	}
 	sort.Strings(d)
 	return strings.Join(d, "\n")
+}
+
+var (
+	debOnce sync.Once
+	debPath string
+	debErr  error
+)
+
+// madeDeb is the package `make deb` builds, as README.md says to run it
+// (lintian included), in a fresh clone: built once per test run, for
+// TestDebPackage and TestReadmeCommands, since it takes a minute or more.
+func madeDeb(t *testing.T) string {
+	t.Helper()
+	requireTools(t, "make", "dpkg-buildpackage", "dh", "lintian")
+	debOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "imapd-deb-")
+		if err != nil {
+			debErr = err
+			return
+		}
+		clone := filepath.Join(dir, "imapd")
+		if out, err := exec.Command("git", "clone", "-q", repoRoot(), clone).CombinedOutput(); err != nil {
+			debErr = fmt.Errorf("git clone: %v\n%s", err, out)
+			return
+		}
+		start := time.Now()
+		cmd := exec.Command("make", "deb")
+		cmd.Dir = clone
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			debErr = fmt.Errorf("make deb: %v\n%s", err, out)
+			return
+		}
+		debs, _ := filepath.Glob(filepath.Join(clone, "bin", "deb", "imapd_*.deb"))
+		if len(debs) != 1 {
+			debErr = fmt.Errorf("make deb built %v\n%s", debs, out)
+			return
+		}
+		debPath = debs[0]
+		t.Logf("make deb (in a fresh clone, lintian included): %v\n%s", time.Since(start).Round(time.Second), firstLines(lastLines(string(out), 8), 8))
+	})
+	if debErr != nil {
+		t.Fatal(debErr)
+	}
+	return debPath
+}
+
+// lastLines is the end of s, n lines of it.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func runMake(t *testing.T, args ...string) string {
@@ -335,16 +390,7 @@ echo "S: purged"
 func TestDebPackage(t *testing.T) {
 	requireRoot(t)
 	requireTools(t, "make", "dpkg-buildpackage", "dh", "systemd-analyze")
-	bin := binaries(t)
-	debdir := t.TempDir()
-	// lintian takes longer than the rest of the test; make deb runs it.
-	start := time.Now()
-	runMake(t, "-o", "build", "deb", "BIN="+bin, "DEBDIR="+debdir, "LINTIAN=:")
-	t.Logf("make deb: %v", time.Since(start).Round(time.Second))
-	debs, _ := filepath.Glob(filepath.Join(debdir, "imapd_*.deb"))
-	if len(debs) != 1 {
-		t.Fatalf("make deb built %v", debs)
-	}
+	debs := []string{madeDeb(t)}
 	list, err := exec.Command("dpkg-deb", "--contents", debs[0]).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dpkg-deb --contents: %v\n%s", err, list)
