@@ -43,6 +43,11 @@ func (p *Parent) fromAuthd(c *child, m *pb.FromAuthd, fd *os.File) {
 			ch <- b.AuthStats
 		}
 		p.statsWait = nil
+	case *pb.FromAuthd_AuthTestResult:
+		if ch := p.authTests[m.Id]; ch != nil {
+			delete(p.authTests, m.Id)
+			ch <- b.AuthTestResult
+		}
 	}
 }
 
@@ -124,7 +129,7 @@ func (p *Parent) handoff(w *child, h *pb.Handoff, fd *os.File) {
 	// and the token, used, stays here.
 	h.Token, h.RemoteAddr, h.LocalAddr = "", r.remote, r.local
 	p.conns.handOff(r, nil, gr.User)
-	r.delivering = true
+	r.delivering, r.tls = true, h.Tls
 	s := waitingSession{row: r, h: h, fd: fd, w: w}
 	e := p.mailboxes[gr.User]
 	if e != nil && e.c != nil && e.c.killed {

@@ -99,6 +99,8 @@ type Parent struct {
 	conns      *connTable
 	waiting    []*acceptedConn // accepted while no preauth worker was ready
 	statsWait  []chan *pb.AuthStats
+	authTests  map[uint64]chan *pb.AuthTestResult // imapctl auth test waiters, by request id
+	nextTest   uint64
 	stopping   bool
 	children   map[*child]bool // every live child
 }
