@@ -242,6 +242,10 @@ func writeStatus(out io.Writer, st *pb.StatusReport, now time.Time) {
 		total += s.Sessions
 	}
 	fmt.Fprintf(out, "\n%d sessions of %d users, %d connections before login\n", total, len(sessions), st.PreauthConnections)
+	if l := st.PreauthLimits; l != nil {
+		fmt.Fprintf(out, "limits before login: %d per address, %d per IPv6 /64, %d per IPv4 /24, %d in all; %d networks at their limit\n",
+			l.PerAddress, l.PerNet64, l.PerNet24, l.Total, l.PrefixesAtLimit)
+	}
 	if len(sessions) > 0 {
 		fmt.Fprintln(tw, "USER\tSESSIONS")
 		for _, s := range sessions {
