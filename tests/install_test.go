@@ -253,12 +253,13 @@ func hostState(t *testing.T) []string {
 // host's files, accounts and dpkg database stay as they are; chroot "$M"
 // and dpkg --root="$M" (which runs maintainer scripts chrooted there) act
 // on it alone. The private network namespace gives a server a loopback of
-// its own.
+// its own. $B keeps the accounts as the throwaway root starts with them.
 const throwawayRoot = `set -eu
 mount -t overlay overlay -o "lowerdir=/,upperdir=$U,workdir=$W" "$M"
 mountpoint -q "$M"
 mount --rbind /dev "$M/dev"
 mount -t proc proc "$M/proc"
+for f in passwd group shadow gshadow; do cp "$M/etc/$f" "$B/" 2>/dev/null || true; done
 ip link set lo up
 # man-db's trigger would rebuild the whole index, twice: not what is tested.
 rm -f "$M/var/lib/man-db/auto-update"
@@ -266,20 +267,20 @@ rm -f "$M/var/lib/man-db/auto-update"
 
 // inThrowawayRoot runs script (sh) after throwawayRoot in new mount and
 // network namespaces, with env, and checks that the host did not change.
-// It returns the script's output and the overlay's upper directory: what
-// the script wrote.
+// It returns the script's output and its directory: upper/ holds what the
+// script wrote, before/ the accounts the throwaway root started with.
 func inThrowawayRoot(t *testing.T, script string, env ...string) (string, string) {
 	t.Helper()
 	requireRoot(t)
 	requireTools(t, "unshare", "ip", "bash", "mountpoint")
 	host := hostState(t)
 	tmp := t.TempDir()
-	u, w, m := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "root")
-	for _, d := range []string{u, w, m} {
+	u, w, m, b := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "root"), filepath.Join(tmp, "before")
+	for _, d := range []string{u, w, m, b} {
 		os.Mkdir(d, 0o755)
 	}
 	cmd := exec.Command("unshare", "--mount", "--net", "sh", "-c", throwawayRoot+script)
-	cmd.Env = append(append(os.Environ(), "U="+u, "W="+w, "M="+m, "LOG="+filepath.Join(tmp, "imapd.log")), env...)
+	cmd.Env = append(append(os.Environ(), "U="+u, "W="+w, "M="+m, "B="+b, "LOG="+filepath.Join(tmp, "imapd.log")), env...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s(%v)", out, time.Since(start).Round(time.Second))
@@ -289,13 +290,14 @@ func inThrowawayRoot(t *testing.T, script string, env ...string) (string, string
 	if d := diffLists(host, hostState(t)); d != "" {
 		t.Fatalf("the test changed the host:\n%s", d)
 	}
-	return string(out), u
+	return string(out), tmp
 }
 
-// noTrace checks that what a script wrote (upper) holds nothing of imapd
-// and the accounts as the host has them.
-func noTrace(t *testing.T, upper, after string) {
+// noTrace checks that what a script in dir wrote holds nothing of imapd,
+// and that the accounts are as the throwaway root started with them.
+func noTrace(t *testing.T, dir, after string) {
 	t.Helper()
+	upper := filepath.Join(dir, "upper")
 	filepath.WalkDir(upper, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() && path == filepath.Join(upper, "var/cache/man") {
 			return filepath.SkipDir // man's cache of pages systemd-analyze read
@@ -305,13 +307,13 @@ func noTrace(t *testing.T, upper, after string) {
 		}
 		return nil
 	})
-	for _, f := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {
-		got, err := os.ReadFile(filepath.Join(upper, f))
+	for _, f := range []string{"passwd", "group", "shadow", "gshadow"} {
+		got, err := os.ReadFile(filepath.Join(upper, "etc", f))
 		if err != nil {
 			continue // never written
 		}
-		if want, _ := os.ReadFile("/" + f); string(got) != string(want) {
-			t.Errorf("after %s, /%s differs from the host's:\n%s", after, f,
+		if want, _ := os.ReadFile(filepath.Join(dir, "before", f)); string(got) != string(want) {
+			t.Errorf("after %s, /etc/%s differs from what it was:\n%s", after, f,
 				diffLists(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")))
 		}
 	}
@@ -334,6 +336,7 @@ until chroot "$M" bash -c 'exec 3<>/dev/tcp/127.0.0.1/143 && head -c 4 <&3' 2>/d
 	sleep 0.2
 done
 echo "S: * OK on port 143"
+eval "${WHILE_RUNNING:-}"
 kill -TERM $pid
 wait $pid || true
 # systemd removes the unit's RuntimeDirectory when it stops.
@@ -342,11 +345,12 @@ rm -rf "$M/run/imapd"
 
 // TestInstallReal: `make install` and `make uninstall` as root without
 // DESTDIR, in a throwaway root: the _imapd user is created and removed,
-// the installed server starts, and nothing of it remains.
+// the installed server starts, uninstall refuses while it runs, and once it
+// has stopped nothing of it remains.
 func TestInstallReal(t *testing.T) {
 	requireTools(t, "make", "sha256sum", "systemd-analyze")
 	bin := binaries(t)
-	out, upper := inThrowawayRoot(t, `echo "C: make install"
+	out, dir := inThrowawayRoot(t, `echo "C: make install"
 chroot "$M" make -C "$REPO" -o build install BIN="$BIN"
 echo "C: getent passwd _imapd"
 chroot "$M" getent passwd _imapd
@@ -356,13 +360,16 @@ echo "C: systemd-analyze verify imapd.service"
 chroot "$M" systemd-analyze verify /etc/systemd/system/imapd.service
 `+startAndGreet+`echo "C: make uninstall"
 chroot "$M" make -C "$REPO" uninstall
-`, "REPO="+repoRoot(), "BIN="+bin, "IMAPD=/usr/local/sbin/imapd")
-	for _, want := range []string{"systemctl daemon-reload && systemctl enable --now imapd", "imapd uninstalled from /usr/local"} {
+`, "REPO="+repoRoot(), "BIN="+bin, "IMAPD=/usr/local/sbin/imapd",
+		`WHILE_RUNNING=echo "C: make uninstall (imapd running)"
+if chroot "$M" make -C "$REPO" uninstall; then echo "make uninstall did not refuse"; exit 1; fi`)
+	for _, want := range []string{"systemctl daemon-reload && systemctl enable --now imapd",
+		"uninstall: imapd is running (processes of _imapd): stop it first", "imapd uninstalled from /usr/local"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	noTrace(t, upper, "make uninstall")
+	noTrace(t, dir, "make uninstall")
 }
 
 // pkgScript installs, checks, starts and purges the package $DEB.
@@ -407,6 +414,6 @@ func TestDebPackage(t *testing.T) {
 		t.Errorf("conffiles: %q", conffiles)
 	}
 
-	_, upper := inThrowawayRoot(t, pkgScript, "DEB="+debs[0], "IMAPD=/usr/sbin/imapd")
-	noTrace(t, upper, "dpkg --purge")
+	_, dir := inThrowawayRoot(t, pkgScript, "DEB="+debs[0], "IMAPD=/usr/sbin/imapd")
+	noTrace(t, dir, "dpkg --purge")
 }
