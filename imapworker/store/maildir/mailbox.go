@@ -26,7 +26,7 @@ type mailbox struct {
 	kwGen    uint64
 	maxUID   uint32 // highest UID this handle has reported
 	uidNext  uint32
-	hms      uint64 // HighestModSeq as of the last Select or Poll
+	hms      uint64              // HighestModSeq as of the last Select or Poll
 	snapshot []store.MessageInfo // shared with other handles: read only
 	recent   []uint32            // UIDs in snapshot this handle claimed \Recent for
 	closed   bool
