@@ -558,7 +558,7 @@ func (p *parser) fetch() *Fetch {
 		}
 	}
 	if p.peek() == ' ' {
-		p.fail("FETCH modifiers not supported")
+		p.fetchModifiers(f)
 	}
 	return f
 }
@@ -757,13 +757,13 @@ func (p *parser) store() *Store {
 	p.sp()
 	s := &Store{Seq: p.sequenceSet()}
 	p.sp()
+	if p.peek() == '(' {
+		p.storeModifiers(s)
+	}
 	if p.take('+') {
 		s.Mode = StoreAdd
 	} else if p.take('-') {
 		s.Mode = StoreRemove
-	}
-	if p.peek() == '(' {
-		p.fail("STORE modifiers not supported")
 	}
 	var wb [16]byte
 	switch string(p.word(wb[:0])) {
@@ -1025,6 +1025,8 @@ func (p *parser) searchKey() SearchKey {
 		k.Op = SearchUID
 		p.sp()
 		k.Seq = p.sequenceSet()
+	case "MODSEQ":
+		p.searchModSeq(&k)
 	case "NOT":
 		k.Op = SearchNot
 		p.sp()
