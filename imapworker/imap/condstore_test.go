@@ -37,6 +37,8 @@ func TestParseCondStore(t *testing.T) {
 			&Search{Return: []string{"ALL"}, ReturnGiven: true, Key: and(SearchKey{Op: SearchModSeq, Size: 1234})}},
 		// Example 18 (§3.1.8)
 		{"A142 SELECT INBOX (CONDSTORE)\r\n", &Select{Mailbox: "INBOX", Params: []Param{{Name: "CONDSTORE"}}}},
+		{"A142 EXAMINE INBOX (CONDSTORE QRESYNC (1 2) X 3)\r\n", &Select{Mailbox: "INBOX", ReadOnly: true,
+			Params: []Param{{Name: "CONDSTORE"}, {Name: "QRESYNC", Value: "(1 2)"}, {Name: "X", Value: "3"}}}},
 	}
 	for _, tc := range tests {
 		cmd, err := Parse([]byte(tc.in))

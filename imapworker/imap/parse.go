@@ -336,8 +336,16 @@ func (p *parser) selectCmd(readOnly bool) *Select {
 		p.expect('(', "expected (")
 		for {
 			prm := Param{Name: p.atomUpper()}
+			// A value is a tagged-ext-val: a number, a sequence-set or a
+			// list; an atom after SP is the next parameter, as in
+			// "(CONDSTORE QRESYNC (...))".
 			if p.take(' ') {
-				prm.Value = p.taggedExtVal()
+				if c := p.peek(); c == '(' || isDigit(c) || c == '*' || c == '$' {
+					prm.Value = p.taggedExtVal()
+				} else {
+					s.Params = append(s.Params, prm)
+					continue
+				}
 			}
 			s.Params = append(s.Params, prm)
 			if p.take(')') {

@@ -71,8 +71,8 @@ type vanEnt struct {
 	uid    uint32
 }
 
-// vanishedMax bounds the expunge history of a mailbox.
-var vanishedMax = 100000
+// VanishedMax bounds the expunge history of a mailbox (tests lower it).
+var VanishedMax = 100000
 
 type msg struct {
 	uid    uint32
@@ -249,7 +249,7 @@ func (mb *mbox) logVanished(uids []uint32) {
 	for _, u := range uids {
 		mb.vanished = append(mb.vanished, vanEnt{mb.modseq, u})
 	}
-	if over := len(mb.vanished) - vanishedMax; over > 0 {
+	if over := len(mb.vanished) - VanishedMax; over > 0 {
 		mb.vanFloor = mb.vanished[over-1].modseq
 		mb.vanished = append(mb.vanished[:0], mb.vanished[over:]...)
 	}
