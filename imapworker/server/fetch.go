@@ -16,16 +16,17 @@ import (
 // fetchPlan is a FETCH command checked once before any message is read.
 type fetchPlan struct {
 	items   []imap.FetchItem
-	content bool // some item needs the message bytes whatever the cache holds
-	seen    bool // some item sets \Seen (RFC 9051 §6.4.5 BODY[])
-	flags   bool // FLAGS requested
-	date    bool // INTERNALDATE requested
-	uid     bool // UID requested
-	modseq  bool // MODSEQ requested (RFC 7162 §3.1.4.2)
-	// autoModSeq: MODSEQ goes with every response (CHANGEDSINCE), or
-	// with those that carry FLAGS once CONDSTORE is enabled.
-	autoModSeq, modseqWithFlags bool
-	buf                         msgBuf // holds the message or header read, reused across messages
+	content bool   // some item needs the message bytes whatever the cache holds
+	seen    bool   // some item sets \Seen (RFC 9051 §6.4.5 BODY[])
+	flags   bool   // FLAGS requested
+	date    bool   // INTERNALDATE requested
+	uid     bool   // UID requested
+	buf     msgBuf // holds the message or header read, reused across messages
+
+	// RFC 7162 §3.1.4: MODSEQ requested; or sent with every response
+	// (CHANGEDSINCE), or with those that carry FLAGS once CONDSTORE is
+	// enabled.
+	modseq, autoModSeq, modseqWithFlags bool
 }
 
 func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
