@@ -42,7 +42,7 @@ func TestQResync(t *testing.T) {
 	seedN(t, ts, 10) // UIDs 1..10, mod-sequences 2..11
 	other := loginRev2(ts, "")
 	selectInbox(other)
-	other.expectDo(`o1 STORE 3,5 +FLAGS.SILENT (\Seen)`, "o1 OK STORE completed")   // 12, 13
+	other.expectDo(`o1 STORE 3,5 +FLAGS.SILENT (\Seen)`, "o1 OK STORE completed")    // 12, 13
 	other.expectDo(`o2 STORE 2,7 +FLAGS.SILENT (\Deleted)`, "o2 OK STORE completed") // 14, 15
 	other.expectDo("o3 EXPUNGE", "* 7 EXPUNGE", "* 2 EXPUNGE", "o3 OK EXPUNGE completed")
 
@@ -86,7 +86,7 @@ func TestQResync(t *testing.T) {
 
 	other.expectDo("o4 NOOP", "* 1 EXPUNGE", "o4 OK NOOP completed")
 	other.expectDo(`o5 UID STORE 4 +FLAGS.SILENT (\Deleted)`, "o5 OK STORE completed") // 19
-	other.expectDo("o6 UID EXPUNGE 4", "* 2 EXPUNGE", "o6 OK EXPUNGE completed")        // 20
+	other.expectDo("o6 UID EXPUNGE 4", "* 2 EXPUNGE", "o6 OK EXPUNGE completed")       // 20
 
 	c.transcript(`
 		C: n NOOP
