@@ -38,8 +38,13 @@ const (
 	recExpunge  = 2
 )
 
-// vanishedMax bounds the expunges a folder remembers.
-var vanishedMax = 100000
+// vanishedMax bounds the expunges a folder remembers; msCompactSlack is
+// how many records beyond twice the live ones the log may hold before it
+// is rewritten.
+var (
+	vanishedMax    = 100000
+	msCompactSlack = 4096
+)
 
 type vanEnt struct {
 	modseq uint64
@@ -157,7 +162,7 @@ func (f *folder) reconcile() error {
 	crashAt("modseq-logged")
 	s.off += int64(len(out))
 	s.recs += n
-	if s.recs > 2*(len(f.msgs)+len(s.vanished))+4096 {
+	if s.recs > 2*(len(f.msgs)+len(s.vanished))+msCompactSlack {
 		return f.msCompact()
 	}
 	return nil
