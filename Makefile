@@ -6,7 +6,7 @@ PAM_HEADER := /usr/include/security/pam_appl.h
 # normal user may lack libpam0g-dev and authenticates from a passwd-file).
 AUTHD_TAGS := $(if $(wildcard $(PAM_HEADER)),pam,)
 
-.PHONY: all build run test proto install clean
+.PHONY: all build run test test-deps check proto install clean
 
 all: build
 
@@ -21,17 +21,31 @@ DEVROOT := /tmp/imapd-dev-root
 run: build
 	@echo "imapd dev server on 127.0.0.1:10143, in-memory storage: log in as demo / demo"
 ifeq ($(shell id -u),0)
+	@echo "process tree: $(BIN)/imapctl -c examples/dev.conf status"
 	rm -rf $(DEVROOT) && mkdir -p $(DEVROOT)/bin $(DEVROOT)/examples
 	cp $(BIN)/imapd $(BIN)/imapd-authd $(BIN)/imapctl $(DEVROOT)/bin/
 	cp examples/dev.conf examples/dev-passwd $(DEVROOT)/examples/
 	chown -R nobody $(DEVROOT)
+	# imapctl -c examples/dev.conf, run from the tree, finds the copy's socket.
+	ln -sfn $(DEVROOT)/bin/control.sock $(BIN)/control.sock
 	cd $(DEVROOT) && exec setpriv --reuid=nobody --regid=nogroup --clear-groups bin/imapd -c examples/dev.conf
 else
+	@echo "process tree: $(BIN)/imapctl -c examples/dev.conf status"
 	$(BIN)/imapd -c examples/dev.conf
 endif
 
-test:
+# make test: the whole suite (FUZZTIME=5s per fuzz target by default). It
+# runs test-deps first, which installs the packages README.md lists.
+test: test-deps
+	@echo "== make test: test-deps done; running the suite (.ci/test.sh)"
 	.ci/test.sh
+
+# make check: the quick loop: gofmt, vet, staticcheck, package tests.
+check: test-deps
+	.ci/test.sh quick
+
+test-deps:
+	.ci/deps.sh
 
 proto:
 	protoc --go_out=. --go_opt=module=imapd proto/imapd.proto

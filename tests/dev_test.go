@@ -41,9 +41,9 @@ func TestMakeRunFromFreshClone(t *testing.T) {
 			"HOME=" + u.HomeDir, "USER=" + u.Username,
 			"PATH=" + filepath.Join(strings.TrimSpace(string(goroot)), "bin") + ":/usr/local/bin:/usr/bin:/bin",
 		}
-		if p := os.Getenv("GOPROXY"); p != "" {
-			env = append(env, "GOPROXY="+p)
-		}
+		// The namespace has no network: the user's go fetches modules from
+		// a copy of root's module cache.
+		env = append(env, "GOPROXY=file://"+moduleProxy(t), "GOSUMDB=off", "GOFLAGS=-modcacherw", "GOTOOLCHAIN=local")
 	}
 	cmd.Env = env
 	log := &lockedBuffer{}
@@ -108,4 +108,25 @@ func TestMakeRunFromFreshClone(t *testing.T) {
 	if len(out) != 2 || !strings.HasPrefix(out[0], "* BYE") || out[1] != "a003 OK LOGOUT completed" {
 		t.Errorf("LOGOUT: %q, want * BYE then a003 OK LOGOUT completed", out)
 	}
+}
+
+// moduleProxy copies the module downloads of the running user's cache into
+// a directory every user can read, for GOPROXY=file://: go.sum still checks
+// every module fetched from it.
+func moduleProxy(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	src := filepath.Join(strings.TrimSpace(string(out)), "cache", "download")
+	if out, err := exec.Command("cp", "-r", src+"/.", dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy module cache: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("chmod", "-R", "a+rX", dir).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+	return dir
 }

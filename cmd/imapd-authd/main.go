@@ -4,16 +4,22 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"imapd/authd"
+	"imapd/cmd/internal/version"
 	"imapd/ipc"
 )
 
 func main() {
+	if version.Asked(os.Args[1:]) {
+		fmt.Println(version.String("imapd-authd"))
+		return
+	}
 	ipc.SetTitle("imapd: authd")
 	// Like the workers, authd stops when the parent says or goes away, not
 	// on a terminal's ^C sent to the whole process group.

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"imapd/cmd/internal/version"
 	"imapd/imapworker/mailbox"
 	"imapd/imapworker/preauth"
 	"imapd/ipc"
@@ -24,6 +25,10 @@ import (
 const parentTitle = "imapd: parent"
 
 func main() {
+	if version.Asked(os.Args[1:]) {
+		fmt.Println(version.String("imapd"))
+		return
+	}
 	switch role := os.Getenv("IMAPD_ROLE"); role {
 	case "preauth":
 		child("preauth", preauth.Main, "setup", "new_conn", "authd_channel", "handoff_result", "shutdown")

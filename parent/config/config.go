@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -168,7 +169,7 @@ func Default() *Config {
 		LineLimit:      DefaultLineLimit,
 		AppendLimit:    DefaultAppendLimit,
 		Autologout:     DefaultAutologout,
-		ControlSocket:  DefaultControlSocket,
+		ControlSocket:  defaultControlSocket(),
 		LogTarget:      defaultLogTarget,
 		LogLevel:       slog.LevelInfo,
 	}
@@ -224,13 +225,51 @@ func (l ErrorList) Unwrap() []error {
 	return errs
 }
 
-// Load reads and parses the file at path.
+// Load reads and parses the file at path. Relative paths in it name files
+// beside it, whatever the directory imapd or imapctl is started from.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	c, err := Parse(path, data)
+	if c != nil {
+		c.resolveRelative(filepath.Dir(path))
+	}
+	return c, err
+}
+
+// resolveRelative makes the file's relative paths absolute against dir.
+func (c *Config) resolveRelative(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.PasswdFile)
+	abs(&c.ControlSocket)
+	abs(&c.MaildirPath)
+	for i := range c.Certs {
+		abs(&c.Certs[i].CertFile)
+		abs(&c.Certs[i].KeyFile)
+	}
+}
+
+// defaultControlSocket is where imapd listens for imapctl when the file
+// does not say: /run/imapd for root; a normal user's server (which cannot
+// write /run) uses $XDG_RUNTIME_DIR/imapd, else a directory of its own
+// under the temporary directory. imapctl, run by the same user, finds the
+// same path.
+func defaultControlSocket() string {
+	uid := os.Geteuid()
+	switch {
+	case uid == 0:
+		return DefaultControlSocket
+	case os.Getenv("XDG_RUNTIME_DIR") != "":
+		return filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "imapd", "control.sock")
+	default:
+		return filepath.Join(os.TempDir(), fmt.Sprintf("imapd-%d", uid), "control.sock")
+	}
 }
 
 // LoadOrDefault is Load, except that a missing file gives the defaults

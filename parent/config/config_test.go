@@ -3,7 +3,10 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
@@ -38,12 +41,49 @@ func TestDefaults(t *testing.T) {
 		LineLimit:      65536,
 		AppendLimit:    64 << 20,
 		Autologout:     30 * time.Minute,
-		ControlSocket:  "/run/imapd/control.sock",
+		ControlSocket:  defaultControlSocket(),
 		LogTarget:      "stderr",
 		LogLevel:       slog.LevelInfo,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+// A normal user's server cannot write /run: its control socket goes to
+// $XDG_RUNTIME_DIR, else a directory of its own; root's stays in /run.
+func TestDefaultControlSocket(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	want := "/run/user/1000/imapd/control.sock"
+	if os.Geteuid() == 0 {
+		want = "/run/imapd/control.sock"
+	}
+	if got := defaultControlSocket(); got != want {
+		t.Errorf("with XDG_RUNTIME_DIR: %q, want %q", got, want)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	want = filepath.Join(os.TempDir(), fmt.Sprintf("imapd-%d", os.Geteuid()), "control.sock")
+	if os.Geteuid() == 0 {
+		want = "/run/imapd/control.sock"
+	}
+	if got := defaultControlSocket(); got != want {
+		t.Errorf("without XDG_RUNTIME_DIR: %q, want %q", got, want)
+	}
+}
+
+// Relative paths in a file name files beside it, not in the directory
+// the command happens to run from.
+func TestRelativePathsBesideTheFile(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "imapd.conf")
+	os.WriteFile(conf, []byte("auth passwd-file \"pw\"\ncontrol socket \"../run/ctl.sock\"\ntls certificate \"/abs/c.pem\" key \"k.pem\"\n"), 0o644)
+	c, err := Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PasswdFile != filepath.Join(dir, "pw") || c.ControlSocket != filepath.Join(filepath.Dir(dir), "run", "ctl.sock") ||
+		c.Certs[0] != (Cert{"/abs/c.pem", filepath.Join(dir, "k.pem")}) {
+		t.Errorf("paths: passwd-file %q, control socket %q, certs %+v", c.PasswdFile, c.ControlSocket, c.Certs)
 	}
 }
 
@@ -322,9 +362,10 @@ storage maildir
 		path      string
 	}{
 		{nil, []Listener{{"*", 993, TLS}, {"*", 143, StartTLS}}, []Cert{{"/etc/a.crt", "/etc/a.key"}}, "maildir", ""},
-		// The seed's dev server: imapd -s memory -p 10143.
-		{[]string{"-s", "memory", "-p", "10143"}, []Listener{{"127.0.0.1", 10143, Plain}}, []Cert{{"/etc/a.crt", "/etc/a.key"}}, "memory", ""},
-		{[]string{"--storage=memory", "--port", "10143", "--host", "::1"}, []Listener{{"::1", 10143, Plain}}, []Cert{{"/etc/a.crt", "/etc/a.key"}}, "memory", ""},
+		// The seed's dev server: imapd -s memory -p 10143. Its one plain
+		// listener needs no certificate: the file's are not read.
+		{[]string{"-s", "memory", "-p", "10143"}, []Listener{{"127.0.0.1", 10143, Plain}}, nil, "memory", ""},
+		{[]string{"--storage=memory", "--port", "10143", "--host", "::1"}, []Listener{{"::1", 10143, Plain}}, nil, "memory", ""},
 		// The seed's production line.
 		{[]string{"--fork", "-s", "maildir", "--tls", "--cert", "/m.crt", "--key", "/m.key", "-p", "993"},
 			[]Listener{{"127.0.0.1", 993, TLS}}, []Cert{{"/m.crt", "/m.key"}}, "maildir", ""},
