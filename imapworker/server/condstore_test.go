@@ -308,6 +308,7 @@ func TestCondStoreMaildir(t *testing.T) {
 		"OtherSessions": TestCondStoreOtherSessions,
 		"NoModSeq":      TestNoModSeq,
 		"Errors":        TestCondStoreErrors,
+		"GoIMAP":        TestGoIMAPCondStore,
 	} {
 		t.Run(name, fn)
 	}
