@@ -99,6 +99,15 @@ func (f *folder) msAdded(ms []*msg) {
 	}
 }
 
+// msForget drops the state of a folder deleted or renamed: a reload reads
+// its log again. HIGHESTMODSEQ stays as high.
+func (f *folder) msForget() {
+	if f.ms.fh != nil {
+		f.ms.fh.Close()
+	}
+	f.ms = msState{hms: f.ms.hms}
+}
+
 // reconcile reads what other processes logged, gives every changed
 // message and the expunged UIDs new mod-sequences and logs them. Called
 // with f.mu and the dotlock held.

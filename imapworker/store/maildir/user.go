@@ -192,6 +192,7 @@ func (u *User) forget(name string) {
 		f.loaded = false
 		f.msgs = nil
 		f.byBase = nil
+		f.msForget()
 		f.u.w.unwatch(f)
 		f.notify(nil)
 		f.mu.Unlock()
