@@ -118,8 +118,10 @@ func (f *folder) reconcile() error {
 		return nil
 	}
 	if err := f.msRead(); err != nil {
-		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-			// A folder imapd may not write to: honestly NOMODSEQ.
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EISDIR) {
+			// A folder where imapd may not keep the log (no write
+			// permission, a read-only file system, something else in
+			// its place): honestly NOMODSEQ.
 			s.broken = true
 			s.dirty, s.gone = nil, nil
 			return nil

@@ -386,3 +386,29 @@ func TestModSeqCrash(t *testing.T) {
 		check(fmt.Sprintf("kill %d", i), out.Bytes())
 	}
 }
+
+// Where imapd.modseq cannot be kept the folder has no mod-sequences
+// (HIGHESTMODSEQ 0: the engine answers [NOMODSEQ]) and works otherwise.
+func TestModSeqNotKept(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	u, _ := Open(root, Options{NoSpecialUse: true})
+	defer u.Close()
+	if err := os.Mkdir(filepath.Join(root, modseqName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, u, "INBOX", 3)
+	mb, err := u.Select("INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	if mb.HighestModSeq() != 0 {
+		t.Fatalf("highest %d without a log", mb.HighestModSeq())
+	}
+	if up, err := mb.Store([]uint32{1}, store.StoreAdd, store.Flags{System: store.FlagDraft}); err != nil || len(up) != 1 || up[0].Flags.System&store.FlagDraft == 0 {
+		t.Fatalf("STORE without a log: %+v %v", up, err)
+	}
+	if st, err := u.Status("INBOX"); err != nil || st.HighestModSeq != 0 || st.Messages != 3 {
+		t.Fatalf("STATUS without a log: %+v %v", st, err)
+	}
+}
