@@ -106,3 +106,33 @@ func TestParseQResync(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseQResync: any QRESYNC value parses or is a *SyntaxError, and the
+// match data it returns is ascending and paired.
+func FuzzParseQResync(f *testing.F) {
+	for _, s := range []string{
+		"(67890007 90060115194045000 41:211,214:541)",
+		"(67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976,29979,29982,29985,29988,29991,29994,29997))",
+		"(3857529045 20010715194032001 1:198)", "(1 2)", "(1 2 (1 3))", "(1 2 3:1 (2:1 4:5))",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := ParseQResync(s)
+		if err != nil {
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T %v", err, err)
+			}
+			return
+		}
+		if q.UIDValidity == 0 || q.ModSeq == 0 || len(q.SeqMatch) != len(q.UIDMatch) || len(q.SeqMatch) > maxSeqMatch {
+			t.Fatalf("%q: %+v", s, q)
+		}
+		for i := 1; i < len(q.SeqMatch); i++ {
+			if q.SeqMatch[i] <= q.SeqMatch[i-1] || q.UIDMatch[i] <= q.UIDMatch[i-1] {
+				t.Fatalf("%q: not ascending %+v", s, q)
+			}
+		}
+	})
+}
