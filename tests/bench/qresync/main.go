@@ -116,6 +116,10 @@ func makeMaildir(dir string, n int) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
+	// The servers, as the user, must reach the Maildir through its parent.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
 	for _, d := range []string{"cur", "new", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return err
