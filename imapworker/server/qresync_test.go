@@ -169,4 +169,25 @@ func TestQResyncForgottenHistory(t *testing.T) {
 func TestQResyncMaildir(t *testing.T) {
 	withMaildir(t)
 	t.Run("QResync", TestQResync)
+	t.Run("Idle", TestQResyncIdle)
+}
+
+// While idling, a QRESYNC session hears of others' changes with UID and
+// MODSEQ, and of expunges as VANISHED (RFC 7162 §3.2.4, §3.2.10.2).
+func TestQResyncIdle(t *testing.T) {
+	ts := newTestServer(t)
+	seedN(t, ts, 3) // mod-sequences 2..4
+	other := loginRev2(ts, "")
+	selectInbox(other)
+	c := loginRev2(ts, "QRESYNC")
+	selectInbox(c)
+	c.C("i IDLE")
+	c.S("+ idling")
+	other.expectDo(`o1 STORE 2 +FLAGS.SILENT (\Deleted)`, "o1 OK STORE completed")
+	c.S(`* 2 FETCH (UID 2 FLAGS (\Deleted) MODSEQ (5))`)
+	other.expectDo("o2 EXPUNGE", "* 2 EXPUNGE", "o2 OK EXPUNGE completed")
+	c.S("* VANISHED 2")
+	c.C("DONE")
+	c.S("i OK IDLE terminated")
+	c.expectDo("s STATUS INBOX (HIGHESTMODSEQ MESSAGES)", "* STATUS INBOX (HIGHESTMODSEQ 6 MESSAGES 2)", "s OK STATUS completed")
 }
