@@ -336,8 +336,16 @@ func (p *parser) selectCmd(readOnly bool) *Select {
 		p.expect('(', "expected (")
 		for {
 			prm := Param{Name: p.atomUpper()}
+			// A value is a tagged-ext-val: a number, a sequence-set or a
+			// list; an atom after SP is the next parameter, as in
+			// "(CONDSTORE QRESYNC (...))".
 			if p.take(' ') {
-				prm.Value = p.taggedExtVal()
+				if c := p.peek(); c == '(' || isDigit(c) || c == '*' || c == '$' {
+					prm.Value = p.taggedExtVal()
+				} else {
+					s.Params = append(s.Params, prm)
+					continue
+				}
 			}
 			s.Params = append(s.Params, prm)
 			if p.take(')') {
@@ -558,7 +566,7 @@ func (p *parser) fetch() *Fetch {
 		}
 	}
 	if p.peek() == ' ' {
-		p.fail("FETCH modifiers not supported")
+		p.fetchModifiers(f)
 	}
 	return f
 }
@@ -757,13 +765,13 @@ func (p *parser) store() *Store {
 	p.sp()
 	s := &Store{Seq: p.sequenceSet()}
 	p.sp()
+	if p.peek() == '(' {
+		p.storeModifiers(s)
+	}
 	if p.take('+') {
 		s.Mode = StoreAdd
 	} else if p.take('-') {
 		s.Mode = StoreRemove
-	}
-	if p.peek() == '(' {
-		p.fail("STORE modifiers not supported")
 	}
 	var wb [16]byte
 	switch string(p.word(wb[:0])) {
@@ -1025,6 +1033,8 @@ func (p *parser) searchKey() SearchKey {
 		k.Op = SearchUID
 		p.sp()
 		k.Seq = p.sequenceSet()
+	case "MODSEQ":
+		p.searchModSeq(&k)
 	case "NOT":
 		k.Op = SearchNot
 		p.sp()

@@ -81,6 +81,8 @@ var capImplemented = map[string]string{
 	"BINARY":             "FETCH",
 	"STATUS=SIZE":        "STATUS",
 	"APPENDLIMIT":        "APPEND",
+	"CONDSTORE":          "ENABLE", // RFC 7162 §3.1: condstore.go
+	"QRESYNC":            "ENABLE", // RFC 7162 §3.2: qresync.go
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -88,6 +90,7 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
+	"CONDSTORE", "QRESYNC",
 }
 
 // capabilities returns the capability list for the connection's state.
@@ -157,6 +160,16 @@ func (c *conn) cmdEnable(cmd *imap.Command) error {
 			if !c.rev2 {
 				c.rev2 = true
 				enabled = append(enabled, "IMAP4rev2")
+			}
+		case "CONDSTORE": // RFC 7162 §3.1
+			if !c.condstore {
+				c.condstore = true
+				enabled = append(enabled, "CONDSTORE")
+			}
+		case "QRESYNC": // RFC 7162 §3.2.3: implies CONDSTORE
+			if !c.qresync {
+				c.qresync, c.condstore = true, true
+				enabled = append(enabled, "QRESYNC")
 			}
 		}
 	}

@@ -267,6 +267,8 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 			p := m.part()
 			return p != nil && mt.TextContains(p)
 		}, nil
+	case imap.SearchModSeq:
+		return c.compileModSeq(k)
 	}
 	return nil, badf("unsupported search key")
 }
@@ -451,6 +453,7 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 		}
 		s.hasSaved = true
 	}
+	modseq := c.searchModSeqResult(&args.Key, hitUIDs)
 	b := c.out[:0]
 	switch {
 	case args.ReturnGiven || c.rev2:
@@ -482,12 +485,21 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 			b = append(b, " ALL "...)
 			b = imap.AppendNumSet(b, hits)
 		}
+		if modseq > 0 { // RFC 7162 §3.1.10, RFC 4731 §3.2
+			b = append(b, " MODSEQ "...)
+			b = strconv.AppendUint(b, modseq, 10)
+		}
 		b = append(b, "\r\n"...)
 	default:
 		b = append(b, "* SEARCH"...)
 		for _, h := range hits {
 			b = append(b, ' ')
 			b = strconv.AppendUint(b, uint64(h), 10)
+		}
+		if modseq > 0 { // RFC 7162 §3.1.6
+			b = append(b, " (MODSEQ "...)
+			b = strconv.AppendUint(b, modseq, 10)
+			b = append(b, ')')
 		}
 		b = append(b, "\r\n"...)
 	}

@@ -148,6 +148,8 @@ type conn struct {
 	scfg      *SessionConfig
 	user      store.User
 	rev2      bool // ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
+	condstore bool // a CONDSTORE enabling command was seen (RFC 7162 §3.1)
+	qresync   bool // ENABLE QRESYNC (RFC 7162 §3.2.3)
 	mbox      *selected
 	out       []byte // scratch line buffer
 	appendMax int64
