@@ -49,6 +49,7 @@ func init() {
 		"STORE":        {states: stateSelected, uid: true, fn: (*conn).cmdStore},
 		"COPY":         {states: stateSelected, uid: true, fn: (*conn).cmdCopy},
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
+		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
 	}
 }
 
@@ -81,6 +82,8 @@ var capImplemented = map[string]string{
 	"BINARY":             "FETCH",
 	"STATUS=SIZE":        "STATUS",
 	"APPENDLIMIT":        "APPEND",
+	"SORT":               "SORT", // SORT and SORT=DISPLAY
+	"ESORT":              "SORT",
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -88,6 +91,7 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
+	"SORT", "SORT=DISPLAY", "ESORT",
 }
 
 // capabilities returns the capability list for the connection's state.

@@ -33,6 +33,8 @@ func TestMaildirBackend(t *testing.T) {
 		"ExpungeCloseUnselect": TestExpungeCloseUnselect,
 		"CopyMove":             TestCopyMove,
 		"Search":               TestSearch,
+		"Sort":                 TestSort,
+		"ESortPartial":         TestESortPartial,
 		"TwoSessionsUpdates":   TestTwoSessionsUpdates,
 		"Idle":                 TestIdle,
 		"Converge":             TestConcurrentSessionsConverge,
