@@ -35,6 +35,7 @@ func TestMaildirBackend(t *testing.T) {
 		"Search":               TestSearch,
 		"Sort":                 TestSort,
 		"ESortPartial":         TestESortPartial,
+		"Thread":               TestThread,
 		"TwoSessionsUpdates":   TestTwoSessionsUpdates,
 		"Idle":                 TestIdle,
 		"Converge":             TestConcurrentSessionsConverge,
