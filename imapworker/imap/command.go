@@ -167,6 +167,8 @@ type Fetch struct {
 	// Items are the requested data items; a macro is expanded into them.
 	Items []FetchItem
 	Macro string // "ALL", "FAST" or "FULL" when a macro was used, else ""
+	// Partial is the PARTIAL fetch modifier (RFC 9394 §3.3), or nil.
+	Partial *PartialRange
 }
 
 // StoreMode is how STORE applies its flags.

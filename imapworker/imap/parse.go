@@ -563,8 +563,8 @@ func (p *parser) fetch() *Fetch {
 			f.Items = []FetchItem{p.fetchAtt()}
 		}
 	}
-	if p.peek() == ' ' {
-		p.fail("FETCH modifiers not supported")
+	if p.take(' ') {
+		p.fetchModifiers(f)
 	}
 	return f
 }

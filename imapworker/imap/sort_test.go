@@ -42,6 +42,10 @@ func TestParseSortThread(t *testing.T) {
 				Key: and(SearchKey{Op: SearchSince, Date: time.Date(2000, 3, 5, 0, 0, 0, 0, time.UTC)})}}}},
 		{"A284 UID THREAD references US-ASCII TEXT \"gewp\"\r\n", Command{"A284", "THREAD", true,
 			&Thread{Algorithm: "REFERENCES", Search: Search{Charset: "US-ASCII", Key: and(SearchKey{Op: SearchText, Value: "gewp"})}}}},
+		{"10 UID FETCH 25900:26600 (UID FLAGS) (PARTIAL -1:-3)\r\n", Command{"10", "FETCH", true,
+			&Fetch{Seq: seq(SeqRange{25900, 26600}), Items: []FetchItem{{Name: "UID"}, {Name: "FLAGS"}}, Partial: &PartialRange{1, 3, true}}}},
+		{"11 UID FETCH 1:* FLAGS (partial 5:1)\r\n", Command{"11", "FETCH", true,
+			&Fetch{Seq: seq(SeqRange{1, Star}), Items: []FetchItem{{Name: "FLAGS"}}, Partial: &PartialRange{1, 5, false}}}},
 		{"a CANCELUPDATE \"B01\" \"B02\"\r\n", Command{"a", "CANCELUPDATE", false, &CancelUpdate{[]string{"B01", "B02"}}}},
 	} {
 		got, err := Parse([]byte(tc.in))
@@ -69,6 +73,10 @@ func TestParseSortThread(t *testing.T) {
 		"a SEARCH RETURN (PARTIAL 1:*) ALL\r\n",
 		"a SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL\r\n",
 		"a CANCELUPDATE\r\n",
+		"a UID FETCH 1:* FLAGS (PARTIAL 1:2 PARTIAL 3:4)\r\n",
+		"a UID FETCH 1:* FLAGS (PARTIAL)\r\n",
+		"a UID FETCH 1:* FLAGS ()\r\n",
+		"a UID FETCH 1:* FLAGS (FOO)\r\n",
 		"a CANCELUPDATE B01\r\n",
 	} {
 		_, err := Parse([]byte(in))

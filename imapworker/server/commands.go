@@ -86,6 +86,8 @@ var capImplemented = map[string]string{
 	"SORT":               "SORT", // SORT and SORT=DISPLAY
 	"ESORT":              "SORT",
 	"THREAD":             "THREAD", // THREAD=ORDEREDSUBJECT, THREAD=REFERENCES
+	"PARTIAL":            "SEARCH", // and UID FETCH's PARTIAL modifier
+	"WITHIN":             "SEARCH",
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -94,6 +96,7 @@ var sessionCaps = []string{
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
 	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
+	"PARTIAL", "WITHIN",
 }
 
 // capabilities returns the capability list for the connection's state.
