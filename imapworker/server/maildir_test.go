@@ -36,6 +36,7 @@ func TestMaildirBackend(t *testing.T) {
 		"Sort":                 TestSort,
 		"ESortPartial":         TestESortPartial,
 		"Thread":               TestThread,
+		"SearchAddresses":      TestSearchAddresses,
 		"TwoSessionsUpdates":   TestTwoSessionsUpdates,
 		"Idle":                 TestIdle,
 		"Converge":             TestConcurrentSessionsConverge,

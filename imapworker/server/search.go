@@ -245,6 +245,12 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 	case imap.SearchHeader:
 		mt := mime.NewMatcher(k.Value)
 		field := k.Field
+		if isAddressField(field) {
+			return func(m *searchMsg) bool {
+				p := m.shPart()
+				return p != nil && mt.AddressContains(p, field)
+			}, nil
+		}
 		if isSHField(field) {
 			return func(m *searchMsg) bool {
 				p := m.shPart()

@@ -332,6 +332,16 @@ func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
 	return out, nil
 }
 
+// isAddressField reports whether SEARCH matches the field's addresses
+// (FROM, TO, CC, BCC, RFC 9051 §6.4.4), not only its text.
+func isAddressField(name string) bool {
+	switch strings.ToUpper(name) {
+	case "FROM", "TO", "CC", "BCC":
+		return true
+	}
+	return false
+}
+
 func cmp64(a, b int64) int {
 	switch {
 	case a < b:

@@ -230,3 +230,30 @@ func TestSortKeysCached(t *testing.T) {
 		})
 	}
 }
+
+// SEARCH FROM, TO, CC, BCC match RFC 5322 addresses, comments, quoting,
+// groups and encoded names included.
+func TestSearchAddresses(t *testing.T) {
+	ts := newTestServer(t)
+	seed(t, ts,
+		mail(1, "From: <user-from (comment)@ (comment) domain.org>", "To: Team: a@x, \"b.c\"@y;"),
+		mail(1, "From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.org>", "Cc: user-from@other.org", "Bcc: hidden@z"),
+	)
+	c := ts.login("alice")
+	selectInbox(c)
+	for _, tc := range []struct{ q, want string }{
+		{"SEARCH FROM user-from@domain.org", "* SEARCH 1"},
+		{"SEARCH FROM USER-FROM@DOMAIN.ORG", "* SEARCH 1"},
+		{"SEARCH FROM user-from", "* SEARCH 1"},
+		{"SEARCH TO b.c@y", "* SEARCH 1"},
+		{`SEARCH TO "team: a@x"`, "* SEARCH 1"},
+		{`SEARCH FROM "jürgen <j@"`, "* SEARCH 2"},
+		{"SEARCH CHARSET UTF-8 FROM JÜRGEN", "* SEARCH 2"},
+		{"SEARCH CC user-from@", "* SEARCH 2"},
+		{"SEARCH BCC hidden@z", "* SEARCH 2"},
+		{"SEARCH OR FROM domain.org CC other.org", "* SEARCH 1 2"},
+		{"SEARCH NOT TO a@x", "* SEARCH 2"},
+	} {
+		c.expectDo("t "+tc.q, tc.want, "t OK SEARCH completed")
+	}
+}
