@@ -117,11 +117,15 @@ func cutLeader(s string) (rest string, refwd, ok bool) {
 	return t[1:], true, true
 }
 
+//go:generate python3 gen_decompose.py
+
 // Collate returns the key under which s sorts by octets as the
-// i;unicode-casemap collation orders it (RFC 5051, RFC 5256 §7): every
-// character titlecased, so ASCII letters become upper case as in
-// i;ascii-casemap (RFC 4790 §9.2). The canonical decomposition step of
-// RFC 5051 is not applied (docs/conformance.md, RFC 5256 row).
+// i;unicode-casemap collation orders it (RFC 5051 §2, RFC 5256 §7): each
+// character decomposed (NFKD) and titlecased, so ASCII letters become
+// upper case as in i;ascii-casemap (RFC 4790 §9.2) and "Ä" sorts as
+// "A" and its diaeresis. Decompositions cover the Latin, Greek and
+// Cyrillic blocks, ligatures and fullwidth forms (decompose_table.go);
+// other scripts are titlecased only (docs/conformance.md, RFC 5256 row).
 func Collate(s string) string {
 	ascii := true
 	for i := 0; i < len(s); i++ {
@@ -133,25 +137,37 @@ func Collate(s string) string {
 	if ascii {
 		return s
 	}
-	b := make([]byte, 0, len(s))
+	b := make([]byte, 0, len(s)+8)
+	title := func(r rune) {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b = append(b, byte(r))
+			return
+		}
+		b = utf8.AppendRune(b, unicode.ToTitle(r))
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			b = append(b, c)
+			title(rune(c))
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
 		if r == utf8.RuneError && n == 1 {
 			b = append(b, c)
-			i++
 			continue
 		}
-		b = utf8.AppendRune(b, unicode.ToTitle(r))
-		i += n
+		if d, ok := decompositions[r]; ok {
+			for _, x := range d {
+				title(x)
+			}
+			continue
+		}
+		title(r)
 	}
 	return string(b)
 }

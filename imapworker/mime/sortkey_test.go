@@ -46,7 +46,7 @@ func TestBaseSubject(t *testing.T) {
 
 func TestCollate(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"abc", "ABC"}, {"ABC", "ABC"}, {"a_b", "A_B"}, {"grüße", "GRÜßE"}, {"\xff", "\xff"},
+		{"abc", "ABC"}, {"ABC", "ABC"}, {"a_b", "A_B"}, {"grüße", "GRU\u0308ßE"}, {"Äpfel", "A\u0308PFEL"}, {"ﬁne", "FINE"}, {"Ｆｕｌｌ", "FULL"}, {"école", "E\u0301COLE"}, {"\xff", "\xff"},
 	} {
 		if got := Collate(tc.in); got != tc.want {
 			t.Errorf("Collate(%q) = %q, want %q", tc.in, got, tc.want)
