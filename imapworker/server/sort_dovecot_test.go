@@ -144,6 +144,9 @@ func sortDovecotCommands() []string {
 		"UID SORT (DATE) UTF-8 SUBJECT meeting",
 		"UID SORT (DISPLAYFROM) UTF-8 OR FROM example.org TO example.net",
 		"UID SORT RETURN (MIN MAX COUNT ALL) (REVERSE DATE) UTF-8 LARGER 500",
+		"UID SORT RETURN (PARTIAL 100:150) (SUBJECT REVERSE DATE) UTF-8 ALL",
+		"SORT RETURN (COUNT PARTIAL 1:20) (DISPLAYFROM) UTF-8 NOT FROM alice",
+		"UID SEARCH RETURN (PARTIAL 51:100) FROM example.org",
 		"UID THREAD ORDEREDSUBJECT UTF-8 ALL",
 		"UID THREAD REFERENCES UTF-8 ALL",
 		"UID THREAD REFERENCES UTF-8 SENTSINCE 1-Jun-2024",
@@ -288,20 +291,40 @@ func TestSortDovecot(t *testing.T) {
 // Dovecot's, and why; docs/conformance.md lists them with the RFC text.
 var sortDovecotKnown = map[string]string{}
 
-// esearchItems puts the return data of an ESEARCH line in one order: the
-// RFC sets none.
+// esearchItems puts the return data of an ESEARCH line in one order (the
+// RFC sets none) and the set of a PARTIAL in ascending order: imapd gives
+// a SORT's window in sort order, as ESORT's ALL (RFC 5267 §3.1), Dovecot
+// ascending; either is the same set.
 func esearchItems(l string) string {
-	f := strings.Fields(strings.TrimPrefix(l, "* ESEARCH"))
+	l = strings.TrimPrefix(l, "* ESEARCH")
 	var items []string
+	if i := strings.Index(l, "PARTIAL ("); i >= 0 {
+		j := strings.IndexByte(l[i:], ')')
+		rng, set, _ := strings.Cut(l[i+len("PARTIAL ("):i+j], " ")
+		var nums []int
+		for _, part := range strings.Split(set, ",") {
+			a, b, ok := strings.Cut(part, ":")
+			x, _ := strconv.Atoi(a)
+			y := x
+			if ok {
+				y, _ = strconv.Atoi(b)
+			}
+			for k := min(x, y); k <= max(x, y) && k > 0; k++ {
+				nums = append(nums, k)
+			}
+		}
+		slices.Sort(nums)
+		items = append(items, fmt.Sprint("PARTIAL ", rng, " ", nums))
+		l = l[:i] + l[i+j+1:]
+	}
+	f := strings.Fields(l)
 	for i := 0; i < len(f); i++ {
-		if f[i] == "UID" {
-			items = append(items, "UID")
+		if f[i] == "UID" || i+1 == len(f) {
+			items = append(items, f[i])
 			continue
 		}
-		if i+1 < len(f) {
-			items = append(items, f[i]+" "+f[i+1])
-			i++
-		}
+		items = append(items, f[i]+" "+f[i+1])
+		i++
 	}
 	slices.Sort(items)
 	return "* ESEARCH " + strings.Join(items, " ")
