@@ -98,8 +98,27 @@ func (r *sortRec) encode() []byte {
 	return b
 }
 
-// decodeSortRec reverses encode; false for a record it cannot read.
-func decodeSortRec(b []byte) (sortRec, bool) {
+// Fields of a sortRec, in the order of strs, then the references: what a
+// command needs of the cached record, so that the rest is not copied.
+const (
+	needSubject uint8 = 1 << iota
+	needFrom
+	needTo
+	needCc
+	needDisplayFrom
+	needDisplayTo
+	needMsgID
+	needRefs
+	needAll = 0xff
+)
+
+// sortKeyNeeds is the field each string sort key compares.
+var sortKeyNeeds = map[imap.SortKey]uint8{imap.SortSubject: needSubject, imap.SortFrom: needFrom, imap.SortTo: needTo,
+	imap.SortCc: needCc, imap.SortDisplayFrom: needDisplayFrom, imap.SortDisplayTo: needDisplayTo}
+
+// decodeSortRec reverses encode, copying out only the fields need names;
+// false for a record it cannot read.
+func decodeSortRec(b []byte, need uint8) (sortRec, bool) {
 	var r sortRec
 	if len(b) < 2 || b[0] != skVersion {
 		return r, false
@@ -111,17 +130,20 @@ func decodeSortRec(b []byte) (sortRec, bool) {
 		return r, false
 	}
 	r.date, b = d, b[n:]
-	str := func() (string, bool) {
+	str := func(keep bool) (string, bool) {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || uint64(len(b)-n) < l {
 			return "", false
 		}
-		s := string(b[n : n+int(l)])
+		var s string
+		if keep {
+			s = string(b[n : n+int(l)])
+		}
 		b = b[n+int(l):]
 		return s, true
 	}
-	for _, p := range r.strs() {
-		s, ok := str()
+	for i, p := range r.strs() {
+		s, ok := str(need&(1<<i) != 0)
 		if !ok {
 			return r, false
 		}
@@ -133,25 +155,28 @@ func decodeSortRec(b []byte) (sortRec, bool) {
 	}
 	b = b[n:]
 	for range nr {
-		s, ok := str()
+		s, ok := str(need&needRefs != 0)
 		if !ok {
 			return r, false
 		}
-		r.refs = append(r.refs, s)
+		if need&needRefs != 0 {
+			r.refs = append(r.refs, s)
+		}
 	}
 	return r, len(b) == 0
 }
 
 // sortRecs returns the sortRecs of the messages at hits (indexes in
 // c.mbox.msgs), from the cache, reading and caching the headers of those
-// it lacks. A message expunged meanwhile gets an empty record.
-func (c *conn) sortRecs(hits []int) ([]sortRec, error) {
+// it lacks; need says which strings the caller reads. A message expunged
+// meanwhile gets an empty record.
+func (c *conn) sortRecs(hits []int, need uint8) ([]sortRec, error) {
 	s := c.mbox
 	recs := make([]sortRec, len(hits))
 	var miss []int // positions in hits
 	for k, i := range hits {
 		if v, ok := s.h.Cached(s.msgs[i].UID, skKey); ok {
-			if r, ok := decodeSortRec(v); ok {
+			if r, ok := decodeSortRec(v, need); ok {
 				recs[k] = r
 				continue
 			}
@@ -261,6 +286,7 @@ func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
 		return hits, nil
 	}
 	var needRecs, needIDates bool
+	var need uint8
 	for _, cr := range crit {
 		switch cr.Key {
 		case imap.SortArrival:
@@ -270,13 +296,14 @@ func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
 			needIDates, needRecs = true, true
 		default:
 			needRecs = true
+			need |= sortKeyNeeds[cr.Key]
 		}
 	}
 	var recs []sortRec
 	var idates, sdates []int64
 	var err error
 	if needRecs {
-		if recs, err = c.sortRecs(hits); err != nil {
+		if recs, err = c.sortRecs(hits, need); err != nil {
 			return nil, err
 		}
 	}

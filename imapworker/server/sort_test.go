@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -275,4 +276,32 @@ func TestSortRulesBeyondDovecot(t *testing.T) {
 	c.expectDo("t SORT (TO) UTF-8 ALL", "* SORT 3 2 1", "t OK SORT completed")
 	c.expectDo("t SORT (DISPLAYTO) UTF-8 ALL", "* SORT 3 2 1", "t OK SORT completed")
 	c.expectDo("t FETCH 1 ENVELOPE", `~\* 1 FETCH \(ENVELOPE \(.* \(\(NIL NIL "zed" "x"\)\) NIL NIL NIL NIL\)\)`, "t OK FETCH completed")
+}
+
+// The cached record reads back as written, only the fields asked for, and
+// a damaged or older one is a miss, never a wrong key.
+func TestSortRecEncoding(t *testing.T) {
+	r := sortRec{date: -5, hasDate: true, reply: true, subject: "S", from: "F", to: "T", cc: "", dfrom: "DF", dto: "DT",
+		msgID: "a@b", refs: []string{"x@y", "z@w"}}
+	b := r.encode()
+	if got, ok := decodeSortRec(b, needAll); !ok || !reflect.DeepEqual(got, r) {
+		t.Fatalf("decode: %+v %v, want %+v", got, ok, r)
+	}
+	got, ok := decodeSortRec(b, needTo|needRefs)
+	if !ok || got.to != "T" || got.subject != "" || got.msgID != "" || len(got.refs) != 2 || got.date != -5 || !got.reply {
+		t.Fatalf("decode To and refs: %+v %v", got, ok)
+	}
+	for i := range b {
+		if _, ok := decodeSortRec(b[:i], needAll); ok {
+			t.Fatalf("a record cut at %d decodes", i)
+		}
+	}
+	old := slices.Clone(b)
+	old[0] = skVersion + 1
+	if _, ok := decodeSortRec(old, needAll); ok {
+		t.Fatal("a record of another version decodes")
+	}
+	if _, ok := decodeSortRec(append(b, 0), needAll); ok {
+		t.Fatal("a record with trailing bytes decodes")
+	}
 }

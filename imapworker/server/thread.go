@@ -304,7 +304,7 @@ func (c *conn) cmdThread(cmd *imap.Command) error {
 	}
 	b := append(c.out[:0], "* THREAD"...)
 	if len(hits) > 0 {
-		recs, err := c.sortRecs(hits)
+		recs, err := c.sortRecs(hits, needSubject|needMsgID|needRefs)
 		if err != nil {
 			return err
 		}
