@@ -51,6 +51,7 @@ func init() {
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
 		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
 		"THREAD":       {states: stateSelected, uid: true, fn: (*conn).cmdThread},
+		"CANCELUPDATE": {states: stateSelected, fn: (*conn).cmdCancelUpdate},
 	}
 }
 
@@ -88,6 +89,7 @@ var capImplemented = map[string]string{
 	"THREAD":             "THREAD", // THREAD=ORDEREDSUBJECT, THREAD=REFERENCES
 	"PARTIAL":            "SEARCH", // and UID FETCH's PARTIAL modifier
 	"WITHIN":             "SEARCH",
+	"CONTEXT":            "CANCELUPDATE", // CONTEXT=SEARCH, CONTEXT=SORT
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -96,7 +98,7 @@ var sessionCaps = []string{
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
 	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-	"PARTIAL", "WITHIN",
+	"PARTIAL", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT",
 }
 
 // capabilities returns the capability list for the connection's state.

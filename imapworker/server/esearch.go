@@ -11,6 +11,7 @@ import (
 type retOpts struct {
 	given                      bool // a RETURN clause, even empty: ESEARCH
 	min, max, count, all, save bool
+	update                     bool // RFC 5267 §4.3; CONTEXT (§4.2), a hint, is accepted and ignored
 	partial                    *imap.PartialRange
 }
 
@@ -30,6 +31,9 @@ func parseReturn(args *imap.Search) (retOpts, error) {
 			r.all = true
 		case "SAVE":
 			r.save = true
+		case "UPDATE":
+			r.update = true
+		case "CONTEXT":
 		default:
 			return r, badf("unknown RETURN option " + o)
 		}
@@ -38,7 +42,7 @@ func parseReturn(args *imap.Search) (retOpts, error) {
 	if r.all && r.partial != nil {
 		return r, badf("RETURN with both ALL and PARTIAL")
 	}
-	if r.given && !r.min && !r.max && !r.count && !r.all && !r.save && r.partial == nil {
+	if len(args.Return) == 0 && r.partial == nil && r.given {
 		r.all = true
 	}
 	return r, nil

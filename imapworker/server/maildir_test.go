@@ -37,6 +37,7 @@ func TestMaildirBackend(t *testing.T) {
 		"ESortPartial":         TestESortPartial,
 		"Thread":               TestThread,
 		"SearchAddresses":      TestSearchAddresses,
+		"ContextUpdate":        TestContextUpdate,
 		"TwoSessionsUpdates":   TestTwoSessionsUpdates,
 		"Idle":                 TestIdle,
 		"Converge":             TestConcurrentSessionsConverge,

@@ -372,6 +372,9 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
+	if ret.update && c.mbox.contextTaken(cmd.Tag) {
+		return badf("tag already names an updating search") // RFC 5267 §4.3
+	}
 	hits, err := c.searchHits(&args.Key)
 	if err != nil {
 		return err
@@ -379,6 +382,11 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 	if ret.given || c.rev2 {
 		ret.all = ret.all || !ret.given // rev2: SEARCH answers ESEARCH ALL
 		c.writeESearch(cmd, ret, hits)
+		if ret.update {
+			if err := c.startContext(cmd, &args.Key, nil, hits); err != nil {
+				return err
+			}
+		}
 	} else {
 		c.mbox.save(ret, hits)
 		b := append(c.out[:0], "* SEARCH"...)

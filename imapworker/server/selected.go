@@ -137,6 +137,7 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 		c.write(b)
 		c.out = b
 	}
+	c.ctxChanged(store.Changes{Flags: ups})
 	if len(live) < len(idx) {
 		return no("EXPUNGEISSUED", "some messages were expunged")
 	}

@@ -64,6 +64,7 @@ type selected struct {
 	keywords []string
 	saved    []uint32 // SEARCH RETURN (SAVE) result as UIDs (RFC 5182)
 	hasSaved bool
+	contexts []*searchCtx // RETURN (UPDATE) searches (RFC 5267 §4.3)
 }
 
 // recentSet is a session's \Recent messages: ascending UIDs, 4 bytes
@@ -182,6 +183,7 @@ func (c *conn) updates(expungeOK bool) {
 		c.write(b)
 		c.out = b
 	}
+	c.ctxChanged(ch)
 	for _, uid := range ch.Expunged {
 		if s.index(uid) >= 0 {
 			s.ghosts[uid] = true
@@ -197,6 +199,7 @@ func (c *conn) updates(expungeOK bool) {
 // sequence numbers from the highest down, so none needs adjusting.
 func (c *conn) sendExpunges(uids map[uint32]bool) {
 	s := c.mbox
+	c.ctxExpunging(uids)
 	b := c.out[:0]
 	for i := len(s.msgs) - 1; i >= 0; i-- {
 		if uids[s.msgs[i].UID] {

@@ -279,12 +279,18 @@ func unixOrZero(t time.Time) int64 {
 	return t.Unix()
 }
 
-// sortHits orders hits by crit (RFC 5256 §3): each criterion in turn,
-// REVERSE reversing only its own, and the sequence number last.
-func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
-	if len(hits) < 2 {
-		return hits, nil
-	}
+// sortKeys are the keys crit compares of the messages at hits.
+type sortKeys struct {
+	hits          []int
+	recs          []sortRec
+	idates, sdate []int64
+	msgs          []store.MessageInfo
+}
+
+// keysFor reads the keys crit needs of the messages at hits: cached
+// records, internal dates, sizes.
+func (c *conn) keysFor(hits []int, crit []imap.SortCriterion) (*sortKeys, error) {
+	k := &sortKeys{hits: hits, msgs: c.mbox.msgs}
 	var needRecs, needIDates bool
 	var need uint8
 	for _, cr := range crit {
@@ -299,62 +305,76 @@ func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
 			need |= sortKeyNeeds[cr.Key]
 		}
 	}
-	var recs []sortRec
-	var idates, sdates []int64
 	var err error
 	if needRecs {
-		if recs, err = c.sortRecs(hits, need); err != nil {
+		if k.recs, err = c.sortRecs(hits, need); err != nil {
 			return nil, err
 		}
 	}
 	if needIDates {
-		if idates, err = c.internalDates(hits); err != nil {
+		if k.idates, err = c.internalDates(hits); err != nil {
 			return nil, err
 		}
 	}
-	if recs != nil && idates != nil {
-		sdates = sentDates(recs, idates)
+	if k.recs != nil && k.idates != nil {
+		k.sdate = sentDates(k.recs, k.idates)
 	}
-	msgs := c.mbox.msgs
-	order := make([]int, len(hits))
-	for k := range order {
-		order[k] = k
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		for _, cr := range crit {
-			var d int
-			switch cr.Key {
-			case imap.SortArrival:
-				d = cmp64(idates[a], idates[b])
-			case imap.SortDate:
-				d = cmp64(sdates[a], sdates[b])
-			case imap.SortSize:
-				d = cmp64(msgs[hits[a]].Size, msgs[hits[b]].Size)
-			case imap.SortSubject:
-				d = strings.Compare(recs[a].subject, recs[b].subject)
-			case imap.SortFrom:
-				d = strings.Compare(recs[a].from, recs[b].from)
-			case imap.SortTo:
-				d = strings.Compare(recs[a].to, recs[b].to)
-			case imap.SortCc:
-				d = strings.Compare(recs[a].cc, recs[b].cc)
-			case imap.SortDisplayFrom:
-				d = strings.Compare(recs[a].dfrom, recs[b].dfrom)
-			case imap.SortDisplayTo:
-				d = strings.Compare(recs[a].dto, recs[b].dto)
-			}
-			if cr.Reverse {
-				d = -d
-			}
-			if d != 0 {
-				return d
-			}
+	return k, nil
+}
+
+// cmp orders the messages at positions a and b of k.hits by crit (RFC
+// 5256 §3): each criterion in turn, REVERSE reversing only its own, and
+// the sequence number last.
+func (k *sortKeys) cmp(crit []imap.SortCriterion, a, b int) int {
+	for _, cr := range crit {
+		var d int
+		switch cr.Key {
+		case imap.SortArrival:
+			d = cmp64(k.idates[a], k.idates[b])
+		case imap.SortDate:
+			d = cmp64(k.sdate[a], k.sdate[b])
+		case imap.SortSize:
+			d = cmp64(k.msgs[k.hits[a]].Size, k.msgs[k.hits[b]].Size)
+		case imap.SortSubject:
+			d = strings.Compare(k.recs[a].subject, k.recs[b].subject)
+		case imap.SortFrom:
+			d = strings.Compare(k.recs[a].from, k.recs[b].from)
+		case imap.SortTo:
+			d = strings.Compare(k.recs[a].to, k.recs[b].to)
+		case imap.SortCc:
+			d = strings.Compare(k.recs[a].cc, k.recs[b].cc)
+		case imap.SortDisplayFrom:
+			d = strings.Compare(k.recs[a].dfrom, k.recs[b].dfrom)
+		case imap.SortDisplayTo:
+			d = strings.Compare(k.recs[a].dto, k.recs[b].dto)
 		}
-		return a - b // hits ascend: this is the sequence number
-	})
+		if cr.Reverse {
+			d = -d
+		}
+		if d != 0 {
+			return d
+		}
+	}
+	return k.hits[a] - k.hits[b] // the sequence number
+}
+
+// sortHits orders hits (ascending indexes) by crit.
+func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
+	if len(hits) < 2 {
+		return hits, nil
+	}
+	k, err := c.keysFor(hits, crit)
+	if err != nil {
+		return nil, err
+	}
+	order := make([]int, len(hits))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return k.cmp(crit, a, b) })
 	out := make([]int, len(hits))
-	for k, o := range order {
-		out[k] = hits[o]
+	for i, o := range order {
+		out[i] = hits[o]
 	}
 	return out, nil
 }
@@ -390,6 +410,9 @@ func (c *conn) cmdSort(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
+	if ret.update && c.mbox.contextTaken(cmd.Tag) {
+		return badf("tag already names an updating search") // RFC 5267 §4.3
+	}
 	hits, err := c.searchHits(&args.Search.Key)
 	if err != nil {
 		return err
@@ -399,6 +422,11 @@ func (c *conn) cmdSort(cmd *imap.Command) error {
 	}
 	if ret.given {
 		c.writeESearch(cmd, ret, hits)
+		if ret.update {
+			if err := c.startContext(cmd, &args.Search.Key, args.Criteria, hits); err != nil {
+				return err
+			}
+		}
 	} else {
 		b := append(c.out[:0], "* SORT"...)
 		for _, i := range hits {
