@@ -872,11 +872,7 @@ func (p *parser) search() *Search {
 	var wb [16]byte
 	if isAlpha(p.peek()) && string(p.word(wb[:0])) == "CHARSET" {
 		p.sp()
-		if p.peek() == '"' {
-			s.Charset = upper([]byte(p.quoted()))
-		} else {
-			s.Charset = p.atomUpper()
-		}
+		s.Charset = p.charset()
 		p.sp()
 	} else {
 		p.pos = start

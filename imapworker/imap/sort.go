@@ -119,13 +119,17 @@ func (p *parser) threadCmd() *Thread {
 
 // search-criteria = charset 1*(SP search-key) (RFC 5256 §5)
 func (p *parser) searchCriteria(s *Search) {
-	if p.peek() == '"' {
-		s.Charset = upper([]byte(p.quoted()))
-	} else {
-		s.Charset = p.atomUpper()
-	}
+	s.Charset = p.charset()
 	p.sp()
 	p.searchKeys(s)
+}
+
+// charset = atom / quoted (RFC 9051 §9), upper-cased.
+func (p *parser) charset() string {
+	if p.peek() == '"' {
+		return upper([]byte(p.quoted()))
+	}
+	return p.atomUpper()
 }
 
 // searchKeys reads 1*(SP search-key) after the first SP into s.Key, an

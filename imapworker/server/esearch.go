@@ -71,6 +71,19 @@ func (c *conn) number(cmd *imap.Command, i int) uint32 {
 	return uint32(i + 1)
 }
 
+// writeNumbers writes a "* SEARCH" or "* SORT" response: the numbers of
+// the messages at hits, in order.
+func (c *conn) writeNumbers(cmd *imap.Command, head string, hits []int) {
+	b := append(c.out[:0], head...)
+	for _, i := range hits {
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(c.number(cmd, i)), 10)
+	}
+	b = append(b, "\r\n"...)
+	c.write(b)
+	c.out = b
+}
+
 // window returns the part of hits a PARTIAL range names (RFC 9394 §3.1):
 // counted from 1 at the start, or from -1 at the end.
 func window(hits []int, r *imap.PartialRange) []int {

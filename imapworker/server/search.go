@@ -3,7 +3,6 @@ package server
 import (
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -389,14 +388,7 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 		}
 	} else {
 		c.mbox.save(ret, hits)
-		b := append(c.out[:0], "* SEARCH"...)
-		for _, i := range hits {
-			b = append(b, ' ')
-			b = strconv.AppendUint(b, uint64(c.number(cmd, i)), 10)
-		}
-		b = append(b, "\r\n"...)
-		c.write(b)
-		c.out = b
+		c.writeNumbers(cmd, "* SEARCH", hits)
 	}
 	c.ok(cmd, "", "SEARCH completed")
 	return nil

@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/binary"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -428,14 +427,7 @@ func (c *conn) cmdSort(cmd *imap.Command) error {
 			}
 		}
 	} else {
-		b := append(c.out[:0], "* SORT"...)
-		for _, i := range hits {
-			b = append(b, ' ')
-			b = strconv.AppendUint(b, uint64(c.number(cmd, i)), 10)
-		}
-		b = append(b, "\r\n"...)
-		c.write(b)
-		c.out = b
+		c.writeNumbers(cmd, "* SORT", hits)
 	}
 	c.ok(cmd, "", "SORT completed")
 	return nil
