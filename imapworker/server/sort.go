@@ -15,7 +15,8 @@ import (
 
 // sortRec is what SORT and THREAD need of one message, computed once from
 // its header and kept in the store's cache under skKey, so that a
-// repeated SORT or THREAD reads no message (docs/design.md#storage).
+// repeated SORT or THREAD reads no message
+// (docs/design.md#sorting-threading-and-search-views).
 type sortRec struct {
 	date    int64 // sent date, Unix seconds, when hasDate (RFC 5256 §2.2)
 	hasDate bool
