@@ -131,7 +131,7 @@ func (ts *threadSet) references() []*tnode {
 		}
 	}
 	// (3) prune dummies.
-	prune(root, true)
+	prune(root)
 	// (4) sort the top level by date, a dummy by its first child.
 	for _, n := range root.children {
 		if n.msg < 0 {
@@ -196,8 +196,13 @@ func (ts *threadSet) references() []*tnode {
 }
 
 // ancestorOrSelf reports whether a is p or one of p's ancestors: making
-// p the parent of a would then make a loop.
+// p the parent of a would then make a loop. A node without children is
+// no one's ancestor, so the usual case (replies arriving after what they
+// answer) costs no walk up a long chain.
 func ancestorOrSelf(a, p *tnode) bool {
+	if len(a.children) == 0 {
+		return a == p
+	}
 	for n := p; n != nil; n = n.parent {
 		if n == a {
 			return true
@@ -217,13 +222,34 @@ func unlink(c *tnode) {
 	c.parent = nil
 }
 
+// bottomUp returns root's tree with every node after its descendants,
+// without recursion: a reply chain may be as long as the mailbox.
+func bottomUp(root *tnode) []*tnode {
+	var order []*tnode
+	stack := []*tnode{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		order = append(order, n)
+		stack = append(stack, n.children...)
+	}
+	slices.Reverse(order)
+	return order
+}
+
 // prune removes dummies without children and splices the children of
 // the others in their place, except that at the top a dummy with several
 // children stays (RFC 5256 §3, REFERENCES step 3).
-func prune(n *tnode, isRoot bool) {
+func prune(root *tnode) {
+	for _, n := range bottomUp(root) {
+		pruneChildren(n, n == root)
+	}
+}
+
+// pruneChildren is prune's step for n, whose children are pruned.
+func pruneChildren(n *tnode, isRoot bool) {
 	var out []*tnode
 	for _, c := range n.children {
-		prune(c, false)
 		switch {
 		case c.msg >= 0:
 			out = append(out, c)
@@ -240,11 +266,10 @@ func prune(n *tnode, isRoot bool) {
 	n.children = out
 }
 
-func (ts *threadSet) sortTree(n *tnode) {
-	for _, c := range n.children {
-		ts.sortTree(c)
+func (ts *threadSet) sortTree(root *tnode) {
+	for _, n := range bottomUp(root) {
+		slices.SortStableFunc(n.children, ts.before)
 	}
-	slices.SortStableFunc(n.children, ts.before)
 }
 
 // appendThreads writes thread-lists (RFC 5256 §4): "(a b (c)(d))" is a

@@ -85,7 +85,7 @@ func TestThreadLongChain(t *testing.T) {
 	ts := newTestServer(t)
 	var msgs []string
 	want := "* THREAD ("
-	for i := 1; i <= 400; i++ {
+	for i := 1; i <= 5000; i++ {
 		refs := ""
 		if i > 1 {
 			refs = fmt.Sprintf("In-Reply-To: <%d@x>", i-1)
