@@ -339,5 +339,9 @@ func firstDiff(a, b string) int {
 	return min(len(a), len(b))
 }
 
-// C2 writes a raw command line (with its CRLF).
-func (c *client) C2(s string) { c.C(strings.TrimSuffix(s, "\r\n")) }
+// C2 writes a raw command line (with its CRLF) for answers, which reads
+// c.br itself: each command gets a minute (the race detector is slow).
+func (c *client) C2(s string) {
+	c.C(strings.TrimSuffix(s, "\r\n"))
+	c.nc.SetReadDeadline(time.Now().Add(time.Minute))
+}
