@@ -15,7 +15,7 @@ import "time"
 type Command struct {
 	Tag  string
 	Name string // upper case, without the UID prefix: "FETCH", "LOGIN", ...
-	UID  bool   // "UID FETCH", "UID SEARCH", "UID STORE", "UID COPY", "UID MOVE", "UID EXPUNGE"
+	UID  bool   // "UID FETCH", "UID SEARCH", "UID STORE", "UID COPY", "UID MOVE", "UID EXPUNGE", "UID SORT", "UID THREAD"
 	Args any
 }
 
@@ -157,7 +157,8 @@ type Search struct {
 	// empty one, which means ESEARCH ALL (RFC 9051 §6.4.4).
 	Return      []string
 	ReturnGiven bool
-	Key         SearchKey // always of Op SearchAnd at the top
+	Partial     *PartialRange // RETURN (PARTIAL ...) (RFC 9394), not in Return
+	Key         SearchKey     // always of Op SearchAnd at the top
 }
 
 // Fetch is FETCH sequence-set items (RFC 9051 §6.4.5), also under UID.
@@ -170,6 +171,8 @@ type Fetch struct {
 	// when absent, and VANISHED.
 	ChangedSince *uint64
 	Vanished     bool
+	// Partial is the PARTIAL fetch modifier (RFC 9394 §3.3), or nil.
+	Partial *PartialRange
 }
 
 // StoreMode is how STORE applies its flags.

@@ -107,16 +107,16 @@ func (p *parser) modSequenceValue() uint64 {
 	return uint64(n)
 }
 
-// fetchModifiers reads
+// fetchModifiers reads, after the SP,
 //
 //	fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
 //	chgsince-fetch-mod = "CHANGEDSINCE" SP mod-sequence-value
 //	rexpunges-fetch-mod = "VANISHED"
+//	fetch-modifier =/ modifier-partial
 //
-// (RFC 4466 §2.4, RFC 7162 §3.1.4.1, §3.2.6).
+// (RFC 4466 §2.4, RFC 7162 §3.1.4.1, §3.2.6, RFC 9394 §4).
 func (p *parser) fetchModifiers(f *Fetch) {
-	p.sp()
-	p.expect('(', "expected (")
+	p.expect('(', "expected FETCH modifiers")
 	for {
 		switch p.atomUpper() {
 		case "CHANGEDSINCE":
@@ -130,6 +130,13 @@ func (p *parser) fetchModifiers(f *Fetch) {
 			f.ChangedSince = &v
 		case "VANISHED":
 			f.Vanished = true
+		case "PARTIAL":
+			if f.Partial != nil {
+				p.fail("PARTIAL given twice")
+			}
+			p.sp()
+			r := p.partialRange()
+			f.Partial = &r
 		default:
 			p.fail("unknown FETCH modifier")
 		}

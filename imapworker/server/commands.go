@@ -49,6 +49,9 @@ func init() {
 		"STORE":        {states: stateSelected, uid: true, fn: (*conn).cmdStore},
 		"COPY":         {states: stateSelected, uid: true, fn: (*conn).cmdCopy},
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
+		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
+		"THREAD":       {states: stateSelected, uid: true, fn: (*conn).cmdThread},
+		"CANCELUPDATE": {states: stateSelected, fn: (*conn).cmdCancelUpdate},
 	}
 }
 
@@ -83,6 +86,12 @@ var capImplemented = map[string]string{
 	"APPENDLIMIT":        "APPEND",
 	"CONDSTORE":          "ENABLE", // RFC 7162 §3.1: condstore.go
 	"QRESYNC":            "ENABLE", // RFC 7162 §3.2: qresync.go
+	"SORT":               "SORT",   // SORT and SORT=DISPLAY
+	"ESORT":              "SORT",
+	"THREAD":             "THREAD", // THREAD=ORDEREDSUBJECT, THREAD=REFERENCES
+	"PARTIAL":            "SEARCH", // and UID FETCH's PARTIAL modifier
+	"WITHIN":             "SEARCH",
+	"CONTEXT":            "CANCELUPDATE", // CONTEXT=SEARCH, CONTEXT=SORT
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -91,6 +100,8 @@ var sessionCaps = []string{
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
 	"CONDSTORE", "QRESYNC",
+	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
+	"PARTIAL", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT",
 }
 
 // capabilities returns the capability list for the connection's state.

@@ -163,15 +163,13 @@ func (c *conn) writeStoreFetch(cmd *imap.Command, i int, withFlags bool) {
 
 // searchModSeqResult is the highest mod-sequence of the messages found
 // by a SEARCH with a MODSEQ key (RFC 7162 §3.1.5, §3.1.6), 0 otherwise.
-func (c *conn) searchModSeqResult(key *imap.SearchKey, hitUIDs []uint32) uint64 {
+func (c *conn) searchModSeqResult(key *imap.SearchKey, hits []int) uint64 {
 	if !anyKey(key, imap.SearchModSeq) {
 		return 0
 	}
 	var hi uint64
-	for _, u := range hitUIDs {
-		if i := c.mbox.index(u); i >= 0 {
-			hi = max(hi, c.mbox.msgs[i].ModSeq)
-		}
+	for _, i := range hits {
+		hi = max(hi, c.mbox.msgs[i].ModSeq)
 	}
 	return hi
 }

@@ -92,6 +92,12 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 	if idx, err = c.changedSince(cmd, args, idx); err != nil {
 		return err
 	}
+	if args.Partial != nil {
+		if !cmd.UID {
+			return badf("PARTIAL is a UID FETCH modifier") // RFC 9394 §3.3
+		}
+		idx = window(idx, args.Partial)
+	}
 	s := c.mbox
 	var seenNow map[uint32]bool
 	if plan.seen && !s.readOnly {

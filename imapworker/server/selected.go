@@ -134,6 +134,7 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 			c.writeStoreFetch(cmd, i, !args.Silent)
 		}
 	}
+	c.ctxChanged(store.Changes{Flags: ups})
 	if len(live) < len(idx) {
 		return no("EXPUNGEISSUED", "some messages were expunged")
 	}

@@ -527,10 +527,10 @@ func (c *conn) ok(cmd *imap.Command, code, text string) {
 }
 
 // expungeAllowed: RFC 9051 §7.5.1, no EXPUNGE during FETCH, STORE or
-// SEARCH; the UID forms may carry them.
+// SEARCH, nor SORT or THREAD (RFC 5256 §3); the UID forms may carry them.
 func expungeAllowed(cmd *imap.Command) bool {
 	switch cmd.Name {
-	case "FETCH", "STORE", "SEARCH":
+	case "FETCH", "STORE", "SEARCH", "SORT", "THREAD":
 		return cmd.UID
 	}
 	return true

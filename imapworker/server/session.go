@@ -73,6 +73,7 @@ type selected struct {
 	// to it has been sent (none is held back as a ghost).
 	nomodseq bool
 	safeHMS  uint64
+	contexts []*searchCtx // RETURN (UPDATE) searches (RFC 5267 §4.3)
 }
 
 // recentSet is a session's \Recent messages: ascending UIDs, 4 bytes
@@ -195,6 +196,7 @@ func (c *conn) updates(expungeOK bool) {
 		c.write(b)
 		c.out = b
 	}
+	c.ctxChanged(ch)
 	for _, uid := range ch.Expunged {
 		if s.index(uid) >= 0 {
 			s.ghosts[uid] = true
@@ -216,6 +218,7 @@ func (c *conn) sendExpunges(uids map[uint32]bool) {
 	if c.qresync && !s.nomodseq {
 		c.writeVanished(uids)
 	}
+	c.ctxExpunging(uids)
 	b := c.out[:0]
 	for i := len(s.msgs) - 1; i >= 0; i-- {
 		if uids[s.msgs[i].UID] && (!c.qresync || s.nomodseq) {
