@@ -281,7 +281,7 @@ func readCerts(cfg *config.Config) ([]*pb.TLSCert, error) {
 
 func childEnv(role string) []string {
 	env := []string{"IMAPD_ROLE=" + role, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	for _, k := range []string{"GOTRACEBACK", "GODEBUG", "GOGC", "GOMEMLIMIT", "IMAPD_LOG_LEVEL"} {
+	for _, k := range []string{"GOTRACEBACK", "GODEBUG", "GOGC", "GOMEMLIMIT", "GOMAXPROCS", "IMAPD_LOG_LEVEL"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
