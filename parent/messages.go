@@ -180,6 +180,9 @@ func (p *Parent) connDone(w *child, id uint64) {
 		p.misbehaved(w, "conn_done for a connection it does not hold")
 		return
 	}
+	if r.state == connPrelogin {
+		p.log.Info("disconnected before login", "peer", r.remote, "conn", r.id, "after", p.now().Sub(r.since).Round(time.Millisecond))
+	}
 	p.conns.releaseWorker(r)
 	p.flushWaiting()
 }

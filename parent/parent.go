@@ -173,7 +173,9 @@ func Main(cfg *config.Config, opts Options) error {
 			continue
 		}
 		log.Info("stopping", "signal", s.String())
+		start := time.Now()
 		p.Shutdown("server shutting down")
+		log.Info("stopped", "after", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
 	return nil

@@ -238,6 +238,10 @@ func TestSIGTERMWithIdleSession(t *testing.T) {
 		}
 	}
 	t.Logf("every process gone %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	// Issue 17: the log says when the server has stopped, and how long it took.
+	if !strings.Contains(s.log.String(), `msg=stopped role=parent`) {
+		t.Errorf("no final stopped line in the log:\n%s", s.log.String())
+	}
 }
 
 // Issue 17, "what it must show" 4: imapctl auth test runs the real authd

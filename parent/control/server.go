@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -89,7 +91,14 @@ func Serve(ctx context.Context, path string, statusGID int, h Handler, log *slog
 		<-ctx.Done()
 		stop()
 	}()
-	log.Info("control socket listening", "group", statusGID)
+	group := "none (root only)"
+	if statusGID >= 0 {
+		group = strconv.Itoa(statusGID)
+		if g, err := user.LookupGroupId(group); err == nil {
+			group = g.Name
+		}
+	}
+	log.Info("control socket listening", "group", group)
 	return stop, nil
 }
 
