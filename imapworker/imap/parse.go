@@ -238,6 +238,8 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "STORE", p.store()
 	case "SEARCH":
 		cmd.Name, cmd.Args = "SEARCH", p.search()
+	case "NOTIFY":
+		cmd.Name, cmd.Args = "NOTIFY", p.notify() // RFC 5465
 	default:
 		p.fail("unknown command")
 	}

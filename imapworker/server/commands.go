@@ -49,6 +49,7 @@ func init() {
 		"STORE":        {states: stateSelected, uid: true, fn: (*conn).cmdStore},
 		"COPY":         {states: stateSelected, uid: true, fn: (*conn).cmdCopy},
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
+		"NOTIFY":       {states: authed, fn: (*conn).cmdNotify},
 	}
 }
 
@@ -83,6 +84,7 @@ var capImplemented = map[string]string{
 	"APPENDLIMIT":        "APPEND",
 	"CONDSTORE":          "ENABLE", // RFC 7162 §3.1: condstore.go
 	"QRESYNC":            "ENABLE", // RFC 7162 §3.2: qresync.go
+	"NOTIFY":             "NOTIFY", // RFC 5465: notify.go
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -90,7 +92,7 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
-	"CONDSTORE", "QRESYNC",
+	"CONDSTORE", "QRESYNC", "NOTIFY",
 }
 
 // capabilities returns the capability list for the connection's state.

@@ -109,7 +109,7 @@ func TestStateMatrix(t *testing.T) {
 		"STATUS": "STATUS INBOX (MESSAGES)", "APPEND": "APPEND INBOX {1+}\r\nx", "IDLE": "IDLE",
 		"CHECK": "CHECK", "CLOSE": "CLOSE", "UNSELECT": "UNSELECT", "EXPUNGE": "EXPUNGE",
 		"SEARCH": "SEARCH ALL", "FETCH": "FETCH 1 FLAGS", "STORE": `STORE 1 +FLAGS (\Seen)`,
-		"COPY": "COPY 1 Trash", "MOVE": "MOVE 1 Trash",
+		"COPY": "COPY 1 Trash", "MOVE": "MOVE 1 Trash", "NOTIFY": "NOTIFY NONE",
 	}
 	for name := range commands {
 		if _, ok := examples[name]; !ok {
