@@ -1,9 +1,6 @@
 package imap
 
-import (
-	"reflect"
-	"testing"
-)
+import "testing"
 
 // The NOTIFY commands of RFC 5465's examples, parsed.
 func TestParseNotify(t *testing.T) {
@@ -26,14 +23,7 @@ func TestParseNotify(t *testing.T) {
 		{"a NOTIFY NONE\r\n", &Notify{None: true}},
 	}
 	for _, tc := range tests {
-		cmd, err := Parse([]byte(tc.in))
-		if err != nil {
-			t.Errorf("C: %q: %v", tc.in, err)
-			continue
-		}
-		if !reflect.DeepEqual(cmd.Args, tc.want) {
-			t.Errorf("C: %q\ngot  %#v\nwant %#v", tc.in, cmd.Args, tc.want)
-		}
+		checkArgs(t, tc.in, tc.want)
 	}
 	for _, bad := range []string{
 		"a NOTIFY\r\n", "a NOTIFY SET\r\n", "a NOTIFY SET (bogus (MessageNew))\r\n", "a NOTIFY SET (personal)\r\n",
