@@ -54,6 +54,9 @@ type notifyState struct {
 	renameAt uint64                  // renameLog entries seen
 	lines    int                     // responses sent by the running check
 	checked  time.Time               // the last check
+	// quietFlags: a check without FlagChange for the selected mailbox
+	// runs; updates sends no flag FETCH meanwhile.
+	quietFlags bool
 }
 
 // RFC 5465 §3.1: NOTIFY SET [STATUS] event-groups, NOTIFY NONE.
@@ -239,7 +242,9 @@ func (c *conn) notifyCheck(idle bool) {
 	n.lines, n.checked = 0, time.Now()
 	if c.mbox != nil && n.sel != nil && n.sel.events != 0 {
 		before := c.mbox.maxUID()
+		n.quietFlags = n.sel.events&evFlag == 0
 		c.updates(idle && !n.delayed)
+		n.quietFlags = false
 		if n.fetch != nil && n.sel.events&evNew != 0 {
 			c.notifyFetchNew(before)
 		}

@@ -212,3 +212,23 @@ func TestNotifySubscribed(t *testing.T) {
 	}
 	n.expectDo("b NOOP", "* 1 EXISTS", "b OK NOOP completed")
 }
+
+// Without FlagChange for SELECTED, flag changes wait for a command
+// (RFC 5465 §5.1); with it they come at once.
+func TestNotifyFlagChange(t *testing.T) {
+	fastNotify(t)
+	ts := newTestServer(t)
+	seedN(t, ts, 2)
+	other := loginRev2(ts, "")
+	selectInbox(other)
+	n := loginRev2(ts, "")
+	selectInbox(n)
+	n.expectDo("a NOTIFY SET (selected (MessageNew MessageExpunge))", "a OK NOTIFY completed")
+	other.expectDo(`o1 STORE 1 +FLAGS.SILENT (\Flagged)`, "o1 OK STORE completed")
+	time.Sleep(5 * notifyInterval)
+	n.expectDo("b NOOP", "b OK NOOP completed") // the check took it in quietly
+	n.expectDo("c FETCH 1 (FLAGS)", `* 1 FETCH (FLAGS (\Flagged))`, "c OK FETCH completed")
+	n.expectDo("d NOTIFY SET (selected (MessageNew MessageExpunge FlagChange))", "d OK NOTIFY completed")
+	other.expectDo(`o2 STORE 2 +FLAGS.SILENT (\Seen)`, "o2 OK STORE completed")
+	n.S(`* 2 FETCH (UID 2 FLAGS (\Seen))`)
+}
