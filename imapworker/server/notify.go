@@ -424,6 +424,15 @@ func (c *conn) notifyOwn() {
 	if n := c.notify; n != nil {
 		n.names, n.subs = c.notifyLists()
 		n.renameAt = renames.last(c.user)
+		// A mailbox it created (or subscribed to) joins the watched set
+		// without a STATUS.
+		for _, w := range c.watched(n, n.names, n.subs) {
+			if _, ok := n.status[w.name]; !ok {
+				if st, err := c.user.Status(w.name); err == nil {
+					n.status[w.name] = st
+				}
+			}
+		}
 	}
 }
 

@@ -50,10 +50,14 @@ func TestNotifyMessages(t *testing.T) {
 	n.S("* 3 EXISTS", `~\* 3 FETCH \(UID 3 BODY\[HEADER\.FIELDS \(subject\)\] \{\d+\}\r\nSubject: good morning\r.*\)`)
 	other.expectDo("o7 EXPUNGE", "* 1 EXPUNGE", "o7 OK EXPUNGE completed")
 	n.S("* 1 EXPUNGE")
-	// The session's own APPEND to a watched mailbox is not reported back.
+	// The session's own APPEND to a watched mailbox, or CREATE of one, is
+	// not reported back.
 	n.C("a1 APPEND Lists/Lemonade {9+}")
 	n.raw("Subject: \r\n")
 	n.S(`~a1 OK \[APPENDUID \d+ 2\] APPEND completed`)
+	n.expectDo("a2 CREATE Lists/Own", "a2 OK CREATE completed")
+	time.Sleep(5 * notifyInterval)
+	n.expectDo("a3 NOOP", "a3 OK NOOP completed")
 	n.expectDo("z NOTIFY NONE", "z OK NOTIFY completed")
 	other.C("o8 APPEND Lists/Lemonade {9+}")
 	other.raw("Subject: \r\n")
