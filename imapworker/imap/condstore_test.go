@@ -41,14 +41,7 @@ func TestParseCondStore(t *testing.T) {
 			Params: []Param{{Name: "CONDSTORE"}, {Name: "QRESYNC", Value: "(1 2)"}, {Name: "X", Value: "3"}}}},
 	}
 	for _, tc := range tests {
-		cmd, err := Parse([]byte(tc.in))
-		if err != nil {
-			t.Errorf("C: %q: %v", tc.in, err)
-			continue
-		}
-		if !reflect.DeepEqual(cmd.Args, tc.want) {
-			t.Errorf("C: %q\ngot  %#v\nwant %#v", tc.in, cmd.Args, tc.want)
-		}
+		checkArgs(t, tc.in, tc.want)
 	}
 	for _, bad := range []string{
 		"a STORE 1 (UNCHANGEDSINCE 1 UNCHANGEDSINCE 2) +FLAGS (\\Seen)\r\n",
@@ -64,6 +57,19 @@ func TestParseCondStore(t *testing.T) {
 		if _, err := Parse([]byte(bad)); err == nil {
 			t.Errorf("C: %q parsed", bad)
 		}
+	}
+}
+
+// checkArgs parses in and compares its arguments with want.
+func checkArgs(t *testing.T, in string, want any) {
+	t.Helper()
+	cmd, err := Parse([]byte(in))
+	if err != nil {
+		t.Errorf("C: %q: %v", in, err)
+		return
+	}
+	if !reflect.DeepEqual(cmd.Args, want) {
+		t.Errorf("C: %q\ngot  %#v\nwant %#v", in, cmd.Args, want)
 	}
 }
 

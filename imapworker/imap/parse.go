@@ -244,6 +244,8 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "THREAD", p.threadCmd()
 	case "CANCELUPDATE":
 		cmd.Name, cmd.Args = "CANCELUPDATE", p.cancelUpdate()
+	case "NOTIFY":
+		cmd.Name, cmd.Args = "NOTIFY", p.notify() // RFC 5465
 	default:
 		p.fail("unknown command")
 	}

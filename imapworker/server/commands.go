@@ -52,6 +52,7 @@ func init() {
 		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
 		"THREAD":       {states: stateSelected, uid: true, fn: (*conn).cmdThread},
 		"CANCELUPDATE": {states: stateSelected, fn: (*conn).cmdCancelUpdate},
+		"NOTIFY":       {states: authed, fn: (*conn).cmdNotify},
 	}
 }
 
@@ -92,6 +93,7 @@ var capImplemented = map[string]string{
 	"PARTIAL":            "SEARCH", // and UID FETCH's PARTIAL modifier
 	"WITHIN":             "SEARCH",
 	"CONTEXT":            "CANCELUPDATE", // CONTEXT=SEARCH, CONTEXT=SORT
+	"NOTIFY":             "NOTIFY",       // RFC 5465: notify.go
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -99,7 +101,7 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
-	"CONDSTORE", "QRESYNC",
+	"CONDSTORE", "QRESYNC", "NOTIFY",
 	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
 	"PARTIAL", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT",
 }

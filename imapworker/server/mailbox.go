@@ -106,6 +106,7 @@ func (c *conn) cmdCreate(cmd *imap.Command) error {
 	if err := c.user.Create(name, special); err != nil {
 		return err
 	}
+	c.notifyOwn()
 	c.ok(cmd, "", "CREATE completed")
 	return nil
 }
@@ -120,6 +121,7 @@ func (c *conn) cmdDelete(cmd *imap.Command) error {
 	if err := c.user.Delete(name); err != nil {
 		return err
 	}
+	c.notifyOwn()
 	c.ok(cmd, "", "DELETE completed")
 	return nil
 }
@@ -131,6 +133,8 @@ func (c *conn) cmdRename(cmd *imap.Command) error {
 	if err := c.user.Rename(from, to); err != nil {
 		return err
 	}
+	renames.add(c.user, from, to)
+	c.notifyOwn()
 	c.ok(cmd, "", "RENAME completed")
 	return nil
 }
@@ -141,6 +145,7 @@ func (c *conn) cmdSubscribe(cmd *imap.Command) error {
 	if err := c.user.Subscribe(c.mailboxName(args.Mailbox)); err != nil {
 		return err
 	}
+	c.notifyOwn()
 	c.ok(cmd, "", "SUBSCRIBE completed")
 	return nil
 }
@@ -151,6 +156,7 @@ func (c *conn) cmdUnsubscribe(cmd *imap.Command) error {
 	if err := c.user.Unsubscribe(c.mailboxName(args.Mailbox)); err != nil {
 		return err
 	}
+	c.notifyOwn()
 	c.ok(cmd, "", "UNSUBSCRIBE completed")
 	return nil
 }
@@ -260,6 +266,7 @@ func (c *conn) cmdAppend(cmd *imap.Command) error {
 	if err != nil {
 		return tryCreate(err)
 	}
+	c.notifyOwnStatus(name)
 	code := "APPENDUID " + strconv.FormatUint(uint64(uv), 10) + " " + strconv.FormatUint(uint64(uid), 10)
 	c.ok(cmd, code, "APPEND completed")
 	return nil

@@ -198,6 +198,7 @@ func (c *conn) cmdCopy(cmd *imap.Command) error {
 	if err != nil {
 		return tryCreate(err)
 	}
+	c.notifyOwnStatus(dest)
 	if len(res.Src) < len(uids) {
 		return no("EXPUNGEISSUED", "some messages were expunged")
 	}
@@ -220,6 +221,7 @@ func (c *conn) cmdMove(cmd *imap.Command) error {
 	if err != nil {
 		return tryCreate(err)
 	}
+	c.notifyOwnStatus(dest)
 	c.writeString("* OK [" + appendCopyUID(res) + "] Moved\r\n")
 	c.updates(true)
 	set := make(map[uint32]bool, len(res.Src))
@@ -243,7 +245,7 @@ func (c *conn) cmdIdle(cmd *imap.Command) error {
 	if c.mbox != nil {
 		changed = c.mbox.h.Changed()
 	}
-	res, ch, err := c.read(readLine, changed)
+	res, ch, err := c.read(readLine, c.idleWake(changed))
 	for {
 		if err != nil {
 			return err
@@ -251,9 +253,13 @@ func (c *conn) cmdIdle(cmd *imap.Command) error {
 		if !ch {
 			break
 		}
-		c.updates(true)
+		if c.notify != nil {
+			c.notifyCheck(true) // RFC 5465 §4: the same events as NOTIFY asked for
+		} else {
+			c.updates(true)
+		}
 		c.flush()
-		res, ch, err = c.await(changed)
+		res, ch, err = c.await(c.idleWake(changed))
 	}
 	if res.err != nil {
 		return errLogout

@@ -181,6 +181,9 @@ func (c *conn) updates(expungeOK bool) {
 		}
 		s.own()
 		s.msgs[i].Flags, s.msgs[i].ModSeq = f.Flags, f.ModSeq
+		if c.notify != nil && c.notify.quietFlags {
+			continue // RFC 5465: FlagChange not asked for
+		}
 		b := c.out[:0]
 		b = append(b, "* "...)
 		b = strconv.AppendInt(b, int64(i+1), 10)

@@ -111,7 +111,7 @@ func median(ds []time.Duration) time.Duration {
 // one (files with ,S= and ,W= in cur/, a uidlist), owned by -owner.
 func makeMaildir(dir string, n int) error {
 	if !filepath.IsAbs(dir) || filepath.Clean(dir) == "/" {
-		return fmt.Errorf("Maildir %q: want an absolute path below /", dir)
+		return fmt.Errorf("the Maildir %q: want an absolute path below /", dir)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return err
