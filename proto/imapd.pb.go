@@ -6,7 +6,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: imapd.proto
+// source: proto/imapd.proto
 
 package proto
 
@@ -69,11 +69,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_imapd_proto_enumTypes[0].Descriptor()
+	return file_proto_imapd_proto_enumTypes[0].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_imapd_proto_enumTypes[0]
+	return &file_proto_imapd_proto_enumTypes[0]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -82,7 +82,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{0}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{0}
 }
 
 type ListenerKind int32
@@ -121,11 +121,11 @@ func (x ListenerKind) String() string {
 }
 
 func (ListenerKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_imapd_proto_enumTypes[1].Descriptor()
+	return file_proto_imapd_proto_enumTypes[1].Descriptor()
 }
 
 func (ListenerKind) Type() protoreflect.EnumType {
-	return &file_imapd_proto_enumTypes[1]
+	return &file_proto_imapd_proto_enumTypes[1]
 }
 
 func (x ListenerKind) Number() protoreflect.EnumNumber {
@@ -134,7 +134,7 @@ func (x ListenerKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ListenerKind.Descriptor instead.
 func (ListenerKind) EnumDescriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{1}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{1}
 }
 
 type PlaintextAuth int32
@@ -173,11 +173,11 @@ func (x PlaintextAuth) String() string {
 }
 
 func (PlaintextAuth) Descriptor() protoreflect.EnumDescriptor {
-	return file_imapd_proto_enumTypes[2].Descriptor()
+	return file_proto_imapd_proto_enumTypes[2].Descriptor()
 }
 
 func (PlaintextAuth) Type() protoreflect.EnumType {
-	return &file_imapd_proto_enumTypes[2]
+	return &file_proto_imapd_proto_enumTypes[2]
 }
 
 func (x PlaintextAuth) Number() protoreflect.EnumNumber {
@@ -186,7 +186,7 @@ func (x PlaintextAuth) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PlaintextAuth.Descriptor instead.
 func (PlaintextAuth) EnumDescriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{2}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{2}
 }
 
 type AuthBackend int32
@@ -222,11 +222,11 @@ func (x AuthBackend) String() string {
 }
 
 func (AuthBackend) Descriptor() protoreflect.EnumDescriptor {
-	return file_imapd_proto_enumTypes[3].Descriptor()
+	return file_proto_imapd_proto_enumTypes[3].Descriptor()
 }
 
 func (AuthBackend) Type() protoreflect.EnumType {
-	return &file_imapd_proto_enumTypes[3]
+	return &file_proto_imapd_proto_enumTypes[3]
 }
 
 func (x AuthBackend) Number() protoreflect.EnumNumber {
@@ -235,7 +235,7 @@ func (x AuthBackend) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AuthBackend.Descriptor instead.
 func (AuthBackend) EnumDescriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{3}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{3}
 }
 
 type Storage int32
@@ -271,11 +271,11 @@ func (x Storage) String() string {
 }
 
 func (Storage) Descriptor() protoreflect.EnumDescriptor {
-	return file_imapd_proto_enumTypes[4].Descriptor()
+	return file_proto_imapd_proto_enumTypes[4].Descriptor()
 }
 
 func (Storage) Type() protoreflect.EnumType {
-	return &file_imapd_proto_enumTypes[4]
+	return &file_proto_imapd_proto_enumTypes[4]
 }
 
 func (x Storage) Number() protoreflect.EnumNumber {
@@ -284,7 +284,7 @@ func (x Storage) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Storage.Descriptor instead.
 func (Storage) EnumDescriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{4}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{4}
 }
 
 type AuthResult int32
@@ -329,11 +329,11 @@ func (x AuthResult) String() string {
 }
 
 func (AuthResult) Descriptor() protoreflect.EnumDescriptor {
-	return file_imapd_proto_enumTypes[5].Descriptor()
+	return file_proto_imapd_proto_enumTypes[5].Descriptor()
 }
 
 func (AuthResult) Type() protoreflect.EnumType {
-	return &file_imapd_proto_enumTypes[5]
+	return &file_proto_imapd_proto_enumTypes[5]
 }
 
 func (x AuthResult) Number() protoreflect.EnumNumber {
@@ -342,7 +342,7 @@ func (x AuthResult) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AuthResult.Descriptor instead.
 func (AuthResult) EnumDescriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{5}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{5}
 }
 
 // parent -> preauth worker
@@ -364,7 +364,7 @@ type ToPreauth struct {
 
 func (x *ToPreauth) Reset() {
 	*x = ToPreauth{}
-	mi := &file_imapd_proto_msgTypes[0]
+	mi := &file_proto_imapd_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +376,7 @@ func (x *ToPreauth) String() string {
 func (*ToPreauth) ProtoMessage() {}
 
 func (x *ToPreauth) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[0]
+	mi := &file_proto_imapd_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +389,7 @@ func (x *ToPreauth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToPreauth.ProtoReflect.Descriptor instead.
 func (*ToPreauth) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{0}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *ToPreauth) GetVersion() uint32 {
@@ -509,7 +509,7 @@ type FromPreauth struct {
 
 func (x *FromPreauth) Reset() {
 	*x = FromPreauth{}
-	mi := &file_imapd_proto_msgTypes[1]
+	mi := &file_proto_imapd_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +521,7 @@ func (x *FromPreauth) String() string {
 func (*FromPreauth) ProtoMessage() {}
 
 func (x *FromPreauth) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[1]
+	mi := &file_proto_imapd_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +534,7 @@ func (x *FromPreauth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FromPreauth.ProtoReflect.Descriptor instead.
 func (*FromPreauth) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{1}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *FromPreauth) GetVersion() uint32 {
@@ -619,6 +619,7 @@ type ToAuthd struct {
 	//	*ToAuthd_AuthdChannel
 	//	*ToAuthd_GrantAck
 	//	*ToAuthd_StatsRequest
+	//	*ToAuthd_AuthTest
 	Body          isToAuthd_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -626,7 +627,7 @@ type ToAuthd struct {
 
 func (x *ToAuthd) Reset() {
 	*x = ToAuthd{}
-	mi := &file_imapd_proto_msgTypes[2]
+	mi := &file_proto_imapd_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +639,7 @@ func (x *ToAuthd) String() string {
 func (*ToAuthd) ProtoMessage() {}
 
 func (x *ToAuthd) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[2]
+	mi := &file_proto_imapd_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +652,7 @@ func (x *ToAuthd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToAuthd.ProtoReflect.Descriptor instead.
 func (*ToAuthd) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{2}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ToAuthd) GetVersion() uint32 {
@@ -720,6 +721,15 @@ func (x *ToAuthd) GetStatsRequest() *StatsRequest {
 	return nil
 }
 
+func (x *ToAuthd) GetAuthTest() *AuthTest {
+	if x != nil {
+		if x, ok := x.Body.(*ToAuthd_AuthTest); ok {
+			return x.AuthTest
+		}
+	}
+	return nil
+}
+
 type isToAuthd_Body interface {
 	isToAuthd_Body()
 }
@@ -744,6 +754,10 @@ type ToAuthd_StatsRequest struct {
 	StatsRequest *StatsRequest `protobuf:"bytes,42,opt,name=stats_request,json=statsRequest,proto3,oneof"`
 }
 
+type ToAuthd_AuthTest struct {
+	AuthTest *AuthTest `protobuf:"bytes,44,opt,name=auth_test,json=authTest,proto3,oneof"` // imapctl auth test, answered by auth_test_result
+}
+
 func (*ToAuthd_Setup) isToAuthd_Body() {}
 
 func (*ToAuthd_Shutdown) isToAuthd_Body() {}
@@ -754,6 +768,8 @@ func (*ToAuthd_GrantAck) isToAuthd_Body() {}
 
 func (*ToAuthd_StatsRequest) isToAuthd_Body() {}
 
+func (*ToAuthd_AuthTest) isToAuthd_Body() {}
+
 // authd -> parent
 type FromAuthd struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -763,6 +779,7 @@ type FromAuthd struct {
 	//
 	//	*FromAuthd_Grant
 	//	*FromAuthd_AuthStats
+	//	*FromAuthd_AuthTestResult
 	Body          isFromAuthd_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -770,7 +787,7 @@ type FromAuthd struct {
 
 func (x *FromAuthd) Reset() {
 	*x = FromAuthd{}
-	mi := &file_imapd_proto_msgTypes[3]
+	mi := &file_proto_imapd_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +799,7 @@ func (x *FromAuthd) String() string {
 func (*FromAuthd) ProtoMessage() {}
 
 func (x *FromAuthd) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[3]
+	mi := &file_proto_imapd_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +812,7 @@ func (x *FromAuthd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FromAuthd.ProtoReflect.Descriptor instead.
 func (*FromAuthd) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{3}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FromAuthd) GetVersion() uint32 {
@@ -837,6 +854,15 @@ func (x *FromAuthd) GetAuthStats() *AuthStats {
 	return nil
 }
 
+func (x *FromAuthd) GetAuthTestResult() *AuthTestResult {
+	if x != nil {
+		if x, ok := x.Body.(*FromAuthd_AuthTestResult); ok {
+			return x.AuthTestResult
+		}
+	}
+	return nil
+}
+
 type isFromAuthd_Body interface {
 	isFromAuthd_Body()
 }
@@ -849,9 +875,15 @@ type FromAuthd_AuthStats struct {
 	AuthStats *AuthStats `protobuf:"bytes,43,opt,name=auth_stats,json=authStats,proto3,oneof"`
 }
 
+type FromAuthd_AuthTestResult struct {
+	AuthTestResult *AuthTestResult `protobuf:"bytes,44,opt,name=auth_test_result,json=authTestResult,proto3,oneof"` // id: the auth_test's
+}
+
 func (*FromAuthd_Grant) isFromAuthd_Body() {}
 
 func (*FromAuthd_AuthStats) isFromAuthd_Body() {}
+
+func (*FromAuthd_AuthTestResult) isFromAuthd_Body() {}
 
 // preauth worker -> authd
 type AuthCall struct {
@@ -868,7 +900,7 @@ type AuthCall struct {
 
 func (x *AuthCall) Reset() {
 	*x = AuthCall{}
-	mi := &file_imapd_proto_msgTypes[4]
+	mi := &file_proto_imapd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +912,7 @@ func (x *AuthCall) String() string {
 func (*AuthCall) ProtoMessage() {}
 
 func (x *AuthCall) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[4]
+	mi := &file_proto_imapd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +925,7 @@ func (x *AuthCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthCall.ProtoReflect.Descriptor instead.
 func (*AuthCall) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{4}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AuthCall) GetVersion() uint32 {
@@ -951,7 +983,7 @@ type AuthAnswer struct {
 
 func (x *AuthAnswer) Reset() {
 	*x = AuthAnswer{}
-	mi := &file_imapd_proto_msgTypes[5]
+	mi := &file_proto_imapd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +995,7 @@ func (x *AuthAnswer) String() string {
 func (*AuthAnswer) ProtoMessage() {}
 
 func (x *AuthAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[5]
+	mi := &file_proto_imapd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1008,7 @@ func (x *AuthAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthAnswer.ProtoReflect.Descriptor instead.
 func (*AuthAnswer) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{5}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AuthAnswer) GetVersion() uint32 {
@@ -1037,7 +1069,7 @@ type ToMailbox struct {
 
 func (x *ToMailbox) Reset() {
 	*x = ToMailbox{}
-	mi := &file_imapd_proto_msgTypes[6]
+	mi := &file_proto_imapd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1081,7 @@ func (x *ToMailbox) String() string {
 func (*ToMailbox) ProtoMessage() {}
 
 func (x *ToMailbox) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[6]
+	mi := &file_proto_imapd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1094,7 @@ func (x *ToMailbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToMailbox.ProtoReflect.Descriptor instead.
 func (*ToMailbox) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{6}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ToMailbox) GetVersion() uint32 {
@@ -1165,7 +1197,7 @@ type FromMailbox struct {
 
 func (x *FromMailbox) Reset() {
 	*x = FromMailbox{}
-	mi := &file_imapd_proto_msgTypes[7]
+	mi := &file_proto_imapd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1209,7 @@ func (x *FromMailbox) String() string {
 func (*FromMailbox) ProtoMessage() {}
 
 func (x *FromMailbox) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[7]
+	mi := &file_proto_imapd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1222,7 @@ func (x *FromMailbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FromMailbox.ProtoReflect.Descriptor instead.
 func (*FromMailbox) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{7}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FromMailbox) GetVersion() uint32 {
@@ -1249,7 +1281,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_imapd_proto_msgTypes[8]
+	mi := &file_proto_imapd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1293,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[8]
+	mi := &file_proto_imapd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1306,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{8}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Envelope) GetVersion() uint32 {
@@ -1342,7 +1374,7 @@ type TLSCert struct {
 
 func (x *TLSCert) Reset() {
 	*x = TLSCert{}
-	mi := &file_imapd_proto_msgTypes[9]
+	mi := &file_proto_imapd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1386,7 @@ func (x *TLSCert) String() string {
 func (*TLSCert) ProtoMessage() {}
 
 func (x *TLSCert) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[9]
+	mi := &file_proto_imapd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1399,7 @@ func (x *TLSCert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSCert.ProtoReflect.Descriptor instead.
 func (*TLSCert) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{9}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TLSCert) GetCertPem() []byte {
@@ -1401,7 +1433,7 @@ type PreauthSetup struct {
 
 func (x *PreauthSetup) Reset() {
 	*x = PreauthSetup{}
-	mi := &file_imapd_proto_msgTypes[10]
+	mi := &file_proto_imapd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1445,7 @@ func (x *PreauthSetup) String() string {
 func (*PreauthSetup) ProtoMessage() {}
 
 func (x *PreauthSetup) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[10]
+	mi := &file_proto_imapd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1458,7 @@ func (x *PreauthSetup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreauthSetup.ProtoReflect.Descriptor instead.
 func (*PreauthSetup) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{10}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PreauthSetup) GetGeneration() uint32 {
@@ -1501,7 +1533,7 @@ type AuthdSetup struct {
 
 func (x *AuthdSetup) Reset() {
 	*x = AuthdSetup{}
-	mi := &file_imapd_proto_msgTypes[11]
+	mi := &file_proto_imapd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1545,7 @@ func (x *AuthdSetup) String() string {
 func (*AuthdSetup) ProtoMessage() {}
 
 func (x *AuthdSetup) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[11]
+	mi := &file_proto_imapd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1558,7 @@ func (x *AuthdSetup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthdSetup.ProtoReflect.Descriptor instead.
 func (*AuthdSetup) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{11}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AuthdSetup) GetGeneration() uint32 {
@@ -1597,7 +1629,7 @@ type MailboxSetup struct {
 
 func (x *MailboxSetup) Reset() {
 	*x = MailboxSetup{}
-	mi := &file_imapd_proto_msgTypes[12]
+	mi := &file_proto_imapd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1641,7 @@ func (x *MailboxSetup) String() string {
 func (*MailboxSetup) ProtoMessage() {}
 
 func (x *MailboxSetup) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[12]
+	mi := &file_proto_imapd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1654,7 @@ func (x *MailboxSetup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxSetup.ProtoReflect.Descriptor instead.
 func (*MailboxSetup) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{12}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MailboxSetup) GetGeneration() uint32 {
@@ -1707,7 +1739,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_imapd_proto_msgTypes[13]
+	mi := &file_proto_imapd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1751,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[13]
+	mi := &file_proto_imapd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1764,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{13}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -1761,7 +1793,7 @@ type NewConn struct {
 
 func (x *NewConn) Reset() {
 	*x = NewConn{}
-	mi := &file_imapd_proto_msgTypes[14]
+	mi := &file_proto_imapd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1805,7 @@ func (x *NewConn) String() string {
 func (*NewConn) ProtoMessage() {}
 
 func (x *NewConn) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[14]
+	mi := &file_proto_imapd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1818,7 @@ func (x *NewConn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewConn.ProtoReflect.Descriptor instead.
 func (*NewConn) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{14}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NewConn) GetConnId() uint64 {
@@ -1826,7 +1858,7 @@ type ConnDone struct {
 
 func (x *ConnDone) Reset() {
 	*x = ConnDone{}
-	mi := &file_imapd_proto_msgTypes[15]
+	mi := &file_proto_imapd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +1870,7 @@ func (x *ConnDone) String() string {
 func (*ConnDone) ProtoMessage() {}
 
 func (x *ConnDone) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[15]
+	mi := &file_proto_imapd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +1883,7 @@ func (x *ConnDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnDone.ProtoReflect.Descriptor instead.
 func (*ConnDone) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{15}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ConnDone) GetConnId() uint64 {
@@ -1870,7 +1902,7 @@ type AuthdChannel struct {
 
 func (x *AuthdChannel) Reset() {
 	*x = AuthdChannel{}
-	mi := &file_imapd_proto_msgTypes[16]
+	mi := &file_proto_imapd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +1914,7 @@ func (x *AuthdChannel) String() string {
 func (*AuthdChannel) ProtoMessage() {}
 
 func (x *AuthdChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[16]
+	mi := &file_proto_imapd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +1927,7 @@ func (x *AuthdChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthdChannel.ProtoReflect.Descriptor instead.
 func (*AuthdChannel) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{16}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuthdChannel) GetWorkerId() uint32 {
@@ -1922,7 +1954,7 @@ type AuthRequest struct {
 
 func (x *AuthRequest) Reset() {
 	*x = AuthRequest{}
-	mi := &file_imapd_proto_msgTypes[17]
+	mi := &file_proto_imapd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +1966,7 @@ func (x *AuthRequest) String() string {
 func (*AuthRequest) ProtoMessage() {}
 
 func (x *AuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[17]
+	mi := &file_proto_imapd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +1979,7 @@ func (x *AuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
 func (*AuthRequest) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{17}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuthRequest) GetConnId() uint64 {
@@ -2010,7 +2042,7 @@ type AuthReply struct {
 
 func (x *AuthReply) Reset() {
 	*x = AuthReply{}
-	mi := &file_imapd_proto_msgTypes[18]
+	mi := &file_proto_imapd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2054,7 @@ func (x *AuthReply) String() string {
 func (*AuthReply) ProtoMessage() {}
 
 func (x *AuthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[18]
+	mi := &file_proto_imapd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2067,7 @@ func (x *AuthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthReply.ProtoReflect.Descriptor instead.
 func (*AuthReply) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{18}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuthReply) GetResult() AuthResult {
@@ -2076,7 +2108,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_imapd_proto_msgTypes[19]
+	mi := &file_proto_imapd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2120,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[19]
+	mi := &file_proto_imapd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2133,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{19}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Grant) GetToken() string {
@@ -2179,7 +2211,7 @@ type GrantAck struct {
 
 func (x *GrantAck) Reset() {
 	*x = GrantAck{}
-	mi := &file_imapd_proto_msgTypes[20]
+	mi := &file_proto_imapd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2223,7 @@ func (x *GrantAck) String() string {
 func (*GrantAck) ProtoMessage() {}
 
 func (x *GrantAck) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[20]
+	mi := &file_proto_imapd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2236,7 @@ func (x *GrantAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantAck.ProtoReflect.Descriptor instead.
 func (*GrantAck) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{20}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GrantAck) GetToken() string {
@@ -2232,7 +2264,7 @@ type Ready struct {
 
 func (x *Ready) Reset() {
 	*x = Ready{}
-	mi := &file_imapd_proto_msgTypes[21]
+	mi := &file_proto_imapd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2276,7 @@ func (x *Ready) String() string {
 func (*Ready) ProtoMessage() {}
 
 func (x *Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[21]
+	mi := &file_proto_imapd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2289,7 @@ func (x *Ready) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ready.ProtoReflect.Descriptor instead.
 func (*Ready) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{21}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{21}
 }
 
 type StatsRequest struct {
@@ -2268,7 +2300,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_imapd_proto_msgTypes[22]
+	mi := &file_proto_imapd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2312,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[22]
+	mi := &file_proto_imapd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2325,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{22}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{22}
 }
 
 type PenalisedAddr struct {
@@ -2307,7 +2339,7 @@ type PenalisedAddr struct {
 
 func (x *PenalisedAddr) Reset() {
 	*x = PenalisedAddr{}
-	mi := &file_imapd_proto_msgTypes[23]
+	mi := &file_proto_imapd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2351,7 @@ func (x *PenalisedAddr) String() string {
 func (*PenalisedAddr) ProtoMessage() {}
 
 func (x *PenalisedAddr) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[23]
+	mi := &file_proto_imapd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2364,7 @@ func (x *PenalisedAddr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PenalisedAddr.ProtoReflect.Descriptor instead.
 func (*PenalisedAddr) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{23}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PenalisedAddr) GetAddr() string {
@@ -2367,7 +2399,7 @@ type AuthStats struct {
 
 func (x *AuthStats) Reset() {
 	*x = AuthStats{}
-	mi := &file_imapd_proto_msgTypes[24]
+	mi := &file_proto_imapd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2411,7 @@ func (x *AuthStats) String() string {
 func (*AuthStats) ProtoMessage() {}
 
 func (x *AuthStats) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[24]
+	mi := &file_proto_imapd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2424,7 @@ func (x *AuthStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthStats.ProtoReflect.Descriptor instead.
 func (*AuthStats) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{24}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AuthStats) GetSuccesses() uint64 {
@@ -2435,7 +2467,7 @@ type Handoff struct {
 
 func (x *Handoff) Reset() {
 	*x = Handoff{}
-	mi := &file_imapd_proto_msgTypes[25]
+	mi := &file_proto_imapd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2479,7 @@ func (x *Handoff) String() string {
 func (*Handoff) ProtoMessage() {}
 
 func (x *Handoff) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[25]
+	mi := &file_proto_imapd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2492,7 @@ func (x *Handoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handoff.ProtoReflect.Descriptor instead.
 func (*Handoff) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{25}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Handoff) GetConnId() uint64 {
@@ -2551,7 +2583,7 @@ type HandoffResult struct {
 
 func (x *HandoffResult) Reset() {
 	*x = HandoffResult{}
-	mi := &file_imapd_proto_msgTypes[26]
+	mi := &file_proto_imapd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2563,7 +2595,7 @@ func (x *HandoffResult) String() string {
 func (*HandoffResult) ProtoMessage() {}
 
 func (x *HandoffResult) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[26]
+	mi := &file_proto_imapd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2576,7 +2608,7 @@ func (x *HandoffResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffResult.ProtoReflect.Descriptor instead.
 func (*HandoffResult) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{26}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandoffResult) GetConnId() uint64 {
@@ -2611,7 +2643,7 @@ type NewSession struct {
 
 func (x *NewSession) Reset() {
 	*x = NewSession{}
-	mi := &file_imapd_proto_msgTypes[27]
+	mi := &file_proto_imapd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2655,7 @@ func (x *NewSession) String() string {
 func (*NewSession) ProtoMessage() {}
 
 func (x *NewSession) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[27]
+	mi := &file_proto_imapd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +2668,7 @@ func (x *NewSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewSession.ProtoReflect.Descriptor instead.
 func (*NewSession) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{27}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NewSession) GetSessionId() uint64 {
@@ -2669,7 +2701,7 @@ type SessionDone struct {
 
 func (x *SessionDone) Reset() {
 	*x = SessionDone{}
-	mi := &file_imapd_proto_msgTypes[28]
+	mi := &file_proto_imapd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2713,7 @@ func (x *SessionDone) String() string {
 func (*SessionDone) ProtoMessage() {}
 
 func (x *SessionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[28]
+	mi := &file_proto_imapd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2726,7 @@ func (x *SessionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDone.ProtoReflect.Descriptor instead.
 func (*SessionDone) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{28}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SessionDone) GetSessionId() uint64 {
@@ -2713,7 +2745,7 @@ type Kick struct {
 
 func (x *Kick) Reset() {
 	*x = Kick{}
-	mi := &file_imapd_proto_msgTypes[29]
+	mi := &file_proto_imapd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2757,7 @@ func (x *Kick) String() string {
 func (*Kick) ProtoMessage() {}
 
 func (x *Kick) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[29]
+	mi := &file_proto_imapd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2770,7 @@ func (x *Kick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kick.ProtoReflect.Descriptor instead.
 func (*Kick) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{29}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Kick) GetUser() string {
@@ -2756,6 +2788,8 @@ type CtlRequest struct {
 	//	*CtlRequest_Status
 	//	*CtlRequest_Reload
 	//	*CtlRequest_Kick
+	//	*CtlRequest_AuthTest
+	//	*CtlRequest_Who
 	Op            isCtlRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2763,7 +2797,7 @@ type CtlRequest struct {
 
 func (x *CtlRequest) Reset() {
 	*x = CtlRequest{}
-	mi := &file_imapd_proto_msgTypes[30]
+	mi := &file_proto_imapd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2809,7 @@ func (x *CtlRequest) String() string {
 func (*CtlRequest) ProtoMessage() {}
 
 func (x *CtlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[30]
+	mi := &file_proto_imapd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2822,7 @@ func (x *CtlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlRequest.ProtoReflect.Descriptor instead.
 func (*CtlRequest) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{30}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CtlRequest) GetCtlVersion() uint32 {
@@ -2832,6 +2866,24 @@ func (x *CtlRequest) GetKick() *CtlKick {
 	return nil
 }
 
+func (x *CtlRequest) GetAuthTest() *CtlAuthTest {
+	if x != nil {
+		if x, ok := x.Op.(*CtlRequest_AuthTest); ok {
+			return x.AuthTest
+		}
+	}
+	return nil
+}
+
+func (x *CtlRequest) GetWho() *CtlWho {
+	if x != nil {
+		if x, ok := x.Op.(*CtlRequest_Who); ok {
+			return x.Who
+		}
+	}
+	return nil
+}
+
 type isCtlRequest_Op interface {
 	isCtlRequest_Op()
 }
@@ -2848,11 +2900,23 @@ type CtlRequest_Kick struct {
 	Kick *CtlKick `protobuf:"bytes,4,opt,name=kick,proto3,oneof"`
 }
 
+type CtlRequest_AuthTest struct {
+	AuthTest *CtlAuthTest `protobuf:"bytes,5,opt,name=auth_test,json=authTest,proto3,oneof"`
+}
+
+type CtlRequest_Who struct {
+	Who *CtlWho `protobuf:"bytes,6,opt,name=who,proto3,oneof"`
+}
+
 func (*CtlRequest_Status) isCtlRequest_Op() {}
 
 func (*CtlRequest_Reload) isCtlRequest_Op() {}
 
 func (*CtlRequest_Kick) isCtlRequest_Op() {}
+
+func (*CtlRequest_AuthTest) isCtlRequest_Op() {}
+
+func (*CtlRequest_Who) isCtlRequest_Op() {}
 
 type CtlStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2862,7 +2926,7 @@ type CtlStatus struct {
 
 func (x *CtlStatus) Reset() {
 	*x = CtlStatus{}
-	mi := &file_imapd_proto_msgTypes[31]
+	mi := &file_proto_imapd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2874,7 +2938,7 @@ func (x *CtlStatus) String() string {
 func (*CtlStatus) ProtoMessage() {}
 
 func (x *CtlStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[31]
+	mi := &file_proto_imapd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2887,7 +2951,7 @@ func (x *CtlStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlStatus.ProtoReflect.Descriptor instead.
 func (*CtlStatus) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{31}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{31}
 }
 
 type CtlReload struct {
@@ -2898,7 +2962,7 @@ type CtlReload struct {
 
 func (x *CtlReload) Reset() {
 	*x = CtlReload{}
-	mi := &file_imapd_proto_msgTypes[32]
+	mi := &file_proto_imapd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2910,7 +2974,7 @@ func (x *CtlReload) String() string {
 func (*CtlReload) ProtoMessage() {}
 
 func (x *CtlReload) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[32]
+	mi := &file_proto_imapd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2923,7 +2987,7 @@ func (x *CtlReload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReload.ProtoReflect.Descriptor instead.
 func (*CtlReload) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{32}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{32}
 }
 
 type CtlKick struct {
@@ -2935,7 +2999,7 @@ type CtlKick struct {
 
 func (x *CtlKick) Reset() {
 	*x = CtlKick{}
-	mi := &file_imapd_proto_msgTypes[33]
+	mi := &file_proto_imapd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2947,7 +3011,7 @@ func (x *CtlKick) String() string {
 func (*CtlKick) ProtoMessage() {}
 
 func (x *CtlKick) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[33]
+	mi := &file_proto_imapd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2960,12 +3024,332 @@ func (x *CtlKick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlKick.ProtoReflect.Descriptor instead.
 func (*CtlKick) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{33}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CtlKick) GetUser() string {
 	if x != nil {
 		return x.User
+	}
+	return ""
+}
+
+// CtlAuthTest checks a password as a login would, without a session.
+type CtlAuthTest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Password      []byte                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CtlAuthTest) Reset() {
+	*x = CtlAuthTest{}
+	mi := &file_proto_imapd_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CtlAuthTest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CtlAuthTest) ProtoMessage() {}
+
+func (x *CtlAuthTest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CtlAuthTest.ProtoReflect.Descriptor instead.
+func (*CtlAuthTest) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CtlAuthTest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *CtlAuthTest) GetPassword() []byte {
+	if x != nil {
+		return x.Password
+	}
+	return nil
+}
+
+type CtlWho struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CtlWho) Reset() {
+	*x = CtlWho{}
+	mi := &file_proto_imapd_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CtlWho) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CtlWho) ProtoMessage() {}
+
+func (x *CtlWho) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CtlWho.ProtoReflect.Descriptor instead.
+func (*CtlWho) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
+}
+
+// AuthTest is CtlAuthTest passed on to authd: the backend's check and the
+// account's resolution, no grant, no penalty, no cache.
+type AuthTest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          []byte                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Password      []byte                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthTest) Reset() {
+	*x = AuthTest{}
+	mi := &file_proto_imapd_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthTest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthTest) ProtoMessage() {}
+
+func (x *AuthTest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthTest.ProtoReflect.Descriptor instead.
+func (*AuthTest) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *AuthTest) GetUser() []byte {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *AuthTest) GetPassword() []byte {
+	if x != nil {
+		return x.Password
+	}
+	return nil
+}
+
+type AuthTestResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        AuthResult             `protobuf:"varint,1,opt,name=result,proto3,enum=imapd.AuthResult" json:"result,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"` // why not OK: "wrong password", "unknown user", ...
+	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`     // canonical name
+	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	Home          string                 `protobuf:"bytes,6,opt,name=home,proto3" json:"home,omitempty"`
+	Mail          string                 `protobuf:"bytes,7,opt,name=mail,proto3" json:"mail,omitempty"` // where the mailbox worker would serve mail from (set by the parent)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthTestResult) Reset() {
+	*x = AuthTestResult{}
+	mi := &file_proto_imapd_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthTestResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthTestResult) ProtoMessage() {}
+
+func (x *AuthTestResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthTestResult.ProtoReflect.Descriptor instead.
+func (*AuthTestResult) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *AuthTestResult) GetResult() AuthResult {
+	if x != nil {
+		return x.Result
+	}
+	return AuthResult_AUTH_UNSPECIFIED
+}
+
+func (x *AuthTestResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuthTestResult) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AuthTestResult) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *AuthTestResult) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *AuthTestResult) GetHome() string {
+	if x != nil {
+		return x.Home
+	}
+	return ""
+}
+
+func (x *AuthTestResult) GetMail() string {
+	if x != nil {
+		return x.Mail
+	}
+	return ""
+}
+
+// SessionInfo is one connection for imapctl who.
+type SessionInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConnId        uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
+	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"` // "" before login
+	Peer          string                 `protobuf:"bytes,3,opt,name=peer,proto3" json:"peer,omitempty"`
+	Tls           bool                   `protobuf:"varint,4,opt,name=tls,proto3" json:"tls,omitempty"`
+	SinceUnix     int64                  `protobuf:"varint,5,opt,name=since_unix,json=sinceUnix,proto3" json:"since_unix,omitempty"`
+	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"` // "prelogin", "session"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionInfo) Reset() {
+	*x = SessionInfo{}
+	mi := &file_proto_imapd_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionInfo) ProtoMessage() {}
+
+func (x *SessionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
+func (*SessionInfo) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SessionInfo) GetConnId() uint64 {
+	if x != nil {
+		return x.ConnId
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetTls() bool {
+	if x != nil {
+		return x.Tls
+	}
+	return false
+}
+
+func (x *SessionInfo) GetSinceUnix() int64 {
+	if x != nil {
+		return x.SinceUnix
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetState() string {
+	if x != nil {
+		return x.State
 	}
 	return ""
 }
@@ -2984,7 +3368,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_imapd_proto_msgTypes[34]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3380,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[34]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3393,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{34}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ProcessInfo) GetRole() Role {
@@ -3064,7 +3448,7 @@ type ListenerInfo struct {
 
 func (x *ListenerInfo) Reset() {
 	*x = ListenerInfo{}
-	mi := &file_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3076,7 +3460,7 @@ func (x *ListenerInfo) String() string {
 func (*ListenerInfo) ProtoMessage() {}
 
 func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3089,7 +3473,7 @@ func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerInfo.ProtoReflect.Descriptor instead.
 func (*ListenerInfo) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{35}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListenerInfo) GetAddress() string {
@@ -3116,7 +3500,7 @@ type UserSessions struct {
 
 func (x *UserSessions) Reset() {
 	*x = UserSessions{}
-	mi := &file_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3512,7 @@ func (x *UserSessions) String() string {
 func (*UserSessions) ProtoMessage() {}
 
 func (x *UserSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +3525,7 @@ func (x *UserSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSessions.ProtoReflect.Descriptor instead.
 func (*UserSessions) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{36}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UserSessions) GetUser() string {
@@ -3175,7 +3559,7 @@ type StatusReport struct {
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3187,7 +3571,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3200,7 +3584,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{37}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StatusReport) GetStartedUnix() int64 {
@@ -3273,13 +3657,15 @@ type CtlReply struct {
 	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
 	Status        *StatusReport          `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	AuthTest      *AuthTestResult        `protobuf:"bytes,6,opt,name=auth_test,json=authTest,proto3" json:"auth_test,omitempty"`
+	Who           []*SessionInfo         `protobuf:"bytes,7,rep,name=who,proto3" json:"who,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CtlReply) Reset() {
 	*x = CtlReply{}
-	mi := &file_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3291,7 +3677,7 @@ func (x *CtlReply) String() string {
 func (*CtlReply) ProtoMessage() {}
 
 func (x *CtlReply) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3304,7 +3690,7 @@ func (x *CtlReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReply.ProtoReflect.Descriptor instead.
 func (*CtlReply) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{38}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CtlReply) GetCtlVersion() uint32 {
@@ -3342,6 +3728,20 @@ func (x *CtlReply) GetStatus() *StatusReport {
 	return nil
 }
 
+func (x *CtlReply) GetAuthTest() *AuthTestResult {
+	if x != nil {
+		return x.AuthTest
+	}
+	return nil
+}
+
+func (x *CtlReply) GetWho() []*SessionInfo {
+	if x != nil {
+		return x.Who
+	}
+	return nil
+}
+
 // PreauthLimits are the pre-login connection caps in force (0: none).
 type PreauthLimits struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -3356,7 +3756,7 @@ type PreauthLimits struct {
 
 func (x *PreauthLimits) Reset() {
 	*x = PreauthLimits{}
-	mi := &file_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3368,7 +3768,7 @@ func (x *PreauthLimits) String() string {
 func (*PreauthLimits) ProtoMessage() {}
 
 func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3381,7 +3781,7 @@ func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreauthLimits.ProtoReflect.Descriptor instead.
 func (*PreauthLimits) Descriptor() ([]byte, []int) {
-	return file_imapd_proto_rawDescGZIP(), []int{39}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PreauthLimits) GetPerAddress() uint32 {
@@ -3419,11 +3819,11 @@ func (x *PreauthLimits) GetPrefixesAtLimit() uint32 {
 	return 0
 }
 
-var File_imapd_proto protoreflect.FileDescriptor
+var File_proto_imapd_proto protoreflect.FileDescriptor
 
-const file_imapd_proto_rawDesc = "" +
+const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
-	"\vimapd.proto\x12\x05imapd\"\xc1\x02\n" +
+	"\x11proto/imapd.proto\x12\x05imapd\"\xc1\x02\n" +
 	"\tToPreauth\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12+\n" +
@@ -3440,7 +3840,7 @@ const file_imapd_proto_rawDesc = "" +
 	"\tconn_done\x18\x15 \x01(\v2\x0f.imapd.ConnDoneH\x00R\bconnDone\x12*\n" +
 	"\ahandoff\x18\x16 \x01(\v2\x0e.imapd.HandoffH\x00R\ahandoff\x12$\n" +
 	"\x05ready\x18\x19 \x01(\v2\f.imapd.ReadyH\x00R\x05readyB\x06\n" +
-	"\x04body\"\xbd\x02\n" +
+	"\x04body\"\xed\x02\n" +
 	"\aToAuthd\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12)\n" +
@@ -3449,14 +3849,16 @@ const file_imapd_proto_rawDesc = "" +
 	"\bshutdown\x18\v \x01(\v2\x0f.imapd.ShutdownH\x00R\bshutdown\x12:\n" +
 	"\rauthd_channel\x18\x18 \x01(\v2\x13.imapd.AuthdChannelH\x00R\fauthdChannel\x12.\n" +
 	"\tgrant_ack\x18) \x01(\v2\x0f.imapd.GrantAckH\x00R\bgrantAck\x12:\n" +
-	"\rstats_request\x18* \x01(\v2\x13.imapd.StatsRequestH\x00R\fstatsRequestB\x06\n" +
-	"\x04body\"\x96\x01\n" +
+	"\rstats_request\x18* \x01(\v2\x13.imapd.StatsRequestH\x00R\fstatsRequest\x12.\n" +
+	"\tauth_test\x18, \x01(\v2\x0f.imapd.AuthTestH\x00R\bauthTestB\x06\n" +
+	"\x04body\"\xd9\x01\n" +
 	"\tFromAuthd\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12$\n" +
 	"\x05grant\x18( \x01(\v2\f.imapd.GrantH\x00R\x05grant\x121\n" +
 	"\n" +
-	"auth_stats\x18+ \x01(\v2\x10.imapd.AuthStatsH\x00R\tauthStatsB\x06\n" +
+	"auth_stats\x18+ \x01(\v2\x10.imapd.AuthStatsH\x00R\tauthStats\x12A\n" +
+	"\x10auth_test_result\x18, \x01(\v2\x15.imapd.AuthTestResultH\x00R\x0eauthTestResultB\x06\n" +
 	"\x04body\"u\n" +
 	"\bAuthCall\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
@@ -3616,19 +4018,44 @@ const file_imapd_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\x04R\tsessionId\"\x1a\n" +
 	"\x04Kick\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\"\xb1\x01\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"\x87\x02\n" +
 	"\n" +
 	"CtlRequest\x12\x1f\n" +
 	"\vctl_version\x18\x01 \x01(\rR\n" +
 	"ctlVersion\x12*\n" +
 	"\x06status\x18\x02 \x01(\v2\x10.imapd.CtlStatusH\x00R\x06status\x12*\n" +
 	"\x06reload\x18\x03 \x01(\v2\x10.imapd.CtlReloadH\x00R\x06reload\x12$\n" +
-	"\x04kick\x18\x04 \x01(\v2\x0e.imapd.CtlKickH\x00R\x04kickB\x04\n" +
+	"\x04kick\x18\x04 \x01(\v2\x0e.imapd.CtlKickH\x00R\x04kick\x121\n" +
+	"\tauth_test\x18\x05 \x01(\v2\x12.imapd.CtlAuthTestH\x00R\bauthTest\x12!\n" +
+	"\x03who\x18\x06 \x01(\v2\r.imapd.CtlWhoH\x00R\x03whoB\x04\n" +
 	"\x02op\"\v\n" +
 	"\tCtlStatus\"\v\n" +
 	"\tCtlReload\"\x1d\n" +
 	"\aCtlKick\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\"\xa2\x01\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"=\n" +
+	"\vCtlAuthTest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\fR\bpassword\"\b\n" +
+	"\x06CtlWho\":\n" +
+	"\bAuthTest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\fR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\fR\bpassword\"\xb3\x01\n" +
+	"\x0eAuthTestResult\x12)\n" +
+	"\x06result\x18\x01 \x01(\x0e2\x11.imapd.AuthResultR\x06result\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x05 \x01(\rR\x03gid\x12\x12\n" +
+	"\x04home\x18\x06 \x01(\tR\x04home\x12\x12\n" +
+	"\x04mail\x18\a \x01(\tR\x04mail\"\x95\x01\n" +
+	"\vSessionInfo\x12\x17\n" +
+	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
+	"\x04peer\x18\x03 \x01(\tR\x04peer\x12\x10\n" +
+	"\x03tls\x18\x04 \x01(\bR\x03tls\x12\x1d\n" +
+	"\n" +
+	"since_unix\x18\x05 \x01(\x03R\tsinceUnix\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\"\xa2\x01\n" +
 	"\vProcessInfo\x12\x1f\n" +
 	"\x04role\x18\x01 \x01(\x0e2\v.imapd.RoleR\x04role\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x1e\n" +
@@ -3655,14 +4082,16 @@ const file_imapd_proto_rawDesc = "" +
 	"\x13preauth_connections\x18\x06 \x01(\rR\x12preauthConnections\x12;\n" +
 	"\x0epreauth_limits\x18\t \x01(\v2\x14.imapd.PreauthLimitsR\rpreauthLimits\x12$\n" +
 	"\x04auth\x18\a \x01(\v2\x10.imapd.AuthStatsR\x04auth\x12\x18\n" +
-	"\asandbox\x18\b \x03(\tR\asandbox\"\x98\x01\n" +
+	"\asandbox\x18\b \x03(\tR\asandbox\"\xf2\x01\n" +
 	"\bCtlReply\x12\x1f\n" +
 	"\vctl_version\x18\x01 \x01(\rR\n" +
 	"ctlVersion\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12+\n" +
-	"\x06status\x18\x05 \x01(\v2\x13.imapd.StatusReportR\x06status\"\xac\x01\n" +
+	"\x06status\x18\x05 \x01(\v2\x13.imapd.StatusReportR\x06status\x122\n" +
+	"\tauth_test\x18\x06 \x01(\v2\x15.imapd.AuthTestResultR\bauthTest\x12$\n" +
+	"\x03who\x18\a \x03(\v2\x12.imapd.SessionInfoR\x03who\"\xac\x01\n" +
 	"\rPreauthLimits\x12\x1f\n" +
 	"\vper_address\x18\x01 \x01(\rR\n" +
 	"perAddress\x12\x1b\n" +
@@ -3706,68 +4135,73 @@ const file_imapd_proto_rawDesc = "" +
 	"\fAUTH_REFUSED\x10\x05B\rZ\vimapd/protob\x06proto3"
 
 var (
-	file_imapd_proto_rawDescOnce sync.Once
-	file_imapd_proto_rawDescData []byte
+	file_proto_imapd_proto_rawDescOnce sync.Once
+	file_proto_imapd_proto_rawDescData []byte
 )
 
-func file_imapd_proto_rawDescGZIP() []byte {
-	file_imapd_proto_rawDescOnce.Do(func() {
-		file_imapd_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_imapd_proto_rawDesc), len(file_imapd_proto_rawDesc)))
+func file_proto_imapd_proto_rawDescGZIP() []byte {
+	file_proto_imapd_proto_rawDescOnce.Do(func() {
+		file_proto_imapd_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)))
 	})
-	return file_imapd_proto_rawDescData
+	return file_proto_imapd_proto_rawDescData
 }
 
-var file_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
-var file_imapd_proto_goTypes = []any{
-	(Role)(0),             // 0: imapd.Role
-	(ListenerKind)(0),     // 1: imapd.ListenerKind
-	(PlaintextAuth)(0),    // 2: imapd.PlaintextAuth
-	(AuthBackend)(0),      // 3: imapd.AuthBackend
-	(Storage)(0),          // 4: imapd.Storage
-	(AuthResult)(0),       // 5: imapd.AuthResult
-	(*ToPreauth)(nil),     // 6: imapd.ToPreauth
-	(*FromPreauth)(nil),   // 7: imapd.FromPreauth
-	(*ToAuthd)(nil),       // 8: imapd.ToAuthd
-	(*FromAuthd)(nil),     // 9: imapd.FromAuthd
-	(*AuthCall)(nil),      // 10: imapd.AuthCall
-	(*AuthAnswer)(nil),    // 11: imapd.AuthAnswer
-	(*ToMailbox)(nil),     // 12: imapd.ToMailbox
-	(*FromMailbox)(nil),   // 13: imapd.FromMailbox
-	(*Envelope)(nil),      // 14: imapd.Envelope
-	(*TLSCert)(nil),       // 15: imapd.TLSCert
-	(*PreauthSetup)(nil),  // 16: imapd.PreauthSetup
-	(*AuthdSetup)(nil),    // 17: imapd.AuthdSetup
-	(*MailboxSetup)(nil),  // 18: imapd.MailboxSetup
-	(*Shutdown)(nil),      // 19: imapd.Shutdown
-	(*NewConn)(nil),       // 20: imapd.NewConn
-	(*ConnDone)(nil),      // 21: imapd.ConnDone
-	(*AuthdChannel)(nil),  // 22: imapd.AuthdChannel
-	(*AuthRequest)(nil),   // 23: imapd.AuthRequest
-	(*AuthReply)(nil),     // 24: imapd.AuthReply
-	(*Grant)(nil),         // 25: imapd.Grant
-	(*GrantAck)(nil),      // 26: imapd.GrantAck
-	(*Ready)(nil),         // 27: imapd.Ready
-	(*StatsRequest)(nil),  // 28: imapd.StatsRequest
-	(*PenalisedAddr)(nil), // 29: imapd.PenalisedAddr
-	(*AuthStats)(nil),     // 30: imapd.AuthStats
-	(*Handoff)(nil),       // 31: imapd.Handoff
-	(*HandoffResult)(nil), // 32: imapd.HandoffResult
-	(*NewSession)(nil),    // 33: imapd.NewSession
-	(*SessionDone)(nil),   // 34: imapd.SessionDone
-	(*Kick)(nil),          // 35: imapd.Kick
-	(*CtlRequest)(nil),    // 36: imapd.CtlRequest
-	(*CtlStatus)(nil),     // 37: imapd.CtlStatus
-	(*CtlReload)(nil),     // 38: imapd.CtlReload
-	(*CtlKick)(nil),       // 39: imapd.CtlKick
-	(*ProcessInfo)(nil),   // 40: imapd.ProcessInfo
-	(*ListenerInfo)(nil),  // 41: imapd.ListenerInfo
-	(*UserSessions)(nil),  // 42: imapd.UserSessions
-	(*StatusReport)(nil),  // 43: imapd.StatusReport
-	(*CtlReply)(nil),      // 44: imapd.CtlReply
-	(*PreauthLimits)(nil), // 45: imapd.PreauthLimits
+var file_proto_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_proto_imapd_proto_goTypes = []any{
+	(Role)(0),              // 0: imapd.Role
+	(ListenerKind)(0),      // 1: imapd.ListenerKind
+	(PlaintextAuth)(0),     // 2: imapd.PlaintextAuth
+	(AuthBackend)(0),       // 3: imapd.AuthBackend
+	(Storage)(0),           // 4: imapd.Storage
+	(AuthResult)(0),        // 5: imapd.AuthResult
+	(*ToPreauth)(nil),      // 6: imapd.ToPreauth
+	(*FromPreauth)(nil),    // 7: imapd.FromPreauth
+	(*ToAuthd)(nil),        // 8: imapd.ToAuthd
+	(*FromAuthd)(nil),      // 9: imapd.FromAuthd
+	(*AuthCall)(nil),       // 10: imapd.AuthCall
+	(*AuthAnswer)(nil),     // 11: imapd.AuthAnswer
+	(*ToMailbox)(nil),      // 12: imapd.ToMailbox
+	(*FromMailbox)(nil),    // 13: imapd.FromMailbox
+	(*Envelope)(nil),       // 14: imapd.Envelope
+	(*TLSCert)(nil),        // 15: imapd.TLSCert
+	(*PreauthSetup)(nil),   // 16: imapd.PreauthSetup
+	(*AuthdSetup)(nil),     // 17: imapd.AuthdSetup
+	(*MailboxSetup)(nil),   // 18: imapd.MailboxSetup
+	(*Shutdown)(nil),       // 19: imapd.Shutdown
+	(*NewConn)(nil),        // 20: imapd.NewConn
+	(*ConnDone)(nil),       // 21: imapd.ConnDone
+	(*AuthdChannel)(nil),   // 22: imapd.AuthdChannel
+	(*AuthRequest)(nil),    // 23: imapd.AuthRequest
+	(*AuthReply)(nil),      // 24: imapd.AuthReply
+	(*Grant)(nil),          // 25: imapd.Grant
+	(*GrantAck)(nil),       // 26: imapd.GrantAck
+	(*Ready)(nil),          // 27: imapd.Ready
+	(*StatsRequest)(nil),   // 28: imapd.StatsRequest
+	(*PenalisedAddr)(nil),  // 29: imapd.PenalisedAddr
+	(*AuthStats)(nil),      // 30: imapd.AuthStats
+	(*Handoff)(nil),        // 31: imapd.Handoff
+	(*HandoffResult)(nil),  // 32: imapd.HandoffResult
+	(*NewSession)(nil),     // 33: imapd.NewSession
+	(*SessionDone)(nil),    // 34: imapd.SessionDone
+	(*Kick)(nil),           // 35: imapd.Kick
+	(*CtlRequest)(nil),     // 36: imapd.CtlRequest
+	(*CtlStatus)(nil),      // 37: imapd.CtlStatus
+	(*CtlReload)(nil),      // 38: imapd.CtlReload
+	(*CtlKick)(nil),        // 39: imapd.CtlKick
+	(*CtlAuthTest)(nil),    // 40: imapd.CtlAuthTest
+	(*CtlWho)(nil),         // 41: imapd.CtlWho
+	(*AuthTest)(nil),       // 42: imapd.AuthTest
+	(*AuthTestResult)(nil), // 43: imapd.AuthTestResult
+	(*SessionInfo)(nil),    // 44: imapd.SessionInfo
+	(*ProcessInfo)(nil),    // 45: imapd.ProcessInfo
+	(*ListenerInfo)(nil),   // 46: imapd.ListenerInfo
+	(*UserSessions)(nil),   // 47: imapd.UserSessions
+	(*StatusReport)(nil),   // 48: imapd.StatusReport
+	(*CtlReply)(nil),       // 49: imapd.CtlReply
+	(*PreauthLimits)(nil),  // 50: imapd.PreauthLimits
 }
-var file_imapd_proto_depIdxs = []int32{
+var file_proto_imapd_proto_depIdxs = []int32{
 	16, // 0: imapd.ToPreauth.setup:type_name -> imapd.PreauthSetup
 	19, // 1: imapd.ToPreauth.shutdown:type_name -> imapd.Shutdown
 	20, // 2: imapd.ToPreauth.new_conn:type_name -> imapd.NewConn
@@ -3781,111 +4215,122 @@ var file_imapd_proto_depIdxs = []int32{
 	22, // 10: imapd.ToAuthd.authd_channel:type_name -> imapd.AuthdChannel
 	26, // 11: imapd.ToAuthd.grant_ack:type_name -> imapd.GrantAck
 	28, // 12: imapd.ToAuthd.stats_request:type_name -> imapd.StatsRequest
-	25, // 13: imapd.FromAuthd.grant:type_name -> imapd.Grant
-	30, // 14: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
-	23, // 15: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
-	24, // 16: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
-	18, // 17: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
-	19, // 18: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
-	33, // 19: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
-	35, // 20: imapd.ToMailbox.kick:type_name -> imapd.Kick
-	34, // 21: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
-	36, // 22: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
-	44, // 23: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
-	15, // 24: imapd.PreauthSetup.certs:type_name -> imapd.TLSCert
-	2,  // 25: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
-	3,  // 26: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
-	4,  // 27: imapd.MailboxSetup.storage:type_name -> imapd.Storage
-	1,  // 28: imapd.NewConn.kind:type_name -> imapd.ListenerKind
-	5,  // 29: imapd.AuthReply.result:type_name -> imapd.AuthResult
-	29, // 30: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
-	31, // 31: imapd.NewSession.handoff:type_name -> imapd.Handoff
-	37, // 32: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
-	38, // 33: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
-	39, // 34: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
-	0,  // 35: imapd.ProcessInfo.role:type_name -> imapd.Role
-	1,  // 36: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
-	41, // 37: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
-	40, // 38: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
-	42, // 39: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
-	45, // 40: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
-	30, // 41: imapd.StatusReport.auth:type_name -> imapd.AuthStats
-	43, // 42: imapd.CtlReply.status:type_name -> imapd.StatusReport
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	42, // 13: imapd.ToAuthd.auth_test:type_name -> imapd.AuthTest
+	25, // 14: imapd.FromAuthd.grant:type_name -> imapd.Grant
+	30, // 15: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
+	43, // 16: imapd.FromAuthd.auth_test_result:type_name -> imapd.AuthTestResult
+	23, // 17: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
+	24, // 18: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
+	18, // 19: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
+	19, // 20: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
+	33, // 21: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
+	35, // 22: imapd.ToMailbox.kick:type_name -> imapd.Kick
+	34, // 23: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
+	36, // 24: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
+	49, // 25: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
+	15, // 26: imapd.PreauthSetup.certs:type_name -> imapd.TLSCert
+	2,  // 27: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
+	3,  // 28: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
+	4,  // 29: imapd.MailboxSetup.storage:type_name -> imapd.Storage
+	1,  // 30: imapd.NewConn.kind:type_name -> imapd.ListenerKind
+	5,  // 31: imapd.AuthReply.result:type_name -> imapd.AuthResult
+	29, // 32: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
+	31, // 33: imapd.NewSession.handoff:type_name -> imapd.Handoff
+	37, // 34: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
+	38, // 35: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
+	39, // 36: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
+	40, // 37: imapd.CtlRequest.auth_test:type_name -> imapd.CtlAuthTest
+	41, // 38: imapd.CtlRequest.who:type_name -> imapd.CtlWho
+	5,  // 39: imapd.AuthTestResult.result:type_name -> imapd.AuthResult
+	0,  // 40: imapd.ProcessInfo.role:type_name -> imapd.Role
+	1,  // 41: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
+	46, // 42: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
+	45, // 43: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
+	47, // 44: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
+	50, // 45: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
+	30, // 46: imapd.StatusReport.auth:type_name -> imapd.AuthStats
+	48, // 47: imapd.CtlReply.status:type_name -> imapd.StatusReport
+	43, // 48: imapd.CtlReply.auth_test:type_name -> imapd.AuthTestResult
+	44, // 49: imapd.CtlReply.who:type_name -> imapd.SessionInfo
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
-func init() { file_imapd_proto_init() }
-func file_imapd_proto_init() {
-	if File_imapd_proto != nil {
+func init() { file_proto_imapd_proto_init() }
+func file_proto_imapd_proto_init() {
+	if File_proto_imapd_proto != nil {
 		return
 	}
-	file_imapd_proto_msgTypes[0].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[0].OneofWrappers = []any{
 		(*ToPreauth_Setup)(nil),
 		(*ToPreauth_Shutdown)(nil),
 		(*ToPreauth_NewConn)(nil),
 		(*ToPreauth_HandoffResult)(nil),
 		(*ToPreauth_AuthdChannel)(nil),
 	}
-	file_imapd_proto_msgTypes[1].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[1].OneofWrappers = []any{
 		(*FromPreauth_ConnDone)(nil),
 		(*FromPreauth_Handoff)(nil),
 		(*FromPreauth_Ready)(nil),
 	}
-	file_imapd_proto_msgTypes[2].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[2].OneofWrappers = []any{
 		(*ToAuthd_Setup)(nil),
 		(*ToAuthd_Shutdown)(nil),
 		(*ToAuthd_AuthdChannel)(nil),
 		(*ToAuthd_GrantAck)(nil),
 		(*ToAuthd_StatsRequest)(nil),
+		(*ToAuthd_AuthTest)(nil),
 	}
-	file_imapd_proto_msgTypes[3].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[3].OneofWrappers = []any{
 		(*FromAuthd_Grant)(nil),
 		(*FromAuthd_AuthStats)(nil),
+		(*FromAuthd_AuthTestResult)(nil),
 	}
-	file_imapd_proto_msgTypes[4].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AuthCall_AuthRequest)(nil),
 	}
-	file_imapd_proto_msgTypes[5].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[5].OneofWrappers = []any{
 		(*AuthAnswer_AuthReply)(nil),
 	}
-	file_imapd_proto_msgTypes[6].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[6].OneofWrappers = []any{
 		(*ToMailbox_Setup)(nil),
 		(*ToMailbox_Shutdown)(nil),
 		(*ToMailbox_NewSession)(nil),
 		(*ToMailbox_Kick)(nil),
 	}
-	file_imapd_proto_msgTypes[7].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[7].OneofWrappers = []any{
 		(*FromMailbox_SessionDone)(nil),
 	}
-	file_imapd_proto_msgTypes[8].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[8].OneofWrappers = []any{
 		(*Envelope_CtlRequest)(nil),
 		(*Envelope_CtlReply)(nil),
 	}
-	file_imapd_proto_msgTypes[30].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[30].OneofWrappers = []any{
 		(*CtlRequest_Status)(nil),
 		(*CtlRequest_Reload)(nil),
 		(*CtlRequest_Kick)(nil),
+		(*CtlRequest_AuthTest)(nil),
+		(*CtlRequest_Who)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imapd_proto_rawDesc), len(file_imapd_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   40,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_imapd_proto_goTypes,
-		DependencyIndexes: file_imapd_proto_depIdxs,
-		EnumInfos:         file_imapd_proto_enumTypes,
-		MessageInfos:      file_imapd_proto_msgTypes,
+		GoTypes:           file_proto_imapd_proto_goTypes,
+		DependencyIndexes: file_proto_imapd_proto_depIdxs,
+		EnumInfos:         file_proto_imapd_proto_enumTypes,
+		MessageInfos:      file_proto_imapd_proto_msgTypes,
 	}.Build()
-	File_imapd_proto = out.File
-	file_imapd_proto_goTypes = nil
-	file_imapd_proto_depIdxs = nil
+	File_proto_imapd_proto = out.File
+	file_proto_imapd_proto_goTypes = nil
+	file_proto_imapd_proto_depIdxs = nil
 }

@@ -244,6 +244,8 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "THREAD", p.threadCmd()
 	case "CANCELUPDATE":
 		cmd.Name, cmd.Args = "CANCELUPDATE", p.cancelUpdate()
+	case "NOTIFY":
+		cmd.Name, cmd.Args = "NOTIFY", p.notify() // RFC 5465
 	default:
 		p.fail("unknown command")
 	}
@@ -342,8 +344,16 @@ func (p *parser) selectCmd(readOnly bool) *Select {
 		p.expect('(', "expected (")
 		for {
 			prm := Param{Name: p.atomUpper()}
+			// A value is a tagged-ext-val: a number, a sequence-set or a
+			// list; an atom after SP is the next parameter, as in
+			// "(CONDSTORE QRESYNC (...))".
 			if p.take(' ') {
-				prm.Value = p.taggedExtVal()
+				if c := p.peek(); c == '(' || isDigit(c) || c == '*' || c == '$' {
+					prm.Value = p.taggedExtVal()
+				} else {
+					s.Params = append(s.Params, prm)
+					continue
+				}
 			}
 			s.Params = append(s.Params, prm)
 			if p.take(')') {
@@ -763,13 +773,13 @@ func (p *parser) store() *Store {
 	p.sp()
 	s := &Store{Seq: p.sequenceSet()}
 	p.sp()
+	if p.peek() == '(' {
+		p.storeModifiers(s)
+	}
 	if p.take('+') {
 		s.Mode = StoreAdd
 	} else if p.take('-') {
 		s.Mode = StoreRemove
-	}
-	if p.peek() == '(' {
-		p.fail("STORE modifiers not supported")
 	}
 	var wb [16]byte
 	switch string(p.word(wb[:0])) {
@@ -1009,6 +1019,8 @@ func (p *parser) searchKey() SearchKey {
 		k.Op = SearchUID
 		p.sp()
 		k.Seq = p.sequenceSet()
+	case "MODSEQ":
+		p.searchModSeq(&k)
 	case "NOT":
 		k.Op = SearchNot
 		p.sp()

@@ -198,28 +198,3 @@ func (p *parser) cancelUpdate() *CancelUpdate {
 	}
 	return cu
 }
-
-// fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
-// (RFC 4466 §2.4), after the SP; fetch-modifier =/ modifier-partial
-// (RFC 9394 §4).
-func (p *parser) fetchModifiers(f *Fetch) {
-	p.expect('(', "expected FETCH modifiers")
-	for {
-		var wb [16]byte
-		switch string(p.word(wb[:0])) {
-		case "PARTIAL":
-			if f.Partial != nil {
-				p.fail("PARTIAL given twice")
-			}
-			p.sp()
-			r := p.partialRange()
-			f.Partial = &r
-		default:
-			p.fail("unknown FETCH modifier")
-		}
-		if p.take(')') {
-			return
-		}
-		p.sp()
-	}
-}

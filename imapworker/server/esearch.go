@@ -73,11 +73,16 @@ func (c *conn) number(cmd *imap.Command, i int) uint32 {
 
 // writeNumbers writes a "* SEARCH" or "* SORT" response: the numbers of
 // the messages at hits, in order.
-func (c *conn) writeNumbers(cmd *imap.Command, head string, hits []int) {
+func (c *conn) writeNumbers(cmd *imap.Command, head string, hits []int, modseq uint64) {
 	b := append(c.out[:0], head...)
 	for _, i := range hits {
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, uint64(c.number(cmd, i)), 10)
+	}
+	if modseq > 0 { // RFC 7162 §3.1.6: SEARCH and SORT with a MODSEQ key
+		b = append(b, " (MODSEQ "...)
+		b = strconv.AppendUint(b, modseq, 10)
+		b = append(b, ')')
 	}
 	b = append(b, "\r\n"...)
 	c.write(b)
@@ -132,7 +137,7 @@ func (s *selected) save(r retOpts, hits []int) {
 // indexes in c.mbox.msgs in result order: ascending for SEARCH, sorted
 // for SORT, where MIN and MAX are the first and last of that order and
 // ALL is a sequence-set in it (RFC 5267 §3.1, §3.2).
-func (c *conn) writeESearch(cmd *imap.Command, r retOpts, hits []int) {
+func (c *conn) writeESearch(cmd *imap.Command, r retOpts, hits []int, modseq uint64) {
 	c.mbox.save(r, hits)
 	if r.save && !r.min && !r.max && !r.count && !r.all && r.partial == nil {
 		return // RFC 5182 §2.1: SAVE alone gives no ESEARCH
@@ -184,6 +189,10 @@ func (c *conn) writeESearch(cmd *imap.Command, r retOpts, hits []int) {
 			b = append(b, " NIL"...)
 		}
 		b = append(b, ')')
+	}
+	if modseq > 0 { // RFC 7162 §3.1.10, RFC 4731 §3.2
+		b = append(b, " MODSEQ "...)
+		b = strconv.AppendUint(b, modseq, 10)
 	}
 	b = append(b, "\r\n"...)
 	c.write(b)

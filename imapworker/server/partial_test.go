@@ -32,7 +32,7 @@ func TestUIDFetchPartial(t *testing.T) {
 		S: 13 OK FETCH completed
 	`)
 	c.expectDo("14 FETCH 1:* (UID) (PARTIAL 1:2)", "14 BAD PARTIAL is a UID FETCH modifier")
-	c.expectDo("15 UID FETCH 1:* (UID) (CHANGEDSINCE 1)", "~15 BAD .*")
+	c.expectDo("15 UID FETCH 1:* (UID) (NOSUCHMODIFIER 1)", "~15 BAD .*")
 }
 
 // RFC 5032 WITHIN: OLDER and YOUNGER count seconds back from now.

@@ -272,6 +272,8 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 			p := m.part()
 			return p != nil && mt.TextContains(p)
 		}, nil
+	case imap.SearchModSeq:
+		return c.compileModSeq(k)
 	}
 	return nil, badf("unsupported search key")
 }
@@ -378,9 +380,10 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 	if err != nil {
 		return err
 	}
+	modseq := c.searchModSeqResult(&args.Key, hits)
 	if ret.given || c.rev2 {
 		ret.all = ret.all || !ret.given // rev2: SEARCH answers ESEARCH ALL
-		c.writeESearch(cmd, ret, hits)
+		c.writeESearch(cmd, ret, hits, modseq)
 		if ret.update {
 			if err := c.startContext(cmd, &args.Key, nil, hits); err != nil {
 				return err
@@ -388,7 +391,7 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 		}
 	} else {
 		c.mbox.save(ret, hits)
-		c.writeNumbers(cmd, "* SEARCH", hits)
+		c.writeNumbers(cmd, "* SEARCH", hits, modseq)
 	}
 	c.ok(cmd, "", "SEARCH completed")
 	return nil

@@ -420,15 +420,16 @@ func (c *conn) cmdSort(cmd *imap.Command) error {
 	if hits, err = c.sortHits(hits, args.Criteria); err != nil {
 		return err
 	}
+	modseq := c.searchModSeqResult(&args.Search.Key, hits) // RFC 7162 §3.1.6
 	if ret.given {
-		c.writeESearch(cmd, ret, hits)
+		c.writeESearch(cmd, ret, hits, modseq)
 		if ret.update {
 			if err := c.startContext(cmd, &args.Search.Key, args.Criteria, hits); err != nil {
 				return err
 			}
 		}
 	} else {
-		c.writeNumbers(cmd, "* SORT", hits)
+		c.writeNumbers(cmd, "* SORT", hits, modseq)
 	}
 	c.ok(cmd, "", "SORT completed")
 	return nil
