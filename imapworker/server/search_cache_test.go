@@ -10,15 +10,20 @@ import (
 	"imapd/imapworker/store/maildir"
 )
 
-func withMaildir(t *testing.T) {
+func withMaildir(t *testing.T) { withMaildirRoot(t) }
+
+// withMaildirRoot is withMaildir returning the root holding each user's
+// Maildir (root/user/Maildir).
+func withMaildirRoot(t *testing.T) (root string) {
 	old := newBackend
 	t.Cleanup(func() { newBackend = old })
-	newBackend = func(tb testing.TB) store.Backend {
-		dir := tb.TempDir()
+	root = t.TempDir()
+	newBackend = func(testing.TB) store.Backend {
 		return maildir.NewBackend(func(user string) (string, error) {
-			return filepath.Join(dir, user, "Maildir"), nil
+			return filepath.Join(root, user, "Maildir"), nil
 		}, maildir.Options{})
 	}
+	return root
 }
 
 // Header SEARCH keys match the same messages whether they read the file,

@@ -192,6 +192,7 @@ func (u *User) forget(name string) {
 		f.loaded = false
 		f.msgs = nil
 		f.byBase = nil
+		f.closeFTS()
 		f.u.w.unwatch(f)
 		f.notify(nil)
 		f.mu.Unlock()
@@ -802,6 +803,7 @@ func (u *User) Close() error {
 	for _, f := range fs {
 		f.mu.Lock()
 		errs = append(errs, f.flushIndex())
+		f.closeFTS()
 		f.mu.Unlock()
 	}
 	return errors.Join(errs...)
