@@ -42,6 +42,7 @@ type Index struct {
 
 	data    []byte // read-only mapping of the file
 	ino     uint64
+	mtime   int64
 	valid   int64 // end of the valid prefix of data
 	bad     bool  // a damaged segment ends the valid prefix
 	uv      uint32
@@ -71,7 +72,7 @@ func (ix *Index) unmap() {
 	if ix.data != nil {
 		unix.Munmap(ix.data)
 	}
-	ix.data, ix.ino, ix.valid, ix.bad, ix.segs, ix.covered = nil, 0, 0, false, nil, nil
+	ix.data, ix.ino, ix.mtime, ix.valid, ix.bad, ix.segs, ix.covered = nil, 0, 0, 0, false, nil, nil
 }
 
 // Candidates brings the index up to date for the folder's messages uids
@@ -145,12 +146,16 @@ func (ix *Index) refresh(fh *os.File, uv uint32) (*os.File, error) {
 	if err := unix.Fstat(int(fh.Fd()), &st); err != nil {
 		return fh, err
 	}
-	if st.Ino == ix.ino && st.Size == int64(len(ix.data)) && ix.uv == uv {
+	mtime := st.Mtim.Nano()
+	if st.Ino == ix.ino && st.Size == int64(len(ix.data)) && mtime == ix.mtime && ix.uv == uv {
 		return fh, nil
 	}
-	if st.Ino != ix.ino || st.Size < int64(len(ix.data)) || ix.uv != uv {
+	// imapd only appends to the file or replaces it: changed otherwise
+	// (by hand), it is read again whole.
+	if st.Ino != ix.ino || st.Size <= int64(len(ix.data)) || ix.uv != uv {
 		ix.unmap()
 	}
+	ix.mtime = mtime
 	if st.Size < headerLen {
 		return ix.reset(fh, uv)
 	}

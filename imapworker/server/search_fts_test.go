@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	stdmime "mime"
 	"mime/quotedprintable"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -247,5 +249,155 @@ func TestTextIndexDifferential(t *testing.T) {
 	t.Logf("%d searches found messages; the index narrowed %d", hits, narrowed)
 	if hits < 100 || narrowed < 100 {
 		t.Fatalf("too few searches found anything (%d) or were narrowed by the index (%d)", hits, narrowed)
+	}
+}
+
+// TestTextIndexMaintained: the index follows APPEND, COPY, MOVE,
+// EXPUNGE, a delivery into new/, a file removed by hand, and is rebuilt
+// when deleted, corrupted or torn; every answer is the scan's.
+func TestTextIndexMaintained(t *testing.T) {
+	root := withMaildirRoot(t)
+	md := filepath.Join(root, "alice", "Maildir")
+	ts := newTestServer(t)
+	seed(t, ts,
+		"Subject: one\r\n\r\nzebra crossing\r\n",
+		"Subject: two\r\n\r\nnothing special\r\n",
+		"Subject: =?UTF-8?Q?zebra_n=C3=A9ws?=\r\n\r\nquartz\r\n")
+	c := ts.login("alice")
+	selectInbox(c)
+	c.expectDo("a1 SEARCH BODY zebra", "* SEARCH 1", "a1 OK SEARCH completed")
+	c.expectDo("a2 SEARCH TEXT zebra", "* SEARCH 1 3", "a2 OK SEARCH completed")
+	c.expectDo("a3 SEARCH CHARSET UTF-8 SUBJECT {5+}\r\nNÉWS", "* SEARCH 3", "a3 OK SEARCH completed")
+	ftsFile := filepath.Join(md, "imapd.fts")
+	if _, err := os.Stat(ftsFile); err != nil {
+		t.Fatal("no index after a text SEARCH:", err)
+	}
+	msg := "Subject: four\r\n\r\na zebra again\r\n"
+	c.C(fmt.Sprintf("a4 APPEND INBOX {%d+}\r\n%s", len(msg), msg))
+	c.transcript(`
+		S: * 4 EXISTS
+		S~ \* \d RECENT
+		S~ a4 OK \[APPENDUID \d+ 4\] APPEND completed
+		C: a6 SEARCH BODY zebra
+		S: * SEARCH 1 4
+		S: a6 OK SEARCH completed
+		C: a7 COPY 1 Archive
+		S~ a7 OK \[COPYUID \d+ 1 1\] COPY completed
+		C: a8 MOVE 4 Archive
+		S~ \* OK \[COPYUID \d+ 4 2\] Moved
+		S: * 4 EXPUNGE
+		S: a8 OK MOVE completed
+		C: a9 SEARCH BODY zebra
+		S: * SEARCH 1
+		S: a9 OK SEARCH completed
+		C: b1 EXAMINE Archive
+	`)
+	c.until("b1 OK")
+	c.transcript(`
+		C: b2 SEARCH BODY zebra
+		S: * SEARCH 1 2
+		S: b2 OK SEARCH completed
+		C: b3 SEARCH BODY again
+		S: * SEARCH 2
+		S: b3 OK SEARCH completed
+		C: b4 SELECT INBOX
+	`)
+	c.until("b4 OK")
+	c.transcript(`
+		C: b5 STORE 1 +FLAGS.SILENT (\Deleted)
+		S: b5 OK STORE completed
+		C: b6 EXPUNGE
+		S: * 1 EXPUNGE
+		S: b6 OK EXPUNGE completed
+		C: b7 SEARCH BODY zebra
+		S: * SEARCH
+		S: b7 OK SEARCH completed
+		C: b8 SEARCH TEXT zebra
+		S: * SEARCH 2
+		S: b8 OK SEARCH completed
+	`)
+	// An MDA delivers into new/.
+	writeMsg(t, filepath.Join(md, "new", "1700000000.M1P1.mda"), "Subject: mda\r\n\r\nzebra by mda\r\n")
+	c.transcript(`
+		C: c1 NOOP
+		S: * 3 EXISTS
+		S~ \* \d RECENT
+		S: c1 OK NOOP completed
+		C: c2 SEARCH BODY zebra
+		S: * SEARCH 3
+		S: c2 OK SEARCH completed
+	`)
+	// A file removed by hand: the message is gone, not searched.
+	removeMsg(t, md, "zebra_n=C3=A9ws")
+	c.transcript(`
+		C: c3 NOOP
+		S: * 2 EXPUNGE
+		S: c3 OK NOOP completed
+		C: c4 SEARCH TEXT zebra
+		S: * SEARCH 2
+		S: c4 OK SEARCH completed
+	`)
+	// The index deleted, then corrupted in place, then torn: rebuilt,
+	// the same answers.
+	for i, damage := range []func(){
+		func() { os.Remove(ftsFile) },
+		func() { flipByte(t, ftsFile, 40) },
+		func() { truncateBy(t, ftsFile, 9) },
+		func() { os.WriteFile(ftsFile, []byte("IMAPDFTS garbage"), 0o600) },
+	} {
+		damage()
+		c.expectDo(fmt.Sprintf("d%d SEARCH TEXT zebra", i), "* SEARCH 2", fmt.Sprintf("d%d OK SEARCH completed", i))
+		c.expectDo(fmt.Sprintf("e%d SEARCH BODY special", i), "* SEARCH 1", fmt.Sprintf("e%d OK SEARCH completed", i))
+		if b, err := os.ReadFile(ftsFile); err != nil || len(b) < 40 || !strings.HasPrefix(string(b), "IMAPDFTS") {
+			t.Fatalf("damage %d: index not rebuilt (%d bytes, %v)", i, len(b), err)
+		}
+	}
+}
+
+func writeMsg(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// removeMsg removes the file in cur/ holding text.
+func removeMsg(t *testing.T, md, text string) {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(md, "cur", "*"))
+	for _, n := range names {
+		if b, err := os.ReadFile(n); err == nil && strings.Contains(string(b), text) {
+			if err := os.Remove(n); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no file holds %q", text)
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	f.ReadAt(b, off)
+	b[0] ^= 0x55
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func truncateBy(t *testing.T, path string, n int64) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, st.Size()-n); err != nil {
+		t.Fatal(err)
 	}
 }
