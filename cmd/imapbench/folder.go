@@ -317,6 +317,15 @@ var folderRows = []struct{ key, label string }{
 	{"subject", "UID SEARCH SUBJECT " + folderSubjectWord},
 	{"body", "UID SEARCH BODY " + folderRareWord},
 	{"big", "UID FETCH BODY.PEEK[] of the 20 MB message"},
+	{"ftsbuild", "full-text index built by the first UID SEARCH BODY " + folderRareWord},
+	{"ftsrss", "mailbox process peak RSS after the index build (VmHWM)"},
+	{"ftssize", "full-text index on disk"},
+	{"ftsrare", "UID SEARCH BODY " + folderRareWord + ", indexed"},
+	{"ftscommon", "UID SEARCH BODY " + folderCommonWord},
+	{"fts3", "UID SEARCH BODY " + folderTriGram},
+	{"ftstext", "UID SEARCH TEXT " + folderTextWord},
+	{"ftsinc", "UID SEARCH BODY after APPEND of one 10 KB message"},
+	{"ftsincwarm", "the same SEARCH again"},
 	{"rss", "mailbox process peak RSS (VmHWM)"},
 }
 
@@ -499,6 +508,9 @@ func (c *folderConfig) run() error {
 		{"subject", "UID SEARCH SUBJECT " + folderSubjectWord, found(man.SubjectHits)},
 		{"body", "UID SEARCH BODY " + folderRareWord, found(man.BodyHits)},
 	}
+	if err := c.runFTS(master, timed, found); err != nil { // folder_fts.go
+		return err
+	}
 	for _, st := range steps {
 		fmt.Fprintf(os.Stderr, "imapbench: %s\n", st.cmd)
 		if err := timed(st.key, st.cmd, st.check); err != nil {
@@ -534,6 +546,9 @@ func (c *folderConfig) run() error {
 		slices.Sort(rates)
 		return folderCell{value: rates[1], unit: "MB/s", check: check, reps: 3}, nil
 	}); err != nil {
+		return err
+	}
+	if err := c.runFTSInc(timed, found); err != nil {
 		return err
 	}
 	for _, s := range c.servers {
