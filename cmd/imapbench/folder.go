@@ -552,14 +552,7 @@ func (c *folderConfig) run() error {
 		return err
 	}
 	for _, s := range c.servers {
-		mib, pid, err := folderPeakRSS(s.pid, s.proc)
-		cell := folderCell{value: mib, unit: "MiB", load: folderLoad(), cpu: -1}
-		if err != nil {
-			cell.check = err.Error()
-		} else {
-			cell.note = fmt.Sprintf("pid %d", pid) + folderRSSParts(pid)
-		}
-		s.results["rss"] = cell
+		s.results["rss"] = folderRSSCell(s)
 	}
 	for _, s := range c.servers {
 		s.sess.Cmd("LOGOUT")
@@ -567,6 +560,18 @@ func (c *folderConfig) run() error {
 
 	c.print(man, floorBytes, floorCold, floorWarm, floorCPU, floorLoad)
 	return nil
+}
+
+// folderRSSCell is the peak RSS of s's mailbox process, now.
+func folderRSSCell(s *folderServer) folderCell {
+	mib, pid, err := folderPeakRSS(s.pid, s.proc)
+	cell := folderCell{value: mib, unit: "MiB", load: folderLoad(), cpu: -1}
+	if err != nil {
+		cell.check = err.Error()
+	} else {
+		cell.note = fmt.Sprintf("pid %d", pid) + folderRSSParts(pid)
+	}
+	return cell
 }
 
 func folderCheck(what string, got, want int) string {

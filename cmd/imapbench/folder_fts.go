@@ -165,14 +165,9 @@ func (c *folderConfig) runFTS(master string, timed func(key, cmd string, check f
 		return err
 	}
 	for _, s := range c.servers {
-		mib, _, err := folderPeakRSS(s.pid, s.proc)
-		cell := folderCell{value: mib, unit: "MiB", load: folderLoad(), cpu: -1}
-		if err != nil {
-			cell.check = err.Error()
-		}
-		s.results["ftsrss"] = cell
+		s.results["ftsrss"] = folderRSSCell(s)
 		n, err := folderIndexSize(s)
-		cell = folderCell{value: float64(n) / (1 << 20), unit: "MiB", load: folderLoad(), cpu: -1}
+		cell := folderCell{value: float64(n) / (1 << 20), unit: "MiB", load: folderLoad(), cpu: -1}
 		if err != nil {
 			cell.check = err.Error()
 		}
