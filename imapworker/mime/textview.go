@@ -58,7 +58,7 @@ func (v *textViews) header(kind TextKind, t []byte) {
 	fast := bytes.IndexByte(t, '\n') < 0 && !bytes.Contains(t, []byte("=?"))
 	if fast {
 		v.emit(kind, t)
-		if utf8.Valid(t) {
+		if utf8.Valid(t) && bytes.IndexByte(t, '\r') < 0 {
 			// The decoded form is t trimmed: nothing more to give.
 			return
 		}

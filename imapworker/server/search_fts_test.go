@@ -109,10 +109,12 @@ func ftsSubject(r *rand.Rand, text string) string {
 			}
 		}
 	}
-	if r.IntN(4) == 0 {
-		if i := strings.IndexByte(v, ' '); i > 0 {
-			v = v[:i] + "\r\n " + v[i+1:] // folded
-		}
+	switch i := strings.IndexByte(v, ' '); {
+	case i <= 0:
+	case r.IntN(4) == 0:
+		v = v[:i] + "\r\n " + v[i+1:] // folded
+	case r.IntN(8) == 0:
+		v = v[:i] + "\r" + v[i+1:] // a lone CR, which unfolding drops
 	}
 	return "Subject: " + v + "\r\n"
 }
