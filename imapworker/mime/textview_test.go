@@ -11,7 +11,7 @@ import (
 func TestSearchTextsCoverMatches(t *testing.T) {
 	msgs := []string{
 		"Subject: ab\rc\xc3\xa9d\r\n\r\nbody\r\n", // a lone CR, dropped by unfolding
-		"Subject: caf\xe9 cr\xe8me\r\n\r\nx\r\n",   // raw Latin-1
+		"Subject: caf\xe9 cr\xe8me\r\n\r\nx\r\n",  // raw Latin-1
 		"Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= and\r\n =?ISO-8859-1?Q?na=EFve?=\r\n\r\nx\r\n",
 		"Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nStra=DFe =\r\nsoft break \xe9\r\n",
 		"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nU3RyYcOfZSDihKpFTFZJTiBLZWx2aW4=\r\n", // Straße KELVIN Kelvin
