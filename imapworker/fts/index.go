@@ -264,7 +264,7 @@ func (ix *Index) update(fh *os.File, uids []uint32, src Source) (*os.File, error
 			}
 		}
 	}
-	dead := len(ix.covered) - len(intersect(ix.covered, uids))
+	dead := len(ix.covered) - len(Intersect(ix.covered, uids))
 	if len(ix.segs) > ix.limits.MaxSegments || dead > 0 && dead*2 >= len(ix.covered) {
 		return ix.merge(fh, uids)
 	}
@@ -295,7 +295,7 @@ func (ix *Index) merge(fh *os.File, live []uint32) (*os.File, error) {
 		tmp.Close()
 		return fh, err
 	}
-	if err := ix.writeMerged(tmp, intersect(ix.covered, live)); err != nil {
+	if err := ix.writeMerged(tmp, Intersect(ix.covered, live)); err != nil {
 		tmp.Close()
 		os.Remove(tmpPath)
 		return fh, err
@@ -419,7 +419,7 @@ func (ix *Index) query(uids []uint32, kinds []uint8, needle []byte) []uint32 {
 		if gi == 0 {
 			hits = append(hits, list...)
 		} else {
-			hits = intersect(hits, list)
+			hits = Intersect(hits, list)
 		}
 		if len(hits) == 0 {
 			break
@@ -442,8 +442,8 @@ func (ix *Index) query(uids []uint32, kinds []uint8, needle []byte) []uint32 {
 	return out
 }
 
-// intersect returns the UIDs in both ascending lists, in a new slice.
-func intersect(a, b []uint32) []uint32 {
+// Intersect returns the UIDs in both ascending lists, in a new slice.
+func Intersect(a, b []uint32) []uint32 {
 	var out []uint32
 	for i, j := 0, 0; i < len(a) && j < len(b); {
 		switch {

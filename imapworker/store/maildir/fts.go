@@ -52,11 +52,38 @@ func (h *mailbox) TextCandidates(field store.TextField, needle string, uids []ui
 	if kinds == nil || len(folded) < fts.MinNeedle || len(uids) == 0 {
 		return nil, false
 	}
-	cand, err := h.f.ftsIndex().Candidates(h.UIDValidity(), uids, h.ftsSource(), kinds, folded)
+	// The index keeps what any handle of the folder may ask for: this
+	// handle's UIDs and the folder's now, so that handles with older
+	// views do not merge away one another's messages.
+	all := h.f.liveUIDs(uids)
+	cand, err := h.f.ftsIndex().Candidates(h.UIDValidity(), all, h.ftsSource(), kinds, folded)
 	if err != nil {
 		return nil, false
 	}
+	if len(all) != len(uids) {
+		cand = fts.Intersect(cand, uids)
+	}
 	return cand, true
+}
+
+// liveUIDs returns the ascending union of uids (ascending) and the
+// folder's UIDs.
+func (f *folder) liveUIDs(uids []uint32) []uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]uint32, 0, max(len(uids), len(f.msgs)))
+	i := 0
+	for _, m := range f.msgs {
+		for i < len(uids) && uids[i] < m.uid {
+			out = append(out, uids[i])
+			i++
+		}
+		if i < len(uids) && uids[i] == m.uid {
+			i++
+		}
+		out = append(out, m.uid)
+	}
+	return append(out, uids[i:]...)
 }
 
 // ftsSource reads a message for the index as SEARCH reads it: the
