@@ -50,28 +50,44 @@ test-deps:
 proto:
 	protoc --go_out=. --go_opt=module=imapd proto/imapd.proto
 
-# make install [DESTDIR=/tmp/stage] [PREFIX=/usr/local]. imapd-authd goes next
-# to imapd, where the parent looks for it. /etc/imapd.conf and
-# /etc/pam.d/imapd are installed only when absent; the _imapd user is
-# created only on a real install (empty DESTDIR).
+# make install [DESTDIR=/tmp/stage] [PREFIX=/usr/local] installs the
+# binaries, man pages, /etc/imapd.conf and /etc/pam.d/imapd (each only when
+# absent), the systemd unit and the /var/empty chroot; on a real install
+# (empty DESTDIR) it also creates the _imapd user. It records what it added
+# in $(PREFIX)/share/imapd/installed, and `make uninstall` with the same
+# DESTDIR and PREFIX removes that and nothing an administrator changed.
+# systemd reads the units of packages from /lib/systemd/system and those of
+# the administrator from /etc/systemd/system: a /usr/local install is the
+# administrator's.
 PREFIX ?= /usr/local
-SYSTEMDDIR ?= /lib/systemd/system
+SYSTEMDDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system)
+INSTALL_ENV = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' SYSTEMDDIR='$(SYSTEMDDIR)' BIN='$(BIN)'
+.PHONY: uninstall deb
 install: build
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
-		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)/etc/pam.d $(DESTDIR)$(SYSTEMDDIR)
-	install -m 0755 $(BIN)/imapd $(BIN)/imapd-authd $(DESTDIR)$(PREFIX)/sbin/
-	install -m 0755 $(BIN)/imapctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 docs/man/imapd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	install -m 0644 docs/man/imapd.8 docs/man/imapctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	test -e $(DESTDIR)/etc/imapd.conf || install -m 0644 examples/imapd.conf $(DESTDIR)/etc/imapd.conf
-	test -e $(DESTDIR)/etc/pam.d/imapd || install -m 0644 examples/pam.d-imapd $(DESTDIR)/etc/pam.d/imapd
-	sed 's|/usr/local/|$(PREFIX)/|g' examples/imapd.service > $(DESTDIR)$(SYSTEMDDIR)/imapd.service
-	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/imapd.service
-	install -d -m 0755 $(DESTDIR)/var/empty
-	if [ "$$(id -u)" = 0 ]; then chown root:root $(DESTDIR)/var/empty; fi
-	if [ -z "$(DESTDIR)" ] && ! id _imapd >/dev/null 2>&1; then \
-		useradd -r -s /usr/sbin/nologin -d /var/empty _imapd; fi
+	@$(INSTALL_ENV) sh packaging/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) sh packaging/install.sh uninstall
+
+# make deb builds $(DEBDIR)/imapd_VERSION_ARCH.deb with debhelper from
+# packaging/debian (packages debhelper, lintian, libpam0g-dev), from the
+# binaries of `make build` and an imapd-authd that must have PAM, built with
+# Debian's hardening flags; lintian checks it.
+DEBDIR := $(BIN)/deb
+LINTIAN ?= lintian --fail-on error,warning
+deb: build
+	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/imapd/bin $(DEBDIR)/imapd/docs $(DEBDIR)/imapd/examples
+	cp -r packaging/debian $(DEBDIR)/imapd/debian
+	cp $(BIN)/imapd $(BIN)/imapctl $(DEBDIR)/imapd/bin/
+	export DEB_BUILD_MAINT_OPTIONS=hardening=+all; \
+	CGO_CFLAGS="$$(dpkg-buildflags --get CPPFLAGS) $$(dpkg-buildflags --get CFLAGS)" \
+	CGO_LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" \
+		$(GO) build -buildmode=pie -tags pam -o $(DEBDIR)/imapd/bin/imapd-authd ./cmd/imapd-authd
+	cp -r docs/man $(DEBDIR)/imapd/docs/
+	cp examples/imapd.conf examples/imapd.service examples/pam.d-imapd $(DEBDIR)/imapd/examples/
+	cd $(DEBDIR)/imapd && dpkg-buildpackage --build=binary --no-sign
+	$(LINTIAN) $(DEBDIR)/imapd_*.deb
+	@echo "built" $(DEBDIR)/imapd_*.deb
 
 clean:
 	rm -rf $(BIN)

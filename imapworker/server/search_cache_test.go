@@ -10,20 +10,22 @@ import (
 	"imapd/imapworker/store/maildir"
 )
 
-func withMaildir(t *testing.T) { withMaildirRoot(t) }
+func withMaildir(t *testing.T) { withMaildirIn(t, "") }
 
-// withMaildirRoot is withMaildir returning the root holding each user's
-// Maildir (root/user/Maildir).
-func withMaildirRoot(t *testing.T) (root string) {
+// withMaildirIn is withMaildir with each user's Maildir at
+// root/user/Maildir; root "" means a new directory for each backend.
+func withMaildirIn(t *testing.T, root string) {
 	old := newBackend
 	t.Cleanup(func() { newBackend = old })
-	root = t.TempDir()
-	newBackend = func(testing.TB) store.Backend {
+	newBackend = func(tb testing.TB) store.Backend {
+		dir := root
+		if dir == "" {
+			dir = tb.TempDir()
+		}
 		return maildir.NewBackend(func(user string) (string, error) {
-			return filepath.Join(root, user, "Maildir"), nil
+			return filepath.Join(dir, user, "Maildir"), nil
 		}, maildir.Options{})
 	}
-	return root
 }
 
 // Header SEARCH keys match the same messages whether they read the file,

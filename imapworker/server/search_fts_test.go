@@ -258,7 +258,8 @@ func TestTextIndexDifferential(t *testing.T) {
 // EXPUNGE, a delivery into new/, a file removed by hand, and is rebuilt
 // when deleted, corrupted or torn; every answer is the scan's.
 func TestTextIndexMaintained(t *testing.T) {
-	root := withMaildirRoot(t)
+	root := t.TempDir()
+	withMaildirIn(t, root)
 	md := filepath.Join(root, "alice", "Maildir")
 	ts := newTestServer(t)
 	seed(t, ts,

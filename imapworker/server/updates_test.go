@@ -110,6 +110,8 @@ func TestStateMatrix(t *testing.T) {
 		"CHECK": "CHECK", "CLOSE": "CLOSE", "UNSELECT": "UNSELECT", "EXPUNGE": "EXPUNGE",
 		"SEARCH": "SEARCH ALL", "FETCH": "FETCH 1 FLAGS", "STORE": `STORE 1 +FLAGS (\Seen)`,
 		"COPY": "COPY 1 Trash", "MOVE": "MOVE 1 Trash",
+		"SORT": "SORT (DATE) UTF-8 ALL", "THREAD": "THREAD REFERENCES UTF-8 ALL",
+		"CANCELUPDATE": `CANCELUPDATE "x"`,
 	}
 	for name := range commands {
 		if _, ok := examples[name]; !ok {

@@ -70,6 +70,9 @@ func joinHostPort(host string, port int) string {
 type Cert struct {
 	CertFile string
 	KeyFile  string
+	// Line is where the statement is, for messages about the files; 0 when
+	// --cert and --key gave them.
+	Line int
 }
 
 // Storage backends and auth backends, as written in the file.
@@ -96,6 +99,7 @@ const (
 	DefaultPreauthChroot   = "/var/empty"
 	DefaultFirstValidUID   = 1000
 	DefaultConnsPerIP      = 20
+	DefaultPreloginTotal   = 4096
 	DefaultLoginTimeout    = 60 * time.Second
 	DefaultLineLimit       = 65536
 	DefaultAppendLimit     = 64 << 20
@@ -140,11 +144,18 @@ type Config struct {
 	PlaintextAuth PlaintextAuth
 	FirstValidUID int
 
-	ConnsPerIP   int
-	LoginTimeout time.Duration
-	LineLimit    int
-	AppendLimit  int64
-	Autologout   time.Duration
+	ConnsPerIP int
+	// Connections before login: per address, per IPv6 /64, per IPv4 /24
+	// and overall; 0 takes the default derived from ConnsPerIP (see
+	// PreloginLimits).
+	PreloginPerIP    int
+	PreloginPerNet64 int
+	PreloginPerNet24 int
+	PreloginTotal    int
+	LoginTimeout     time.Duration
+	LineLimit        int
+	AppendLimit      int64
+	Autologout       time.Duration
 
 	ControlSocket string
 	ControlGroup  string // "" = root only
@@ -175,6 +186,27 @@ func Default() *Config {
 	}
 	c.defaultListeners()
 	return c
+}
+
+// PreloginLimits returns the pre-login caps in force: per address (default:
+// the per-address connection limit), per IPv6 /64 (default 4 times that),
+// per IPv4 /24 (default 16 times: a /24 is many hosts more often than a /64)
+// and overall (default 4096), as imapd.conf(5) says.
+func (c *Config) PreloginLimits() (perIP, perNet64, perNet24, total int) {
+	perIP, perNet64, perNet24, total = c.PreloginPerIP, c.PreloginPerNet64, c.PreloginPerNet24, c.PreloginTotal
+	if perIP == 0 {
+		perIP = c.ConnsPerIP
+	}
+	if perNet64 == 0 {
+		perNet64 = 4 * perIP
+	}
+	if perNet24 == 0 {
+		perNet24 = 16 * perIP
+	}
+	if total == 0 {
+		total = DefaultPreloginTotal
+	}
+	return
 }
 
 // defaultListeners applies when no `listen` statement is given: the seed's
