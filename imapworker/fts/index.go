@@ -100,23 +100,6 @@ func (ix *Index) Candidates(uidValidity uint32, uids []uint32, src Source, kinds
 	return ix.query(uids, kinds, needle), nil
 }
 
-// Update indexes the messages of uids the index lacks, as Candidates
-// does, without a query: a delivery's cost paid ahead of the search.
-func (ix *Index) Update(uidValidity uint32, uids []uint32, src Source) error {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	fh, err := ix.lock()
-	if err != nil {
-		return err
-	}
-	defer func() { fh.Close() }()
-	if fh, err = ix.refresh(fh, uidValidity); err != nil {
-		return err
-	}
-	fh, err = ix.update(fh, uids, src)
-	return err
-}
-
 // lock opens the file at path with its flock held, creating it if need
 // be; if it was renamed away while we waited, the new one is taken.
 func (ix *Index) lock() (*os.File, error) {
