@@ -329,6 +329,15 @@ var folderRows = []struct{ key, label string }{
 	{"page1", "UID SEARCH RETURN (PARTIAL 1:50) UNDELETED, first"},
 	{"page2", "UID SEARCH RETURN (PARTIAL 51:100) UNDELETED, the next page"},
 	{"big", "UID FETCH BODY.PEEK[] of the 20 MB message"},
+	{"ftsbuild", "full-text index built by the first UID SEARCH BODY " + folderRareWord},
+	{"ftsrss", "mailbox process peak RSS after the index build (VmHWM)"},
+	{"ftssize", "full-text index on disk"},
+	{"ftsrare", "UID SEARCH BODY " + folderRareWord + ", indexed"},
+	{"ftscommon", "UID SEARCH BODY " + folderCommonWord},
+	{"fts3", "UID SEARCH BODY " + folderTriGram},
+	{"ftstext", "UID SEARCH TEXT " + folderTextWord},
+	{"ftsinc", "UID SEARCH BODY after APPEND of one 10 KB message"},
+	{"ftsincwarm", "the same SEARCH again"},
 	{"rss", "mailbox process peak RSS (VmHWM)"},
 }
 
@@ -527,6 +536,9 @@ func (c *folderConfig) run() error {
 		{"page1", "UID SEARCH RETURN (PARTIAL 1:50) UNDELETED", esearched},
 		{"page2", "UID SEARCH RETURN (PARTIAL 51:100) UNDELETED", esearched},
 	}
+	if err := c.runFTS(master, timed, found); err != nil { // folder_fts.go
+		return err
+	}
 	for _, st := range steps {
 		fmt.Fprintf(os.Stderr, "imapbench: %s\n", st.cmd)
 		if err := timed(st.key, st.cmd, st.check); err != nil {
@@ -564,15 +576,11 @@ func (c *folderConfig) run() error {
 	}); err != nil {
 		return err
 	}
+	if err := c.runFTSInc(timed, found); err != nil {
+		return err
+	}
 	for _, s := range c.servers {
-		mib, pid, err := folderPeakRSS(s.pid, s.proc)
-		cell := folderCell{value: mib, unit: "MiB", load: folderLoad(), cpu: -1}
-		if err != nil {
-			cell.check = err.Error()
-		} else {
-			cell.note = fmt.Sprintf("pid %d", pid) + folderRSSParts(pid)
-		}
-		s.results["rss"] = cell
+		s.results["rss"] = folderRSSCell(s)
 	}
 	for _, s := range c.servers {
 		s.sess.Cmd("LOGOUT")
@@ -580,6 +588,18 @@ func (c *folderConfig) run() error {
 
 	c.print(man, floorBytes, floorCold, floorWarm, floorCPU, floorLoad)
 	return nil
+}
+
+// folderRSSCell is the peak RSS of s's mailbox process, now.
+func folderRSSCell(s *folderServer) folderCell {
+	mib, pid, err := folderPeakRSS(s.pid, s.proc)
+	cell := folderCell{value: mib, unit: "MiB", load: folderLoad(), cpu: -1}
+	if err != nil {
+		cell.check = err.Error()
+	} else {
+		cell.note = fmt.Sprintf("pid %d", pid) + folderRSSParts(pid)
+	}
+	return cell
 }
 
 func folderCheck(what string, got, want int) string {

@@ -318,7 +318,7 @@ func anyKey(k *imap.SearchKey, ops ...imap.SearchOp) bool {
 // store handle) are only read meanwhile.
 // errs maps the messages that could not be read to why: few, so a map
 // rather than 16 bytes for each message.
-func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (hit []bool, errs map[int]error) {
+func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int, only []int, n int) (hit []bool, errs map[int]error) {
 	s := c.mbox
 	hit = make([]bool, len(s.msgs))
 	errs = map[int]error{}
@@ -332,10 +332,11 @@ func (c *conn) searchParallel(match matchFunc, dates []time.Time, workers int) (
 			sm := &searchMsg{c: c, buf: &buf, dates: dates}
 			for {
 				lo := int(next.Add(searchChunk)) - searchChunk
-				if lo >= len(s.msgs) {
+				if lo >= n {
 					return
 				}
-				for i := lo; i < min(lo+searchChunk, len(s.msgs)); i++ {
+				for j := lo; j < min(lo+searchChunk, n); j++ {
+					i := msgAt(only, j)
 					sm.reset(i, &s.msgs[i])
 					hit[i] = match(sm)
 					if sm.err != nil {
@@ -413,8 +414,13 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 			return nil, err
 		}
 	}
-	if workers := searchParallelism(); workers > 1 && len(s.msgs) >= 2*searchChunk && needsBody(key) {
-		hit, errs := c.searchParallel(match, dates, workers)
+	only, narrowed := c.searchOnly(key) // search_fts.go
+	n := len(s.msgs)
+	if narrowed {
+		n = len(only)
+	}
+	if workers := searchParallelism(); workers > 1 && n >= 2*searchChunk && needsBody(key) {
+		hit, errs := c.searchParallel(match, dates, workers, only, n)
 		for i := range s.msgs {
 			if hit[i] {
 				hits = append(hits, i)
@@ -429,7 +435,8 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 		// One searchMsg for all: match is a func value, so each &sm
 		// would otherwise be a heap allocation per message.
 		sm := &searchMsg{c: c, buf: &buf, dates: dates}
-		for i := range s.msgs {
+		for j := range n {
+			i := msgAt(only, j)
 			sm.reset(i, &s.msgs[i])
 			if match(sm) {
 				hits = append(hits, i)

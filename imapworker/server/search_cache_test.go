@@ -10,11 +10,18 @@ import (
 	"imapd/imapworker/store/maildir"
 )
 
-func withMaildir(t *testing.T) {
+func withMaildir(t *testing.T) { withMaildirIn(t, "") }
+
+// withMaildirIn is withMaildir with each user's Maildir at
+// root/user/Maildir; root "" means a new directory for each backend.
+func withMaildirIn(t *testing.T, root string) {
 	old := newBackend
 	t.Cleanup(func() { newBackend = old })
 	newBackend = func(tb testing.TB) store.Backend {
-		dir := tb.TempDir()
+		dir := root
+		if dir == "" {
+			dir = tb.TempDir()
+		}
 		return maildir.NewBackend(func(user string) (string, error) {
 			return filepath.Join(dir, user, "Maildir"), nil
 		}, maildir.Options{})

@@ -432,6 +432,24 @@ type Mailbox interface {
 	Close() error
 }
 
+// TextField names the texts a TextSearcher narrows a search of.
+type TextField int
+
+const (
+	TextBody    TextField = iota // SEARCH BODY
+	TextAll                      // SEARCH TEXT: headers and body
+	TextSubject                  // SEARCH SUBJECT
+)
+
+// TextSearcher is a Mailbox with a full-text index (docs/design.md#full-text-index).
+// TextCandidates returns the UIDs of uids (ascending) whose field may
+// contain needle: a superset of those that do, which the caller still
+// verifies. ok is false when the index cannot narrow (a short needle, an
+// error): the caller reads every message.
+type TextSearcher interface {
+	TextCandidates(field TextField, needle string, uids []uint32) (cand []uint32, ok bool)
+}
+
 // IsInbox reports whether name is INBOX (case-insensitive).
 func IsInbox(name string) bool { return strings.EqualFold(name, "INBOX") }
 

@@ -10,12 +10,13 @@
 //	imapd-special-use         "<name>\t\\Sent" lines (SPECIAL-USE, RFC 6154)
 //
 // Each folder directory holds cur/ new/ tmp/, Dovecot's dovecot-uidlist (v3)
-// and dovecot-keywords, and imapd's own imapd.index and imapd.cache, which
-// are caches only: they are checked against the directories' mtimes and the
-// uidlist and rebuilt when they disagree or are corrupt; and imapd.modseq,
-// the RFC 7162 mod-sequences and expunge history, which is not a cache
-// (modseq.go, docs/design.md#mod-sequences). dovecot.index* files are left
-// alone.
+// and dovecot-keywords, and imapd's own imapd.index, imapd.cache and
+// imapd.fts, which are caches only: they are checked against the
+// directories' mtimes and the uidlist (imapd.fts against its CRCs and the
+// UIDVALIDITY) and rebuilt when they disagree or are corrupt; and
+// imapd.modseq, the RFC 7162 mod-sequences and expunge history, which is
+// not a cache (modseq.go, docs/design.md#mod-sequences). dovecot.index*
+// files are left alone.
 //
 // Mailbox names: clients see UTF-8 names with "/" as the delimiter. On disk
 // each level is stored in modified UTF-7 (RFC 3501 §5.1.3), as Dovecot does
@@ -51,4 +52,14 @@
 // them) and a file's type from getdents(2): only regular files are
 // messages. INTERNALDATE is the file's mtime, stat-ed the first time it is
 // asked for and then kept in imapd.index, so a first SELECT stats no file.
+//
+// Full-text index: imapd.fts holds trigrams of each message's searchable
+// texts (package imapworker/fts, docs/design.md#full-text-index). The
+// mailbox handle implements store.TextSearcher: before answering, it
+// indexes the messages the file lacks (new by any path: APPEND, COPY,
+// MOVE, a delivery into new/) through Open, as SEARCH reads them (pruned
+// of attachments, parsed by mime). The file is a cache like the others:
+// a damaged, missing or foreign (other UIDVALIDITY) one is rebuilt, and
+// it is locked with flock(2), not with dovecot-uidlist.lock, so indexing
+// never holds up deliveries.
 package maildir

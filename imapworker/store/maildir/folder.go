@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"imapd/imapworker/fts"
 	"imapd/imapworker/store"
 )
 
@@ -113,6 +114,8 @@ type folder struct {
 	indexDirty bool
 	indexTimer *time.Timer
 	hint       map[string]*msg // from a stale index: sizes and dates
+
+	fts *fts.Index // made on the first text SEARCH (fts.go)
 }
 
 func (f *folder) sub(d string) string { return filepath.Join(f.path, d) }

@@ -192,6 +192,7 @@ func (u *User) forget(name string) {
 		f.loaded = false
 		f.msgs = nil
 		f.byBase = nil
+		f.closeFTS()
 		f.msForget()
 		f.u.w.unwatch(f)
 		f.notify(nil)
@@ -804,6 +805,7 @@ func (u *User) Close() error {
 	for _, f := range fs {
 		f.mu.Lock()
 		errs = append(errs, f.flushIndex())
+		f.closeFTS()
 		f.mu.Unlock()
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,476 @@
+package fts
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Source gives the texts of message uid to d (d.Add for each); an error
+// leaves the message out of the index, so it stays a candidate.
+type Source func(uid uint32, d *Doc) error
+
+// Limits bound an index's work; the zero value means the defaults.
+type Limits struct {
+	// FlushPostings is how many postings are held in memory while
+	// indexing before they are written as a segment (about 12 bytes of
+	// memory each).
+	FlushPostings int
+	// MaxSegments is how many segments the file may have before they are
+	// merged.
+	MaxSegments int
+}
+
+const (
+	defaultFlush    = 2 << 20
+	defaultSegments = 8
+	maxQueryGrams   = 6 // trigrams intersected; the rarest of the needle
+)
+
+// Index is one folder's index file. Its methods are safe for concurrent
+// use; each holds the file's lock while it runs.
+type Index struct {
+	mu     sync.Mutex
+	path   string
+	limits Limits
+
+	data    []byte // read-only mapping of the file
+	ino     uint64
+	mtime   int64
+	valid   int64 // end of the valid prefix of data
+	bad     bool  // a damaged segment ends the valid prefix
+	uv      uint32
+	segs    []segment
+	covered []uint32 // UIDs of segs, ascending
+}
+
+// New returns the index kept at path; nothing is read until it is used.
+func New(path string, limits Limits) *Index {
+	if limits.FlushPostings <= 0 {
+		limits.FlushPostings = defaultFlush
+	}
+	if limits.MaxSegments <= 0 {
+		limits.MaxSegments = defaultSegments
+	}
+	return &Index{path: path, limits: limits}
+}
+
+// Close drops the mapping; the Index may be used again.
+func (ix *Index) Close() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.unmap()
+}
+
+func (ix *Index) unmap() {
+	if ix.data != nil {
+		unix.Munmap(ix.data)
+	}
+	ix.data, ix.ino, ix.mtime, ix.valid, ix.bad, ix.segs, ix.covered = nil, 0, 0, 0, false, nil, nil
+}
+
+// Candidates brings the index up to date for the folder's messages uids
+// (ascending) under uidValidity, indexing those it lacks through src, and
+// returns the UIDs of uids whose texts of the given kinds may contain
+// needle (folded, at least MinNeedle bytes): every UID whose text holds
+// all its trigrams, and every UID it could not index.
+func (ix *Index) Candidates(uidValidity uint32, uids []uint32, src Source, kinds []uint8, needle []byte) ([]uint32, error) {
+	if len(needle) < MinNeedle {
+		return nil, errors.New("fts: needle too short")
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	fh, err := ix.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { fh.Close() }()
+	if fh, err = ix.refresh(fh, uidValidity); err != nil {
+		return nil, err
+	}
+	if fh, err = ix.update(fh, uids, src); err != nil {
+		return nil, err
+	}
+	return ix.query(uids, kinds, needle), nil
+}
+
+// lock opens the file at path with its flock held, creating it if need
+// be; if it was renamed away while we waited, the new one is taken.
+func (ix *Index) lock() (*os.File, error) {
+	for range 100 {
+		fh, err := os.OpenFile(ix.path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := unix.Flock(int(fh.Fd()), unix.LOCK_EX); err != nil {
+			fh.Close()
+			return nil, err
+		}
+		var a, b unix.Stat_t
+		if unix.Fstat(int(fh.Fd()), &a) == nil && unix.Stat(ix.path, &b) == nil && a.Ino == b.Ino && a.Dev == b.Dev {
+			return fh, nil
+		}
+		fh.Close()
+	}
+	return nil, errors.New("fts: index file keeps being replaced")
+}
+
+// refresh maps the file as it now is and reads the segments added since
+// the last look; a file with a bad header or another UIDVALIDITY is
+// started afresh. It returns the file now locked (a reset replaces it).
+func (ix *Index) refresh(fh *os.File, uv uint32) (*os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fh.Fd()), &st); err != nil {
+		return fh, err
+	}
+	mtime := st.Mtim.Nano()
+	if st.Ino == ix.ino && st.Size == int64(len(ix.data)) && mtime == ix.mtime && ix.uv == uv {
+		return fh, nil
+	}
+	// imapd only appends to the file or replaces it: changed otherwise
+	// (by hand), it is read again whole.
+	if st.Ino != ix.ino || st.Size <= int64(len(ix.data)) || ix.uv != uv {
+		ix.unmap()
+	}
+	ix.mtime = mtime
+	if st.Size < headerLen {
+		return ix.reset(fh, uv)
+	}
+	data, err := ix.mapFile(st.Ino, st.Size)
+	if err != nil {
+		return fh, err
+	}
+	old := ix.data
+	ix.data, ix.ino = data, st.Ino
+	if old == nil {
+		if !bytes.Equal(data[:headerLen], fileHeader(uv)) {
+			return ix.reset(fh, uv)
+		}
+		ix.uv, ix.valid, ix.bad = uv, headerLen, false
+	} else {
+		// The segments read stay as they were, now in the new mapping.
+		for i := range ix.segs {
+			ix.segs[i], _ = parseSegment(data, ix.segs[i].start, false)
+		}
+		unix.Munmap(old)
+	}
+	if !ix.bad {
+		ix.readSegments()
+	}
+	return fh, nil
+}
+
+// mapFile maps the file at path, which is the locked one (inode ino),
+// through a descriptor of its own: a mapping keeps its descriptor's open
+// file, and with it a flock(2) taken through it, until it is unmapped.
+func (ix *Index) mapFile(ino uint64, size int64) ([]byte, error) {
+	rf, err := os.OpenFile(ix.path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rf.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(rf.Fd()), &st); err != nil {
+		return nil, err
+	}
+	if st.Ino != ino {
+		return nil, errors.New("fts: index file replaced while locked")
+	}
+	return unix.Mmap(int(rf.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+}
+
+func (ix *Index) readSegments() {
+	added := false
+	for ix.valid < int64(len(ix.data)) {
+		s, err := parseSegment(ix.data, ix.valid, true)
+		if err != nil {
+			ix.bad = true // the rest is not read: update rewrites it
+			break
+		}
+		ix.segs = append(ix.segs, s)
+		for i := range len(s.uids) / 4 {
+			ix.covered = append(ix.covered, s.uid(i))
+		}
+		ix.valid = s.end
+		added = true
+	}
+	if added {
+		slices.Sort(ix.covered)
+		ix.covered = slices.Compact(ix.covered)
+	}
+}
+
+// reset replaces the file with an empty one for uv.
+func (ix *Index) reset(fh *os.File, uv uint32) (*os.File, error) {
+	ix.unmap()
+	ix.uv = uv
+	return ix.merge(fh, nil)
+}
+
+// update indexes the UIDs of uids not covered, appending segments, and
+// merges the segments when worthwhile. It returns the file now locked
+// (a merge replaces it).
+func (ix *Index) update(fh *os.File, uids []uint32, src Source) (*os.File, error) {
+	missing := subtract(uids, ix.covered)
+	var err error
+	if ix.bad {
+		// Appending after a damaged tail would be unreadable: rewrite
+		// the good part first.
+		if fh, err = ix.merge(fh, uids); err != nil {
+			return fh, err
+		}
+	}
+	if len(missing) > 0 {
+		var b builder
+		var d Doc
+		for _, u := range missing {
+			d.Reset()
+			if src(u, &d) != nil {
+				continue
+			}
+			b.add(u, &d)
+			if b.n >= ix.limits.FlushPostings {
+				if err := ix.appendSegment(fh, &b); err != nil {
+					return fh, err
+				}
+			}
+		}
+		if len(b.uids) > 0 {
+			if err := ix.appendSegment(fh, &b); err != nil {
+				return fh, err
+			}
+		}
+	}
+	dead := len(ix.covered) - len(Intersect(ix.covered, uids))
+	if len(ix.segs) > ix.limits.MaxSegments || dead > 0 && dead*2 >= len(ix.covered) {
+		return ix.merge(fh, uids)
+	}
+	return fh, nil
+}
+
+func (ix *Index) appendSegment(fh *os.File, b *builder) error {
+	seg := b.segment()
+	if len(seg)-segHdrLen > 1<<32-1 {
+		return errors.New("fts: segment too big")
+	}
+	if _, err := fh.WriteAt(seg, int64(len(ix.data))); err != nil {
+		return err
+	}
+	_, err := ix.refresh(fh, ix.uv)
+	return err
+}
+
+// merge rewrites the file as one segment of the UIDs covered that are in
+// live, and returns the new file, locked.
+func (ix *Index) merge(fh *os.File, live []uint32) (*os.File, error) {
+	tmpPath := ix.path + ".tmp"
+	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fh, err
+	}
+	if err := unix.Flock(int(tmp.Fd()), unix.LOCK_EX); err != nil {
+		tmp.Close()
+		return fh, err
+	}
+	if err := ix.writeMerged(tmp, Intersect(ix.covered, live)); err != nil {
+		tmp.Close()
+		os.Remove(tmpPath)
+		return fh, err
+	}
+	if err := os.Rename(tmpPath, ix.path); err != nil {
+		tmp.Close()
+		return fh, err
+	}
+	fh.Close() // whoever waits for the old file finds it replaced
+	uv := ix.uv
+	ix.unmap()
+	return ix.refresh(tmp, uv)
+}
+
+func (ix *Index) writeMerged(tmp *os.File, keep []uint32) error {
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	bw.Write(fileHeader(ix.uv))
+	if len(keep) == 0 {
+		return bw.Flush()
+	}
+	bw.Write(make([]byte, segHdrLen))
+	isLive := liveSet(keep)
+	w := segWriter{w: bw}
+	w.begin(keep)
+	// A k-way merge of the segments' directories, one key at a time.
+	pos := make([]int, len(ix.segs))
+	var us []uint32
+	for {
+		k, any := uint32(0), false
+		for i := range ix.segs {
+			if s := &ix.segs[i]; pos[i] < s.nkeys() && (!any || s.keyAt(pos[i]) < k) {
+				k, any = s.keyAt(pos[i]), true
+			}
+		}
+		if !any {
+			break
+		}
+		us = us[:0]
+		sorted := true
+		for i := range ix.segs {
+			if s := &ix.segs[i]; pos[i] < s.nkeys() && s.keyAt(pos[i]) == k {
+				n := len(us)
+				us = decodePosting(us, s.postAt(pos[i]))
+				if n > 0 && n < len(us) && us[n] <= us[n-1] {
+					sorted = false
+				}
+				pos[i]++
+			}
+		}
+		us = slices.DeleteFunc(us, func(u uint32) bool { return !isLive(u) })
+		if !sorted {
+			slices.Sort(us)
+		}
+		w.posting(k, us)
+	}
+	w.finish()
+	if w.err != nil {
+		return w.err
+	}
+	if w.bodyLen > 1<<32-1 {
+		return errors.New("fts: merged segment too big")
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := tmp.WriteAt(w.header(), headerLen)
+	return err
+}
+
+// liveSet returns a membership test for the ascending UIDs keep.
+func liveSet(keep []uint32) func(uint32) bool {
+	max := keep[len(keep)-1]
+	if max >= 1<<27 {
+		return func(u uint32) bool { _, ok := slices.BinarySearch(keep, u); return ok }
+	}
+	bits := make([]uint64, max/64+1)
+	for _, u := range keep {
+		bits[u/64] |= 1 << (u % 64)
+	}
+	return func(u uint32) bool { return u <= max && bits[u/64]&(1<<(u%64)) != 0 }
+}
+
+// query returns the UIDs of uids that hold every selected trigram of
+// needle in a text of kinds, or that the index does not cover.
+func (ix *Index) query(uids []uint32, kinds []uint8, needle []byte) []uint32 {
+	type gram struct {
+		a, b, c byte
+		cost    int
+	}
+	var grams []gram
+	for i := 0; i+2 < len(needle); i++ {
+		g := gram{a: needle[i], b: needle[i+1], c: needle[i+2]}
+		if slices.ContainsFunc(grams, func(h gram) bool { return h.a == g.a && h.b == g.b && h.c == g.c }) {
+			continue
+		}
+		for s := range ix.segs {
+			for _, kd := range kinds {
+				g.cost += len(ix.segs[s].find(key(kd, g.a, g.b, g.c)))
+			}
+		}
+		grams = append(grams, g)
+	}
+	slices.SortFunc(grams, func(x, y gram) int { return x.cost - y.cost })
+	grams = grams[:min(len(grams), maxQueryGrams)]
+	var hits, list []uint32
+	for gi, g := range grams {
+		list = list[:0]
+		srcs := 0
+		for s := range ix.segs {
+			for _, kd := range kinds {
+				if p := ix.segs[s].find(key(kd, g.a, g.b, g.c)); p != nil {
+					list = decodePosting(list, p)
+					srcs++
+				}
+			}
+		}
+		if srcs > 1 {
+			slices.Sort(list)
+			list = slices.Compact(list)
+		}
+		if gi == 0 {
+			hits = append(hits, list...)
+		} else {
+			hits = Intersect(hits, list)
+		}
+		if len(hits) == 0 {
+			break
+		}
+	}
+	// uids ∩ (hits ∪ not covered)
+	var out []uint32
+	h, c := 0, 0
+	for _, u := range uids {
+		for h < len(hits) && hits[h] < u {
+			h++
+		}
+		for c < len(ix.covered) && ix.covered[c] < u {
+			c++
+		}
+		if h < len(hits) && hits[h] == u || c == len(ix.covered) || ix.covered[c] != u {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Intersect returns the UIDs in both ascending lists, in a new slice.
+func Intersect(a, b []uint32) []uint32 {
+	var out []uint32
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// subtract returns the UIDs of ascending a not in ascending b.
+func subtract(a, b []uint32) []uint32 {
+	var out []uint32
+	j := 0
+	for _, u := range a {
+		for j < len(b) && b[j] < u {
+			j++
+		}
+		if j == len(b) || b[j] != u {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Stats describes the file, for tests and imapctl.
+type Stats struct {
+	Segments, Covered int
+	Bytes             int64
+}
+
+// Stats returns what the index held at its last use.
+func (ix *Index) Stats() Stats {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return Stats{Segments: len(ix.segs), Covered: len(ix.covered), Bytes: int64(len(ix.data))}
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("%d segments, %d messages, %d bytes", s.Segments, s.Covered, s.Bytes)
+}

@@ -1,0 +1,119 @@
+package mime
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// TextKind says which SEARCH keys read a text of a message.
+type TextKind uint8
+
+const (
+	TextBody    TextKind = iota // a text part's body: BODY and TEXT
+	TextHeader                  // a header field of any part, "Name: value": TEXT
+	TextSubject                 // a Subject field of the message: SUBJECT
+	NumTextKinds
+)
+
+// Folded returns the needle as the Matcher compares it: the bytes that
+// must occur, contiguously, in a folded text (SearchTexts) for a match.
+func (m *Matcher) Folded() []byte { return m.needle }
+
+// SearchTexts calls fn with every text of msg a Matcher may search, each
+// folded as the Matcher folds it (appendFolded), so a full-text index
+// built from them holds every byte sequence a match can span
+// (docs/design.md#full-text-index). A text a Matcher reads in two forms
+// (an ASCII needle reads the bytes as stored, another one the text
+// converted to UTF-8) is given in both. folded is only valid during the
+// call. The views follow matchHeaderText, anyHeaderInTree and
+// bodyContains: a change there must be made here too (the differential
+// test in imapworker/fts checks them against each other).
+func SearchTexts(msg *Part, fn func(kind TextKind, folded []byte)) {
+	bp := bufPool.Get().(*[]byte)
+	defer putBuf(bp)
+	v := textViews{fn: fn, buf: (*bp)[:0]}
+	for _, f := range msg.Header.fields {
+		if f.Is("Subject") {
+			v.header(TextSubject, f.value())
+		}
+	}
+	v.headers(msg, 0)
+	v.body(msg, 0)
+	*bp = v.buf
+}
+
+type textViews struct {
+	fn  func(TextKind, []byte)
+	buf []byte
+	dec []byte // CTE-decoded body
+}
+
+func (v *textViews) emit(kind TextKind, text []byte) {
+	v.buf = appendFolded(v.buf[:0], text)
+	v.fn(kind, v.buf)
+}
+
+// header gives the forms matchHeaderText reads of a field text.
+func (v *textViews) header(kind TextKind, t []byte) {
+	fast := bytes.IndexByte(t, '\n') < 0 && !bytes.Contains(t, []byte("=?"))
+	if fast {
+		v.emit(kind, t)
+		if utf8.Valid(t) && bytes.IndexByte(t, '\r') < 0 {
+			// The decoded form is t trimmed: nothing more to give.
+			return
+		}
+	}
+	v.emit(kind, []byte(DecodeHeader(unfold(t))))
+}
+
+func (v *textViews) headers(p *Part, depth int) {
+	if depth > MaxDepth+1 {
+		return
+	}
+	for _, f := range p.Header.fields {
+		v.header(TextHeader, trimEOL(f.raw))
+	}
+	for _, c := range p.Children {
+		v.headers(c, depth+1)
+	}
+	if p.Message != nil {
+		v.headers(p.Message, depth+1)
+	}
+}
+
+func (v *textViews) body(p *Part, depth int) {
+	if depth > MaxDepth {
+		return
+	}
+	switch {
+	case p.IsMultipart():
+		for _, c := range p.Children {
+			v.body(c, depth+1)
+		}
+		return
+	case p.Message != nil:
+		v.body(p.Message, depth+1)
+		return
+	case p.Type != "text":
+		return
+	}
+	body := p.Body()
+	if !identityEncoding(p.Encoding) {
+		if dec, err := decodeCTE(p.Encoding, body, v.dec[:0]); err == nil {
+			v.dec = dec
+			body = dec
+		}
+	}
+	v.emit(TextBody, body) // as an ASCII needle reads it
+	if u := toUTF8(p.Charset(), body); !sameBytes(u, body) {
+		v.emit(TextBody, u) // as another needle reads it
+	}
+	if cap(v.dec) > 4<<20 {
+		v.dec = nil
+	}
+}
+
+// sameBytes reports whether a and b are the same slice.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
