@@ -186,6 +186,19 @@ func startServerNoWait(t *testing.T, conf string) *server {
 	return s
 }
 
+// logged waits up to 3 s for the server's log to contain want: children's
+// lines reach it through the parent, a moment after what they answered.
+func (s *server) logged(want string) bool {
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(s.log.String(), want) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // client is one IMAP connection driven as a transcript.
 type client struct {
 	t        *testing.T

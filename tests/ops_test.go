@@ -239,7 +239,7 @@ func TestSIGTERMWithIdleSession(t *testing.T) {
 	}
 	t.Logf("every process gone %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 	// Issue 17: the log says when the server has stopped, and how long it took.
-	if !strings.Contains(s.log.String(), `msg=stopped role=parent`) {
+	if !s.logged(`msg=stopped role=parent`) {
 		t.Errorf("no final stopped line in the log:\n%s", s.log.String())
 	}
 }

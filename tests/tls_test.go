@@ -154,7 +154,7 @@ func TestTLSLogin(t *testing.T) {
 		t.Errorf("cleartext LOGIN with plaintext auth deny: %q", l)
 	}
 	// Issue 17: the refusal is logged, with the user it was for.
-	if !strings.Contains(s.log.String(), `msg="cleartext login refused" `) || !strings.Contains(s.log.String(), `code=PRIVACYREQUIRED user=alice`) {
+	if !s.logged(`msg="cleartext login refused" `) || !s.logged(`code=PRIVACYREQUIRED user=alice`) {
 		t.Errorf("no log line for the PRIVACYREQUIRED refusal:\n%s", s.log.String())
 	}
 	p.C("b3 STARTTLS")

@@ -4,7 +4,9 @@
 // /etc, /usr and /var are overlays whose writes land in a temporary
 // directory (so even `make install` as written stays inside),
 // /home and /run are fresh tmpfs mounts, the network is a loopback of its
-// own and every process the tests start dies with the namespace. Accounts,
+// own and every process the tests start dies with the namespace. A small
+// init, PID 1 of the namespace, reaps the processes orphaned there (as an
+// init does), so none lingers as a zombie that pgrep would count. Accounts,
 // PAM services, sockets and daemons made by the tests exist only there.
 package hermetic
 
@@ -32,9 +34,13 @@ const (
 // user's test can do reaches the host's accounts), and in namespaces of
 // their own as root. It never returns.
 func Main(m *testing.M) {
+	switch os.Getenv(inside) {
+	case "1":
+		os.Exit(m.Run())
+	case "init":
+		os.Exit(runInit())
+	}
 	switch {
-	case os.Getenv(inside) == "1":
-		os.Exit(runInside(m))
 	case os.Geteuid() != 0:
 		os.Exit(m.Run())
 	default:
@@ -77,7 +83,7 @@ func rerun() int {
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), inside+"=1", hostNS+"="+namespaces())
+	cmd.Env = append(os.Environ(), inside+"=init", hostNS+"="+namespaces())
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWNET | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS,
 		Pdeathsig:  syscall.SIGKILL,
@@ -110,21 +116,61 @@ func rerun() int {
 	return 0
 }
 
-// runInside builds the private file system and network, then runs the
-// tests. The overlays' upper layers are removed afterwards; the mounts
-// themselves end with the namespace.
-func runInside(m *testing.M) int {
+// runInit is PID 1 of the namespaces: it builds the private file system
+// and network, runs the tests as its child, reaps every process orphaned in
+// the namespace meanwhile, and returns the tests' exit status. Its exit
+// ends every process left in the namespace; the overlays' upper layers are
+// removed.
+func runInit() int {
 	state, err := setup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hermetic: setup:", err)
 		return 2
 	}
-	code := m.Run()
-	for _, dir := range []string{"/etc", "/usr", "/var", "/home", "/run"} {
-		unix.Unmount(dir, unix.MNT_DETACH)
+	defer func() {
+		for _, dir := range []string{"/etc", "/usr", "/var", "/home", "/run"} {
+			unix.Unmount(dir, unix.MNT_DETACH)
+		}
+		os.RemoveAll(state)
+	}()
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hermetic:", err)
+		return 2
 	}
-	os.RemoveAll(state)
-	return code
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), inside+"=1")
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "hermetic: start tests:", err)
+		return 2
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hermetic: wait:", err)
+			return 2
+		}
+		if pid != cmd.Process.Pid {
+			continue // an orphan, reaped
+		}
+		if ws.Signaled() {
+			fmt.Fprintln(os.Stderr, "hermetic: test binary killed by", ws.Signal())
+			return 2
+		}
+		return ws.ExitStatus()
+	}
 }
 
 func setup() (string, error) {

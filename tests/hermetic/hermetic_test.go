@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -34,8 +35,19 @@ func TestNamespacesAreOwn(t *testing.T) {
 			t.Errorf("shares the host's %s", host[i])
 		}
 	}
-	if os.Getpid() != 1 {
-		t.Errorf("pid %d, want 1 in a PID namespace of its own", os.Getpid())
+	if os.Getppid() != 1 {
+		t.Errorf("parent pid %d, want 1: the namespace's init", os.Getppid())
+	}
+	// An orphan in the namespace is reaped by its init, not left a zombie.
+	orphan := exec.Command("sh", "-c", "sleep 0.2 & echo $!")
+	out, err := orphan.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(out))
+	time.Sleep(time.Second)
+	if st, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil {
+		t.Errorf("orphan %s still there: %s", pid, st)
 	}
 	mounts := map[string]string{}
 	f, err := os.Open("/proc/self/mounts")
