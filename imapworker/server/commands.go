@@ -141,7 +141,13 @@ func (c *conn) cmdID(cmd *imap.Command) error {
 	if len(args.Params) > 60 {
 		return badf("too many ID parameters")
 	}
-	c.idArg = args.Params
+	c.idArg = make([]string, len(args.Params))
+	for i, p := range args.Params {
+		if len(p) > idValueKept {
+			p = strings.ToValidUTF8(p[:idValueKept], "")
+		}
+		c.idArg[i] = p
+	}
 	c.writeString("* ID (\"name\" \"imapd\")\r\n")
 	c.ok(cmd, "", "ID completed")
 	return nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"imapd/imapworker/imap"
+	"imapd/imapworker/mime"
 	"imapd/imapworker/store"
 )
 
@@ -239,7 +240,13 @@ func (c *conn) cmdAppend(cmd *imap.Command) error {
 		return no("TOOBIG", "message exceeds APPENDLIMIT")
 	}
 	name := c.mailboxName(args.Mailbox)
-	uv, uid, err := c.user.Append(name, flags, args.Date, args.Literal)
+	body := args.Literal
+	if !args.Binary {
+		// An ordinary literal is text: its lines end in CRLF (RFC 9051
+		// §4.3); a literal8 is kept byte for byte (RFC 3516 §4.4).
+		body = mime.ToCRLF(body)
+	}
+	uv, uid, err := c.user.Append(name, flags, args.Date, body)
 	if err != nil {
 		return tryCreate(err)
 	}

@@ -83,11 +83,9 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 		return err
 	}
 	var uids []uint32
-	var live []int
 	for _, i := range idx {
 		if !c.mbox.ghosts[c.mbox.msgs[i].UID] {
 			uids = append(uids, c.mbox.msgs[i].UID)
-			live = append(live, i)
 		}
 	}
 	op := store.StoreReplace
@@ -107,19 +105,25 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 	if len(flags.Keywords) > 0 {
 		c.addKeywords(flags.Keywords)
 	}
-	k := 0
+	if len(ups) < len(uids) {
+		// Some were expunged by another session this one has not heard
+		// of: learn it (no EXPUNGE during STORE, RFC 9051 §7.4.1) and
+		// report their last flags (RFC 2180 §4.1).
+		c.updates(false)
+	}
 	if len(ups) > 0 {
 		c.mbox.own()
 	}
-	for _, u := range ups {
-		for k < len(live) && c.mbox.msgs[live[k]].UID != u.UID {
+	gone := false
+	k := 0
+	for _, i := range idx {
+		m := &c.mbox.msgs[i]
+		if k < len(ups) && ups[k].UID == m.UID { // ups is a subsequence of uids
+			m.Flags = ups[k].Flags
 			k++
+		} else {
+			gone = true
 		}
-		if k == len(live) {
-			break
-		}
-		i := live[k]
-		c.mbox.msgs[i].Flags = u.Flags
 		if args.Silent {
 			continue
 		}
@@ -128,17 +132,18 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 		b = append(b, " FETCH ("...)
 		if cmd.UID {
 			b = append(b, "UID "...)
-			b = strconv.AppendUint(b, uint64(u.UID), 10)
+			b = strconv.AppendUint(b, uint64(m.UID), 10)
 			b = append(b, ' ')
 		}
 		b = append(b, "FLAGS "...)
-		b = c.appendFlags(b, &c.mbox.msgs[i])
+		b = c.appendFlags(b, m)
 		b = append(b, ")\r\n"...)
 		c.write(b)
 		c.out = b
 	}
-	if len(live) < len(idx) {
-		return no("EXPUNGEISSUED", "some messages were expunged")
+	if gone {
+		c.ok(cmd, "EXPUNGEISSUED", "some messages were expunged")
+		return nil
 	}
 	c.ok(cmd, "", "STORE completed")
 	return nil
@@ -223,7 +228,8 @@ func (c *conn) cmdMove(cmd *imap.Command) error {
 		return tryCreate(err)
 	}
 	c.writeString("* OK [" + appendCopyUID(res) + "] Moved\r\n")
-	c.updates(true)
+	// The moved messages' EXPUNGEs first: moved into this mailbox, their
+	// copies' EXISTS comes after (RFC 6851 §4.3).
 	set := make(map[uint32]bool, len(res.Src))
 	for _, u := range res.Src {
 		set[u] = true

@@ -75,8 +75,15 @@ type SessionConfig struct {
 
 // Limits.
 const (
-	preauthMaxLiteral  = 8 << 10  // LOGIN/AUTHENTICATE literals before login
-	preauthMaxLine     = 16 << 10 // commands before login are short
+	preauthMaxLiteral = 8 << 10 // LOGIN/AUTHENTICATE literals before login
+	// preauthMaxLine holds the longest ID that RFC 2971 §3.3 allows (30
+	// pairs, fields up to 30 octets, values up to 1024: 31.8 KB quoted),
+	// with room; other commands before login are short.
+	preauthMaxLine = 40 << 10
+	// idValueKept bounds each ID value kept for the mailbox worker's log,
+	// so that 30 long values fit the handoff message (docs/design.md,
+	// "A connection's path").
+	idValueKept        = 256
 	defaultAppendLimit = 64 << 20
 	minAutoLogout      = 30 * time.Minute
 	defaultLoginTime   = time.Minute

@@ -142,10 +142,28 @@ func (c *conn) updates(expungeOK bool) {
 		s.keywords = ch.Keywords
 		c.writeFlags()
 	}
+	if expungeOK {
+		// EXPUNGE before EXISTS, so that no count includes a message and
+		// its copy (MOVE or COPY into the selected mailbox, RFC 6851 §4.3).
+		for _, uid := range ch.Expunged {
+			if s.index(uid) >= 0 {
+				s.ghosts[uid] = true
+			}
+		}
+		if len(s.ghosts) > 0 {
+			c.sendExpunges(s.ghosts)
+			clear(s.ghosts)
+		}
+	}
 	if len(ch.New) > 0 {
 		for _, m := range ch.New {
 			if s.index(m.UID) >= 0 || (len(s.msgs) > 0 && m.UID <= s.maxUID()) {
 				continue
+			}
+			if expungeOK {
+				if _, gone := slices.BinarySearch(ch.Expunged, m.UID); gone {
+					continue // added and expunged since the last look
+				}
 			}
 			s.own()
 			s.msgs = append(s.msgs, m)
@@ -182,14 +200,12 @@ func (c *conn) updates(expungeOK bool) {
 		c.write(b)
 		c.out = b
 	}
-	for _, uid := range ch.Expunged {
-		if s.index(uid) >= 0 {
-			s.ghosts[uid] = true
+	if !expungeOK {
+		for _, uid := range ch.Expunged {
+			if s.index(uid) >= 0 {
+				s.ghosts[uid] = true
+			}
 		}
-	}
-	if expungeOK && len(s.ghosts) > 0 {
-		c.sendExpunges(s.ghosts)
-		clear(s.ghosts)
 	}
 }
 

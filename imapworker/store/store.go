@@ -251,8 +251,9 @@ type MessageInfo struct {
 	Flags Flags
 	Size  int64
 	UID   uint32
-	// Recent is true in exactly one handle: the first one to learn of the
-	// message (RFC 3501 \Recent). Only in Changes.New: at Select see
+	// Recent is true in exactly one read-write handle: the first one to
+	// learn of the message (RFC 3501 \Recent); read-only handles see it
+	// while none has claimed it. Only in Changes.New: at Select see
 	// Mailbox.Recent.
 	Recent bool
 }
@@ -359,7 +360,9 @@ type Mailbox interface {
 	// the engine copies it before its first change.
 	Messages() []MessageInfo
 	// Recent lists the UIDs among Messages that are \Recent in this handle
-	// (the first to learn of them, RFC 3501), ascending; read only. A first
+	// (the first to learn of them, RFC 3501), ascending; read only. A
+	// read-only handle (EXAMINE) lists those no read-write handle claimed,
+	// and leaves them unclaimed. A first
 	// SELECT after a delivery may make every message \Recent: 4 bytes
 	// each here, not a copy of Messages.
 	Recent() []uint32

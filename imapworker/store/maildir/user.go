@@ -657,7 +657,10 @@ func (u *User) Append(name string, flags store.Flags, date time.Time, body []byt
 	if date.IsZero() {
 		date = time.Now()
 	}
-	vsize := int64(len(body) + bareLFs(body))
+	// The bytes are kept as given (a literal8 APPEND may hold bare LF in a
+	// binary part, RFC 3516 §4.4): W= equal to S= makes Open serve them
+	// unchanged. Text from an ordinary literal arrives with CRLF already.
+	vsize := int64(len(body))
 	base := newBase(time.Now(), int64(len(body)), vsize)
 	tmp := filepath.Join(f.path, "tmp", base)
 	if err := writeTmp(tmp, body, date); err != nil {
@@ -765,14 +768,14 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	// \Recent messages this handle claims are kept apart (RFC 3501
 	// §2.3.2: EXAMINE leaves them for a read-write session).
 	h.snapshot = f.sharedSnapshot()
-	if !readOnly && f.mayRecent {
+	if f.mayRecent {
 		for _, m := range f.msgs {
 			if m.recent {
-				m.recent = false
+				m.recent = readOnly // EXAMINE shows them \Recent, unclaimed
 				h.recent = append(h.recent, m.uid)
 			}
 		}
-		f.mayRecent = false
+		f.mayRecent = readOnly
 	}
 	if n := len(f.msgs); n > 0 {
 		h.maxUID = f.msgs[n-1].uid

@@ -387,6 +387,8 @@ func (mb *mbox) add(ms []*msg) {
 			if h == first {
 				info.Recent = true
 				m.recent = true
+			} else if first == nil {
+				info.Recent = true // EXAMINE only: shown, left unclaimed
 			}
 			h.pendNew = append(h.pendNew, info)
 		}
@@ -431,8 +433,7 @@ func (mb *mbox) notifyExpunged(uids []uint32, except *handle) {
 		}
 		gone := make(map[uint32]bool, len(uids))
 		for _, uid := range uids {
-			gone[uid] = true
-			delete(h.pendFlags, uid)
+			gone[uid] = true // pendFlags kept: the last flags of a ghost (RFC 2180 §4.1)
 		}
 		// A message the handle never heard of simply never existed for it.
 		kept := h.pendNew[:0]
@@ -469,8 +470,10 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	h.snapshot = make([]store.MessageInfo, len(mb.msgs))
 	for i, m := range mb.msgs {
 		h.snapshot[i] = m.info()
-		if !readOnly && !m.recent {
-			m.recent = true
+		if !m.recent {
+			// EXAMINE shows \Recent and leaves it unclaimed (RFC 3501
+			// §2.3.2).
+			m.recent = !readOnly
 			h.recent = append(h.recent, m.uid)
 		}
 	}
