@@ -233,7 +233,7 @@ func TestFetchStoreExpungedElsewhere(t *testing.T) {
 
 // TestMaildirCorrections runs the tests above on the Maildir store.
 func TestMaildirCorrections(t *testing.T) {
-	useMaildir(t)
+	withMaildir(t)
 	for name, fn := range map[string]func(*testing.T){
 		"AppendBinaryKeepsBytes":   TestAppendBinaryKeepsBytes,
 		"ListRecursiveMatch":       TestListRecursiveMatchPatterns,

@@ -250,6 +250,28 @@ func (c *conn) fetchMsg(i int, date time.Time, plan *fetchPlan, seenNow, gone bo
 	b = strconv.AppendInt(b, int64(i+1), 10)
 	b = append(b, " FETCH ("...)
 	n := len(b)
+	// storeCopy appends the whole message (BODY[], RFC822) as the store
+	// has it; errHasNUL means it holds NUL and root, now parsed, has the
+	// form to send.
+	storeCopy := func(p *imap.Partial) error {
+		pre := b
+		var err error
+		if b, err = c.appendMessage(b, m.UID, p); err == nil {
+			streamed = streamed || len(b) == 0
+			return nil
+		} else if b != nil {
+			streamed, failed = true, err
+			return nil
+		}
+		b = pre
+		if !errors.Is(err, errHasNUL) {
+			return lateErr(err)
+		}
+		if _, err := whole(); err != nil {
+			return lateErr(err)
+		}
+		return errHasNUL
+	}
 	sp := func() {
 		if len(b) > n {
 			b = append(b, ' ')
@@ -343,21 +365,10 @@ func (c *conn) fetchMsg(i int, date time.Time, plan *fetchPlan, seenNow, gone bo
 			b = imap.AppendFetchName(b, *it)
 			b = append(b, ' ')
 			if !gone && root == nil && wholeMessage(it.Section) {
-				pre := b
-				var err error
-				if b, err = c.appendMessage(b, m.UID, it.Partial); err == nil {
-					streamed = streamed || len(b) == 0
+				if err := storeCopy(it.Partial); err == nil {
 					continue
-				} else if b != nil {
-					streamed, failed = true, err
-					continue
-				}
-				b = pre
-				if !errors.Is(err, errHasNUL) {
-					return lateErr(err)
-				}
-				if _, err := whole(); err != nil {
-					return lateErr(err)
+				} else if err != errHasNUL {
+					return err
 				}
 			}
 			if gone {
@@ -423,21 +434,10 @@ func (c *conn) fetchMsg(i int, date time.Time, plan *fetchPlan, seenNow, gone bo
 				continue
 			}
 			if root == nil {
-				pre := b
-				var err error
-				if b, err = c.appendMessage(b, m.UID, nil); err == nil {
-					streamed = streamed || len(b) == 0
+				if err := storeCopy(nil); err == nil {
 					continue
-				} else if b != nil {
-					streamed, failed = true, err
-					continue
-				}
-				b = pre
-				if !errors.Is(err, errHasNUL) {
-					return lateErr(err)
-				}
-				if _, err := whole(); err != nil {
-					return lateErr(err)
+				} else if err != errHasNUL {
+					return err
 				}
 			}
 			data, _ := root.Section(mime.Section{})

@@ -11,7 +11,14 @@ import (
 // TestMaildirBackend runs the engine's transcript tests against the
 // Maildir store, so that the engine and that store agree.
 func TestMaildirBackend(t *testing.T) {
-	useMaildir(t)
+	old := newBackend
+	defer func() { newBackend = old }()
+	newBackend = func(tb testing.TB) store.Backend {
+		dir := tb.TempDir()
+		return maildir.NewBackend(func(user string) (string, error) {
+			return filepath.Join(dir, user, "Maildir"), nil
+		}, maildir.Options{})
+	}
 	for name, fn := range map[string]func(*testing.T){
 		"ReadmeSession":        TestReadmeSession,
 		"ListDefaults":         TestListDefaults,
@@ -35,17 +42,5 @@ func TestMaildirBackend(t *testing.T) {
 		"OffHeapMessages":      TestOffHeapMessages,
 	} {
 		t.Run(name, fn)
-	}
-}
-
-// useMaildir makes the transcript tests run on the Maildir store until t ends.
-func useMaildir(t *testing.T) {
-	old := newBackend
-	t.Cleanup(func() { newBackend = old })
-	newBackend = func(tb testing.TB) store.Backend {
-		dir := tb.TempDir()
-		return maildir.NewBackend(func(user string) (string, error) {
-			return filepath.Join(dir, user, "Maildir"), nil
-		}, maildir.Options{})
 	}
 }
