@@ -142,6 +142,21 @@ type Append struct {
 	// caller; from Parse it aliases the raw input.
 	Literal []byte
 	Binary  bool // the message was sent as literal8 (~{n})
+	// More are the second and later messages of a MULTIAPPEND (RFC 3502).
+	More []AppendMessage
+}
+
+// AppendMessage is one message of an APPEND.
+type AppendMessage struct {
+	Flags   []string
+	Date    time.Time
+	Literal []byte
+	Binary  bool
+}
+
+// Messages returns every message of the APPEND, the first one included.
+func (a *Append) Messages() []AppendMessage {
+	return append([]AppendMessage{{Flags: a.Flags, Date: a.Date, Literal: a.Literal, Binary: a.Binary}}, a.More...)
 }
 
 // Expunge is EXPUNGE, or UID EXPUNGE sequence-set (RFC 9051 §6.4.3, §6.4.9).

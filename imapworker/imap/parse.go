@@ -485,22 +485,38 @@ func (p *parser) statusAtts() []string {
 	}
 }
 
-// append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
-// (RFC 9051 §6.3.12; literal8 from RFC 3516 §4.4)
+// append = "APPEND" SP mailbox 1*append-message (RFC 3502 MULTIAPPEND)
+// append-message = [SP flag-list] [SP date-time] SP literal (RFC 9051
+// §6.3.12; literal8 from RFC 3516 §4.4)
 func (p *parser) append() *Append {
 	p.sp()
 	a := &Append{Mailbox: p.mailbox()}
-	p.sp()
+	for first := true; ; first = false {
+		p.sp()
+		m := p.appendMessage()
+		if first {
+			a.Flags, a.Date, a.Literal, a.Binary = m.Flags, m.Date, m.Literal, m.Binary
+		} else {
+			a.More = append(a.More, m)
+		}
+		if p.peek() != ' ' {
+			return a
+		}
+	}
+}
+
+func (p *parser) appendMessage() AppendMessage {
+	var m AppendMessage
 	if p.peek() == '(' {
-		a.Flags = p.flagList()
+		m.Flags = p.flagList()
 		p.sp()
 	}
 	if p.peek() == '"' {
-		a.Date = p.dateTime()
+		m.Date = p.dateTime()
 		p.sp()
 	}
 	if p.take('~') {
-		a.Binary = true
+		m.Binary = true
 		if p.peek() != '{' {
 			p.fail("expected literal8")
 		}
@@ -508,11 +524,8 @@ func (p *parser) append() *Append {
 	if p.peek() != '{' {
 		p.fail("expected literal")
 	}
-	a.Literal = p.literal()
-	if p.peek() == ' ' {
-		p.fail("MULTIAPPEND not supported")
-	}
-	return a
+	m.Literal = p.literal()
+	return m
 }
 
 // fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /

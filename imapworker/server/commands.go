@@ -81,6 +81,7 @@ var capImplemented = map[string]string{
 	"BINARY":             "FETCH",
 	"STATUS=SIZE":        "STATUS",
 	"APPENDLIMIT":        "APPEND",
+	"MULTIAPPEND":        "APPEND",
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -88,6 +89,7 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
+	"MULTIAPPEND",
 }
 
 // capabilities returns the capability list for the connection's state.

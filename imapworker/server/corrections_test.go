@@ -241,6 +241,7 @@ func TestMaildirCorrections(t *testing.T) {
 		"ExamineRecent":            TestExamineRecent,
 		"LsubPercentParent":        TestLsubPercentParent,
 		"FetchStoreExpungedElsewh": TestFetchStoreExpungedElsewhere,
+		"MultiAppend":              TestMultiAppend,
 	} {
 		t.Run(name, fn)
 	}

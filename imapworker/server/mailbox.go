@@ -229,28 +229,47 @@ func parseFlags(list []string) (store.Flags, error) {
 	return f, nil
 }
 
-// RFC 9051 §6.3.12, RFC 4315 APPENDUID, RFC 3516 literal8, RFC 7889.
+// RFC 9051 §6.3.12, RFC 4315 APPENDUID, RFC 3516 literal8, RFC 7889,
+// RFC 3502 MULTIAPPEND (all or none, one APPENDUID with the UID set).
 func (c *conn) cmdAppend(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Append)
-	flags, err := parseFlags(args.Flags)
-	if err != nil {
-		return err
-	}
-	if int64(len(args.Literal)) > c.appendMax {
-		return no("TOOBIG", "message exceeds APPENDLIMIT")
+	msgs := args.Messages()
+	nms := make([]store.NewMessage, len(msgs))
+	for i, m := range msgs {
+		flags, err := parseFlags(m.Flags)
+		if err != nil {
+			return err
+		}
+		if int64(len(m.Literal)) > c.appendMax {
+			return no("TOOBIG", "message exceeds APPENDLIMIT")
+		}
+		body := m.Literal
+		if !m.Binary {
+			// An ordinary literal is text: its lines end in CRLF (RFC
+			// 9051 §4.3); a literal8 is kept byte for byte (RFC 3516
+			// §4.4).
+			body = mime.ToCRLF(body)
+		}
+		nms[i] = store.NewMessage{Flags: flags, Date: m.Date, Body: body}
 	}
 	name := c.mailboxName(args.Mailbox)
-	body := args.Literal
-	if !args.Binary {
-		// An ordinary literal is text: its lines end in CRLF (RFC 9051
-		// §4.3); a literal8 is kept byte for byte (RFC 3516 §4.4).
-		body = mime.ToCRLF(body)
+	var uv uint32
+	var uids []uint32
+	var err error
+	if len(nms) == 1 {
+		var uid uint32
+		uv, uid, err = c.user.Append(name, nms[0].Flags, nms[0].Date, nms[0].Body)
+		uids = []uint32{uid}
+	} else {
+		uv, uids, err = c.user.AppendMany(name, nms)
 	}
-	uv, uid, err := c.user.Append(name, flags, args.Date, body)
 	if err != nil {
 		return tryCreate(err)
 	}
-	code := "APPENDUID " + strconv.FormatUint(uint64(uv), 10) + " " + strconv.FormatUint(uint64(uid), 10)
-	c.ok(cmd, code, "APPEND completed")
+	b := []byte("APPENDUID ")
+	b = strconv.AppendUint(b, uint64(uv), 10)
+	b = append(b, ' ')
+	b = imap.AppendNumSet(b, uids)
+	c.ok(cmd, string(b), "APPEND completed")
 	return nil
 }

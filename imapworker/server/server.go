@@ -118,6 +118,9 @@ type conn struct {
 	tls bool
 
 	maxLine int // preauth: the line cap, kept for the reader STARTTLS makes
+	// litTotal sums the current command's literals (MULTIAPPEND, see
+	// literal); the reader goroutine alone uses it.
+	litTotal int64
 
 	wmu sync.Mutex // bw is written by the main loop and by the literal callback
 	bw  *bufio.Writer
@@ -184,6 +187,7 @@ func (c *conn) reader() {
 		var res readResult
 		r := c.r
 		if k == readCommand {
+			c.litTotal = 0
 			res.cmd, res.err = r.ReadCommand()
 		} else {
 			var l []byte
@@ -300,6 +304,10 @@ func (c *conn) literal(size int64, nonSync, binary bool) error {
 			return &respError{code: "TOOBIG", msg: "message exceeds APPENDLIMIT"}
 		}
 		return &respError{code: "LIMIT", msg: "literal too big"}
+	}
+	if c.litTotal += size; c.litTotal > 2*limit && name == "APPEND" {
+		// RFC 3502: a MULTIAPPEND is held whole until it is stored.
+		return &respError{code: "LIMIT", msg: "MULTIAPPEND too large; send fewer messages at once"}
 	}
 	if !nonSync {
 		c.wmu.Lock()

@@ -283,6 +283,13 @@ func (c Changes) Empty() bool {
 	return len(c.New) == 0 && len(c.Flags) == 0 && len(c.Expunged) == 0 && c.Keywords == nil
 }
 
+// NewMessage is one message of User.AppendMany. A zero Date means now.
+type NewMessage struct {
+	Flags Flags
+	Date  time.Time
+	Body  []byte
+}
+
 // CopyResult maps copied UIDs to their UIDs in the destination (RFC 4315
 // COPYUID). Src[i] became Dst[i]; messages expunged meanwhile are left out.
 type CopyResult struct {
@@ -343,6 +350,9 @@ type User interface {
 	Status(name string) (Status, error)
 	// Append adds a message (RFC 9051 §6.3.12). A zero date means now.
 	Append(name string, flags Flags, date time.Time, body []byte) (uidValidity, uid uint32, err error)
+	// AppendMany adds messages to one mailbox, all or none (RFC 3502
+	// MULTIAPPEND), with ascending UIDs in msgs' order.
+	AppendMany(name string, msgs []NewMessage) (uidValidity uint32, uids []uint32, err error)
 	// Select opens a handle on a mailbox for one session.
 	Select(name string, readOnly bool) (Mailbox, error)
 	Close() error

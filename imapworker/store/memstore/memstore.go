@@ -345,25 +345,43 @@ func (u *User) Status(name string) (store.Status, error) {
 
 // Append implements store.User.
 func (u *User) Append(name string, flags store.Flags, date time.Time, body []byte) (uint32, uint32, error) {
+	uv, uids, err := u.AppendMany(name, []store.NewMessage{{Flags: flags, Date: date, Body: body}})
+	if err != nil {
+		return 0, 0, err
+	}
+	return uv, uids[0], nil
+}
+
+// AppendMany implements store.User: all or none, under the user's lock.
+func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint32, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	mb, err := u.lookup(name)
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	if mb.attrs&store.AttrNoSelect != 0 {
-		return 0, 0, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
+		return 0, nil, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
 	}
-	if u.maxSize > 0 && int64(len(body)) > u.maxSize {
-		return 0, 0, store.ErrTooBig
+	now := time.Now()
+	ms := make([]*msg, len(msgs))
+	for i, nm := range msgs {
+		if u.maxSize > 0 && int64(len(nm.Body)) > u.maxSize {
+			return 0, nil, store.ErrTooBig
+		}
+		date := nm.Date
+		if date.IsZero() {
+			date = now
+		}
+		ms[i] = &msg{flags: nm.Flags.Clone(), date: date, body: bytes.Clone(nm.Body)}
+		ms[i].flags.Normalize()
 	}
-	if date.IsZero() {
-		date = time.Now()
+	mb.add(ms)
+	uids := make([]uint32, len(ms))
+	for i, m := range ms {
+		uids[i] = m.uid
 	}
-	m := &msg{flags: flags.Clone(), date: date, body: bytes.Clone(body)}
-	m.flags.Normalize()
-	mb.add([]*msg{m})
-	return mb.uidValidity, m.uid, nil
+	return mb.uidValidity, uids, nil
 }
 
 // add gives msgs UIDs, stores them and tells every handle.

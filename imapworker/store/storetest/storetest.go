@@ -39,6 +39,7 @@ func Run(t *testing.T, newUser func(t *testing.T) store.User) {
 		{"ReadOnly", testReadOnly},
 		{"Cache", testCache},
 		{"Concurrent", testConcurrent},
+		{"AppendMany", testAppendMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
