@@ -146,6 +146,13 @@ type Append struct {
 	More []AppendMessage
 }
 
+// Replace is [UID] REPLACE n mailbox message (RFC 8508).
+type Replace struct {
+	Num     uint32 // message sequence number, or UID after UID
+	Mailbox string
+	Message AppendMessage
+}
+
 // AppendMessage is one message of an APPEND.
 type AppendMessage struct {
 	Flags   []string

@@ -145,7 +145,7 @@ func (p *parser) command() *Command {
 		p.sp()
 		name = p.word(wb[:0])
 		switch string(name) {
-		case "COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE":
+		case "COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "REPLACE":
 		default:
 			p.fail("unknown UID command")
 		}
@@ -226,6 +226,8 @@ func (p *parser) command() *Command {
 		p.sp()
 		c.Mailbox = p.mailbox()
 		cmd.Name, cmd.Args = "COPY", c
+	case "REPLACE":
+		cmd.Name, cmd.Args = "REPLACE", p.replace()
 	case "MOVE":
 		p.sp()
 		m := &Move{Seq: p.sequenceSet()}
@@ -503,6 +505,18 @@ func (p *parser) append() *Append {
 			return a
 		}
 	}
+}
+
+// replace = "REPLACE" SP seq-number SP mailbox append-message (RFC 8508
+// §6; a UID after UID)
+func (p *parser) replace() *Replace {
+	p.sp()
+	r := &Replace{Num: p.nzNumber()}
+	p.sp()
+	r.Mailbox = p.mailbox()
+	p.sp()
+	r.Message = p.appendMessage()
+	return r
 }
 
 func (p *parser) appendMessage() AppendMessage {

@@ -49,6 +49,7 @@ func init() {
 		"STORE":        {states: stateSelected, uid: true, fn: (*conn).cmdStore},
 		"COPY":         {states: stateSelected, uid: true, fn: (*conn).cmdCopy},
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
+		"REPLACE":      {states: stateSelected, uid: true, fn: (*conn).cmdReplace},
 	}
 }
 
@@ -82,6 +83,7 @@ var capImplemented = map[string]string{
 	"STATUS=SIZE":        "STATUS",
 	"APPENDLIMIT":        "APPEND",
 	"MULTIAPPEND":        "APPEND",
+	"REPLACE":            "REPLACE",
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -89,7 +91,7 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
-	"MULTIAPPEND",
+	"MULTIAPPEND", "REPLACE",
 }
 
 // capabilities returns the capability list for the connection's state.

@@ -242,6 +242,7 @@ func TestMaildirCorrections(t *testing.T) {
 		"LsubPercentParent":        TestLsubPercentParent,
 		"FetchStoreExpungedElsewh": TestFetchStoreExpungedElsewhere,
 		"MultiAppend":              TestMultiAppend,
+		"Replace":                  TestReplace,
 	} {
 		t.Run(name, fn)
 	}

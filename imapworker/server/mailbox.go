@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"imapd/imapworker/imap"
-	"imapd/imapworker/mime"
 	"imapd/imapworker/store"
 )
 
@@ -236,21 +235,10 @@ func (c *conn) cmdAppend(cmd *imap.Command) error {
 	msgs := args.Messages()
 	nms := make([]store.NewMessage, len(msgs))
 	for i, m := range msgs {
-		flags, err := parseFlags(m.Flags)
-		if err != nil {
+		var err error
+		if nms[i], err = c.newMessage(m); err != nil {
 			return err
 		}
-		if int64(len(m.Literal)) > c.appendMax {
-			return no("TOOBIG", "message exceeds APPENDLIMIT")
-		}
-		body := m.Literal
-		if !m.Binary {
-			// An ordinary literal is text: its lines end in CRLF (RFC
-			// 9051 §4.3); a literal8 is kept byte for byte (RFC 3516
-			// §4.4).
-			body = mime.ToCRLF(body)
-		}
-		nms[i] = store.NewMessage{Flags: flags, Date: m.Date, Body: body}
 	}
 	name := c.mailboxName(args.Mailbox)
 	var uv uint32
@@ -266,10 +254,6 @@ func (c *conn) cmdAppend(cmd *imap.Command) error {
 	if err != nil {
 		return tryCreate(err)
 	}
-	b := []byte("APPENDUID ")
-	b = strconv.AppendUint(b, uint64(uv), 10)
-	b = append(b, ' ')
-	b = imap.AppendNumSet(b, uids)
-	c.ok(cmd, string(b), "APPEND completed")
+	c.ok(cmd, appendUID(uv, uids), "APPEND completed")
 	return nil
 }
