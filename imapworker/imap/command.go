@@ -52,6 +52,11 @@ type Enable struct {
 	Caps []string
 }
 
+// Compress is COMPRESS mechanism (RFC 4978), upper-cased.
+type Compress struct {
+	Mechanism string
+}
+
 // ID is ID (RFC 2971). Params alternates field, value; a NIL value is "".
 // Params is nil when the client sent "ID NIL".
 type ID struct {

@@ -185,6 +185,10 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "AUTHENTICATE", p.authenticate()
 	case "ENABLE":
 		cmd.Name, cmd.Args = "ENABLE", p.enable()
+	case "COMPRESS":
+		// compress = "COMPRESS" SP algorithm (RFC 4978 §5)
+		p.sp()
+		cmd.Name, cmd.Args = "COMPRESS", &Compress{Mechanism: p.atomUpper()}
 	case "ID":
 		cmd.Name, cmd.Args = "ID", p.id()
 	case "SELECT":

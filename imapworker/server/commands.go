@@ -50,6 +50,7 @@ func init() {
 		"COPY":         {states: stateSelected, uid: true, fn: (*conn).cmdCopy},
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
 		"REPLACE":      {states: stateSelected, uid: true, fn: (*conn).cmdReplace},
+		"COMPRESS":     {states: authed, fn: (*conn).cmdCompress},
 	}
 }
 
@@ -84,6 +85,7 @@ var capImplemented = map[string]string{
 	"APPENDLIMIT":        "APPEND",
 	"MULTIAPPEND":        "APPEND",
 	"REPLACE":            "REPLACE",
+	"COMPRESS":           "COMPRESS", // =DEFLATE
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -91,7 +93,7 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
-	"MULTIAPPEND", "REPLACE",
+	"MULTIAPPEND", "REPLACE", "COMPRESS=DEFLATE",
 }
 
 // capabilities returns the capability list for the connection's state.

@@ -124,6 +124,8 @@ type conn struct {
 
 	wmu sync.Mutex // bw is written by the main loop and by the literal callback
 	bw  *bufio.Writer
+	src io.Reader // what the session's reader reads from (COMPRESS wraps it)
+	zw  *zWriter  // non-nil once COMPRESS is active: flush flushes it too
 
 	reqs    chan readKind
 	res     chan readResult
@@ -279,7 +281,14 @@ func (c *conn) writeString(s string) { c.bw.WriteString(s) }
 func (c *conn) write(b []byte)       { c.bw.Write(b) }
 
 func (c *conn) flush() {
-	if err := c.bw.Flush(); err != nil {
+	err := c.bw.Flush()
+	if c.zw != nil && c.zw.dirty && err == nil {
+		// RFC 4978 §4: a sync flush, so that no response (IDLE's
+		// included) waits in the compressor.
+		c.zw.dirty = false
+		err = c.zw.Flush()
+	}
+	if err != nil {
 		c.log.Debug("write failed", "err", err)
 	}
 }

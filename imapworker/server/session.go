@@ -26,6 +26,7 @@ func ServeSession(ctx context.Context, nc net.Conn, cfg SessionConfig, login *Lo
 	}
 	c := newConn(ctx, nc, bufio.NewReaderSize(src, 32<<10), cfg.Logger)
 	c.scfg = &cfg
+	c.src = src
 	c.user = cfg.User
 	c.state = stateAuth
 	c.validSeen = true // the login was valid

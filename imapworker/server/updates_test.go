@@ -111,7 +111,7 @@ func TestStateMatrix(t *testing.T) {
 		"CHECK": "CHECK", "CLOSE": "CLOSE", "UNSELECT": "UNSELECT", "EXPUNGE": "EXPUNGE",
 		"SEARCH": "SEARCH ALL", "FETCH": "FETCH 1 FLAGS", "STORE": `STORE 1 +FLAGS (\Seen)`,
 		"COPY": "COPY 1 Trash", "MOVE": "MOVE 1 Trash",
-		"REPLACE": "REPLACE 1 INBOX {1+}\r\nx",
+		"REPLACE": "REPLACE 1 INBOX {1+}\r\nx", "COMPRESS": "COMPRESS DEFLATE",
 	}
 	for name := range commands {
 		if _, ok := examples[name]; !ok {
