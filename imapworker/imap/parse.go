@@ -185,6 +185,8 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "AUTHENTICATE", p.authenticate()
 	case "ENABLE":
 		cmd.Name, cmd.Args = "ENABLE", p.enable()
+	case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA":
+		cmd.Name, cmd.Args = string(name), p.quota(string(name))
 	case "COMPRESS":
 		// compress = "COMPRESS" SP algorithm (RFC 4978 §5)
 		p.sp()

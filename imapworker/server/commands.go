@@ -51,6 +51,9 @@ func init() {
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
 		"REPLACE":      {states: stateSelected, uid: true, fn: (*conn).cmdReplace},
 		"COMPRESS":     {states: authed, fn: (*conn).cmdCompress},
+		"GETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
+		"GETQUOTAROOT": {states: authed, fn: (*conn).cmdQuota},
+		"SETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
 	}
 }
 
@@ -85,7 +88,8 @@ var capImplemented = map[string]string{
 	"APPENDLIMIT":        "APPEND",
 	"MULTIAPPEND":        "APPEND",
 	"REPLACE":            "REPLACE",
-	"COMPRESS":           "COMPRESS", // =DEFLATE
+	"COMPRESS":           "COMPRESS",     // =DEFLATE
+	"QUOTA":              "GETQUOTAROOT", // and =RES-STORAGE, =RES-MESSAGE
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -93,7 +97,7 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
-	"MULTIAPPEND", "REPLACE", "COMPRESS=DEFLATE",
+	"MULTIAPPEND", "REPLACE", "COMPRESS=DEFLATE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 }
 
 // capabilities returns the capability list for the connection's state.

@@ -166,6 +166,9 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 			b = strconv.AppendUint(b, uint64(st.Unseen), 10)
 		case "DELETED":
 			b = strconv.AppendUint(b, uint64(st.Deleted), 10)
+		case "DELETED-STORAGE":
+			// RFC 9208 §4.2: the sum of RFC822.SIZE, which it allows.
+			b = strconv.AppendInt(b, st.DeletedSize, 10)
 		case "SIZE":
 			b = strconv.AppendInt(b, st.Size, 10)
 		case "RECENT":
@@ -180,7 +183,7 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 func checkStatusItems(items []string) error {
 	for _, it := range items {
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT", "DELETED-STORAGE":
 		default:
 			return badf("unknown STATUS item " + it)
 		}
@@ -241,16 +244,22 @@ func (c *conn) cmdAppend(cmd *imap.Command) error {
 		}
 	}
 	name := c.mailboxName(args.Mailbox)
+	var size int64
+	for _, m := range nms {
+		size += int64(len(m.Body))
+	}
 	var uv uint32
 	var uids []uint32
-	var err error
-	if len(nms) == 1 {
-		var uid uint32
-		uv, uid, err = c.user.Append(name, nms[0].Flags, nms[0].Date, nms[0].Body)
-		uids = []uint32{uid}
-	} else {
-		uv, uids, err = c.user.AppendMany(name, nms)
-	}
+	err := c.withQuota(size, int64(len(nms)), 0, 0, func() (err error) {
+		if len(nms) == 1 {
+			var uid uint32
+			uv, uid, err = c.user.Append(name, nms[0].Flags, nms[0].Date, nms[0].Body)
+			uids = []uint32{uid}
+		} else {
+			uv, uids, err = c.user.AppendMany(name, nms)
+		}
+		return err
+	})
 	if err != nil {
 		return tryCreate(err)
 	}

@@ -63,7 +63,11 @@ func (c *conn) cmdReplace(cmd *imap.Command) error {
 		return err
 	}
 	dest := c.mailboxName(args.Mailbox)
-	uv, uid, err := c.user.Append(dest, nm.Flags, nm.Date, nm.Body)
+	var uv, uid uint32
+	err = c.withQuota(int64(len(nm.Body)), 1, old.Size, 1, func() (err error) {
+		uv, uid, err = c.user.Append(dest, nm.Flags, nm.Date, nm.Body)
+		return err
+	})
 	if err != nil {
 		return tryCreate(err)
 	}

@@ -201,7 +201,17 @@ func (c *conn) cmdCopy(cmd *imap.Command) error {
 	if err != nil || len(uids) == 0 {
 		return err
 	}
-	res, err := c.mbox.h.Copy(uids, dest)
+	var size int64
+	for _, u := range uids {
+		if i := c.mbox.index(u); i >= 0 {
+			size += c.mbox.msgs[i].Size
+		}
+	}
+	var res store.CopyResult
+	err = c.withQuota(size, int64(len(uids)), 0, 0, func() (err error) {
+		res, err = c.mbox.h.Copy(uids, dest)
+		return err
+	})
 	if err != nil {
 		return tryCreate(err)
 	}
@@ -213,7 +223,8 @@ func (c *conn) cmdCopy(cmd *imap.Command) error {
 }
 
 // RFC 9051 §6.4.8, RFC 6851: COPYUID goes in an untagged OK before the
-// EXPUNGEs.
+// EXPUNGEs. MOVE within the account's one quota root adds nothing, so it
+// is never refused for quota (RFC 9208).
 func (c *conn) cmdMove(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Move)
 	if c.mbox.readOnly {

@@ -70,6 +70,7 @@ type SessionConfig struct {
 	AppendLimit int64         // APPENDLIMIT (RFC 7889); default 64 MiB
 	AutoLogout  time.Duration // default and minimum 30 minutes (RFC 9051 §5.4)
 	MaxLine     int           // caps a command outside its literals; default 64 KiB
+	Quota       Quota         // RFC 9208 limits; zero: none
 	Logger      *slog.Logger
 }
 

@@ -112,6 +112,7 @@ func TestStateMatrix(t *testing.T) {
 		"SEARCH": "SEARCH ALL", "FETCH": "FETCH 1 FLAGS", "STORE": `STORE 1 +FLAGS (\Seen)`,
 		"COPY": "COPY 1 Trash", "MOVE": "MOVE 1 Trash",
 		"REPLACE": "REPLACE 1 INBOX {1+}\r\nx", "COMPRESS": "COMPRESS DEFLATE",
+		"GETQUOTA": `GETQUOTA ""`, "GETQUOTAROOT": "GETQUOTAROOT INBOX", "SETQUOTA": `SETQUOTA "" (STORAGE 1)`,
 	}
 	for name := range commands {
 		if _, ok := examples[name]; !ok {

@@ -241,6 +241,7 @@ type Status struct {
 	Unseen      uint32 // messages without \Seen
 	Deleted     uint32 // messages with \Deleted
 	Size        int64  // sum of RFC822.SIZE
+	DeletedSize int64  // sum of RFC822.SIZE of the \Deleted ones (RFC 9208 DELETED-STORAGE)
 }
 
 // MessageInfo is what a session knows about a message without opening it.

@@ -637,6 +637,7 @@ func (u *User) Status(name string) (store.Status, error) {
 		}
 		if strings.ContainsRune(m.letters, 'T') {
 			s.Deleted++
+			s.DeletedSize += m.vsize
 		}
 		s.Size += m.vsize
 	}

@@ -337,6 +337,7 @@ func (u *User) Status(name string) (store.Status, error) {
 		}
 		if m.flags.System&store.FlagDeleted != 0 {
 			s.Deleted++
+			s.DeletedSize += int64(len(m.body))
 		}
 		s.Size += int64(len(m.body))
 	}

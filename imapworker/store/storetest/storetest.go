@@ -248,7 +248,7 @@ func testAppendStatusSelect(t *testing.T, u store.User) {
 
 	st, err := u.Status("INBOX")
 	must(t, err)
-	want := store.Status{Messages: 2, Recent: 2, UIDNext: uid2 + 1, UIDValidity: uv, Unseen: 1, Deleted: 1, Size: int64(len(msg1) + len(msg2))}
+	want := store.Status{Messages: 2, Recent: 2, UIDNext: uid2 + 1, UIDValidity: uv, Unseen: 1, Deleted: 1, Size: int64(len(msg1) + len(msg2)), DeletedSize: int64(len(msg2))}
 	if st != want {
 		t.Fatalf("Status = %+v, want %+v", st, want)
 	}
