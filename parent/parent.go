@@ -313,6 +313,8 @@ func (p *Parent) startMailbox(gr *pb.Grant) (*child, error) {
 		AutologoutSeconds: uint32(p.cfg.Autologout / time.Second), AppendLimit: uint64(p.cfg.AppendLimit),
 		MaxLine: uint32(p.cfg.LineLimit),
 	}
+	q := p.cfg.QuotaFor(gr.User)
+	setup.QuotaStorage, setup.QuotaMessages = uint64(q.Storage), uint64(q.Messages)
 	if err := c.conn.Send(&pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil); err != nil {
 		c.kill()
 		return nil, err

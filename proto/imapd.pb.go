@@ -631,6 +631,8 @@ type Setup struct {
 	MaildirPath       string `protobuf:"bytes,25,opt,name=maildir_path,json=maildirPath,proto3" json:"maildir_path,omitempty"` // base path: mail of user U is BASE/U; empty: HOME/Maildir
 	AutologoutSeconds uint32 `protobuf:"varint,26,opt,name=autologout_seconds,json=autologoutSeconds,proto3" json:"autologout_seconds,omitempty"`
 	AppendLimit       uint64 `protobuf:"varint,27,opt,name=append_limit,json=appendLimit,proto3" json:"append_limit,omitempty"`
+	QuotaStorage      uint64 `protobuf:"varint,28,opt,name=quota_storage,json=quotaStorage,proto3" json:"quota_storage,omitempty"`    // RFC 9208 STORAGE limit in octets; 0: none
+	QuotaMessages     uint64 `protobuf:"varint,29,opt,name=quota_messages,json=quotaMessages,proto3" json:"quota_messages,omitempty"` // RFC 9208 MESSAGE limit; 0: none
 	// authd
 	AuthBackend      string `protobuf:"bytes,30,opt,name=auth_backend,json=authBackend,proto3" json:"auth_backend,omitempty"` // "pam" or "passwd-file"
 	PamService       string `protobuf:"bytes,31,opt,name=pam_service,json=pamService,proto3" json:"pam_service,omitempty"`
@@ -787,6 +789,20 @@ func (x *Setup) GetAutologoutSeconds() uint32 {
 func (x *Setup) GetAppendLimit() uint64 {
 	if x != nil {
 		return x.AppendLimit
+	}
+	return 0
+}
+
+func (x *Setup) GetQuotaStorage() uint64 {
+	if x != nil {
+		return x.QuotaStorage
+	}
+	return 0
+}
+
+func (x *Setup) GetQuotaMessages() uint64 {
+	if x != nil {
+		return x.QuotaMessages
 	}
 	return 0
 }
@@ -2457,7 +2473,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04body\"=\n" +
 	"\aTLSCert\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xf6\x05\n" +
+	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xc2\x06\n" +
 	"\x05Setup\x12\x1f\n" +
 	"\x04role\x18\x01 \x01(\x0e2\v.imapd.RoleR\x04role\x12\x1e\n" +
 	"\n" +
@@ -2478,7 +2494,9 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\astorage\x18\x18 \x01(\tR\astorage\x12!\n" +
 	"\fmaildir_path\x18\x19 \x01(\tR\vmaildirPath\x12-\n" +
 	"\x12autologout_seconds\x18\x1a \x01(\rR\x11autologoutSeconds\x12!\n" +
-	"\fappend_limit\x18\x1b \x01(\x04R\vappendLimit\x12!\n" +
+	"\fappend_limit\x18\x1b \x01(\x04R\vappendLimit\x12#\n" +
+	"\rquota_storage\x18\x1c \x01(\x04R\fquotaStorage\x12%\n" +
+	"\x0equota_messages\x18\x1d \x01(\x04R\rquotaMessages\x12!\n" +
 	"\fauth_backend\x18\x1e \x01(\tR\vauthBackend\x12\x1f\n" +
 	"\vpam_service\x18\x1f \x01(\tR\n" +
 	"pamService\x12\x1f\n" +
