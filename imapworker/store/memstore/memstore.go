@@ -653,6 +653,9 @@ func (h *handle) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]st
 		if m == nil {
 			continue
 		}
+		// What others changed before is superseded by the flags returned
+		// here: reported later, it would undo them in the session.
+		delete(h.pendFlags, uid)
 		nf := m.flags.Apply(op, flags)
 		if !nf.Equal(m.flags) {
 			m.flags = nf

@@ -40,6 +40,7 @@ func Run(t *testing.T, newUser func(t *testing.T) store.User) {
 		{"Cache", testCache},
 		{"Concurrent", testConcurrent},
 		{"AppendMany", testAppendMany},
+		{"NoStaleFlags", testNoStaleFlags},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
