@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
 	"imapd/imapworker/store"
 	"imapd/imapworker/store/maildir"
 )
@@ -111,4 +114,49 @@ func TestQuotaNone(t *testing.T) {
 	c := ts.login("alice")
 	c.expectDo("g1 GETQUOTAROOT INBOX", "* QUOTAROOT INBOX", "g1 OK GETQUOTAROOT completed")
 	c.expectDo(`g2 GETQUOTA ""`, "g2 NO [NONEXISTENT] no such quota root")
+}
+
+// go-imap v2's client reads GETQUOTAROOT and GETQUOTA, and sees SETQUOTA
+// refused.
+func TestQuotaGoIMAP(t *testing.T) {
+	ts := newTestServer(t)
+	ts.session = func(c *SessionConfig) { c.Quota = Quota{Storage: 10 << 10, Messages: 100} }
+	seed(t, ts, quotaMsg(1500), quotaMsg(600))
+	cl, err := imapclient.DialInsecure(ts.ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Login("alice", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !cl.Caps().Has(goimap.CapQuota) || !cl.Caps().Has(goimap.Cap("QUOTA=RES-STORAGE")) {
+		t.Fatalf("caps %v", cl.Caps())
+	}
+	roots, err := cl.GetQuotaRoot("INBOX").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 1 || roots[0].Root != "" {
+		t.Fatalf("roots %+v", roots)
+	}
+	st, msg := roots[0].Resources[goimap.QuotaResourceStorage], roots[0].Resources[goimap.QuotaResourceMessage]
+	if st.Usage != 3 || st.Limit != 10 || msg.Usage != 2 || msg.Limit != 100 {
+		t.Errorf("quota %+v", roots[0].Resources)
+	}
+	q, err := cl.GetQuota("").Wait()
+	if err != nil || q.Resources[goimap.QuotaResourceMessage].Usage != 2 {
+		t.Errorf("GETQUOTA: %+v %v", q, err)
+	}
+	if err := cl.SetQuota("", map[goimap.QuotaResourceType]int64{goimap.QuotaResourceStorage: 1}).Wait(); err == nil {
+		t.Error("SETQUOTA accepted")
+	}
+	// APPEND over the limit: refused, OVERQUOTA.
+	big := quotaMsg(9 << 10)
+	a := cl.Append("INBOX", int64(len(big)), nil)
+	a.Write([]byte(big))
+	a.Close()
+	if _, err := a.Wait(); err == nil || !strings.Contains(err.Error(), "OVERQUOTA") {
+		t.Errorf("APPEND over quota: %v", err)
+	}
 }
