@@ -147,6 +147,7 @@ type Append struct {
 	// caller; from Parse it aliases the raw input.
 	Literal []byte
 	Binary  bool // the message was sent as literal8 (~{n})
+	UTF8    bool // ... inside UTF8 ( ) (RFC 6855 §4)
 	// More are the second and later messages of a MULTIAPPEND (RFC 3502).
 	More []AppendMessage
 }
@@ -164,11 +165,12 @@ type AppendMessage struct {
 	Date    time.Time
 	Literal []byte
 	Binary  bool
+	UTF8    bool // sent as UTF8 (literal8), RFC 6855 §4
 }
 
 // Messages returns every message of the APPEND, the first one included.
 func (a *Append) Messages() []AppendMessage {
-	return append([]AppendMessage{{Flags: a.Flags, Date: a.Date, Literal: a.Literal, Binary: a.Binary}}, a.More...)
+	return append([]AppendMessage{{Flags: a.Flags, Date: a.Date, Literal: a.Literal, Binary: a.Binary, UTF8: a.UTF8}}, a.More...)
 }
 
 // Expunge is EXPUNGE, or UID EXPUNGE sequence-set (RFC 9051 §6.4.3, §6.4.9).

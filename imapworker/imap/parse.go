@@ -503,7 +503,7 @@ func (p *parser) append() *Append {
 		p.sp()
 		m := p.appendMessage()
 		if first {
-			a.Flags, a.Date, a.Literal, a.Binary = m.Flags, m.Date, m.Literal, m.Binary
+			a.Flags, a.Date, a.Literal, a.Binary, a.UTF8 = m.Flags, m.Date, m.Literal, m.Binary, m.UTF8
 		} else {
 			a.More = append(a.More, m)
 		}
@@ -534,6 +534,19 @@ func (p *parser) appendMessage() AppendMessage {
 	if p.peek() == '"' {
 		m.Date = p.dateTime()
 		p.sp()
+	}
+	if p.peek() == 'U' || p.peek() == 'u' {
+		// utf8-literal = "UTF8" SP "(" literal8 ")" (RFC 6855 §4)
+		if p.atomUpper() != "UTF8" {
+			p.fail("expected literal")
+		}
+		p.sp()
+		p.expect('(', "expected (")
+		p.expect('~', "expected literal8")
+		m.Binary, m.UTF8 = true, true
+		m.Literal = p.literal()
+		p.expect(')', "expected )")
+		return m
 	}
 	if p.take('~') {
 		m.Binary = true

@@ -40,7 +40,7 @@ func (c *conn) contentHasNUL(uid uint32, cnt store.Content) (bool, error) {
 // isCached reports whether the store's cache holds key for uid, in the
 // session's string mode (see cachedAppend).
 func (c *conn) isCached(uid uint32, key string) bool {
-	if !c.rev2 {
+	if !c.utf8OK() {
 		key = key7(key)
 	}
 	_, ok := c.mbox.h.Cached(uid, key)

@@ -90,6 +90,7 @@ var capImplemented = map[string]string{
 	"REPLACE":            "REPLACE",
 	"COMPRESS":           "COMPRESS",     // =DEFLATE
 	"QUOTA":              "GETQUOTAROOT", // and =RES-STORAGE, =RES-MESSAGE
+	"UTF8":               "ENABLE",       // =ACCEPT
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -98,6 +99,7 @@ var sessionCaps = []string{
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
 	"MULTIAPPEND", "REPLACE", "COMPRESS=DEFLATE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
+	"UTF8=ACCEPT",
 }
 
 // capabilities returns the capability list for the connection's state.
@@ -173,6 +175,11 @@ func (c *conn) cmdEnable(cmd *imap.Command) error {
 			if !c.rev2 {
 				c.rev2 = true
 				enabled = append(enabled, "IMAP4rev2")
+			}
+		case "UTF8=ACCEPT":
+			if !c.utf8 {
+				c.utf8 = true
+				enabled = append(enabled, "UTF8=ACCEPT")
 			}
 		}
 	}

@@ -243,6 +243,8 @@ func TestMaildirCorrections(t *testing.T) {
 		"FetchStoreExpungedElsewh": TestFetchStoreExpungedElsewhere,
 		"MultiAppend":              TestMultiAppend,
 		"Replace":                  TestReplace,
+		"UTF8Accept":               TestUTF8Accept,
+		"Quota":                    TestQuota,
 	} {
 		t.Run(name, fn)
 	}

@@ -590,7 +590,7 @@ func mimeSection(s *imap.Section) mime.Section {
 // and caching it when absent. The key names the session's string mode, as
 // IMAP4rev1 sessions get 8-bit text as literals.
 func (c *conn) cachedAppend(b []byte, uid uint32, key string, gen func([]byte) ([]byte, error)) ([]byte, error) {
-	if !c.rev2 {
+	if !c.utf8OK() {
 		key = key7(key)
 	}
 	if v, ok := c.mbox.h.Cached(uid, key); ok {
@@ -619,7 +619,7 @@ func key7(key string) string {
 }
 
 func (c *conn) appendStr(b []byte, s string) []byte {
-	if c.rev2 {
+	if c.utf8OK() {
 		return imap.AppendString(b, s)
 	}
 	return imap.AppendString7(b, s)

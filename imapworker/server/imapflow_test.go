@@ -25,7 +25,7 @@ func TestImapflow(t *testing.T) {
 		t.Skipf("imapflow not installed: %v", err)
 	}
 	ts := newTestServer(t)
-	ts.session = func(c *SessionConfig) { c.Quota = Quota{Storage: 1 << 20, Messages: 10} }
+	ts.setSession(func(c *SessionConfig) { c.Quota = Quota{Storage: 1 << 20, Messages: 10} })
 	cmd := exec.Command(node, "testdata/imapflow.js", ts.ln.Addr().String())
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 	outb, err := cmd.Output()

@@ -28,7 +28,7 @@ func quotaMsg(n int) string {
 // what would go over the limit answers NO [OVERQUOTA] and stores nothing.
 func testQuota(t *testing.T, deliver func(ts *testServer, msg string)) {
 	ts := newTestServer(t)
-	ts.session = func(c *SessionConfig) { c.Quota = Quota{Storage: 2048, Messages: 5} }
+	ts.setSession(func(c *SessionConfig) { c.Quota = Quota{Storage: 2048, Messages: 5} })
 	c := ts.login("alice")
 	if un, _ := c.do("a0 CAPABILITY"); !strings.Contains(un[0], " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE") {
 		t.Fatalf("QUOTA not advertised: %q", un)
@@ -120,7 +120,7 @@ func TestQuotaNone(t *testing.T) {
 // refused.
 func TestQuotaGoIMAP(t *testing.T) {
 	ts := newTestServer(t)
-	ts.session = func(c *SessionConfig) { c.Quota = Quota{Storage: 10 << 10, Messages: 100} }
+	ts.setSession(func(c *SessionConfig) { c.Quota = Quota{Storage: 10 << 10, Messages: 100} })
 	seed(t, ts, quotaMsg(1500), quotaMsg(600))
 	cl, err := imapclient.DialInsecure(ts.ln.Addr().String(), nil)
 	if err != nil {

@@ -16,6 +16,9 @@ func (c *conn) newMessage(m imap.AppendMessage) (store.NewMessage, error) {
 	if err != nil {
 		return store.NewMessage{}, err
 	}
+	if err := c.checkUTF8Append(m); err != nil {
+		return store.NewMessage{}, err
+	}
 	if int64(len(m.Literal)) > c.appendMax {
 		return store.NewMessage{}, no("TOOBIG", "message exceeds APPENDLIMIT")
 	}

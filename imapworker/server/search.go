@@ -358,6 +358,9 @@ func cmpDay(t, d time.Time, op imap.SearchOp) bool {
 // RFC 9051 §6.4.4 SEARCH, RFC 4731 ESEARCH, RFC 5182 SEARCHRES.
 func (c *conn) cmdSearch(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Search)
+	if c.utf8 && args.Charset != "" {
+		return badf("no CHARSET after ENABLE UTF8=ACCEPT") // RFC 6855 §3
+	}
 	switch args.Charset {
 	case "", "UTF-8", "US-ASCII":
 	default:

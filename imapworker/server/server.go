@@ -147,6 +147,7 @@ type conn struct {
 	scfg      *SessionConfig
 	user      store.User
 	rev2      bool // ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
+	utf8      bool // ENABLE UTF8=ACCEPT (RFC 6855); see utf8OK
 	mbox      *selected
 	out       []byte // scratch line buffer
 	appendMax int64

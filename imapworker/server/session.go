@@ -365,7 +365,7 @@ func (c *conn) uidsOf(idx []int) []uint32 {
 // clients when it decodes, UTF-8 otherwise (RFC 9051 §5.1, RFC 3501 §5.1.3).
 func (c *conn) mailboxName(raw string) string {
 	name := raw
-	if !c.rev2 {
+	if !c.utf8OK() {
 		if d, err := mutf7.Decode(raw); err == nil {
 			name = d
 		}
@@ -374,7 +374,7 @@ func (c *conn) mailboxName(raw string) string {
 }
 
 func (c *conn) appendMailbox(b []byte, name string) []byte {
-	return imap.AppendMailbox(b, name, !c.rev2)
+	return imap.AppendMailbox(b, name, !c.utf8OK())
 }
 
 func sameKeywords(a, b []string) bool {

@@ -45,7 +45,13 @@ type testServer struct {
 	mu    sync.Mutex
 	users []store.User
 
-	session func(*SessionConfig) // changes each session's configuration
+	session func(*SessionConfig) // changes each session's configuration; see setSession
+}
+
+func (ts *testServer) setSession(f func(*SessionConfig)) {
+	ts.mu.Lock()
+	ts.session = f
+	ts.mu.Unlock()
 }
 
 func newTestServer(t testing.TB, mod ...func(*PreauthConfig)) *testServer {
@@ -109,9 +115,11 @@ func (ts *testServer) serve(nc net.Conn) error {
 	ts.mu.Unlock()
 	defer login.Conn.Close()
 	cfg := SessionConfig{User: u, UserName: login.User, AppendLimit: 1 << 20}
+	ts.mu.Lock()
 	if ts.session != nil {
 		ts.session(&cfg)
 	}
+	ts.mu.Unlock()
 	return ServeSession(ts.ctx, login.Conn, cfg, login)
 }
 
