@@ -256,6 +256,7 @@ type FetchItem struct {
 	Name    string
 	Section *Section // non-nil for BODY[...], BODY.PEEK[...], BINARY*[...]
 	Partial *Partial // non-nil for <offset.count>
+	Lazy    bool     // PREVIEW (LAZY), RFC 8970 §4.1
 }
 
 // Section is the part of a message a FETCH names (RFC 9051 §6.4.5).

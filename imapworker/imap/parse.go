@@ -651,6 +651,22 @@ func (p *parser) fetchAtt() FetchItem {
 		it.Name = "UID"
 	case "MODSEQ":
 		it.Name = "MODSEQ"
+	case "PREVIEW":
+		// "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"] (RFC 8970 §6)
+		it.Name = "PREVIEW"
+		if p.pos+1 < len(p.b) && p.b[p.pos] == ' ' && p.b[p.pos+1] == '(' {
+			p.pos += 2
+			for {
+				if p.atomUpper() != "LAZY" {
+					p.fail("unknown PREVIEW modifier")
+				}
+				it.Lazy = true
+				if p.take(')') {
+					break
+				}
+				p.sp()
+			}
+		}
 	case "BODY":
 		it.Name = "BODY"
 		if p.peek() == '[' {

@@ -91,6 +91,7 @@ var capImplemented = map[string]string{
 	"COMPRESS":           "COMPRESS",     // =DEFLATE
 	"QUOTA":              "GETQUOTAROOT", // and =RES-STORAGE, =RES-MESSAGE
 	"UTF8":               "ENABLE",       // =ACCEPT
+	"PREVIEW":            "FETCH",
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -99,7 +100,7 @@ var sessionCaps = []string{
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
 	"MULTIAPPEND", "REPLACE", "COMPRESS=DEFLATE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
-	"UTF8=ACCEPT",
+	"UTF8=ACCEPT", "PREVIEW",
 }
 
 // capabilities returns the capability list for the connection's state.

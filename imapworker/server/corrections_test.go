@@ -245,6 +245,7 @@ func TestMaildirCorrections(t *testing.T) {
 		"Replace":                  TestReplace,
 		"UTF8Accept":               TestUTF8Accept,
 		"Quota":                    TestQuota,
+		"Preview":                  TestPreview,
 	} {
 		t.Run(name, fn)
 	}

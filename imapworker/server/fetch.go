@@ -35,7 +35,7 @@ func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
 		case "INTERNALDATE":
 			p.date = true
 		case "RFC822.SIZE":
-		case "ENVELOPE", "BODYSTRUCTURE":
+		case "ENVELOPE", "BODYSTRUCTURE", "PREVIEW":
 			// From the cache, else parsed on demand.
 		case "RFC822.HEADER":
 			p.content = true
@@ -321,6 +321,32 @@ func (c *conn) fetchMsg(i int, date time.Time, plan *fetchPlan, seenNow, gone bo
 				// SEARCH on these fields will not need the file either.
 				c.cacheSearchHeader(m.UID, p)
 				return c.appendEnvelope(x, p.Envelope()), nil
+			})
+			if err != nil {
+				return lateErr(err)
+			}
+		case "PREVIEW":
+			pre := len(b)
+			sp()
+			b = append(b, "PREVIEW "...)
+			if gone && !c.isCached(m.UID, "preview") {
+				b = append(b, "NIL"...) // RFC 8970 allows NIL only for LAZY
+				if !it.Lazy {
+					b = b[:pre]
+				}
+				continue
+			}
+			if it.Lazy && m.Size >= lazyPreviewMax && !c.isCached(m.UID, "preview") {
+				b = append(b, "NIL"...) // RFC 8970 §4.1: not without delay
+				continue
+			}
+			var err error
+			b, err = c.cachedAppend(b, m.UID, "preview", func(x []byte) ([]byte, error) {
+				p, err := whole()
+				if err != nil {
+					return x, err
+				}
+				return c.appendStr(x, mime.Preview(p)), nil
 			})
 			if err != nil {
 				return lateErr(err)
@@ -614,6 +640,8 @@ func key7(key string) string {
 		return "bs7"
 	case "body":
 		return "body7"
+	case "preview":
+		return "preview7"
 	}
 	return key + "7"
 }
@@ -764,3 +792,7 @@ func (c *conn) appendExtTail(b []byte, p *mime.Part) []byte {
 	b = append(b, ' ')
 	return c.appendNStr(b, p.Location)
 }
+
+// lazyPreviewMax: PREVIEW (LAZY) of a message this large that has no
+// cached preview answers NIL rather than read it (RFC 8970 §4.1).
+const lazyPreviewMax = 1 << 20
