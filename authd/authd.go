@@ -61,7 +61,7 @@ type options struct {
 	maxChecks     int // concurrent backend checks
 	now           func() time.Time
 	sleep         func(time.Duration)
-	newBackend    func(*pb.Setup, *slog.Logger) (backend, error)
+	newBackend    func(*pb.AuthdSetup, *slog.Logger) (backend, error)
 }
 
 func defaultOptions() options {
@@ -82,36 +82,36 @@ func defaultOptions() options {
 	}
 }
 
-func newBackend(s *pb.Setup, log *slog.Logger) (backend, error) {
-	switch s.AuthBackend {
-	case "pam":
+func newBackend(s *pb.AuthdSetup, log *slog.Logger) (backend, error) {
+	switch s.Backend {
+	case pb.AuthBackend_AUTH_BACKEND_PAM:
 		service := s.PamService
 		if service == "" {
 			service = "imapd"
 		}
 		return newPAM(service, log)
-	case "passwd-file":
+	case pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE:
 		if s.PasswdFile == "" {
 			return nil, errors.New("authd: passwd-file backend without passwd_file")
 		}
 		return newPasswdFile(s.PasswdFile, log)
 	default:
-		return nil, fmt.Errorf("authd: unknown auth_backend %q", s.AuthBackend)
+		return nil, fmt.Errorf("authd: unknown auth backend %v", s.Backend)
 	}
 }
 
 // Main runs the authd role on ch, its channel to the parent: it waits for
 // Setup, then serves until Shutdown (nil) or until the parent's end closes
 // (an error: the parent died).
-func Main(ch *ipc.Conn) error {
+func Main(ch *ipc.AuthdToParent) error {
 	return run(ch, defaultOptions(), slog.Default())
 }
 
 type server struct {
 	opt     options
 	log     *slog.Logger
-	parent  *ipc.Conn
-	setup   *pb.Setup
+	parent  *ipc.AuthdToParent
+	setup   *pb.AuthdSetup
 	backend backend
 	pen     *penalties
 	floor   *failFloor
@@ -119,14 +119,14 @@ type server struct {
 	checks  chan struct{}
 
 	mu      sync.Mutex
-	pending map[string]chan struct{} // grant token -> closed on GrantAck
+	pending map[string]chan bool // grant token -> the parent's GrantAck: stored or refused
 
 	nextID    atomic.Uint64
 	successes atomic.Uint64
 	failures  atomic.Uint64
 }
 
-func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
+func run(ch *ipc.AuthdToParent, opt options, log *slog.Logger) error {
 	defer ch.Close()
 	// A parent that never sends Setup must not leave authd waiting forever.
 	t := time.AfterFunc(opt.setupTimeout, func() { ch.Close() })
@@ -139,7 +139,7 @@ func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
 		fd.Close()
 	}
 	setup := env.GetSetup()
-	if setup == nil || setup.Role != pb.Role_ROLE_AUTHD {
+	if setup == nil {
 		return fmt.Errorf("authd: first message is %s, want an authd setup", ipc.BodyName(env))
 	}
 	be, err := opt.newBackend(setup, log)
@@ -150,18 +150,18 @@ func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
 		pen:     newPenalties(opt.penaltyBase, opt.penaltyMax, opt.penaltyExpiry, opt.now),
 		floor:   &failFloor{min: opt.floorMin, cap: opt.floorCap},
 		checks:  make(chan struct{}, opt.maxChecks),
-		pending: map[string]chan struct{}{}}
+		pending: map[string]chan bool{}}
 	if s.floor.min < 0 {
 		// pam_unix with yescrypt takes ~180 ms (DESIGN.md §7).
 		s.floor.min = 0
-		if setup.AuthBackend == "pam" {
+		if setup.Backend == pb.AuthBackend_AUTH_BACKEND_PAM {
 			s.floor.min = 250 * time.Millisecond
 		}
 	}
 	if setup.AuthCacheSeconds > 0 {
 		s.cache = newCredCache(time.Duration(setup.AuthCacheSeconds)*time.Second, opt.now)
 	}
-	log.Info("authd ready", "backend", setup.AuthBackend, "unprivileged", setup.Unprivileged,
+	log.Info("authd ready", "backend", setup.Backend.String(), "unprivileged", setup.Unprivileged,
 		"first_valid_uid", setup.FirstValidUid, "cache_seconds", setup.AuthCacheSeconds)
 	return s.serveParent()
 }
@@ -178,17 +178,25 @@ func (s *server) serveParent() error {
 			return fmt.Errorf("authd: %w", err)
 		}
 		switch b := env.Body.(type) {
-		case *pb.Envelope_AuthdChannel:
+		case *pb.ToAuthd_AuthdChannel:
 			if fd == nil {
 				return errors.New("authd: authd_channel without a descriptor")
 			}
 			go s.servePreauth(b.AuthdChannel.WorkerId, fd)
 			continue
-		case *pb.Envelope_GrantAck:
-			s.acked(b.GrantAck.Token)
-		case *pb.Envelope_StatsRequest:
-			err = s.parent.Send(&pb.Envelope{Id: env.Id, Body: &pb.Envelope_AuthStats{AuthStats: s.stats()}}, nil)
-		case *pb.Envelope_Shutdown:
+		case *pb.ToAuthd_GrantAck:
+			s.acked(b.GrantAck.Token, !b.GrantAck.Refused)
+		case *pb.ToAuthd_StatsRequest:
+			err = s.parent.Send(&pb.FromAuthd{Id: env.Id, Body: &pb.FromAuthd_AuthStats{AuthStats: s.stats()}}, nil)
+		case *pb.ToAuthd_AuthTest:
+			// A check may take PAM's time: answered off this loop.
+			go func(id uint64, t *pb.AuthTest) {
+				r := s.test(string(t.User), string(t.Password))
+				if err := s.parent.Send(&pb.FromAuthd{Id: id, Body: &pb.FromAuthd_AuthTestResult{AuthTestResult: r}}, nil); err != nil {
+					s.log.Warn("auth test reply", "error", err.Error())
+				}
+			}(env.Id, b.AuthTest)
+		case *pb.ToAuthd_Shutdown:
 			s.log.Info("shutdown", "reason", b.Shutdown.Reason)
 			err = errShutdown
 		default:
@@ -216,7 +224,7 @@ func (s *server) stats() *pb.AuthStats {
 // less privileged than authd: anything amiss drops the channel, not authd.
 func (s *server) servePreauth(id uint32, f *os.File) {
 	peer := fmt.Sprintf("preauth[%d]", id)
-	c, err := ipc.NewConn(f, peer, "auth_request")
+	c, err := ipc.NewConn[*pb.AuthAnswer, *pb.AuthCall](f, peer)
 	if err != nil {
 		s.log.Error("preauth channel", "peer", peer, "error", err.Error())
 		return
@@ -256,8 +264,8 @@ func (s *server) servePreauth(id uint32, f *os.File) {
 	}
 }
 
-func (s *server) reply(c *ipc.Conn, id uint64, res pb.AuthResult, token, user string) {
-	err := c.Send(&pb.Envelope{Id: id, Body: &pb.Envelope_AuthReply{AuthReply: &pb.AuthReply{
+func (s *server) reply(c *ipc.AuthdToPreauth, id uint64, res pb.AuthResult, token, user string) {
+	err := c.Send(&pb.AuthAnswer{Id: id, Body: &pb.AuthAnswer_AuthReply{AuthReply: &pb.AuthReply{
 		Result: res, Token: token, User: user}}}, nil)
 	if err != nil {
 		s.log.Warn("auth reply", "peer", c.Peer(), "error", err.Error())
@@ -268,14 +276,28 @@ func (s *server) reply(c *ipc.Conn, id uint64, res pb.AuthResult, token, user st
 // account resolution, then Grant to the parent and its ack.
 func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthResult, token, canon string) {
 	a := attempt{user: string(req.User), password: string(req.Password), remote: req.RemoteAddr}
+	var reason string
 	defer func() {
 		s.log.Info("auth", "user", logName(a.user), "remote", req.RemoteAddr, "mech", req.Mechanism,
-			"preauth", worker, "conn", req.ConnId, "result", res.String())
+			"preauth", worker, "conn", req.ConnId, "result", res.String(), "reason", reason)
 		switch res {
 		case pb.AuthResult_AUTH_OK:
 			s.successes.Add(1)
 		default:
 			s.failures.Add(1)
+		}
+	}()
+	start := s.opt.now()
+	// Every answer but OK waits for the same failure floor, whatever the
+	// reason: a refused account (root, a system uid) with the right password
+	// must not answer sooner than a wrong password (docs/security.md, "2.
+	// Client -> authd").
+	defer func() {
+		if res == pb.AuthResult_AUTH_OK {
+			return
+		}
+		if wait := s.floor.floor() - s.opt.now().Sub(start); wait > 0 {
+			s.opt.sleep(wait)
 		}
 	}()
 	// RFC 4616 §2: acting as someone else is not supported.
@@ -284,35 +306,22 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 	}
 	s.opt.sleep(s.pen.delay(req.RemoteAddr, a.user))
 
-	start := s.opt.now()
-	acct, res, cached := account{}, pb.AuthResult_AUTH_FAILED, false
-	if validUser(a.user) && a.password != "" && len(a.password) <= 1024 {
-		if acct, cached = s.cache.get(a.user, a.password); cached {
-			res = pb.AuthResult_AUTH_OK
-		} else {
-			s.checks <- struct{}{}
-			t0 := s.opt.now() // the floor learns the check's cost, not the queue's
-			var real bool
-			acct, res, real = s.backend.check(a)
-			<-s.checks
-			if real {
-				s.floor.observe(s.opt.now().Sub(t0))
-			}
-		}
-	}
+	// The floor counts from after the penalty: the penalty is the address's
+	// own, the floor hides which way the check went.
+	start = s.opt.now()
+	acct, res, cached, why := s.check(a)
 	switch res {
 	case pb.AuthResult_AUTH_OK:
 	case pb.AuthResult_AUTH_FAILED:
 		s.pen.fail(req.RemoteAddr, a.user)
-		fallthrough
+		reason = why
+		return res, "", ""
 	default:
-		if wait := s.floor.floor() - s.opt.now().Sub(start); wait > 0 {
-			s.opt.sleep(wait)
-		}
+		reason = why
 		return res, "", ""
 	}
 
-	acct, res = s.resolve(acct)
+	acct, res, reason = s.resolve(acct)
 	if res != pb.AuthResult_AUTH_OK {
 		return res, "", ""
 	}
@@ -332,7 +341,7 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 
 // resolve fills in uid, gid, groups and home, and refuses root and system
 // accounts.
-func (s *server) resolve(a account) (account, pb.AuthResult) {
+func (s *server) resolve(a account) (account, pb.AuthResult, string) {
 	if s.setup.Unprivileged {
 		// One uid serves every user; the mailbox worker uses the maildir
 		// base path since home is empty.
@@ -340,9 +349,9 @@ func (s *server) resolve(a account) (account, pb.AuthResult) {
 		a.groups = []uint32{a.gid}
 		if a.uid == 0 {
 			s.log.Error("unprivileged mode running as root: refusing logins", "user", a.user)
-			return a, pb.AuthResult_AUTH_REFUSED
+			return a, pb.AuthResult_AUTH_REFUSED, "unprivileged imapd running as root"
 		}
-		return a, pb.AuthResult_AUTH_OK
+		return a, pb.AuthResult_AUTH_OK, ""
 	}
 	sys, home, err := ipc.LookupUser(a.user)
 	switch {
@@ -359,10 +368,10 @@ func (s *server) resolve(a account) (account, pb.AuthResult) {
 		var unknown user.UnknownUserError
 		if errors.As(err, &unknown) {
 			s.log.Error("authenticated user has no system account", "user", a.user)
-		} else {
-			s.log.Error("user lookup", "user", a.user, "error", err.Error())
+			return a, pb.AuthResult_AUTH_UNAVAILABLE, "no system account"
 		}
-		return a, pb.AuthResult_AUTH_UNAVAILABLE
+		s.log.Error("user lookup", "user", a.user, "error", err.Error())
+		return a, pb.AuthResult_AUTH_UNAVAILABLE, "user lookup failed: " + err.Error()
 	default:
 		a.uid, a.gid, a.groups = sys.UID, sys.GID, sys.Groups
 		if a.home == "" {
@@ -373,9 +382,69 @@ func (s *server) resolve(a account) (account, pb.AuthResult) {
 	if a.uid == 0 || a.gid == 0 || slices.Contains(a.groups, 0) || a.uid < s.setup.FirstValidUid {
 		s.log.Warn("login refused for a privileged account", "user", a.user, "uid", a.uid, "gid", a.gid,
 			"first_valid_uid", s.setup.FirstValidUid)
-		return a, pb.AuthResult_AUTH_REFUSED
+		return a, pb.AuthResult_AUTH_REFUSED, fmt.Sprintf("privileged account: uid %d, gid %d (first valid uid %d, root's group refused)",
+			a.uid, a.gid, s.setup.FirstValidUid)
 	}
-	return a, pb.AuthResult_AUTH_OK
+	return a, pb.AuthResult_AUTH_OK, ""
+}
+
+// check runs the backend (or the cache) on a: the account, the result,
+// whether it came from the cache, and why it is not OK, for logs and for
+// imapctl auth test.
+func (s *server) check(a attempt) (acct account, res pb.AuthResult, cached bool, reason string) {
+	if !validUser(a.user) || a.password == "" || len(a.password) > 1024 {
+		return account{}, pb.AuthResult_AUTH_FAILED, false, "invalid user name or password"
+	}
+	if acct, cached = s.cache.get(a.user, a.password); cached {
+		return acct, pb.AuthResult_AUTH_OK, true, ""
+	}
+	s.checks <- struct{}{}
+	t0 := s.opt.now() // the floor learns the check's cost, not the queue's
+	acct, res, real := s.backend.check(a)
+	<-s.checks
+	if real {
+		s.floor.observe(s.opt.now().Sub(t0))
+	}
+	// A backend's canonical name (PAM may rewrite it) is a user name like
+	// any other: it becomes a map key, a log field and a path element.
+	if res == pb.AuthResult_AUTH_OK && acct.user != "" && !validUser(acct.user) {
+		s.log.Warn("backend returned an invalid canonical user name; refusing", "user", logName(a.user))
+		return acct, pb.AuthResult_AUTH_REFUSED, false, "the backend returned an invalid canonical user name"
+	}
+	switch {
+	case res == pb.AuthResult_AUTH_OK:
+	case res == pb.AuthResult_AUTH_FAILED && real:
+		reason = "wrong password"
+	case res == pb.AuthResult_AUTH_FAILED:
+		// The backend knows no such user (or PAM would not check).
+		reason = "unknown user"
+	case res == pb.AuthResult_AUTH_EXPIRED:
+		reason = "account or password expired"
+	case res == pb.AuthResult_AUTH_REFUSED:
+		reason = "refused by the account policy (PAM account management)"
+	default:
+		reason = "backend error (see authd's log)"
+	}
+	return acct, res, false, reason
+}
+
+// test checks user's password as a login would, for imapctl auth test:
+// the backend and the account's resolution, without penalty, cache, floor
+// or grant.
+func (s *server) test(user, password string) *pb.AuthTestResult {
+	acct, res, _, reason := s.check(attempt{user: user, password: password, remote: "imapctl"})
+	if res == pb.AuthResult_AUTH_OK {
+		acct, res, reason = s.resolve(acct)
+	}
+	if acct.user == "" {
+		acct.user = user
+	}
+	s.log.Info("auth test", "user", logName(user), "result", res.String(), "reason", reason)
+	r := &pb.AuthTestResult{Result: res, Reason: reason, User: acct.user}
+	if res == pb.AuthResult_AUTH_OK {
+		r.Uid, r.Gid, r.Home = acct.uid, acct.gid, acct.home
+	}
+	return r
 }
 
 func uniq(g []uint32) []uint32 {
@@ -393,7 +462,7 @@ func uniq(g []uint32) []uint32 {
 // grant sends g to the parent and waits for its GrantAck: the worker hears
 // AUTH_OK only once the parent can redeem the token (DESIGN.md §2.3).
 func (s *server) grant(g *pb.Grant) bool {
-	acked := make(chan struct{})
+	acked := make(chan bool, 1)
 	s.mu.Lock()
 	s.pending[g.Token] = acked
 	s.mu.Unlock()
@@ -402,7 +471,7 @@ func (s *server) grant(g *pb.Grant) bool {
 		delete(s.pending, g.Token)
 		s.mu.Unlock()
 	}()
-	err := s.parent.Send(&pb.Envelope{Id: s.nextID.Add(1), Body: &pb.Envelope_Grant{Grant: g}}, nil)
+	err := s.parent.Send(&pb.FromAuthd{Id: s.nextID.Add(1), Body: &pb.FromAuthd_Grant{Grant: g}}, nil)
 	if err != nil {
 		s.log.Error("grant", "user", g.User, "error", err.Error())
 		return false
@@ -410,19 +479,22 @@ func (s *server) grant(g *pb.Grant) bool {
 	t := time.NewTimer(s.opt.grantTimeout)
 	defer t.Stop()
 	select {
-	case <-acked:
-		return true
+	case ok := <-acked:
+		if !ok {
+			s.log.Warn("grant refused by parent", "user", g.User, "conn", g.ConnId)
+		}
+		return ok
 	case <-t.C:
 		s.log.Error("grant not acknowledged by parent", "user", g.User, "timeout", s.opt.grantTimeout.String())
 		return false
 	}
 }
 
-func (s *server) acked(token string) {
+func (s *server) acked(token string, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.pending[token]; ok {
-		close(c)
+		c <- stored
 		delete(s.pending, token)
 		return
 	}

@@ -1,9 +1,12 @@
 // Command imapctl controls a running imapd through its control socket:
-// imapctl [-c FILE] [-s SOCKET] [-json] status | reload | kick USER.
+// imapctl [-c FILE] [-s SOCKET] [-json] status | reload | kick USER, flags
+// before or after the command.
 // See imapctl(8).
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,44 +14,72 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"imapd/cmd/internal/version"
 	"imapd/parent/config"
 	"imapd/parent/control"
 	pb "imapd/proto"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: imapctl [-c file] [-s socket] [-json] status | reload | kick user")
-}
+const usageLine = "usage: imapctl [-c file] [-s socket] [-json] [-version] status | who | reload | kick user | auth test user"
 
-func run(args []string, stdout, stderr io.Writer) int {
+func usage(w io.Writer) { fmt.Fprintln(w, usageLine) }
+
+// commands names each command and how many arguments it takes.
+var commands = map[string]int{"status": 0, "who": 0, "reload": 0, "kick": 1, "auth": 2}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("imapctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(stderr); fs.PrintDefaults() }
 	cfgFile := fs.String("c", config.DefaultPath, "imapd configuration `file`, to find the control socket")
 	sock := fs.String("s", "", "control `socket` (overrides the configuration file)")
 	asJSON := fs.Bool("json", false, "print status as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 1
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	// Flags may stand before or after the command and its arguments
+	// (`imapctl status -json` as well as `imapctl -json status`).
+	var cmd []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if rest = fs.Args(); len(rest) == 0 {
+			break
+		}
+		cmd, rest = append(cmd, rest[0]), rest[1:]
 	}
-	cmd := fs.Args()
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("imapctl"))
+		return 0
+	}
 	if len(cmd) == 0 {
 		usage(stderr)
-		return 1
+		return 2
 	}
+	nargs, known := commands[cmd[0]]
 	switch {
-	case cmd[0] == "status" && len(cmd) == 1, cmd[0] == "reload" && len(cmd) == 1, cmd[0] == "kick" && len(cmd) == 2:
-	default:
+	case !known:
+		fmt.Fprintf(stderr, "imapctl: unknown command %q\n", cmd[0])
 		usage(stderr)
-		return 1
+		return 2
+	case cmd[0] == "auth" && (len(cmd) < 2 || cmd[1] != "test"):
+		fmt.Fprintf(stderr, "imapctl: unknown command \"auth %s\": auth test user\n", strings.Join(cmd[1:], " "))
+		usage(stderr)
+		return 2
+	case len(cmd)-1 != nargs:
+		fmt.Fprintf(stderr, "imapctl: %s takes %d argument(s), not %d\n", cmd[0], nargs, len(cmd)-1)
+		usage(stderr)
+		return 2
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "imapctl: %v\n", err)
@@ -88,7 +119,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if cfgErr != nil {
 			return fail(cfgErr) // without a server, the file's errors are the news
 		}
-		return fail(err)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fail(fmt.Errorf("cannot reach imapd: is imapd running? (socket %s)", path))
+		}
+		return fail(fmt.Errorf("%w (socket %s)", err, path))
 	}
 	if cfgErr != nil {
 		fmt.Fprintf(stderr, "imapctl: warning: %s has errors; the running server keeps its configuration\n", *cfgFile)
@@ -102,7 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		if *asJSON {
-			b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Marshal(st)
+			b, err := json.MarshalIndent(plainJSON(st.ProtoReflect()), "", "  ")
 			if err != nil {
 				return fail(err)
 			}
@@ -121,10 +155,142 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "%d sessions of %s ended\n", n, cmd[1])
-	default:
-		return fail(errors.New("unknown command"))
+	case "who":
+		who, err := c.Who()
+		if err != nil {
+			return fail(err)
+		}
+		if *asJSON {
+			list := make([]any, len(who))
+			for i, w := range who {
+				list[i] = plainJSON(w.ProtoReflect())
+			}
+			b, _ := json.MarshalIndent(list, "", "  ")
+			fmt.Fprintln(stdout, string(b))
+			return 0
+		}
+		writeWho(stdout, who, time.Now())
+	case "auth":
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return fail(err)
+		}
+		r, err := c.AuthTest(cmd[2], pw)
+		if err != nil {
+			return fail(err)
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(plainJSON(r.ProtoReflect()), "", "  ")
+			fmt.Fprintln(stdout, string(b))
+		} else {
+			writeAuthTest(stdout, cmd[2], r)
+		}
+		if r.Result != pb.AuthResult_AUTH_OK {
+			return 1
+		}
 	}
 	return 0
+}
+
+// readPassword reads one line: from a terminal without echo, after a
+// prompt; from a pipe as it comes (echo pw | imapctl auth test user).
+func readPassword(in io.Reader, prompt io.Writer) ([]byte, error) {
+	if f, ok := in.(*os.File); ok {
+		if t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			fmt.Fprint(prompt, "Password: ")
+			quiet := *t
+			quiet.Lflag &^= unix.ECHO
+			unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, &quiet)
+			defer func() {
+				unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+				fmt.Fprintln(prompt)
+			}()
+		}
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return nil, fmt.Errorf("no password on standard input: %w", err)
+	}
+	return []byte(strings.TrimRight(line, "\r\n")), nil
+}
+
+// writeAuthTest prints the result as doveadm auth test does: the verdict,
+// then what a login would get.
+func writeAuthTest(out io.Writer, user string, r *pb.AuthTestResult) {
+	if r.Result != pb.AuthResult_AUTH_OK {
+		fmt.Fprintf(out, "auth failed for %s: %s (%s)\n", user, r.Reason, plainEnum(r.Result.Descriptor(), r.Result.Number()))
+		return
+	}
+	fmt.Fprintf(out, "auth succeeded for %s\n", user)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "user\t%s\nuid\t%d\ngid\t%d\nhome\t%s\nmail\t%s\n", r.User, r.Uid, r.Gid, orDash(r.Home), r.Mail)
+	tw.Flush()
+}
+
+// writeWho prints one line per connection.
+func writeWho(out io.Writer, who []*pb.SessionInfo, now time.Time) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tSTATE\tPEER\tTLS\tCONNECTED\tCONN")
+	for _, w := range who {
+		tls := "no"
+		if w.Tls {
+			tls = "yes"
+		}
+		since := now.Sub(time.Unix(w.SinceUnix, 0)).Round(time.Second)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", orDash(w.User), w.State, w.Peer, tls, since, w.ConnId)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "%d connections\n", len(who))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// plainJSON is m as scripts want it: every field present, under its JSON
+// name, numbers as numbers (protojson writes 64-bit ones as strings) and
+// enums as their plain lower-case names (ROLE_PARENT is "parent").
+func plainJSON(m protoreflect.Message) map[string]any {
+	out := map[string]any{}
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		v := m.Get(fd)
+		switch {
+		case fd.IsList():
+			list := make([]any, 0, v.List().Len())
+			for j := 0; j < v.List().Len(); j++ {
+				list = append(list, plainValue(fd, v.List().Get(j)))
+			}
+			out[fd.JSONName()] = list
+		case fd.IsMap():
+			mp := map[string]any{}
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				mp[k.String()] = plainValue(fd.MapValue(), mv)
+				return true
+			})
+			out[fd.JSONName()] = mp
+		default:
+			out[fd.JSONName()] = plainValue(fd, v)
+		}
+	}
+	return out
+}
+
+func plainValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return plainJSON(v.Message())
+	case protoreflect.EnumKind:
+		return plainEnum(fd.Enum(), v.Enum())
+	case protoreflect.BytesKind:
+		return v.Bytes()
+	default:
+		return v.Interface()
+	}
 }
 
 func roleName(r pb.Role) string {
@@ -165,6 +331,10 @@ func writeStatus(out io.Writer, st *pb.StatusReport, now time.Time) {
 		total += s.Sessions
 	}
 	fmt.Fprintf(out, "\n%d sessions of %d users, %d connections before login\n", total, len(sessions), st.PreauthConnections)
+	if l := st.PreauthLimits; l != nil {
+		fmt.Fprintf(out, "limits before login: %d per address, %d per IPv6 /64, %d per IPv4 /24, %d in all; %d networks at their limit\n",
+			l.PerAddress, l.PerNet64, l.PerNet24, l.Total, l.PrefixesAtLimit)
+	}
 	if len(sessions) > 0 {
 		fmt.Fprintln(tw, "USER\tSESSIONS")
 		for _, s := range sessions {
@@ -191,4 +361,17 @@ func writeStatus(out io.Writer, st *pb.StatusReport, now time.Time) {
 		sandbox = strings.Join(st.Sandbox, ", ")
 	}
 	fmt.Fprintf(out, "\nsandbox: %s\n", sandbox)
+}
+
+// plainEnum is an enum value's plain name: ROLE_PARENT is "parent".
+func plainEnum(ed protoreflect.EnumDescriptor, n protoreflect.EnumNumber) any {
+	ev := ed.Values().ByNumber(n)
+	if ev == nil {
+		return int(n)
+	}
+	name := string(ev.Name())
+	if i := strings.Index(name, "_"); i >= 0 {
+		name = name[i+1:] // the enum's prefix
+	}
+	return strings.ToLower(name)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -10,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"imapd/parent/control"
 	pb "imapd/proto"
@@ -23,6 +22,26 @@ func (handler) Status() *pb.StatusReport { return report() }
 func (h handler) Reload() error          { return h.reloadErr }
 func (handler) Kick(user string) (int, error) {
 	return len(user), nil
+}
+
+// AuthTest knows alice, whose password is "secret", and root, refused.
+func (handler) AuthTest(user string, pw []byte) (*pb.AuthTestResult, error) {
+	switch {
+	case user == "root":
+		return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_REFUSED, User: "root", Reason: "privileged account: uid 0, gid 0 (first valid uid 1000, root's group refused)"}, nil
+	case user != "alice":
+		return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_FAILED, User: user, Reason: "unknown user"}, nil
+	case string(pw) != "secret":
+		return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_FAILED, User: user, Reason: "wrong password"}, nil
+	}
+	return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_OK, User: "alice", Uid: 1000, Gid: 1000, Home: "/home/alice", Mail: "maildir /home/alice/Maildir"}, nil
+}
+
+func (handler) Who() []*pb.SessionInfo {
+	return []*pb.SessionInfo{
+		{ConnId: 7, User: "alice", Peer: "192.0.2.1:5000", Tls: true, SinceUnix: time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC).Unix(), State: "session"},
+		{ConnId: 9, Peer: "192.0.2.2:6000", SinceUnix: time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC).Unix(), State: "prelogin"},
+	}
 }
 
 func report() *pb.StatusReport {
@@ -77,9 +96,79 @@ sandbox: landlock abi 7, seccomp
 }
 
 func runCtl(args ...string) (code int, stdout, stderr string) {
+	return runCtlInput("", args...)
+}
+
+// runCtlInput is runCtl with input on imapctl's standard input.
+func runCtlInput(stdin string, args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(args, &o, &e)
+	code = run(args, strings.NewReader(stdin), &o, &e)
 	return code, o.String(), e.String()
+}
+
+// imapctl auth test reads the password from standard input and prints
+// what a login would get, or why it would fail (exit 1).
+func TestAuthTest(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, c := range []struct {
+		user, pw string
+		code     int
+		want     string
+	}{
+		{"alice", "secret\n", 0, "auth succeeded for alice\nuser  alice\nuid   1000\ngid   1000\nhome  /home/alice\nmail  maildir /home/alice/Maildir\n"},
+		{"alice", "wrong\n", 1, "auth failed for alice: wrong password (failed)\n"},
+		{"mallory", "x\n", 1, "auth failed for mallory: unknown user (failed)\n"},
+		{"root", "right\n", 1, "auth failed for root: privileged account: uid 0, gid 0 (first valid uid 1000, root's group refused) (refused)\n"},
+	} {
+		code, out, errs := runCtlInput(c.pw, "-s", sock, "auth", "test", c.user)
+		t.Logf("$ echo %s | imapctl auth test %s\n%s", strings.TrimSpace(c.pw), c.user, out)
+		if code != c.code || out != c.want {
+			t.Errorf("auth test %s: exit %d, %q %q; want exit %d, %q", c.user, code, out, errs, c.code, c.want)
+		}
+	}
+	if code, _, errs := runCtlInput("", "-s", sock, "auth", "test", "alice"); code != 1 || !strings.Contains(errs, "no password on standard input") {
+		t.Errorf("no password: exit %d, %q", code, errs)
+	}
+	if code, _, errs := runCtl("-s", sock, "auth", "check", "alice"); code != 2 || !strings.Contains(errs, `unknown command "auth check alice"`) {
+		t.Errorf("auth check: exit %d, %q", code, errs)
+	}
+}
+
+// imapctl who lists connections, before and after login.
+func TestWho(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var b bytes.Buffer
+	c, err := control.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, err := c.Who()
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeWho(&b, who, time.Date(2026, 11, 26, 3, 0, 30, 0, time.UTC))
+	want := `USER   STATE     PEER            TLS  CONNECTED  CONN
+alice  session   192.0.2.1:5000  yes  1h0m30s    7
+-      prelogin  192.0.2.2:6000  no   30s        9
+2 connections
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if code, out, _ := runCtl("-s", sock, "who", "-json"); code != 0 || !strings.Contains(out, `"tls": true`) || !strings.Contains(out, `"connId": 7`) {
+		t.Errorf("who -json: %d %s", code, out)
+	}
 }
 
 // TestCommands runs imapctl against a control server on a temporary socket,
@@ -98,26 +187,11 @@ func TestCommands(t *testing.T) {
 	if code, out, errs := runCtl("-c", conf, "status"); code != 0 || !strings.Contains(out, "configuration generation 2") {
 		t.Errorf("status: %d %q %q", code, out, errs)
 	}
-	code, out, errs := runCtl("-s", sock, "-json", "status")
-	var st pb.StatusReport
-	if code != 0 || protojson.Unmarshal([]byte(out), &st) != nil || st.Generation != 2 || len(st.Processes) != 3 {
-		t.Errorf("status -json: %d %q %q", code, out, errs)
-	}
 	if code, out, _ := runCtl("-s", sock, "reload"); code != 0 || out != "reloaded\n" {
 		t.Errorf("reload: %d %q", code, out)
 	}
 	if code, out, _ := runCtl("-s", sock, "kick", "alice"); code != 0 || out != "5 sessions of alice ended\n" {
 		t.Errorf("kick: %d %q", code, out)
-	}
-	for _, args := range [][]string{
-		{}, {"status", "x"}, {"kick"}, {"frobnicate"}, {"-bogus", "status"},
-	} {
-		if code, _, errs := runCtl(append([]string{"-s", sock}, args...)...); code != 1 || !strings.Contains(errs, "usage:") && !strings.Contains(errs, "not defined") {
-			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
-		}
-	}
-	if code, _, errs := runCtl("-s", filepath.Join(dir, "none.sock"), "status"); code != 1 || !strings.HasPrefix(errs, "imapctl: control socket:") {
-		t.Errorf("missing socket: %d %q", code, errs)
 	}
 	if code, _, errs := runCtl("-c", filepath.Join(dir, "missing.conf"), "status"); code != 1 || !strings.Contains(errs, "no such file") {
 		t.Errorf("missing explicit config: %d %q", code, errs)
@@ -132,6 +206,84 @@ func TestCommands(t *testing.T) {
 	os.WriteFile(conf, []byte("bogus\n"), 0o644)
 	if code, _, errs := runCtl("-c", conf, "status"); code != 1 || !strings.Contains(errs, "imapd.conf:1: unknown statement") {
 		t.Errorf("bad config: %d %q", code, errs)
+	}
+}
+
+// TestCommandLine reads like a shell session: each case is what an admin
+// types and the first line imapctl answers, on stdout or stderr.
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	none := filepath.Join(dir, "none.sock")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string // prefix of the output's first line
+	}{
+		{[]string{"-s", sock, "status", "-json"}, 0, "{"},
+		{[]string{"-s", sock, "-json", "status"}, 0, "{"},
+		{[]string{"status", "-s", sock}, 0, "up "},
+		{[]string{"-s", sock, "kick", "alice", "-json"}, 0, "5 sessions of alice ended"},
+		{[]string{"-s", sock, "frobnicate"}, 2, `imapctl: unknown command "frobnicate"`},
+		{[]string{"-s", sock, "status", "x"}, 2, "imapctl: status takes 0 argument(s), not 1"},
+		{[]string{"-s", sock, "kick"}, 2, "imapctl: kick takes 1 argument(s), not 0"},
+		{[]string{"-s", sock}, 2, "usage: imapctl"},
+		{[]string{"-s", sock, "-bogus", "status"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"-s", none, "status"}, 1, "imapctl: cannot reach imapd: is imapd running? (socket " + none + ")"},
+		{[]string{"-version"}, 0, "imapctl dev (commit "},
+		{[]string{"status", "-version"}, 0, "imapctl dev (commit "},
+	} {
+		code, out, errs := runCtl(c.args...)
+		got := strings.SplitN(out+errs, "\n", 2)[0]
+		t.Logf("$ imapctl %s\n%s", strings.Join(c.args, " "), got)
+		if code != c.code || !strings.HasPrefix(got, c.want) {
+			t.Errorf("imapctl %v: exit %d, %q; want exit %d, %q", c.args, code, got, c.code, c.want)
+		}
+	}
+}
+
+// status -json has every field, numbers as numbers and enums as plain
+// names, so that jq '.processes[0].role == "parent"' works.
+func TestStatusJSON(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	code, out, errs := runCtl("-s", sock, "status", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var st struct {
+		StartedUnix float64 `json:"startedUnix"`
+		Generation  float64 `json:"generation"`
+		Listeners   []struct {
+			Address string `json:"address"`
+			Kind    string `json:"kind"`
+		} `json:"listeners"`
+		Processes []struct {
+			Role string  `json:"role"`
+			Pid  float64 `json:"pid"`
+		} `json:"processes"`
+		Auth struct {
+			Penalised []struct {
+				DelayMs float64 `json:"delayMs"`
+			} `json:"penalised"`
+		} `json:"auth"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%v in:\n%s", err, out)
+	}
+	if st.StartedUnix != float64(report().StartedUnix) || st.Generation != 2 || len(st.Processes) != 3 ||
+		st.Processes[0].Role != "parent" || st.Processes[1].Pid != 101 || st.Listeners[0].Kind != "starttls" ||
+		len(st.Auth.Penalised) != 1 || st.Auth.Penalised[0].DelayMs != 3200 {
+		t.Errorf("status -json:\n%s", out)
 	}
 }
 

@@ -14,9 +14,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"imapd/cmd/internal/version"
 	"imapd/imapworker/mailbox"
 	"imapd/imapworker/preauth"
 	"imapd/ipc"
+
+	"google.golang.org/protobuf/proto"
 	"imapd/parent"
 	"imapd/parent/config"
 )
@@ -24,11 +27,15 @@ import (
 const parentTitle = "imapd: parent"
 
 func main() {
+	if version.Asked(os.Args[1:]) {
+		fmt.Println(version.String("imapd"))
+		return
+	}
 	switch role := os.Getenv("IMAPD_ROLE"); role {
 	case "preauth":
-		child("preauth", preauth.Main, "setup", "new_conn", "authd_channel", "handoff_result", "shutdown")
+		child("preauth", preauth.Main)
 	case "mailbox":
-		child("mailbox", mailbox.Main, "setup", "new_session", "kick", "shutdown")
+		child("mailbox", mailbox.Main)
 	case "", "parent":
 		os.Exit(runParent())
 	default:
@@ -38,14 +45,15 @@ func main() {
 }
 
 // child runs a worker role on its parent channel, fd 3, and exits non-zero
-// if the role ever returns with an error.
-func child(role string, main func(*ipc.Conn) error, allowed ...string) {
+// if the role ever returns with an error. The channel's type says what the
+// role may send and receive.
+func child[Out, In proto.Message](role string, main func(*ipc.Conn[Out, In]) error) {
 	ipc.SetTitle("imapd: " + role)
 	// A terminal's ^C or a group-wide signal must not end sessions behind
 	// the parent's back: children stop when the parent says or goes away.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
-	conn, err := ipc.NewConn(os.NewFile(3, "parent"), "parent", allowed...)
+	conn, err := ipc.NewConn[Out, In](os.NewFile(3, "parent"), "parent")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "imapd %s: %v\n", role, err)
 		os.Exit(1)

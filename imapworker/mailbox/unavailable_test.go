@@ -23,7 +23,7 @@ func TestUnavailableMaildir(t *testing.T) {
 	if err := os.WriteFile(home, nil, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	setup := &pb.Setup{Storage: "maildir", User: "alice", Home: home}
+	setup := &pb.MailboxSetup{Storage: pb.Storage_STORAGE_MAILDIR, User: "alice", Home: home}
 	if _, err := openStore(setup); err == nil {
 		t.Fatal("openStore succeeded under a file")
 	}
@@ -66,7 +66,7 @@ func TestUnwritableMaildir(t *testing.T) {
 	}
 	os.Chmod(filepath.Join(dir, "Maildir", "tmp"), 0o500)
 	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "Maildir", "tmp"), 0o700) })
-	if _, err := openStore(&pb.Setup{Storage: "maildir", User: "alice", Home: dir}); err == nil {
+	if _, err := openStore(&pb.MailboxSetup{Storage: pb.Storage_STORAGE_MAILDIR, User: "alice", Home: dir}); err == nil {
 		t.Fatal("openStore accepted an unwritable tmp/")
 	}
 }

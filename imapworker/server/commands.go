@@ -54,6 +54,9 @@ func init() {
 		"GETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
 		"GETQUOTAROOT": {states: authed, fn: (*conn).cmdQuota},
 		"SETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
+		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
+		"THREAD":       {states: stateSelected, uid: true, fn: (*conn).cmdThread},
+		"CANCELUPDATE": {states: stateSelected, fn: (*conn).cmdCancelUpdate},
 	}
 }
 
@@ -92,6 +95,14 @@ var capImplemented = map[string]string{
 	"QUOTA":              "GETQUOTAROOT", // and =RES-STORAGE, =RES-MESSAGE
 	"UTF8":               "ENABLE",       // =ACCEPT
 	"PREVIEW":            "FETCH",
+	"CONDSTORE":          "ENABLE", // RFC 7162 §3.1: condstore.go
+	"QRESYNC":            "ENABLE", // RFC 7162 §3.2: qresync.go
+	"SORT":               "SORT",   // SORT and SORT=DISPLAY
+	"ESORT":              "SORT",
+	"THREAD":             "THREAD", // THREAD=ORDEREDSUBJECT, THREAD=REFERENCES
+	"PARTIAL":            "SEARCH", // and UID FETCH's PARTIAL modifier
+	"WITHIN":             "SEARCH",
+	"CONTEXT":            "CANCELUPDATE", // CONTEXT=SEARCH, CONTEXT=SORT
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -99,6 +110,9 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
+	"CONDSTORE", "QRESYNC",
+	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
+	"PARTIAL", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT",
 	"MULTIAPPEND", "REPLACE", "COMPRESS=DEFLATE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 	"UTF8=ACCEPT", "PREVIEW",
 }
@@ -181,6 +195,16 @@ func (c *conn) cmdEnable(cmd *imap.Command) error {
 			if !c.utf8 {
 				c.utf8 = true
 				enabled = append(enabled, "UTF8=ACCEPT")
+			}
+		case "CONDSTORE": // RFC 7162 §3.1
+			if !c.condstore {
+				c.condstore = true
+				enabled = append(enabled, "CONDSTORE")
+			}
+		case "QRESYNC": // RFC 7162 §3.2.3: implies CONDSTORE
+			if !c.qresync {
+				c.qresync, c.condstore = true, true
+				enabled = append(enabled, "QRESYNC")
 			}
 		}
 	}

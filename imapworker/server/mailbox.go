@@ -12,8 +12,9 @@ import (
 // RFC 9051 §6.3.2 SELECT, §6.3.3 EXAMINE.
 func (c *conn) cmdSelect(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Select)
-	if len(args.Params) > 0 {
-		return badf("SELECT parameters not supported")
+	opts, err := c.parseSelectParams(args.Params)
+	if err != nil {
+		return err
 	}
 	name := c.mailboxName(args.Mailbox)
 	if c.mbox != nil {
@@ -27,6 +28,11 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 		return err
 	}
 	s := &selected{h: h, name: h.Name(), readOnly: h.ReadOnly(), recent: slices.Clone(h.Recent()), ghosts: map[uint32]bool{}}
+	s.safeHMS = h.HighestModSeq()
+	s.nomodseq = s.safeHMS == 0
+	if opts.condstore {
+		c.condstore = true // RFC 7162 §3.1.8
+	}
 	s.msgs, s.shared = h.Messages(), true
 	s.keywords = h.Keywords()
 	var firstUnseen int
@@ -68,6 +74,12 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 	}
 	c.write(b)
 	c.out = b
+	c.selectModSeq()
+	if opts.qresync != nil {
+		if err := c.qresyncSelect(opts.qresync); err != nil {
+			return err
+		}
+	}
 	code := "READ-WRITE"
 	if s.readOnly {
 		code = "READ-ONLY"
@@ -175,6 +187,8 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 			b = strconv.AppendUint(b, uint64(st.Recent), 10)
 		case "APPENDLIMIT":
 			b = strconv.AppendInt(b, c.appendMax, 10)
+		case "HIGHESTMODSEQ": // RFC 7162 §3.1.7
+			b = strconv.AppendUint(b, st.HighestModSeq, 10)
 		}
 	}
 	return append(b, ")\r\n"...)
@@ -183,7 +197,8 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 func checkStatusItems(items []string) error {
 	for _, it := range items {
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT", "DELETED-STORAGE":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT", "HIGHESTMODSEQ",
+			"DELETED-STORAGE":
 		default:
 			return badf("unknown STATUS item " + it)
 		}
@@ -196,6 +211,9 @@ func (c *conn) cmdStatus(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Status)
 	if err := checkStatusItems(args.Items); err != nil {
 		return err
+	}
+	if slices.Contains(args.Items, "HIGHESTMODSEQ") {
+		c.enableCondStore() // RFC 7162 §3.1
 	}
 	name := c.mailboxName(args.Mailbox)
 	st, err := c.user.Status(name)

@@ -64,7 +64,12 @@ func (c *conn) cmdExpunge(cmd *imap.Command) error {
 		set[u] = true
 	}
 	c.sendExpunges(set)
-	c.ok(cmd, "", "EXPUNGE completed")
+	code := ""
+	if c.qresync && !c.mbox.nomodseq && len(gone) > 0 {
+		// RFC 7162 §3.2.7, §3.2.9
+		code = "HIGHESTMODSEQ " + strconv.FormatUint(c.mbox.h.HighestModSeq(), 10)
+	}
+	c.ok(cmd, code, "EXPUNGE completed")
 	return nil
 }
 
@@ -83,9 +88,11 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 		return err
 	}
 	var uids []uint32
+	var live []int
 	for _, i := range idx {
 		if !c.mbox.ghosts[c.mbox.msgs[i].UID] {
 			uids = append(uids, c.mbox.msgs[i].UID)
+			live = append(live, i)
 		}
 	}
 	op := store.StoreReplace
@@ -94,6 +101,9 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 		op = store.StoreAdd
 	case imap.StoreRemove:
 		op = store.StoreRemove
+	}
+	if args.UnchangedSince != nil {
+		return c.cmdStoreUnchangedSince(cmd, args, uids, live, len(live) < len(idx), op, flags)
 	}
 	var ups []store.FlagUpdate
 	if len(uids) > 0 {
@@ -119,28 +129,21 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 	for _, i := range idx {
 		m := &c.mbox.msgs[i]
 		if k < len(ups) && ups[k].UID == m.UID { // ups is a subsequence of uids
-			m.Flags = ups[k].Flags
+			m.Flags, m.ModSeq = ups[k].Flags, ups[k].ModSeq
 			k++
-		} else {
-			gone = true
-		}
-		if args.Silent {
+			// RFC 7162 §3.1.3: CONDSTORE-aware clients learn the new
+			// MODSEQ even of a .SILENT STORE.
+			if !args.Silent || (c.condstore && !c.mbox.nomodseq) {
+				c.writeStoreFetch(cmd, i, !args.Silent)
+			}
 			continue
 		}
-		b := append(c.out[:0], "* "...)
-		b = strconv.AppendInt(b, int64(i+1), 10)
-		b = append(b, " FETCH ("...)
-		if cmd.UID {
-			b = append(b, "UID "...)
-			b = strconv.AppendUint(b, uint64(m.UID), 10)
-			b = append(b, ' ')
+		gone = true
+		if !args.Silent {
+			c.writeStoreFetch(cmd, i, true)
 		}
-		b = append(b, "FLAGS "...)
-		b = c.appendFlags(b, m)
-		b = append(b, ")\r\n"...)
-		c.write(b)
-		c.out = b
 	}
+	c.ctxChanged(store.Changes{Flags: ups})
 	if gone {
 		c.ok(cmd, "EXPUNGEISSUED", "some messages were expunged")
 		return nil

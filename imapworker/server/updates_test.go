@@ -113,6 +113,8 @@ func TestStateMatrix(t *testing.T) {
 		"COPY": "COPY 1 Trash", "MOVE": "MOVE 1 Trash",
 		"REPLACE": "REPLACE 1 INBOX {1+}\r\nx", "COMPRESS": "COMPRESS DEFLATE",
 		"GETQUOTA": `GETQUOTA ""`, "GETQUOTAROOT": "GETQUOTAROOT INBOX", "SETQUOTA": `SETQUOTA "" (STORAGE 1)`,
+		"SORT": "SORT (DATE) UTF-8 ALL", "THREAD": "THREAD REFERENCES UTF-8 ALL",
+		"CANCELUPDATE": `CANCELUPDATE "x"`,
 	}
 	for name := range commands {
 		if _, ok := examples[name]; !ok {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -17,7 +16,11 @@ func (c *Config) Check() error {
 	var errs []error
 	for _, t := range c.Certs {
 		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
-			errs = append(errs, fmt.Errorf("tls certificate %q key %q: %w", t.CertFile, t.KeyFile, err))
+			stmt := "tls certificate %q key %q: %v"
+			if t.Line == 0 {
+				stmt = "--cert %q --key %q: %v"
+			}
+			errs = append(errs, &Error{File: c.File, Line: t.Line, Msg: fmt.Sprintf(stmt, t.CertFile, t.KeyFile, err)})
 		}
 	}
 	if c.Auth == AuthPasswdFile {
@@ -54,11 +57,21 @@ func (c *Config) Check() error {
 	return joinErrs(c.File, errs)
 }
 
+// joinErrs gives every error its own line, each naming the file and, where
+// a statement is at fault, its line.
 func joinErrs(file string, errs []error) error {
-	if len(errs) > 0 {
-		return fmt.Errorf("%s: %w", file, errors.Join(errs...))
+	if len(errs) == 0 {
+		return nil
 	}
-	return nil
+	l := make(ErrorList, len(errs))
+	for i, err := range errs {
+		if e, ok := err.(*Error); ok {
+			l[i] = e
+		} else {
+			l[i] = &Error{File: file, Msg: err.Error()}
+		}
+	}
+	return l
 }
 
 // ControlGID resolves `control socket ... group NAME` to a gid, -1 when no

@@ -296,7 +296,7 @@ func (p *parser) tls() {
 	if !ok {
 		return
 	}
-	p.cfg.Certs = append(p.cfg.Certs, Cert{CertFile: cert, KeyFile: key})
+	p.cfg.Certs = append(p.cfg.Certs, Cert{CertFile: cert, KeyFile: key, Line: p.line})
 }
 
 // storage maildir ["PATH"] | storage memory
@@ -403,9 +403,10 @@ func (p *parser) firstValidUID() {
 	}
 }
 
-// limit connections per ip N | limit login time N | limit line N
+// limit connections per ip N | limit login time N | limit line N |
+// limit prelogin per ip N | per net64 N | per net24 N | total N
 func (p *parser) limit() {
-	what, ok := p.choice("limit", "connections", "login", "line")
+	what, ok := p.choice("limit", "connections", "login", "line", "prelogin")
 	if !ok {
 		return
 	}
@@ -417,6 +418,8 @@ func (p *parser) limit() {
 		if n, ok := p.num("connections", 1, 65535); ok {
 			p.cfg.ConnsPerIP = int(n)
 		}
+	case "prelogin":
+		p.preloginLimit()
 	case "login":
 		if !p.expect("time") || !p.once("limit login time") {
 			return
@@ -431,6 +434,32 @@ func (p *parser) limit() {
 		if n, ok := p.size("line limit", minLineLimit, maxLineLimit); ok {
 			p.cfg.LineLimit = int(n)
 		}
+	}
+}
+
+// preloginLimit reads the caps on connections that have not logged in yet
+// (docs/security.md#connection-limits).
+func (p *parser) preloginLimit() {
+	var dst *int
+	what := "total"
+	if p.accept("total") {
+		dst = &p.cfg.PreloginTotal
+	} else {
+		if !p.expect("per") {
+			return
+		}
+		w, ok := p.choice("limit prelogin per", "ip", "net64", "net24")
+		if !ok {
+			return
+		}
+		what = "per " + w
+		dst = map[string]*int{"ip": &p.cfg.PreloginPerIP, "net64": &p.cfg.PreloginPerNet64, "net24": &p.cfg.PreloginPerNet24}[w]
+	}
+	if !p.once("limit prelogin " + what) {
+		return
+	}
+	if n, ok := p.num("connections", 1, 1<<20); ok {
+		*dst = int(n)
 	}
 }
 

@@ -58,6 +58,15 @@ func (h *fakeHandler) Reload() error {
 	return h.reloadErr
 }
 
+func (h *fakeHandler) AuthTest(user string, pw []byte) (*pb.AuthTestResult, error) {
+	if string(pw) == "right" {
+		return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_OK, User: user}, nil
+	}
+	return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_FAILED, Reason: "wrong password"}, nil
+}
+
+func (h *fakeHandler) Who() []*pb.SessionInfo { return []*pb.SessionInfo{{ConnId: 1, User: "alice"}} }
+
 func (h *fakeHandler) Kick(user string) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -192,8 +201,8 @@ func TestVersionMismatch(t *testing.T) {
 		t.Errorf("envelope version mismatch: %v, closed %v", r, closed)
 	}
 	// Another body type on the control socket.
-	data, _ = proto.Marshal(&pb.Envelope{Version: ipc.Version, Body: &pb.Envelope_Kick{Kick: &pb.Kick{User: "x"}}})
-	if r, closed := raw(t, path, data, nil); r == nil || r.Ok || !strings.Contains(r.Error, `got "kick"`) || !closed {
+	data, _ = proto.Marshal(&pb.Envelope{Version: ipc.Version, Body: &pb.Envelope_CtlReply{CtlReply: &pb.CtlReply{Ok: true}}})
+	if r, closed := raw(t, path, data, nil); r == nil || r.Ok || !strings.Contains(r.Error, `got "ctl_reply"`) || !closed {
 		t.Errorf("wrong body: %v, closed %v", r, closed)
 	}
 	// Garbage and passed descriptors end the connection without an answer.
