@@ -11,13 +11,8 @@ import (
 // engine's TestConcurrentLoad).
 func testNoStaleFlags(t *testing.T, u store.User) {
 	uids := appendN(t, u, "INBOX", 1)
-	a, err := u.Select("INBOX", false)
-	must(t, err)
-	defer a.Close()
-	b, err := u.Select("INBOX", false)
-	must(t, err)
-	defer b.Close()
-	_, err = a.Store(uids, store.StoreReplace, store.Flags{System: store.FlagSeen})
+	a, b := twoHandles(t, u)
+	_, err := a.Store(uids, store.StoreReplace, store.Flags{System: store.FlagSeen})
 	must(t, err)
 	_, err = b.Store(uids, store.StoreReplace, store.Flags{System: store.FlagFlagged})
 	must(t, err)
@@ -28,4 +23,17 @@ func testNoStaleFlags(t *testing.T, u store.User) {
 			t.Errorf("Poll after the handle's own STORE reports %v, not its \\Flagged", f.Flags)
 		}
 	}
+}
+
+// twoHandles selects INBOX read-write twice, closed when t ends.
+func twoHandles(t *testing.T, u store.User) (a, b store.Mailbox) {
+	t.Helper()
+	var err error
+	a, err = u.Select("INBOX", false)
+	must(t, err)
+	t.Cleanup(func() { a.Close() })
+	b, err = u.Select("INBOX", false)
+	must(t, err)
+	t.Cleanup(func() { b.Close() })
+	return a, b
 }

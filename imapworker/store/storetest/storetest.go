@@ -46,7 +46,7 @@ func Run(t *testing.T, newUser func(t *testing.T) store.User) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			u := newUser(t)
-			defer u.Close()
+			t.Cleanup(func() { u.Close() }) // after the handles' (twoHandles)
 			tc.fn(t, u)
 		})
 	}
@@ -416,14 +416,9 @@ func testCopyMove(t *testing.T, u store.User) {
 
 func testChangeFeed(t *testing.T, u store.User) {
 	uids := appendN(t, u, "INBOX", 3)
-	a, err := u.Select("INBOX", false)
-	must(t, err)
-	defer a.Close()
-	b, err := u.Select("INBOX", false)
-	must(t, err)
-	defer b.Close()
+	a, b := twoHandles(t, u)
 
-	_, err = a.Store(uids[:1], store.StoreAdd, store.Flags{System: store.FlagDeleted | store.FlagSeen})
+	_, err := a.Store(uids[:1], store.StoreAdd, store.Flags{System: store.FlagDeleted | store.FlagSeen})
 	must(t, err)
 	<-b.Changed()
 	c, err := b.Poll()
