@@ -10,7 +10,11 @@ import (
 )
 
 // RFC 4978: COMPRESS DEFLATE. Everything after the tagged OK is raw
-// DEFLATE both ways. The compressor costs about 1 MB per session that
+// DEFLATE both ways. Not advertised: compress/flate's reader returns
+// nothing until it has bits beyond what a client's Z_PARTIAL_FLUSH sends
+// (isync 1.4 does; zlib's Z_SYNC_FLUSH, as go-imap and imapflow send, is
+// fine), so such a client would wait forever. A client that sends the
+// command anyway gets it. The compressor costs about 1 MB per session that
 // turns it on (compress/flate's tables, whatever the level), the
 // decompressor its 32 KiB window: bounded, and only for such sessions.
 func (c *conn) cmdCompress(cmd *imap.Command) error {

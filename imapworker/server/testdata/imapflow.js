@@ -1,5 +1,5 @@
-// Drives imapd with imapflow (tests/node): COMPRESS=DEFLATE, QUOTA, APPEND
-// and FETCH over the compressed stream. Prints one JSON object.
+// Drives imapd with imapflow (tests/node): QUOTA, APPEND and FETCH.
+// Prints one JSON object.
 const { ImapFlow } = require('imapflow');
 
 (async () => {
