@@ -443,6 +443,8 @@ func (p *Parent) startMailbox(gr *pb.Grant, e *mailboxEntry) {
 		AutologoutSeconds: uint32(p.cfg.Autologout / time.Second), AppendLimit: uint64(p.cfg.AppendLimit),
 		MaxLine: uint32(p.cfg.LineLimit),
 	}
+	q := p.cfg.QuotaFor(gr.User)
+	setup.QuotaStorage, setup.QuotaMessages = uint64(q.Storage), uint64(q.Messages)
 	gen := p.gen
 	p.spawnThen(spec, func(c *child, err error) {
 		waiting := e.waiting

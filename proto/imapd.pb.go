@@ -1623,6 +1623,8 @@ type MailboxSetup struct {
 	AutologoutSeconds uint32                 `protobuf:"varint,8,opt,name=autologout_seconds,json=autologoutSeconds,proto3" json:"autologout_seconds,omitempty"`
 	AppendLimit       uint64                 `protobuf:"varint,9,opt,name=append_limit,json=appendLimit,proto3" json:"append_limit,omitempty"`
 	MaxLine           uint32                 `protobuf:"varint,10,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
+	QuotaStorage      uint64                 `protobuf:"varint,11,opt,name=quota_storage,json=quotaStorage,proto3" json:"quota_storage,omitempty"`    // RFC 9208 STORAGE limit in octets; 0: none
+	QuotaMessages     uint64                 `protobuf:"varint,12,opt,name=quota_messages,json=quotaMessages,proto3" json:"quota_messages,omitempty"` // RFC 9208 MESSAGE limit; 0: none
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1723,6 +1725,20 @@ func (x *MailboxSetup) GetAppendLimit() uint64 {
 func (x *MailboxSetup) GetMaxLine() uint32 {
 	if x != nil {
 		return x.MaxLine
+	}
+	return 0
+}
+
+func (x *MailboxSetup) GetQuotaStorage() uint64 {
+	if x != nil {
+		return x.QuotaStorage
+	}
+	return 0
+}
+
+func (x *MailboxSetup) GetQuotaMessages() uint64 {
+	if x != nil {
+		return x.QuotaMessages
 	}
 	return 0
 }
@@ -3920,7 +3936,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"passwdFile\x12&\n" +
 	"\x0ffirst_valid_uid\x18\x05 \x01(\rR\rfirstValidUid\x12\"\n" +
 	"\funprivileged\x18\x06 \x01(\bR\funprivileged\x12,\n" +
-	"\x12auth_cache_seconds\x18\a \x01(\rR\x10authCacheSeconds\"\xb4\x02\n" +
+	"\x12auth_cache_seconds\x18\a \x01(\rR\x10authCacheSeconds\"\x80\x03\n" +
 	"\fMailboxSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
@@ -3934,7 +3950,9 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x12autologout_seconds\x18\b \x01(\rR\x11autologoutSeconds\x12!\n" +
 	"\fappend_limit\x18\t \x01(\x04R\vappendLimit\x12\x19\n" +
 	"\bmax_line\x18\n" +
-	" \x01(\rR\amaxLine\"8\n" +
+	" \x01(\rR\amaxLine\x12#\n" +
+	"\rquota_storage\x18\v \x01(\x04R\fquotaStorage\x12%\n" +
+	"\x0equota_messages\x18\f \x01(\x04R\rquotaMessages\"8\n" +
 	"\bShutdown\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05drain\x18\x02 \x01(\bR\x05drain\"\x8b\x01\n" +

@@ -380,7 +380,7 @@ func TestHostileInput(t *testing.T) {
 		// 10 MiB without CRLF: the server must answer without waiting for an
 		// end of line that never comes.
 		w := sendAsync(c, []byte("l2 LOGIN alice "+strings.Repeat("x", 10<<20)))
-		// The limit is 16 KiB before login: the answer is due long before
+		// The limit is 40 KiB before login: the answer is due long before
 		// the 10 MiB are through (they take well under a second here).
 		lines, err := c.readUntil("", 8*time.Second)
 		if err != nil {

@@ -52,6 +52,11 @@ type Enable struct {
 	Caps []string
 }
 
+// Compress is COMPRESS mechanism (RFC 4978), upper-cased.
+type Compress struct {
+	Mechanism string
+}
+
 // ID is ID (RFC 2971). Params alternates field, value; a NIL value is "".
 // Params is nil when the client sent "ID NIL".
 type ID struct {
@@ -142,6 +147,30 @@ type Append struct {
 	// caller; from Parse it aliases the raw input.
 	Literal []byte
 	Binary  bool // the message was sent as literal8 (~{n})
+	UTF8    bool // ... inside UTF8 ( ) (RFC 6855 §4)
+	// More are the second and later messages of a MULTIAPPEND (RFC 3502).
+	More []AppendMessage
+}
+
+// Replace is [UID] REPLACE n mailbox message (RFC 8508).
+type Replace struct {
+	Num     uint32 // message sequence number, or UID after UID
+	Mailbox string
+	Message AppendMessage
+}
+
+// AppendMessage is one message of an APPEND.
+type AppendMessage struct {
+	Flags   []string
+	Date    time.Time
+	Literal []byte
+	Binary  bool
+	UTF8    bool // sent as UTF8 (literal8), RFC 6855 §4
+}
+
+// Messages returns every message of the APPEND, the first one included.
+func (a *Append) Messages() []AppendMessage {
+	return append([]AppendMessage{{Flags: a.Flags, Date: a.Date, Literal: a.Literal, Binary: a.Binary, UTF8: a.UTF8}}, a.More...)
 }
 
 // Expunge is EXPUNGE, or UID EXPUNGE sequence-set (RFC 9051 §6.4.3, §6.4.9).
@@ -237,6 +266,7 @@ type FetchItem struct {
 	Name    string
 	Section *Section // non-nil for BODY[...], BODY.PEEK[...], BINARY*[...]
 	Partial *Partial // non-nil for <offset.count>
+	Lazy    bool     // PREVIEW (LAZY), RFC 8970 §4.1
 }
 
 // Section is the part of a message a FETCH names (RFC 9051 §6.4.5).

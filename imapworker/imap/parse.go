@@ -145,7 +145,7 @@ func (p *parser) command() *Command {
 		p.sp()
 		name = p.word(wb[:0])
 		switch string(name) {
-		case "COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD":
+		case "COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD", "REPLACE":
 		default:
 			p.fail("unknown UID command")
 		}
@@ -185,6 +185,12 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "AUTHENTICATE", p.authenticate()
 	case "ENABLE":
 		cmd.Name, cmd.Args = "ENABLE", p.enable()
+	case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA":
+		cmd.Name, cmd.Args = string(name), p.quota(string(name))
+	case "COMPRESS":
+		// compress = "COMPRESS" SP algorithm (RFC 4978 §5)
+		p.sp()
+		cmd.Name, cmd.Args = "COMPRESS", &Compress{Mechanism: p.atomUpper()}
 	case "ID":
 		cmd.Name, cmd.Args = "ID", p.id()
 	case "SELECT":
@@ -226,6 +232,8 @@ func (p *parser) command() *Command {
 		p.sp()
 		c.Mailbox = p.mailbox()
 		cmd.Name, cmd.Args = "COPY", c
+	case "REPLACE":
+		cmd.Name, cmd.Args = "REPLACE", p.replace()
 	case "MOVE":
 		p.sp()
 		m := &Move{Seq: p.sequenceSet()}
@@ -501,22 +509,63 @@ func (p *parser) statusAtts() []string {
 	}
 }
 
-// append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
-// (RFC 9051 §6.3.12; literal8 from RFC 3516 §4.4)
+// append = "APPEND" SP mailbox 1*append-message (RFC 3502 MULTIAPPEND)
+// append-message = [SP flag-list] [SP date-time] SP literal (RFC 9051
+// §6.3.12; literal8 from RFC 3516 §4.4)
 func (p *parser) append() *Append {
 	p.sp()
 	a := &Append{Mailbox: p.mailbox()}
+	for first := true; ; first = false {
+		p.sp()
+		m := p.appendMessage()
+		if first {
+			a.Flags, a.Date, a.Literal, a.Binary, a.UTF8 = m.Flags, m.Date, m.Literal, m.Binary, m.UTF8
+		} else {
+			a.More = append(a.More, m)
+		}
+		if p.peek() != ' ' {
+			return a
+		}
+	}
+}
+
+// replace = "REPLACE" SP seq-number SP mailbox append-message (RFC 8508
+// §6; a UID after UID)
+func (p *parser) replace() *Replace {
 	p.sp()
+	r := &Replace{Num: p.nzNumber()}
+	p.sp()
+	r.Mailbox = p.mailbox()
+	p.sp()
+	r.Message = p.appendMessage()
+	return r
+}
+
+func (p *parser) appendMessage() AppendMessage {
+	var m AppendMessage
 	if p.peek() == '(' {
-		a.Flags = p.flagList()
+		m.Flags = p.flagList()
 		p.sp()
 	}
 	if p.peek() == '"' {
-		a.Date = p.dateTime()
+		m.Date = p.dateTime()
 		p.sp()
 	}
+	if p.peek() == 'U' || p.peek() == 'u' {
+		// utf8-literal = "UTF8" SP "(" literal8 ")" (RFC 6855 §4)
+		if p.atomUpper() != "UTF8" {
+			p.fail("expected literal")
+		}
+		p.sp()
+		p.expect('(', "expected (")
+		p.expect('~', "expected literal8")
+		m.Binary, m.UTF8 = true, true
+		m.Literal = p.literal()
+		p.expect(')', "expected )")
+		return m
+	}
 	if p.take('~') {
-		a.Binary = true
+		m.Binary = true
 		if p.peek() != '{' {
 			p.fail("expected literal8")
 		}
@@ -524,11 +573,8 @@ func (p *parser) append() *Append {
 	if p.peek() != '{' {
 		p.fail("expected literal")
 	}
-	a.Literal = p.literal()
-	if p.peek() == ' ' {
-		p.fail("MULTIAPPEND not supported")
-	}
-	return a
+	m.Literal = p.literal()
+	return m
 }
 
 // fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
@@ -621,6 +667,22 @@ func (p *parser) fetchAtt() FetchItem {
 		it.Name = "UID"
 	case "MODSEQ":
 		it.Name = "MODSEQ"
+	case "PREVIEW":
+		// "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"] (RFC 8970 §6)
+		it.Name = "PREVIEW"
+		if p.pos+1 < len(p.b) && p.b[p.pos] == ' ' && p.b[p.pos+1] == '(' {
+			p.pos += 2
+			for {
+				if p.atomUpper() != "LAZY" {
+					p.fail("unknown PREVIEW modifier")
+				}
+				it.Lazy = true
+				if p.take(')') {
+					break
+				}
+				p.sp()
+			}
+		}
 	case "BODY":
 		it.Name = "BODY"
 		if p.peek() == '[' {

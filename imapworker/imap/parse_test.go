@@ -205,7 +205,7 @@ func TestParseErrors(t *testing.T) {
 		{deepSel, "a"},
 		{"a APPEND x\r\n", "a"},
 		{"a APPEND x (\\Seen) \"bad date\" {1}\r\nx\r\n", "a"},
-		{"a APPEND x {1}\r\nx {1}\r\ny\r\n", "a"},
+		{"a APPEND x {1}\r\nx y\r\n", "a"},
 		{"a STATUS x ()\r\n", "a"},
 		{"a CREATE x (FOO (bar))\r\n", "a"},
 		{"a LIST \"\" x FOO (bar)\r\n", "a"},

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"time"
 
 	"imapd/imapworker/server"
@@ -58,15 +59,16 @@ func Main(parent *ipc.MailboxToParent) error {
 	if err := ipc.NoNewPrivs(); err != nil {
 		return err
 	}
-	if err := sandbox(setup, log); err != nil {
+	w := &worker{parent: parent, setup: setup, log: log, sessions: map[uint64]session{},
+		activity: make(chan struct{}, 1)}
+	if err := sandbox(setup, log, w.unavailable); err != nil {
 		return err
 	}
-	st, err := openStore(setup)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+	if !w.down {
+		if w.store, err = openStore(setup); err != nil {
+			w.unavailable(err)
+		}
 	}
-	w := &worker{parent: parent, setup: setup, store: st, log: log, sessions: map[uint64]session{},
-		activity: make(chan struct{}, 1)}
 	// Until Go first collects, the heap is under 4 MB and forcing a
 	// collection costs more metadata than it frees; only then start looking.
 	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) { go w.releaseIdle() })
@@ -95,14 +97,17 @@ func MaildirPath(base, user, home string) string {
 
 // sandbox confines the worker to the user's Maildir (memory storage: no
 // file system at all) and checks from inside that the confinement holds.
-func sandbox(setup *pb.MailboxSetup, log *slog.Logger) error {
+// A Maildir that cannot be made goes to unavailable, and the worker is
+// confined to nothing.
+func sandbox(setup *pb.MailboxSetup, log *slog.Logger, unavailable func(error)) error {
 	var dirs []string
 	if setup.Storage == pb.Storage_STORAGE_MAILDIR {
 		dir := MaildirPath(setup.MaildirPath, setup.User, setup.Home)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("maildir: %w", err)
+			unavailable(err)
+		} else {
+			dirs = append(dirs, dir)
 		}
-		dirs = append(dirs, dir)
 	}
 	applied, warnings, err := ipc.Restrict(dirs...)
 	if err != nil {
@@ -127,7 +132,17 @@ func openStore(setup *pb.MailboxSetup) (store.User, error) {
 		if setup.MaildirPath == "" && setup.Home == "" {
 			return nil, errors.New("no home directory and no maildir base path")
 		}
-		return maildir.Open(MaildirPath(setup.MaildirPath, setup.User, setup.Home), maildir.Options{})
+		dir := MaildirPath(setup.MaildirPath, setup.User, setup.Home)
+		u, err := maildir.Open(dir, maildir.Options{})
+		if err != nil {
+			return nil, err
+		}
+		// ensureDirs accepts a tmp/ that exists but is not ours to write.
+		if err := syscall.Access(filepath.Join(dir, "tmp"), 2 /* W_OK */); err != nil {
+			u.Close()
+			return nil, &os.PathError{Op: "write", Path: filepath.Join(dir, "tmp"), Err: err}
+		}
+		return u, nil
 	}
 	return nil, fmt.Errorf("unknown storage %v", setup.Storage)
 }
@@ -137,6 +152,7 @@ type worker struct {
 	setup  *pb.MailboxSetup
 	store  store.User
 	log    *slog.Logger
+	down   bool // the store could not be opened: every login is refused
 
 	mu       sync.Mutex
 	sessions map[uint64]session
@@ -265,6 +281,12 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 		w.done(ns.SessionId)
 		return
 	}
+	if w.down {
+		refuse(conn, ns.Handoff.GetTag())
+		conn.Close()
+		w.done(ns.SessionId)
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.mu.Lock()
 	w.sessions[ns.SessionId] = session{cancel, conn}
@@ -283,6 +305,7 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 			AppendLimit: int64(w.setup.AppendLimit),
 			AutoLogout:  time.Duration(w.setup.AutologoutSeconds) * time.Second,
 			MaxLine:     int(w.setup.MaxLine),
+			Quota:       server.Quota{Storage: int64(w.setup.QuotaStorage), Messages: int64(w.setup.QuotaMessages)},
 			Logger:      log,
 		}, &server.Login{
 			Conn: conn, TLS: h.Tls, Tag: h.Tag, User: w.setup.User, SASL: h.Sasl,
@@ -342,4 +365,50 @@ const stopWait = 3 * time.Second
 type session struct {
 	cancel context.CancelFunc
 	conn   net.Conn
+}
+
+// unavailable records that the user's mail cannot be opened, and logs
+// what stopped it: the failing path and the owner and mode of it or of its
+// nearest existing superior (issue 14, correction 9).
+func (w *worker) unavailable(err error) {
+	w.down = true
+	path := MaildirPath(w.setup.MaildirPath, w.setup.User, w.setup.Home)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		path = pe.Path
+	}
+	w.log.Error("mailbox unavailable; logins are refused", append([]any{"err", err}, describePath(path)...)...)
+}
+
+// describePath gives the owner and mode of path, or of its nearest
+// existing superior, as log attributes.
+func describePath(path string) []any {
+	for p := path; ; p = filepath.Dir(p) {
+		fi, err := os.Lstat(p)
+		if err == nil {
+			attrs := []any{"path", p, "mode", fi.Mode().String()}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				attrs = append(attrs, "owner", fmt.Sprintf("%d:%d", st.Uid, st.Gid))
+			}
+			if p != path {
+				attrs = append(attrs, "missing", path)
+			}
+			return attrs
+		}
+		if p == filepath.Dir(p) {
+			return []any{"path", path}
+		}
+	}
+}
+
+// refuse answers a login whose mail cannot be opened (RFC 5530
+// UNAVAILABLE) and ends the connection, instead of closing it without a
+// word.
+func refuse(conn net.Conn, tag string) {
+	if tag == "" {
+		tag = "*"
+	}
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "%s NO [UNAVAILABLE] Mailbox unavailable, try again later\r\n"+
+		"* BYE [UNAVAILABLE] Mailbox unavailable\r\n", tag)
 }

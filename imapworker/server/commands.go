@@ -49,6 +49,11 @@ func init() {
 		"STORE":        {states: stateSelected, uid: true, fn: (*conn).cmdStore},
 		"COPY":         {states: stateSelected, uid: true, fn: (*conn).cmdCopy},
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
+		"REPLACE":      {states: stateSelected, uid: true, fn: (*conn).cmdReplace},
+		"COMPRESS":     {states: authed, fn: (*conn).cmdCompress},
+		"GETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
+		"GETQUOTAROOT": {states: authed, fn: (*conn).cmdQuota},
+		"SETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
 		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
 		"THREAD":       {states: stateSelected, uid: true, fn: (*conn).cmdThread},
 		"CANCELUPDATE": {states: stateSelected, fn: (*conn).cmdCancelUpdate},
@@ -85,6 +90,12 @@ var capImplemented = map[string]string{
 	"BINARY":             "FETCH",
 	"STATUS=SIZE":        "STATUS",
 	"APPENDLIMIT":        "APPEND",
+	"MULTIAPPEND":        "APPEND",
+	"REPLACE":            "REPLACE",
+	"COMPRESS":           "COMPRESS",     // =DEFLATE
+	"QUOTA":              "GETQUOTAROOT", // and =RES-STORAGE, =RES-MESSAGE
+	"UTF8":               "ENABLE",       // =ACCEPT
+	"PREVIEW":            "FETCH",
 	"CONDSTORE":          "ENABLE", // RFC 7162 §3.1: condstore.go
 	"QRESYNC":            "ENABLE", // RFC 7162 §3.2: qresync.go
 	"SORT":               "SORT",   // SORT and SORT=DISPLAY
@@ -104,6 +115,11 @@ var sessionCaps = []string{
 	"CONDSTORE", "QRESYNC", "NOTIFY",
 	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
 	"PARTIAL", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT",
+	// COMPRESS=DEFLATE is not advertised: compress/flate's reader blocks
+	// on a client's Z_PARTIAL_FLUSH (isync 1.4 then times out), see
+	// compress.go.
+	"MULTIAPPEND", "REPLACE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
+	"UTF8=ACCEPT", "PREVIEW",
 }
 
 // capabilities returns the capability list for the connection's state.
@@ -157,7 +173,13 @@ func (c *conn) cmdID(cmd *imap.Command) error {
 	if len(args.Params) > 60 {
 		return badf("too many ID parameters")
 	}
-	c.idArg = args.Params
+	c.idArg = make([]string, len(args.Params))
+	for i, p := range args.Params {
+		if len(p) > idValueKept {
+			p = strings.ToValidUTF8(p[:idValueKept], "")
+		}
+		c.idArg[i] = p
+	}
 	c.writeString("* ID (\"name\" \"imapd\")\r\n")
 	c.ok(cmd, "", "ID completed")
 	return nil
@@ -173,6 +195,11 @@ func (c *conn) cmdEnable(cmd *imap.Command) error {
 			if !c.rev2 {
 				c.rev2 = true
 				enabled = append(enabled, "IMAP4rev2")
+			}
+		case "UTF8=ACCEPT":
+			if !c.utf8 {
+				c.utf8 = true
+				enabled = append(enabled, "UTF8=ACCEPT")
 			}
 		case "CONDSTORE": // RFC 7162 §3.1
 			if !c.condstore {

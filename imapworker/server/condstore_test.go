@@ -187,7 +187,8 @@ func TestCondStoreOtherSessions(t *testing.T) {
 	b.expectDo("C270 NOOP", `* 7 FETCH (UID 7 FLAGS (\Seen \Deleted) MODSEQ (10))`, "C270 OK NOOP completed")
 
 	// Example 11: a conditional STORE on a mixture of expunged and
-	// present messages.
+	// present messages. The expunged ones' last flags come too (RFC 2180
+	// §4.1, docs/conformance.md: EXPUNGEISSUED).
 	a.expectDo(`a1 STORE 4:6 +FLAGS.SILENT (\Deleted)`, "* 4 FETCH (MODSEQ (11))", "* 5 FETCH (MODSEQ (12))", "* 6 FETCH (MODSEQ (13))", "a1 OK STORE completed")
 	a.expectDo("a2 EXPUNGE", "* 7 EXPUNGE", "* 6 EXPUNGE", "* 5 EXPUNGE", "* 4 EXPUNGE", "a2 OK EXPUNGE completed")
 	a.expectDo(`a3 STORE 2 +FLAGS.SILENT (\Answered)`, "* 2 FETCH (MODSEQ (15))", "a3 OK STORE completed")
@@ -196,6 +197,9 @@ func TestCondStoreOtherSessions(t *testing.T) {
 		S: * 1 FETCH (FLAGS (\Seen) MODSEQ (16))
 		S: * 3 FETCH (FLAGS (\Seen) MODSEQ (17))
 		S: * 2 FETCH (UID 2 FLAGS (\Answered) MODSEQ (15))
+		S: * 4 FETCH (UID 4 FLAGS (\Deleted) MODSEQ (11))
+		S: * 5 FETCH (UID 5 FLAGS (\Deleted) MODSEQ (12))
+		S: * 6 FETCH (UID 6 FLAGS (\Deleted) MODSEQ (13))
 		S: B001 NO [MODIFIED 2] some messages were expunged
 		C: B002 NOOP
 		S: * 7 EXPUNGE

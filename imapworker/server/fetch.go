@@ -42,7 +42,7 @@ func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
 		case "RFC822.SIZE":
 		case "MODSEQ":
 			p.modseq = true
-		case "ENVELOPE", "BODYSTRUCTURE":
+		case "ENVELOPE", "BODYSTRUCTURE", "PREVIEW":
 			// From the cache, else parsed on demand.
 		case "RFC822.HEADER":
 			p.content = true
@@ -131,34 +131,74 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 		}
 	}
 	var failed error
+	gone := false
 	for k, i := range idx {
 		var date time.Time
 		if dates != nil {
 			date = dates[k]
 		}
-		if err := c.fetchOne(i, date, plan, seenNow[s.msgs[i].UID]); err != nil {
-			if failed == nil || errors.Is(err, store.ErrExpunged) {
-				failed = err
-			}
+		err := c.fetchOne(i, date, plan, seenNow[s.msgs[i].UID])
+		switch {
+		case errors.Is(err, errGone):
+			gone = true
+		case err != nil && failed == nil:
+			failed = err
 		}
 	}
-	// RFC 9051 §6.4.9: a UID that no longer exists is ignored, not an error.
-	if failed != nil && !(cmd.UID && errors.Is(failed, store.ErrExpunged)) {
+	if failed != nil {
 		return failed
+	}
+	if gone {
+		// RFC 2180 §4.1.1, RFC 5530: answered with what is still known.
+		c.ok(cmd, "EXPUNGEISSUED", "some messages were expunged")
+		return nil
 	}
 	c.ok(cmd, "", "FETCH completed")
 	return nil
 }
 
+// errGone: the message was expunged by another session that this one has
+// not yet reported; fetchOne answered what it still knew.
+var errGone = errors.New("expunged elsewhere")
+
+// learnGone is called when the store no longer has message i although the
+// view does: it polls without sending EXPUNGE (RFC 9051 §7.4.1), so that
+// the message becomes a ghost with the last flags another session gave it,
+// and returns the message's index again (the poll may move the view).
+func (c *conn) learnGone(uid uint32) int {
+	if !c.mbox.ghosts[uid] {
+		c.updates(false)
+	}
+	return c.mbox.index(uid)
+}
+
 // fetchOne answers plan for message i; date is its internal date when
-// plan asks for it.
+// plan asks for it. A message the store no longer has is answered as
+// fetchMsg does with gone, and errGone returned.
 func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) error {
+	uid := c.mbox.msgs[i].UID
+	if !c.mbox.ghosts[uid] && !(plan.date && date.IsZero()) { // zero: gone since the session last looked
+		err := c.fetchMsg(i, date, plan, seenNow, false)
+		if !errors.Is(err, store.ErrExpunged) {
+			return err
+		}
+	}
+	return c.fetchMsg(c.learnGone(uid), date, plan, seenNow, true)
+}
+
+// fetchMsg answers plan for message i. With gone it sends what the session
+// still knows, NIL for content, and leaves out ENVELOPE and BODYSTRUCTURE
+// unless cached (the grammar has no NIL for them; RFC 2180 §4.1.1). It
+// returns store.ErrExpunged before writing anything when it finds the
+// message gone.
+func (c *conn) fetchMsg(i int, date time.Time, plan *fetchPlan, seenNow, gone bool) error {
 	s := c.mbox
 	m := &s.msgs[i]
-	if plan.date && date.IsZero() {
-		return store.ErrExpunged // gone from the store since the session last looked
-	}
-	var root, head *mime.Part
+	// root is the message as BODY sends it: a part with NUL in its body
+	// base64-encoded (mime.EncodeBinary); bin is the message as stored,
+	// for BINARY, parsed only when the two differ.
+	var root, head, bin *mime.Part
+	var raw []byte
 	defer plan.buf.done() // the response is written: root and head are done with
 	// whole and header parse the message on demand: a cached ENVELOPE or
 	// BODYSTRUCTURE needs neither, an ENVELOPE only the header block.
@@ -174,8 +214,21 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 				return nil, err
 			}
 			root = mime.Parse(body)
+			if mime.HasNUL(body) {
+				raw = body
+				root = mime.Parse(mime.EncodeBinary(root))
+			}
 		}
 		return root, nil
+	}
+	binary := func() *mime.Part {
+		if raw == nil {
+			return root
+		}
+		if bin == nil {
+			bin = mime.Parse(raw)
+		}
+		return bin
 	}
 	header := func() (*mime.Part, error) {
 		if root != nil {
@@ -197,16 +250,47 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 		}
 		return head, nil
 	}
-	if plan.content {
+	if plan.content && !gone {
 		if _, err := whole(); err != nil {
 			return err
 		}
 	}
 	var failed error // a read error after a literal's size was sent
+	// streamed: part of the response was written already, so finding the
+	// message gone can no longer restart it (see fetchOne).
+	streamed := false
+	lateErr := func(err error) error {
+		if streamed && errors.Is(err, store.ErrExpunged) {
+			return errors.New("message expunged while it was being sent")
+		}
+		return err
+	}
 	b := append(c.out[:0], "* "...)
 	b = strconv.AppendInt(b, int64(i+1), 10)
 	b = append(b, " FETCH ("...)
 	n := len(b)
+	// storeCopy appends the whole message (BODY[], RFC822) as the store
+	// has it; errHasNUL means it holds NUL and root, now parsed, has the
+	// form to send.
+	storeCopy := func(p *imap.Partial) error {
+		pre := b
+		var err error
+		if b, err = c.appendMessage(b, m.UID, p); err == nil {
+			streamed = streamed || len(b) == 0
+			return nil
+		} else if b != nil {
+			streamed, failed = true, err
+			return nil
+		}
+		b = pre
+		if !errors.Is(err, errHasNUL) {
+			return lateErr(err)
+		}
+		if _, err := whole(); err != nil {
+			return lateErr(err)
+		}
+		return errHasNUL
+	}
 	sp := func() {
 		if len(b) > n {
 			b = append(b, ' ')
@@ -238,6 +322,9 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 			b = append(b, "FLAGS "...)
 			b = c.appendFlags(b, m)
 		case "INTERNALDATE":
+			if date.IsZero() {
+				continue // gone before its date was learned
+			}
 			sp()
 			b = append(b, "INTERNALDATE "...)
 			b = imap.AppendDateTime(b, date)
@@ -246,6 +333,9 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 			b = append(b, "RFC822.SIZE "...)
 			b = strconv.AppendInt(b, m.Size, 10)
 		case "ENVELOPE":
+			if gone && !c.isCached(m.UID, "env") {
+				continue // no NIL in the grammar: left out (RFC 2180 §4.1.1)
+			}
 			sp()
 			b = append(b, "ENVELOPE "...)
 			var err error
@@ -259,9 +349,38 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 				return c.appendEnvelope(x, p.Envelope()), nil
 			})
 			if err != nil {
-				return err
+				return lateErr(err)
+			}
+		case "PREVIEW":
+			pre := len(b)
+			sp()
+			b = append(b, "PREVIEW "...)
+			if gone && !c.isCached(m.UID, "preview") {
+				b = append(b, "NIL"...) // RFC 8970 allows NIL only for LAZY
+				if !it.Lazy {
+					b = b[:pre]
+				}
+				continue
+			}
+			if it.Lazy && m.Size >= lazyPreviewMax && !c.isCached(m.UID, "preview") {
+				b = append(b, "NIL"...) // RFC 8970 §4.1: not without delay
+				continue
+			}
+			var err error
+			b, err = c.cachedAppend(b, m.UID, "preview", func(x []byte) ([]byte, error) {
+				p, err := whole()
+				if err != nil {
+					return x, err
+				}
+				return c.appendStr(x, mime.Preview(p)), nil
+			})
+			if err != nil {
+				return lateErr(err)
 			}
 		case "BODYSTRUCTURE":
+			if gone && !c.isCached(m.UID, "bs") {
+				continue
+			}
 			sp()
 			b = append(b, "BODYSTRUCTURE "...)
 			var err error
@@ -273,11 +392,14 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 				return c.appendBodyStructure(x, p, true), nil
 			})
 			if err != nil {
-				return err
+				return lateErr(err)
 			}
 		case "BODY", "BODY.PEEK":
 			sp()
 			if it.Section == nil {
+				if gone && !c.isCached(m.UID, "body") {
+					continue
+				}
 				b = append(b, "BODY "...)
 				var err error
 				b, err = c.cachedAppend(b, m.UID, "body", func(x []byte) ([]byte, error) {
@@ -288,20 +410,21 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 					return c.appendBodyStructure(x, p, false), nil
 				})
 				if err != nil {
-					return err
+					return lateErr(err)
 				}
 				continue
 			}
 			b = imap.AppendFetchName(b, *it)
 			b = append(b, ' ')
-			if root == nil && wholeMessage(it.Section) {
-				var err error
-				if b, err = c.appendMessage(b, m.UID, it.Partial); err != nil {
-					if b == nil {
-						return err
-					}
-					failed = err
+			if !gone && root == nil && wholeMessage(it.Section) {
+				if err := storeCopy(it.Partial); err == nil {
+					continue
+				} else if err != errHasNUL {
+					return err
 				}
+			}
+			if gone {
+				b = append(b, "NIL"...)
 				continue
 			}
 			data, err := root.Section(mimeSection(it.Section))
@@ -310,12 +433,19 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 				continue
 			}
 			b = c.appendData(b, partial(data, it.Partial), false)
+			streamed = streamed || len(b) == 0
 		case "BINARY", "BINARY.PEEK":
 			var path []int
 			if it.Section != nil {
 				path = it.Section.Part
 			}
-			data, err := root.Binary(path)
+			if gone {
+				sp()
+				b = imap.AppendFetchName(b, *it)
+				b = append(b, " NIL"...)
+				continue
+			}
+			data, err := binary().Binary(path)
 			if errors.Is(err, mime.ErrUnknownCTE) {
 				return no("UNKNOWN-CTE", "unknown content-transfer-encoding")
 			}
@@ -327,12 +457,16 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 				continue
 			}
 			b = c.appendData(b, partial(data, it.Partial), true)
+			streamed = streamed || len(b) == 0
 		case "BINARY.SIZE":
 			var path []int
 			if it.Section != nil {
 				path = it.Section.Part
 			}
-			size, err := root.BinarySize(path)
+			if gone {
+				continue // a number, no NIL
+			}
+			size, err := binary().BinarySize(path)
 			if errors.Is(err, mime.ErrUnknownCTE) {
 				return no("UNKNOWN-CTE", "unknown content-transfer-encoding")
 			}
@@ -347,23 +481,40 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 		case "RFC822":
 			sp()
 			b = append(b, "RFC822 "...)
-			var err error
-			if b, err = c.appendMessage(b, m.UID, nil); err != nil {
-				if b == nil {
+			if gone {
+				b = append(b, "NIL"...)
+				continue
+			}
+			if root == nil {
+				if err := storeCopy(nil); err == nil {
+					continue
+				} else if err != errHasNUL {
 					return err
 				}
-				failed = err
 			}
+			data, _ := root.Section(mime.Section{})
+			b = c.appendData(b, data, false)
+			streamed = streamed || len(b) == 0
 		case "RFC822.HEADER":
 			sp()
 			b = append(b, "RFC822.HEADER "...)
+			if gone {
+				b = append(b, "NIL"...)
+				continue
+			}
 			data, _ := root.Section(mime.Section{Specifier: mime.SpecHeader})
 			b = c.appendData(b, data, false)
+			streamed = streamed || len(b) == 0
 		case "RFC822.TEXT":
 			sp()
 			b = append(b, "RFC822.TEXT "...)
+			if gone {
+				b = append(b, "NIL"...)
+				continue
+			}
 			data, _ := root.Section(mime.Section{Specifier: mime.SpecText})
 			b = c.appendData(b, data, false)
+			streamed = streamed || len(b) == 0
 		}
 	}
 	b = append(b, ")\r\n"...)
@@ -372,6 +523,9 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 		b = nil // don't keep a large message's buffer
 	}
 	c.out = b[:0]
+	if failed == nil && gone {
+		failed = errGone
+	}
 	return failed
 }
 
@@ -396,22 +550,29 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, err
 		return nil, err
 	}
 	defer cnt.Close()
-	off, n := int64(0), cnt.Size()
+	size := cnt.Size()
+	off, n := int64(0), size
 	if p != nil {
 		off = min(p.Offset, n)
 		n = min(n-off, p.Count)
 	}
-	if bb, ok := cnt.(interface{ Bytes() []byte }); ok || n < streamMin {
+	if bb, ok := cnt.(interface{ Bytes() []byte }); ok || size < streamMin {
 		var data []byte
 		if ok {
-			data = bb.Bytes()[off : off+n]
+			data = bb.Bytes()
 		} else {
-			data = make([]byte, n)
-			if k, err := cnt.ReadAt(data, off); k < len(data) {
-				return nil, err
+			data = make([]byte, size)
+			if k, err := cnt.ReadAt(data, 0); k < len(data) {
+				return nil, cmp.Or(err, io.ErrUnexpectedEOF)
 			}
 		}
-		return c.appendData(b, data, false), nil
+		if mime.HasNUL(data) {
+			return nil, errHasNUL
+		}
+		return c.appendData(b, data[off:off+n], false), nil
+	}
+	if nul, err := c.contentHasNUL(uid, cnt); err != nil || nul {
+		return nil, cmp.Or(err, errHasNUL)
 	}
 	b = imap.AppendLiteralHeader(b, n, false)
 	c.write(b)
@@ -481,7 +642,7 @@ func mimeSection(s *imap.Section) mime.Section {
 // and caching it when absent. The key names the session's string mode, as
 // IMAP4rev1 sessions get 8-bit text as literals.
 func (c *conn) cachedAppend(b []byte, uid uint32, key string, gen func([]byte) ([]byte, error)) ([]byte, error) {
-	if !c.rev2 {
+	if !c.utf8OK() {
 		key = key7(key)
 	}
 	if v, ok := c.mbox.h.Cached(uid, key); ok {
@@ -505,12 +666,14 @@ func key7(key string) string {
 		return "bs7"
 	case "body":
 		return "body7"
+	case "preview":
+		return "preview7"
 	}
 	return key + "7"
 }
 
 func (c *conn) appendStr(b []byte, s string) []byte {
-	if c.rev2 {
+	if c.utf8OK() {
 		return imap.AppendString(b, s)
 	}
 	return imap.AppendString7(b, s)
@@ -655,3 +818,7 @@ func (c *conn) appendExtTail(b []byte, p *mime.Part) []byte {
 	b = append(b, ' ')
 	return c.appendNStr(b, p.Location)
 }
+
+// lazyPreviewMax: PREVIEW (LAZY) of a message this large that has no
+// cached preview answers NIL rather than read it (RFC 8970 §4.1).
+const lazyPreviewMax = 1 << 20

@@ -137,8 +137,10 @@ func (c *conn) cmdList(cmd *imap.Command) error {
 			out = append(out, &listEntry{name: n, attrs: a, subscribe: true, nonexist: !ok})
 		}
 		if recursive {
-			// RFC 5258 §3.5: parents of subscribed mailboxes match too,
-			// marked with CHILDINFO.
+			// RFC 5258 §3.5: a matching mailbox with a subscribed
+			// descendant is listed with CHILDINFO, but only when some such
+			// descendant is not listed itself (redundant CHILDINFO is
+			// suppressed, as in the section's example 9).
 			listed := make(map[string]*listEntry, len(out))
 			for _, e := range out {
 				listed[e.name] = e
@@ -148,7 +150,7 @@ func (c *conn) cmdList(cmd *imap.Command) error {
 					continue
 				}
 				for s := range subs {
-					if strings.HasPrefix(s, m.Name+"/") {
+					if strings.HasPrefix(s, m.Name+"/") && listed[s] == nil {
 						if e := listed[m.Name]; e != nil {
 							e.childSub = true
 						} else {
@@ -230,12 +232,36 @@ func (c *conn) cmdLsub(cmd *imap.Command) error {
 	for _, m := range boxes {
 		exists[m.Name] = m.Attrs
 	}
+	// RFC 3501 §6.3.9: a subscribed name that "%" does not reach shows its
+	// superior that it reaches, \Noselect, unless that is subscribed too.
+	subscribed := make(map[string]bool, len(subs))
 	for _, n := range subs {
-		if !re.MatchString(n) {
+		subscribed[n] = true
+	}
+	listed := map[string]bool{}
+	var out []string
+	for _, n := range subs {
+		if re.MatchString(n) {
+			if !listed[n] {
+				listed[n] = true
+				out = append(out, n)
+			}
 			continue
 		}
+		for i := len(n) - 1; i > 0; i-- {
+			if n[i] != store.Delimiter {
+				continue
+			}
+			if p := n[:i]; !subscribed[p] && !listed[p] && re.MatchString(p) {
+				listed[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	for _, n := range out {
 		attrs := ""
-		if a, ok := exists[n]; !ok || a&store.AttrNoSelect != 0 {
+		if a, ok := exists[n]; !subscribed[n] || !ok || a&store.AttrNoSelect != 0 {
 			attrs = `\Noselect`
 		}
 		b := append(c.out[:0], "* LSUB ("...)

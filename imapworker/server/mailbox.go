@@ -184,6 +184,9 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 			b = strconv.AppendUint(b, uint64(st.Unseen), 10)
 		case "DELETED":
 			b = strconv.AppendUint(b, uint64(st.Deleted), 10)
+		case "DELETED-STORAGE":
+			// RFC 9208 §4.2: the sum of RFC822.SIZE, which it allows.
+			b = strconv.AppendInt(b, st.DeletedSize, 10)
 		case "SIZE":
 			b = strconv.AppendInt(b, st.Size, 10)
 		case "RECENT":
@@ -200,7 +203,8 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 func checkStatusItems(items []string) error {
 	for _, it := range items {
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT", "HIGHESTMODSEQ":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT", "HIGHESTMODSEQ",
+			"DELETED-STORAGE":
 		default:
 			return badf("unknown STATUS item " + it)
 		}
@@ -251,23 +255,39 @@ func parseFlags(list []string) (store.Flags, error) {
 	return f, nil
 }
 
-// RFC 9051 §6.3.12, RFC 4315 APPENDUID, RFC 3516 literal8, RFC 7889.
+// RFC 9051 §6.3.12, RFC 4315 APPENDUID, RFC 3516 literal8, RFC 7889,
+// RFC 3502 MULTIAPPEND (all or none, one APPENDUID with the UID set).
 func (c *conn) cmdAppend(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Append)
-	flags, err := parseFlags(args.Flags)
-	if err != nil {
-		return err
-	}
-	if int64(len(args.Literal)) > c.appendMax {
-		return no("TOOBIG", "message exceeds APPENDLIMIT")
+	msgs := args.Messages()
+	nms := make([]store.NewMessage, len(msgs))
+	for i, m := range msgs {
+		var err error
+		if nms[i], err = c.newMessage(m); err != nil {
+			return err
+		}
 	}
 	name := c.mailboxName(args.Mailbox)
-	uv, uid, err := c.user.Append(name, flags, args.Date, args.Literal)
+	var size int64
+	for _, m := range nms {
+		size += int64(len(m.Body))
+	}
+	var uv uint32
+	var uids []uint32
+	err := c.withQuota(size, int64(len(nms)), 0, 0, func() (err error) {
+		if len(nms) == 1 {
+			var uid uint32
+			uv, uid, err = c.user.Append(name, nms[0].Flags, nms[0].Date, nms[0].Body)
+			uids = []uint32{uid}
+		} else {
+			uv, uids, err = c.user.AppendMany(name, nms)
+		}
+		return err
+	})
 	if err != nil {
 		return tryCreate(err)
 	}
 	c.notifyOwnStatus(name)
-	code := "APPENDUID " + strconv.FormatUint(uint64(uv), 10) + " " + strconv.FormatUint(uint64(uid), 10)
-	c.ok(cmd, code, "APPEND completed")
+	c.ok(cmd, appendUID(uv, uids), "APPEND completed")
 	return nil
 }

@@ -110,7 +110,7 @@ func TestNotifyNamesIdleDelayed(t *testing.T) {
 	other.expectDo("o7 EXPUNGE", "* 2 EXPUNGE", "o7 OK EXPUNGE completed")
 	time.Sleep(5 * notifyInterval)
 	// SELECTED-DELAYED: the expunge waits for a command that allows it.
-	n.expectDo("c FETCH 2 (UID)", "* 2 FETCH (UID 2)", "c OK FETCH completed")
+	n.expectDo("c FETCH 2 (UID)", "* 2 FETCH (UID 2)", "c OK [EXPUNGEISSUED] some messages were expunged") // issue 14, correction 7
 	n.expectDo("d NOOP", "* 2 EXPUNGE", "d OK NOOP completed")
 }
 

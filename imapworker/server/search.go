@@ -367,6 +367,9 @@ func cmpDay(t, d time.Time, op imap.SearchOp) bool {
 // PARTIAL.
 func (c *conn) cmdSearch(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Search)
+	if c.utf8 && args.Charset != "" {
+		return badf("no CHARSET after ENABLE UTF8=ACCEPT") // RFC 6855 §3
+	}
 	if err := checkCharset(args.Charset, true); err != nil {
 		return err
 	}

@@ -115,28 +115,38 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 	if len(flags.Keywords) > 0 {
 		c.addKeywords(flags.Keywords)
 	}
-	k := 0
+	if len(ups) < len(uids) {
+		// Some were expunged by another session this one has not heard
+		// of: learn it (no EXPUNGE during STORE, RFC 9051 §7.4.1) and
+		// report their last flags (RFC 2180 §4.1).
+		c.updates(false)
+	}
 	if len(ups) > 0 {
 		c.mbox.own()
 	}
-	for _, u := range ups {
-		for k < len(live) && c.mbox.msgs[live[k]].UID != u.UID {
+	gone := false
+	k := 0
+	for _, i := range idx {
+		m := &c.mbox.msgs[i]
+		if k < len(ups) && ups[k].UID == m.UID { // ups is a subsequence of uids
+			m.Flags, m.ModSeq = ups[k].Flags, ups[k].ModSeq
 			k++
+			// RFC 7162 §3.1.3: CONDSTORE-aware clients learn the new
+			// MODSEQ even of a .SILENT STORE.
+			if !args.Silent || (c.condstore && !c.mbox.nomodseq) {
+				c.writeStoreFetch(cmd, i, !args.Silent)
+			}
+			continue
 		}
-		if k == len(live) {
-			break
-		}
-		i := live[k]
-		c.mbox.msgs[i].Flags, c.mbox.msgs[i].ModSeq = u.Flags, u.ModSeq
-		// RFC 7162 §3.1.3: CONDSTORE-aware clients learn the new MODSEQ
-		// even of a .SILENT STORE.
-		if !args.Silent || (c.condstore && !c.mbox.nomodseq) {
-			c.writeStoreFetch(cmd, i, !args.Silent)
+		gone = true
+		if !args.Silent {
+			c.writeStoreFetch(cmd, i, true)
 		}
 	}
 	c.ctxChanged(store.Changes{Flags: ups})
-	if len(live) < len(idx) {
-		return no("EXPUNGEISSUED", "some messages were expunged")
+	if gone {
+		c.ok(cmd, "EXPUNGEISSUED", "some messages were expunged")
+		return nil
 	}
 	c.ok(cmd, "", "STORE completed")
 	return nil
@@ -194,7 +204,17 @@ func (c *conn) cmdCopy(cmd *imap.Command) error {
 	if err != nil || len(uids) == 0 {
 		return err
 	}
-	res, err := c.mbox.h.Copy(uids, dest)
+	var size int64
+	for _, u := range uids {
+		if i := c.mbox.index(u); i >= 0 {
+			size += c.mbox.msgs[i].Size
+		}
+	}
+	var res store.CopyResult
+	err = c.withQuota(size, int64(len(uids)), 0, 0, func() (err error) {
+		res, err = c.mbox.h.Copy(uids, dest)
+		return err
+	})
 	if err != nil {
 		return tryCreate(err)
 	}
@@ -207,7 +227,8 @@ func (c *conn) cmdCopy(cmd *imap.Command) error {
 }
 
 // RFC 9051 §6.4.8, RFC 6851: COPYUID goes in an untagged OK before the
-// EXPUNGEs.
+// EXPUNGEs. MOVE within the account's one quota root adds nothing, so it
+// is never refused for quota (RFC 9208).
 func (c *conn) cmdMove(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Move)
 	if c.mbox.readOnly {
@@ -223,7 +244,8 @@ func (c *conn) cmdMove(cmd *imap.Command) error {
 	}
 	c.notifyOwnStatus(dest)
 	c.writeString("* OK [" + appendCopyUID(res) + "] Moved\r\n")
-	c.updates(true)
+	// The moved messages' EXPUNGEs first: moved into this mailbox, their
+	// copies' EXISTS comes after (RFC 6851 §4.3).
 	set := make(map[uint32]bool, len(res.Src))
 	for _, u := range res.Src {
 		set[u] = true

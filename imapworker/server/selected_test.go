@@ -115,9 +115,9 @@ func TestCopyMove(t *testing.T) {
 		S: a4 NO [TRYCREATE] no such mailbox
 		C: a5 MOVE 1 INBOX
 		S~ \* OK \[COPYUID \d+ 1 4\] Moved
-		S: * 2 EXISTS
-		S: * 2 RECENT
 		S: * 1 EXPUNGE
+		S: * 1 EXISTS
+		S: * 1 RECENT
 		S: a5 OK MOVE completed
 		C: a6 UID FETCH 1:* UID
 		S: * 1 FETCH (UID 4)

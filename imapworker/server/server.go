@@ -73,6 +73,7 @@ type SessionConfig struct {
 	AppendLimit int64         // APPENDLIMIT (RFC 7889); default 64 MiB
 	AutoLogout  time.Duration // default and minimum 30 minutes (RFC 9051 §5.4)
 	MaxLine     int           // caps a command outside its literals; default 64 KiB
+	Quota       Quota         // RFC 9208 limits; zero: none
 	// WriteTimeout bounds each write to a client that does not read
 	// (default 5 minutes).
 	WriteTimeout time.Duration
@@ -81,8 +82,15 @@ type SessionConfig struct {
 
 // Limits.
 const (
-	preauthMaxLiteral  = 8 << 10  // LOGIN/AUTHENTICATE literals before login
-	preauthMaxLine     = 16 << 10 // commands before login are short
+	preauthMaxLiteral = 8 << 10 // LOGIN/AUTHENTICATE literals before login
+	// preauthMaxLine holds the longest ID that RFC 2971 §3.3 allows (30
+	// pairs, fields up to 30 octets, values up to 1024: 31.8 KB quoted),
+	// with room; other commands before login are short.
+	preauthMaxLine = 40 << 10
+	// idValueKept bounds each ID value kept for the mailbox worker's log,
+	// so that 30 long values fit the handoff message (docs/design.md,
+	// "A connection's path").
+	idValueKept        = 256
 	defaultAppendLimit = 64 << 20
 	minAutoLogout      = 30 * time.Minute
 	defaultLoginTime   = time.Minute
@@ -123,11 +131,16 @@ type conn struct {
 	tls bool
 
 	maxLine int // preauth: the line cap, kept for the reader STARTTLS makes
+	// litTotal sums the current command's literals (MULTIAPPEND, see
+	// literal); the reader goroutine alone uses it.
+	litTotal int64
 
 	wmu          sync.Mutex // bw is written by the main loop and by the literal callback
 	bw           *bufio.Writer
 	writeTimeout time.Duration
 	stopBye      func() bool // cancels the byeGrace deadline, for a handoff
+	src          io.Reader   // what the session's reader reads from (COMPRESS wraps it)
+	zw           *zWriter    // non-nil once COMPRESS is active: flush flushes it too
 
 	reqs    chan readKind
 	res     chan readResult
@@ -148,6 +161,7 @@ type conn struct {
 	scfg      *SessionConfig
 	user      store.User
 	rev2      bool // ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
+	utf8      bool // ENABLE UTF8=ACCEPT (RFC 6855); see utf8OK
 	mbox      *selected
 	out       []byte // scratch line buffer
 	appendMax int64
@@ -226,6 +240,7 @@ func (c *conn) reader() {
 		var res readResult
 		r := c.r
 		if k == readCommand {
+			c.litTotal = 0
 			res.cmd, res.err = r.ReadCommand()
 		} else {
 			var l []byte
@@ -317,7 +332,14 @@ func (c *conn) writeString(s string) { c.bw.WriteString(s) }
 func (c *conn) write(b []byte)       { c.bw.Write(b) }
 
 func (c *conn) flush() {
-	if err := c.bw.Flush(); err != nil {
+	err := c.bw.Flush()
+	if c.zw != nil && c.zw.dirty && err == nil {
+		// RFC 4978 §4: a sync flush, so that no response (IDLE's
+		// included) waits in the compressor.
+		c.zw.dirty = false
+		err = c.zw.Flush()
+	}
+	if err != nil {
 		c.log.Debug("write failed", "err", err)
 	}
 }
@@ -342,6 +364,10 @@ func (c *conn) literal(size int64, nonSync, binary bool) error {
 			return &respError{code: "TOOBIG", msg: "message exceeds APPENDLIMIT"}
 		}
 		return &respError{code: "LIMIT", msg: "literal too big"}
+	}
+	if c.litTotal += size; c.litTotal > 2*limit && name == "APPEND" {
+		// RFC 3502: a MULTIAPPEND is held whole until it is stored.
+		return &respError{code: "LIMIT", msg: "MULTIAPPEND too large; send fewer messages at once"}
 	}
 	if !nonSync {
 		c.wmu.Lock()

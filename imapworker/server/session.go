@@ -30,6 +30,7 @@ func ServeSession(ctx context.Context, nc net.Conn, cfg SessionConfig, login *Lo
 	}
 	c := newConn(ctx, nc, bufio.NewReaderSize(src, 32<<10), cfg.Logger, wt)
 	c.scfg = &cfg
+	c.src = src
 	c.user = cfg.User
 	c.state = stateAuth
 	c.validSeen = true // the login was valid
@@ -152,10 +153,28 @@ func (c *conn) updates(expungeOK bool) {
 		s.keywords = ch.Keywords
 		c.writeFlags()
 	}
+	if expungeOK {
+		// EXPUNGE before EXISTS, so that no count includes a message and
+		// its copy (MOVE or COPY into the selected mailbox, RFC 6851 §4.3).
+		for _, uid := range ch.Expunged {
+			if s.index(uid) >= 0 {
+				s.ghosts[uid] = true
+			}
+		}
+		if len(s.ghosts) > 0 {
+			c.sendExpunges(s.ghosts)
+			clear(s.ghosts)
+		}
+	}
 	if len(ch.New) > 0 {
 		for _, m := range ch.New {
 			if s.index(m.UID) >= 0 || (len(s.msgs) > 0 && m.UID <= s.maxUID()) {
 				continue
+			}
+			if expungeOK {
+				if _, gone := slices.BinarySearch(ch.Expunged, m.UID); gone {
+					continue // added and expunged since the last look
+				}
 			}
 			s.own()
 			s.msgs = append(s.msgs, m)
@@ -200,14 +219,12 @@ func (c *conn) updates(expungeOK bool) {
 		c.out = b
 	}
 	c.ctxChanged(ch)
-	for _, uid := range ch.Expunged {
-		if s.index(uid) >= 0 {
-			s.ghosts[uid] = true
+	if !expungeOK {
+		for _, uid := range ch.Expunged {
+			if s.index(uid) >= 0 {
+				s.ghosts[uid] = true
+			}
 		}
-	}
-	if expungeOK && len(s.ghosts) > 0 {
-		c.sendExpunges(s.ghosts)
-		clear(s.ghosts)
 	}
 	if len(s.ghosts) == 0 {
 		s.safeHMS = s.h.HighestModSeq()
@@ -373,7 +390,7 @@ func (c *conn) uidsOf(idx []int) []uint32 {
 // clients when it decodes, UTF-8 otherwise (RFC 9051 §5.1, RFC 3501 §5.1.3).
 func (c *conn) mailboxName(raw string) string {
 	name := raw
-	if !c.rev2 {
+	if !c.utf8OK() {
 		if d, err := mutf7.Decode(raw); err == nil {
 			name = d
 		}
@@ -382,7 +399,7 @@ func (c *conn) mailboxName(raw string) string {
 }
 
 func (c *conn) appendMailbox(b []byte, name string) []byte {
-	return imap.AppendMailbox(b, name, !c.rev2)
+	return imap.AppendMailbox(b, name, !c.utf8OK())
 }
 
 func sameKeywords(a, b []string) bool {

@@ -44,6 +44,14 @@ type testServer struct {
 
 	mu    sync.Mutex
 	users []store.User
+
+	session func(*SessionConfig) // changes each session's configuration; see setSession
+}
+
+func (ts *testServer) setSession(f func(*SessionConfig)) {
+	ts.mu.Lock()
+	ts.session = f
+	ts.mu.Unlock()
 }
 
 func newTestServer(t testing.TB, mod ...func(*PreauthConfig)) *testServer {
@@ -106,7 +114,13 @@ func (ts *testServer) serve(nc net.Conn) error {
 	ts.users = append(ts.users, u)
 	ts.mu.Unlock()
 	defer login.Conn.Close()
-	return ServeSession(ts.ctx, login.Conn, SessionConfig{User: u, UserName: login.User, AppendLimit: 1 << 20}, login)
+	cfg := SessionConfig{User: u, UserName: login.User, AppendLimit: 1 << 20}
+	ts.mu.Lock()
+	if ts.session != nil {
+		ts.session(&cfg)
+	}
+	ts.mu.Unlock()
+	return ServeSession(ts.ctx, login.Conn, cfg, login)
 }
 
 // client is the test's end of one connection.

@@ -241,6 +241,7 @@ type Status struct {
 	Unseen      uint32 // messages without \Seen
 	Deleted     uint32 // messages with \Deleted
 	Size        int64  // sum of RFC822.SIZE
+	DeletedSize int64  // sum of RFC822.SIZE of the \Deleted ones (RFC 9208 DELETED-STORAGE)
 	// HighestModSeq is the mailbox's highest mod-sequence (RFC 7162
 	// §3.1.7), 0 when the store keeps none for it.
 	HighestModSeq uint64
@@ -258,8 +259,9 @@ type MessageInfo struct {
 	// mailbox keeps none (Mailbox.HighestModSeq is 0).
 	ModSeq uint64
 	UID    uint32
-	// Recent is true in exactly one handle: the first one to learn of the
-	// message (RFC 3501 \Recent). Only in Changes.New: at Select see
+	// Recent is true in exactly one read-write handle: the first one to
+	// learn of the message (RFC 3501 \Recent); read-only handles see it
+	// while none has claimed it. Only in Changes.New: at Select see
 	// Mailbox.Recent.
 	Recent bool
 }
@@ -288,6 +290,13 @@ type Changes struct {
 // Empty reports whether c holds nothing.
 func (c Changes) Empty() bool {
 	return len(c.New) == 0 && len(c.Flags) == 0 && len(c.Expunged) == 0 && c.Keywords == nil
+}
+
+// NewMessage is one message of User.AppendMany. A zero Date means now.
+type NewMessage struct {
+	Flags Flags
+	Date  time.Time
+	Body  []byte
 }
 
 // CopyResult maps copied UIDs to their UIDs in the destination (RFC 4315
@@ -350,6 +359,9 @@ type User interface {
 	Status(name string) (Status, error)
 	// Append adds a message (RFC 9051 §6.3.12). A zero date means now.
 	Append(name string, flags Flags, date time.Time, body []byte) (uidValidity, uid uint32, err error)
+	// AppendMany adds messages to one mailbox, all or none (RFC 3502
+	// MULTIAPPEND), with ascending UIDs in msgs' order.
+	AppendMany(name string, msgs []NewMessage) (uidValidity uint32, uids []uint32, err error)
 	// Select opens a handle on a mailbox for one session.
 	Select(name string, readOnly bool) (Mailbox, error)
 	Close() error
@@ -367,7 +379,9 @@ type Mailbox interface {
 	// the engine copies it before its first change.
 	Messages() []MessageInfo
 	// Recent lists the UIDs among Messages that are \Recent in this handle
-	// (the first to learn of them, RFC 3501), ascending; read only. A first
+	// (the first to learn of them, RFC 3501), ascending; read only. A
+	// read-only handle (EXAMINE) lists those no read-write handle claimed,
+	// and leaves them unclaimed. A first
 	// SELECT after a delivery may make every message \Recent: 4 bytes
 	// each here, not a copy of Messages.
 	Recent() []uint32

@@ -157,6 +157,9 @@ type Config struct {
 	AppendLimit      int64
 	Autologout       time.Duration
 
+	Quota      Quota            // every user's limits (RFC 9208); zero: none
+	QuotaUsers map[string]Quota // per-user overrides; see QuotaFor
+
 	ControlSocket string
 	ControlGroup  string // "" = root only
 

@@ -43,6 +43,7 @@ func (c *Config) String() string {
 	w("limit login time %d", c.LoginTimeout/time.Second)
 	w("limit line %s", formatSize(int64(c.LineLimit)))
 	w("append limit %s", formatSize(c.AppendLimit))
+	c.formatQuota(w)
 	w("autologout %d", c.Autologout/time.Minute)
 	if c.ControlGroup != "" {
 		w("control socket %s group %s", quote(c.ControlSocket), quote(c.ControlGroup))

@@ -207,6 +207,8 @@ func (p *parser) statement(toks []token) {
 		p.limit()
 	case "append":
 		p.appendLimit()
+	case "quota":
+		p.quota()
 	case "autologout":
 		p.autologout()
 	case "control":

@@ -61,6 +61,9 @@ type logEnt struct {
 	seq    uint64
 	uid    uint32
 	origin *mailbox
+	// gone is the expunged message (expLog only), so that a handle not yet
+	// told learns the flags it last had (RFC 2180 §4.1, docs/conformance.md).
+	gone *msg
 }
 
 // folder is the shared in-process state of one Maildir folder. Every
@@ -329,7 +332,7 @@ func (f *folder) addPending(r uidRec) {
 func (f *folder) resetMessages() {
 	for _, m := range f.msgs {
 		f.seq++
-		f.expLog = append(f.expLog, logEnt{seq: f.seq, uid: m.uid})
+		f.expLog = append(f.expLog, logEnt{seq: f.seq, uid: m.uid, gone: m})
 	}
 	f.msgs = nil
 	f.byBase = nil
@@ -589,7 +592,7 @@ func (f *folder) scan(locked bool) (bool, error) {
 					keep = append(keep, m)
 					continue
 				}
-				f.logExpunge(m.uid, nil)
+				f.logExpunge(m, nil)
 			}
 			for i := len(keep); i < len(f.msgs); i++ {
 				f.msgs[i] = nil
@@ -969,14 +972,14 @@ func (f *folder) logFlag(uid uint32, origin *mailbox) {
 		f.msChanged(m)
 	}
 	f.seq++
-	f.flagLog = append(f.flagLog, logEnt{f.seq, uid, origin})
+	f.flagLog = append(f.flagLog, logEnt{seq: f.seq, uid: uid, origin: origin})
 	f.notify(origin)
 }
 
-func (f *folder) logExpunge(uid uint32, origin *mailbox) {
-	f.ms.gone = append(f.ms.gone, uid)
+func (f *folder) logExpunge(m *msg, origin *mailbox) {
+	f.ms.gone = append(f.ms.gone, m.uid)
 	f.seq++
-	f.expLog = append(f.expLog, logEnt{f.seq, uid, origin})
+	f.expLog = append(f.expLog, logEnt{seq: f.seq, uid: m.uid, origin: origin, gone: m})
 	f.notify(origin)
 }
 

@@ -66,9 +66,11 @@ func (h *mailbox) Keywords() []string {
 // info describes m to this handle, claiming \Recent if nobody has.
 func (h *mailbox) info(m *msg) store.MessageInfo {
 	mi := store.MessageInfo{UID: m.uid, Flags: h.f.flagsOf(m), Size: m.vsize, ModSeq: m.modseq}
-	// EXAMINE leaves \Recent for a read-write session to claim.
+	// EXAMINE shows \Recent and leaves it for a read-write session to
+	// claim (RFC 3501 §2.3.2).
+	mi.Recent = m.recent
 	if !h.readOnly {
-		mi.Recent, m.recent = m.recent, false
+		m.recent = false
 	}
 	return mi
 }
@@ -90,12 +92,25 @@ func (h *mailbox) Poll() (store.Changes, error) {
 		c.New = append(c.New, h.info(m))
 	}
 	seen := map[uint32]bool{}
+	var dead map[uint32]*msg // expunged since, for their last flags
 	for _, e := range f.flagLog {
 		if e.seq <= h.seq || e.origin == h || e.uid > h.maxUID || seen[e.uid] {
 			continue
 		}
 		seen[e.uid] = true
-		if m := f.lookup(e.uid); m != nil {
+		m := f.lookup(e.uid)
+		if m == nil {
+			if dead == nil {
+				dead = map[uint32]*msg{}
+				for _, x := range f.expLog {
+					if x.seq > h.seq && x.gone != nil {
+						dead[x.uid] = x.gone
+					}
+				}
+			}
+			m = dead[e.uid]
+		}
+		if m != nil {
 			c.Flags = append(c.Flags, store.FlagUpdate{UID: m.uid, Flags: f.flagsOf(m), ModSeq: m.modseq})
 		}
 	}
@@ -408,7 +423,7 @@ func (f *folder) drop(dead map[*msg]bool, origin *mailbox) {
 	keep := f.msgs[:0]
 	for _, m := range f.msgs {
 		if dead[m] {
-			f.logExpunge(m.uid, origin)
+			f.logExpunge(m, origin)
 			continue
 		}
 		keep = append(keep, m)

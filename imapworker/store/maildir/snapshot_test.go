@@ -30,8 +30,8 @@ func TestSharedSnapshot(t *testing.T) {
 		t.Cleanup(func() { mb.Close() })
 		return mb
 	}
-	ex := sel(true) // EXAMINE leaves \Recent to a read-write session
-	if ms := ex.Messages(); len(ms) != 3 || len(ex.Recent()) != 0 {
+	ex := sel(true) // EXAMINE shows \Recent and leaves it to a read-write session
+	if ms := ex.Messages(); len(ms) != 3 || len(ex.Recent()) != 3 {
 		t.Fatalf("EXAMINE: %d messages, recent %v", len(ms), ex.Recent())
 	}
 	a := sel(false)

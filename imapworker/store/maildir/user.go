@@ -639,74 +639,130 @@ func (u *User) Status(name string) (store.Status, error) {
 		}
 		if strings.ContainsRune(m.letters, 'T') {
 			s.Deleted++
+			s.DeletedSize += m.vsize
 		}
 		s.Size += m.vsize
 	}
 	return s, nil
 }
 
-// Append implements store.User (RFC 9051 §6.3.12): the file is written to
-// tmp/, fsynced and renamed into cur/ before its UID is recorded and
-// fsynced, so a UID is never shown for a message that is not durable.
+// Append implements store.User (RFC 9051 §6.3.12).
 func (u *User) Append(name string, flags store.Flags, date time.Time, body []byte) (uint32, uint32, error) {
-	f, err := u.folder(name)
+	uv, uids, err := u.AppendMany(name, []store.NewMessage{{Flags: flags, Date: date, Body: body}})
 	if err != nil {
 		return 0, 0, err
 	}
+	return uv, uids[0], nil
+}
+
+// AppendMany implements store.User (RFC 3502): every file is written to
+// tmp/ and fsynced, then under the folder's lock all are renamed into cur/
+// and recorded in one uidlist write, so a UID is never shown for a message
+// that is not durable. An error undoes the renames: none is stored. (A
+// crash between the renames and the uidlist leaves them as new mail, as
+// for one APPEND.)
+func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint32, error) {
+	f, err := u.folder(name)
+	if err != nil {
+		return 0, nil, err
+	}
 	if !f.exists() {
-		return 0, 0, store.ErrNoSuchMailbox
+		return 0, nil, store.ErrNoSuchMailbox
 	}
-	if date.IsZero() {
-		date = time.Now()
+	now := time.Now()
+	bases := make([]string, len(msgs))
+	tmps := make([]string, len(msgs))
+	defer func() {
+		for _, t := range tmps {
+			if t != "" {
+				os.Remove(t) // no-op after the rename
+			}
+		}
+	}()
+	for i, nm := range msgs {
+		date := nm.Date
+		if date.IsZero() {
+			date = now
+		}
+		// The bytes are kept as given (a literal8 APPEND may hold bare LF
+		// in a binary part, RFC 3516 §4.4): W= equal to S= makes Open
+		// serve them unchanged. Text from an ordinary literal arrives
+		// with CRLF already.
+		bases[i] = newBase(now, int64(len(nm.Body)), int64(len(nm.Body)))
+		tmp := filepath.Join(f.path, "tmp", bases[i])
+		if err := writeTmp(tmp, nm.Body, date); err != nil {
+			return 0, nil, storeErr(err)
+		}
+		tmps[i] = tmp
 	}
-	vsize := int64(len(body) + bareLFs(body))
-	base := newBase(time.Now(), int64(len(body)), vsize)
-	tmp := filepath.Join(f.path, "tmp", base)
-	if err := writeTmp(tmp, body, date); err != nil {
-		return 0, 0, storeErr(err)
-	}
-	defer os.Remove(tmp) // no-op after the rename
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var uid uint32
+	var uids []uint32
 	err = f.withLock(func() error {
-		letters, kwChanged, err := f.lettersOf(flags, true)
-		if err != nil {
-			return err
+		letters := make([]string, len(msgs))
+		anyKw := false
+		for i, nm := range msgs {
+			l, kwChanged, err := f.lettersOf(nm.Flags, true)
+			if err != nil {
+				return err
+			}
+			letters[i], anyKw = l, anyKw || kwChanged
 		}
-		if kwChanged {
+		if anyKw {
 			if err := f.saveKeywords(); err != nil {
 				return err
 			}
 		}
-		fname := base + ":2," + letters
-		if err := os.Rename(tmp, filepath.Join(f.path, "cur", fname)); err != nil {
+		var renamed []string
+		undo := func(err error) error {
+			for _, p := range renamed {
+				os.Remove(p)
+			}
 			return err
+		}
+		for i := range msgs {
+			dst := filepath.Join(f.path, "cur", bases[i]+":2,"+letters[i])
+			if err := os.Rename(tmps[i], dst); err != nil {
+				return undo(err)
+			}
+			renamed = append(renamed, dst)
 		}
 		if err := syncDir(f.sub("cur")); err != nil {
-			return err
+			return undo(err)
 		}
 		crashAt("append-renamed")
-		m := &msg{uid: f.ul.nextUID, blen: uint16(len(base)), name: fname, fsize: int64(len(body)), vsize: vsize,
-			date: date.UnixNano(), letters: letters, recent: true}
-		f.ul.nextUID++ // before writing: the header's N stays above every UID
-		if err := f.writeUidlist([]uidRec{{uid: m.uid, name: fname}}); err != nil {
-			return err
+		ms := make([]*msg, len(msgs))
+		recs := make([]uidRec, len(msgs))
+		for i, nm := range msgs {
+			date := nm.Date
+			if date.IsZero() {
+				date = now
+			}
+			fname := bases[i] + ":2," + letters[i]
+			ms[i] = &msg{uid: f.ul.nextUID, blen: uint16(len(bases[i])), name: fname, fsize: int64(len(nm.Body)),
+				vsize: int64(len(nm.Body)), date: date.UnixNano(), letters: letters[i], recent: true}
+			recs[i] = uidRec{uid: ms[i].uid, name: fname}
+			f.ul.nextUID++ // before writing: the header's N stays above every UID
+		}
+		if err := f.writeUidlist(recs); err != nil {
+			return undo(err)
 		}
 		crashAt("append-recorded")
-		uid = m.uid
-		f.insert([]*msg{m})
-		if kwChanged {
+		for _, m := range ms {
+			uids = append(uids, m.uid)
+		}
+		f.insert(ms)
+		if anyKw {
 			f.seq++
 			f.notify(nil)
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, 0, storeErr(err)
+		return 0, nil, storeErr(err)
 	}
 	f.markIndexDirty()
-	return f.ul.uidValidity, uid, nil
+	return f.ul.uidValidity, uids, nil
 }
 
 // storeErr maps file-system errors to the store's, so that clients get
@@ -768,14 +824,14 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	// \Recent messages this handle claims are kept apart (RFC 3501
 	// §2.3.2: EXAMINE leaves them for a read-write session).
 	h.snapshot = f.sharedSnapshot()
-	if !readOnly && f.mayRecent {
+	if f.mayRecent {
 		for _, m := range f.msgs {
 			if m.recent {
-				m.recent = false
+				m.recent = readOnly // EXAMINE shows them \Recent, unclaimed
 				h.recent = append(h.recent, m.uid)
 			}
 		}
-		f.mayRecent = false
+		f.mayRecent = readOnly
 	}
 	if n := len(f.msgs); n > 0 {
 		h.maxUID = f.msgs[n-1].uid

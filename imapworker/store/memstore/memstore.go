@@ -372,6 +372,7 @@ func (u *User) Status(name string) (store.Status, error) {
 		}
 		if m.flags.System&store.FlagDeleted != 0 {
 			s.Deleted++
+			s.DeletedSize += int64(len(m.body))
 		}
 		s.Size += int64(len(m.body))
 	}
@@ -380,25 +381,43 @@ func (u *User) Status(name string) (store.Status, error) {
 
 // Append implements store.User.
 func (u *User) Append(name string, flags store.Flags, date time.Time, body []byte) (uint32, uint32, error) {
+	uv, uids, err := u.AppendMany(name, []store.NewMessage{{Flags: flags, Date: date, Body: body}})
+	if err != nil {
+		return 0, 0, err
+	}
+	return uv, uids[0], nil
+}
+
+// AppendMany implements store.User: all or none, under the user's lock.
+func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint32, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	mb, err := u.lookup(name)
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	if mb.attrs&store.AttrNoSelect != 0 {
-		return 0, 0, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
+		return 0, nil, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
 	}
-	if u.maxSize > 0 && int64(len(body)) > u.maxSize {
-		return 0, 0, store.ErrTooBig
+	now := time.Now()
+	ms := make([]*msg, len(msgs))
+	for i, nm := range msgs {
+		if u.maxSize > 0 && int64(len(nm.Body)) > u.maxSize {
+			return 0, nil, store.ErrTooBig
+		}
+		date := nm.Date
+		if date.IsZero() {
+			date = now
+		}
+		ms[i] = &msg{flags: nm.Flags.Clone(), date: date, body: bytes.Clone(nm.Body)}
+		ms[i].flags.Normalize()
 	}
-	if date.IsZero() {
-		date = time.Now()
+	mb.add(ms)
+	uids := make([]uint32, len(ms))
+	for i, m := range ms {
+		uids[i] = m.uid
 	}
-	m := &msg{flags: flags.Clone(), date: date, body: bytes.Clone(body)}
-	m.flags.Normalize()
-	mb.add([]*msg{m})
-	return mb.uidValidity, m.uid, nil
+	return mb.uidValidity, uids, nil
 }
 
 // add gives msgs UIDs, stores them and tells every handle.
@@ -424,6 +443,8 @@ func (mb *mbox) add(ms []*msg) {
 			if h == first {
 				info.Recent = true
 				m.recent = true
+			} else if first == nil {
+				info.Recent = true // EXAMINE only: shown, left unclaimed
 			}
 			h.pendNew = append(h.pendNew, info)
 		}
@@ -468,8 +489,7 @@ func (mb *mbox) notifyExpunged(uids []uint32, except *handle) {
 		}
 		gone := make(map[uint32]bool, len(uids))
 		for _, uid := range uids {
-			gone[uid] = true
-			delete(h.pendFlags, uid)
+			gone[uid] = true // pendFlags kept: the last flags of a ghost (RFC 2180 §4.1)
 		}
 		// A message the handle never heard of simply never existed for it.
 		kept := h.pendNew[:0]
@@ -506,8 +526,10 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	h.snapshot = make([]store.MessageInfo, len(mb.msgs))
 	for i, m := range mb.msgs {
 		h.snapshot[i] = m.info()
-		if !readOnly && !m.recent {
-			m.recent = true
+		if !m.recent {
+			// EXAMINE shows \Recent and leaves it unclaimed (RFC 3501
+			// §2.3.2).
+			m.recent = !readOnly
 			h.recent = append(h.recent, m.uid)
 		}
 	}
@@ -700,6 +722,9 @@ func (h *handle) store(uids []uint32, op store.StoreOp, flags store.Flags, since
 			modified = append(modified, uid)
 			continue
 		}
+		// What others changed before is superseded by the flags returned
+		// here: reported later, it would undo them in the session.
+		delete(h.pendFlags, uid)
 		nf := m.flags.Apply(op, flags)
 		if !nf.Equal(m.flags) {
 			m.flags = nf

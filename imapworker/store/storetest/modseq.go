@@ -15,12 +15,7 @@ import (
 // the new values with the flags.
 func testModSeq(t *testing.T, u store.User) {
 	uids := appendN(t, u, "INBOX", 3)
-	a, err := u.Select("INBOX", false)
-	must(t, err)
-	defer a.Close()
-	b, err := u.Select("INBOX", false)
-	must(t, err)
-	defer b.Close()
+	a, b := twoHandles(t, u)
 	hms := a.HighestModSeq()
 	if hms == 0 {
 		t.Fatal("HighestModSeq 0: the store keeps mod-sequences")

@@ -39,12 +39,14 @@ func Run(t *testing.T, newUser func(t *testing.T) store.User) {
 		{"ReadOnly", testReadOnly},
 		{"Cache", testCache},
 		{"Concurrent", testConcurrent},
+		{"AppendMany", testAppendMany},
+		{"NoStaleFlags", testNoStaleFlags},
 		{"ModSeq", testModSeq},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			u := newUser(t)
-			defer u.Close()
+			t.Cleanup(func() { u.Close() }) // after the handles' (twoHandles)
 			tc.fn(t, u)
 		})
 	}
@@ -248,7 +250,7 @@ func testAppendStatusSelect(t *testing.T, u store.User) {
 
 	st, err := u.Status("INBOX")
 	must(t, err)
-	want := store.Status{Messages: 2, Recent: 2, UIDNext: uid2 + 1, UIDValidity: uv, Unseen: 1, Deleted: 1, Size: int64(len(msg1) + len(msg2)),
+	want := store.Status{Messages: 2, Recent: 2, UIDNext: uid2 + 1, UIDValidity: uv, Unseen: 1, Deleted: 1, Size: int64(len(msg1) + len(msg2)), DeletedSize: int64(len(msg2)),
 		HighestModSeq: st.HighestModSeq} // see testModSeq
 	if st != want {
 		t.Fatalf("Status = %+v, want %+v", st, want)
@@ -414,14 +416,9 @@ func testCopyMove(t *testing.T, u store.User) {
 
 func testChangeFeed(t *testing.T, u store.User) {
 	uids := appendN(t, u, "INBOX", 3)
-	a, err := u.Select("INBOX", false)
-	must(t, err)
-	defer a.Close()
-	b, err := u.Select("INBOX", false)
-	must(t, err)
-	defer b.Close()
+	a, b := twoHandles(t, u)
 
-	_, err = a.Store(uids[:1], store.StoreAdd, store.Flags{System: store.FlagDeleted | store.FlagSeen})
+	_, err := a.Store(uids[:1], store.StoreAdd, store.Flags{System: store.FlagDeleted | store.FlagSeen})
 	must(t, err)
 	<-b.Changed()
 	c, err := b.Poll()
@@ -482,8 +479,9 @@ func testRecent(t *testing.T, u store.User) {
 	appendN(t, u, "INBOX", 2)
 	ex, err := u.Select("INBOX", true)
 	must(t, err)
-	if r := ex.Recent(); len(r) != 0 {
-		t.Errorf("EXAMINE claimed \\Recent for %v", r)
+	// EXAMINE shows \Recent and leaves it to a read-write session.
+	if r := ex.Recent(); len(r) != 2 {
+		t.Errorf("EXAMINE: \\Recent %v, want both", r)
 	}
 	ex.Close()
 	a, err := u.Select("INBOX", false)
