@@ -1,0 +1,208 @@
+package keyd
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"imapd/ipc"
+	pb "imapd/proto"
+)
+
+// signWait bounds one signature: a handshake waiting on a keyd that is
+// being restarted fails after this, cleanly, rather than hang.
+const signWait = 5 * time.Second
+
+// ErrUnavailable reports that no keyd channel is open (keyd died and the
+// parent has not yet given a new one).
+var ErrUnavailable = errors.New("keyd: unavailable")
+
+// Client is a preauth worker's side of keyd: it multiplexes the signing
+// requests of concurrent handshakes over one channel, matching replies by
+// id. The parent may replace the channel (keyd restarted) with Replace.
+type Client struct {
+	log    *slog.Logger
+	nextID atomic.Uint64
+	mu     sync.Mutex
+	cur    *clientChan
+}
+
+type clientChan struct {
+	c       *channel
+	waiting map[uint64]chan *pb.SignReply
+	closed  bool
+}
+
+// NewClient returns a client without a channel: signatures fail with
+// ErrUnavailable until Replace gives one.
+func NewClient(log *slog.Logger) *Client { return &Client{log: log} }
+
+// Replace makes f (which the client now owns) the channel to keyd; requests
+// waiting on the old channel fail.
+func (cl *Client) Replace(f *os.File) error {
+	c, err := newChannel(f, "keyd")
+	if err != nil {
+		return err
+	}
+	cc := &clientChan{c: c, waiting: map[uint64]chan *pb.SignReply{}}
+	cl.mu.Lock()
+	old := cl.cur
+	cl.cur = cc
+	cl.mu.Unlock()
+	if old != nil {
+		cl.shut(old)
+	}
+	go cl.readLoop(cc)
+	return nil
+}
+
+// Close closes the channel; requests in progress fail.
+func (cl *Client) Close() {
+	cl.mu.Lock()
+	old := cl.cur
+	cl.cur = nil
+	cl.mu.Unlock()
+	if old != nil {
+		cl.shut(old)
+	}
+}
+
+func (cl *Client) shut(cc *clientChan) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cc.closed {
+		return
+	}
+	cc.closed = true
+	cc.c.close()
+	for id, ch := range cc.waiting {
+		close(ch)
+		delete(cc.waiting, id)
+	}
+}
+
+func (cl *Client) readLoop(cc *clientChan) {
+	defer cl.shut(cc)
+	for {
+		m, fd, err := cc.c.recv()
+		if fd != nil {
+			fd.Close()
+		}
+		if err != nil {
+			if !errors.Is(err, ipc.ErrClosed) {
+				cl.log.Error("keyd channel", "err", err)
+			}
+			return
+		}
+		cl.mu.Lock()
+		ch := cc.waiting[m.Id]
+		delete(cc.waiting, m.Id)
+		cl.mu.Unlock()
+		if ch != nil {
+			ch <- m.GetSignReply()
+		}
+	}
+}
+
+func (cl *Client) call(req *pb.SignRequest) ([]byte, error) {
+	id := cl.nextID.Add(1)
+	ch := make(chan *pb.SignReply, 1)
+	cl.mu.Lock()
+	cc := cl.cur
+	if cc == nil || cc.closed {
+		cl.mu.Unlock()
+		return nil, ErrUnavailable
+	}
+	cc.waiting[id] = ch
+	cl.mu.Unlock()
+	if err := cc.c.send(&pb.KeydMessage{Id: id, Body: &pb.KeydMessage_SignRequest{SignRequest: req}}, nil); err != nil {
+		cl.shut(cc)
+		return nil, err
+	}
+	t := time.NewTimer(signWait)
+	defer t.Stop()
+	select {
+	case rep, ok := <-ch:
+		if !ok || rep == nil {
+			return nil, ErrUnavailable
+		}
+		if rep.Error != "" {
+			return nil, fmt.Errorf("keyd: %s", rep.Error)
+		}
+		return rep.Signature, nil
+	case <-t.C:
+		cl.mu.Lock()
+		delete(cc.waiting, id)
+		cl.mu.Unlock()
+		return nil, errors.New("keyd: timed out")
+	}
+}
+
+// Signer returns a crypto.Signer for certificate index of this worker's
+// generation: pub is the certificate's public key, the private key stays in
+// keyd.
+func (cl *Client) Signer(index uint32, pub crypto.PublicKey) crypto.Signer {
+	return &remoteSigner{cl: cl, index: index, pub: pub}
+}
+
+type remoteSigner struct {
+	cl    *Client
+	index uint32
+	pub   crypto.PublicKey
+}
+
+func (r *remoteSigner) Public() crypto.PublicKey { return r.pub }
+
+// Sign sends digest and opts to keyd; keyd draws the randomness.
+func (r *remoteSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	h, ok := wireHash(opts.HashFunc())
+	if !ok {
+		return nil, fmt.Errorf("keyd: hash %v not supported", opts.HashFunc())
+	}
+	req := &pb.SignRequest{KeyIndex: r.index, Digest: digest, Hash: h}
+	if pss, ok := opts.(*rsa.PSSOptions); ok {
+		req.Pss, req.SaltLength = true, int32(pss.SaltLength)
+	}
+	return r.cl.call(req)
+}
+
+// Certificates builds a generation's TLS certificates from their PEM
+// chains (leaf first), in the order keyd numbers their keys, each with a
+// remote signer in place of its private key.
+func (cl *Client) Certificates(chains [][]byte) ([]tls.Certificate, error) {
+	var out []tls.Certificate
+	for i, chain := range chains {
+		var c tls.Certificate
+		for rest := chain; ; {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			if b.Type == "CERTIFICATE" {
+				c.Certificate = append(c.Certificate, b.Bytes)
+			}
+		}
+		if len(c.Certificate) == 0 {
+			return nil, fmt.Errorf("certificate %d: no CERTIFICATE block", i)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", i, err)
+		}
+		c.Leaf = leaf
+		c.PrivateKey = cl.Signer(uint32(i), leaf.PublicKey)
+		out = append(out, c)
+	}
+	return out, nil
+}
