@@ -90,18 +90,15 @@ func sandbox(setup *pb.Setup, log *slog.Logger) error {
 		}
 		dirs = append(dirs, dir)
 	}
-	applied, warnings, err := ipc.Restrict(dirs...)
+	sb, err := ipc.Restrict(ipc.RoleMailbox, dirs...)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	for _, w := range warnings {
-		log.Warn(w)
-	}
-	report, err := ipc.CheckConfined([]string{"/etc/passwd"}, true)
+	report, err := ipc.CheckConfined(sb, []string{"/etc/passwd"})
 	if err != nil {
 		return err
 	}
-	log.Info("sandbox in force", "applied", applied, "check", report)
+	log.Info("sandbox in force", "applied", sb.String(), "check", report)
 	return nil
 }
 

@@ -94,18 +94,15 @@ func sandbox(log *slog.Logger) error {
 	if err := ipc.LimitPreauth(); err != nil {
 		return err
 	}
-	applied, warnings, err := ipc.Restrict()
+	sb, err := ipc.Restrict(ipc.RolePreauth)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	for _, w := range warnings {
-		log.Warn(w)
-	}
-	report, err := ipc.CheckConfined([]string{"/", "/etc/passwd"}, true)
+	report, err := ipc.CheckConfined(sb, []string{"/", "/etc/passwd"})
 	if err != nil {
 		return err
 	}
-	log.Info("sandbox in force", "applied", applied, "check", report)
+	log.Info("sandbox in force", "applied", sb.String(), "check", report)
 	return nil
 }
 
