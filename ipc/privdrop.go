@@ -359,3 +359,18 @@ func LookupUser(name string) (Credentials, string, error) {
 	c.Groups = c.groups()
 	return c, u.HomeDir, nil
 }
+
+// DropToUser is Drop to the account name with its own group as the only
+// supplementary one, as the preauth and keyd roles run; name "" is the
+// unprivileged mode (no chroot, no setuid: no-new-privs only).
+func DropToUser(root, name string) error {
+	if name == "" {
+		return NoNewPrivs()
+	}
+	cred, _, err := LookupUser(name)
+	if err != nil {
+		return err
+	}
+	cred.Groups = []uint32{cred.GID}
+	return Drop(root, cred)
+}

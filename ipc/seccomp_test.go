@@ -7,13 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"imapd/ipc/ipctest"
 )
 
 // TestSysnumTables checks every number in sysnum against x/sys's tables
@@ -189,34 +190,6 @@ func TestFilterPrograms(t *testing.T) {
 	}
 }
 
-// hideFromChild installs, in a re-executed child, a filter of the test's
-// own that makes the kernel look as if it lacked a feature: Landlock's
-// calls fail with ENOSYS, or seccomp(2) with ENOSYS and PR_GET_SECCOMP
-// with EINVAL, as on kernels built without them.
-func hideFromChild(t *testing.T, feature string) {
-	var calls []uint32
-	switch feature {
-	case "landlock":
-		calls = []uint32{unix.SYS_LANDLOCK_CREATE_RULESET, unix.SYS_LANDLOCK_ADD_RULE, unix.SYS_LANDLOCK_RESTRICT_SELF}
-	case "seccomp":
-		calls = []uint32{unix.SYS_SECCOMP}
-	}
-	prog := []unix.SockFilter{bpfLd(seccompDataNr)}
-	for _, nr := range calls {
-		prog = append(prog, bpfJeq(nr, 0, 1), bpfRet(unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS)))
-	}
-	if feature == "seccomp" {
-		prog = append(prog, bpfJeq(unix.SYS_PRCTL, 0, 3), bpfLd(argLo(0)),
-			bpfJeq(unix.PR_GET_SECCOMP, 0, 1), bpfRet(unix.SECCOMP_RET_ERRNO|uint32(unix.EINVAL)))
-	}
-	prog = append(prog, bpfRet(retAllow))
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog))); errno != 0 {
-		t.Fatalf("hiding %s: %v", feature, errno)
-	}
-	runtime.KeepAlive(prog)
-}
-
 // TestPolicyChild is the body of TestPolicy, in a child whose kernel
 // seems to lack one feature.
 func TestPolicyChild(t *testing.T) {
@@ -227,7 +200,9 @@ func TestPolicyChild(t *testing.T) {
 	if err := NoNewPrivs(); err != nil {
 		t.Fatal(err)
 	}
-	hideFromChild(t, feature)
+	if err := ipctest.Hide(feature); err != nil {
+		t.Fatal(err)
+	}
 	_, err := CheckPolicy(Require)
 	if err == nil {
 		t.Fatalf("sandbox require started without %s", feature)

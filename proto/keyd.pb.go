@@ -302,7 +302,6 @@ type KeydSetup struct {
 	// Per worker: at most rate signatures a second, in bursts of burst.
 	Rate          uint32 `protobuf:"varint,3,opt,name=rate,proto3" json:"rate,omitempty"`
 	Burst         uint32 `protobuf:"varint,4,opt,name=burst,proto3" json:"burst,omitempty"`
-	Sandbox       string `protobuf:"bytes,5,opt,name=sandbox,proto3" json:"sandbox,omitempty"` // "require" or "prefer" (imapd.conf(5) sandbox)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,13 +362,6 @@ func (x *KeydSetup) GetBurst() uint32 {
 		return x.Burst
 	}
 	return 0
-}
-
-func (x *KeydSetup) GetSandbox() string {
-	if x != nil {
-		return x.Sandbox
-	}
-	return ""
 }
 
 // One certificate's key, PEM as read by the parent, with its certificate
@@ -836,13 +828,12 @@ const file_proto_keyd_proto_rawDesc = "" +
 	"\fsign_request\x18\x14 \x01(\v2\x12.imapd.SignRequestH\x00R\vsignRequest\x121\n" +
 	"\n" +
 	"sign_reply\x18\x15 \x01(\v2\x10.imapd.SignReplyH\x00R\tsignReplyB\x06\n" +
-	"\x04body\"{\n" +
+	"\x04body\"a\n" +
 	"\tKeydSetup\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
 	"\x06chroot\x18\x02 \x01(\tR\x06chroot\x12\x12\n" +
 	"\x04rate\x18\x03 \x01(\rR\x04rate\x12\x14\n" +
-	"\x05burst\x18\x04 \x01(\rR\x05burst\x12\x18\n" +
-	"\asandbox\x18\x05 \x01(\tR\asandbox\"s\n" +
+	"\x05burst\x18\x04 \x01(\rR\x05burst\"s\n" +
 	"\aKeydKey\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +

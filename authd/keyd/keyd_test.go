@@ -473,6 +473,9 @@ func TestKeydGoneAndBack(t *testing.T) {
 	cs := testCerts(t)
 	r := newRig(t, 0, 0, cs)
 	conf, _ := serverConfig(t, r, cs)
+	if _, err := handshake(t, conf, cs[0], tls.VersionTLS13); err != nil {
+		t.Fatal(err) // and keyd has the worker's channel
+	}
 	r.srv.dropWorkers() // as if keyd died: every worker channel is closed
 	start := time.Now()
 	if _, err := handshake(t, conf, cs[0], tls.VersionTLS13); err == nil {

@@ -77,14 +77,8 @@ func recvTimeout(c *ipc.Conn, d time.Duration) (*pb.Envelope, *os.File, error) {
 func dropPrivileges(setup *pb.Setup, log *slog.Logger) error {
 	if setup.PreauthUser == "" {
 		log.Warn("unprivileged mode: preauth worker keeps the server's user, without chroot")
-		return ipc.NoNewPrivs()
 	}
-	cred, _, err := ipc.LookupUser(setup.PreauthUser)
-	if err != nil {
-		return err
-	}
-	cred.Groups = []uint32{cred.GID}
-	return ipc.Drop(setup.Chroot, cred)
+	return ipc.DropToUser(setup.Chroot, setup.PreauthUser)
 }
 
 // sandbox takes away what a preauth worker never needs (files, outgoing

@@ -2,11 +2,15 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
+	"time"
 )
 
 // Check verifies what Parse cannot see: that the files exist and the
@@ -76,4 +80,65 @@ func (c *Config) ControlGID() (int, error) {
 		return -1, fmt.Errorf("control socket group %q: bad gid %q", c.ControlGroup, g.Gid)
 	}
 	return gid, nil
+}
+
+// certWarnDays is how far ahead CertWarnings looks.
+const certWarnDays = 30
+
+// CertWarnings names, as FILE:LINE, each `tls certificate` whose leaf has
+// expired or expires within 30 days of now: imapd -n prints them and the
+// parent logs them at start, neither refuses (a server with an expired
+// certificate still serves STARTTLS-less clients and its admin's fix).
+func (c *Config) CertWarnings(now time.Time) []string {
+	lines := c.certLines()
+	var out []string
+	for i, t := range c.Certs {
+		where := c.File
+		if lines != nil {
+			where = fmt.Sprintf("%s:%d", c.File, lines[i])
+		} else if c.File == "" {
+			where = "--cert"
+		}
+		data, err := os.ReadFile(t.CertFile)
+		if err != nil {
+			continue // Check reports it
+		}
+		var der []byte
+		for rest := data; der == nil; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				break
+			}
+			if b.Type == "CERTIFICATE" {
+				der = b.Bytes
+			}
+		}
+		leaf, err := x509.ParseCertificate(der)
+		if err != nil {
+			continue
+		}
+		date := leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST")
+		switch left := leaf.NotAfter.Sub(now); {
+		case left <= 0:
+			out = append(out, fmt.Sprintf("%s: tls certificate %q expired on %s", where, t.CertFile, date))
+		case left < certWarnDays*24*time.Hour:
+			out = append(out, fmt.Sprintf("%s: tls certificate %q expires on %s, in %d days", where, t.CertFile, date, int(left.Hours()/24)))
+		}
+	}
+	return out
+}
+
+// certLines reads the file again for the line of each `tls certificate`;
+// nil when it cannot, or when its certificates are not c's (flags replaced
+// them).
+func (c *Config) certLines() []int {
+	data, err := os.ReadFile(c.File)
+	if err != nil {
+		return nil
+	}
+	p := parse(c.File, data)
+	if !slices.Equal(p.cfg.Certs, c.Certs) || len(p.certLines) != len(c.Certs) {
+		return nil
+	}
+	return p.certLines
 }

@@ -16,6 +16,10 @@ type parser struct {
 	lex  *lexer
 	errs ErrorList
 	seen map[string]int // statements allowed once -> line of the first
+	// certLines is the line of each `tls certificate`, for Check's
+	// warnings: Config keeps no positions, so that a printed configuration
+	// parses back to an equal one.
+	certLines []int
 
 	toks []token // the statement being parsed
 	i    int
@@ -213,6 +217,8 @@ func (p *parser) statement(toks []token) {
 		p.control()
 	case "log":
 		p.log()
+	case "sandbox":
+		p.sandbox()
 	default:
 		p.fail("unknown statement %q", first.s)
 		return
@@ -295,6 +301,17 @@ func (p *parser) tls() {
 		return
 	}
 	p.cfg.Certs = append(p.cfg.Certs, Cert{CertFile: cert, KeyFile: key})
+	p.certLines = append(p.certLines, p.line)
+}
+
+// sandbox (require | prefer)
+func (p *parser) sandbox() {
+	if !p.once("sandbox") {
+		return
+	}
+	if v, ok := p.choice("sandbox policy", "require", "prefer"); ok {
+		p.cfg.Sandbox = Sandbox(v)
+	}
 }
 
 // storage maildir ["PATH"] | storage memory
