@@ -94,6 +94,8 @@ type KeydMessage struct {
 	//	*KeydMessage_Retire
 	//	*KeydMessage_Shutdown
 	//	*KeydMessage_Ready
+	//	*KeydMessage_Cert
+	//	*KeydMessage_CertsDone
 	//	*KeydMessage_SignRequest
 	//	*KeydMessage_SignReply
 	Body          isKeydMessage_Body `protobuf_oneof:"body"`
@@ -215,6 +217,24 @@ func (x *KeydMessage) GetReady() *KeydReady {
 	return nil
 }
 
+func (x *KeydMessage) GetCert() *KeydCert {
+	if x != nil {
+		if x, ok := x.Body.(*KeydMessage_Cert); ok {
+			return x.Cert
+		}
+	}
+	return nil
+}
+
+func (x *KeydMessage) GetCertsDone() *KeydCertsDone {
+	if x != nil {
+		if x, ok := x.Body.(*KeydMessage_CertsDone); ok {
+			return x.CertsDone
+		}
+	}
+	return nil
+}
+
 func (x *KeydMessage) GetSignRequest() *SignRequest {
 	if x != nil {
 		if x, ok := x.Body.(*KeydMessage_SignRequest); ok {
@@ -268,6 +288,16 @@ type KeydMessage_Ready struct {
 	Ready *KeydReady `protobuf:"bytes,16,opt,name=ready,proto3,oneof"` // answers keys_done
 }
 
+type KeydMessage_Cert struct {
+	// keyd -> preauth worker, first on its channel: the certificates of its
+	// generation, one per message, so their number and size have no cap.
+	Cert *KeydCert `protobuf:"bytes,17,opt,name=cert,proto3,oneof"`
+}
+
+type KeydMessage_CertsDone struct {
+	CertsDone *KeydCertsDone `protobuf:"bytes,18,opt,name=certs_done,json=certsDone,proto3,oneof"`
+}
+
 type KeydMessage_SignRequest struct {
 	// preauth worker <-> keyd
 	SignRequest *SignRequest `protobuf:"bytes,20,opt,name=sign_request,json=signRequest,proto3,oneof"`
@@ -290,6 +320,10 @@ func (*KeydMessage_Retire) isKeydMessage_Body() {}
 func (*KeydMessage_Shutdown) isKeydMessage_Body() {}
 
 func (*KeydMessage_Ready) isKeydMessage_Body() {}
+
+func (*KeydMessage_Cert) isKeydMessage_Body() {}
+
+func (*KeydMessage_CertsDone) isKeydMessage_Body() {}
 
 func (*KeydMessage_SignRequest) isKeydMessage_Body() {}
 
@@ -539,6 +573,112 @@ func (x *KeydReady) GetError() string {
 	return ""
 }
 
+// KeydCert is certificate index of the worker's generation: its chain
+// (leaf first) as the parent read it, without the key.
+type KeydCert struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	CertPem       []byte                 `protobuf:"bytes,2,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeydCert) Reset() {
+	*x = KeydCert{}
+	mi := &file_proto_keyd_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeydCert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeydCert) ProtoMessage() {}
+
+func (x *KeydCert) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_keyd_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeydCert.ProtoReflect.Descriptor instead.
+func (*KeydCert) Descriptor() ([]byte, []int) {
+	return file_proto_keyd_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *KeydCert) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *KeydCert) GetCertPem() []byte {
+	if x != nil {
+		return x.CertPem
+	}
+	return nil
+}
+
+type KeydCertsDone struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Generation    uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeydCertsDone) Reset() {
+	*x = KeydCertsDone{}
+	mi := &file_proto_keyd_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeydCertsDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeydCertsDone) ProtoMessage() {}
+
+func (x *KeydCertsDone) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_keyd_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeydCertsDone.ProtoReflect.Descriptor instead.
+func (*KeydCertsDone) Descriptor() ([]byte, []int) {
+	return file_proto_keyd_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *KeydCertsDone) GetGeneration() uint32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *KeydCertsDone) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type KeydWorker struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	WorkerId      uint32                 `protobuf:"varint,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -549,7 +689,7 @@ type KeydWorker struct {
 
 func (x *KeydWorker) Reset() {
 	*x = KeydWorker{}
-	mi := &file_proto_keyd_proto_msgTypes[5]
+	mi := &file_proto_keyd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +701,7 @@ func (x *KeydWorker) String() string {
 func (*KeydWorker) ProtoMessage() {}
 
 func (x *KeydWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_keyd_proto_msgTypes[5]
+	mi := &file_proto_keyd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +714,7 @@ func (x *KeydWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeydWorker.ProtoReflect.Descriptor instead.
 func (*KeydWorker) Descriptor() ([]byte, []int) {
-	return file_proto_keyd_proto_rawDescGZIP(), []int{5}
+	return file_proto_keyd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *KeydWorker) GetWorkerId() uint32 {
@@ -600,7 +740,7 @@ type KeydRetire struct {
 
 func (x *KeydRetire) Reset() {
 	*x = KeydRetire{}
-	mi := &file_proto_keyd_proto_msgTypes[6]
+	mi := &file_proto_keyd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +752,7 @@ func (x *KeydRetire) String() string {
 func (*KeydRetire) ProtoMessage() {}
 
 func (x *KeydRetire) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_keyd_proto_msgTypes[6]
+	mi := &file_proto_keyd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +765,7 @@ func (x *KeydRetire) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeydRetire.ProtoReflect.Descriptor instead.
 func (*KeydRetire) Descriptor() ([]byte, []int) {
-	return file_proto_keyd_proto_rawDescGZIP(), []int{6}
+	return file_proto_keyd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KeydRetire) GetGeneration() uint32 {
@@ -644,7 +784,7 @@ type KeydShutdown struct {
 
 func (x *KeydShutdown) Reset() {
 	*x = KeydShutdown{}
-	mi := &file_proto_keyd_proto_msgTypes[7]
+	mi := &file_proto_keyd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +796,7 @@ func (x *KeydShutdown) String() string {
 func (*KeydShutdown) ProtoMessage() {}
 
 func (x *KeydShutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_keyd_proto_msgTypes[7]
+	mi := &file_proto_keyd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +809,7 @@ func (x *KeydShutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeydShutdown.ProtoReflect.Descriptor instead.
 func (*KeydShutdown) Descriptor() ([]byte, []int) {
-	return file_proto_keyd_proto_rawDescGZIP(), []int{7}
+	return file_proto_keyd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KeydShutdown) GetReason() string {
@@ -694,7 +834,7 @@ type SignRequest struct {
 
 func (x *SignRequest) Reset() {
 	*x = SignRequest{}
-	mi := &file_proto_keyd_proto_msgTypes[8]
+	mi := &file_proto_keyd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +846,7 @@ func (x *SignRequest) String() string {
 func (*SignRequest) ProtoMessage() {}
 
 func (x *SignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_keyd_proto_msgTypes[8]
+	mi := &file_proto_keyd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +859,7 @@ func (x *SignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
 func (*SignRequest) Descriptor() ([]byte, []int) {
-	return file_proto_keyd_proto_rawDescGZIP(), []int{8}
+	return file_proto_keyd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SignRequest) GetKeyIndex() uint32 {
@@ -767,7 +907,7 @@ type SignReply struct {
 
 func (x *SignReply) Reset() {
 	*x = SignReply{}
-	mi := &file_proto_keyd_proto_msgTypes[9]
+	mi := &file_proto_keyd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +919,7 @@ func (x *SignReply) String() string {
 func (*SignReply) ProtoMessage() {}
 
 func (x *SignReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_keyd_proto_msgTypes[9]
+	mi := &file_proto_keyd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +932,7 @@ func (x *SignReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignReply.ProtoReflect.Descriptor instead.
 func (*SignReply) Descriptor() ([]byte, []int) {
-	return file_proto_keyd_proto_rawDescGZIP(), []int{9}
+	return file_proto_keyd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SignReply) GetSignature() []byte {
@@ -813,7 +953,7 @@ var File_proto_keyd_proto protoreflect.FileDescriptor
 
 const file_proto_keyd_proto_rawDesc = "" +
 	"\n" +
-	"\x10proto/keyd.proto\x12\x05imapd\"\xe4\x03\n" +
+	"\x10proto/keyd.proto\x12\x05imapd\"\xc2\x04\n" +
 	"\vKeydMessage\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12(\n" +
@@ -824,7 +964,10 @@ const file_proto_keyd_proto_rawDesc = "" +
 	"\x06worker\x18\r \x01(\v2\x11.imapd.KeydWorkerH\x00R\x06worker\x12+\n" +
 	"\x06retire\x18\x0e \x01(\v2\x11.imapd.KeydRetireH\x00R\x06retire\x121\n" +
 	"\bshutdown\x18\x0f \x01(\v2\x13.imapd.KeydShutdownH\x00R\bshutdown\x12(\n" +
-	"\x05ready\x18\x10 \x01(\v2\x10.imapd.KeydReadyH\x00R\x05ready\x127\n" +
+	"\x05ready\x18\x10 \x01(\v2\x10.imapd.KeydReadyH\x00R\x05ready\x12%\n" +
+	"\x04cert\x18\x11 \x01(\v2\x0f.imapd.KeydCertH\x00R\x04cert\x125\n" +
+	"\n" +
+	"certs_done\x18\x12 \x01(\v2\x14.imapd.KeydCertsDoneH\x00R\tcertsDone\x127\n" +
 	"\fsign_request\x18\x14 \x01(\v2\x12.imapd.SignRequestH\x00R\vsignRequest\x121\n" +
 	"\n" +
 	"sign_reply\x18\x15 \x01(\v2\x10.imapd.SignReplyH\x00R\tsignReplyB\x06\n" +
@@ -850,7 +993,15 @@ const file_proto_keyd_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
 	"generation\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"I\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\";\n" +
+	"\bKeydCert\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x19\n" +
+	"\bcert_pem\x18\x02 \x01(\fR\acertPem\"E\n" +
+	"\rKeydCertsDone\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\rR\n" +
+	"generation\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"I\n" +
 	"\n" +
 	"KeydWorker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\rR\bworkerId\x12\x1e\n" +
@@ -894,36 +1045,40 @@ func file_proto_keyd_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_keyd_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_keyd_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_proto_keyd_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_proto_keyd_proto_goTypes = []any{
-	(SignHash)(0),        // 0: imapd.SignHash
-	(*KeydMessage)(nil),  // 1: imapd.KeydMessage
-	(*KeydSetup)(nil),    // 2: imapd.KeydSetup
-	(*KeydKey)(nil),      // 3: imapd.KeydKey
-	(*KeydKeysDone)(nil), // 4: imapd.KeydKeysDone
-	(*KeydReady)(nil),    // 5: imapd.KeydReady
-	(*KeydWorker)(nil),   // 6: imapd.KeydWorker
-	(*KeydRetire)(nil),   // 7: imapd.KeydRetire
-	(*KeydShutdown)(nil), // 8: imapd.KeydShutdown
-	(*SignRequest)(nil),  // 9: imapd.SignRequest
-	(*SignReply)(nil),    // 10: imapd.SignReply
+	(SignHash)(0),         // 0: imapd.SignHash
+	(*KeydMessage)(nil),   // 1: imapd.KeydMessage
+	(*KeydSetup)(nil),     // 2: imapd.KeydSetup
+	(*KeydKey)(nil),       // 3: imapd.KeydKey
+	(*KeydKeysDone)(nil),  // 4: imapd.KeydKeysDone
+	(*KeydReady)(nil),     // 5: imapd.KeydReady
+	(*KeydCert)(nil),      // 6: imapd.KeydCert
+	(*KeydCertsDone)(nil), // 7: imapd.KeydCertsDone
+	(*KeydWorker)(nil),    // 8: imapd.KeydWorker
+	(*KeydRetire)(nil),    // 9: imapd.KeydRetire
+	(*KeydShutdown)(nil),  // 10: imapd.KeydShutdown
+	(*SignRequest)(nil),   // 11: imapd.SignRequest
+	(*SignReply)(nil),     // 12: imapd.SignReply
 }
 var file_proto_keyd_proto_depIdxs = []int32{
 	2,  // 0: imapd.KeydMessage.setup:type_name -> imapd.KeydSetup
 	3,  // 1: imapd.KeydMessage.key:type_name -> imapd.KeydKey
 	4,  // 2: imapd.KeydMessage.keys_done:type_name -> imapd.KeydKeysDone
-	6,  // 3: imapd.KeydMessage.worker:type_name -> imapd.KeydWorker
-	7,  // 4: imapd.KeydMessage.retire:type_name -> imapd.KeydRetire
-	8,  // 5: imapd.KeydMessage.shutdown:type_name -> imapd.KeydShutdown
+	8,  // 3: imapd.KeydMessage.worker:type_name -> imapd.KeydWorker
+	9,  // 4: imapd.KeydMessage.retire:type_name -> imapd.KeydRetire
+	10, // 5: imapd.KeydMessage.shutdown:type_name -> imapd.KeydShutdown
 	5,  // 6: imapd.KeydMessage.ready:type_name -> imapd.KeydReady
-	9,  // 7: imapd.KeydMessage.sign_request:type_name -> imapd.SignRequest
-	10, // 8: imapd.KeydMessage.sign_reply:type_name -> imapd.SignReply
-	0,  // 9: imapd.SignRequest.hash:type_name -> imapd.SignHash
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	6,  // 7: imapd.KeydMessage.cert:type_name -> imapd.KeydCert
+	7,  // 8: imapd.KeydMessage.certs_done:type_name -> imapd.KeydCertsDone
+	11, // 9: imapd.KeydMessage.sign_request:type_name -> imapd.SignRequest
+	12, // 10: imapd.KeydMessage.sign_reply:type_name -> imapd.SignReply
+	0,  // 11: imapd.SignRequest.hash:type_name -> imapd.SignHash
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_proto_keyd_proto_init() }
@@ -939,6 +1094,8 @@ func file_proto_keyd_proto_init() {
 		(*KeydMessage_Retire)(nil),
 		(*KeydMessage_Shutdown)(nil),
 		(*KeydMessage_Ready)(nil),
+		(*KeydMessage_Cert)(nil),
+		(*KeydMessage_CertsDone)(nil),
 		(*KeydMessage_SignRequest)(nil),
 		(*KeydMessage_SignReply)(nil),
 	}
@@ -948,7 +1105,7 @@ func file_proto_keyd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_keyd_proto_rawDesc), len(file_proto_keyd_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -41,6 +41,10 @@ type clientChan struct {
 	c       *channel
 	waiting map[uint64]chan *pb.SignReply
 	closed  bool
+	// What keyd sends first: the generation's certificates, then done.
+	certs     [][]byte
+	certsOK   bool
+	certsDone chan struct{} // closed at certs_done or when the channel closes
 }
 
 // NewClient returns a client without a channel: signatures fail with
@@ -54,7 +58,7 @@ func (cl *Client) Replace(f *os.File) error {
 	if err != nil {
 		return err
 	}
-	cc := &clientChan{c: c, waiting: map[uint64]chan *pb.SignReply{}}
+	cc := &clientChan{c: c, waiting: map[uint64]chan *pb.SignReply{}, certsDone: make(chan struct{})}
 	cl.mu.Lock()
 	old := cl.cur
 	cl.cur = cc
@@ -85,6 +89,9 @@ func (cl *Client) shut(cc *clientChan) {
 	}
 	cc.closed = true
 	cc.c.close()
+	if !cc.certsOK {
+		close(cc.certsDone)
+	}
 	for id, ch := range cc.waiting {
 		close(ch)
 		delete(cc.waiting, id)
@@ -104,14 +111,69 @@ func (cl *Client) readLoop(cc *clientChan) {
 			}
 			return
 		}
-		cl.mu.Lock()
-		ch := cc.waiting[m.Id]
-		delete(cc.waiting, m.Id)
-		cl.mu.Unlock()
-		if ch != nil {
-			ch <- m.GetSignReply()
+		switch b := m.Body.(type) {
+		case *pb.KeydMessage_Cert:
+			cl.mu.Lock()
+			ok := !cc.certsOK && int(b.Cert.Index) == len(cc.certs)
+			if ok {
+				cc.certs = append(cc.certs, b.Cert.CertPem)
+			}
+			cl.mu.Unlock()
+			if !ok {
+				cl.log.Error("keyd channel: certificate out of order", "index", b.Cert.Index)
+				return
+			}
+		case *pb.KeydMessage_CertsDone:
+			cl.mu.Lock()
+			ok := !cc.certsOK && int(b.CertsDone.Count) == len(cc.certs)
+			if ok {
+				cc.certsOK = true
+				close(cc.certsDone)
+			}
+			cl.mu.Unlock()
+			if !ok {
+				cl.log.Error("keyd channel: certificates incomplete", "count", b.CertsDone.Count)
+				return
+			}
+		case *pb.KeydMessage_SignReply:
+			cl.mu.Lock()
+			ch := cc.waiting[m.Id]
+			delete(cc.waiting, m.Id)
+			cl.mu.Unlock()
+			if ch != nil {
+				ch <- b.SignReply
+			}
+		default:
+			cl.log.Error("keyd channel: unexpected message", "type", fmt.Sprintf("%T", m.Body))
+			return
 		}
 	}
+}
+
+// Certificates waits up to wait for the certificates keyd sends first on
+// the current channel and returns them, each with a remote signer in place
+// of its private key.
+func (cl *Client) Certificates(wait time.Duration) ([]tls.Certificate, error) {
+	cl.mu.Lock()
+	cc := cl.cur
+	cl.mu.Unlock()
+	if cc == nil {
+		return nil, ErrUnavailable
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-cc.certsDone:
+	case <-t.C:
+		return nil, errors.New("keyd: timed out waiting for the certificates")
+	}
+	cl.mu.Lock()
+	chains, ok := cc.certs, cc.certsOK
+	cl.mu.Unlock()
+	if !ok {
+		return nil, errors.New("keyd: channel closed before the certificates")
+	}
+	return cl.certificates(chains)
 }
 
 func (cl *Client) call(req *pb.SignRequest) ([]byte, error) {
@@ -176,10 +238,10 @@ func (r *remoteSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) 
 	return r.cl.call(req)
 }
 
-// Certificates builds a generation's TLS certificates from their PEM
+// certificates builds a generation's TLS certificates from their PEM
 // chains (leaf first), in the order keyd numbers their keys, each with a
 // remote signer in place of its private key.
-func (cl *Client) Certificates(chains [][]byte) ([]tls.Certificate, error) {
+func (cl *Client) certificates(chains [][]byte) ([]tls.Certificate, error) {
 	var out []tls.Certificate
 	for i, chain := range chains {
 		var c tls.Certificate

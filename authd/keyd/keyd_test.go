@@ -15,6 +15,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -43,10 +44,16 @@ var (
 	certs     map[string]testCert
 )
 
-func makeCert(t testing.TB, name string, key crypto.Signer) testCert {
+// makeCert makes a self-signed certificate for name, padded with extra
+// names (alias-N.name) to make it bigger.
+func makeCert(t testing.TB, name string, key crypto.Signer, extra int) testCert {
+	names := []string{name}
+	for i := range extra {
+		names = append(names, fmt.Sprintf("alias-%03d-padding-padding-padding.%s", i, name))
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		DNSNames: []string{name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: names, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
@@ -73,9 +80,9 @@ func testCerts(t testing.TB) []testCert {
 		}
 		_, ed, _ := ed25519.GenerateKey(rand.Reader)
 		certs = map[string]testCert{
-			"ecdsa":   makeCert(t, "ecdsa.test", ec),
-			"rsa":     makeCert(t, "rsa.test", rk),
-			"ed25519": makeCert(t, "ed25519.test", ed),
+			"ecdsa":   makeCert(t, "ecdsa.test", ec, 0),
+			"rsa":     makeCert(t, "rsa.test", rk, 0),
+			"ed25519": makeCert(t, "ed25519.test", ed, 0),
 		}
 	})
 	return []testCert{certs["ecdsa"], certs["rsa"], certs["ed25519"]}
@@ -178,13 +185,12 @@ func (r *recorder) Sign(rnd io.Reader, digest []byte, opts crypto.SignerOpts) ([
 
 func serverConfig(t *testing.T, r *rig, cs []testCert) (*tls.Config, []*recorder) {
 	t.Helper()
-	var chains [][]byte
-	for _, c := range cs {
-		chains = append(chains, c.certPEM)
-	}
-	tcs, err := r.client.Certificates(chains)
+	tcs, err := r.client.Certificates(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(tcs) != len(cs) {
+		t.Fatalf("%d certificates from keyd, want %d", len(tcs), len(cs))
 	}
 	var recs []*recorder
 	for i := range tcs {
@@ -225,7 +231,9 @@ func handshake(t *testing.T, srv *tls.Config, c testCert, version uint16) (tls.C
 	if cerr != nil {
 		sc.Close()
 	}
-	if err := <-serr; err != nil && cerr == nil {
+	if err := <-serr; err != nil {
+		// The server's error says why (keyd's answer); the client's is
+		// only the alert.
 		return tls.ConnectionState{}, err
 	}
 	return cl.ConnectionState(), cerr
@@ -455,8 +463,14 @@ func TestHostileWorkerDropped(t *testing.T) {
 	evil, _ := newChannel(a, "keyd")
 	defer evil.close()
 	evil.send(&pb.KeydMessage{Body: &pb.KeydMessage_Key{Key: &pb.KeydKey{Generation: 1, Index: 3, CertPem: cs[0].certPEM, KeyPem: cs[0].keyPEM}}}, nil)
-	if _, _, err := evil.recv(); !errors.Is(err, ipc.ErrClosed) {
-		t.Fatalf("hostile worker: %v, want its channel closed", err)
+	for {
+		m, _, err := evil.recv()
+		if errors.Is(err, ipc.ErrClosed) {
+			break
+		}
+		if err != nil || (m.GetCert() == nil && m.GetCertsDone() == nil) {
+			t.Fatalf("hostile worker: %v %v, want its certificates and then its channel closed", m, err)
+		}
 	}
 	d := sha256.Sum256([]byte("x"))
 	if err := signReq(r, 0, d[:], pb.SignHash_SIGN_HASH_SHA256, false); err != nil {
@@ -487,5 +501,34 @@ func TestKeydGoneAndBack(t *testing.T) {
 	r.connect(t, 7, 1)
 	if _, err := handshake(t, conf, cs[0], tls.VersionTLS13); err != nil {
 		t.Fatalf("after the new channel: %v", err)
+	}
+}
+
+// TestManyCertificatesBySNI: 50 certificates of about 4 KiB each, 200 KiB
+// in all (three times a datagram's cap), reach keyd and the worker one
+// per message, and SNI picks each one's key.
+func TestManyCertificatesBySNI(t *testing.T) {
+	var cs []testCert
+	total := 0
+	for i := range 50 {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		name := fmt.Sprintf("host%02d.test", i)
+		c := makeCert(t, name, key, 60)
+		total += len(c.certPEM)
+		cs = append(cs, c)
+	}
+	if total < 50*4000 {
+		t.Fatalf("certificates of %d bytes in all, want 50 of 4 KiB", total)
+	}
+	r := newRig(t, 0, 0, cs)
+	conf, _ := serverConfig(t, r, cs)
+	for _, i := range []int{0, 17, 49} {
+		st, err := handshake(t, conf, cs[i], tls.VersionTLS13)
+		if err != nil {
+			t.Fatalf("%s: %v", cs[i].name, err)
+		}
+		if got := st.PeerCertificates[0].Subject.CommonName; got != cs[i].name {
+			t.Fatalf("SNI %s got %s", cs[i].name, got)
+		}
 	}
 }

@@ -49,7 +49,8 @@ func wireHash(h crypto.Hash) (pb.SignHash, bool) {
 
 // keyring is the keys of one generation, by certificate index.
 type keyring struct {
-	keys []crypto.Signer
+	keys  []crypto.Signer
+	certs [][]byte // each key's certificate chain, PEM, for the workers
 	err  error // while loading: the first key refused
 }
 

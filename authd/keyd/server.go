@@ -1,6 +1,7 @@
 package keyd
 
 import (
+	"bytes"
 	"crypto"
 	"errors"
 	"fmt"
@@ -80,6 +81,7 @@ func (s *Server) addKey(k *pb.KeydKey) error {
 			r.err = fmt.Errorf("certificate %d of generation %d: %w", k.Index, k.Generation, err)
 		} else {
 			r.keys = append(r.keys, key)
+			r.certs = append(r.certs, bytes.Clone(k.CertPem))
 		}
 	}
 	return r.err
@@ -110,6 +112,16 @@ func (s *Server) retire(gen uint32) {
 	defer s.mu.Unlock()
 	delete(s.gens, gen)
 	delete(s.loading, gen)
+}
+
+// certs returns the certificate chains of a generation (nil if unknown).
+func (s *Server) certs(gen uint32) [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.gens[gen]; r != nil {
+		return r.certs
+	}
+	return nil
 }
 
 func (s *Server) key(gen, index uint32) (crypto.Signer, error) {
@@ -227,6 +239,17 @@ func (s *Server) dropWorkers() {
 // trusted: anything but a well-formed sign_request ends its channel; a
 // request past its budget is refused, not queued.
 func (s *Server) serveWorker(c *channel, worker, gen uint32) error {
+	certs := s.certs(gen)
+	for i, pem := range certs {
+		cert := &pb.KeydCert{Index: uint32(i), CertPem: pem}
+		if err := c.send(&pb.KeydMessage{Body: &pb.KeydMessage_Cert{Cert: cert}}, nil); err != nil {
+			return err
+		}
+	}
+	done := &pb.KeydCertsDone{Generation: gen, Count: uint32(len(certs))}
+	if err := c.send(&pb.KeydMessage{Body: &pb.KeydMessage_CertsDone{CertsDone: done}}, nil); err != nil {
+		return err
+	}
 	b := bucket{rate: s.rate, burst: s.burst, tokens: s.burst, last: s.now()}
 	inflight := make(chan struct{}, maxInflight)
 	var wg sync.WaitGroup
