@@ -51,7 +51,7 @@ func wireHash(h crypto.Hash) (pb.SignHash, bool) {
 type keyring struct {
 	keys  []crypto.Signer
 	certs [][]byte // each key's certificate chain, PEM, for the workers
-	err  error // while loading: the first key refused
+	err   error    // while loading: the first key refused
 }
 
 // parseKey checks that keyPEM is the key of certPEM's leaf (as the parent
