@@ -11,12 +11,13 @@ package ipc
 // RENAME, DELETE and IDLE over STARTTLS and implicit TLS, a reload
 // (SIGHUP) and a stop; every traced thread was attributed to its process by
 // its clone(CLONE_THREAD) and to its role by the title it writes, and the
-// calls after each process's seccomp(2) counted (docs/security.md,
-// "Measuring the allowlists" has the script). keyd's list is the runtime's
-// and its channels', as its package tests show (authd/keyd). What the Go
-// runtime calls rarely (exit, signals, thread creation, sleeping) is listed
-// though a short trace may not show it. A call not listed fails with EPERM,
-// never kills: a missed one is an error in a log, not a crash loop.
+// calls after each process's seccomp(2) counted by ipc/testdata/syscalls.py
+// (docs/security.md, "Measuring the allowlists"). keyd was measured the
+// same way under its package test TestKeydRole (RSA, ECDSA and Ed25519
+// handshakes, then kill -9 and a restart). What the Go runtime calls rarely
+// (exit, signals, thread creation, sleeping) is listed though a short trace
+// may not show it. A call not listed fails with EPERM, never kills: a
+// missed one is an error in a log, not a crash loop.
 
 // runtimeCalls are what every Go worker needs: memory, threads, signals,
 // the netpoller, time, and I/O on descriptors it was given.

@@ -23,6 +23,7 @@ func TestKeydChild(t *testing.T) {
 	if os.Getenv("IMAPD_KEYD_CHILD") == "" {
 		t.Skip("run by TestKeydRole")
 	}
+	ipc.SetTitle("imapd: keyd")
 	if err := Main(os.NewFile(3, "parent")); err != nil {
 		t.Fatal(err)
 	}
