@@ -7,7 +7,6 @@ package ipc
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -108,36 +107,15 @@ func (c *Conn) Send(env *pb.Envelope, fd *os.File) error {
 // descriptor, version mismatches and body types not allowed on this channel;
 // a descriptor that arrives with a refused message is closed.
 func (c *Conn) Recv() (*pb.Envelope, *os.File, error) {
-	n, oobn, flags, _, err := c.uc.ReadMsgUnix(c.buf, c.oob)
-	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) {
-		return nil, nil, ErrClosed
-	}
+	n, fd, err := readDatagram(c.uc, c.buf, c.oob, c.peer)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ipc: recv from %s: %w", c.peer, err)
-	}
-	fds, ferr := parseRights(c.oob[:oobn])
-	var fd *os.File
-	if len(fds) > 0 {
-		fd = os.NewFile(uintptr(fds[0]), "passed")
-		for _, extra := range fds[1:] {
-			unix.Close(extra)
-		}
+		return nil, nil, err
 	}
 	fail := func(format string, args ...any) (*pb.Envelope, *os.File, error) {
 		if fd != nil {
 			fd.Close()
 		}
 		return nil, nil, fmt.Errorf("ipc: from %s: "+format, append([]any{c.peer}, args...)...)
-	}
-	switch {
-	case n == 0 && oobn == 0:
-		return nil, nil, ErrClosed
-	case ferr != nil:
-		return fail("%v", ferr)
-	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || n > MaxMessage:
-		return fail("truncated message")
-	case len(fds) > 1:
-		return fail("%d descriptors in one message", len(fds))
 	}
 	env := &pb.Envelope{}
 	if err := proto.Unmarshal(c.buf[:n], env); err != nil {

@@ -79,14 +79,25 @@ func (d *Datagrams) Send(b []byte, fd *os.File) error {
 // refuses truncated datagrams and more than one descriptor (closing what
 // came with a refused datagram), and returns ErrClosed at EOF.
 func (d *Datagrams) Recv() ([]byte, *os.File, error) {
-	n, oobn, flags, _, err := d.uc.ReadMsgUnix(d.buf, d.oob)
+	n, fd, err := readDatagram(d.uc, d.buf, d.oob, d.peer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.buf[:n], fd, nil
+}
+
+// readDatagram is the one reader of every channel (Conn, Datagrams): one
+// datagram into buf (MaxMessage+1 bytes, so that an oversized one shows as
+// truncation), at most one descriptor; ErrClosed at EOF.
+func readDatagram(uc *net.UnixConn, buf, oobBuf []byte, peer string) (int, *os.File, error) {
+	n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oobBuf)
 	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) {
-		return nil, nil, ErrClosed
+		return 0, nil, ErrClosed
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("ipc: recv from %s: %w", d.peer, err)
+		return 0, nil, fmt.Errorf("ipc: recv from %s: %w", peer, err)
 	}
-	fds, ferr := parseRights(d.oob[:oobn])
+	fds, ferr := parseRights(oobBuf[:oobn])
 	var fd *os.File
 	if len(fds) > 0 {
 		fd = os.NewFile(uintptr(fds[0]), "passed")
@@ -94,15 +105,15 @@ func (d *Datagrams) Recv() ([]byte, *os.File, error) {
 			unix.Close(extra)
 		}
 	}
-	fail := func(format string, args ...any) ([]byte, *os.File, error) {
+	fail := func(format string, args ...any) (int, *os.File, error) {
 		if fd != nil {
 			fd.Close()
 		}
-		return nil, nil, fmt.Errorf("ipc: from %s: "+format, append([]any{d.peer}, args...)...)
+		return 0, nil, fmt.Errorf("ipc: from %s: "+format, append([]any{peer}, args...)...)
 	}
 	switch {
 	case n == 0 && oobn == 0:
-		return nil, nil, ErrClosed
+		return 0, nil, ErrClosed
 	case ferr != nil:
 		return fail("%v", ferr)
 	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || n > MaxMessage:
@@ -110,5 +121,5 @@ func (d *Datagrams) Recv() ([]byte, *os.File, error) {
 	case len(fds) > 1:
 		return fail("%d descriptors in one message", len(fds))
 	}
-	return d.buf[:n], fd, nil
+	return n, fd, nil
 }

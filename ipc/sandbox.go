@@ -3,6 +3,7 @@ package ipc
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"runtime"
@@ -230,6 +231,23 @@ func LimitPreauth() error {
 		return fmt.Errorf("RLIMIT_NPROC: %w", err)
 	}
 	return nil
+}
+
+// Confine is a worker's last step before it serves: Restrict, then
+// CheckConfined against forbidden paths, then one log line saying what
+// holds and what the kernel lacks. It returns what is in force, for the
+// parent's status.
+func Confine(log *slog.Logger, role Role, forbidden []string, dirs ...string) (Sandbox, error) {
+	sb, err := Restrict(role, dirs...)
+	if err != nil {
+		return sb, fmt.Errorf("sandbox: %w", err)
+	}
+	report, err := CheckConfined(sb, forbidden)
+	if err != nil {
+		return sb, err
+	}
+	log.Info("sandbox in force", "applied", sb.String(), "check", report)
+	return sb, nil
 }
 
 // CheckConfined tries what the sandbox sb claims to take away and returns

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"imapd/ipc/ipctest"
 )
 
 var sandboxRoles = map[string]Role{"preauth": RolePreauth, "mailbox": RoleMailbox, "keyd": RoleKeyd}
@@ -145,20 +147,6 @@ func TestSandboxChild(t *testing.T) {
 	t.Log(report)
 }
 
-// sandboxChild builds the test binary with CGO_ENABLED=0 (AllThreadsSyscall,
-// which applies Landlock to every thread, refuses to run in a cgo binary,
-// and the workers are built so) and returns its path.
-func sandboxChild(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ipc.test")
-	build := exec.Command("go", "test", "-c", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the child: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestSandbox checks, in a child process per role, that a restricted
 // worker can use what its role needs (its Maildir, the relay's stream
 // socketpair) but cannot read elsewhere, connect out over TCP or MPTCP,
@@ -185,7 +173,7 @@ func TestSandbox(t *testing.T) {
 			c.Close()
 		}
 	}()
-	bin := sandboxChild(t)
+	bin := ipctest.StaticTestBinary(t)
 	for name := range sandboxRoles {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -241,7 +241,7 @@ func TestPolicy(t *testing.T) {
 	if LandlockABI() == 0 || !SeccompAvailable() {
 		t.Skip("no Landlock or seccomp to hide")
 	}
-	bin := sandboxChild(t)
+	bin := ipctest.StaticTestBinary(t)
 	for _, feature := range []string{"landlock", "seccomp"} {
 		for name := range sandboxRoles {
 			t.Run(feature+"/"+name, func(t *testing.T) {

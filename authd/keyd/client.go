@@ -106,7 +106,10 @@ func (cl *Client) readLoop(cc *clientChan) {
 			fd.Close()
 		}
 		if err != nil {
-			if !errors.Is(err, ipc.ErrClosed) {
+			cl.mu.Lock()
+			ours := cc.closed // we closed it: replaced, or a send failed
+			cl.mu.Unlock()
+			if !ours && !errors.Is(err, ipc.ErrClosed) {
 				cl.log.Error("keyd channel", "err", err)
 			}
 			return

@@ -48,15 +48,9 @@ func Main(parent *os.File) error {
 			return fmt.Errorf("rlimit: %w", err)
 		}
 	}
-	sb, err := ipc.Restrict(ipc.RoleKeyd)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	report, err := ipc.CheckConfined(sb, []string{"/", "/etc/passwd"})
-	if err != nil {
+	if _, err := ipc.Confine(log, ipc.RoleKeyd, []string{"/", "/etc/passwd"}); err != nil {
 		return err
 	}
-	log.Info("sandbox in force", "applied", sb.String(), "check", report)
 	return NewServer(log, setup.Rate, setup.Burst).ServeParent(c)
 }
 

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"imapd/ipc"
+	"imapd/ipc/ipctest"
 	pb "imapd/proto"
 )
 
@@ -50,6 +50,9 @@ func startKeyd(t *testing.T, bin string) (*channel, *exec.Cmd) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Held until the end: a channel nothing refers to is closed by the
+	// garbage collector, and keyd exits when its parent's end closes.
+	t.Cleanup(func() { c.close() })
 	if err := c.send(&pb.KeydMessage{Body: &pb.KeydMessage_Setup{Setup: &pb.KeydSetup{}}}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +67,7 @@ func TestKeydRole(t *testing.T) {
 	if ipc.LandlockABI() == 0 || !ipc.SeccompAvailable() {
 		t.Skip("no Landlock or seccomp")
 	}
-	bin := filepath.Join(t.TempDir(), "keyd.test")
-	build := exec.Command("go", "test", "-c", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the child: %v\n%s", err, out)
-	}
+	bin := ipctest.StaticTestBinary(t)
 	cs := testCerts(t)
 	client := NewClient(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer client.Close()

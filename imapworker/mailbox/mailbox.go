@@ -90,16 +90,8 @@ func sandbox(setup *pb.Setup, log *slog.Logger) error {
 		}
 		dirs = append(dirs, dir)
 	}
-	sb, err := ipc.Restrict(ipc.RoleMailbox, dirs...)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	report, err := ipc.CheckConfined(sb, []string{"/etc/passwd"})
-	if err != nil {
-		return err
-	}
-	log.Info("sandbox in force", "applied", sb.String(), "check", report)
-	return nil
+	_, err := ipc.Confine(log, ipc.RoleMailbox, []string{"/etc/passwd"}, dirs...)
+	return err
 }
 
 func openStore(setup *pb.Setup) (store.User, error) {

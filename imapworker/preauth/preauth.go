@@ -88,16 +88,8 @@ func sandbox(log *slog.Logger) error {
 	if err := ipc.LimitPreauth(); err != nil {
 		return err
 	}
-	sb, err := ipc.Restrict(ipc.RolePreauth)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	report, err := ipc.CheckConfined(sb, []string{"/", "/etc/passwd"})
-	if err != nil {
-		return err
-	}
-	log.Info("sandbox in force", "applied", sb.String(), "check", report)
-	return nil
+	_, err := ipc.Confine(log, ipc.RolePreauth, []string{"/", "/etc/passwd"})
+	return err
 }
 
 // tlsConfig builds the server side of TLS from the PEM pairs the parent read:
