@@ -97,7 +97,7 @@ type rig struct {
 	done   chan error
 }
 
-func newRig(t *testing.T, rate, burst uint32, cs []testCert) *rig {
+func newRig(t testing.TB, rate, burst uint32, cs []testCert) *rig {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := NewServer(log, rate, burst)
@@ -130,7 +130,7 @@ func newRig(t *testing.T, rate, burst uint32, cs []testCert) *rig {
 }
 
 // load sends a generation's keys one message each, as the parent does.
-func (r *rig) load(t *testing.T, gen uint32, cs []testCert) *pb.KeydReady {
+func (r *rig) load(t testing.TB, gen uint32, cs []testCert) *pb.KeydReady {
 	t.Helper()
 	for i, c := range cs {
 		k := &pb.KeydKey{Generation: gen, Index: uint32(i), CertPem: c.certPEM, KeyPem: bytes.Clone(c.keyPEM)}
@@ -153,7 +153,7 @@ func (r *rig) load(t *testing.T, gen uint32, cs []testCert) *pb.KeydReady {
 }
 
 // connect gives keyd one end of a new worker channel and the client the other.
-func (r *rig) connect(t *testing.T, worker, gen uint32) {
+func (r *rig) connect(t testing.TB, worker, gen uint32) {
 	t.Helper()
 	a, b, err := ipc.Socketpair()
 	if err != nil {
@@ -183,7 +183,7 @@ func (r *recorder) Sign(rnd io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	return r.Signer.Sign(rnd, digest, opts)
 }
 
-func serverConfig(t *testing.T, r *rig, cs []testCert) (*tls.Config, []*recorder) {
+func serverConfig(t testing.TB, r *rig, cs []testCert) (*tls.Config, []*recorder) {
 	t.Helper()
 	tcs, err := r.client.Certificates(5 * time.Second)
 	if err != nil {
@@ -205,7 +205,7 @@ func serverConfig(t *testing.T, r *rig, cs []testCert) (*tls.Config, []*recorder
 }
 
 // handshake runs a Go client against a Go server over a socketpair.
-func handshake(t *testing.T, srv *tls.Config, c testCert, version uint16) (tls.ConnectionState, error) {
+func handshake(t testing.TB, srv *tls.Config, c testCert, version uint16) (tls.ConnectionState, error) {
 	t.Helper()
 	a, b, err := ipc.StreamSocketpair()
 	if err != nil {
