@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -33,6 +34,21 @@ func TestSandboxChild(t *testing.T) {
 	if role == RoleMailbox {
 		dirs = append(dirs, filepath.Join(dir, "mine"))
 	}
+	// A TCP connection made before the sandbox, as a preauth worker is
+	// given its clients' sockets.
+	tcpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpOut, err := net.Dial("tcp", tcpLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpIn, err := tcpLn.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpLn.Close()
 	sb, err := Restrict(role, dirs...)
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +121,25 @@ func TestSandboxChild(t *testing.T) {
 			}
 			a.Close()
 			b.Close()
+		}
+		// The relay of a cleartext connection: io.Copy from a TCP socket to
+		// the relay's unix stream socket, which Go does with splice(2).
+		if a, b, err := StreamSocketpair(); err != nil {
+			t.Errorf("stream socketpair: %v", err)
+		} else {
+			ua, _ := net.FileConn(a)
+			a.Close()
+			tcpOut.Write([]byte("relayed"))
+			tcpOut.Close()
+			if _, err := io.Copy(ua, tcpIn); err != nil {
+				t.Errorf("relaying TCP to the socketpair: %v", err)
+			}
+			ua.Close()
+			got, _ := io.ReadAll(b)
+			b.Close()
+			if string(got) != "relayed" {
+				t.Errorf("relayed %q", got)
+			}
 		}
 		if a, b, err := Socketpair(); err != nil {
 			t.Errorf("seqpacket socketpair refused: %v", err)

@@ -39,9 +39,11 @@ var runtimeCalls = []string{
 	"clone", "sendto",
 }
 
-// preauthCalls: the relay's socketpair (stream or seqpacket only), and
-// what crypto/tls reads.
-var preauthCalls = []string{"socketpair", "pread64"}
+// preauthCalls: the relay's socketpair (stream or seqpacket only), what
+// crypto/tls reads, and splice: relaying a cleartext connection, Go's
+// TCPConn.ReadFrom and WriteTo splice between the TCP and the unix socket
+// (through a pipe2 pipe), and fail on EPERM rather than fall back.
+var preauthCalls = []string{"socketpair", "pread64", "splice"}
 
 // mailboxCalls: the Maildir.
 var mailboxCalls = []string{

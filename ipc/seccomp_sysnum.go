@@ -140,6 +140,7 @@ var sysnum = map[string][2]int32{
 	"sigaltstack":       {131, 132},
 	"socket":            {41, 198},
 	"socketpair":        {53, 199},
+	"splice":            {275, 76},
 	"statx":             {332, 291},
 	"tgkill":            {234, 131},
 	"tkill":             {200, 130},
