@@ -1,70 +1,92 @@
 #!/usr/bin/env bash
-# `make test`: the whole suite. As root it first installs what the tests
-# need, so a fresh Debian machine with Go runs everything, nothing skipped.
+# `make test` and `make check`: the suite in stages, each timed.
+#   .ci/test.sh         lint, package tests (-race), end-to-end tests, fuzzing
+#   .ci/test.sh quick   lint and package tests only (make check)
+# FUZZTIME (default 5s) is the time each fuzz target gets. As root the
+# tests run in namespaces of their own (tests/hermetic); the host's
+# accounts, PAM files, services and sockets are checksummed around the test
+# stages and must come out unchanged (.ci/hostsnap.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOPATH)/bin"
+mode=${1:-full}
+export FUZZTIME=${FUZZTIME:-5s}
 
-PROTOC_GEN_GO_VERSION=$(go list -m -f '{{.Version}}' google.golang.org/protobuf)
-DEB_PACKAGES="libpam0g-dev protobuf-compiler mandoc isync curl openssl python3 whois dovecot-imapd"
+logdir=$(mktemp -d /tmp/imapd-test.XXXXXX)
+trap 'rm -rf "$logdir"' EXIT
+stages=""
+status=0
+stage_start=0
+begin() {
+	echo "== $1"
+	stage_name=$1
+	stage_start=$SECONDS
+}
+end() {
+	stages="$stages  $stage_name: $((SECONDS - stage_start)) s"$'\n'
+}
 
-if [ "$(id -u)" = 0 ]; then
-	missing=""
-	for p in $DEB_PACKAGES; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-	done
-	if [ -n "$missing" ]; then
-		echo "== installing:$missing"
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-	fi
-	# Debian starts dovecot on install; tests run their own instances.
-	if command -v systemctl >/dev/null && systemctl is-active -q dovecot 2>/dev/null; then
-		systemctl stop dovecot || true
-	fi
-fi
-if ! command -v protoc-gen-go >/dev/null || ! protoc-gen-go --version 2>/dev/null | grep -q "$PROTOC_GEN_GO_VERSION"; then
-	echo "== installing protoc-gen-go $PROTOC_GEN_GO_VERSION"
-	go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO_VERSION"
-fi
-if ! command -v staticcheck >/dev/null; then
-	echo "== installing staticcheck"
-	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
-fi
+.ci/hostsnap.sh >"$logdir/host.before"
 
-echo "== gofmt"
+begin "gofmt, go vet, staticcheck"
 unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted"
 	exit 1
 fi
-echo "== go vet"
 go vet ./...
 go vet -tags pam ./authd/... ./cmd/imapd-authd/...
-echo "== staticcheck"
 staticcheck ./...
+end
 
 TAGS=""
 [ -f /usr/include/security/pam_appl.h ] && TAGS="pam"
-# The end-to-end tests (tests/) run the whole server and time some of its
-# answers: they run on their own, after the package tests, not beside them.
-echo "== go test (packages)"
-status=0
-go test -tags "$TAGS" -count=1 -timeout 20m $(go list ./... | grep -v '^imapd/tests$') 2>&1 | tee /tmp/imapd-test.$$.log || status=1
-echo "== go test (end to end, tests/)"
-go test -tags "$TAGS" -count=1 -timeout 20m -v ./tests/ > /tmp/imapd-e2e.$$.log 2>&1 || status=1
-grep -E '^(--- |ok|FAIL|PASS)|_test.go:[0-9]+:' /tmp/imapd-e2e.$$.log | tee -a /tmp/imapd-test.$$.log
-if grep -q '^--- FAIL' /tmp/imapd-e2e.$$.log; then
-	echo "== end-to-end failures: full output"
-	cat /tmp/imapd-e2e.$$.log
+
+# Runs go test -v on the named packages, printing each package's result
+# (or, with "each", each top-level test's name and time) as it ends.
+run_tests() {
+	local log=$1 each=$2
+	shift 2
+	local filter='^(ok|FAIL|---)'
+	[ "$each" = each ] || filter='^(ok |FAIL|--- FAIL)'
+	go test -v -tags "$TAGS" -count=1 "$@" 2>&1 | tee "$log" | grep --line-buffered -E "$filter" || true
+	# tee hides go test's status: a FAIL line or a missing ok says it.
+	! grep -qE '^(FAIL|--- FAIL|panic:)' "$log"
+}
+
+begin "go test -race (packages)"
+run_tests "$logdir/pkg.log" packages -race -timeout 15m $(go list ./... | grep -v '^imapd/tests$') || status=1
+end
+if grep -qE '^(FAIL|--- FAIL|panic:)' "$logdir/pkg.log"; then
+	echo "== package failures: output"
+	grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|\s*--- PASS)' "$logdir/pkg.log"
 fi
-rm -f /tmp/imapd-e2e.$$.log
-passed=$(grep -c '^ok ' /tmp/imapd-test.$$.log || true)
-failed=$(grep -c '^FAIL' /tmp/imapd-test.$$.log || true)
-rm -f /tmp/imapd-test.$$.log
-[ "$status" = 0 ] || { echo "go test failed"; echo "packages: $passed passed, $failed failed"; exit 1; }
 
-echo "== fuzz (bounded)"
-./.ci/fuzz.sh
+if [ "$mode" = full ]; then
+	# The end-to-end tests run the whole server and time some of its
+	# answers: they run on their own, after the package tests.
+	begin "go test (end to end, tests/)"
+	run_tests "$logdir/e2e.log" each -timeout 20m ./tests/ || status=1
+	end
+	if grep -q '^--- FAIL' "$logdir/e2e.log"; then
+		echo "== end-to-end failures: full output"
+		cat "$logdir/e2e.log"
+	fi
+	if [ "$status" = 0 ]; then
+		begin "fuzz ($FUZZTIME per target)"
+		./.ci/fuzz.sh || status=1
+		end
+	fi
+fi
 
-echo "packages: $passed passed, $failed failed"
+.ci/hostsnap.sh >"$logdir/host.after"
+if ! diff -u "$logdir/host.before" "$logdir/host.after"; then
+	echo "== the host changed during the tests (above): that is a failure"
+	status=1
+fi
+
+count() { cat "$logdir"/*.log 2>/dev/null | grep -c "^--- $1:" || true; }
+echo "== stage times"
+printf '%s' "$stages"
+echo "tests: $(count PASS) passed, $(count FAIL) failed, $(count SKIP) skipped"
+exit $status

@@ -61,7 +61,7 @@ type options struct {
 	maxChecks     int // concurrent backend checks
 	now           func() time.Time
 	sleep         func(time.Duration)
-	newBackend    func(*pb.Setup, *slog.Logger) (backend, error)
+	newBackend    func(*pb.AuthdSetup, *slog.Logger) (backend, error)
 }
 
 func defaultOptions() options {
@@ -82,36 +82,36 @@ func defaultOptions() options {
 	}
 }
 
-func newBackend(s *pb.Setup, log *slog.Logger) (backend, error) {
-	switch s.AuthBackend {
-	case "pam":
+func newBackend(s *pb.AuthdSetup, log *slog.Logger) (backend, error) {
+	switch s.Backend {
+	case pb.AuthBackend_AUTH_BACKEND_PAM:
 		service := s.PamService
 		if service == "" {
 			service = "imapd"
 		}
 		return newPAM(service, log)
-	case "passwd-file":
+	case pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE:
 		if s.PasswdFile == "" {
 			return nil, errors.New("authd: passwd-file backend without passwd_file")
 		}
 		return newPasswdFile(s.PasswdFile, log)
 	default:
-		return nil, fmt.Errorf("authd: unknown auth_backend %q", s.AuthBackend)
+		return nil, fmt.Errorf("authd: unknown auth backend %v", s.Backend)
 	}
 }
 
 // Main runs the authd role on ch, its channel to the parent: it waits for
 // Setup, then serves until Shutdown (nil) or until the parent's end closes
 // (an error: the parent died).
-func Main(ch *ipc.Conn) error {
+func Main(ch *ipc.AuthdToParent) error {
 	return run(ch, defaultOptions(), slog.Default())
 }
 
 type server struct {
 	opt     options
 	log     *slog.Logger
-	parent  *ipc.Conn
-	setup   *pb.Setup
+	parent  *ipc.AuthdToParent
+	setup   *pb.AuthdSetup
 	backend backend
 	pen     *penalties
 	floor   *failFloor
@@ -119,14 +119,14 @@ type server struct {
 	checks  chan struct{}
 
 	mu      sync.Mutex
-	pending map[string]chan struct{} // grant token -> closed on GrantAck
+	pending map[string]chan bool // grant token -> the parent's GrantAck: stored or refused
 
 	nextID    atomic.Uint64
 	successes atomic.Uint64
 	failures  atomic.Uint64
 }
 
-func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
+func run(ch *ipc.AuthdToParent, opt options, log *slog.Logger) error {
 	defer ch.Close()
 	// A parent that never sends Setup must not leave authd waiting forever.
 	t := time.AfterFunc(opt.setupTimeout, func() { ch.Close() })
@@ -139,7 +139,7 @@ func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
 		fd.Close()
 	}
 	setup := env.GetSetup()
-	if setup == nil || setup.Role != pb.Role_ROLE_AUTHD {
+	if setup == nil {
 		return fmt.Errorf("authd: first message is %s, want an authd setup", ipc.BodyName(env))
 	}
 	be, err := opt.newBackend(setup, log)
@@ -150,18 +150,18 @@ func run(ch *ipc.Conn, opt options, log *slog.Logger) error {
 		pen:     newPenalties(opt.penaltyBase, opt.penaltyMax, opt.penaltyExpiry, opt.now),
 		floor:   &failFloor{min: opt.floorMin, cap: opt.floorCap},
 		checks:  make(chan struct{}, opt.maxChecks),
-		pending: map[string]chan struct{}{}}
+		pending: map[string]chan bool{}}
 	if s.floor.min < 0 {
 		// pam_unix with yescrypt takes ~180 ms (DESIGN.md §7).
 		s.floor.min = 0
-		if setup.AuthBackend == "pam" {
+		if setup.Backend == pb.AuthBackend_AUTH_BACKEND_PAM {
 			s.floor.min = 250 * time.Millisecond
 		}
 	}
 	if setup.AuthCacheSeconds > 0 {
 		s.cache = newCredCache(time.Duration(setup.AuthCacheSeconds)*time.Second, opt.now)
 	}
-	log.Info("authd ready", "backend", setup.AuthBackend, "unprivileged", setup.Unprivileged,
+	log.Info("authd ready", "backend", setup.Backend.String(), "unprivileged", setup.Unprivileged,
 		"first_valid_uid", setup.FirstValidUid, "cache_seconds", setup.AuthCacheSeconds)
 	return s.serveParent()
 }
@@ -178,17 +178,17 @@ func (s *server) serveParent() error {
 			return fmt.Errorf("authd: %w", err)
 		}
 		switch b := env.Body.(type) {
-		case *pb.Envelope_AuthdChannel:
+		case *pb.ToAuthd_AuthdChannel:
 			if fd == nil {
 				return errors.New("authd: authd_channel without a descriptor")
 			}
 			go s.servePreauth(b.AuthdChannel.WorkerId, fd)
 			continue
-		case *pb.Envelope_GrantAck:
-			s.acked(b.GrantAck.Token)
-		case *pb.Envelope_StatsRequest:
-			err = s.parent.Send(&pb.Envelope{Id: env.Id, Body: &pb.Envelope_AuthStats{AuthStats: s.stats()}}, nil)
-		case *pb.Envelope_Shutdown:
+		case *pb.ToAuthd_GrantAck:
+			s.acked(b.GrantAck.Token, !b.GrantAck.Refused)
+		case *pb.ToAuthd_StatsRequest:
+			err = s.parent.Send(&pb.FromAuthd{Id: env.Id, Body: &pb.FromAuthd_AuthStats{AuthStats: s.stats()}}, nil)
+		case *pb.ToAuthd_Shutdown:
 			s.log.Info("shutdown", "reason", b.Shutdown.Reason)
 			err = errShutdown
 		default:
@@ -216,7 +216,7 @@ func (s *server) stats() *pb.AuthStats {
 // less privileged than authd: anything amiss drops the channel, not authd.
 func (s *server) servePreauth(id uint32, f *os.File) {
 	peer := fmt.Sprintf("preauth[%d]", id)
-	c, err := ipc.NewConn(f, peer, "auth_request")
+	c, err := ipc.NewConn[*pb.AuthAnswer, *pb.AuthCall](f, peer)
 	if err != nil {
 		s.log.Error("preauth channel", "peer", peer, "error", err.Error())
 		return
@@ -256,8 +256,8 @@ func (s *server) servePreauth(id uint32, f *os.File) {
 	}
 }
 
-func (s *server) reply(c *ipc.Conn, id uint64, res pb.AuthResult, token, user string) {
-	err := c.Send(&pb.Envelope{Id: id, Body: &pb.Envelope_AuthReply{AuthReply: &pb.AuthReply{
+func (s *server) reply(c *ipc.AuthdToPreauth, id uint64, res pb.AuthResult, token, user string) {
+	err := c.Send(&pb.AuthAnswer{Id: id, Body: &pb.AuthAnswer_AuthReply{AuthReply: &pb.AuthReply{
 		Result: res, Token: token, User: user}}}, nil)
 	if err != nil {
 		s.log.Warn("auth reply", "peer", c.Peer(), "error", err.Error())
@@ -278,13 +278,28 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 			s.failures.Add(1)
 		}
 	}()
+	start := s.opt.now()
+	// Every answer but OK waits for the same failure floor, whatever the
+	// reason: a refused account (root, a system uid) with the right password
+	// must not answer sooner than a wrong password (docs/security.md, "2.
+	// Client -> authd").
+	defer func() {
+		if res == pb.AuthResult_AUTH_OK {
+			return
+		}
+		if wait := s.floor.floor() - s.opt.now().Sub(start); wait > 0 {
+			s.opt.sleep(wait)
+		}
+	}()
 	// RFC 4616 §2: acting as someone else is not supported.
 	if req.AuthzId != "" && req.AuthzId != a.user {
 		return pb.AuthResult_AUTH_REFUSED, "", ""
 	}
 	s.opt.sleep(s.pen.delay(req.RemoteAddr, a.user))
 
-	start := s.opt.now()
+	// The floor counts from after the penalty: the penalty is the address's
+	// own, the floor hides which way the check went.
+	start = s.opt.now()
 	acct, res, cached := account{}, pb.AuthResult_AUTH_FAILED, false
 	if validUser(a.user) && a.password != "" && len(a.password) <= 1024 {
 		if acct, cached = s.cache.get(a.user, a.password); cached {
@@ -300,15 +315,18 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 			}
 		}
 	}
+	// A backend's canonical name (PAM may rewrite it) is a user name like
+	// any other: it becomes a map key, a log field and a path element.
+	if res == pb.AuthResult_AUTH_OK && acct.user != "" && !validUser(acct.user) {
+		s.log.Warn("backend returned an invalid canonical user name; refusing", "user", logName(a.user))
+		res = pb.AuthResult_AUTH_REFUSED
+	}
 	switch res {
 	case pb.AuthResult_AUTH_OK:
 	case pb.AuthResult_AUTH_FAILED:
 		s.pen.fail(req.RemoteAddr, a.user)
-		fallthrough
+		return res, "", ""
 	default:
-		if wait := s.floor.floor() - s.opt.now().Sub(start); wait > 0 {
-			s.opt.sleep(wait)
-		}
 		return res, "", ""
 	}
 
@@ -393,7 +411,7 @@ func uniq(g []uint32) []uint32 {
 // grant sends g to the parent and waits for its GrantAck: the worker hears
 // AUTH_OK only once the parent can redeem the token (DESIGN.md §2.3).
 func (s *server) grant(g *pb.Grant) bool {
-	acked := make(chan struct{})
+	acked := make(chan bool, 1)
 	s.mu.Lock()
 	s.pending[g.Token] = acked
 	s.mu.Unlock()
@@ -402,7 +420,7 @@ func (s *server) grant(g *pb.Grant) bool {
 		delete(s.pending, g.Token)
 		s.mu.Unlock()
 	}()
-	err := s.parent.Send(&pb.Envelope{Id: s.nextID.Add(1), Body: &pb.Envelope_Grant{Grant: g}}, nil)
+	err := s.parent.Send(&pb.FromAuthd{Id: s.nextID.Add(1), Body: &pb.FromAuthd_Grant{Grant: g}}, nil)
 	if err != nil {
 		s.log.Error("grant", "user", g.User, "error", err.Error())
 		return false
@@ -410,19 +428,22 @@ func (s *server) grant(g *pb.Grant) bool {
 	t := time.NewTimer(s.opt.grantTimeout)
 	defer t.Stop()
 	select {
-	case <-acked:
-		return true
+	case ok := <-acked:
+		if !ok {
+			s.log.Warn("grant refused by parent", "user", g.User, "conn", g.ConnId)
+		}
+		return ok
 	case <-t.C:
 		s.log.Error("grant not acknowledged by parent", "user", g.User, "timeout", s.opt.grantTimeout.String())
 		return false
 	}
 }
 
-func (s *server) acked(token string) {
+func (s *server) acked(token string, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.pending[token]; ok {
-		close(c)
+		c <- stored
 		delete(s.pending, token)
 		return
 	}

@@ -41,24 +41,24 @@ func (s *syncBuffer) String() string {
 // the parent and one preauth worker.
 type harness struct {
 	t       *testing.T
-	parent  *ipc.Conn // the parent's end: receives grant, auth_stats
-	preauth *ipc.Conn // preauth worker 7's end: receives auth_reply
+	parent  *ipc.ParentToAuthd  // the parent's end: receives grant, auth_stats
+	preauth *ipc.PreauthToAuthd // preauth worker 7's end: receives auth_reply
 	done    chan error
 	logs    *syncBuffer
 	sleeps  chan time.Duration
 }
 
-func startAuthd(t *testing.T, setup *pb.Setup, tweak func(*options)) *harness {
+func startAuthd(t *testing.T, setup *pb.AuthdSetup, tweak func(*options)) *harness {
 	t.Helper()
 	a, b, err := ipc.Socketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent, err := ipc.NewConn(a, "authd", "grant", "auth_stats")
+	parent, err := ipc.NewConn[*pb.ToAuthd, *pb.FromAuthd](a, "authd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	authdEnd, err := ipc.NewConn(b, "parent", "setup", "authd_channel", "grant_ack", "stats_request", "shutdown")
+	authdEnd, err := ipc.NewConn[*pb.FromAuthd, *pb.ToAuthd](b, "parent")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +77,7 @@ func startAuthd(t *testing.T, setup *pb.Setup, tweak func(*options)) *harness {
 	}
 	go func() { h.done <- run(authdEnd, opt, slog.New(slog.NewTextHandler(h.logs, nil))) }()
 
-	setup.Role = pb.Role_ROLE_AUTHD
-	h.sendParent(&pb.Envelope{Body: &pb.Envelope_Setup{Setup: setup}}, nil)
+	h.sendParent(&pb.ToAuthd{Body: &pb.ToAuthd_Setup{Setup: setup}}, nil)
 	h.preauth = h.newPreauth(7)
 	t.Cleanup(func() {
 		parent.Close()
@@ -89,21 +88,21 @@ func startAuthd(t *testing.T, setup *pb.Setup, tweak func(*options)) *harness {
 }
 
 // newPreauth hands authd a channel to preauth worker id, as the parent does.
-func (h *harness) newPreauth(id uint32) *ipc.Conn {
+func (h *harness) newPreauth(id uint32) *ipc.PreauthToAuthd {
 	a, b, err := ipc.Socketpair()
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.sendParent(&pb.Envelope{Body: &pb.Envelope_AuthdChannel{AuthdChannel: &pb.AuthdChannel{WorkerId: id}}}, b)
+	h.sendParent(&pb.ToAuthd{Body: &pb.ToAuthd_AuthdChannel{AuthdChannel: &pb.AuthdChannel{WorkerId: id}}}, b)
 	b.Close()
-	c, err := ipc.NewConn(a, "authd", "auth_reply")
+	c, err := ipc.NewConn[*pb.AuthCall, *pb.AuthAnswer](a, "authd")
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return c
 }
 
-func (h *harness) sendParent(env *pb.Envelope, fd *os.File) {
+func (h *harness) sendParent(env *pb.ToAuthd, fd *os.File) {
 	h.t.Helper()
 	if err := h.parent.Send(env, fd); err != nil {
 		h.t.Fatal(err)
@@ -111,9 +110,9 @@ func (h *harness) sendParent(env *pb.Envelope, fd *os.File) {
 }
 
 // login sends "C: a1 LOGIN user password" as the preauth worker would.
-func (h *harness) login(c *ipc.Conn, id uint64, user, password string) {
+func (h *harness) login(c *ipc.PreauthToAuthd, id uint64, user, password string) {
 	h.t.Helper()
-	err := c.Send(&pb.Envelope{Id: id, Body: &pb.Envelope_AuthRequest{AuthRequest: &pb.AuthRequest{
+	err := c.Send(&pb.AuthCall{Id: id, Body: &pb.AuthCall_AuthRequest{AuthRequest: &pb.AuthRequest{
 		ConnId: id * 10, Mechanism: "LOGIN", User: []byte(user), Password: []byte(password),
 		RemoteAddr: "192.0.2.1:40000", LocalAddr: "127.0.0.1:143"}}}, nil)
 	if err != nil {
@@ -121,7 +120,7 @@ func (h *harness) login(c *ipc.Conn, id uint64, user, password string) {
 	}
 }
 
-func recvReply(t *testing.T, c *ipc.Conn) (uint64, *pb.AuthReply) {
+func recvReply(t *testing.T, c *ipc.PreauthToAuthd) (uint64, *pb.AuthReply) {
 	t.Helper()
 	env, _, err := c.Recv()
 	if err != nil {
@@ -144,14 +143,14 @@ func (h *harness) recvGrant() *pb.Grant {
 }
 
 func (h *harness) ack(token string) {
-	h.sendParent(&pb.Envelope{Body: &pb.Envelope_GrantAck{GrantAck: &pb.GrantAck{Token: token}}}, nil)
+	h.sendParent(&pb.ToAuthd{Body: &pb.ToAuthd_GrantAck{GrantAck: &pb.GrantAck{Token: token}}}, nil)
 }
 
 // stats asks for AuthStats; any grant authd sent earlier would arrive first
 // and fail the test, which is how "no grant was sent" is checked.
 func (h *harness) stats() *pb.AuthStats {
 	h.t.Helper()
-	h.sendParent(&pb.Envelope{Id: 99, Body: &pb.Envelope_StatsRequest{StatsRequest: &pb.StatsRequest{}}}, nil)
+	h.sendParent(&pb.ToAuthd{Id: 99, Body: &pb.ToAuthd_StatsRequest{StatsRequest: &pb.StatsRequest{}}}, nil)
 	env, _, err := h.parent.Recv()
 	if err != nil {
 		h.t.Fatal(err)
@@ -181,8 +180,8 @@ func bcryptHash(t *testing.T, pw string) string {
 
 const alicePassword = "correct horse"
 
-func fileSetup(t *testing.T) *pb.Setup {
-	return &pb.Setup{AuthBackend: "passwd-file", FirstValidUid: 1000, PasswdFile: writePasswd(t,
+func fileSetup(t *testing.T) *pb.AuthdSetup {
+	return &pb.AuthdSetup{Backend: pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE, FirstValidUid: 1000, PasswdFile: writePasswd(t,
 		"alice:{BLF-CRYPT}"+bcryptHash(t, alicePassword)+":5000:5001::/home/alice::",
 		"bob:{PLAIN}bobpw:5002:5002::/home/bob",
 		"toor:{PLAIN}rootpw:0:0::/root",
@@ -278,7 +277,7 @@ func TestConcurrentGrants(t *testing.T) {
 	h.ack(grants["bob"].Token)
 	h.ack(grants["alice"].Token)
 	for _, c := range []struct {
-		conn *ipc.Conn
+		conn *ipc.PreauthToAuthd
 		id   uint64
 		user string
 	}{{h.preauth, 1, "alice"}, {other, 2, "bob"}} {
@@ -308,7 +307,7 @@ func TestFailuresSendNoGrant(t *testing.T) {
 		{"bob", "bobpw", "alice", pb.AuthResult_AUTH_REFUSED},
 	}
 	for i, c := range cases {
-		err := h.preauth.Send(&pb.Envelope{Id: uint64(i + 1), Body: &pb.Envelope_AuthRequest{AuthRequest: &pb.AuthRequest{
+		err := h.preauth.Send(&pb.AuthCall{Id: uint64(i + 1), Body: &pb.AuthCall_AuthRequest{AuthRequest: &pb.AuthRequest{
 			Mechanism: "PLAIN", User: []byte(c.user), Password: []byte(c.password), AuthzId: c.authz, RemoteAddr: "192.0.2.9:1"}}}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -428,11 +427,23 @@ func TestCredentialCache(t *testing.T) {
 // A worker that sends what it may not is dropped; authd serves on.
 func TestHostilePreauthDropped(t *testing.T) {
 	h := startAuthd(t, fileSetup(t), nil)
-	if err := h.preauth.Send(&pb.Envelope{Body: &pb.Envelope_Grant{Grant: &pb.Grant{Token: "x", User: "root"}}}, nil); err != nil {
+	// A forged grant on the preauth channel: the compiler keeps imapd's own
+	// preauth code from sending one, so this end is typed as authd's.
+	a, b, err := ipc.Socketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sendParent(&pb.ToAuthd{Body: &pb.ToAuthd_AuthdChannel{AuthdChannel: &pb.AuthdChannel{WorkerId: 8}}}, b)
+	b.Close()
+	hostile, err := ipc.NewConn[*pb.FromAuthd, *pb.AuthAnswer](a, "authd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hostile.Send(&pb.FromAuthd{Body: &pb.FromAuthd_Grant{Grant: &pb.Grant{Token: "x", User: "root"}}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// conn.go reports a SEQPACKET EOF as io.EOF from ReadMsgUnix.
-	if _, _, err := h.preauth.Recv(); !errors.Is(err, ipc.ErrClosed) && !errors.Is(err, io.EOF) {
+	if _, _, err := hostile.Recv(); !errors.Is(err, ipc.ErrClosed) && !errors.Is(err, io.EOF) {
 		t.Errorf("hostile worker: %v, want its channel closed", err)
 	}
 	h.stats()
@@ -447,7 +458,7 @@ func TestHostilePreauthDropped(t *testing.T) {
 
 func TestShutdownAndParentDeath(t *testing.T) {
 	h := startAuthd(t, fileSetup(t), nil)
-	h.sendParent(&pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "test"}}}, nil)
+	h.sendParent(&pb.ToAuthd{Body: &pb.ToAuthd_Shutdown{Shutdown: &pb.Shutdown{Reason: "test"}}}, nil)
 	if err := <-h.done; err != nil {
 		t.Errorf("after Shutdown: %v, want nil", err)
 	}
@@ -462,19 +473,18 @@ func TestShutdownAndParentDeath(t *testing.T) {
 }
 
 func TestBadSetup(t *testing.T) {
-	for _, s := range []*pb.Setup{
-		{AuthBackend: "ldap"},
-		{AuthBackend: "passwd-file"},
-		{AuthBackend: "passwd-file", PasswdFile: "/nonexistent/passwd"},
+	for _, s := range []*pb.AuthdSetup{
+		{Backend: pb.AuthBackend(99)},
+		{Backend: pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE},
+		{Backend: pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE, PasswdFile: "/nonexistent/passwd"},
 	} {
 		a, b, err := ipc.Socketpair()
 		if err != nil {
 			t.Fatal(err)
 		}
-		parent, _ := ipc.NewConn(a, "authd")
-		end, _ := ipc.NewConn(b, "parent", "setup")
-		s.Role = pb.Role_ROLE_AUTHD
-		if err := parent.Send(&pb.Envelope{Body: &pb.Envelope_Setup{Setup: s}}, nil); err != nil {
+		parent, _ := ipc.NewConn[*pb.ToAuthd, *pb.FromAuthd](a, "authd")
+		end, _ := ipc.NewConn[*pb.FromAuthd, *pb.ToAuthd](b, "parent")
+		if err := parent.Send(&pb.ToAuthd{Body: &pb.ToAuthd_Setup{Setup: s}}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := run(end, defaultOptions(), slog.New(slog.DiscardHandler)); err == nil {
@@ -491,7 +501,7 @@ func TestSystemAccountLookup(t *testing.T) {
 	if err != nil {
 		t.Skipf("no nobody account: %v", err)
 	}
-	s := &pb.Setup{AuthBackend: "passwd-file", FirstValidUid: 1000,
+	s := &pb.AuthdSetup{Backend: pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE, FirstValidUid: 1000,
 		PasswdFile: writePasswd(t, "nobody:{PLAIN}pw", "ghost-imapd-test:{PLAIN}pw", "root:{PLAIN}pw")}
 	h := startAuthd(t, s, nil)
 	h.login(h.preauth, 1, "nobody", "pw")

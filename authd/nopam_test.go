@@ -11,7 +11,7 @@ import (
 )
 
 func TestBuiltWithoutPAM(t *testing.T) {
-	_, err := newBackend(&pb.Setup{AuthBackend: "pam"}, slog.New(slog.DiscardHandler))
+	_, err := newBackend(&pb.AuthdSetup{Backend: pb.AuthBackend_AUTH_BACKEND_PAM}, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "without PAM") {
 		t.Errorf("pam backend in a build without PAM: %v", err)
 	}

@@ -104,7 +104,7 @@ func TestPAMGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := startAuthd(t, &pb.Setup{AuthBackend: "pam", PamService: pamTestService, FirstValidUid: 1000}, nil)
+	h := startAuthd(t, &pb.AuthdSetup{Backend: pb.AuthBackend_AUTH_BACKEND_PAM, PamService: pamTestService, FirstValidUid: 1000}, nil)
 	h.login(h.preauth, 1, pamTestUser, "wrong")
 	if _, r := recvReply(t, h.preauth); r.Result != pb.AuthResult_AUTH_FAILED {
 		t.Errorf("wrong password: %v", r)

@@ -12,15 +12,16 @@ import (
 	pb "imapd/proto"
 )
 
-// pair returns a receiving Conn that accepts allowed, and the raw fd of
-// the other end, for the test to write hostile datagrams into.
-func pair(t *testing.T, allowed ...string) (*Conn, int) {
+// pair returns the parent's end of a preauth channel, which receives what
+// a preauth worker may send, and the raw fd of the other end, for the test
+// to write hostile datagrams into.
+func pair(t *testing.T) (*ParentToPreauth, int) {
 	t.Helper()
 	a, b, err := Socketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewConn(a, "peer", allowed...)
+	c, err := NewConn[*pb.ToPreauth, *pb.FromPreauth](a, "peer")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func pair(t *testing.T, allowed ...string) (*Conn, int) {
 	return c, fd
 }
 
-func marshal(t *testing.T, env *pb.Envelope) []byte {
+func marshal(t *testing.T, env proto.Message) []byte {
 	t.Helper()
 	b, err := proto.Marshal(env)
 	if err != nil {
@@ -73,13 +74,13 @@ func TestConnRoundTripWithDescriptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, _ := NewConn(a, "rx")
-	rx, _ := NewConn(b, "tx", "new_conn")
+	tx, _ := NewConn[*pb.ToPreauth, *pb.FromPreauth](a, "rx")
+	rx, _ := NewConn[*pb.FromPreauth, *pb.ToPreauth](b, "tx")
 	defer tx.Close()
 	defer rx.Close()
 	f, _ := os.Open("/dev/null")
 	defer f.Close()
-	if err := tx.Send(&pb.Envelope{Id: 7, Body: &pb.Envelope_NewConn{NewConn: &pb.NewConn{ConnId: 42}}}, f); err != nil {
+	if err := tx.Send(&pb.ToPreauth{Id: 7, Body: &pb.ToPreauth_NewConn{NewConn: &pb.NewConn{ConnId: 42}}}, f); err != nil {
 		t.Fatal(err)
 	}
 	env, fd, err := rx.Recv()
@@ -95,18 +96,19 @@ func TestConnRoundTripWithDescriptor(t *testing.T) {
 // A receiving end refuses what its peer may not send, and closes any
 // descriptor that came with a refused message (DESIGN §3).
 func TestConnRefusesHostileDatagrams(t *testing.T) {
-	good := &pb.Envelope{Version: Version, Body: &pb.Envelope_ConnDone{ConnDone: &pb.ConnDone{ConnId: 1}}}
+	good := &pb.FromPreauth{Version: Version, Body: &pb.FromPreauth_ConnDone{ConnDone: &pb.ConnDone{ConnId: 1}}}
 	cases := []struct {
 		name string
 		data func(t *testing.T) []byte
 		nfds int
 		want string
 	}{
-		{"not allowed on this channel", func(t *testing.T) []byte {
-			return marshal(t, &pb.Envelope{Version: Version, Body: &pb.Envelope_Grant{Grant: &pb.Grant{Token: "x"}}})
+		{"another direction's message", func(t *testing.T) []byte {
+			return marshal(t, &pb.FromAuthd{Version: Version, Body: &pb.FromAuthd_Grant{Grant: &pb.Grant{Token: "x"}}})
 		}, 1, "unexpected message"},
+		{"no body", func(t *testing.T) []byte { return marshal(t, &pb.FromPreauth{Version: Version}) }, 1, "unexpected message"},
 		{"wrong version", func(t *testing.T) []byte {
-			return marshal(t, &pb.Envelope{Version: Version + 1, Body: good.Body})
+			return marshal(t, &pb.FromPreauth{Version: Version + 1, Body: good.Body})
 		}, 1, "version"},
 		{"garbage", func(t *testing.T) []byte { return []byte{0xff, 0xff, 0xff, 0xff, 0x0f} }, 1, "decode"},
 		{"two descriptors", func(t *testing.T) []byte { return marshal(t, good) }, 2, "descriptors"},
@@ -114,7 +116,7 @@ func TestConnRefusesHostileDatagrams(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rx, raw := pair(t, "conn_done")
+			rx, raw := pair(t)
 			before := countFDs(t)
 			fds := openFiles(t, c.nfds)
 			if err := unix.Sendmsg(raw, c.data(t), unix.UnixRights(fds...), nil, 0); err != nil {
@@ -145,7 +147,7 @@ func TestConnRefusesHostileDatagrams(t *testing.T) {
 }
 
 func TestConnEOFIsClosed(t *testing.T) {
-	rx, raw := pair(t, "conn_done")
+	rx, raw := pair(t)
 	unix.Shutdown(raw, unix.SHUT_WR)
 	if _, _, err := rx.Recv(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Recv after the peer closed: %v, want ErrClosed", err)
@@ -155,10 +157,10 @@ func TestConnEOFIsClosed(t *testing.T) {
 // FuzzRecv feeds arbitrary datagrams to a receiving end: it must never
 // panic, and whatever it accepts must be an allowed, current-version message.
 func FuzzRecv(f *testing.F) {
-	for _, env := range []*pb.Envelope{
-		{Version: Version, Id: 1, Body: &pb.Envelope_Handoff{Handoff: &pb.Handoff{ConnId: 3, Token: "t", Tag: "a1", Pending: []byte("a2 NOOP\r\n")}}},
-		{Version: Version, Body: &pb.Envelope_ConnDone{ConnDone: &pb.ConnDone{ConnId: 9}}},
-		{Version: Version, Body: &pb.Envelope_Grant{Grant: &pb.Grant{Token: "t", Groups: []uint32{1, 2}}}},
+	for _, env := range []proto.Message{
+		&pb.FromPreauth{Version: Version, Id: 1, Body: &pb.FromPreauth_Handoff{Handoff: &pb.Handoff{ConnId: 3, Token: "t", Tag: "a1", Pending: []byte("a2 NOOP\r\n")}}},
+		&pb.FromPreauth{Version: Version, Body: &pb.FromPreauth_ConnDone{ConnDone: &pb.ConnDone{ConnId: 9}}},
+		&pb.FromAuthd{Version: Version, Body: &pb.FromAuthd_Grant{Grant: &pb.Grant{Token: "t", Groups: []uint32{1, 2}}}},
 	} {
 		b, _ := proto.Marshal(env)
 		f.Add(b)
@@ -168,7 +170,7 @@ func FuzzRecv(f *testing.F) {
 		if len(data) == 0 {
 			return // an empty datagram reads as EOF on SOCK_SEQPACKET
 		}
-		rx, raw := pair(t, "handoff", "conn_done")
+		rx, raw := pair(t)
 		if err := unix.Sendmsg(raw, data, nil, nil, 0); err != nil {
 			if len(data) > MaxMessage {
 				return
@@ -185,7 +187,7 @@ func FuzzRecv(f *testing.F) {
 		if env.Version != Version {
 			t.Fatalf("accepted version %d", env.Version)
 		}
-		if n := BodyName(env); n != "handoff" && n != "conn_done" {
+		if n := BodyName(env); n != "handoff" && n != "conn_done" && n != "ready" {
 			t.Fatalf("accepted %q", n)
 		}
 	})

@@ -374,3 +374,22 @@ func DropToUser(root, name string) error {
 	cred.Groups = []uint32{cred.GID}
 	return Drop(root, cred)
 }
+
+// AssertUser checks that the process runs as uid and gid, neither of them
+// 0, and cannot become root: what a mailbox worker, started with its user's
+// ids by the parent, checks before it serves (defence in depth; the parent
+// and authd refuse uid and gid 0 too). Unlike AssertDropped it leaves the
+// supplementary groups to the caller's starter.
+func AssertUser(uid, gid uint32) error {
+	if uid == 0 || gid == 0 {
+		return fmt.Errorf("ipc: refusing to run as uid %d gid %d", uid, gid)
+	}
+	ids := []int{syscall.Getuid(), syscall.Geteuid(), syscall.Getgid(), syscall.Getegid()}
+	if ids[0] != int(uid) || ids[1] != int(uid) || ids[2] != int(gid) || ids[3] != int(gid) {
+		return fmt.Errorf("ipc: running as uid %d/%d gid %d/%d, want %d/%d", ids[0], ids[1], ids[2], ids[3], uid, gid)
+	}
+	if syscall.Setuid(0) == nil || syscall.Setgid(0) == nil {
+		return errors.New("ipc: privileges not dropped: setuid(0) or setgid(0) succeeded")
+	}
+	return nil
+}

@@ -371,3 +371,18 @@ func TestCommName(t *testing.T) {
 		}
 	}
 }
+
+// AssertUser refuses root ids outright, and ids the process does not run
+// as.
+func TestAssertUserRefusesRoot(t *testing.T) {
+	for _, c := range [][2]uint32{{0, 1000}, {1000, 0}, {0, 0}} {
+		if err := AssertUser(c[0], c[1]); err == nil {
+			t.Errorf("uid %d gid %d accepted", c[0], c[1])
+		}
+	}
+	if uid := uint32(os.Getuid()); uid != 4242 {
+		if err := AssertUser(4242, 4242); err == nil {
+			t.Error("ids the process does not run as accepted")
+		}
+	}
+}

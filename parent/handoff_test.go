@@ -1,160 +1,122 @@
 package parent
 
 import (
-	"bytes"
-	"log/slog"
-	"os"
-	"sync"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
-	"imapd/ipc"
 	"imapd/parent/config"
 	pb "imapd/proto"
 )
 
-// fakeChild connects a child struct the parent reads to a channel end the
-// test drives as that child.
-func fakeChild(t *testing.T, p *Parent, role pb.Role, id uint32, parentAllows, childAllows []string) (*child, *ipc.Conn) {
-	t.Helper()
-	a, b, err := ipc.Socketpair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := ipc.NewConn(a, roleName(role), parentAllows...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := ipc.NewConn(b, "parent", childAllows...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{role: role, id: id, gen: 1, pid: 1000 + int(id), conn: pc, exited: make(chan struct{})}
-	t.Cleanup(func() { cc.Close() })
-	return c, cc
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// Issue 2, "what it must show" 4: forged handoffs are refused and logged,
-// and start no mailbox worker. The test plays authd and two preauth workers
-// on the parent's real channels.
+// Issue 2, "what it must show" 4, on the loop: forged handoffs are refused
+// and logged, and start no mailbox worker; the genuine one works once.
 func TestForgedHandoffsAreRefused(t *testing.T) {
-	logs := &logBuffer{}
-	p := &Parent{
-		log: slog.New(slog.NewTextHandler(logs, nil)), now: time.Now, cfg: config.Default(),
-		preauth: map[uint32]*child{}, mailboxes: map[string]*child{}, conns: map[uint64]*connInfo{}, perIP: map[string]int{},
+	r := newRig(t, testConfig(1), nil)
+	w, a := r.connect()
+	_, b := r.connect()
+	if ack := r.grant(w, a.ConnId, "T-a"); ack.Refused {
+		t.Fatal("grant refused")
 	}
-	p.grants = newGrants(p.now)
-	var spawned []*pb.Grant
-	var mailboxSide *ipc.Conn
-	p.spawnMailbox = func(gr *pb.Grant) (*child, error) {
-		spawned = append(spawned, gr)
-		c, side := fakeChild(t, p, pb.Role_ROLE_MAILBOX, 99, []string{"session_done"}, []string{"new_session"})
-		mailboxSide = side
-		return c, nil
-	}
-	authd, authdSide := fakeChild(t, p, pb.Role_ROLE_AUTHD, 0, []string{"grant", "auth_stats"}, []string{"grant_ack"})
-	w1, w1Side := fakeChild(t, p, pb.Role_ROLE_PREAUTH, 1, []string{"conn_done", "handoff"}, []string{"handoff_result"})
-	w2, w2Side := fakeChild(t, p, pb.Role_ROLE_PREAUTH, 2, []string{"conn_done", "handoff"}, []string{"handoff_result"})
-	p.preauth[1], p.preauth[2] = w1, w2
-	go p.readChild(authd)
-	go p.readChild(w1)
-	go p.readChild(w2)
-
-	grant := func(token string, worker uint32, conn uint64) {
-		t.Helper()
-		err := authdSide.Send(&pb.Envelope{Body: &pb.Envelope_Grant{Grant: &pb.Grant{
-			Token: token, PreauthId: worker, ConnId: conn, User: "alice", Uid: 1001, Gid: 1001,
-			ExpiryUnixNano: time.Now().Add(time.Minute).UnixNano(),
-		}}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, _, err := authdSide.Recv()
-		if err != nil || env.GetGrantAck().GetToken() != token {
-			t.Fatalf("grant ack: %v %v", env, err)
-		}
-	}
-	handoff := func(side *ipc.Conn, token string, conn uint64) *pb.HandoffResult {
-		t.Helper()
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		defer w.Close()
-		err = side.Send(&pb.Envelope{Body: &pb.Envelope_Handoff{Handoff: &pb.Handoff{ConnId: conn, Token: token, Tag: "a1"}}}, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, _, err := side.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return env.GetHandoffResult()
-	}
-
-	grant("T-other-conn", 1, 11)
-	grant("T-other-worker", 1, 13)
-	grant("T-good", 1, 14)
 	for _, c := range []struct {
 		name  string
-		side  *ipc.Conn
 		token string
 		conn  uint64
 	}{
-		{"unknown token", w1Side, "T-unknown", 10},
-		{"token granted for another connection", w1Side, "T-other-conn", 12},
-		{"token from another worker", w2Side, "T-other-worker", 13},
+		{"unknown token", "T-unknown", b.ConnId},
+		{"token granted for another connection", "T-a", b.ConnId},
 	} {
-		if r := handoff(c.side, c.token, c.conn); r.Ok {
+		r.handoff(w, c.conn, c.token)
+		if res := w.recv("handoff_result").env.(*pb.ToPreauth).GetHandoffResult(); res.Ok {
 			t.Errorf("%s: handoff accepted", c.name)
 		}
 	}
-	if len(spawned) != 0 {
-		t.Fatalf("forged handoffs started %d mailbox workers", len(spawned))
-	}
-	if r := handoff(w1Side, "T-good", 14); !r.Ok {
-		t.Fatalf("genuine handoff refused: %s", r.Reason)
-	}
-	if env, fd, err := mailboxSide.Recv(); err != nil || env.GetNewSession().GetUser() != "alice" || fd == nil {
-		t.Fatalf("mailbox worker got %v fd=%v err=%v", env, fd, err)
+	// Presenting T-a for b did not burn it for a: grants live in their
+	// connection's row. It works once.
+	r.handoff(w, a.ConnId, "T-a")
+	mb := r.fs.next(pb.Role_ROLE_MAILBOX)
+	if m := mb.recv("new_session"); m.env.(*pb.ToMailbox).GetNewSession().GetUser() != "alice" || m.fd == nil {
+		t.Fatalf("mailbox worker got %v", m.env)
 	} else {
-		fd.Close()
+		m.fd.Close()
+		if tok := m.env.(*pb.ToMailbox).GetNewSession().GetHandoff().GetToken(); tok != "" {
+			t.Errorf("the used token went on to the mailbox worker: %q", tok)
+		}
+		if peer := m.env.(*pb.ToMailbox).GetNewSession().GetHandoff().GetRemoteAddr(); peer == "203.0.113.66:1" {
+			t.Error("the mailbox worker got the worker's claimed peer, not the parent's")
+		}
 	}
-	if r := handoff(w1Side, "T-good", 14); r.Ok {
-		t.Error("reused token accepted")
+	if res := w.recv("handoff_result").env.(*pb.ToPreauth).GetHandoffResult(); !res.Ok {
+		t.Fatalf("genuine handoff refused: %s", res.Reason)
 	}
-	if len(spawned) != 1 {
-		t.Errorf("%d mailbox workers started, want exactly the genuine one", len(spawned))
+	if n := r.logs.count("handoff refused"); n != 2 {
+		t.Errorf("%d refusals logged, want 2:\n%s", n, r.logs)
 	}
-	if n := bytes.Count([]byte(logs.String()), []byte("handoff refused")); n != 4 {
-		t.Errorf("%d refusals logged, want 4:\n%s", n, logs.String())
+	// A second handoff of a, now logged in, is one of a connection the
+	// worker no longer holds before login: it is killed.
+	r.handoff(w, a.ConnId, "T-a")
+	if !w.killed() {
+		t.Error("handoff of a connection already handed off: worker not killed")
 	}
 }
 
-func TestGrantsExpire(t *testing.T) {
-	now := time.Unix(1000, 0)
-	g := newGrants(func() time.Time { return now })
-	g.add(&pb.Grant{Token: "t", PreauthId: 1, ConnId: 2, ExpiryUnixNano: now.Add(time.Second).UnixNano()})
-	now = now.Add(2 * time.Second)
-	if _, err := g.redeem("t", 1, 2); err == nil {
-		t.Fatal("expired grant redeemed")
+// Over the per-address limit, a plain listener says why in one BYE line;
+// a TLS listener writes nothing, since its client expects a handshake
+// (issue 14, correction 8).
+func TestRefusalWritesNoCleartextOnTLS(t *testing.T) {
+	for _, kind := range []config.Kind{config.Plain, config.TLS} {
+		cfg := testConfig(1)
+		cfg.Listeners[0].Kind = kind
+		cfg.ConnsPerIP = 1
+		r := newRig(t, cfg, nil)
+		r.connect()
+		c := r.dial()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("%v: %v", kind, err)
+		}
+		want := ""
+		if kind == config.Plain {
+			want = "* BYE [UNAVAILABLE] Too many connections from your address\r\n"
+		}
+		if string(got) != want {
+			t.Errorf("%v listener, refused: S: %q, want %q", kind, got, want)
+		}
+	}
+}
+
+// The pre-login caps per address, per network and overall refuse what is
+// over them, and the counts come from the connection table.
+func TestPreloginLimits(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  func(*config.Config)
+		log  string
+	}{
+		{"per ip", func(cfg *config.Config) { cfg.PreloginPerIP = 2 }, "before login from your address"},
+		{"per net24", func(cfg *config.Config) { cfg.PreloginPerNet24 = 2 }, "before login from your network"},
+		{"total", func(cfg *config.Config) { cfg.PreloginTotal = 2 }, "reason=\"before login\""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig(1)
+			c.set(cfg)
+			r := newRig(t, cfg, nil)
+			r.connect()
+			r.connect()
+			conn := r.dial()
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if got, _ := io.ReadAll(conn); !strings.HasPrefix(string(got), "* BYE [UNAVAILABLE] Too many connections before login") {
+				t.Errorf("third connection: S: %q", got)
+			}
+			if r.logs.count(c.log) == 0 {
+				t.Errorf("no %q logged", c.log)
+			}
+			st := r.p.Status()
+			if st.PreauthConnections != 2 || st.PreauthLimits == nil {
+				t.Errorf("status: %d pre-login connections, limits %v", st.PreauthConnections, st.PreauthLimits)
+			}
+		})
 	}
 }

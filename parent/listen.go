@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"time"
 
 	"imapd/parent/config"
 	pb "imapd/proto"
@@ -17,9 +20,10 @@ type listener struct {
 	done chan struct{}
 }
 
+// close closes the socket; the accept loop ends on its own (it may be
+// waiting to post to the loop that calls this).
 func (l *listener) close() {
 	l.ln.Close()
-	<-l.done
 }
 
 func listenerKey(l config.Listener) string { return l.Addr() + " " + l.Kind.String() }
@@ -86,76 +90,152 @@ func (p *Parent) accept(l *listener) {
 			p.log.Error("accept", "err", err)
 			continue
 		}
-		p.dispatch(conn, l.spec.Kind)
-	}
-}
-
-// dispatch passes a new connection to the least-loaded preauth worker and
-// closes the parent's copy: the parent never reads client bytes. A worker
-// whose channel fails (it just died) is skipped for the next one.
-func (p *Parent) dispatch(conn *net.TCPConn, kind config.Kind) {
-	defer conn.Close()
-	remote, local := conn.RemoteAddr().String(), conn.LocalAddr().String()
-	ip := conn.RemoteAddr().(*net.TCPAddr).IP.String()
-	p.mu.Lock()
-	if p.cfg.ConnsPerIP > 0 && p.perIP[ip] >= p.cfg.ConnsPerIP {
-		p.mu.Unlock()
-		p.log.Warn("too many connections", "peer", remote)
-		conn.Write([]byte("* BYE [UNAVAILABLE] Too many connections from your address\r\n"))
-		return
-	}
-	p.nextConn++
-	id := p.nextConn
-	ci := &connInfo{ip: ip}
-	p.conns[id] = ci
-	p.perIP[ip]++
-	p.mu.Unlock()
-
-	f, err := conn.File()
-	if err != nil {
-		p.log.Error("connection descriptor", "err", err)
-		p.forgetConn(id)
-		return
-	}
-	defer f.Close()
-	msg := &pb.Envelope{Body: &pb.Envelope_NewConn{NewConn: &pb.NewConn{
-		ConnId: id, Kind: kindOf(kind), LocalAddr: local, RemoteAddr: remote,
-	}}}
-	tried := map[*child]bool{}
-	for {
-		p.mu.Lock()
-		var w *child
-		for _, c := range p.preauth {
-			if !tried[c] && (w == nil || c.load < w.load) {
-				w = c
-			}
-		}
-		if w != nil {
-			w.load++
-			ci.worker = w
-		}
-		p.mu.Unlock()
-		if w == nil {
-			p.log.Error("no preauth worker took the connection", "peer", remote)
-			conn.Write([]byte("* BYE [UNAVAILABLE] Server starting or overloaded, try again\r\n"))
-			p.forgetConn(id)
-			return
-		}
-		if err := w.conn.Send(msg, f); err != nil {
-			p.log.Warn("pass connection to preauth", "worker", w.id, "pid", w.pid, "err", err)
-			tried[w] = true
-			p.mu.Lock()
-			w.load--
-			p.mu.Unlock()
+		a, err := newAccepted(conn, l.spec.Kind)
+		if err != nil {
+			p.log.Error("connection descriptor", "err", err)
 			continue
 		}
-		return
+		p.post(func() { p.admit(a) })
 	}
 }
 
-// forgetConn drops a connection that never reached a worker.
-func (p *Parent) forgetConn(id uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.releaseConn(id)
+// acceptedConn is a client connection the parent holds until a preauth
+// worker takes it. The parent never reads client bytes.
+type acceptedConn struct {
+	conn          *net.TCPConn
+	fd            *os.File // a duplicate of conn's descriptor, for passing
+	kind          config.Kind
+	addr          netip.Addr
+	remote, local string
+	timer         *time.Timer
+}
+
+func newAccepted(conn *net.TCPConn, kind config.Kind) (*acceptedConn, error) {
+	f, err := conn.File()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	ap := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
+	return &acceptedConn{conn: conn, fd: f, kind: kind, addr: ap.Addr().Unmap(),
+		remote: conn.RemoteAddr().String(), local: conn.LocalAddr().String()}, nil
+}
+
+// refuse ends a connection no worker took. On a TLS listener nothing is
+// written: a client there expects a handshake, never cleartext. Else a
+// one-line BYE goes out from its own goroutine, with a deadline.
+func (a *acceptedConn) refuse(text string) {
+	a.fd.Close()
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	if a.kind == config.TLS || text == "" {
+		a.conn.Close()
+		return
+	}
+	go func() {
+		a.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		a.conn.Write([]byte("* BYE [UNAVAILABLE] " + text + "\r\n"))
+		a.conn.Close()
+	}()
+}
+
+// admit applies the connection limits and passes a to the least-loaded
+// ready preauth worker of the serving generation; with none ready (start,
+// restart, a generation failing) it waits up to workerWait for one.
+func (p *Parent) admit(a *acceptedConn) {
+	if p.stopping {
+		a.refuse("")
+		return
+	}
+	if reason := p.overLimit(a.addr); reason != "" {
+		p.log.Warn("connection refused", "peer", a.remote, "reason", reason)
+		a.refuse("Too many connections " + reason)
+		return
+	}
+	if p.dispatch(a) {
+		return
+	}
+	p.waiting = append(p.waiting, a)
+	a.timer = time.AfterFunc(workerWait, func() {
+		p.post(func() {
+			for i, w := range p.waiting {
+				if w == a {
+					p.waiting = append(p.waiting[:i], p.waiting[i+1:]...)
+					p.log.Error("no preauth worker took the connection", "peer", a.remote)
+					a.refuse("Server starting or overloaded, try again")
+					return
+				}
+			}
+		})
+	})
+}
+
+// dispatch gives a to a ready worker; false when there is none.
+func (p *Parent) dispatch(a *acceptedConn) bool {
+	var w *child
+	for _, c := range p.current.slots {
+		if c != nil && c.ready && !c.killed && (w == nil || p.conns.held(c) < p.conns.held(w)) {
+			w = c
+		}
+	}
+	if w == nil {
+		return false
+	}
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	r := p.conns.add(a.addr, a.remote, a.local, kindOf(a.kind), w)
+	p.toPreauth(w, &pb.ToPreauth{Body: &pb.ToPreauth_NewConn{NewConn: &pb.NewConn{
+		ConnId: r.id, Kind: r.kind, LocalAddr: a.local, RemoteAddr: a.remote,
+	}}}, a.fd)
+	a.conn.Close()
+	return true
+}
+
+// flushWaiting dispatches connections that waited for a worker.
+func (p *Parent) flushWaiting() {
+	for len(p.waiting) > 0 && !p.stopping {
+		if !p.dispatch(p.waiting[0]) {
+			return
+		}
+		p.waiting = p.waiting[1:]
+	}
+}
+
+// overLimit says which connection limit a new connection from addr would
+// pass ("" when none): every connection per address, and before login per
+// address, per prefix (IPv6 /64, IPv4 /24) and overall.
+func (p *Parent) overLimit(addr netip.Addr) string {
+	l := limitsOf(p.cfg)
+	t := p.conns
+	switch {
+	case l.perIP > 0 && t.perAddr[addr] >= l.perIP:
+		return "from your address"
+	case l.preIP > 0 && t.preAddr[addr] >= l.preIP:
+		return "before login from your address"
+	case l.prePrefix(addr) > 0 && t.prePrefix[prefixOf(addr)] >= l.prePrefix(addr):
+		return "before login from your network"
+	case l.preTotal > 0 && t.prelogin+len(p.waiting) >= l.preTotal:
+		return "before login"
+	}
+	return ""
+}
+
+// limits are the connection caps of one configuration.
+type limits struct {
+	perIP, preIP, pre64, pre24, preTotal int
+}
+
+func limitsOf(cfg *config.Config) limits {
+	l := limits{perIP: cfg.ConnsPerIP}
+	l.preIP, l.pre64, l.pre24, l.preTotal = cfg.PreloginLimits()
+	return l
+}
+
+func (l limits) prePrefix(a netip.Addr) int {
+	if a.Is6() {
+		return l.pre64
+	}
+	return l.pre24
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"sort"
-	"strconv"
 	"time"
 
 	"imapd/ipc"
@@ -18,8 +16,9 @@ import (
 
 // Reload re-reads the configuration and applies it without ending sessions:
 // a broken configuration is refused and the running one kept; listeners
-// change in place; a new generation of preauth workers starts and the old
-// one drains (DESIGN §5).
+// change in place; a new generation of preauth workers starts, and only once
+// all of it is ready does the old one drain (docs/design.md#reload). Reading
+// files and looking up users happen here, off the loop.
 func (p *Parent) Reload() error {
 	if p.opts.Reload == nil {
 		return errors.New("reloading is not configured")
@@ -32,8 +31,33 @@ func (p *Parent) Reload() error {
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	uid := p.lookupPreauthUID(cfg)
+	var rerr error
+	var done chan error
+	if err := p.call(func() {
+		if rerr = p.reload(cfg, certs, uid); rerr == nil {
+			done = p.pending.done
+		}
+	}); err != nil {
+		return err
+	}
+	if rerr != nil {
+		return rerr
+	}
+	// The answer waits for the new generation to serve (or to fail), so
+	// that imapctl reload says which; the loop does not wait.
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(reloadWait):
+		return errors.New("new preauth workers not ready yet; the running generation keeps serving")
+	}
+}
+
+// reloadWait bounds Reload's wait for the new generation.
+const reloadWait = 10 * time.Second
+
+func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) error {
 	if p.stopping {
 		return errors.New("shutting down")
 	}
@@ -41,26 +65,26 @@ func (p *Parent) Reload() error {
 		return err
 	}
 	old := p.cfg
-	p.cfg, p.certs = cfg, certs
+	p.cfg, p.certs, p.preauthUID = cfg, certs, uid
 	p.gen++
-	for id, w := range p.preauth {
-		w.draining = true
-		p.old = append(p.old, w)
-		delete(p.preauth, id)
-		w.conn.Send(&pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "reload", Drain: true}}}, nil)
-	}
-	var errs []error
-	for i := 0; i < cfg.PreauthWorkers; i++ {
-		if err := p.startPreauth(uint32(i)); err != nil {
-			errs = append(errs, err)
+	if p.pending != nil {
+		// A newer configuration replaces a generation still starting.
+		for _, c := range p.pending.slots {
+			if c != nil {
+				delete(p.workers, c.id)
+				c.draining = true
+				c.kill()
+			}
 		}
 	}
+	p.pending = p.newGeneration(cfg.PreauthWorkers)
+	p.pending.done = make(chan error, 1)
 	if authChanged(old, cfg) && p.authd != nil {
 		// The new authd starts when the old one's exit is noticed.
-		p.authd.conn.Send(&pb.Envelope{Body: &pb.Envelope_Shutdown{Shutdown: &pb.Shutdown{Reason: "reload"}}}, nil)
+		p.shutdownChild(p.authd, "reload", false)
 	}
-	p.log.Info("reloaded", "generation", p.gen, "listeners", len(p.listeners), "preauth_workers", cfg.PreauthWorkers)
-	return errors.Join(errs...)
+	p.log.Info("reloading", "generation", p.gen, "listeners", len(p.listeners), "preauth_workers", cfg.PreauthWorkers)
+	return nil
 }
 
 func authChanged(a, b *config.Config) bool {
@@ -70,9 +94,10 @@ func authChanged(a, b *config.Config) bool {
 
 // serveControl opens the control socket imapctl talks to.
 func (p *Parent) serveControl() (func(), error) {
-	p.mu.Lock()
-	path, group := p.cfg.ControlSocket, p.cfg.ControlGroup
-	p.mu.Unlock()
+	var path, group string
+	if err := p.call(func() { path, group = p.cfg.ControlSocket, p.cfg.ControlGroup }); err != nil {
+		return nil, err
+	}
 	if path == "" {
 		return func() {}, nil
 	}
@@ -83,96 +108,102 @@ func (p *Parent) serveControl() (func(), error) {
 	return control.Serve(context.Background(), path, gid, p, p.log)
 }
 
-// Status reports the running server for imapctl status.
+// Status reports the running server for imapctl status, all of it derived
+// from the connection table and the children the loop knows.
 func (p *Parent) Status() *pb.StatusReport {
 	stats := p.fetchAuthStats()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r := &pb.StatusReport{StartedUnix: p.started.Unix(), Generation: p.gen, PreauthConnections: 0, Auth: stats}
+	var r *pb.StatusReport
+	if err := p.call(func() { r = p.status() }); err != nil {
+		return &pb.StatusReport{StartedUnix: p.started.Unix()}
+	}
+	r.Auth = stats
+	return r
+}
+
+func (p *Parent) status() *pb.StatusReport {
+	l := limitsOf(p.cfg)
+	r := &pb.StatusReport{StartedUnix: p.started.Unix(), Generation: p.gen, PreauthConnections: uint32(p.conns.prelogin),
+		PreauthLimits: &pb.PreauthLimits{PerAddress: uint32(l.preIP), PerNet64: uint32(l.pre64), PerNet24: uint32(l.pre24), Total: uint32(l.preTotal)}}
+	for pre, n := range p.conns.prePrefix {
+		if lim := l.prePrefix(pre.Addr()); lim > 0 && n >= lim {
+			r.PreauthLimits.PrefixesAtLimit++
+		}
+	}
 	for _, l := range p.listeners {
 		r.Listeners = append(r.Listeners, &pb.ListenerInfo{Address: l.ln.Addr().String(), Kind: kindOf(l.spec.Kind)})
 	}
 	sort.Slice(r.Listeners, func(i, j int) bool { return r.Listeners[i].Address < r.Listeners[j].Address })
 	r.Processes = append(r.Processes, &pb.ProcessInfo{Role: pb.Role_ROLE_PARENT, Pid: int32(os.Getpid()), Generation: p.gen, Uid: uint32(os.Getuid())})
-	add := func(c *child) {
-		r.Processes = append(r.Processes, &pb.ProcessInfo{Role: c.role, Pid: int32(c.pid), Generation: c.gen, User: c.user, Uid: p.childUID(c), Sessions: uint32(c.load)})
-	}
-	if p.authd != nil {
-		add(p.authd)
-	}
-	for _, c := range p.preauth {
-		add(c)
-	}
-	for _, c := range p.old {
-		add(c)
-	}
 	users := map[string]uint32{}
-	for _, c := range p.mailboxes {
-		add(c)
-		users[c.user] += uint32(c.load)
-	}
-	for _, ci := range p.conns {
-		if !ci.handedOff {
-			r.PreauthConnections++
+	for c := range p.children {
+		if c.killed {
+			continue
 		}
+		uid := uint32(os.Getuid())
+		switch c.role {
+		case pb.Role_ROLE_MAILBOX:
+			uid = c.uid
+			users[c.user] += uint32(p.conns.held(c))
+		case pb.Role_ROLE_PREAUTH:
+			uid = p.preauthUID
+		}
+		r.Processes = append(r.Processes, &pb.ProcessInfo{Role: c.role, Pid: int32(c.pid), Generation: c.gen, User: c.user, Uid: uid, Sessions: uint32(p.conns.held(c))})
 	}
 	for u, n := range users {
 		r.Sessions = append(r.Sessions, &pb.UserSessions{User: u, Sessions: n})
 	}
 	sort.Slice(r.Sessions, func(i, j int) bool { return r.Sessions[i].User < r.Sessions[j].User })
-	sort.SliceStable(r.Processes, func(i, j int) bool { return r.Processes[i].Role < r.Processes[j].Role })
+	sort.SliceStable(r.Processes, func(i, j int) bool {
+		a, b := r.Processes[i], r.Processes[j]
+		return a.Role < b.Role || a.Role == b.Role && a.Pid < b.Pid
+	})
 	r.Sandbox = sandboxFeatures(p.privileged)
 	return r
 }
 
-// childUID is the uid a child runs as: preauth workers drop to the preauth
-// user themselves, mailbox workers start as their user.
-func (p *Parent) childUID(c *child) uint32 {
-	if c.role == pb.Role_ROLE_MAILBOX {
-		return c.uid
-	}
-	if c.role == pb.Role_ROLE_PREAUTH && p.privileged {
-		if u, err := user.Lookup(p.cfg.PreauthUser); err == nil {
-			if uid, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
-				return uint32(uid)
-			}
-		}
-	}
-	return uint32(os.Getuid())
-}
-
+// fetchAuthStats asks authd for its counters and waits at most statsWait.
 func (p *Parent) fetchAuthStats() *pb.AuthStats {
-	p.mu.Lock()
-	a := p.authd
-	p.mu.Unlock()
-	if a == nil {
-		return nil
-	}
-	select { // drop a stale answer
-	case <-p.authStats:
-	default:
-	}
-	if err := a.conn.Send(&pb.Envelope{Body: &pb.Envelope_StatsRequest{StatsRequest: &pb.StatsRequest{}}}, nil); err != nil {
+	ch := make(chan *pb.AuthStats, 1)
+	asked := false
+	p.call(func() {
+		if p.authd == nil {
+			return
+		}
+		asked = true
+		// Every request asks again: an authd that stopped answering then
+		// fills its outbox and is killed, and the waiters it never answered
+		// are dropped with it (see childExited).
+		p.statsWait = append(p.statsWait, ch)
+		p.toAuthd(p.authd, &pb.ToAuthd{Body: &pb.ToAuthd_StatsRequest{StatsRequest: &pb.StatsRequest{}}}, nil)
+	})
+	if !asked {
 		return nil
 	}
 	select {
-	case s := <-p.authStats:
+	case s := <-ch:
 		return s
-	case <-time.After(time.Second):
+	case <-time.After(statsWait):
 		return nil
 	}
 }
 
-// Kick ends every session of user.
+// Kick ends every session of user. It only queues the request: the mailbox
+// worker ends the sessions itself, with its own deadline.
 func (p *Parent) Kick(user string) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	mb := p.mailboxes[user]
-	if mb == nil {
-		return 0, fmt.Errorf("%s has no sessions", user)
+	var n int
+	var err error
+	if cerr := p.call(func() {
+		e := p.mailboxes[user]
+		if e == nil || e.c == nil {
+			err = fmt.Errorf("%s has no sessions", user)
+			return
+		}
+		n = p.conns.held(e.c)
+		p.toMailbox(e.c, &pb.ToMailbox{Body: &pb.ToMailbox_Kick{Kick: &pb.Kick{User: user}}}, nil)
+	}); cerr != nil {
+		return 0, cerr
 	}
-	n := mb.load
-	return n, mb.conn.Send(&pb.Envelope{Body: &pb.Envelope_Kick{Kick: &pb.Kick{User: user}}}, nil)
+	return n, err
 }
 
 // sandboxFeatures names the restrictions the children run under, as

@@ -8,45 +8,71 @@ import (
 	"os/exec"
 	"runtime"
 	"syscall"
+	"time"
 
 	"imapd/ipc"
 	pb "imapd/proto"
 )
 
-// child is one supervised process and the parent's end of its channel.
+// child is one supervised process and the parent's end of its channel. The
+// loop owns every field but conn, out and exited.
 type child struct {
-	role     pb.Role
-	id       uint32 // preauth worker number
-	gen      uint32
-	user     string // mailbox workers
-	uid      uint32
-	pid      int
-	conn     *ipc.Conn
-	cmd      *exec.Cmd
-	load     int  // preauth: connections it holds; mailbox: sessions
-	draining bool // told to finish and exit; not restarted
-	exited   chan struct{}
+	role   pb.Role
+	slot   int    // preauth: place in its generation
+	id     uint32 // preauth: worker identity, unique across generations
+	gen    uint32
+	user   string // mailbox workers
+	uid    uint32
+	pid    int
+	file   *os.File  // the parent's end of the channel, until adopt types it
+	closer io.Closer // the typed channel
+	// The outbox of the child's role; the others are nil.
+	toPreauth *ipc.Outbox[*pb.ToPreauth, *pb.FromPreauth]
+	toAuthd   *ipc.Outbox[*pb.ToAuthd, *pb.FromAuthd]
+	toMailbox *ipc.Outbox[*pb.ToMailbox, *pb.FromMailbox]
+	cmd       *exec.Cmd
+	started   time.Time
+	ready     bool // preauth: said Ready
+	// draining: told to finish and exit; not restarted
+	draining bool
+	killed   bool
+	exited   chan struct{} // closed once it is reaped
 }
 
-// kill ends the child at once (a child that sent garbage, or one that did
-// not stop in time).
+// kill ends the child at once (a child that misbehaved, or one that did not
+// stop in time). It never blocks.
 func (c *child) kill() {
-	if c.cmd != nil {
+	if c.cmd != nil && c.cmd.Process != nil {
 		c.cmd.Process.Kill()
 	}
-	c.conn.Close()
+	if c.closer != nil {
+		c.closer.Close()
+	} else if c.file != nil {
+		c.file.Close()
+	}
+}
+
+// closeOutbox stops the writer of whichever outbox the child has.
+func (c *child) closeOutbox() {
+	switch {
+	case c.toPreauth != nil:
+		c.toPreauth.Close()
+	case c.toAuthd != nil:
+		c.toAuthd.Close()
+	case c.toMailbox != nil:
+		c.toMailbox.Close()
+	}
 }
 
 // spawnSpec says how to start a child.
 type spawnSpec struct {
-	role    pb.Role
-	path    string // executable
-	title   string // argv[0]: the process title ps shows
-	env     []string
-	cred    *syscall.Credential // nil: keep the parent's ids
-	dir     string
-	allowed []string  // bodies the parent accepts from it
-	log     io.Writer // where its stderr lines go
+	role  pb.Role
+	path  string // executable
+	title string // argv[0]: the process title ps shows
+	env   []string
+	cred  *syscall.Credential // nil: keep the parent's ids
+	dir   string
+	log   io.Writer // where its stderr lines go
 }
 
 // spawner starts every child from one locked OS thread: Pdeathsig is tied to
@@ -112,13 +138,7 @@ func startChild(spec spawnSpec) (*child, error) {
 		ours.Close()
 		return nil, fmt.Errorf("start %s: %w", spec.title, err)
 	}
-	conn, err := ipc.NewConn(ours, roleName(spec.role), spec.allowed...)
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, err
-	}
-	c := &child{role: spec.role, pid: cmd.Process.Pid, conn: conn, cmd: cmd, exited: make(chan struct{})}
+	c := &child{role: spec.role, pid: cmd.Process.Pid, file: ours, cmd: cmd, started: time.Now(), exited: make(chan struct{})}
 	go relayLog(stderr, spec.log, fmt.Sprintf("%s[%d]", roleName(spec.role), c.pid))
 	return c, nil
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"imapd/tests/hermetic"
 )
 
 // repoRoot is the module root (this file lives in tests/).
@@ -245,14 +247,25 @@ func (c *client) readUntil(prefix string, d time.Duration) ([]string, error) {
 	}
 }
 
-// ensureUser creates a system account with a home and password if missing
-// (and resets the password), returning its ids.
-func ensureUser(t *testing.T, name, password string) *user.User {
+// ensureUser creates a system account with a home and password, or resets
+// the password of one this test binary created, returning its ids. It acts
+// only inside the hermetic namespaces (tests/hermetic), on their private
+// copy of /etc, and never changes an account it did not create.
+func ensureUser(t *testing.T, name, password string, useraddArgs ...string) *user.User {
 	t.Helper()
-	if _, err := user.Lookup(name); err != nil {
-		if out, err := exec.Command("useradd", "-m", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
+	if !hermetic.Inside() {
+		t.Fatal("ensureUser outside the hermetic namespaces: it would change the host's accounts")
+	}
+	createdMu.Lock()
+	defer createdMu.Unlock()
+	if _, err := user.Lookup(name); err == nil && !created[name] {
+		t.Fatalf("account %s exists and was not created by the tests: not changing it", name)
+	} else if err != nil {
+		args := append([]string{"-m", "-s", "/bin/sh"}, useraddArgs...)
+		if out, err := exec.Command("useradd", append(args, name)...).CombinedOutput(); err != nil {
 			t.Fatalf("useradd %s: %v\n%s", name, err, out)
 		}
+		created[name] = true
 	}
 	cmd := exec.Command("chpasswd")
 	cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
@@ -266,10 +279,18 @@ func ensureUser(t *testing.T, name, password string) *user.User {
 	return u
 }
 
+var (
+	createdMu sync.Mutex
+	created   = map[string]bool{} // accounts this test binary made
+)
+
 // ensureSystemSetup creates what a privileged server needs: the _imapd
 // account, the empty chroot and the PAM service file.
 func ensureSystemSetup(t *testing.T) {
 	t.Helper()
+	if !hermetic.Inside() {
+		t.Fatal("ensureSystemSetup outside the hermetic namespaces: it would change the host")
+	}
 	if _, err := user.Lookup("_imapd"); err != nil {
 		if out, err := exec.Command("useradd", "-r", "-s", "/usr/sbin/nologin", "-d", "/var/empty", "_imapd").CombinedOutput(); err != nil {
 			t.Fatalf("useradd _imapd: %v\n%s", err, out)

@@ -87,12 +87,12 @@ control socket "%DIR%/control.sock" group imapdstat
 		if got := strings.Fields(pr.threads[0]["Uid"])[1]; got != strconv.Itoa(p.Uid) {
 			t.Errorf("%s pid %d: status says uid %d, /proc says %s", p.Role, p.Pid, p.Uid, got)
 		}
-		title := map[string]string{"ROLE_PARENT": "imapd: parent", "ROLE_AUTHD": "imapd: authd", "ROLE_PREAUTH": "imapd: preauth", "ROLE_MAILBOX": "imapd: mailbox " + p.User}[p.Role]
+		title := map[string]string{"parent": "imapd: parent", "authd": "imapd: authd", "preauth": "imapd: preauth", "mailbox": "imapd: mailbox " + p.User}[p.Role]
 		if !strings.HasPrefix(pr.cmdline, title) {
 			t.Errorf("%s pid %d: cmdline %q", p.Role, p.Pid, pr.cmdline)
 		}
 	}
-	if roles["ROLE_PARENT"] != 1 || roles["ROLE_AUTHD"] != 1 || roles["ROLE_PREAUTH"] != 2 || roles["ROLE_MAILBOX"] != 1 {
+	if roles["parent"] != 1 || roles["authd"] != 1 || roles["preauth"] != 2 || roles["mailbox"] != 1 {
 		t.Errorf("roles in status: %v", roles)
 	}
 	if n := len(children(t, s.cmd.Process.Pid)); n != len(st.Processes)-1 {
@@ -164,7 +164,7 @@ control socket "%DIR%/control.sock"
 	st := status(t, s)
 	current := 0
 	for _, p := range st.Processes {
-		if p.Role == "ROLE_PREAUTH" && p.Generation == st.Generation {
+		if p.Role == "preauth" && p.Generation == st.Generation {
 			current++
 		}
 	}

@@ -127,7 +127,7 @@ func TestPipelinedLogin(t *testing.T) {
 	}
 }
 
-// Issue 2, "what it must show" 3: a wrong password and root are refused
+// Issue 2, "what it must show" 3: a wrong password and a uid-0 account are refused
 // and start no mailbox worker.
 func TestLoginRefusals(t *testing.T) {
 	s, _, _ := privServer(t)
@@ -136,10 +136,12 @@ func TestLoginRefusals(t *testing.T) {
 	if l := c.S("a1 "); !strings.HasPrefix(l[len(l)-1], "a1 NO [AUTHENTICATIONFAILED]") {
 		t.Errorf("wrong password: %q", l)
 	}
-	ensureUser(t, "root", "root-pw-for-test")
-	c.C("a2 LOGIN root root-pw-for-test")
+	// A second uid-0 account stands for root: root's own password is
+	// never touched, not even in the namespace's copy of /etc/shadow.
+	ensureUser(t, "imapd-uid0", "uid0-pw", "-o", "-u", "0", "-g", "0")
+	c.C("a2 LOGIN imapd-uid0 uid0-pw")
 	if l := c.S("a2 "); !strings.HasPrefix(l[len(l)-1], "a2 NO") {
-		t.Errorf("root login: %q", l)
+		t.Errorf("uid-0 login: %q", l)
 	}
 	if mb := byTitle(children(t, s.cmd.Process.Pid), "imapd: mailbox"); len(mb) != 0 {
 		t.Errorf("refused logins started %d mailbox workers", len(mb))

@@ -88,7 +88,7 @@ func (cl *Client) shut(cc *clientChan) {
 		return
 	}
 	cc.closed = true
-	cc.c.close()
+	cc.c.Close()
 	if !cc.certsOK {
 		close(cc.certsDone)
 	}
@@ -101,7 +101,7 @@ func (cl *Client) shut(cc *clientChan) {
 func (cl *Client) readLoop(cc *clientChan) {
 	defer cl.shut(cc)
 	for {
-		m, fd, err := cc.c.recv()
+		m, fd, err := cc.c.Recv()
 		if fd != nil {
 			fd.Close()
 		}
@@ -190,7 +190,7 @@ func (cl *Client) call(req *pb.SignRequest) ([]byte, error) {
 	}
 	cc.waiting[id] = ch
 	cl.mu.Unlock()
-	if err := cc.c.send(&pb.KeydMessage{Id: id, Body: &pb.KeydMessage_SignRequest{SignRequest: req}}, nil); err != nil {
+	if err := cc.c.Send(&pb.KeydMessage{Id: id, Body: &pb.KeydMessage_SignRequest{SignRequest: req}}, nil); err != nil {
 		cl.shut(cc)
 		return nil, err
 	}

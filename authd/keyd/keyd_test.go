@@ -116,7 +116,7 @@ func newRig(t testing.TB, rate, burst uint32, cs []testCert) *rig {
 	r := &rig{srv: srv, parent: pc, client: NewClient(log), done: make(chan error, 1)}
 	go func() { r.done <- srv.ServeParent(kc) }()
 	t.Cleanup(func() {
-		pc.close()
+		pc.Close()
 		if err := <-r.done; err != nil {
 			t.Errorf("keyd: %v", err)
 		}
@@ -134,15 +134,15 @@ func (r *rig) load(t testing.TB, gen uint32, cs []testCert) *pb.KeydReady {
 	t.Helper()
 	for i, c := range cs {
 		k := &pb.KeydKey{Generation: gen, Index: uint32(i), CertPem: c.certPEM, KeyPem: bytes.Clone(c.keyPEM)}
-		if err := r.parent.send(&pb.KeydMessage{Body: &pb.KeydMessage_Key{Key: k}}, nil); err != nil {
+		if err := r.parent.Send(&pb.KeydMessage{Body: &pb.KeydMessage_Key{Key: k}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	done := &pb.KeydKeysDone{Generation: gen, Count: uint32(len(cs))}
-	if err := r.parent.send(&pb.KeydMessage{Id: 99, Body: &pb.KeydMessage_KeysDone{KeysDone: done}}, nil); err != nil {
+	if err := r.parent.Send(&pb.KeydMessage{Id: 99, Body: &pb.KeydMessage_KeysDone{KeysDone: done}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := r.parent.recv()
+	m, _, err := r.parent.Recv()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func (r *rig) connect(t testing.TB, worker, gen uint32) {
 	}
 	defer b.Close()
 	w := &pb.KeydWorker{WorkerId: worker, Generation: gen}
-	if err := r.parent.send(&pb.KeydMessage{Body: &pb.KeydMessage_Worker{Worker: w}}, b); err != nil {
+	if err := r.parent.Send(&pb.KeydMessage{Body: &pb.KeydMessage_Worker{Worker: w}}, b); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.client.Replace(a); err != nil {
@@ -391,7 +391,7 @@ func TestSignRefusals(t *testing.T) {
 	if err := signReq(r, 0, d[:], pb.SignHash_SIGN_HASH_SHA256, false); err != nil {
 		t.Errorf("generation 2: %v", err)
 	}
-	r.parent.send(&pb.KeydMessage{Body: &pb.KeydMessage_Retire{Retire: &pb.KeydRetire{Generation: 2}}}, nil)
+	r.parent.Send(&pb.KeydMessage{Body: &pb.KeydMessage_Retire{Retire: &pb.KeydRetire{Generation: 2}}}, nil)
 	deadline := time.Now().Add(5 * time.Second)
 	for signReq(r, 0, d[:], pb.SignHash_SIGN_HASH_SHA256, false) == nil {
 		if time.Now().After(deadline) {
@@ -461,10 +461,10 @@ func TestHostileWorkerDropped(t *testing.T) {
 	a, b, _ := ipc.Socketpair()
 	r.srv.AddWorker(b, 9, 1)
 	evil, _ := newChannel(a, "keyd")
-	defer evil.close()
-	evil.send(&pb.KeydMessage{Body: &pb.KeydMessage_Key{Key: &pb.KeydKey{Generation: 1, Index: 3, CertPem: cs[0].certPEM, KeyPem: cs[0].keyPEM}}}, nil)
+	defer evil.Close()
+	evil.Send(&pb.KeydMessage{Body: &pb.KeydMessage_Key{Key: &pb.KeydKey{Generation: 1, Index: 3, CertPem: cs[0].certPEM, KeyPem: cs[0].keyPEM}}}, nil)
 	for {
-		m, _, err := evil.recv()
+		m, _, err := evil.Recv()
 		if errors.Is(err, ipc.ErrClosed) {
 			break
 		}

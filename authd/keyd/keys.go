@@ -18,9 +18,6 @@ import (
 	pb "imapd/proto"
 )
 
-// Version is the catalogue version every KeydMessage carries.
-const Version = 1
-
 // maxKeys bounds one generation; maxMessage bounds what Ed25519 may sign
 // (a TLS 1.3 CertificateVerify is 130 bytes, TLS 1.2's ServerKeyExchange
 // input a few hundred).

@@ -18,11 +18,7 @@ import (
 // core files, restrict it to its channels (Landlock without file system,
 // the keyd seccomp allowlist), then load keys and sign until the parent
 // goes away. Keys arrive after the sandbox is in force.
-func Main(parent *os.File) error {
-	c, err := newChannel(parent, "parent")
-	if err != nil {
-		return err
-	}
+func Main(c *ipc.Conn[*pb.KeydMessage, *pb.KeydMessage]) error {
 	m, err := recvSetup(c, 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
@@ -61,7 +57,7 @@ func recvSetup(c *channel, d time.Duration) (*pb.KeydMessage, error) {
 	}
 	ch := make(chan res, 1)
 	go func() {
-		m, fd, err := c.recv()
+		m, fd, err := c.Recv()
 		if fd != nil {
 			fd.Close()
 			err = errors.New("descriptor with the setup")

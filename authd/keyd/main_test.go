@@ -24,7 +24,11 @@ func TestKeydChild(t *testing.T) {
 		t.Skip("run by TestKeydRole")
 	}
 	ipc.SetTitle("imapd: keyd")
-	if err := Main(os.NewFile(3, "parent")); err != nil {
+	c, err := newChannel(os.NewFile(3, "parent"), "parent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Main(c); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -52,8 +56,8 @@ func startKeyd(t *testing.T, bin string) (*channel, *exec.Cmd) {
 	}
 	// Held until the end: a channel nothing refers to is closed by the
 	// garbage collector, and keyd exits when its parent's end closes.
-	t.Cleanup(func() { c.close() })
-	if err := c.send(&pb.KeydMessage{Body: &pb.KeydMessage_Setup{Setup: &pb.KeydSetup{}}}, nil); err != nil {
+	t.Cleanup(func() { c.Close() })
+	if err := c.Send(&pb.KeydMessage{Body: &pb.KeydMessage_Setup{Setup: &pb.KeydSetup{}}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return c, cmd

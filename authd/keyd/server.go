@@ -146,7 +146,7 @@ func (s *Server) Signed(worker uint32) uint64 {
 func (s *Server) ServeParent(c *channel) error {
 	defer s.closeWorkers()
 	for {
-		m, fd, err := c.recv()
+		m, fd, err := c.Recv()
 		if errors.Is(err, ipc.ErrClosed) {
 			s.log.Info("parent went away; exiting")
 			return nil
@@ -172,7 +172,7 @@ func (s *Server) ServeParent(c *channel) error {
 			} else {
 				s.log.Info("keys loaded", "generation", b.KeysDone.Generation, "count", b.KeysDone.Count)
 			}
-			if err := c.send(&pb.KeydMessage{Id: m.Id, Body: &pb.KeydMessage_Ready{Ready: rep}}, nil); err != nil {
+			if err := c.Send(&pb.KeydMessage{Id: m.Id, Body: &pb.KeydMessage_Ready{Ready: rep}}, nil); err != nil {
 				return err
 			}
 		case *pb.KeydMessage_Worker:
@@ -214,7 +214,7 @@ func (s *Server) AddWorker(f *os.File, worker, gen uint32) error {
 		s.mu.Lock()
 		delete(s.workers, c)
 		s.mu.Unlock()
-		c.close()
+		c.Close()
 	}()
 	return nil
 }
@@ -231,7 +231,7 @@ func (s *Server) dropWorkers() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.workers {
-		c.close()
+		c.Close()
 	}
 }
 
@@ -242,12 +242,12 @@ func (s *Server) serveWorker(c *channel, worker, gen uint32) error {
 	certs := s.certs(gen)
 	for i, pem := range certs {
 		cert := &pb.KeydCert{Index: uint32(i), CertPem: pem}
-		if err := c.send(&pb.KeydMessage{Body: &pb.KeydMessage_Cert{Cert: cert}}, nil); err != nil {
+		if err := c.Send(&pb.KeydMessage{Body: &pb.KeydMessage_Cert{Cert: cert}}, nil); err != nil {
 			return err
 		}
 	}
 	done := &pb.KeydCertsDone{Generation: gen, Count: uint32(len(certs))}
-	if err := c.send(&pb.KeydMessage{Body: &pb.KeydMessage_CertsDone{CertsDone: done}}, nil); err != nil {
+	if err := c.Send(&pb.KeydMessage{Body: &pb.KeydMessage_CertsDone{CertsDone: done}}, nil); err != nil {
 		return err
 	}
 	b := bucket{rate: s.rate, burst: s.burst, tokens: s.burst, last: s.now()}
@@ -255,7 +255,7 @@ func (s *Server) serveWorker(c *channel, worker, gen uint32) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		m, fd, err := c.recv()
+		m, fd, err := c.Recv()
 		if err != nil {
 			return err
 		}
@@ -272,7 +272,7 @@ func (s *Server) serveWorker(c *channel, worker, gen uint32) error {
 			if err != nil {
 				r.Error = err.Error()
 			}
-			return c.send(&pb.KeydMessage{Id: m.Id, Body: &pb.KeydMessage_SignReply{SignReply: r}}, nil)
+			return c.Send(&pb.KeydMessage{Id: m.Id, Body: &pb.KeydMessage_SignReply{SignReply: r}}, nil)
 		}
 		if !b.take(s.now()) {
 			if err := reply(nil, errors.New("rate limited")); err != nil {
@@ -305,7 +305,7 @@ func (s *Server) serveWorker(c *channel, worker, gen uint32) error {
 				s.mu.Unlock()
 			}
 			if err := reply(sig, err); err != nil {
-				c.close() // the worker stopped reading
+				c.Close() // the worker stopped reading
 			}
 		}()
 	}

@@ -13,6 +13,7 @@ const usage = `usage: imapbench COMMAND [flags]
 
 commands:
   steady   N logged-in clients looping over a realistic command mix
+  mix      N clients pipelining a write-heavy mix, answers checked against known state
   login    connect, LOGIN, SELECT INBOX, LOGOUT in a loop, N in parallel
   idle     K sessions in IDLE: server PSS per session, EXISTS delay
   folder   large-folder workloads (see folder.go)
@@ -31,6 +32,8 @@ func main() {
 	switch os.Args[1] {
 	case "steady":
 		run = runSteady
+	case "mix":
+		run = runMix
 	case "login":
 		run = runLogin
 	case "idle":

@@ -1,9 +1,11 @@
 // Command imapctl controls a running imapd through its control socket:
-// imapctl [-c FILE] [-s SOCKET] [-json] status | reload | kick USER.
+// imapctl [-c FILE] [-s SOCKET] [-json] status | reload | kick USER, flags
+// before or after the command.
 // See imapctl(8).
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,11 +13,13 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"imapd/cmd/internal/version"
 	"imapd/parent/config"
 	"imapd/parent/control"
 	pb "imapd/proto"
@@ -25,9 +29,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: imapctl [-c file] [-s socket] [-json] status | reload | kick user")
-}
+const usageLine = "usage: imapctl [-c file] [-s socket] [-json] [-version] status | reload | kick user"
+
+func usage(w io.Writer) { fmt.Fprintln(w, usageLine) }
+
+// commands names each command and how many arguments it takes.
+var commands = map[string]int{"status": 0, "reload": 0, "kick": 1}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("imapctl", flag.ContinueOnError)
@@ -36,19 +43,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfgFile := fs.String("c", config.DefaultPath, "imapd configuration `file`, to find the control socket")
 	sock := fs.String("s", "", "control `socket` (overrides the configuration file)")
 	asJSON := fs.Bool("json", false, "print status as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 1
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	// Flags may stand before or after the command and its arguments
+	// (`imapctl status -json` as well as `imapctl -json status`).
+	var cmd []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if rest = fs.Args(); len(rest) == 0 {
+			break
+		}
+		cmd, rest = append(cmd, rest[0]), rest[1:]
 	}
-	cmd := fs.Args()
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("imapctl"))
+		return 0
+	}
 	if len(cmd) == 0 {
 		usage(stderr)
-		return 1
+		return 2
 	}
+	nargs, known := commands[cmd[0]]
 	switch {
-	case cmd[0] == "status" && len(cmd) == 1, cmd[0] == "reload" && len(cmd) == 1, cmd[0] == "kick" && len(cmd) == 2:
-	default:
+	case !known:
+		fmt.Fprintf(stderr, "imapctl: unknown command %q\n", cmd[0])
 		usage(stderr)
-		return 1
+		return 2
+	case len(cmd)-1 != nargs:
+		fmt.Fprintf(stderr, "imapctl: %s takes %d argument(s), not %d\n", cmd[0], nargs, len(cmd)-1)
+		usage(stderr)
+		return 2
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "imapctl: %v\n", err)
@@ -88,7 +113,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if cfgErr != nil {
 			return fail(cfgErr) // without a server, the file's errors are the news
 		}
-		return fail(err)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fail(fmt.Errorf("cannot reach imapd: is imapd running? (socket %s)", path))
+		}
+		return fail(fmt.Errorf("%w (socket %s)", err, path))
 	}
 	if cfgErr != nil {
 		fmt.Fprintf(stderr, "imapctl: warning: %s has errors; the running server keeps its configuration\n", *cfgFile)
@@ -102,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		if *asJSON {
-			b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Marshal(st)
+			b, err := json.MarshalIndent(plainJSON(st.ProtoReflect()), "", "  ")
 			if err != nil {
 				return fail(err)
 			}
@@ -121,10 +149,59 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "%d sessions of %s ended\n", n, cmd[1])
-	default:
-		return fail(errors.New("unknown command"))
 	}
 	return 0
+}
+
+// plainJSON is m as scripts want it: every field present, under its JSON
+// name, numbers as numbers (protojson writes 64-bit ones as strings) and
+// enums as their plain lower-case names (ROLE_PARENT is "parent").
+func plainJSON(m protoreflect.Message) map[string]any {
+	out := map[string]any{}
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		v := m.Get(fd)
+		switch {
+		case fd.IsList():
+			list := make([]any, 0, v.List().Len())
+			for j := 0; j < v.List().Len(); j++ {
+				list = append(list, plainValue(fd, v.List().Get(j)))
+			}
+			out[fd.JSONName()] = list
+		case fd.IsMap():
+			mp := map[string]any{}
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				mp[k.String()] = plainValue(fd.MapValue(), mv)
+				return true
+			})
+			out[fd.JSONName()] = mp
+		default:
+			out[fd.JSONName()] = plainValue(fd, v)
+		}
+	}
+	return out
+}
+
+func plainValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return plainJSON(v.Message())
+	case protoreflect.EnumKind:
+		ev := fd.Enum().Values().ByNumber(v.Enum())
+		if ev == nil {
+			return int(v.Enum())
+		}
+		name := string(ev.Name())
+		if i := strings.Index(name, "_"); i >= 0 {
+			name = name[i+1:] // the enum's prefix: ROLE_PARENT -> PARENT
+		}
+		return strings.ToLower(name)
+	case protoreflect.BytesKind:
+		return v.Bytes()
+	default:
+		return v.Interface()
+	}
 }
 
 func roleName(r pb.Role) string {
@@ -165,6 +242,10 @@ func writeStatus(out io.Writer, st *pb.StatusReport, now time.Time) {
 		total += s.Sessions
 	}
 	fmt.Fprintf(out, "\n%d sessions of %d users, %d connections before login\n", total, len(sessions), st.PreauthConnections)
+	if l := st.PreauthLimits; l != nil {
+		fmt.Fprintf(out, "limits before login: %d per address, %d per IPv6 /64, %d per IPv4 /24, %d in all; %d networks at their limit\n",
+			l.PerAddress, l.PerNet64, l.PerNet24, l.Total, l.PrefixesAtLimit)
+	}
 	if len(sessions) > 0 {
 		fmt.Fprintln(tw, "USER\tSESSIONS")
 		for _, s := range sessions {

@@ -4,16 +4,23 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"imapd/authd"
+	"imapd/cmd/internal/version"
 	"imapd/ipc"
+	pb "imapd/proto"
 )
 
 func main() {
+	if version.Asked(os.Args[1:]) {
+		fmt.Println(version.String("imapd-authd"))
+		return
+	}
 	ipc.SetTitle("imapd: authd")
 	// Like the workers, authd stops when the parent says or goes away, not
 	// on a terminal's ^C sent to the whole process group.
@@ -28,8 +35,7 @@ func main() {
 		slog.Error("imapd-authd takes no arguments; it is started by imapd")
 		os.Exit(2)
 	}
-	ch, err := ipc.NewConn(os.NewFile(3, "parent"), "parent",
-		"setup", "authd_channel", "grant_ack", "stats_request", "shutdown")
+	ch, err := ipc.NewConn[*pb.FromAuthd, *pb.ToAuthd](os.NewFile(3, "parent"), "parent")
 	if err != nil {
 		slog.Error("fd 3 is not the parent channel", "error", err.Error())
 		os.Exit(2)

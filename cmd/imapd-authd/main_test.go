@@ -47,30 +47,30 @@ func TestAuthdProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs.Close()
-	parent, err := ipc.NewConn(ours, "authd", "grant", "auth_stats")
+	parent, err := ipc.NewConn[*pb.ToAuthd, *pb.FromAuthd](ours, "authd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := func(env *pb.Envelope, fd *os.File) {
+	send := func(env *pb.ToAuthd, fd *os.File) {
 		t.Helper()
 		if err := parent.Send(env, fd); err != nil {
 			t.Fatal(err)
 		}
 	}
-	send(&pb.Envelope{Body: &pb.Envelope_Setup{Setup: &pb.Setup{Role: pb.Role_ROLE_AUTHD,
-		AuthBackend: "passwd-file", PasswdFile: pw, FirstValidUid: 1000}}}, nil)
+	send(&pb.ToAuthd{Body: &pb.ToAuthd_Setup{Setup: &pb.AuthdSetup{
+		Backend: pb.AuthBackend_AUTH_BACKEND_PASSWD_FILE, PasswdFile: pw, FirstValidUid: 1000}}}, nil)
 	a, b, err := ipc.Socketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	send(&pb.Envelope{Body: &pb.Envelope_AuthdChannel{AuthdChannel: &pb.AuthdChannel{WorkerId: 1}}}, b)
+	send(&pb.ToAuthd{Body: &pb.ToAuthd_AuthdChannel{AuthdChannel: &pb.AuthdChannel{WorkerId: 1}}}, b)
 	b.Close()
-	preauth, err := ipc.NewConn(a, "authd", "auth_reply")
+	preauth, err := ipc.NewConn[*pb.AuthCall, *pb.AuthAnswer](a, "authd")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// C: a1 LOGIN alice secret
-	if err := preauth.Send(&pb.Envelope{Id: 5, Body: &pb.Envelope_AuthRequest{AuthRequest: &pb.AuthRequest{
+	if err := preauth.Send(&pb.AuthCall{Id: 5, Body: &pb.AuthCall_AuthRequest{AuthRequest: &pb.AuthRequest{
 		ConnId: 3, Mechanism: "LOGIN", User: []byte("alice"), Password: []byte("secret"), RemoteAddr: "127.0.0.1:5000"}}}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +82,13 @@ func TestAuthdProcess(t *testing.T) {
 	if g == nil || g.User != "alice" || g.Uid != 5000 {
 		t.Fatalf("parent got %v", env)
 	}
-	send(&pb.Envelope{Body: &pb.Envelope_GrantAck{GrantAck: &pb.GrantAck{Token: g.Token}}}, nil)
-	env, _, err = preauth.Recv()
+	send(&pb.ToAuthd{Body: &pb.ToAuthd_GrantAck{GrantAck: &pb.GrantAck{Token: g.Token}}}, nil)
+	ans, _, err := preauth.Recv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := env.GetAuthReply(); env.Id != 5 || r.GetResult() != pb.AuthResult_AUTH_OK || r.Token != g.Token {
-		t.Fatalf("preauth got %v", env)
+	if r := ans.GetAuthReply(); ans.Id != 5 || r.GetResult() != pb.AuthResult_AUTH_OK || r.Token != g.Token {
+		t.Fatalf("preauth got %v", ans)
 	}
 	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid))
 	if got := strings.TrimSpace(string(comm)); got != "imapd: authd" {

@@ -17,9 +17,12 @@ import (
 	"time"
 
 	"imapd/authd/keyd"
+	"imapd/cmd/internal/version"
 	"imapd/imapworker/mailbox"
 	"imapd/imapworker/preauth"
 	"imapd/ipc"
+
+	"google.golang.org/protobuf/proto"
 	"imapd/parent"
 	"imapd/parent/config"
 )
@@ -27,6 +30,10 @@ import (
 const parentTitle = "imapd: parent"
 
 func main() {
+	if version.Asked(os.Args[1:]) {
+		fmt.Println(version.String("imapd"))
+		return
+	}
 	if builtWithCgo {
 		// AllThreadsSyscall, which sets no-new-privs and Landlock on every
 		// thread, is refused in a cgo binary (docs/design.md, "Pitfalls").
@@ -35,12 +42,11 @@ func main() {
 	}
 	switch role := os.Getenv("IMAPD_ROLE"); role {
 	case "preauth":
-		child("preauth", preauth.Main, "setup", "new_conn", "authd_channel", "handoff_result", "shutdown")
+		child("preauth", preauth.Main)
 	case "mailbox":
-		child("mailbox", mailbox.Main, "setup", "new_session", "kick", "shutdown")
+		child("mailbox", mailbox.Main)
 	case "keyd":
-		childStart("keyd")
-		childExit("keyd", keyd.Main(os.NewFile(3, "parent")))
+		child("keyd", keyd.Main)
 	case "", "parent":
 		os.Exit(runParent())
 	default:
@@ -50,28 +56,20 @@ func main() {
 }
 
 // child runs a worker role on its parent channel, fd 3, and exits non-zero
-// if the role ever returns with an error.
-func child(role string, main func(*ipc.Conn) error, allowed ...string) {
-	childStart(role)
-	conn, err := ipc.NewConn(os.NewFile(3, "parent"), "parent", allowed...)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "imapd %s: %v\n", role, err)
-		os.Exit(1)
-	}
-	childExit(role, main(conn))
-}
-
-// childStart names the process and sets up its signals and log.
-func childStart(role string) {
+// if the role ever returns with an error. The channel's type says what the
+// role may send and receive.
+func child[Out, In proto.Message](role string, main func(*ipc.Conn[Out, In]) error) {
 	ipc.SetTitle("imapd: " + role)
 	// A terminal's ^C or a group-wide signal must not end sessions behind
 	// the parent's back: children stop when the parent says or goes away.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
-}
-
-func childExit(role string, err error) {
+	conn, err := ipc.NewConn[Out, In](os.NewFile(3, "parent"), "parent")
 	if err != nil {
+		fmt.Fprintf(os.Stderr, "imapd %s: %v\n", role, err)
+		os.Exit(1)
+	}
+	if err := main(conn); err != nil {
 		slog.Error("exiting", "role", role, "err", err)
 		os.Exit(1)
 	}

@@ -28,7 +28,7 @@ import (
 // Main is the mailbox role: receive the setup, restrict the process, open the
 // user's store, then serve the sessions the parent passes until it says to
 // stop or goes away.
-func Main(parent *ipc.Conn) error {
+func Main(parent *ipc.MailboxToParent) error {
 	// Nothing reads a worker's heap profile, and each sampled allocation
 	// site touches a page of the profiler's 1.4 MB bucket table.
 	runtime.MemProfileRate = 0
@@ -48,10 +48,13 @@ func Main(parent *ipc.Conn) error {
 		return fmt.Errorf("setup: %w", err)
 	}
 	setup := env.GetSetup()
-	if setup == nil || setup.Role != pb.Role_ROLE_MAILBOX {
+	if setup == nil {
 		return errors.New("first message is not a mailbox setup")
 	}
 	log := slog.Default().With("role", "mailbox", "pid", os.Getpid(), "user", setup.User)
+	if err := assertIDs(setup); err != nil {
+		return err
+	}
 	if err := ipc.NoNewPrivs(); err != nil {
 		return err
 	}
@@ -62,12 +65,23 @@ func Main(parent *ipc.Conn) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	w := &worker{parent: parent, setup: setup, store: st, log: log, sessions: map[uint64]context.CancelFunc{},
+	w := &worker{parent: parent, setup: setup, store: st, log: log, sessions: map[uint64]session{},
 		activity: make(chan struct{}, 1)}
 	// Until Go first collects, the heap is under 4 MB and forcing a
 	// collection costs more metadata than it frees; only then start looking.
 	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) { go w.releaseIdle() })
 	return w.serve()
+}
+
+// assertIDs checks, from inside, what the parent was to start this worker
+// as: the user's ids, never root, and no way back to root. The parent and
+// authd refuse uid and gid 0 too; this is the last line
+// (docs/security.md, "6. Mailbox worker -> other users' files").
+func assertIDs(setup *pb.MailboxSetup) error {
+	if err := ipc.AssertUser(setup.Uid, setup.Gid); err != nil {
+		return fmt.Errorf("user %q: %w", setup.User, err)
+	}
+	return nil
 }
 
 // MaildirPath is where user's mail lives: BASE/user with a base path, else
@@ -81,9 +95,9 @@ func MaildirPath(base, user, home string) string {
 
 // sandbox confines the worker to the user's Maildir (memory storage: no
 // file system at all) and checks from inside that the confinement holds.
-func sandbox(setup *pb.Setup, log *slog.Logger) error {
+func sandbox(setup *pb.MailboxSetup, log *slog.Logger) error {
 	var dirs []string
-	if setup.Storage == "maildir" {
+	if setup.Storage == pb.Storage_STORAGE_MAILDIR {
 		dir := MaildirPath(setup.MaildirPath, setup.User, setup.Home)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("maildir: %w", err)
@@ -94,27 +108,27 @@ func sandbox(setup *pb.Setup, log *slog.Logger) error {
 	return err
 }
 
-func openStore(setup *pb.Setup) (store.User, error) {
+func openStore(setup *pb.MailboxSetup) (store.User, error) {
 	switch setup.Storage {
-	case "memory":
+	case pb.Storage_STORAGE_MEMORY:
 		return memstore.New().Open(setup.User)
-	case "maildir":
+	case pb.Storage_STORAGE_MAILDIR:
 		if setup.MaildirPath == "" && setup.Home == "" {
 			return nil, errors.New("no home directory and no maildir base path")
 		}
 		return maildir.Open(MaildirPath(setup.MaildirPath, setup.User, setup.Home), maildir.Options{})
 	}
-	return nil, fmt.Errorf("unknown storage %q", setup.Storage)
+	return nil, fmt.Errorf("unknown storage %v", setup.Storage)
 }
 
 type worker struct {
-	parent *ipc.Conn
-	setup  *pb.Setup
+	parent *ipc.MailboxToParent
+	setup  *pb.MailboxSetup
 	store  store.User
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	sessions map[uint64]context.CancelFunc
+	sessions map[uint64]session
 	wg       sync.WaitGroup
 	activity chan struct{} // a session started or ended; see releaseIdle
 }
@@ -213,16 +227,18 @@ func (w *worker) serve() error {
 			return err
 		}
 		switch b := env.Body.(type) {
-		case *pb.Envelope_NewSession:
+		case *pb.ToMailbox_NewSession:
 			if fd == nil {
 				w.log.Error("session without a descriptor", "session", b.NewSession.SessionId)
 				continue
 			}
 			w.start(b.NewSession, fd)
-		case *pb.Envelope_Kick:
+		case *pb.ToMailbox_Kick:
+			// Off the control loop: the parent's next message is read
+			// while the sessions end.
 			w.log.Info("kicked by the administrator")
-			w.stopAll()
-		case *pb.Envelope_Shutdown:
+			go w.stopAll()
+		case *pb.ToMailbox_Shutdown:
 			w.log.Info("shutting down", "reason", b.Shutdown.Reason)
 			w.stopAll()
 			return nil
@@ -240,7 +256,7 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.mu.Lock()
-	w.sessions[ns.SessionId] = cancel
+	w.sessions[ns.SessionId] = session{cancel, conn}
 	w.mu.Unlock()
 	h := ns.Handoff
 	log := w.log.With("session", ns.SessionId, "peer", h.RemoteAddr)
@@ -276,17 +292,43 @@ func (w *worker) done(id uint64) {
 	delete(w.sessions, id)
 	w.mu.Unlock()
 	w.active()
-	if err := w.parent.Send(&pb.Envelope{Body: &pb.Envelope_SessionDone{SessionDone: &pb.SessionDone{SessionId: id}}}, nil); err != nil && !errors.Is(err, ipc.ErrClosed) {
+	if err := w.parent.Send(&pb.FromMailbox{Body: &pb.FromMailbox_SessionDone{SessionDone: &pb.SessionDone{SessionId: id}}}, nil); err != nil && !errors.Is(err, ipc.ErrClosed) {
 		w.log.Debug("session done", "err", err)
 	}
 }
 
-// stopAll ends every session (each says BYE) and waits for them.
+// stopAll ends every session (each says BYE) and waits for them, a bounded
+// time: a session's writes get the engine's BYE grace once it is told to
+// end, and one still there after stopWait has its connection closed.
 func (w *worker) stopAll() {
 	w.mu.Lock()
-	for _, cancel := range w.sessions {
-		cancel()
+	for _, s := range w.sessions {
+		s.cancel()
 	}
 	w.mu.Unlock()
-	w.wg.Wait()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(stopWait):
+	}
+	w.mu.Lock()
+	for _, s := range w.sessions {
+		s.conn.Close()
+	}
+	w.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(stopWait):
+		w.log.Warn("sessions did not end in time")
+	}
+}
+
+// stopWait bounds stopAll's waits.
+const stopWait = 3 * time.Second
+
+type session struct {
+	cancel context.CancelFunc
+	conn   net.Conn
 }

@@ -28,13 +28,13 @@ const maxInlinePending = 32 << 10
 
 // Main is the preauth role: receive the setup, drop privileges, serve the
 // connections the parent passes, and exit when the parent goes away.
-func Main(parent *ipc.Conn) error {
+func Main(parent *ipc.PreauthToParent) error {
 	env, _, err := recvTimeout(parent, 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
 	setup := env.GetSetup()
-	if setup == nil || setup.Role != pb.Role_ROLE_PREAUTH {
+	if setup == nil {
 		return errors.New("first message is not a preauth setup")
 	}
 	log := slog.Default().With("role", "preauth", "pid", os.Getpid(), "worker", setup.WorkerId, "gen", setup.Generation)
@@ -52,12 +52,17 @@ func Main(parent *ipc.Conn) error {
 
 	w := &worker{parent: parent, setup: setup, tls: tlsConf, log: log, conns: map[uint64]*clientConn{}}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	// Only a worker that holds its sandbox gets connections; a reload's old
+	// generation drains once the new one is ready (docs/design.md#reload).
+	if err := parent.Send(&pb.FromPreauth{Body: &pb.FromPreauth_Ready{Ready: &pb.Ready{}}}, nil); err != nil {
+		return err
+	}
 	return w.serve()
 }
 
-func recvTimeout(c *ipc.Conn, d time.Duration) (*pb.Envelope, *os.File, error) {
+func recvTimeout(c *ipc.PreauthToParent, d time.Duration) (*pb.ToPreauth, *os.File, error) {
 	type res struct {
-		env *pb.Envelope
+		env *pb.ToPreauth
 		fd  *os.File
 		err error
 	}
@@ -74,7 +79,7 @@ func recvTimeout(c *ipc.Conn, d time.Duration) (*pb.Envelope, *os.File, error) {
 	}
 }
 
-func dropPrivileges(setup *pb.Setup, log *slog.Logger) error {
+func dropPrivileges(setup *pb.PreauthSetup, log *slog.Logger) error {
 	if setup.PreauthUser == "" {
 		log.Warn("unprivileged mode: preauth worker keeps the server's user, without chroot")
 	}
@@ -110,8 +115,8 @@ func tlsConfig(certs []*pb.TLSCert) (*tls.Config, error) {
 }
 
 type worker struct {
-	parent *ipc.Conn
-	setup  *pb.Setup
+	parent *ipc.PreauthToParent
+	setup  *pb.PreauthSetup
 	tls    *tls.Config
 	log    *slog.Logger
 	ctx    context.Context
@@ -137,24 +142,24 @@ func (w *worker) serve() error {
 			return err
 		}
 		switch b := env.Body.(type) {
-		case *pb.Envelope_AuthdChannel:
+		case *pb.ToPreauth_AuthdChannel:
 			if fd == nil {
 				w.log.Error("authd channel without a descriptor")
 				continue
 			}
 			w.setAuthd(fd)
-		case *pb.Envelope_NewConn:
+		case *pb.ToPreauth_NewConn:
 			if fd == nil {
 				w.log.Error("new connection without a descriptor", "conn", b.NewConn.ConnId)
 				continue
 			}
 			w.startConn(b.NewConn, fd)
-		case *pb.Envelope_HandoffResult:
+		case *pb.ToPreauth_HandoffResult:
 			if !b.HandoffResult.Ok {
 				w.log.Warn("handoff refused", "conn", b.HandoffResult.ConnId, "reason", b.HandoffResult.Reason)
 				w.closeConn(b.HandoffResult.ConnId)
 			}
-		case *pb.Envelope_Shutdown:
+		case *pb.ToPreauth_Shutdown:
 			w.stop(b.Shutdown)
 			return nil
 		}
@@ -177,7 +182,7 @@ func (w *worker) stop(s *pb.Shutdown) {
 }
 
 func (w *worker) setAuthd(fd *os.File) {
-	c, err := ipc.NewConn(fd, "authd", "auth_reply")
+	c, err := ipc.NewConn[*pb.AuthCall, *pb.AuthAnswer](fd, "authd")
 	if err != nil {
 		w.log.Error("authd channel", "err", err)
 		return
@@ -243,7 +248,7 @@ func (w *worker) connDone(id uint64) {
 	w.mu.Lock()
 	delete(w.conns, id)
 	w.mu.Unlock()
-	if err := w.parent.Send(&pb.Envelope{Body: &pb.Envelope_ConnDone{ConnDone: &pb.ConnDone{ConnId: id}}}, nil); err != nil {
+	if err := w.parent.Send(&pb.FromPreauth{Body: &pb.FromPreauth_ConnDone{ConnDone: &pb.ConnDone{ConnId: id}}}, nil); err != nil {
 		w.log.Error("conn done", "err", err)
 	}
 }
@@ -337,7 +342,7 @@ func (w *worker) handoff(c *clientConn, conn net.Conn, login *server.Login, auth
 		}
 		fd, c.relay = theirs, ours
 	}
-	if err := w.parent.Send(&pb.Envelope{Body: &pb.Envelope_Handoff{Handoff: h}}, fd); err != nil {
+	if err := w.parent.Send(&pb.FromPreauth{Body: &pb.FromPreauth_Handoff{Handoff: h}}, fd); err != nil {
 		if c.relay != nil {
 			c.relay.Close()
 			c.relay = nil
@@ -350,11 +355,11 @@ func (w *worker) handoff(c *clientConn, conn net.Conn, login *server.Login, auth
 
 // plaintextAllowed applies the plaintext-auth policy to a cleartext
 // connection: loopback peers count as secure by default, as in Dovecot.
-func plaintextAllowed(policy, remote string) bool {
+func plaintextAllowed(policy pb.PlaintextAuth, remote string) bool {
 	switch policy {
-	case "allow":
+	case pb.PlaintextAuth_PLAINTEXT_ALLOW:
 		return true
-	case "deny":
+	case pb.PlaintextAuth_PLAINTEXT_DENY:
 		return false
 	}
 	return isLoopback(remote)
@@ -411,7 +416,7 @@ func (a *connAuth) Authenticate(ctx context.Context, req server.AuthRequest) ser
 // authdClient multiplexes concurrent AuthRequests over one channel, matching
 // replies to requests by envelope id.
 type authdClient struct {
-	conn    *ipc.Conn
+	conn    *ipc.PreauthToAuthd
 	log     *slog.Logger
 	nextID  atomic.Uint64
 	mu      sync.Mutex
@@ -419,7 +424,7 @@ type authdClient struct {
 	closed  bool
 }
 
-func newAuthdClient(c *ipc.Conn, log *slog.Logger) *authdClient {
+func newAuthdClient(c *ipc.PreauthToAuthd, log *slog.Logger) *authdClient {
 	a := &authdClient{conn: c, log: log, waiting: map[uint64]chan *pb.AuthReply{}}
 	go a.readLoop()
 	return a
@@ -472,7 +477,7 @@ func (a *authdClient) call(ctx context.Context, req *pb.AuthRequest) (*pb.AuthRe
 	}
 	a.waiting[id] = ch
 	a.mu.Unlock()
-	if err := a.conn.Send(&pb.Envelope{Id: id, Body: &pb.Envelope_AuthRequest{AuthRequest: req}}, nil); err != nil {
+	if err := a.conn.Send(&pb.AuthCall{Id: id, Body: &pb.AuthCall_AuthRequest{AuthRequest: req}}, nil); err != nil {
 		return nil, err
 	}
 	// authd delays failures by up to 15 s per address, plus PAM's own time.

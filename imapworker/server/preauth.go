@@ -25,7 +25,11 @@ func ServePreauth(ctx context.Context, nc net.Conn, cfg PreauthConfig) (*Login, 
 	// read: a client sending NOOP now and then must still log in in time.
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
 	defer cancel()
-	c := newConn(ctx, nc, bufio.NewReaderSize(nc, 4096), cfg.Logger)
+	wt := cfg.WriteTimeout
+	if wt <= 0 {
+		wt = preauthWriteTimeout
+	}
+	c := newConn(ctx, nc, bufio.NewReaderSize(nc, 4096), cfg.Logger, wt)
 	c.pcfg = &cfg
 	c.state = stateNotAuth
 	c.tls = cfg.TLSActive
@@ -39,6 +43,10 @@ func ServePreauth(ctx context.Context, nc net.Conn, cfg PreauthConfig) (*Login, 
 	c.writeString("* OK [CAPABILITY " + c.capabilities() + "] IMAP4rev2 Service Ready\r\n")
 	err := c.serve()
 	if err == errLoggedIn {
+		// The connection lives on (a relay, a mailbox worker): no deadline
+		// of this state may follow it.
+		c.stopBye()
+		c.nc.SetWriteDeadline(time.Time{})
 		l := c.login
 		l.Conn = c.nc
 		l.TLS = c.tls
@@ -75,7 +83,7 @@ func (c *conn) cmdStartTLS(cmd *imap.Command) error {
 	}
 	c.nc = tc
 	c.tls = true
-	c.bw.Reset(tc)
+	c.bw.Reset(deadlineWriter{c})
 	c.r = imap.NewReader(bufio.NewReaderSize(tc, 4096), c.literal) // the old buffer is dropped here
 	c.r.SetMaxLine(c.maxLine)
 	c.r.SetMaxDiscard(preauthMaxLiteral)

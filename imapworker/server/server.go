@@ -49,7 +49,10 @@ type PreauthConfig struct {
 	// MaxLine caps a command outside its literals (`limit line`); before
 	// login it is at most preauthMaxLine.
 	MaxLine int
-	Logger  *slog.Logger
+	// WriteTimeout bounds each write to a client that does not read
+	// (default 30 s before login, and never past the login timeout).
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Login is a successful login handed from ServePreauth to ServeSession.
@@ -70,7 +73,10 @@ type SessionConfig struct {
 	AppendLimit int64         // APPENDLIMIT (RFC 7889); default 64 MiB
 	AutoLogout  time.Duration // default and minimum 30 minutes (RFC 9051 §5.4)
 	MaxLine     int           // caps a command outside its literals; default 64 KiB
-	Logger      *slog.Logger
+	// WriteTimeout bounds each write to a client that does not read
+	// (default 5 minutes).
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Limits.
@@ -82,6 +88,12 @@ const (
 	defaultLoginTime   = time.Minute
 	maxBadCommands     = 10 // consecutive BADs before BYE
 	idleInterval       = 30 * time.Minute
+	// Write deadlines (docs/security.md#deadlines): a client that stops
+	// reading holds a session no longer than this per write, and one told
+	// to end (kick, shutdown, login timeout) gets byeGrace for its BYE.
+	preauthWriteTimeout = 30 * time.Second
+	sessionWriteTimeout = 5 * time.Minute
+	byeGrace            = time.Second
 )
 
 type state uint8
@@ -112,8 +124,10 @@ type conn struct {
 
 	maxLine int // preauth: the line cap, kept for the reader STARTTLS makes
 
-	wmu sync.Mutex // bw is written by the main loop and by the literal callback
-	bw  *bufio.Writer
+	wmu          sync.Mutex // bw is written by the main loop and by the literal callback
+	bw           *bufio.Writer
+	writeTimeout time.Duration
+	stopBye      func() bool // cancels the byeGrace deadline, for a handoff
 
 	reqs    chan readKind
 	res     chan readResult
@@ -152,21 +166,52 @@ type readResult struct {
 	err  error
 }
 
-func newConn(ctx context.Context, nc net.Conn, br *bufio.Reader, log *slog.Logger) *conn {
+func newConn(ctx context.Context, nc net.Conn, br *bufio.Reader, log *slog.Logger, writeTimeout time.Duration) *conn {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &conn{
-		ctx:  ctx,
-		log:  log,
-		nc:   nc,
-		bw:   bufio.NewWriterSize(nc, 32<<10),
-		reqs: make(chan readKind),
-		res:  make(chan readResult, 1),
+		ctx:          ctx,
+		log:          log,
+		nc:           nc,
+		reqs:         make(chan readKind),
+		res:          make(chan readResult, 1),
+		writeTimeout: writeTimeout,
 	}
+	c.bw = bufio.NewWriterSize(deadlineWriter{c}, 32<<10)
+	// A write blocked when the session is told to end (or the login time
+	// runs out) gets byeGrace more, not its whole deadline.
+	c.stopBye = context.AfterFunc(ctx, func() { nc.SetWriteDeadline(time.Now().Add(byeGrace)) })
 	c.r = imap.NewReader(br, c.literal)
 	go c.reader()
 	return c
+}
+
+// deadlineWriter is what bw writes through: every write has a deadline, the
+// login deadline before login, and a client that makes one miss it is
+// disconnected, so the reader and with it the session end
+// (docs/security.md#deadlines).
+type deadlineWriter struct{ c *conn }
+
+func (w deadlineWriter) Write(b []byte) (int, error) {
+	c := w.c
+	d := time.Now().Add(c.writeTimeout)
+	if c.ctx.Err() != nil {
+		d = time.Now().Add(byeGrace)
+	} else if dl, ok := c.ctx.Deadline(); ok && dl.Before(d) {
+		d = dl
+	}
+	c.nc.SetWriteDeadline(d)
+	n, err := c.nc.Write(b)
+	if err != nil {
+		// Close the socket itself: a TLS close would try to write again.
+		if tc, ok := c.nc.(interface{ NetConn() net.Conn }); ok {
+			tc.NetConn().Close()
+		} else {
+			c.nc.Close()
+		}
+	}
+	return n, err
 }
 
 // reader runs reads on request, so that the main loop can wait for input,

@@ -24,7 +24,11 @@ func ServeSession(ctx context.Context, nc net.Conn, cfg SessionConfig, login *Lo
 	if len(login.Pending) > 0 {
 		src = io.MultiReader(bytes.NewReader(login.Pending), nc)
 	}
-	c := newConn(ctx, nc, bufio.NewReaderSize(src, 32<<10), cfg.Logger)
+	wt := cfg.WriteTimeout
+	if wt <= 0 {
+		wt = sessionWriteTimeout
+	}
+	c := newConn(ctx, nc, bufio.NewReaderSize(src, 32<<10), cfg.Logger, wt)
 	c.scfg = &cfg
 	c.user = cfg.User
 	c.state = stateAuth

@@ -4,11 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
-	"slices"
 	"strconv"
 	"time"
 )
@@ -21,7 +19,11 @@ func (c *Config) Check() error {
 	var errs []error
 	for _, t := range c.Certs {
 		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
-			errs = append(errs, fmt.Errorf("tls certificate %q key %q: %w", t.CertFile, t.KeyFile, err))
+			stmt := "tls certificate %q key %q: %v"
+			if t.Line == 0 {
+				stmt = "--cert %q --key %q: %v"
+			}
+			errs = append(errs, &Error{File: c.File, Line: t.Line, Msg: fmt.Sprintf(stmt, t.CertFile, t.KeyFile, err)})
 		}
 	}
 	if c.Auth == AuthPasswdFile {
@@ -58,11 +60,21 @@ func (c *Config) Check() error {
 	return joinErrs(c.File, errs)
 }
 
+// joinErrs gives every error its own line, each naming the file and, where
+// a statement is at fault, its line.
 func joinErrs(file string, errs []error) error {
-	if len(errs) > 0 {
-		return fmt.Errorf("%s: %w", file, errors.Join(errs...))
+	if len(errs) == 0 {
+		return nil
 	}
-	return nil
+	l := make(ErrorList, len(errs))
+	for i, err := range errs {
+		if e, ok := err.(*Error); ok {
+			l[i] = e
+		} else {
+			l[i] = &Error{File: file, Msg: err.Error()}
+		}
+	}
+	return l
 }
 
 // ControlGID resolves `control socket ... group NAME` to a gid, -1 when no
@@ -90,13 +102,10 @@ const certWarnDays = 30
 // parent logs them at start, neither refuses (a server with an expired
 // certificate still serves STARTTLS-less clients and its admin's fix).
 func (c *Config) CertWarnings(now time.Time) []string {
-	lines := c.certLines()
 	var out []string
-	for i, t := range c.Certs {
-		where := c.File
-		if lines != nil {
-			where = fmt.Sprintf("%s:%d", c.File, lines[i])
-		} else if c.File == "" {
+	for _, t := range c.Certs {
+		where := fmt.Sprintf("%s:%d", c.File, t.Line)
+		if t.Line == 0 {
 			where = "--cert"
 		}
 		data, err := os.ReadFile(t.CertFile)
@@ -126,19 +135,4 @@ func (c *Config) CertWarnings(now time.Time) []string {
 		}
 	}
 	return out
-}
-
-// certLines reads the file again for the line of each `tls certificate`;
-// nil when it cannot, or when its certificates are not c's (flags replaced
-// them).
-func (c *Config) certLines() []int {
-	data, err := os.ReadFile(c.File)
-	if err != nil {
-		return nil
-	}
-	p := parse(c.File, data)
-	if !slices.Equal(p.cfg.Certs, c.Certs) || len(p.certLines) != len(c.Certs) {
-		return nil
-	}
-	return p.certLines
 }

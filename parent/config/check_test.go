@@ -93,8 +93,22 @@ control socket "/tmp/x.sock" group "no-such-group-here"
 			t.Errorf("Check error lacks %q:\n%v", w, err)
 		}
 	}
-	if !strings.HasPrefix(err.Error(), "test.conf: ") {
-		t.Errorf("Check error does not name the file: %v", err)
+	// Certificate errors name the statement's line; every other line names
+	// the file.
+	lines := strings.Split(err.Error(), "\n")
+	if !strings.HasPrefix(lines[0], "test.conf:2: tls certificate ") || !strings.HasPrefix(lines[1], "test.conf:3: tls certificate ") {
+		t.Errorf("certificate errors without file:line:\n%v", err)
+	}
+	for _, l := range lines[2:] {
+		if !strings.HasPrefix(l, "test.conf: ") {
+			t.Errorf("Check error does not name the file: %q", l)
+		}
+	}
+
+	// Certificates from --cert and --key are named by the flags.
+	bad.Certs = []Cert{{CertFile: dir + "/none.crt", KeyFile: key}}
+	if err := bad.Check(); err == nil || !strings.HasPrefix(err.Error(), `test.conf: --cert "`+dir+`/none.crt" --key "`) {
+		t.Errorf("Check of a missing --cert: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -69,6 +70,9 @@ func joinHostPort(host string, port int) string {
 type Cert struct {
 	CertFile string
 	KeyFile  string
+	// Line is where the statement is, for messages about the files; 0 when
+	// --cert and --key gave them.
+	Line int
 }
 
 // Sandbox is the `sandbox` statement: what a kernel that lacks a sandbox
@@ -104,6 +108,7 @@ const (
 	DefaultPreauthChroot   = "/var/empty"
 	DefaultFirstValidUID   = 1000
 	DefaultConnsPerIP      = 20
+	DefaultPreloginTotal   = 4096
 	DefaultLoginTimeout    = 60 * time.Second
 	DefaultLineLimit       = 65536
 	DefaultAppendLimit     = 64 << 20
@@ -148,11 +153,18 @@ type Config struct {
 	PlaintextAuth PlaintextAuth
 	FirstValidUID int
 
-	ConnsPerIP   int
-	LoginTimeout time.Duration
-	LineLimit    int
-	AppendLimit  int64
-	Autologout   time.Duration
+	ConnsPerIP int
+	// Connections before login: per address, per IPv6 /64, per IPv4 /24
+	// and overall; 0 takes the default derived from ConnsPerIP (see
+	// PreloginLimits).
+	PreloginPerIP    int
+	PreloginPerNet64 int
+	PreloginPerNet24 int
+	PreloginTotal    int
+	LoginTimeout     time.Duration
+	LineLimit        int
+	AppendLimit      int64
+	Autologout       time.Duration
 
 	ControlSocket string
 	ControlGroup  string // "" = root only
@@ -179,13 +191,34 @@ func Default() *Config {
 		LineLimit:      DefaultLineLimit,
 		AppendLimit:    DefaultAppendLimit,
 		Autologout:     DefaultAutologout,
-		ControlSocket:  DefaultControlSocket,
+		ControlSocket:  defaultControlSocket(),
 		LogTarget:      defaultLogTarget,
 		LogLevel:       slog.LevelInfo,
 		Sandbox:        SandboxRequire,
 	}
 	c.defaultListeners()
 	return c
+}
+
+// PreloginLimits returns the pre-login caps in force: per address (default:
+// the per-address connection limit), per IPv6 /64 (default 4 times that),
+// per IPv4 /24 (default 16 times: a /24 is many hosts more often than a /64)
+// and overall (default 4096), as imapd.conf(5) says.
+func (c *Config) PreloginLimits() (perIP, perNet64, perNet24, total int) {
+	perIP, perNet64, perNet24, total = c.PreloginPerIP, c.PreloginPerNet64, c.PreloginPerNet24, c.PreloginTotal
+	if perIP == 0 {
+		perIP = c.ConnsPerIP
+	}
+	if perNet64 == 0 {
+		perNet64 = 4 * perIP
+	}
+	if perNet24 == 0 {
+		perNet24 = 16 * perIP
+	}
+	if total == 0 {
+		total = DefaultPreloginTotal
+	}
+	return
 }
 
 // defaultListeners applies when no `listen` statement is given: the seed's
@@ -236,13 +269,51 @@ func (l ErrorList) Unwrap() []error {
 	return errs
 }
 
-// Load reads and parses the file at path.
+// Load reads and parses the file at path. Relative paths in it name files
+// beside it, whatever the directory imapd or imapctl is started from.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	c, err := Parse(path, data)
+	if c != nil {
+		c.resolveRelative(filepath.Dir(path))
+	}
+	return c, err
+}
+
+// resolveRelative makes the file's relative paths absolute against dir.
+func (c *Config) resolveRelative(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.PasswdFile)
+	abs(&c.ControlSocket)
+	abs(&c.MaildirPath)
+	for i := range c.Certs {
+		abs(&c.Certs[i].CertFile)
+		abs(&c.Certs[i].KeyFile)
+	}
+}
+
+// defaultControlSocket is where imapd listens for imapctl when the file
+// does not say: /run/imapd for root; a normal user's server (which cannot
+// write /run) uses $XDG_RUNTIME_DIR/imapd, else a directory of its own
+// under the temporary directory. imapctl, run by the same user, finds the
+// same path.
+func defaultControlSocket() string {
+	uid := os.Geteuid()
+	switch {
+	case uid == 0:
+		return DefaultControlSocket
+	case os.Getenv("XDG_RUNTIME_DIR") != "":
+		return filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "imapd", "control.sock")
+	default:
+		return filepath.Join(os.TempDir(), fmt.Sprintf("imapd-%d", uid), "control.sock")
+	}
 }
 
 // LoadOrDefault is Load, except that a missing file gives the defaults

@@ -3,7 +3,10 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
@@ -16,6 +19,15 @@ func mustParse(t *testing.T, src string) *Config {
 	c, err := Parse("test.conf", []byte(src))
 	if err != nil {
 		t.Fatalf("Parse:\n%s\nerror:\n%v", src, err)
+	}
+	return c
+}
+
+// forgetLines clears where statements were, which a round trip through
+// String does not keep.
+func forgetLines(c *Config) *Config {
+	for i := range c.Certs {
+		c.Certs[i].Line = 0
 	}
 	return c
 }
@@ -38,13 +50,50 @@ func TestDefaults(t *testing.T) {
 		LineLimit:      65536,
 		AppendLimit:    64 << 20,
 		Autologout:     30 * time.Minute,
-		ControlSocket:  "/run/imapd/control.sock",
+		ControlSocket:  defaultControlSocket(),
 		LogTarget:      "stderr",
 		LogLevel:       slog.LevelInfo,
 		Sandbox:        SandboxRequire,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+// A normal user's server cannot write /run: its control socket goes to
+// $XDG_RUNTIME_DIR, else a directory of its own; root's stays in /run.
+func TestDefaultControlSocket(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	want := "/run/user/1000/imapd/control.sock"
+	if os.Geteuid() == 0 {
+		want = "/run/imapd/control.sock"
+	}
+	if got := defaultControlSocket(); got != want {
+		t.Errorf("with XDG_RUNTIME_DIR: %q, want %q", got, want)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	want = filepath.Join(os.TempDir(), fmt.Sprintf("imapd-%d", os.Geteuid()), "control.sock")
+	if os.Geteuid() == 0 {
+		want = "/run/imapd/control.sock"
+	}
+	if got := defaultControlSocket(); got != want {
+		t.Errorf("without XDG_RUNTIME_DIR: %q, want %q", got, want)
+	}
+}
+
+// Relative paths in a file name files beside it, not in the directory
+// the command happens to run from.
+func TestRelativePathsBesideTheFile(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "imapd.conf")
+	os.WriteFile(conf, []byte("auth passwd-file \"pw\"\ncontrol socket \"../run/ctl.sock\"\ntls certificate \"/abs/c.pem\" key \"k.pem\"\n"), 0o644)
+	c, err := Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PasswdFile != filepath.Join(dir, "pw") || c.ControlSocket != filepath.Join(filepath.Dir(dir), "run", "ctl.sock") ||
+		c.Certs[0] != (Cert{"/abs/c.pem", filepath.Join(dir, "k.pem"), 3}) {
+		t.Errorf("paths: passwd-file %q, control socket %q, certs %+v", c.PasswdFile, c.ControlSocket, c.Certs)
 	}
 }
 
@@ -83,7 +132,7 @@ sandbox prefer
 	if !reflect.DeepEqual(c.Listeners, wantL) {
 		t.Errorf("listeners %v, want %v", c.Listeners, wantL)
 	}
-	wantC := []Cert{{"/etc/ssl/a.crt", "/etc/ssl/private/a.key"}, {"/etc/ssl/b.crt", "/etc/ssl/private/b key"}}
+	wantC := []Cert{{"/etc/ssl/a.crt", "/etc/ssl/private/a.key", 7}, {"/etc/ssl/b.crt", "/etc/ssl/private/b key", 8}}
 	if !reflect.DeepEqual(c.Certs, wantC) {
 		t.Errorf("certs %v, want %v", c.Certs, wantC)
 	}
@@ -181,7 +230,7 @@ preauth \
 	}
 	// The rest of a word after the macro's name sticks to its value.
 	c = mustParse(t, "d = \"/etc/ssl\"\ntls certificate $d/a.pem key $d/private/a.key\n")
-	if c.Certs[0] != (Cert{"/etc/ssl/a.pem", "/etc/ssl/private/a.key"}) {
+	if c.Certs[0] != (Cert{"/etc/ssl/a.pem", "/etc/ssl/private/a.key", 2}) {
 		t.Errorf("macro with suffix: %+v", c.Certs)
 	}
 	// A quoted "$x" is a string, not a macro.
@@ -296,7 +345,7 @@ log syslog level error
 			t.Fatalf("reparse of\n%s\nfailed: %v", text, err)
 		}
 		c2.File = c1.File
-		if !reflect.DeepEqual(c1, c2) {
+		if !reflect.DeepEqual(forgetLines(c1), forgetLines(c2)) {
 			t.Errorf("round trip of %q:\n%s\n got %+v\nwant %+v", src, text, c2, c1)
 		}
 		if c2.String() != text {
@@ -327,20 +376,21 @@ storage maildir
 		storage   string
 		path      string
 	}{
-		{nil, []Listener{{"*", 993, TLS}, {"*", 143, StartTLS}}, []Cert{{"/etc/a.crt", "/etc/a.key"}}, "maildir", ""},
-		// The seed's dev server: imapd -s memory -p 10143.
-		{[]string{"-s", "memory", "-p", "10143"}, []Listener{{"127.0.0.1", 10143, Plain}}, []Cert{{"/etc/a.crt", "/etc/a.key"}}, "memory", ""},
-		{[]string{"--storage=memory", "--port", "10143", "--host", "::1"}, []Listener{{"::1", 10143, Plain}}, []Cert{{"/etc/a.crt", "/etc/a.key"}}, "memory", ""},
+		{nil, []Listener{{"*", 993, TLS}, {"*", 143, StartTLS}}, []Cert{{"/etc/a.crt", "/etc/a.key", 3}}, "maildir", ""},
+		// The seed's dev server: imapd -s memory -p 10143. Its one plain
+		// listener needs no certificate: the file's are not read.
+		{[]string{"-s", "memory", "-p", "10143"}, []Listener{{"127.0.0.1", 10143, Plain}}, nil, "memory", ""},
+		{[]string{"--storage=memory", "--port", "10143", "--host", "::1"}, []Listener{{"::1", 10143, Plain}}, nil, "memory", ""},
 		// The seed's production line.
 		{[]string{"--fork", "-s", "maildir", "--tls", "--cert", "/m.crt", "--key", "/m.key", "-p", "993"},
-			[]Listener{{"127.0.0.1", 993, TLS}}, []Cert{{"/m.crt", "/m.key"}}, "maildir", ""},
-		{[]string{"--tls", "-h", "*"}, []Listener{{"*", 993, TLS}}, []Cert{{"/etc/a.crt", "/etc/a.key"}}, "maildir", ""},
+			[]Listener{{"127.0.0.1", 993, TLS}}, []Cert{{"/m.crt", "/m.key", 0}}, "maildir", ""},
+		{[]string{"--tls", "-h", "*"}, []Listener{{"*", 993, TLS}}, []Cert{{"/etc/a.crt", "/etc/a.key", 3}}, "maildir", ""},
 		// STARTTLS when a certificate is given without --tls.
 		{[]string{"-s", "maildir", "--maildir-path", "/var/mail", "--cert", "s.crt", "--key", "s.key", "-p", "143"},
-			[]Listener{{"127.0.0.1", 143, StartTLS}}, []Cert{{"s.crt", "s.key"}}, "maildir", "/var/mail"},
+			[]Listener{{"127.0.0.1", 143, StartTLS}}, []Cert{{"s.crt", "s.key", 0}}, "maildir", "/var/mail"},
 		// Certificates alone keep the file's listeners.
-		{[]string{"--cert", "n.crt", "--key", "n.key"}, []Listener{{"*", 993, TLS}, {"*", 143, StartTLS}}, []Cert{{"n.crt", "n.key"}}, "maildir", ""},
-		{[]string{"--maildir-path", "/srv"}, []Listener{{"*", 993, TLS}, {"*", 143, StartTLS}}, []Cert{{"/etc/a.crt", "/etc/a.key"}}, "maildir", "/srv"},
+		{[]string{"--cert", "n.crt", "--key", "n.key"}, []Listener{{"*", 993, TLS}, {"*", 143, StartTLS}}, []Cert{{"n.crt", "n.key", 0}}, "maildir", ""},
+		{[]string{"--maildir-path", "/srv"}, []Listener{{"*", 993, TLS}, {"*", 143, StartTLS}}, []Cert{{"/etc/a.crt", "/etc/a.key", 3}}, "maildir", "/srv"},
 	} {
 		c := mustParse(t, base)
 		f := parse(tc.args...)

@@ -101,6 +101,12 @@ func (c *Config) ApplyFlags(f Flags) error {
 			}
 		}
 		c.Listeners = []Listener{l}
+		// A plain listener from the flags needs none of the file's
+		// certificates: they are not read (a normal user's
+		// `imapd -s memory -p 10143` cannot read the system's keys).
+		if l.Kind == Plain {
+			c.Certs = nil
+		}
 	}
 	switch f.Storage {
 	case "":

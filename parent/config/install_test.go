@@ -45,8 +45,9 @@ func TestMakeInstall(t *testing.T) {
 		"opt/imapd/share/man/man8/imapctl.8":    0o644,
 		"etc/imapd.conf":                        0o644,
 		"etc/pam.d/imapd":                       0o644,
-		"lib/systemd/system/imapd.service":      0o644,
+		"etc/systemd/system/imapd.service":      0o644,
 		"var/empty":                             os.ModeDir | 0o755,
+		"opt/imapd/share/imapd/installed":       0o644,
 	}
 	for f, mode := range files {
 		fi, err := os.Stat(filepath.Join(dest, f))
@@ -58,7 +59,8 @@ func TestMakeInstall(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", f, fi.Mode(), mode)
 		}
 	}
-	unit, _ := os.ReadFile(filepath.Join(dest, "lib/systemd/system/imapd.service"))
+	// Not a package's unit: the administrator's directory holds it.
+	unit, _ := os.ReadFile(filepath.Join(dest, "etc/systemd/system/imapd.service"))
 	if !strings.Contains(string(unit), "ExecStart=/opt/imapd/sbin/imapd ") || !strings.Contains(string(unit), "ExecReload=/opt/imapd/bin/imapctl ") {
 		t.Errorf("unit does not follow PREFIX:\n%s", unit)
 	}
@@ -71,6 +73,12 @@ func TestMakeInstall(t *testing.T) {
 		if err != nil || len(out) > 0 || len(pages) != 3 {
 			t.Errorf("installed man pages %v: %v\n%s", pages, err, out)
 		}
+	}
+
+	// A package's prefix puts the unit where packages' units go.
+	install("PREFIX=/usr")
+	if _, err := os.Stat(filepath.Join(dest, "lib/systemd/system/imapd.service")); err != nil {
+		t.Errorf("PREFIX=/usr: %v", err)
 	}
 
 	// A second install keeps the administrator's configuration.

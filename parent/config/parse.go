@@ -16,10 +16,6 @@ type parser struct {
 	lex  *lexer
 	errs ErrorList
 	seen map[string]int // statements allowed once -> line of the first
-	// certLines is the line of each `tls certificate`, for Check's
-	// warnings: Config keeps no positions, so that a printed configuration
-	// parses back to an equal one.
-	certLines []int
 
 	toks []token // the statement being parsed
 	i    int
@@ -300,8 +296,7 @@ func (p *parser) tls() {
 	if !ok {
 		return
 	}
-	p.cfg.Certs = append(p.cfg.Certs, Cert{CertFile: cert, KeyFile: key})
-	p.certLines = append(p.certLines, p.line)
+	p.cfg.Certs = append(p.cfg.Certs, Cert{CertFile: cert, KeyFile: key, Line: p.line})
 }
 
 // sandbox (require | prefer)
@@ -418,9 +413,10 @@ func (p *parser) firstValidUID() {
 	}
 }
 
-// limit connections per ip N | limit login time N | limit line N
+// limit connections per ip N | limit login time N | limit line N |
+// limit prelogin per ip N | per net64 N | per net24 N | total N
 func (p *parser) limit() {
-	what, ok := p.choice("limit", "connections", "login", "line")
+	what, ok := p.choice("limit", "connections", "login", "line", "prelogin")
 	if !ok {
 		return
 	}
@@ -432,6 +428,8 @@ func (p *parser) limit() {
 		if n, ok := p.num("connections", 1, 65535); ok {
 			p.cfg.ConnsPerIP = int(n)
 		}
+	case "prelogin":
+		p.preloginLimit()
 	case "login":
 		if !p.expect("time") || !p.once("limit login time") {
 			return
@@ -446,6 +444,32 @@ func (p *parser) limit() {
 		if n, ok := p.size("line limit", minLineLimit, maxLineLimit); ok {
 			p.cfg.LineLimit = int(n)
 		}
+	}
+}
+
+// preloginLimit reads the caps on connections that have not logged in yet
+// (docs/security.md#connection-limits).
+func (p *parser) preloginLimit() {
+	var dst *int
+	what := "total"
+	if p.accept("total") {
+		dst = &p.cfg.PreloginTotal
+	} else {
+		if !p.expect("per") {
+			return
+		}
+		w, ok := p.choice("limit prelogin per", "ip", "net64", "net24")
+		if !ok {
+			return
+		}
+		what = "per " + w
+		dst = map[string]*int{"ip": &p.cfg.PreloginPerIP, "net64": &p.cfg.PreloginPerNet64, "net24": &p.cfg.PreloginPerNet24}[w]
+	}
+	if !p.once("limit prelogin " + what) {
+		return
+	}
+	if n, ok := p.num("connections", 1, 1<<20); ok {
+		*dst = int(n)
 	}
 }
 

@@ -192,8 +192,8 @@ func TestVersionMismatch(t *testing.T) {
 		t.Errorf("envelope version mismatch: %v, closed %v", r, closed)
 	}
 	// Another body type on the control socket.
-	data, _ = proto.Marshal(&pb.Envelope{Version: ipc.Version, Body: &pb.Envelope_Kick{Kick: &pb.Kick{User: "x"}}})
-	if r, closed := raw(t, path, data, nil); r == nil || r.Ok || !strings.Contains(r.Error, `got "kick"`) || !closed {
+	data, _ = proto.Marshal(&pb.Envelope{Version: ipc.Version, Body: &pb.Envelope_CtlReply{CtlReply: &pb.CtlReply{Ok: true}}})
+	if r, closed := raw(t, path, data, nil); r == nil || r.Ok || !strings.Contains(r.Error, `got "ctl_reply"`) || !closed {
 		t.Errorf("wrong body: %v, closed %v", r, closed)
 	}
 	// Garbage and passed descriptors end the connection without an answer.

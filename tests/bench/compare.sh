@@ -200,14 +200,31 @@ start() {
 	wait_port "$PORT"
 }
 
+# wait_quiet: before a timed run, wait (at most QUIET_WAIT seconds) until
+# the 1-minute load is under QUIET_LOAD: the previous run's 1,000 sessions
+# or a build elsewhere would otherwise be measured too. The load at the
+# start goes beside every figure.
+QUIET_LOAD=${QUIET_LOAD:-1.0}
+QUIET_WAIT=${QUIET_WAIT:-180}
+wait_quiet() {
+	local i
+	for ((i = 0; i < QUIET_WAIT; i += 5)); do
+		awk -v max="$QUIET_LOAD" '{ exit !($1 < max) }' /proc/loadavg && return 0
+		sleep 5
+	done
+	log "load still $(cut -d' ' -f1 /proc/loadavg) after ${QUIET_WAIT}s; measuring anyway (the table shows it)"
+}
+
 # run ROUND SERVER NAME imapbench-args...: one workload on a fresh server.
 run() {
 	local round=$1 server=$2 name=$3
 	shift 3
+	wait_quiet
 	start "$server"
 	local out="$WORK/results/$round-$server-$name.txt"
-	log "round $round $server $name (load $(cut -d' ' -f1 /proc/loadavg))"
-	echo "LOAD $(cut -d' ' -f1 /proc/loadavg)" >"$out.load"
+	local load
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	log "round $round $server $name (load $load)"
 	local slog="$WORK/$server.log" lines
 	lines=$(wc -l <"$slog")
 	"$BENCH" "$@" -addr "127.0.0.1:$PORT" -users "bench%d:$PASS" -server-pids "$SERVER_PID" -label "$server" >"$out" 2>&1 ||
@@ -221,10 +238,12 @@ run() {
 		echo "  server log: $(grep -c '^SERVERLOG' "$out") warnings or errors, e.g. $(grep -m1 '^SERVERLOG' "$out" | cut -c11-200)" >&2
 	fi
 	echo "WORKLOAD $name" >>"$out"
+	echo "LOAD $load" >>"$out"
 }
 
 workloads() {
 	local round=$1 server=$2
+	run "$round" "$server" mix10 mix -clients 10 -duration "$DURATION"
 	run "$round" "$server" steady10 steady -clients 10 -duration "$DURATION"
 	run "$round" "$server" steady100 steady -clients 100 -duration "$DURATION"
 	run "$round" "$server" login10 login -clients 10 -nusers "$USERS" -duration "$DURATION"
@@ -243,7 +262,8 @@ table() {
 		awk -v file="$(basename "$f" .txt)" '
 			/^WORKLOAD/ { w = $2 }
 			/^RESULT/ { r = $0 }
-			END { split(file, p, "-"); print p[1], p[2], w, r }' "$f"
+			/^LOAD/ { l = $2 }
+			END { split(file, p, "-"); print p[1], p[2], w, r, "load=" l }' "$f"
 	done | awk -v md="${MARKDOWN:-0}" '
 	function num(s, key,   re) {
 		if (match(s, " " key "=[-0-9.]+")) return substr(s, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
@@ -260,6 +280,7 @@ table() {
 		add(w, "PSS kB/session", srv, num($0, "pss_per_session_kb"))
 		add(w, "EXISTS all ms", srv, num($0, "notify_all_ms"))
 		add(w, "errors", srv, num($0, "errors"))
+		add(w, "load at start", srv, num($0, "load"))
 		add(w, "missed", srv, num($0, "missed"))
 	}
 	function median(k,   i, j, t, c, arr) {

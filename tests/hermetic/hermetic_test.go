@@ -1,0 +1,64 @@
+package hermetic
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestMain(m *testing.M) { Main(m) }
+
+// As root the tests run in namespaces of their own: none of the host's
+// mount, network, PID or UTS namespaces, /etc, /usr and /var are overlays, and a
+// change to /etc/passwd stays inside (the host side is checked by
+// .ci/test.sh, which checksums the host's files around the whole suite).
+func TestNamespacesAreOwn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root, and CI=true: it must not be skipped")
+		}
+		t.Skip("needs root")
+	}
+	if !Inside() {
+		t.Fatal("a root test binary runs outside the hermetic namespaces")
+	}
+	host, own := strings.Fields(HostNamespaces()), strings.Fields(Namespaces())
+	if len(host) != 4 || len(own) != 4 {
+		t.Fatalf("namespaces: host %q, own %q", host, own)
+	}
+	for i := range host {
+		if host[i] == own[i] {
+			t.Errorf("shares the host's %s", host[i])
+		}
+	}
+	if os.Getpid() != 1 {
+		t.Errorf("pid %d, want 1 in a PID namespace of its own", os.Getpid())
+	}
+	mounts := map[string]string{}
+	f, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		mounts[fields[1]] = fields[2]
+	}
+	for dir, fs := range map[string]string{"/etc": "overlay", "/usr": "overlay", "/var": "overlay", "/home": "tmpfs", "/run": "tmpfs"} {
+		if mounts[dir] != fs {
+			t.Errorf("%s is %q, want %s", dir, mounts[dir], fs)
+		}
+	}
+	if out, err := exec.Command("useradd", "-M", "-s", "/usr/sbin/nologin", "imapd-hermetic-probe").CombinedOutput(); err != nil {
+		t.Fatalf("useradd inside: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:143")
+	if err != nil {
+		t.Fatalf("port 143 of the private loopback: %v", err)
+	}
+	l.Close()
+}
