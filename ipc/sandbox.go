@@ -58,7 +58,7 @@ func Missing() []string {
 	}
 	if !SeccompAvailable() {
 		m = append(m, "seccomp (system call filters)")
-	} else if _, ok := seccompArchs[runtime.GOARCH]; !ok {
+	} else if !HasAllowlist() {
 		m = append(m, "a seccomp allowlist for "+runtime.GOARCH+" (imapd has x86-64 and arm64)")
 	}
 	return m

@@ -60,6 +60,12 @@ var seccompArchs = map[string]seccompArch{
 	"arm64": {"arm64", unix.AUDIT_ARCH_AARCH64, 1, false},
 }
 
+// HasAllowlist reports whether imapd has allowlists for this architecture.
+func HasAllowlist() bool {
+	_, ok := seccompArchs[runtime.GOARCH]
+	return ok
+}
+
 // struct seccomp_data: nr at 0, arch at 4, instruction pointer at 8, then
 // six 64-bit arguments from 16; the low half of each comes first on both
 // little-endian architectures.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"time"
 
@@ -219,13 +220,14 @@ func sandboxFeatures(privileged bool) []string {
 	f = append(f, "no-new-privs on every thread")
 	if abi := ipc.LandlockABI(); abi > 0 {
 		f = append(f, fmt.Sprintf("landlock abi %d: preauth without file system, mailbox confined to its Maildir, no TCP connect", abi))
-	} else {
-		f = append(f, "WARNING: no Landlock in this kernel")
 	}
-	if ipc.SeccompAvailable() {
-		f = append(f, "seccomp: workers cannot exec, fork, open network sockets or ptrace")
-	} else {
-		f = append(f, "WARNING: no seccomp in this kernel")
+	if ipc.SeccompAvailable() && ipc.HasAllowlist() {
+		f = append(f, "seccomp allowlist per role ("+runtime.GOARCH+"): no exec, no new processes, no socket(2), no sendto to a path")
+	}
+	// Under `sandbox prefer` the server runs without these; under require
+	// it would not have started (docs/security.md).
+	for _, m := range ipc.Missing() {
+		f = append(f, "WARNING: running without "+m)
 	}
 	return append(f, "preauth rlimits: fsize 0, nproc 4096")
 }
