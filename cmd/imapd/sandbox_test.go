@@ -55,10 +55,11 @@ func TestSandboxPolicyAtStart(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	authd := filepath.Join(dir, "imapd-authd")
-	build = exec.Command("go", "build", "-o", authd, "../imapd-authd")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	for _, b := range []string{"imapd-authd", "imapctl"} {
+		build = exec.Command("go", "build", "-o", filepath.Join(dir, b), "../"+b)
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build: %v\n%s", err, out)
+		}
 	}
 	for _, feature := range []string{"landlock", "seccomp"} {
 		for _, policy := range []string{"require", "prefer"} {
@@ -105,6 +106,11 @@ func TestSandboxPolicyAtStart(t *testing.T) {
 				}()
 				c := dialRetry(t, addr)
 				defer c.Close()
+				// imapctl status says what this server runs without.
+				status, err := exec.Command(filepath.Join(dir, "imapctl"), "-c", conf, "status").CombinedOutput()
+				if err != nil || !strings.Contains(string(status), "WARNING: running without "+name) {
+					t.Errorf("imapctl status: %v\n%s", err, status)
+				}
 				r := bufio.NewReader(c)
 				for _, step := range [][2]string{{"", "* OK"}, {"a1 LOGIN demo demo", "a1 OK"}, {"a2 SELECT INBOX", "a2 OK"}, {"a3 LOGOUT", "* BYE"}} {
 					if step[0] != "" {
