@@ -68,6 +68,14 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 	old := p.cfg
 	p.cfg, p.certs, p.preauthUID = cfg, certs, uid
 	p.gen++
+	// The new generation's keys reach keyd before any of its workers'
+	// channels do (one outbox, in order).
+	switch {
+	case len(certs) > 0 && p.keyd == nil:
+		p.startKeyd()
+	case p.keyd != nil:
+		p.loadKeys(p.gen)
+	}
 	if p.pending != nil {
 		// A newer configuration replaces a generation still starting.
 		for _, c := range p.pending.slots {

@@ -36,6 +36,7 @@ const (
 	Role_ROLE_AUTHD       Role = 3
 	Role_ROLE_MAILBOX     Role = 4
 	Role_ROLE_CONTROL     Role = 5 // an imapctl client
+	Role_ROLE_KEYD        Role = 6 // holds the TLS private keys (proto/keyd.proto)
 )
 
 // Enum value maps for Role.
@@ -47,6 +48,7 @@ var (
 		3: "ROLE_AUTHD",
 		4: "ROLE_MAILBOX",
 		5: "ROLE_CONTROL",
+		6: "ROLE_KEYD",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
@@ -55,6 +57,7 @@ var (
 		"ROLE_AUTHD":       3,
 		"ROLE_MAILBOX":     4,
 		"ROLE_CONTROL":     5,
+		"ROLE_KEYD":        6,
 	}
 )
 
@@ -357,6 +360,7 @@ type ToPreauth struct {
 	//	*ToPreauth_NewConn
 	//	*ToPreauth_HandoffResult
 	//	*ToPreauth_AuthdChannel
+	//	*ToPreauth_KeydChannel
 	Body          isToPreauth_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -458,6 +462,15 @@ func (x *ToPreauth) GetAuthdChannel() *AuthdChannel {
 	return nil
 }
 
+func (x *ToPreauth) GetKeydChannel() *KeydChannel {
+	if x != nil {
+		if x, ok := x.Body.(*ToPreauth_KeydChannel); ok {
+			return x.KeydChannel
+		}
+	}
+	return nil
+}
+
 type isToPreauth_Body interface {
 	isToPreauth_Body()
 }
@@ -482,6 +495,10 @@ type ToPreauth_AuthdChannel struct {
 	AuthdChannel *AuthdChannel `protobuf:"bytes,24,opt,name=authd_channel,json=authdChannel,proto3,oneof"` // + our end of a preauth<->authd socketpair
 }
 
+type ToPreauth_KeydChannel struct {
+	KeydChannel *KeydChannel `protobuf:"bytes,25,opt,name=keyd_channel,json=keydChannel,proto3,oneof"` // + our end of a preauth<->keyd socketpair
+}
+
 func (*ToPreauth_Setup) isToPreauth_Body() {}
 
 func (*ToPreauth_Shutdown) isToPreauth_Body() {}
@@ -491,6 +508,8 @@ func (*ToPreauth_NewConn) isToPreauth_Body() {}
 func (*ToPreauth_HandoffResult) isToPreauth_Body() {}
 
 func (*ToPreauth_AuthdChannel) isToPreauth_Body() {}
+
+func (*ToPreauth_KeydChannel) isToPreauth_Body() {}
 
 // preauth worker -> parent
 type FromPreauth struct {
@@ -1389,14 +1408,16 @@ type PreauthSetup struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Generation          uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
 	WorkerId            uint32                 `protobuf:"varint,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	Certs               []*TLSCert             `protobuf:"bytes,3,rep,name=certs,proto3" json:"certs,omitempty"`
 	PlaintextAuth       PlaintextAuth          `protobuf:"varint,4,opt,name=plaintext_auth,json=plaintextAuth,proto3,enum=imapd.PlaintextAuth" json:"plaintext_auth,omitempty"`
 	LoginTimeoutSeconds uint32                 `protobuf:"varint,5,opt,name=login_timeout_seconds,json=loginTimeoutSeconds,proto3" json:"login_timeout_seconds,omitempty"`
 	PreauthUser         string                 `protobuf:"bytes,6,opt,name=preauth_user,json=preauthUser,proto3" json:"preauth_user,omitempty"` // account to drop to ("" in unprivileged mode)
 	Chroot              string                 `protobuf:"bytes,7,opt,name=chroot,proto3" json:"chroot,omitempty"`                              // empty directory to chroot into ("": none)
 	MaxLine             uint32                 `protobuf:"varint,8,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// tls: the certificates (and signatures) come from keyd on the keyd
+	// channel, not in certs: the worker never holds a private key.
+	Keyd          bool `protobuf:"varint,9,opt,name=keyd,proto3" json:"keyd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PreauthSetup) Reset() {
@@ -1443,13 +1464,6 @@ func (x *PreauthSetup) GetWorkerId() uint32 {
 	return 0
 }
 
-func (x *PreauthSetup) GetCerts() []*TLSCert {
-	if x != nil {
-		return x.Certs
-	}
-	return nil
-}
-
 func (x *PreauthSetup) GetPlaintextAuth() PlaintextAuth {
 	if x != nil {
 		return x.PlaintextAuth
@@ -1485,6 +1499,57 @@ func (x *PreauthSetup) GetMaxLine() uint32 {
 	return 0
 }
 
+func (x *PreauthSetup) GetKeyd() bool {
+	if x != nil {
+		return x.Keyd
+	}
+	return false
+}
+
+type KeydChannel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      uint32                 `protobuf:"varint,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeydChannel) Reset() {
+	*x = KeydChannel{}
+	mi := &file_proto_imapd_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeydChannel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeydChannel) ProtoMessage() {}
+
+func (x *KeydChannel) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeydChannel.ProtoReflect.Descriptor instead.
+func (*KeydChannel) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *KeydChannel) GetWorkerId() uint32 {
+	if x != nil {
+		return x.WorkerId
+	}
+	return 0
+}
+
 // AuthdSetup gives authd the authentication settings.
 type AuthdSetup struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -1501,7 +1566,7 @@ type AuthdSetup struct {
 
 func (x *AuthdSetup) Reset() {
 	*x = AuthdSetup{}
-	mi := &file_proto_imapd_proto_msgTypes[11]
+	mi := &file_proto_imapd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1578,7 @@ func (x *AuthdSetup) String() string {
 func (*AuthdSetup) ProtoMessage() {}
 
 func (x *AuthdSetup) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[11]
+	mi := &file_proto_imapd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1591,7 @@ func (x *AuthdSetup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthdSetup.ProtoReflect.Descriptor instead.
 func (*AuthdSetup) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{11}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AuthdSetup) GetGeneration() uint32 {
@@ -1597,7 +1662,7 @@ type MailboxSetup struct {
 
 func (x *MailboxSetup) Reset() {
 	*x = MailboxSetup{}
-	mi := &file_proto_imapd_proto_msgTypes[12]
+	mi := &file_proto_imapd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1674,7 @@ func (x *MailboxSetup) String() string {
 func (*MailboxSetup) ProtoMessage() {}
 
 func (x *MailboxSetup) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[12]
+	mi := &file_proto_imapd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1687,7 @@ func (x *MailboxSetup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxSetup.ProtoReflect.Descriptor instead.
 func (*MailboxSetup) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{12}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MailboxSetup) GetGeneration() uint32 {
@@ -1707,7 +1772,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_proto_imapd_proto_msgTypes[13]
+	mi := &file_proto_imapd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1784,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[13]
+	mi := &file_proto_imapd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1797,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{13}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -1761,7 +1826,7 @@ type NewConn struct {
 
 func (x *NewConn) Reset() {
 	*x = NewConn{}
-	mi := &file_proto_imapd_proto_msgTypes[14]
+	mi := &file_proto_imapd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1838,7 @@ func (x *NewConn) String() string {
 func (*NewConn) ProtoMessage() {}
 
 func (x *NewConn) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[14]
+	mi := &file_proto_imapd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1851,7 @@ func (x *NewConn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewConn.ProtoReflect.Descriptor instead.
 func (*NewConn) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{14}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NewConn) GetConnId() uint64 {
@@ -1826,7 +1891,7 @@ type ConnDone struct {
 
 func (x *ConnDone) Reset() {
 	*x = ConnDone{}
-	mi := &file_proto_imapd_proto_msgTypes[15]
+	mi := &file_proto_imapd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +1903,7 @@ func (x *ConnDone) String() string {
 func (*ConnDone) ProtoMessage() {}
 
 func (x *ConnDone) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[15]
+	mi := &file_proto_imapd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +1916,7 @@ func (x *ConnDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnDone.ProtoReflect.Descriptor instead.
 func (*ConnDone) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{15}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ConnDone) GetConnId() uint64 {
@@ -1870,7 +1935,7 @@ type AuthdChannel struct {
 
 func (x *AuthdChannel) Reset() {
 	*x = AuthdChannel{}
-	mi := &file_proto_imapd_proto_msgTypes[16]
+	mi := &file_proto_imapd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +1947,7 @@ func (x *AuthdChannel) String() string {
 func (*AuthdChannel) ProtoMessage() {}
 
 func (x *AuthdChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[16]
+	mi := &file_proto_imapd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +1960,7 @@ func (x *AuthdChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthdChannel.ProtoReflect.Descriptor instead.
 func (*AuthdChannel) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{16}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuthdChannel) GetWorkerId() uint32 {
@@ -1922,7 +1987,7 @@ type AuthRequest struct {
 
 func (x *AuthRequest) Reset() {
 	*x = AuthRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[17]
+	mi := &file_proto_imapd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +1999,7 @@ func (x *AuthRequest) String() string {
 func (*AuthRequest) ProtoMessage() {}
 
 func (x *AuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[17]
+	mi := &file_proto_imapd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2012,7 @@ func (x *AuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
 func (*AuthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{17}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuthRequest) GetConnId() uint64 {
@@ -2010,7 +2075,7 @@ type AuthReply struct {
 
 func (x *AuthReply) Reset() {
 	*x = AuthReply{}
-	mi := &file_proto_imapd_proto_msgTypes[18]
+	mi := &file_proto_imapd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2087,7 @@ func (x *AuthReply) String() string {
 func (*AuthReply) ProtoMessage() {}
 
 func (x *AuthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[18]
+	mi := &file_proto_imapd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2100,7 @@ func (x *AuthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthReply.ProtoReflect.Descriptor instead.
 func (*AuthReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{18}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuthReply) GetResult() AuthResult {
@@ -2076,7 +2141,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_proto_imapd_proto_msgTypes[19]
+	mi := &file_proto_imapd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2153,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[19]
+	mi := &file_proto_imapd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2166,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{19}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Grant) GetToken() string {
@@ -2179,7 +2244,7 @@ type GrantAck struct {
 
 func (x *GrantAck) Reset() {
 	*x = GrantAck{}
-	mi := &file_proto_imapd_proto_msgTypes[20]
+	mi := &file_proto_imapd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2256,7 @@ func (x *GrantAck) String() string {
 func (*GrantAck) ProtoMessage() {}
 
 func (x *GrantAck) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[20]
+	mi := &file_proto_imapd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2269,7 @@ func (x *GrantAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantAck.ProtoReflect.Descriptor instead.
 func (*GrantAck) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{20}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GrantAck) GetToken() string {
@@ -2232,7 +2297,7 @@ type Ready struct {
 
 func (x *Ready) Reset() {
 	*x = Ready{}
-	mi := &file_proto_imapd_proto_msgTypes[21]
+	mi := &file_proto_imapd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2309,7 @@ func (x *Ready) String() string {
 func (*Ready) ProtoMessage() {}
 
 func (x *Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[21]
+	mi := &file_proto_imapd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2322,7 @@ func (x *Ready) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ready.ProtoReflect.Descriptor instead.
 func (*Ready) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{21}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{22}
 }
 
 type StatsRequest struct {
@@ -2268,7 +2333,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[22]
+	mi := &file_proto_imapd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2345,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[22]
+	mi := &file_proto_imapd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2358,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{22}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{23}
 }
 
 type PenalisedAddr struct {
@@ -2307,7 +2372,7 @@ type PenalisedAddr struct {
 
 func (x *PenalisedAddr) Reset() {
 	*x = PenalisedAddr{}
-	mi := &file_proto_imapd_proto_msgTypes[23]
+	mi := &file_proto_imapd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2384,7 @@ func (x *PenalisedAddr) String() string {
 func (*PenalisedAddr) ProtoMessage() {}
 
 func (x *PenalisedAddr) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[23]
+	mi := &file_proto_imapd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2397,7 @@ func (x *PenalisedAddr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PenalisedAddr.ProtoReflect.Descriptor instead.
 func (*PenalisedAddr) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{23}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PenalisedAddr) GetAddr() string {
@@ -2367,7 +2432,7 @@ type AuthStats struct {
 
 func (x *AuthStats) Reset() {
 	*x = AuthStats{}
-	mi := &file_proto_imapd_proto_msgTypes[24]
+	mi := &file_proto_imapd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2444,7 @@ func (x *AuthStats) String() string {
 func (*AuthStats) ProtoMessage() {}
 
 func (x *AuthStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[24]
+	mi := &file_proto_imapd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2457,7 @@ func (x *AuthStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthStats.ProtoReflect.Descriptor instead.
 func (*AuthStats) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{24}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AuthStats) GetSuccesses() uint64 {
@@ -2435,7 +2500,7 @@ type Handoff struct {
 
 func (x *Handoff) Reset() {
 	*x = Handoff{}
-	mi := &file_proto_imapd_proto_msgTypes[25]
+	mi := &file_proto_imapd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2512,7 @@ func (x *Handoff) String() string {
 func (*Handoff) ProtoMessage() {}
 
 func (x *Handoff) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[25]
+	mi := &file_proto_imapd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2525,7 @@ func (x *Handoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handoff.ProtoReflect.Descriptor instead.
 func (*Handoff) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{25}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Handoff) GetConnId() uint64 {
@@ -2551,7 +2616,7 @@ type HandoffResult struct {
 
 func (x *HandoffResult) Reset() {
 	*x = HandoffResult{}
-	mi := &file_proto_imapd_proto_msgTypes[26]
+	mi := &file_proto_imapd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2563,7 +2628,7 @@ func (x *HandoffResult) String() string {
 func (*HandoffResult) ProtoMessage() {}
 
 func (x *HandoffResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[26]
+	mi := &file_proto_imapd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2576,7 +2641,7 @@ func (x *HandoffResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffResult.ProtoReflect.Descriptor instead.
 func (*HandoffResult) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{26}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HandoffResult) GetConnId() uint64 {
@@ -2611,7 +2676,7 @@ type NewSession struct {
 
 func (x *NewSession) Reset() {
 	*x = NewSession{}
-	mi := &file_proto_imapd_proto_msgTypes[27]
+	mi := &file_proto_imapd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2688,7 @@ func (x *NewSession) String() string {
 func (*NewSession) ProtoMessage() {}
 
 func (x *NewSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[27]
+	mi := &file_proto_imapd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +2701,7 @@ func (x *NewSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewSession.ProtoReflect.Descriptor instead.
 func (*NewSession) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{27}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *NewSession) GetSessionId() uint64 {
@@ -2669,7 +2734,7 @@ type SessionDone struct {
 
 func (x *SessionDone) Reset() {
 	*x = SessionDone{}
-	mi := &file_proto_imapd_proto_msgTypes[28]
+	mi := &file_proto_imapd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2746,7 @@ func (x *SessionDone) String() string {
 func (*SessionDone) ProtoMessage() {}
 
 func (x *SessionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[28]
+	mi := &file_proto_imapd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2759,7 @@ func (x *SessionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDone.ProtoReflect.Descriptor instead.
 func (*SessionDone) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{28}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SessionDone) GetSessionId() uint64 {
@@ -2713,7 +2778,7 @@ type Kick struct {
 
 func (x *Kick) Reset() {
 	*x = Kick{}
-	mi := &file_proto_imapd_proto_msgTypes[29]
+	mi := &file_proto_imapd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2790,7 @@ func (x *Kick) String() string {
 func (*Kick) ProtoMessage() {}
 
 func (x *Kick) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[29]
+	mi := &file_proto_imapd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2803,7 @@ func (x *Kick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kick.ProtoReflect.Descriptor instead.
 func (*Kick) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{29}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Kick) GetUser() string {
@@ -2763,7 +2828,7 @@ type CtlRequest struct {
 
 func (x *CtlRequest) Reset() {
 	*x = CtlRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[30]
+	mi := &file_proto_imapd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2840,7 @@ func (x *CtlRequest) String() string {
 func (*CtlRequest) ProtoMessage() {}
 
 func (x *CtlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[30]
+	mi := &file_proto_imapd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2853,7 @@ func (x *CtlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlRequest.ProtoReflect.Descriptor instead.
 func (*CtlRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{30}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CtlRequest) GetCtlVersion() uint32 {
@@ -2862,7 +2927,7 @@ type CtlStatus struct {
 
 func (x *CtlStatus) Reset() {
 	*x = CtlStatus{}
-	mi := &file_proto_imapd_proto_msgTypes[31]
+	mi := &file_proto_imapd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2874,7 +2939,7 @@ func (x *CtlStatus) String() string {
 func (*CtlStatus) ProtoMessage() {}
 
 func (x *CtlStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[31]
+	mi := &file_proto_imapd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2887,7 +2952,7 @@ func (x *CtlStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlStatus.ProtoReflect.Descriptor instead.
 func (*CtlStatus) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{31}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{32}
 }
 
 type CtlReload struct {
@@ -2898,7 +2963,7 @@ type CtlReload struct {
 
 func (x *CtlReload) Reset() {
 	*x = CtlReload{}
-	mi := &file_proto_imapd_proto_msgTypes[32]
+	mi := &file_proto_imapd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2910,7 +2975,7 @@ func (x *CtlReload) String() string {
 func (*CtlReload) ProtoMessage() {}
 
 func (x *CtlReload) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[32]
+	mi := &file_proto_imapd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2923,7 +2988,7 @@ func (x *CtlReload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReload.ProtoReflect.Descriptor instead.
 func (*CtlReload) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{32}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{33}
 }
 
 type CtlKick struct {
@@ -2935,7 +3000,7 @@ type CtlKick struct {
 
 func (x *CtlKick) Reset() {
 	*x = CtlKick{}
-	mi := &file_proto_imapd_proto_msgTypes[33]
+	mi := &file_proto_imapd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2947,7 +3012,7 @@ func (x *CtlKick) String() string {
 func (*CtlKick) ProtoMessage() {}
 
 func (x *CtlKick) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[33]
+	mi := &file_proto_imapd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2960,7 +3025,7 @@ func (x *CtlKick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlKick.ProtoReflect.Descriptor instead.
 func (*CtlKick) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{33}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CtlKick) GetUser() string {
@@ -2984,7 +3049,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[34]
+	mi := &file_proto_imapd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3061,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[34]
+	mi := &file_proto_imapd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3074,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{34}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ProcessInfo) GetRole() Role {
@@ -3064,7 +3129,7 @@ type ListenerInfo struct {
 
 func (x *ListenerInfo) Reset() {
 	*x = ListenerInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3076,7 +3141,7 @@ func (x *ListenerInfo) String() string {
 func (*ListenerInfo) ProtoMessage() {}
 
 func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3089,7 +3154,7 @@ func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerInfo.ProtoReflect.Descriptor instead.
 func (*ListenerInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListenerInfo) GetAddress() string {
@@ -3116,7 +3181,7 @@ type UserSessions struct {
 
 func (x *UserSessions) Reset() {
 	*x = UserSessions{}
-	mi := &file_proto_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3193,7 @@ func (x *UserSessions) String() string {
 func (*UserSessions) ProtoMessage() {}
 
 func (x *UserSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +3206,7 @@ func (x *UserSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSessions.ProtoReflect.Descriptor instead.
 func (*UserSessions) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UserSessions) GetUser() string {
@@ -3175,7 +3240,7 @@ type StatusReport struct {
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3187,7 +3252,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3200,7 +3265,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StatusReport) GetStartedUnix() int64 {
@@ -3279,7 +3344,7 @@ type CtlReply struct {
 
 func (x *CtlReply) Reset() {
 	*x = CtlReply{}
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3291,7 +3356,7 @@ func (x *CtlReply) String() string {
 func (*CtlReply) ProtoMessage() {}
 
 func (x *CtlReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3304,7 +3369,7 @@ func (x *CtlReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReply.ProtoReflect.Descriptor instead.
 func (*CtlReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CtlReply) GetCtlVersion() uint32 {
@@ -3356,7 +3421,7 @@ type PreauthLimits struct {
 
 func (x *PreauthLimits) Reset() {
 	*x = PreauthLimits{}
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3368,7 +3433,7 @@ func (x *PreauthLimits) String() string {
 func (*PreauthLimits) ProtoMessage() {}
 
 func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3381,7 +3446,7 @@ func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreauthLimits.ProtoReflect.Descriptor instead.
 func (*PreauthLimits) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PreauthLimits) GetPerAddress() uint32 {
@@ -3423,7 +3488,7 @@ var File_proto_imapd_proto protoreflect.FileDescriptor
 
 const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
-	"\x11proto/imapd.proto\x12\x05imapd\"\xc1\x02\n" +
+	"\x11proto/imapd.proto\x12\x05imapd\"\xfa\x02\n" +
 	"\tToPreauth\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12+\n" +
@@ -3432,7 +3497,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\bshutdown\x18\v \x01(\v2\x0f.imapd.ShutdownH\x00R\bshutdown\x12+\n" +
 	"\bnew_conn\x18\x14 \x01(\v2\x0e.imapd.NewConnH\x00R\anewConn\x12=\n" +
 	"\x0ehandoff_result\x18\x17 \x01(\v2\x14.imapd.HandoffResultH\x00R\rhandoffResult\x12:\n" +
-	"\rauthd_channel\x18\x18 \x01(\v2\x13.imapd.AuthdChannelH\x00R\fauthdChannelB\x06\n" +
+	"\rauthd_channel\x18\x18 \x01(\v2\x13.imapd.AuthdChannelH\x00R\fauthdChannel\x127\n" +
+	"\fkeyd_channel\x18\x19 \x01(\v2\x12.imapd.KeydChannelH\x00R\vkeydChannelB\x06\n" +
 	"\x04body\"\xc1\x01\n" +
 	"\vFromPreauth\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
@@ -3494,18 +3560,20 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04body\"=\n" +
 	"\aTLSCert\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xb8\x02\n" +
+	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xac\x02\n" +
 	"\fPreauthSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
 	"generation\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\rR\bworkerId\x12$\n" +
-	"\x05certs\x18\x03 \x03(\v2\x0e.imapd.TLSCertR\x05certs\x12;\n" +
+	"\tworker_id\x18\x02 \x01(\rR\bworkerId\x12;\n" +
 	"\x0eplaintext_auth\x18\x04 \x01(\x0e2\x14.imapd.PlaintextAuthR\rplaintextAuth\x122\n" +
 	"\x15login_timeout_seconds\x18\x05 \x01(\rR\x13loginTimeoutSeconds\x12!\n" +
 	"\fpreauth_user\x18\x06 \x01(\tR\vpreauthUser\x12\x16\n" +
 	"\x06chroot\x18\a \x01(\tR\x06chroot\x12\x19\n" +
-	"\bmax_line\x18\b \x01(\rR\amaxLine\"\x96\x02\n" +
+	"\bmax_line\x18\b \x01(\rR\amaxLine\x12\x12\n" +
+	"\x04keyd\x18\t \x01(\bR\x04keydJ\x04\b\x03\x10\x04\"*\n" +
+	"\vKeydChannel\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\rR\bworkerId\"\x96\x02\n" +
 	"\n" +
 	"AuthdSetup\x12\x1e\n" +
 	"\n" +
@@ -3669,7 +3737,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\tper_net64\x18\x02 \x01(\rR\bperNet64\x12\x1b\n" +
 	"\tper_net24\x18\x03 \x01(\rR\bperNet24\x12\x14\n" +
 	"\x05total\x18\x04 \x01(\rR\x05total\x12*\n" +
-	"\x11prefixes_at_limit\x18\x05 \x01(\rR\x0fprefixesAtLimit*s\n" +
+	"\x11prefixes_at_limit\x18\x05 \x01(\rR\x0fprefixesAtLimit*\x82\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_PARENT\x10\x01\x12\x10\n" +
@@ -3677,7 +3745,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_AUTHD\x10\x03\x12\x10\n" +
 	"\fROLE_MAILBOX\x10\x04\x12\x10\n" +
-	"\fROLE_CONTROL\x10\x05*e\n" +
+	"\fROLE_CONTROL\x10\x05\x12\r\n" +
+	"\tROLE_KEYD\x10\x06*e\n" +
 	"\fListenerKind\x12\x18\n" +
 	"\x14LISTENER_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eLISTENER_PLAIN\x10\x01\x12\x15\n" +
@@ -3718,7 +3787,7 @@ func file_proto_imapd_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_proto_imapd_proto_goTypes = []any{
 	(Role)(0),             // 0: imapd.Role
 	(ListenerKind)(0),     // 1: imapd.ListenerKind
@@ -3737,80 +3806,81 @@ var file_proto_imapd_proto_goTypes = []any{
 	(*Envelope)(nil),      // 14: imapd.Envelope
 	(*TLSCert)(nil),       // 15: imapd.TLSCert
 	(*PreauthSetup)(nil),  // 16: imapd.PreauthSetup
-	(*AuthdSetup)(nil),    // 17: imapd.AuthdSetup
-	(*MailboxSetup)(nil),  // 18: imapd.MailboxSetup
-	(*Shutdown)(nil),      // 19: imapd.Shutdown
-	(*NewConn)(nil),       // 20: imapd.NewConn
-	(*ConnDone)(nil),      // 21: imapd.ConnDone
-	(*AuthdChannel)(nil),  // 22: imapd.AuthdChannel
-	(*AuthRequest)(nil),   // 23: imapd.AuthRequest
-	(*AuthReply)(nil),     // 24: imapd.AuthReply
-	(*Grant)(nil),         // 25: imapd.Grant
-	(*GrantAck)(nil),      // 26: imapd.GrantAck
-	(*Ready)(nil),         // 27: imapd.Ready
-	(*StatsRequest)(nil),  // 28: imapd.StatsRequest
-	(*PenalisedAddr)(nil), // 29: imapd.PenalisedAddr
-	(*AuthStats)(nil),     // 30: imapd.AuthStats
-	(*Handoff)(nil),       // 31: imapd.Handoff
-	(*HandoffResult)(nil), // 32: imapd.HandoffResult
-	(*NewSession)(nil),    // 33: imapd.NewSession
-	(*SessionDone)(nil),   // 34: imapd.SessionDone
-	(*Kick)(nil),          // 35: imapd.Kick
-	(*CtlRequest)(nil),    // 36: imapd.CtlRequest
-	(*CtlStatus)(nil),     // 37: imapd.CtlStatus
-	(*CtlReload)(nil),     // 38: imapd.CtlReload
-	(*CtlKick)(nil),       // 39: imapd.CtlKick
-	(*ProcessInfo)(nil),   // 40: imapd.ProcessInfo
-	(*ListenerInfo)(nil),  // 41: imapd.ListenerInfo
-	(*UserSessions)(nil),  // 42: imapd.UserSessions
-	(*StatusReport)(nil),  // 43: imapd.StatusReport
-	(*CtlReply)(nil),      // 44: imapd.CtlReply
-	(*PreauthLimits)(nil), // 45: imapd.PreauthLimits
+	(*KeydChannel)(nil),   // 17: imapd.KeydChannel
+	(*AuthdSetup)(nil),    // 18: imapd.AuthdSetup
+	(*MailboxSetup)(nil),  // 19: imapd.MailboxSetup
+	(*Shutdown)(nil),      // 20: imapd.Shutdown
+	(*NewConn)(nil),       // 21: imapd.NewConn
+	(*ConnDone)(nil),      // 22: imapd.ConnDone
+	(*AuthdChannel)(nil),  // 23: imapd.AuthdChannel
+	(*AuthRequest)(nil),   // 24: imapd.AuthRequest
+	(*AuthReply)(nil),     // 25: imapd.AuthReply
+	(*Grant)(nil),         // 26: imapd.Grant
+	(*GrantAck)(nil),      // 27: imapd.GrantAck
+	(*Ready)(nil),         // 28: imapd.Ready
+	(*StatsRequest)(nil),  // 29: imapd.StatsRequest
+	(*PenalisedAddr)(nil), // 30: imapd.PenalisedAddr
+	(*AuthStats)(nil),     // 31: imapd.AuthStats
+	(*Handoff)(nil),       // 32: imapd.Handoff
+	(*HandoffResult)(nil), // 33: imapd.HandoffResult
+	(*NewSession)(nil),    // 34: imapd.NewSession
+	(*SessionDone)(nil),   // 35: imapd.SessionDone
+	(*Kick)(nil),          // 36: imapd.Kick
+	(*CtlRequest)(nil),    // 37: imapd.CtlRequest
+	(*CtlStatus)(nil),     // 38: imapd.CtlStatus
+	(*CtlReload)(nil),     // 39: imapd.CtlReload
+	(*CtlKick)(nil),       // 40: imapd.CtlKick
+	(*ProcessInfo)(nil),   // 41: imapd.ProcessInfo
+	(*ListenerInfo)(nil),  // 42: imapd.ListenerInfo
+	(*UserSessions)(nil),  // 43: imapd.UserSessions
+	(*StatusReport)(nil),  // 44: imapd.StatusReport
+	(*CtlReply)(nil),      // 45: imapd.CtlReply
+	(*PreauthLimits)(nil), // 46: imapd.PreauthLimits
 }
 var file_proto_imapd_proto_depIdxs = []int32{
 	16, // 0: imapd.ToPreauth.setup:type_name -> imapd.PreauthSetup
-	19, // 1: imapd.ToPreauth.shutdown:type_name -> imapd.Shutdown
-	20, // 2: imapd.ToPreauth.new_conn:type_name -> imapd.NewConn
-	32, // 3: imapd.ToPreauth.handoff_result:type_name -> imapd.HandoffResult
-	22, // 4: imapd.ToPreauth.authd_channel:type_name -> imapd.AuthdChannel
-	21, // 5: imapd.FromPreauth.conn_done:type_name -> imapd.ConnDone
-	31, // 6: imapd.FromPreauth.handoff:type_name -> imapd.Handoff
-	27, // 7: imapd.FromPreauth.ready:type_name -> imapd.Ready
-	17, // 8: imapd.ToAuthd.setup:type_name -> imapd.AuthdSetup
-	19, // 9: imapd.ToAuthd.shutdown:type_name -> imapd.Shutdown
-	22, // 10: imapd.ToAuthd.authd_channel:type_name -> imapd.AuthdChannel
-	26, // 11: imapd.ToAuthd.grant_ack:type_name -> imapd.GrantAck
-	28, // 12: imapd.ToAuthd.stats_request:type_name -> imapd.StatsRequest
-	25, // 13: imapd.FromAuthd.grant:type_name -> imapd.Grant
-	30, // 14: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
-	23, // 15: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
-	24, // 16: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
-	18, // 17: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
-	19, // 18: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
-	33, // 19: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
-	35, // 20: imapd.ToMailbox.kick:type_name -> imapd.Kick
-	34, // 21: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
-	36, // 22: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
-	44, // 23: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
-	15, // 24: imapd.PreauthSetup.certs:type_name -> imapd.TLSCert
+	20, // 1: imapd.ToPreauth.shutdown:type_name -> imapd.Shutdown
+	21, // 2: imapd.ToPreauth.new_conn:type_name -> imapd.NewConn
+	33, // 3: imapd.ToPreauth.handoff_result:type_name -> imapd.HandoffResult
+	23, // 4: imapd.ToPreauth.authd_channel:type_name -> imapd.AuthdChannel
+	17, // 5: imapd.ToPreauth.keyd_channel:type_name -> imapd.KeydChannel
+	22, // 6: imapd.FromPreauth.conn_done:type_name -> imapd.ConnDone
+	32, // 7: imapd.FromPreauth.handoff:type_name -> imapd.Handoff
+	28, // 8: imapd.FromPreauth.ready:type_name -> imapd.Ready
+	18, // 9: imapd.ToAuthd.setup:type_name -> imapd.AuthdSetup
+	20, // 10: imapd.ToAuthd.shutdown:type_name -> imapd.Shutdown
+	23, // 11: imapd.ToAuthd.authd_channel:type_name -> imapd.AuthdChannel
+	27, // 12: imapd.ToAuthd.grant_ack:type_name -> imapd.GrantAck
+	29, // 13: imapd.ToAuthd.stats_request:type_name -> imapd.StatsRequest
+	26, // 14: imapd.FromAuthd.grant:type_name -> imapd.Grant
+	31, // 15: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
+	24, // 16: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
+	25, // 17: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
+	19, // 18: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
+	20, // 19: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
+	34, // 20: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
+	36, // 21: imapd.ToMailbox.kick:type_name -> imapd.Kick
+	35, // 22: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
+	37, // 23: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
+	45, // 24: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
 	2,  // 25: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
 	3,  // 26: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
 	4,  // 27: imapd.MailboxSetup.storage:type_name -> imapd.Storage
 	1,  // 28: imapd.NewConn.kind:type_name -> imapd.ListenerKind
 	5,  // 29: imapd.AuthReply.result:type_name -> imapd.AuthResult
-	29, // 30: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
-	31, // 31: imapd.NewSession.handoff:type_name -> imapd.Handoff
-	37, // 32: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
-	38, // 33: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
-	39, // 34: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
+	30, // 30: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
+	32, // 31: imapd.NewSession.handoff:type_name -> imapd.Handoff
+	38, // 32: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
+	39, // 33: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
+	40, // 34: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
 	0,  // 35: imapd.ProcessInfo.role:type_name -> imapd.Role
 	1,  // 36: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
-	41, // 37: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
-	40, // 38: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
-	42, // 39: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
-	45, // 40: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
-	30, // 41: imapd.StatusReport.auth:type_name -> imapd.AuthStats
-	43, // 42: imapd.CtlReply.status:type_name -> imapd.StatusReport
+	42, // 37: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
+	41, // 38: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
+	43, // 39: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
+	46, // 40: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
+	31, // 41: imapd.StatusReport.auth:type_name -> imapd.AuthStats
+	44, // 42: imapd.CtlReply.status:type_name -> imapd.StatusReport
 	43, // [43:43] is the sub-list for method output_type
 	43, // [43:43] is the sub-list for method input_type
 	43, // [43:43] is the sub-list for extension type_name
@@ -3829,6 +3899,7 @@ func file_proto_imapd_proto_init() {
 		(*ToPreauth_NewConn)(nil),
 		(*ToPreauth_HandoffResult)(nil),
 		(*ToPreauth_AuthdChannel)(nil),
+		(*ToPreauth_KeydChannel)(nil),
 	}
 	file_proto_imapd_proto_msgTypes[1].OneofWrappers = []any{
 		(*FromPreauth_ConnDone)(nil),
@@ -3865,7 +3936,7 @@ func file_proto_imapd_proto_init() {
 		(*Envelope_CtlRequest)(nil),
 		(*Envelope_CtlReply)(nil),
 	}
-	file_proto_imapd_proto_msgTypes[30].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[31].OneofWrappers = []any{
 		(*CtlRequest_Status)(nil),
 		(*CtlRequest_Reload)(nil),
 		(*CtlRequest_Kick)(nil),
@@ -3876,7 +3947,7 @@ func file_proto_imapd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

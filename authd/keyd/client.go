@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ type clientChan struct {
 	// What keyd sends first: the generation's certificates, then done.
 	certs     [][]byte
 	certsOK   bool
+	built     []tls.Certificate // certs as TLS certificates, made once
 	certsDone chan struct{} // closed at certs_done or when the channel closes
 }
 
@@ -171,12 +173,22 @@ func (cl *Client) Certificates(wait time.Duration) ([]tls.Certificate, error) {
 		return nil, errors.New("keyd: timed out waiting for the certificates")
 	}
 	cl.mu.Lock()
-	chains, ok := cc.certs, cc.certsOK
+	chains, ok, built := cc.certs, cc.certsOK, cc.built
 	cl.mu.Unlock()
 	if !ok {
 		return nil, errors.New("keyd: channel closed before the certificates")
 	}
-	return cl.certificates(chains)
+	if built != nil {
+		return slices.Clone(built), nil
+	}
+	built, err := cl.certificates(chains)
+	if err != nil {
+		return nil, err
+	}
+	cl.mu.Lock()
+	cc.built = built
+	cl.mu.Unlock()
+	return slices.Clone(built), nil
 }
 
 func (cl *Client) call(req *pb.SignRequest) ([]byte, error) {
