@@ -46,7 +46,7 @@ type clientChan struct {
 	certs     [][]byte
 	certsOK   bool
 	built     []tls.Certificate // certs as TLS certificates, made once
-	certsDone chan struct{} // closed at certs_done or when the channel closes
+	certsDone chan struct{}     // closed at certs_done or when the channel closes
 }
 
 // NewClient returns a client without a channel: signatures fail with
