@@ -26,7 +26,10 @@ func keyNeedles(t *testing.T, keyPEM []byte) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := k.(*ecdsa.PrivateKey).D.FillBytes(make([]byte, 32))
+	d, err := k.(*ecdsa.PrivateKey).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	le := slices.Clone(d)
 	slices.Reverse(le)
 	pemBody := strings.Join(strings.Split(string(keyPEM), "\n")[1:3], "\n")
