@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOPATH)/bin"
 
-DEB_PACKAGES="libpam0g-dev protobuf-compiler mandoc isync curl openssl python3 whois dovecot-imapd nodejs npm iproute2 ssl-cert"
+DEB_PACKAGES="libpam0g-dev protobuf-compiler mandoc isync curl openssl python3 whois dovecot-imapd nodejs npm iproute2 ssl-cert debhelper lintian systemd"
 if [ "$(id -u)" = 0 ]; then
 	missing=""
 	for p in $DEB_PACKAGES; do

@@ -28,7 +28,7 @@ end() {
 
 .ci/hostsnap.sh >"$logdir/host.before"
 
-begin "gofmt, go vet, staticcheck"
+begin "gofmt, go vet, staticcheck, go mod tidy"
 unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted"
@@ -37,6 +37,7 @@ fi
 go vet ./...
 go vet -tags pam ./authd/... ./cmd/imapd-authd/...
 staticcheck ./...
+go mod tidy -diff || { echo "go mod tidy would change go.mod or go.sum (above)"; exit 1; }
 end
 
 TAGS=""

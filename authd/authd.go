@@ -188,6 +188,14 @@ func (s *server) serveParent() error {
 			s.acked(b.GrantAck.Token, !b.GrantAck.Refused)
 		case *pb.ToAuthd_StatsRequest:
 			err = s.parent.Send(&pb.FromAuthd{Id: env.Id, Body: &pb.FromAuthd_AuthStats{AuthStats: s.stats()}}, nil)
+		case *pb.ToAuthd_AuthTest:
+			// A check may take PAM's time: answered off this loop.
+			go func(id uint64, t *pb.AuthTest) {
+				r := s.test(string(t.User), string(t.Password))
+				if err := s.parent.Send(&pb.FromAuthd{Id: id, Body: &pb.FromAuthd_AuthTestResult{AuthTestResult: r}}, nil); err != nil {
+					s.log.Warn("auth test reply", "error", err.Error())
+				}
+			}(env.Id, b.AuthTest)
 		case *pb.ToAuthd_Shutdown:
 			s.log.Info("shutdown", "reason", b.Shutdown.Reason)
 			err = errShutdown
@@ -268,9 +276,10 @@ func (s *server) reply(c *ipc.AuthdToPreauth, id uint64, res pb.AuthResult, toke
 // account resolution, then Grant to the parent and its ack.
 func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthResult, token, canon string) {
 	a := attempt{user: string(req.User), password: string(req.Password), remote: req.RemoteAddr}
+	var reason string
 	defer func() {
 		s.log.Info("auth", "user", logName(a.user), "remote", req.RemoteAddr, "mech", req.Mechanism,
-			"preauth", worker, "conn", req.ConnId, "result", res.String())
+			"preauth", worker, "conn", req.ConnId, "result", res.String(), "reason", reason)
 		switch res {
 		case pb.AuthResult_AUTH_OK:
 			s.successes.Add(1)
@@ -300,37 +309,19 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 	// The floor counts from after the penalty: the penalty is the address's
 	// own, the floor hides which way the check went.
 	start = s.opt.now()
-	acct, res, cached := account{}, pb.AuthResult_AUTH_FAILED, false
-	if validUser(a.user) && a.password != "" && len(a.password) <= 1024 {
-		if acct, cached = s.cache.get(a.user, a.password); cached {
-			res = pb.AuthResult_AUTH_OK
-		} else {
-			s.checks <- struct{}{}
-			t0 := s.opt.now() // the floor learns the check's cost, not the queue's
-			var real bool
-			acct, res, real = s.backend.check(a)
-			<-s.checks
-			if real {
-				s.floor.observe(s.opt.now().Sub(t0))
-			}
-		}
-	}
-	// A backend's canonical name (PAM may rewrite it) is a user name like
-	// any other: it becomes a map key, a log field and a path element.
-	if res == pb.AuthResult_AUTH_OK && acct.user != "" && !validUser(acct.user) {
-		s.log.Warn("backend returned an invalid canonical user name; refusing", "user", logName(a.user))
-		res = pb.AuthResult_AUTH_REFUSED
-	}
+	acct, res, cached, why := s.check(a)
 	switch res {
 	case pb.AuthResult_AUTH_OK:
 	case pb.AuthResult_AUTH_FAILED:
 		s.pen.fail(req.RemoteAddr, a.user)
+		reason = why
 		return res, "", ""
 	default:
+		reason = why
 		return res, "", ""
 	}
 
-	acct, res = s.resolve(acct)
+	acct, res, reason = s.resolve(acct)
 	if res != pb.AuthResult_AUTH_OK {
 		return res, "", ""
 	}
@@ -350,7 +341,7 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 
 // resolve fills in uid, gid, groups and home, and refuses root and system
 // accounts.
-func (s *server) resolve(a account) (account, pb.AuthResult) {
+func (s *server) resolve(a account) (account, pb.AuthResult, string) {
 	if s.setup.Unprivileged {
 		// One uid serves every user; the mailbox worker uses the maildir
 		// base path since home is empty.
@@ -358,9 +349,9 @@ func (s *server) resolve(a account) (account, pb.AuthResult) {
 		a.groups = []uint32{a.gid}
 		if a.uid == 0 {
 			s.log.Error("unprivileged mode running as root: refusing logins", "user", a.user)
-			return a, pb.AuthResult_AUTH_REFUSED
+			return a, pb.AuthResult_AUTH_REFUSED, "unprivileged imapd running as root"
 		}
-		return a, pb.AuthResult_AUTH_OK
+		return a, pb.AuthResult_AUTH_OK, ""
 	}
 	sys, home, err := ipc.LookupUser(a.user)
 	switch {
@@ -377,10 +368,10 @@ func (s *server) resolve(a account) (account, pb.AuthResult) {
 		var unknown user.UnknownUserError
 		if errors.As(err, &unknown) {
 			s.log.Error("authenticated user has no system account", "user", a.user)
-		} else {
-			s.log.Error("user lookup", "user", a.user, "error", err.Error())
+			return a, pb.AuthResult_AUTH_UNAVAILABLE, "no system account"
 		}
-		return a, pb.AuthResult_AUTH_UNAVAILABLE
+		s.log.Error("user lookup", "user", a.user, "error", err.Error())
+		return a, pb.AuthResult_AUTH_UNAVAILABLE, "user lookup failed: " + err.Error()
 	default:
 		a.uid, a.gid, a.groups = sys.UID, sys.GID, sys.Groups
 		if a.home == "" {
@@ -391,9 +382,69 @@ func (s *server) resolve(a account) (account, pb.AuthResult) {
 	if a.uid == 0 || a.gid == 0 || slices.Contains(a.groups, 0) || a.uid < s.setup.FirstValidUid {
 		s.log.Warn("login refused for a privileged account", "user", a.user, "uid", a.uid, "gid", a.gid,
 			"first_valid_uid", s.setup.FirstValidUid)
-		return a, pb.AuthResult_AUTH_REFUSED
+		return a, pb.AuthResult_AUTH_REFUSED, fmt.Sprintf("privileged account: uid %d, gid %d (first valid uid %d, root's group refused)",
+			a.uid, a.gid, s.setup.FirstValidUid)
 	}
-	return a, pb.AuthResult_AUTH_OK
+	return a, pb.AuthResult_AUTH_OK, ""
+}
+
+// check runs the backend (or the cache) on a: the account, the result,
+// whether it came from the cache, and why it is not OK, for logs and for
+// imapctl auth test.
+func (s *server) check(a attempt) (acct account, res pb.AuthResult, cached bool, reason string) {
+	if !validUser(a.user) || a.password == "" || len(a.password) > 1024 {
+		return account{}, pb.AuthResult_AUTH_FAILED, false, "invalid user name or password"
+	}
+	if acct, cached = s.cache.get(a.user, a.password); cached {
+		return acct, pb.AuthResult_AUTH_OK, true, ""
+	}
+	s.checks <- struct{}{}
+	t0 := s.opt.now() // the floor learns the check's cost, not the queue's
+	acct, res, real := s.backend.check(a)
+	<-s.checks
+	if real {
+		s.floor.observe(s.opt.now().Sub(t0))
+	}
+	// A backend's canonical name (PAM may rewrite it) is a user name like
+	// any other: it becomes a map key, a log field and a path element.
+	if res == pb.AuthResult_AUTH_OK && acct.user != "" && !validUser(acct.user) {
+		s.log.Warn("backend returned an invalid canonical user name; refusing", "user", logName(a.user))
+		return acct, pb.AuthResult_AUTH_REFUSED, false, "the backend returned an invalid canonical user name"
+	}
+	switch {
+	case res == pb.AuthResult_AUTH_OK:
+	case res == pb.AuthResult_AUTH_FAILED && real:
+		reason = "wrong password"
+	case res == pb.AuthResult_AUTH_FAILED:
+		// The backend knows no such user (or PAM would not check).
+		reason = "unknown user"
+	case res == pb.AuthResult_AUTH_EXPIRED:
+		reason = "account or password expired"
+	case res == pb.AuthResult_AUTH_REFUSED:
+		reason = "refused by the account policy (PAM account management)"
+	default:
+		reason = "backend error (see authd's log)"
+	}
+	return acct, res, false, reason
+}
+
+// test checks user's password as a login would, for imapctl auth test:
+// the backend and the account's resolution, without penalty, cache, floor
+// or grant.
+func (s *server) test(user, password string) *pb.AuthTestResult {
+	acct, res, _, reason := s.check(attempt{user: user, password: password, remote: "imapctl"})
+	if res == pb.AuthResult_AUTH_OK {
+		acct, res, reason = s.resolve(acct)
+	}
+	if acct.user == "" {
+		acct.user = user
+	}
+	s.log.Info("auth test", "user", logName(user), "result", res.String(), "reason", reason)
+	r := &pb.AuthTestResult{Result: res, Reason: reason, User: acct.user}
+	if res == pb.AuthResult_AUTH_OK {
+		r.Uid, r.Gid, r.Home = acct.uid, acct.gid, acct.home
+	}
+	return r
 }
 
 func uniq(g []uint32) []uint32 {

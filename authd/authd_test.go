@@ -297,7 +297,7 @@ func TestFailuresSendNoGrant(t *testing.T) {
 		user, password, authz string
 		want                  pb.AuthResult
 	}{
-		{"alice", "wrong", "", pb.AuthResult_AUTH_FAILED},
+		{"alice", "not-alices-pw", "", pb.AuthResult_AUTH_FAILED},
 		{"nosuchuser", "whatever", "", pb.AuthResult_AUTH_FAILED},
 		{"toor", "rootpw", "", pb.AuthResult_AUTH_REFUSED},
 		{"daemonish", "daemonpw", "", pb.AuthResult_AUTH_REFUSED},
@@ -328,7 +328,7 @@ func TestFailuresSendNoGrant(t *testing.T) {
 		t.Errorf("penalised = %v, want 192.0.2.9 with 5 failures and 4000 ms", s.Penalised)
 	}
 	logs := h.logs.String()
-	for _, secret := range []string{"wrong", "whatever", "rootpw", "daemonpw", alicePassword, "bobpw"} {
+	for _, secret := range []string{"not-alices-pw", "whatever", "rootpw", "daemonpw", alicePassword, "bobpw"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("a password (%q) reached the log", secret)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +73,37 @@ func TestCanonicalNameValidated(t *testing.T) {
 		if _, r := recvReply(t, h.preauth); r.Result != pb.AuthResult_AUTH_REFUSED {
 			t.Errorf("canonical name %q: %v, want AUTH_REFUSED", canon, r.Result)
 		}
+	}
+}
+
+// A grant the parent refuses (its connection is gone, or not the named
+// worker's) is answered UNAVAILABLE at once, without waiting out the ack
+// timeout, and without a token.
+//
+//	C: a1 LOGIN alice "correct horse"   S: a1 NO [UNAVAILABLE]
+func TestRefusedGrantAnswersUnavailable(t *testing.T) {
+	h := startAuthd(t, fileSetup(t), func(o *options) { o.grantTimeout = time.Hour })
+	h.login(h.preauth, 1, "alice", alicePassword)
+	g := h.recvGrant()
+	h.sendParent(&pb.ToAuthd{Body: &pb.ToAuthd_GrantAck{GrantAck: &pb.GrantAck{Token: g.Token, Refused: true}}}, nil)
+	done := make(chan *pb.AuthReply, 1)
+	go func() {
+		m, _, err := h.preauth.Recv()
+		if err != nil {
+			done <- nil
+			return
+		}
+		done <- m.GetAuthReply()
+	}()
+	select {
+	case r := <-done:
+		if r == nil || r.Result != pb.AuthResult_AUTH_UNAVAILABLE || r.Token != "" {
+			t.Errorf("reply %v, want AUTH_UNAVAILABLE without a token", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer after the parent refused the grant")
+	}
+	if !strings.Contains(h.logs.String(), "grant refused by parent") {
+		t.Error("the refusal was not logged")
 	}
 }

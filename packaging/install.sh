@@ -88,7 +88,7 @@ imapd is installed ($MANIFEST lists what was added). Next:
   2. imapd -n                       check it; errors name file:line
   3. systemctl daemon-reload && systemctl enable --now imapd
   4. imapctl status                 processes, sessions, auth counters
-Logs: journalctl -u imapd. Undo: make uninstall PREFIX=$PREFIX
+Logs: journalctl -u imapd. Undo: systemctl disable --now imapd; make uninstall PREFIX=$PREFIX
 EOF
 }
 
@@ -100,6 +100,12 @@ do_uninstall() {
 	if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ] &&
 		{ systemctl -q is-active imapd || systemctl -q is-enabled imapd; } 2>/dev/null; then
 		echo "uninstall: imapd.service is enabled or running: systemctl disable --now imapd first" >&2
+		exit 1
+	fi
+	# Started by hand, imapd shows as the preauth workers' processes; userdel
+	# would refuse halfway.
+	if [ -z "$DESTDIR" ] && grep -qx "user  $USER_NAME" "$MANIFEST" && pgrep -u "$USER_NAME" >/dev/null 2>&1; then
+		echo "uninstall: imapd is running (processes of $USER_NAME): stop it first" >&2
 		exit 1
 	fi
 	# Files first, then the user, then directories deepest first.

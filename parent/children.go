@@ -404,6 +404,10 @@ func (p *Parent) childExited(c *child, err error) {
 	case pb.Role_ROLE_AUTHD:
 		if p.authd == c {
 			p.authd, p.statsWait = nil, nil
+			for id, ch := range p.authTests {
+				close(ch)
+				delete(p.authTests, id)
+			}
 			if !p.stopping {
 				p.restartAuthd(lived)
 			}

@@ -28,6 +28,8 @@ type connRow struct {
 	worker  *child // the preauth worker holding it; nil once it said conn_done
 	mailbox *child // the mailbox worker serving it, once handed off
 	user    string
+	since   time.Time // accepted
+	tls     bool      // as the preauth worker reported at handoff: for imapctl who only
 	// delivering: redeemed, waiting for its mailbox worker to start
 	delivering bool
 	grant      *pb.Grant

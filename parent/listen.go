@@ -186,6 +186,8 @@ func (p *Parent) dispatch(a *acceptedConn) bool {
 		a.timer.Stop()
 	}
 	r := p.conns.add(a.addr, a.remote, a.local, kindOf(a.kind), w)
+	r.since = p.now()
+	p.log.Info("connected", "peer", r.remote, "conn", r.id, "listener", a.local, "kind", a.kind.String(), "preauth_pid", w.pid)
 	p.toPreauth(w, &pb.ToPreauth{Body: &pb.ToPreauth_NewConn{NewConn: &pb.NewConn{
 		ConnId: r.id, Kind: r.kind, LocalAddr: a.local, RemoteAddr: a.remote,
 	}}}, a.fd)

@@ -43,6 +43,11 @@ func (p *Parent) fromAuthd(c *child, m *pb.FromAuthd, fd *os.File) {
 			ch <- b.AuthStats
 		}
 		p.statsWait = nil
+	case *pb.FromAuthd_AuthTestResult:
+		if ch := p.authTests[m.Id]; ch != nil {
+			delete(p.authTests, m.Id)
+			ch <- b.AuthTestResult
+		}
 	}
 }
 
@@ -124,9 +129,14 @@ func (p *Parent) handoff(w *child, h *pb.Handoff, fd *os.File) {
 	// and the token, used, stays here.
 	h.Token, h.RemoteAddr, h.LocalAddr = "", r.remote, r.local
 	p.conns.handOff(r, nil, gr.User)
-	r.delivering = true
+	r.delivering, r.tls = true, h.Tls
 	s := waitingSession{row: r, h: h, fd: fd, w: w}
 	e := p.mailboxes[gr.User]
+	if e != nil && e.c != nil && e.c.killed {
+		// Killed, not yet reaped: the session goes to a new worker.
+		delete(p.mailboxes, gr.User)
+		e = nil
+	}
 	switch {
 	case e == nil:
 		e = &mailboxEntry{waiting: []waitingSession{s}}
@@ -169,6 +179,9 @@ func (p *Parent) connDone(w *child, id uint64) {
 		p.log.Warn("conn_done refused", "worker", w.id, "pid", w.pid, "conn", id, "reason", "connection not held by this worker")
 		p.misbehaved(w, "conn_done for a connection it does not hold")
 		return
+	}
+	if r.state == connPrelogin {
+		p.log.Info("disconnected before login", "peer", r.remote, "conn", r.id, "after", p.now().Sub(r.since).Round(time.Millisecond))
 	}
 	p.conns.releaseWorker(r)
 	p.flushWaiting()

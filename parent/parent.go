@@ -37,8 +37,10 @@ const (
 	// index) warm.
 	mailboxIdle = 2 * time.Minute
 	// outboxSize and outboxDeadline bound what a child may leave unread:
-	// past either, it is killed.
-	outboxSize     = 256
+	// past either, it is killed. The deadline is the sign of a stuck child;
+	// the size only bounds memory, and is large enough that a burst of
+	// connections to a busy but live worker does not reach it.
+	outboxSize     = 4096
 	outboxDeadline = 5 * time.Second
 	// workerWait is how long a connection accepted while no preauth worker
 	// is ready (at start, during a restart) waits for one.
@@ -100,6 +102,8 @@ type Parent struct {
 	conns        *connTable
 	waiting      []*acceptedConn // accepted while no preauth worker was ready
 	statsWait    []chan *pb.AuthStats
+	authTests    map[uint64]chan *pb.AuthTestResult // imapctl auth test waiters, by request id
+	nextTest     uint64
 	stopping     bool
 	children     map[*child]bool // every live child
 }
@@ -172,7 +176,9 @@ func Main(cfg *config.Config, opts Options) error {
 			continue
 		}
 		log.Info("stopping", "signal", s.String())
+		start := time.Now()
 		p.Shutdown("server shutting down")
+		log.Info("stopped", "after", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
 	return nil
@@ -283,7 +289,7 @@ func readCerts(cfg *config.Config) ([]*pb.TLSCert, error) {
 
 func childEnv(role string) []string {
 	env := []string{"IMAPD_ROLE=" + role, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	for _, k := range []string{"GOTRACEBACK", "GODEBUG", "GOGC", "GOMEMLIMIT", "IMAPD_LOG_LEVEL"} {
+	for _, k := range []string{"GOTRACEBACK", "GODEBUG", "GOGC", "GOMEMLIMIT", "GOMAXPROCS", "IMAPD_LOG_LEVEL"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"time"
@@ -194,6 +195,84 @@ func (p *Parent) fetchAuthStats() *pb.AuthStats {
 	case <-time.After(statsWait):
 		return nil
 	}
+}
+
+// authTestWait bounds imapctl auth test: a PAM check takes a fraction of
+// a second; a backend that hangs must not hang imapctl.
+const authTestWait = 10 * time.Second
+
+// AuthTest checks user's password through authd as a login would,
+// without a session, and says where the user's mail would be served from.
+func (p *Parent) AuthTest(user string, password []byte) (*pb.AuthTestResult, error) {
+	ch := make(chan *pb.AuthTestResult, 1)
+	var storage, base string
+	var err error
+	if cerr := p.call(func() {
+		if p.authd == nil {
+			err = errors.New("authd is not running")
+			return
+		}
+		if p.authTests == nil {
+			p.authTests = map[uint64]chan *pb.AuthTestResult{}
+		}
+		p.nextTest++
+		p.authTests[p.nextTest] = ch
+		p.toAuthd(p.authd, &pb.ToAuthd{Id: p.nextTest, Body: &pb.ToAuthd_AuthTest{AuthTest: &pb.AuthTest{User: []byte(user), Password: password}}}, nil)
+		storage, base = p.cfg.Storage, absPath(p.cfg.MaildirPath)
+	}); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return nil, errors.New("authd exited before answering")
+		}
+		if r.Result == pb.AuthResult_AUTH_OK {
+			r.Mail = mailOf(storage, base, r.User, r.Home)
+		}
+		return r, nil
+	case <-time.After(authTestWait):
+		return nil, fmt.Errorf("authd did not answer within %v", authTestWait)
+	}
+}
+
+// mailOf is where a mailbox worker serves user's mail from, as the
+// maildir store finds it: BASE/USER with a base path, else ~/Maildir.
+func mailOf(storage, base, user, home string) string {
+	switch {
+	case storage == config.StorageMemory:
+		return "memory (lost when imapd stops)"
+	case base != "":
+		return "maildir " + filepath.Join(base, user)
+	case home != "":
+		return "maildir " + filepath.Join(home, "Maildir")
+	}
+	return "maildir: the account has no home directory"
+}
+
+// Who lists every connection the parent holds: users, peers, TLS, since.
+func (p *Parent) Who() []*pb.SessionInfo {
+	var out []*pb.SessionInfo
+	p.call(func() {
+		for _, r := range p.conns.rows {
+			st := "prelogin"
+			if r.state == connHanded {
+				st = "session"
+			}
+			out = append(out, &pb.SessionInfo{ConnId: r.id, User: r.user, Peer: r.remote,
+				Tls: r.tls || r.kind == pb.ListenerKind_LISTENER_TLS, SinceUnix: r.since.Unix(), State: st})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].User != out[j].User {
+			return out[i].User < out[j].User
+		}
+		return out[i].ConnId < out[j].ConnId
+	})
+	return out
 }
 
 // Kick ends every session of user. It only queues the request: the mailbox

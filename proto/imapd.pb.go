@@ -638,6 +638,7 @@ type ToAuthd struct {
 	//	*ToAuthd_AuthdChannel
 	//	*ToAuthd_GrantAck
 	//	*ToAuthd_StatsRequest
+	//	*ToAuthd_AuthTest
 	Body          isToAuthd_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -739,6 +740,15 @@ func (x *ToAuthd) GetStatsRequest() *StatsRequest {
 	return nil
 }
 
+func (x *ToAuthd) GetAuthTest() *AuthTest {
+	if x != nil {
+		if x, ok := x.Body.(*ToAuthd_AuthTest); ok {
+			return x.AuthTest
+		}
+	}
+	return nil
+}
+
 type isToAuthd_Body interface {
 	isToAuthd_Body()
 }
@@ -763,6 +773,10 @@ type ToAuthd_StatsRequest struct {
 	StatsRequest *StatsRequest `protobuf:"bytes,42,opt,name=stats_request,json=statsRequest,proto3,oneof"`
 }
 
+type ToAuthd_AuthTest struct {
+	AuthTest *AuthTest `protobuf:"bytes,44,opt,name=auth_test,json=authTest,proto3,oneof"` // imapctl auth test, answered by auth_test_result
+}
+
 func (*ToAuthd_Setup) isToAuthd_Body() {}
 
 func (*ToAuthd_Shutdown) isToAuthd_Body() {}
@@ -773,6 +787,8 @@ func (*ToAuthd_GrantAck) isToAuthd_Body() {}
 
 func (*ToAuthd_StatsRequest) isToAuthd_Body() {}
 
+func (*ToAuthd_AuthTest) isToAuthd_Body() {}
+
 // authd -> parent
 type FromAuthd struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -782,6 +798,7 @@ type FromAuthd struct {
 	//
 	//	*FromAuthd_Grant
 	//	*FromAuthd_AuthStats
+	//	*FromAuthd_AuthTestResult
 	Body          isFromAuthd_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -856,6 +873,15 @@ func (x *FromAuthd) GetAuthStats() *AuthStats {
 	return nil
 }
 
+func (x *FromAuthd) GetAuthTestResult() *AuthTestResult {
+	if x != nil {
+		if x, ok := x.Body.(*FromAuthd_AuthTestResult); ok {
+			return x.AuthTestResult
+		}
+	}
+	return nil
+}
+
 type isFromAuthd_Body interface {
 	isFromAuthd_Body()
 }
@@ -868,9 +894,15 @@ type FromAuthd_AuthStats struct {
 	AuthStats *AuthStats `protobuf:"bytes,43,opt,name=auth_stats,json=authStats,proto3,oneof"`
 }
 
+type FromAuthd_AuthTestResult struct {
+	AuthTestResult *AuthTestResult `protobuf:"bytes,44,opt,name=auth_test_result,json=authTestResult,proto3,oneof"` // id: the auth_test's
+}
+
 func (*FromAuthd_Grant) isFromAuthd_Body() {}
 
 func (*FromAuthd_AuthStats) isFromAuthd_Body() {}
+
+func (*FromAuthd_AuthTestResult) isFromAuthd_Body() {}
 
 // preauth worker -> authd
 type AuthCall struct {
@@ -2821,6 +2853,8 @@ type CtlRequest struct {
 	//	*CtlRequest_Status
 	//	*CtlRequest_Reload
 	//	*CtlRequest_Kick
+	//	*CtlRequest_AuthTest
+	//	*CtlRequest_Who
 	Op            isCtlRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2897,6 +2931,24 @@ func (x *CtlRequest) GetKick() *CtlKick {
 	return nil
 }
 
+func (x *CtlRequest) GetAuthTest() *CtlAuthTest {
+	if x != nil {
+		if x, ok := x.Op.(*CtlRequest_AuthTest); ok {
+			return x.AuthTest
+		}
+	}
+	return nil
+}
+
+func (x *CtlRequest) GetWho() *CtlWho {
+	if x != nil {
+		if x, ok := x.Op.(*CtlRequest_Who); ok {
+			return x.Who
+		}
+	}
+	return nil
+}
+
 type isCtlRequest_Op interface {
 	isCtlRequest_Op()
 }
@@ -2913,11 +2965,23 @@ type CtlRequest_Kick struct {
 	Kick *CtlKick `protobuf:"bytes,4,opt,name=kick,proto3,oneof"`
 }
 
+type CtlRequest_AuthTest struct {
+	AuthTest *CtlAuthTest `protobuf:"bytes,5,opt,name=auth_test,json=authTest,proto3,oneof"`
+}
+
+type CtlRequest_Who struct {
+	Who *CtlWho `protobuf:"bytes,6,opt,name=who,proto3,oneof"`
+}
+
 func (*CtlRequest_Status) isCtlRequest_Op() {}
 
 func (*CtlRequest_Reload) isCtlRequest_Op() {}
 
 func (*CtlRequest_Kick) isCtlRequest_Op() {}
+
+func (*CtlRequest_AuthTest) isCtlRequest_Op() {}
+
+func (*CtlRequest_Who) isCtlRequest_Op() {}
 
 type CtlStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3035,6 +3099,326 @@ func (x *CtlKick) GetUser() string {
 	return ""
 }
 
+// CtlAuthTest checks a password as a login would, without a session.
+type CtlAuthTest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Password      []byte                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CtlAuthTest) Reset() {
+	*x = CtlAuthTest{}
+	mi := &file_proto_imapd_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CtlAuthTest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CtlAuthTest) ProtoMessage() {}
+
+func (x *CtlAuthTest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CtlAuthTest.ProtoReflect.Descriptor instead.
+func (*CtlAuthTest) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CtlAuthTest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *CtlAuthTest) GetPassword() []byte {
+	if x != nil {
+		return x.Password
+	}
+	return nil
+}
+
+type CtlWho struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CtlWho) Reset() {
+	*x = CtlWho{}
+	mi := &file_proto_imapd_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CtlWho) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CtlWho) ProtoMessage() {}
+
+func (x *CtlWho) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CtlWho.ProtoReflect.Descriptor instead.
+func (*CtlWho) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
+}
+
+// AuthTest is CtlAuthTest passed on to authd: the backend's check and the
+// account's resolution, no grant, no penalty, no cache.
+type AuthTest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          []byte                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Password      []byte                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthTest) Reset() {
+	*x = AuthTest{}
+	mi := &file_proto_imapd_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthTest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthTest) ProtoMessage() {}
+
+func (x *AuthTest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthTest.ProtoReflect.Descriptor instead.
+func (*AuthTest) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *AuthTest) GetUser() []byte {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *AuthTest) GetPassword() []byte {
+	if x != nil {
+		return x.Password
+	}
+	return nil
+}
+
+type AuthTestResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        AuthResult             `protobuf:"varint,1,opt,name=result,proto3,enum=imapd.AuthResult" json:"result,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"` // why not OK: "wrong password", "unknown user", ...
+	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`     // canonical name
+	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	Home          string                 `protobuf:"bytes,6,opt,name=home,proto3" json:"home,omitempty"`
+	Mail          string                 `protobuf:"bytes,7,opt,name=mail,proto3" json:"mail,omitempty"` // where the mailbox worker would serve mail from (set by the parent)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthTestResult) Reset() {
+	*x = AuthTestResult{}
+	mi := &file_proto_imapd_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthTestResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthTestResult) ProtoMessage() {}
+
+func (x *AuthTestResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthTestResult.ProtoReflect.Descriptor instead.
+func (*AuthTestResult) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *AuthTestResult) GetResult() AuthResult {
+	if x != nil {
+		return x.Result
+	}
+	return AuthResult_AUTH_UNSPECIFIED
+}
+
+func (x *AuthTestResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuthTestResult) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AuthTestResult) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *AuthTestResult) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *AuthTestResult) GetHome() string {
+	if x != nil {
+		return x.Home
+	}
+	return ""
+}
+
+func (x *AuthTestResult) GetMail() string {
+	if x != nil {
+		return x.Mail
+	}
+	return ""
+}
+
+// SessionInfo is one connection for imapctl who.
+type SessionInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConnId        uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
+	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"` // "" before login
+	Peer          string                 `protobuf:"bytes,3,opt,name=peer,proto3" json:"peer,omitempty"`
+	Tls           bool                   `protobuf:"varint,4,opt,name=tls,proto3" json:"tls,omitempty"`
+	SinceUnix     int64                  `protobuf:"varint,5,opt,name=since_unix,json=sinceUnix,proto3" json:"since_unix,omitempty"`
+	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"` // "prelogin", "session"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionInfo) Reset() {
+	*x = SessionInfo{}
+	mi := &file_proto_imapd_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionInfo) ProtoMessage() {}
+
+func (x *SessionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
+func (*SessionInfo) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SessionInfo) GetConnId() uint64 {
+	if x != nil {
+		return x.ConnId
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetTls() bool {
+	if x != nil {
+		return x.Tls
+	}
+	return false
+}
+
+func (x *SessionInfo) GetSinceUnix() int64 {
+	if x != nil {
+		return x.SinceUnix
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
 type ProcessInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Role          Role                   `protobuf:"varint,1,opt,name=role,proto3,enum=imapd.Role" json:"role,omitempty"`
@@ -3049,7 +3433,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +3445,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +3458,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProcessInfo) GetRole() Role {
@@ -3129,7 +3513,7 @@ type ListenerInfo struct {
 
 func (x *ListenerInfo) Reset() {
 	*x = ListenerInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3525,7 @@ func (x *ListenerInfo) String() string {
 func (*ListenerInfo) ProtoMessage() {}
 
 func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3538,7 @@ func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerInfo.ProtoReflect.Descriptor instead.
 func (*ListenerInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListenerInfo) GetAddress() string {
@@ -3181,7 +3565,7 @@ type UserSessions struct {
 
 func (x *UserSessions) Reset() {
 	*x = UserSessions{}
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3193,7 +3577,7 @@ func (x *UserSessions) String() string {
 func (*UserSessions) ProtoMessage() {}
 
 func (x *UserSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3206,7 +3590,7 @@ func (x *UserSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSessions.ProtoReflect.Descriptor instead.
 func (*UserSessions) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UserSessions) GetUser() string {
@@ -3240,7 +3624,7 @@ type StatusReport struct {
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3636,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3649,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StatusReport) GetStartedUnix() int64 {
@@ -3338,13 +3722,15 @@ type CtlReply struct {
 	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
 	Status        *StatusReport          `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	AuthTest      *AuthTestResult        `protobuf:"bytes,6,opt,name=auth_test,json=authTest,proto3" json:"auth_test,omitempty"`
+	Who           []*SessionInfo         `protobuf:"bytes,7,rep,name=who,proto3" json:"who,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CtlReply) Reset() {
 	*x = CtlReply{}
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3356,7 +3742,7 @@ func (x *CtlReply) String() string {
 func (*CtlReply) ProtoMessage() {}
 
 func (x *CtlReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3369,7 +3755,7 @@ func (x *CtlReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReply.ProtoReflect.Descriptor instead.
 func (*CtlReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CtlReply) GetCtlVersion() uint32 {
@@ -3407,6 +3793,20 @@ func (x *CtlReply) GetStatus() *StatusReport {
 	return nil
 }
 
+func (x *CtlReply) GetAuthTest() *AuthTestResult {
+	if x != nil {
+		return x.AuthTest
+	}
+	return nil
+}
+
+func (x *CtlReply) GetWho() []*SessionInfo {
+	if x != nil {
+		return x.Who
+	}
+	return nil
+}
+
 // PreauthLimits are the pre-login connection caps in force (0: none).
 type PreauthLimits struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -3421,7 +3821,7 @@ type PreauthLimits struct {
 
 func (x *PreauthLimits) Reset() {
 	*x = PreauthLimits{}
-	mi := &file_proto_imapd_proto_msgTypes[40]
+	mi := &file_proto_imapd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3833,7 @@ func (x *PreauthLimits) String() string {
 func (*PreauthLimits) ProtoMessage() {}
 
 func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[40]
+	mi := &file_proto_imapd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3846,7 @@ func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreauthLimits.ProtoReflect.Descriptor instead.
 func (*PreauthLimits) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PreauthLimits) GetPerAddress() uint32 {
@@ -3506,7 +3906,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\tconn_done\x18\x15 \x01(\v2\x0f.imapd.ConnDoneH\x00R\bconnDone\x12*\n" +
 	"\ahandoff\x18\x16 \x01(\v2\x0e.imapd.HandoffH\x00R\ahandoff\x12$\n" +
 	"\x05ready\x18\x19 \x01(\v2\f.imapd.ReadyH\x00R\x05readyB\x06\n" +
-	"\x04body\"\xbd\x02\n" +
+	"\x04body\"\xed\x02\n" +
 	"\aToAuthd\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12)\n" +
@@ -3515,14 +3915,16 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\bshutdown\x18\v \x01(\v2\x0f.imapd.ShutdownH\x00R\bshutdown\x12:\n" +
 	"\rauthd_channel\x18\x18 \x01(\v2\x13.imapd.AuthdChannelH\x00R\fauthdChannel\x12.\n" +
 	"\tgrant_ack\x18) \x01(\v2\x0f.imapd.GrantAckH\x00R\bgrantAck\x12:\n" +
-	"\rstats_request\x18* \x01(\v2\x13.imapd.StatsRequestH\x00R\fstatsRequestB\x06\n" +
-	"\x04body\"\x96\x01\n" +
+	"\rstats_request\x18* \x01(\v2\x13.imapd.StatsRequestH\x00R\fstatsRequest\x12.\n" +
+	"\tauth_test\x18, \x01(\v2\x0f.imapd.AuthTestH\x00R\bauthTestB\x06\n" +
+	"\x04body\"\xd9\x01\n" +
 	"\tFromAuthd\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12$\n" +
 	"\x05grant\x18( \x01(\v2\f.imapd.GrantH\x00R\x05grant\x121\n" +
 	"\n" +
-	"auth_stats\x18+ \x01(\v2\x10.imapd.AuthStatsH\x00R\tauthStatsB\x06\n" +
+	"auth_stats\x18+ \x01(\v2\x10.imapd.AuthStatsH\x00R\tauthStats\x12A\n" +
+	"\x10auth_test_result\x18, \x01(\v2\x15.imapd.AuthTestResultH\x00R\x0eauthTestResultB\x06\n" +
 	"\x04body\"u\n" +
 	"\bAuthCall\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
@@ -3684,19 +4086,44 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\x04R\tsessionId\"\x1a\n" +
 	"\x04Kick\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\"\xb1\x01\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"\x87\x02\n" +
 	"\n" +
 	"CtlRequest\x12\x1f\n" +
 	"\vctl_version\x18\x01 \x01(\rR\n" +
 	"ctlVersion\x12*\n" +
 	"\x06status\x18\x02 \x01(\v2\x10.imapd.CtlStatusH\x00R\x06status\x12*\n" +
 	"\x06reload\x18\x03 \x01(\v2\x10.imapd.CtlReloadH\x00R\x06reload\x12$\n" +
-	"\x04kick\x18\x04 \x01(\v2\x0e.imapd.CtlKickH\x00R\x04kickB\x04\n" +
+	"\x04kick\x18\x04 \x01(\v2\x0e.imapd.CtlKickH\x00R\x04kick\x121\n" +
+	"\tauth_test\x18\x05 \x01(\v2\x12.imapd.CtlAuthTestH\x00R\bauthTest\x12!\n" +
+	"\x03who\x18\x06 \x01(\v2\r.imapd.CtlWhoH\x00R\x03whoB\x04\n" +
 	"\x02op\"\v\n" +
 	"\tCtlStatus\"\v\n" +
 	"\tCtlReload\"\x1d\n" +
 	"\aCtlKick\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\"\xa2\x01\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"=\n" +
+	"\vCtlAuthTest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\fR\bpassword\"\b\n" +
+	"\x06CtlWho\":\n" +
+	"\bAuthTest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\fR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\fR\bpassword\"\xb3\x01\n" +
+	"\x0eAuthTestResult\x12)\n" +
+	"\x06result\x18\x01 \x01(\x0e2\x11.imapd.AuthResultR\x06result\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x05 \x01(\rR\x03gid\x12\x12\n" +
+	"\x04home\x18\x06 \x01(\tR\x04home\x12\x12\n" +
+	"\x04mail\x18\a \x01(\tR\x04mail\"\x95\x01\n" +
+	"\vSessionInfo\x12\x17\n" +
+	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
+	"\x04peer\x18\x03 \x01(\tR\x04peer\x12\x10\n" +
+	"\x03tls\x18\x04 \x01(\bR\x03tls\x12\x1d\n" +
+	"\n" +
+	"since_unix\x18\x05 \x01(\x03R\tsinceUnix\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\"\xa2\x01\n" +
 	"\vProcessInfo\x12\x1f\n" +
 	"\x04role\x18\x01 \x01(\x0e2\v.imapd.RoleR\x04role\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x1e\n" +
@@ -3723,14 +4150,16 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x13preauth_connections\x18\x06 \x01(\rR\x12preauthConnections\x12;\n" +
 	"\x0epreauth_limits\x18\t \x01(\v2\x14.imapd.PreauthLimitsR\rpreauthLimits\x12$\n" +
 	"\x04auth\x18\a \x01(\v2\x10.imapd.AuthStatsR\x04auth\x12\x18\n" +
-	"\asandbox\x18\b \x03(\tR\asandbox\"\x98\x01\n" +
+	"\asandbox\x18\b \x03(\tR\asandbox\"\xf2\x01\n" +
 	"\bCtlReply\x12\x1f\n" +
 	"\vctl_version\x18\x01 \x01(\rR\n" +
 	"ctlVersion\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12+\n" +
-	"\x06status\x18\x05 \x01(\v2\x13.imapd.StatusReportR\x06status\"\xac\x01\n" +
+	"\x06status\x18\x05 \x01(\v2\x13.imapd.StatusReportR\x06status\x122\n" +
+	"\tauth_test\x18\x06 \x01(\v2\x15.imapd.AuthTestResultR\bauthTest\x12$\n" +
+	"\x03who\x18\a \x03(\v2\x12.imapd.SessionInfoR\x03who\"\xac\x01\n" +
 	"\rPreauthLimits\x12\x1f\n" +
 	"\vper_address\x18\x01 \x01(\rR\n" +
 	"perAddress\x12\x1b\n" +
@@ -3787,55 +4216,60 @@ func file_proto_imapd_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_proto_imapd_proto_goTypes = []any{
-	(Role)(0),             // 0: imapd.Role
-	(ListenerKind)(0),     // 1: imapd.ListenerKind
-	(PlaintextAuth)(0),    // 2: imapd.PlaintextAuth
-	(AuthBackend)(0),      // 3: imapd.AuthBackend
-	(Storage)(0),          // 4: imapd.Storage
-	(AuthResult)(0),       // 5: imapd.AuthResult
-	(*ToPreauth)(nil),     // 6: imapd.ToPreauth
-	(*FromPreauth)(nil),   // 7: imapd.FromPreauth
-	(*ToAuthd)(nil),       // 8: imapd.ToAuthd
-	(*FromAuthd)(nil),     // 9: imapd.FromAuthd
-	(*AuthCall)(nil),      // 10: imapd.AuthCall
-	(*AuthAnswer)(nil),    // 11: imapd.AuthAnswer
-	(*ToMailbox)(nil),     // 12: imapd.ToMailbox
-	(*FromMailbox)(nil),   // 13: imapd.FromMailbox
-	(*Envelope)(nil),      // 14: imapd.Envelope
-	(*TLSCert)(nil),       // 15: imapd.TLSCert
-	(*PreauthSetup)(nil),  // 16: imapd.PreauthSetup
-	(*KeydChannel)(nil),   // 17: imapd.KeydChannel
-	(*AuthdSetup)(nil),    // 18: imapd.AuthdSetup
-	(*MailboxSetup)(nil),  // 19: imapd.MailboxSetup
-	(*Shutdown)(nil),      // 20: imapd.Shutdown
-	(*NewConn)(nil),       // 21: imapd.NewConn
-	(*ConnDone)(nil),      // 22: imapd.ConnDone
-	(*AuthdChannel)(nil),  // 23: imapd.AuthdChannel
-	(*AuthRequest)(nil),   // 24: imapd.AuthRequest
-	(*AuthReply)(nil),     // 25: imapd.AuthReply
-	(*Grant)(nil),         // 26: imapd.Grant
-	(*GrantAck)(nil),      // 27: imapd.GrantAck
-	(*Ready)(nil),         // 28: imapd.Ready
-	(*StatsRequest)(nil),  // 29: imapd.StatsRequest
-	(*PenalisedAddr)(nil), // 30: imapd.PenalisedAddr
-	(*AuthStats)(nil),     // 31: imapd.AuthStats
-	(*Handoff)(nil),       // 32: imapd.Handoff
-	(*HandoffResult)(nil), // 33: imapd.HandoffResult
-	(*NewSession)(nil),    // 34: imapd.NewSession
-	(*SessionDone)(nil),   // 35: imapd.SessionDone
-	(*Kick)(nil),          // 36: imapd.Kick
-	(*CtlRequest)(nil),    // 37: imapd.CtlRequest
-	(*CtlStatus)(nil),     // 38: imapd.CtlStatus
-	(*CtlReload)(nil),     // 39: imapd.CtlReload
-	(*CtlKick)(nil),       // 40: imapd.CtlKick
-	(*ProcessInfo)(nil),   // 41: imapd.ProcessInfo
-	(*ListenerInfo)(nil),  // 42: imapd.ListenerInfo
-	(*UserSessions)(nil),  // 43: imapd.UserSessions
-	(*StatusReport)(nil),  // 44: imapd.StatusReport
-	(*CtlReply)(nil),      // 45: imapd.CtlReply
-	(*PreauthLimits)(nil), // 46: imapd.PreauthLimits
+	(Role)(0),              // 0: imapd.Role
+	(ListenerKind)(0),      // 1: imapd.ListenerKind
+	(PlaintextAuth)(0),     // 2: imapd.PlaintextAuth
+	(AuthBackend)(0),       // 3: imapd.AuthBackend
+	(Storage)(0),           // 4: imapd.Storage
+	(AuthResult)(0),        // 5: imapd.AuthResult
+	(*ToPreauth)(nil),      // 6: imapd.ToPreauth
+	(*FromPreauth)(nil),    // 7: imapd.FromPreauth
+	(*ToAuthd)(nil),        // 8: imapd.ToAuthd
+	(*FromAuthd)(nil),      // 9: imapd.FromAuthd
+	(*AuthCall)(nil),       // 10: imapd.AuthCall
+	(*AuthAnswer)(nil),     // 11: imapd.AuthAnswer
+	(*ToMailbox)(nil),      // 12: imapd.ToMailbox
+	(*FromMailbox)(nil),    // 13: imapd.FromMailbox
+	(*Envelope)(nil),       // 14: imapd.Envelope
+	(*TLSCert)(nil),        // 15: imapd.TLSCert
+	(*PreauthSetup)(nil),   // 16: imapd.PreauthSetup
+	(*KeydChannel)(nil),    // 17: imapd.KeydChannel
+	(*AuthdSetup)(nil),     // 18: imapd.AuthdSetup
+	(*MailboxSetup)(nil),   // 19: imapd.MailboxSetup
+	(*Shutdown)(nil),       // 20: imapd.Shutdown
+	(*NewConn)(nil),        // 21: imapd.NewConn
+	(*ConnDone)(nil),       // 22: imapd.ConnDone
+	(*AuthdChannel)(nil),   // 23: imapd.AuthdChannel
+	(*AuthRequest)(nil),    // 24: imapd.AuthRequest
+	(*AuthReply)(nil),      // 25: imapd.AuthReply
+	(*Grant)(nil),          // 26: imapd.Grant
+	(*GrantAck)(nil),       // 27: imapd.GrantAck
+	(*Ready)(nil),          // 28: imapd.Ready
+	(*StatsRequest)(nil),   // 29: imapd.StatsRequest
+	(*PenalisedAddr)(nil),  // 30: imapd.PenalisedAddr
+	(*AuthStats)(nil),      // 31: imapd.AuthStats
+	(*Handoff)(nil),        // 32: imapd.Handoff
+	(*HandoffResult)(nil),  // 33: imapd.HandoffResult
+	(*NewSession)(nil),     // 34: imapd.NewSession
+	(*SessionDone)(nil),    // 35: imapd.SessionDone
+	(*Kick)(nil),           // 36: imapd.Kick
+	(*CtlRequest)(nil),     // 37: imapd.CtlRequest
+	(*CtlStatus)(nil),      // 38: imapd.CtlStatus
+	(*CtlReload)(nil),      // 39: imapd.CtlReload
+	(*CtlKick)(nil),        // 40: imapd.CtlKick
+	(*CtlAuthTest)(nil),    // 41: imapd.CtlAuthTest
+	(*CtlWho)(nil),         // 42: imapd.CtlWho
+	(*AuthTest)(nil),       // 43: imapd.AuthTest
+	(*AuthTestResult)(nil), // 44: imapd.AuthTestResult
+	(*SessionInfo)(nil),    // 45: imapd.SessionInfo
+	(*ProcessInfo)(nil),    // 46: imapd.ProcessInfo
+	(*ListenerInfo)(nil),   // 47: imapd.ListenerInfo
+	(*UserSessions)(nil),   // 48: imapd.UserSessions
+	(*StatusReport)(nil),   // 49: imapd.StatusReport
+	(*CtlReply)(nil),       // 50: imapd.CtlReply
+	(*PreauthLimits)(nil),  // 51: imapd.PreauthLimits
 }
 var file_proto_imapd_proto_depIdxs = []int32{
 	16, // 0: imapd.ToPreauth.setup:type_name -> imapd.PreauthSetup
@@ -3852,40 +4286,47 @@ var file_proto_imapd_proto_depIdxs = []int32{
 	23, // 11: imapd.ToAuthd.authd_channel:type_name -> imapd.AuthdChannel
 	27, // 12: imapd.ToAuthd.grant_ack:type_name -> imapd.GrantAck
 	29, // 13: imapd.ToAuthd.stats_request:type_name -> imapd.StatsRequest
-	26, // 14: imapd.FromAuthd.grant:type_name -> imapd.Grant
-	31, // 15: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
-	24, // 16: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
-	25, // 17: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
-	19, // 18: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
-	20, // 19: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
-	34, // 20: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
-	36, // 21: imapd.ToMailbox.kick:type_name -> imapd.Kick
-	35, // 22: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
-	37, // 23: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
-	45, // 24: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
-	2,  // 25: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
-	3,  // 26: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
-	4,  // 27: imapd.MailboxSetup.storage:type_name -> imapd.Storage
-	1,  // 28: imapd.NewConn.kind:type_name -> imapd.ListenerKind
-	5,  // 29: imapd.AuthReply.result:type_name -> imapd.AuthResult
-	30, // 30: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
-	32, // 31: imapd.NewSession.handoff:type_name -> imapd.Handoff
-	38, // 32: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
-	39, // 33: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
-	40, // 34: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
-	0,  // 35: imapd.ProcessInfo.role:type_name -> imapd.Role
-	1,  // 36: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
-	42, // 37: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
-	41, // 38: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
-	43, // 39: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
-	46, // 40: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
-	31, // 41: imapd.StatusReport.auth:type_name -> imapd.AuthStats
-	44, // 42: imapd.CtlReply.status:type_name -> imapd.StatusReport
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	43, // 14: imapd.ToAuthd.auth_test:type_name -> imapd.AuthTest
+	26, // 15: imapd.FromAuthd.grant:type_name -> imapd.Grant
+	31, // 16: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
+	44, // 17: imapd.FromAuthd.auth_test_result:type_name -> imapd.AuthTestResult
+	24, // 18: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
+	25, // 19: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
+	19, // 20: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
+	20, // 21: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
+	34, // 22: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
+	36, // 23: imapd.ToMailbox.kick:type_name -> imapd.Kick
+	35, // 24: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
+	37, // 25: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
+	50, // 26: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
+	2,  // 27: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
+	3,  // 28: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
+	4,  // 29: imapd.MailboxSetup.storage:type_name -> imapd.Storage
+	1,  // 30: imapd.NewConn.kind:type_name -> imapd.ListenerKind
+	5,  // 31: imapd.AuthReply.result:type_name -> imapd.AuthResult
+	30, // 32: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
+	32, // 33: imapd.NewSession.handoff:type_name -> imapd.Handoff
+	38, // 34: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
+	39, // 35: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
+	40, // 36: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
+	41, // 37: imapd.CtlRequest.auth_test:type_name -> imapd.CtlAuthTest
+	42, // 38: imapd.CtlRequest.who:type_name -> imapd.CtlWho
+	5,  // 39: imapd.AuthTestResult.result:type_name -> imapd.AuthResult
+	0,  // 40: imapd.ProcessInfo.role:type_name -> imapd.Role
+	1,  // 41: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
+	47, // 42: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
+	46, // 43: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
+	48, // 44: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
+	51, // 45: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
+	31, // 46: imapd.StatusReport.auth:type_name -> imapd.AuthStats
+	49, // 47: imapd.CtlReply.status:type_name -> imapd.StatusReport
+	44, // 48: imapd.CtlReply.auth_test:type_name -> imapd.AuthTestResult
+	45, // 49: imapd.CtlReply.who:type_name -> imapd.SessionInfo
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_proto_imapd_proto_init() }
@@ -3912,10 +4353,12 @@ func file_proto_imapd_proto_init() {
 		(*ToAuthd_AuthdChannel)(nil),
 		(*ToAuthd_GrantAck)(nil),
 		(*ToAuthd_StatsRequest)(nil),
+		(*ToAuthd_AuthTest)(nil),
 	}
 	file_proto_imapd_proto_msgTypes[3].OneofWrappers = []any{
 		(*FromAuthd_Grant)(nil),
 		(*FromAuthd_AuthStats)(nil),
+		(*FromAuthd_AuthTestResult)(nil),
 	}
 	file_proto_imapd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AuthCall_AuthRequest)(nil),
@@ -3940,6 +4383,8 @@ func file_proto_imapd_proto_init() {
 		(*CtlRequest_Status)(nil),
 		(*CtlRequest_Reload)(nil),
 		(*CtlRequest_Kick)(nil),
+		(*CtlRequest_AuthTest)(nil),
+		(*CtlRequest_Who)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3947,7 +4392,7 @@ func file_proto_imapd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   41,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

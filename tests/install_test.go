@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -78,6 +79,60 @@ func diffLists(a, b []string) string {
 	}
 	sort.Strings(d)
 	return strings.Join(d, "\n")
+}
+
+var (
+	debOnce sync.Once
+	debPath string
+	debErr  error
+)
+
+// madeDeb is the package `make deb` builds, as README.md says to run it
+// (lintian included), in a fresh clone: built once per test run, for
+// TestDebPackage and TestReadmeCommands, since it takes a minute or more.
+func madeDeb(t *testing.T) string {
+	t.Helper()
+	requireTools(t, "make", "dpkg-buildpackage", "dh", "lintian")
+	debOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "imapd-deb-")
+		if err != nil {
+			debErr = err
+			return
+		}
+		clone := filepath.Join(dir, "imapd")
+		if out, err := exec.Command("git", "clone", "-q", repoRoot(), clone).CombinedOutput(); err != nil {
+			debErr = fmt.Errorf("git clone: %v\n%s", err, out)
+			return
+		}
+		start := time.Now()
+		cmd := exec.Command("make", "deb")
+		cmd.Dir = clone
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			debErr = fmt.Errorf("make deb: %v\n%s", err, out)
+			return
+		}
+		debs, _ := filepath.Glob(filepath.Join(clone, "bin", "deb", "imapd_*.deb"))
+		if len(debs) != 1 {
+			debErr = fmt.Errorf("make deb built %v\n%s", debs, out)
+			return
+		}
+		debPath = debs[0]
+		t.Logf("make deb (in a fresh clone, lintian included): %v\n%s", time.Since(start).Round(time.Second), firstLines(lastLines(string(out), 8), 8))
+	})
+	if debErr != nil {
+		t.Fatal(debErr)
+	}
+	return debPath
+}
+
+// lastLines is the end of s, n lines of it.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func runMake(t *testing.T, args ...string) string {
@@ -198,12 +253,13 @@ func hostState(t *testing.T) []string {
 // host's files, accounts and dpkg database stay as they are; chroot "$M"
 // and dpkg --root="$M" (which runs maintainer scripts chrooted there) act
 // on it alone. The private network namespace gives a server a loopback of
-// its own.
+// its own. $B keeps the accounts as the throwaway root starts with them.
 const throwawayRoot = `set -eu
 mount -t overlay overlay -o "lowerdir=/,upperdir=$U,workdir=$W" "$M"
 mountpoint -q "$M"
 mount --rbind /dev "$M/dev"
 mount -t proc proc "$M/proc"
+for f in passwd group shadow gshadow; do cp "$M/etc/$f" "$B/" 2>/dev/null || true; done
 ip link set lo up
 # man-db's trigger would rebuild the whole index, twice: not what is tested.
 rm -f "$M/var/lib/man-db/auto-update"
@@ -211,20 +267,20 @@ rm -f "$M/var/lib/man-db/auto-update"
 
 // inThrowawayRoot runs script (sh) after throwawayRoot in new mount and
 // network namespaces, with env, and checks that the host did not change.
-// It returns the script's output and the overlay's upper directory: what
-// the script wrote.
+// It returns the script's output and its directory: upper/ holds what the
+// script wrote, before/ the accounts the throwaway root started with.
 func inThrowawayRoot(t *testing.T, script string, env ...string) (string, string) {
 	t.Helper()
 	requireRoot(t)
 	requireTools(t, "unshare", "ip", "bash", "mountpoint")
 	host := hostState(t)
 	tmp := t.TempDir()
-	u, w, m := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "root")
-	for _, d := range []string{u, w, m} {
+	u, w, m, b := filepath.Join(tmp, "upper"), filepath.Join(tmp, "work"), filepath.Join(tmp, "root"), filepath.Join(tmp, "before")
+	for _, d := range []string{u, w, m, b} {
 		os.Mkdir(d, 0o755)
 	}
 	cmd := exec.Command("unshare", "--mount", "--net", "sh", "-c", throwawayRoot+script)
-	cmd.Env = append(append(os.Environ(), "U="+u, "W="+w, "M="+m, "LOG="+filepath.Join(tmp, "imapd.log")), env...)
+	cmd.Env = append(append(os.Environ(), "U="+u, "W="+w, "M="+m, "B="+b, "LOG="+filepath.Join(tmp, "imapd.log")), env...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s(%v)", out, time.Since(start).Round(time.Second))
@@ -234,13 +290,14 @@ func inThrowawayRoot(t *testing.T, script string, env ...string) (string, string
 	if d := diffLists(host, hostState(t)); d != "" {
 		t.Fatalf("the test changed the host:\n%s", d)
 	}
-	return string(out), u
+	return string(out), tmp
 }
 
-// noTrace checks that what a script wrote (upper) holds nothing of imapd
-// and the accounts as the host has them.
-func noTrace(t *testing.T, upper, after string) {
+// noTrace checks that what a script in dir wrote holds nothing of imapd,
+// and that the accounts are as the throwaway root started with them.
+func noTrace(t *testing.T, dir, after string) {
 	t.Helper()
+	upper := filepath.Join(dir, "upper")
 	filepath.WalkDir(upper, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() && path == filepath.Join(upper, "var/cache/man") {
 			return filepath.SkipDir // man's cache of pages systemd-analyze read
@@ -250,13 +307,13 @@ func noTrace(t *testing.T, upper, after string) {
 		}
 		return nil
 	})
-	for _, f := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {
-		got, err := os.ReadFile(filepath.Join(upper, f))
+	for _, f := range []string{"passwd", "group", "shadow", "gshadow"} {
+		got, err := os.ReadFile(filepath.Join(upper, "etc", f))
 		if err != nil {
 			continue // never written
 		}
-		if want, _ := os.ReadFile("/" + f); string(got) != string(want) {
-			t.Errorf("after %s, /%s differs from the host's:\n%s", after, f,
+		if want, _ := os.ReadFile(filepath.Join(dir, "before", f)); string(got) != string(want) {
+			t.Errorf("after %s, /etc/%s differs from what it was:\n%s", after, f,
 				diffLists(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")))
 		}
 	}
@@ -279,6 +336,7 @@ until chroot "$M" bash -c 'exec 3<>/dev/tcp/127.0.0.1/143 && head -c 4 <&3' 2>/d
 	sleep 0.2
 done
 echo "S: * OK on port 143"
+eval "${WHILE_RUNNING:-}"
 kill -TERM $pid
 wait $pid || true
 # systemd removes the unit's RuntimeDirectory when it stops.
@@ -287,11 +345,12 @@ rm -rf "$M/run/imapd"
 
 // TestInstallReal: `make install` and `make uninstall` as root without
 // DESTDIR, in a throwaway root: the _imapd user is created and removed,
-// the installed server starts, and nothing of it remains.
+// the installed server starts, uninstall refuses while it runs, and once it
+// has stopped nothing of it remains.
 func TestInstallReal(t *testing.T) {
 	requireTools(t, "make", "sha256sum", "systemd-analyze")
 	bin := binaries(t)
-	out, upper := inThrowawayRoot(t, `echo "C: make install"
+	out, dir := inThrowawayRoot(t, `echo "C: make install"
 chroot "$M" make -C "$REPO" -o build install BIN="$BIN"
 echo "C: getent passwd _imapd"
 chroot "$M" getent passwd _imapd
@@ -301,13 +360,16 @@ echo "C: systemd-analyze verify imapd.service"
 chroot "$M" systemd-analyze verify /etc/systemd/system/imapd.service
 `+startAndGreet+`echo "C: make uninstall"
 chroot "$M" make -C "$REPO" uninstall
-`, "REPO="+repoRoot(), "BIN="+bin, "IMAPD=/usr/local/sbin/imapd")
-	for _, want := range []string{"systemctl daemon-reload && systemctl enable --now imapd", "imapd uninstalled from /usr/local"} {
+`, "REPO="+repoRoot(), "BIN="+bin, "IMAPD=/usr/local/sbin/imapd",
+		`WHILE_RUNNING=echo "C: make uninstall (imapd running)"
+if chroot "$M" make -C "$REPO" uninstall; then echo "make uninstall did not refuse"; exit 1; fi`)
+	for _, want := range []string{"systemctl daemon-reload && systemctl enable --now imapd",
+		"uninstall: imapd is running (processes of _imapd): stop it first", "imapd uninstalled from /usr/local"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	noTrace(t, upper, "make uninstall")
+	noTrace(t, dir, "make uninstall")
 }
 
 // pkgScript installs, checks, starts and purges the package $DEB.
@@ -335,16 +397,7 @@ echo "S: purged"
 func TestDebPackage(t *testing.T) {
 	requireRoot(t)
 	requireTools(t, "make", "dpkg-buildpackage", "dh", "systemd-analyze")
-	bin := binaries(t)
-	debdir := t.TempDir()
-	// lintian takes longer than the rest of the test; make deb runs it.
-	start := time.Now()
-	runMake(t, "-o", "build", "deb", "BIN="+bin, "DEBDIR="+debdir, "LINTIAN=:")
-	t.Logf("make deb: %v", time.Since(start).Round(time.Second))
-	debs, _ := filepath.Glob(filepath.Join(debdir, "imapd_*.deb"))
-	if len(debs) != 1 {
-		t.Fatalf("make deb built %v", debs)
-	}
+	debs := []string{madeDeb(t)}
 	list, err := exec.Command("dpkg-deb", "--contents", debs[0]).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dpkg-deb --contents: %v\n%s", err, list)
@@ -361,6 +414,6 @@ func TestDebPackage(t *testing.T) {
 		t.Errorf("conffiles: %q", conffiles)
 	}
 
-	_, upper := inThrowawayRoot(t, pkgScript, "DEB="+debs[0], "IMAPD=/usr/sbin/imapd")
-	noTrace(t, upper, "dpkg --purge")
+	_, dir := inThrowawayRoot(t, pkgScript, "DEB="+debs[0], "IMAPD=/usr/sbin/imapd")
+	noTrace(t, dir, "dpkg --purge")
 }

@@ -238,4 +238,70 @@ func TestSIGTERMWithIdleSession(t *testing.T) {
 		}
 	}
 	t.Logf("every process gone %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	// Issue 17: the log says when the server has stopped, and how long it took.
+	if !strings.Contains(s.log.String(), `msg=stopped role=parent`) {
+		t.Errorf("no final stopped line in the log:\n%s", s.log.String())
+	}
+}
+
+// Issue 17, "what it must show" 4: imapctl auth test runs the real authd
+// path, with PAM and with a passwd-file: a good password gives the account,
+// a wrong one and a refused (uid 0) account the reason, and no session or
+// mailbox worker is made.
+func TestImapctlAuthTest(t *testing.T) {
+	requireRoot(t)
+	ensureSystemSetup(t)
+	alice := ensureUser(t, "alice", "alice-pw")
+	ensureUser(t, "imapd-uid0", "uid0-pw", "-o", "-u", "0", "-g", "0")
+	pw := filepath.Join(t.TempDir(), "passwd")
+	os.WriteFile(pw, []byte("carol:{PLAIN}carol-pw:"+alice.Uid+":"+alice.Gid+"::/home/alice\nzero:{PLAIN}zero-pw:0:0::/root\n"), 0o644)
+	for _, c := range []struct {
+		backend string
+		lines   []string // user, password, exit code, the output's first line
+	}{
+		{"auth pam", []string{
+			"alice", "alice-pw", "0", "auth succeeded for alice",
+			"alice", "wrong", "1", "auth failed for alice: wrong password (failed)",
+			"imapd-uid0", "uid0-pw", "1", "auth failed for imapd-uid0: privileged account: uid 0, gid 0",
+		}},
+		{`auth passwd-file "` + pw + `"`, []string{
+			"carol", "carol-pw", "0", "auth succeeded for carol",
+			"carol", "wrong", "1", "auth failed for carol: wrong password (failed)",
+			"nobody-here", "x", "1", "auth failed for nobody-here: unknown user (failed)",
+			"zero", "zero-pw", "1", "auth failed for zero: privileged account: uid 0, gid 0",
+		}},
+	} {
+		t.Run(strings.Fields(c.backend)[1], func(t *testing.T) {
+			s := startServer(t, `
+listen on 127.0.0.1 port %PORT% plain
+storage maildir
+`+c.backend+`
+preauth workers 1
+control socket "%DIR%/control.sock"
+`)
+			for i := 0; i < len(c.lines); i += 4 {
+				user, pass, code, want := c.lines[i], c.lines[i+1], c.lines[i+2], c.lines[i+3]
+				cmd := exec.Command(filepath.Join(binaries(t), "imapctl"), "-c", s.conf, "auth", "test", user)
+				cmd.Stdin = strings.NewReader(pass + "\n")
+				out, err := cmd.CombinedOutput()
+				got := 0
+				if ee, ok := err.(*exec.ExitError); ok {
+					got = ee.ExitCode()
+				}
+				t.Logf("$ echo %s | imapctl auth test %s\n%s", pass, user, out)
+				if strconv.Itoa(got) != code || !strings.HasPrefix(string(out), want) {
+					t.Errorf("auth test %s: exit %d, %q; want exit %s, %q", user, got, out, code, want)
+				}
+				if code == "0" && !strings.Contains(string(out), "mail  maildir /home/alice/Maildir") {
+					t.Errorf("auth test %s: no mail location in %q", user, out)
+				}
+			}
+			if mb := byTitle(children(t, s.cmd.Process.Pid), "imapd: mailbox"); len(mb) != 0 {
+				t.Errorf("auth test started %d mailbox workers", len(mb))
+			}
+			if !strings.Contains(s.log.String(), `msg="auth test" role=authd user=alice result=AUTH_FAILED reason="wrong password"`) && c.backend == "auth pam" {
+				t.Errorf("authd did not log the test's reason:\n%s", s.log.String())
+			}
+		})
+	}
 }

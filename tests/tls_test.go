@@ -153,6 +153,10 @@ func TestTLSLogin(t *testing.T) {
 	if l := p.S("b2 "); !strings.HasPrefix(l[len(l)-1], "b2 NO [PRIVACYREQUIRED]") {
 		t.Errorf("cleartext LOGIN with plaintext auth deny: %q", l)
 	}
+	// Issue 17: the refusal is logged, with the user it was for.
+	if !strings.Contains(s.log.String(), `msg="cleartext login refused" `) || !strings.Contains(s.log.String(), `code=PRIVACYREQUIRED user=alice`) {
+		t.Errorf("no log line for the PRIVACYREQUIRED refusal:\n%s", s.log.String())
+	}
 	p.C("b3 STARTTLS")
 	p.S("b3 OK")
 	p.starttls()

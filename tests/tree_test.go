@@ -150,6 +150,18 @@ func TestLoginRefusals(t *testing.T) {
 	if mb := byTitle(children(t, s.cmd.Process.Pid), "imapd: mailbox"); len(mb) != 0 {
 		t.Errorf("refused logins started %d mailbox workers", len(mb))
 	}
+	// Issue 17: connects and each failure's reason are in the log.
+	c.conn.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for _, want := range []string{`msg=connected role=parent`, `result=AUTH_FAILED reason="wrong password"`,
+		`reason="privileged account: uid 0`, `msg="disconnected before login" role=parent`} {
+		for !strings.Contains(s.log.String(), want) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(s.log.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
 }
 
 // Issue 2, "what it must show" 5: after kill -9 of any child the parent

@@ -316,6 +316,18 @@ var folderRows = []struct{ key, label string }{
 	{"unseen", "UID SEARCH UNSEEN"},
 	{"subject", "UID SEARCH SUBJECT " + folderSubjectWord},
 	{"body", "UID SEARCH BODY " + folderRareWord},
+	{"sortdate1", "UID SORT (DATE) UTF-8 ALL, first"},
+	{"sortdate2", "UID SORT (DATE) UTF-8 ALL, repeated"},
+	{"sortsubj1", "UID SORT (SUBJECT) UTF-8 ALL, first"},
+	{"sortsubj2", "UID SORT (SUBJECT) UTF-8 ALL, repeated"},
+	{"sortfrom1", "UID SORT (FROM) UTF-8 ALL, first"},
+	{"sortfrom2", "UID SORT (FROM) UTF-8 ALL, repeated"},
+	{"sortpart1", "UID SORT RETURN (PARTIAL 1:50) (REVERSE ARRIVAL) UTF-8 ALL, first"},
+	{"sortpart2", "UID SORT RETURN (PARTIAL 1:50) (REVERSE ARRIVAL) UTF-8 ALL, repeated"},
+	{"thread1", "UID THREAD REFERENCES UTF-8 ALL, first"},
+	{"thread2", "UID THREAD REFERENCES UTF-8 ALL, repeated"},
+	{"page1", "UID SEARCH RETURN (PARTIAL 1:50) UNDELETED, first"},
+	{"page2", "UID SEARCH RETURN (PARTIAL 51:100) UNDELETED, the next page"},
 	{"big", "UID FETCH BODY.PEEK[] of the 20 MB message"},
 	{"rss", "mailbox process peak RSS (VmHWM)"},
 }
@@ -485,6 +497,8 @@ func (c *folderConfig) run() error {
 		})
 	}
 	fetched := func(r *benchResult) string { return folderCheck("FETCH responses", r.Untagged, man.Messages) }
+	esearched := func(r *benchResult) string { return folderCheck("ESEARCH responses", r.Untagged, 1) }
+	threaded := func(r *benchResult) string { return folderCheck("THREAD responses", r.Untagged, 1) }
 	found := func(want int) func(*benchResult) string {
 		return func(r *benchResult) string { return folderCheck("matches", len(r.SearchUIDs), want) }
 	}
@@ -498,6 +512,20 @@ func (c *folderConfig) run() error {
 		{"unseen", "UID SEARCH UNSEEN", found(man.Unseen)},
 		{"subject", "UID SEARCH SUBJECT " + folderSubjectWord, found(man.SubjectHits)},
 		{"body", "UID SEARCH BODY " + folderRareWord, found(man.BodyHits)},
+		// Issue 13: sorted, threaded and paged views. "first" is the first
+		// time the command runs; "repeated" the same command again.
+		{"sortdate1", "UID SORT (DATE) UTF-8 ALL", found(man.Messages)},
+		{"sortdate2", "UID SORT (DATE) UTF-8 ALL", found(man.Messages)},
+		{"sortsubj1", "UID SORT (SUBJECT) UTF-8 ALL", found(man.Messages)},
+		{"sortsubj2", "UID SORT (SUBJECT) UTF-8 ALL", found(man.Messages)},
+		{"sortfrom1", "UID SORT (FROM) UTF-8 ALL", found(man.Messages)},
+		{"sortfrom2", "UID SORT (FROM) UTF-8 ALL", found(man.Messages)},
+		{"sortpart1", "UID SORT RETURN (PARTIAL 1:50) (REVERSE ARRIVAL) UTF-8 ALL", esearched},
+		{"sortpart2", "UID SORT RETURN (PARTIAL 1:50) (REVERSE ARRIVAL) UTF-8 ALL", esearched},
+		{"thread1", "UID THREAD REFERENCES UTF-8 ALL", threaded},
+		{"thread2", "UID THREAD REFERENCES UTF-8 ALL", threaded},
+		{"page1", "UID SEARCH RETURN (PARTIAL 1:50) UNDELETED", esearched},
+		{"page2", "UID SEARCH RETURN (PARTIAL 51:100) UNDELETED", esearched},
 	}
 	for _, st := range steps {
 		fmt.Fprintf(os.Stderr, "imapbench: %s\n", st.cmd)

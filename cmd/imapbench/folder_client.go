@@ -31,7 +31,7 @@ type benchResult struct {
 	Text        string   // the tagged response's text
 	Untagged    int      // untagged lines ("* ...")
 	LiteralSize int64    // bytes of all literals received
-	SearchUIDs  []uint32 // numbers of "* SEARCH" responses
+	SearchUIDs  []uint32 // numbers of "* SEARCH" and "* SORT" responses
 	Exists      int      // the last "* N EXISTS"
 	Elapsed     time.Duration
 }
@@ -153,8 +153,8 @@ func (b *benchIMAP) cmdWithLiteral(cmd string, lit []byte) (*benchResult, error)
 			if f := bytes.Fields(line); len(f) == 3 && string(f[2]) == "EXISTS" {
 				res.Exists, _ = strconv.Atoi(string(f[1]))
 			}
-			if bytes.HasPrefix(line, []byte("* SEARCH")) {
-				for _, f := range strings.Fields(string(line[8:])) {
+			if bytes.HasPrefix(line, []byte("* SEARCH")) || bytes.HasPrefix(line, []byte("* SORT")) {
+				for _, f := range strings.Fields(string(line[2:]))[1:] {
 					if n, err := strconv.ParseUint(f, 10, 32); err == nil {
 						res.SearchUIDs = append(res.SearchUIDs, uint32(n))
 					}

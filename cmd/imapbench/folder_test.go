@@ -200,6 +200,10 @@ func TestBenchIMAPResponses(t *testing.T) {
 			"* 2 FETCH (UID 5 BODY[] {0}\r\n)\r\n* 3 FETCH (UID 6 ENVELOPE (NIL \"b1 OK not the end\"))\r\nb2 OK FETCH completed\r\n")
 		expect("b3 UID SEARCH BODY x\r\n")
 		io.WriteString(srv, "* SEARCH 4 6\r\nb3 NO [CANNOT] nope\r\n")
+		expect("b4 UID SORT (DATE) UTF-8 ALL\r\n")
+		io.WriteString(srv, "* SORT 6 4 5\r\nb4 OK SORT completed\r\n")
+		expect("b5 UID SORT (DATE) UTF-8 NOT ALL\r\n")
+		io.WriteString(srv, "* SORT\r\nb5 OK SORT completed\r\n")
 	}()
 	b := &benchIMAP{c: cli, r: bufio.NewReader(cli), w: bufio.NewWriter(cli)}
 	if line, err := b.readLine(); err != nil || !strings.HasPrefix(string(line), "* OK") {
@@ -216,5 +220,13 @@ func TestBenchIMAPResponses(t *testing.T) {
 	res, err = b.Cmd("UID SEARCH BODY x")
 	if err != nil || res.Status != "NO" || len(res.SearchUIDs) != 2 || res.SearchUIDs[1] != 6 {
 		t.Fatalf("SEARCH: %+v %v", res, err)
+	}
+	res, err = b.MustOK("UID SORT (DATE) UTF-8 ALL")
+	if err != nil || len(res.SearchUIDs) != 3 || res.SearchUIDs[0] != 6 {
+		t.Fatalf("SORT: %+v %v", res, err)
+	}
+	res, err = b.MustOK("UID SORT (DATE) UTF-8 NOT ALL")
+	if err != nil || len(res.SearchUIDs) != 0 {
+		t.Fatalf("empty SORT: %+v %v", res, err)
 	}
 }

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"imapd/cmd/internal/version"
@@ -26,17 +28,17 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usageLine = "usage: imapctl [-c file] [-s socket] [-json] [-version] status | reload | kick user"
+const usageLine = "usage: imapctl [-c file] [-s socket] [-json] [-version] status | who | reload | kick user | auth test user"
 
 func usage(w io.Writer) { fmt.Fprintln(w, usageLine) }
 
 // commands names each command and how many arguments it takes.
-var commands = map[string]int{"status": 0, "reload": 0, "kick": 1}
+var commands = map[string]int{"status": 0, "who": 0, "reload": 0, "kick": 1, "auth": 2}
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("imapctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(stderr); fs.PrintDefaults() }
@@ -68,6 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case !known:
 		fmt.Fprintf(stderr, "imapctl: unknown command %q\n", cmd[0])
+		usage(stderr)
+		return 2
+	case cmd[0] == "auth" && (len(cmd) < 2 || cmd[1] != "test"):
+		fmt.Fprintf(stderr, "imapctl: unknown command \"auth %s\": auth test user\n", strings.Join(cmd[1:], " "))
 		usage(stderr)
 		return 2
 	case len(cmd)-1 != nargs:
@@ -149,8 +155,99 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "%d sessions of %s ended\n", n, cmd[1])
+	case "who":
+		who, err := c.Who()
+		if err != nil {
+			return fail(err)
+		}
+		if *asJSON {
+			list := make([]any, len(who))
+			for i, w := range who {
+				list[i] = plainJSON(w.ProtoReflect())
+			}
+			b, _ := json.MarshalIndent(list, "", "  ")
+			fmt.Fprintln(stdout, string(b))
+			return 0
+		}
+		writeWho(stdout, who, time.Now())
+	case "auth":
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return fail(err)
+		}
+		r, err := c.AuthTest(cmd[2], pw)
+		if err != nil {
+			return fail(err)
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(plainJSON(r.ProtoReflect()), "", "  ")
+			fmt.Fprintln(stdout, string(b))
+		} else {
+			writeAuthTest(stdout, cmd[2], r)
+		}
+		if r.Result != pb.AuthResult_AUTH_OK {
+			return 1
+		}
 	}
 	return 0
+}
+
+// readPassword reads one line: from a terminal without echo, after a
+// prompt; from a pipe as it comes (echo pw | imapctl auth test user).
+func readPassword(in io.Reader, prompt io.Writer) ([]byte, error) {
+	if f, ok := in.(*os.File); ok {
+		if t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			fmt.Fprint(prompt, "Password: ")
+			quiet := *t
+			quiet.Lflag &^= unix.ECHO
+			unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, &quiet)
+			defer func() {
+				unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+				fmt.Fprintln(prompt)
+			}()
+		}
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return nil, fmt.Errorf("no password on standard input: %w", err)
+	}
+	return []byte(strings.TrimRight(line, "\r\n")), nil
+}
+
+// writeAuthTest prints the result as doveadm auth test does: the verdict,
+// then what a login would get.
+func writeAuthTest(out io.Writer, user string, r *pb.AuthTestResult) {
+	if r.Result != pb.AuthResult_AUTH_OK {
+		fmt.Fprintf(out, "auth failed for %s: %s (%s)\n", user, r.Reason, plainEnum(r.Result.Descriptor(), r.Result.Number()))
+		return
+	}
+	fmt.Fprintf(out, "auth succeeded for %s\n", user)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "user\t%s\nuid\t%d\ngid\t%d\nhome\t%s\nmail\t%s\n", r.User, r.Uid, r.Gid, orDash(r.Home), r.Mail)
+	tw.Flush()
+}
+
+// writeWho prints one line per connection.
+func writeWho(out io.Writer, who []*pb.SessionInfo, now time.Time) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tSTATE\tPEER\tTLS\tCONNECTED\tCONN")
+	for _, w := range who {
+		tls := "no"
+		if w.Tls {
+			tls = "yes"
+		}
+		since := now.Sub(time.Unix(w.SinceUnix, 0)).Round(time.Second)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", orDash(w.User), w.State, w.Peer, tls, since, w.ConnId)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "%d connections\n", len(who))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // plainJSON is m as scripts want it: every field present, under its JSON
@@ -188,15 +285,7 @@ func plainValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		return plainJSON(v.Message())
 	case protoreflect.EnumKind:
-		ev := fd.Enum().Values().ByNumber(v.Enum())
-		if ev == nil {
-			return int(v.Enum())
-		}
-		name := string(ev.Name())
-		if i := strings.Index(name, "_"); i >= 0 {
-			name = name[i+1:] // the enum's prefix: ROLE_PARENT -> PARENT
-		}
-		return strings.ToLower(name)
+		return plainEnum(fd.Enum(), v.Enum())
 	case protoreflect.BytesKind:
 		return v.Bytes()
 	default:
@@ -272,4 +361,17 @@ func writeStatus(out io.Writer, st *pb.StatusReport, now time.Time) {
 		sandbox = strings.Join(st.Sandbox, ", ")
 	}
 	fmt.Fprintf(out, "\nsandbox: %s\n", sandbox)
+}
+
+// plainEnum is an enum value's plain name: ROLE_PARENT is "parent".
+func plainEnum(ed protoreflect.EnumDescriptor, n protoreflect.EnumNumber) any {
+	ev := ed.Values().ByNumber(n)
+	if ev == nil {
+		return int(n)
+	}
+	name := string(ev.Name())
+	if i := strings.Index(name, "_"); i >= 0 {
+		name = name[i+1:] // the enum's prefix
+	}
+	return strings.ToLower(name)
 }

@@ -24,6 +24,26 @@ func (handler) Kick(user string) (int, error) {
 	return len(user), nil
 }
 
+// AuthTest knows alice, whose password is "secret", and root, refused.
+func (handler) AuthTest(user string, pw []byte) (*pb.AuthTestResult, error) {
+	switch {
+	case user == "root":
+		return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_REFUSED, User: "root", Reason: "privileged account: uid 0, gid 0 (first valid uid 1000, root's group refused)"}, nil
+	case user != "alice":
+		return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_FAILED, User: user, Reason: "unknown user"}, nil
+	case string(pw) != "secret":
+		return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_FAILED, User: user, Reason: "wrong password"}, nil
+	}
+	return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_OK, User: "alice", Uid: 1000, Gid: 1000, Home: "/home/alice", Mail: "maildir /home/alice/Maildir"}, nil
+}
+
+func (handler) Who() []*pb.SessionInfo {
+	return []*pb.SessionInfo{
+		{ConnId: 7, User: "alice", Peer: "192.0.2.1:5000", Tls: true, SinceUnix: time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC).Unix(), State: "session"},
+		{ConnId: 9, Peer: "192.0.2.2:6000", SinceUnix: time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC).Unix(), State: "prelogin"},
+	}
+}
+
 func report() *pb.StatusReport {
 	return &pb.StatusReport{
 		StartedUnix: time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC).Unix(),
@@ -76,9 +96,79 @@ sandbox: landlock abi 7, seccomp
 }
 
 func runCtl(args ...string) (code int, stdout, stderr string) {
+	return runCtlInput("", args...)
+}
+
+// runCtlInput is runCtl with input on imapctl's standard input.
+func runCtlInput(stdin string, args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(args, &o, &e)
+	code = run(args, strings.NewReader(stdin), &o, &e)
 	return code, o.String(), e.String()
+}
+
+// imapctl auth test reads the password from standard input and prints
+// what a login would get, or why it would fail (exit 1).
+func TestAuthTest(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, c := range []struct {
+		user, pw string
+		code     int
+		want     string
+	}{
+		{"alice", "secret\n", 0, "auth succeeded for alice\nuser  alice\nuid   1000\ngid   1000\nhome  /home/alice\nmail  maildir /home/alice/Maildir\n"},
+		{"alice", "wrong\n", 1, "auth failed for alice: wrong password (failed)\n"},
+		{"mallory", "x\n", 1, "auth failed for mallory: unknown user (failed)\n"},
+		{"root", "right\n", 1, "auth failed for root: privileged account: uid 0, gid 0 (first valid uid 1000, root's group refused) (refused)\n"},
+	} {
+		code, out, errs := runCtlInput(c.pw, "-s", sock, "auth", "test", c.user)
+		t.Logf("$ echo %s | imapctl auth test %s\n%s", strings.TrimSpace(c.pw), c.user, out)
+		if code != c.code || out != c.want {
+			t.Errorf("auth test %s: exit %d, %q %q; want exit %d, %q", c.user, code, out, errs, c.code, c.want)
+		}
+	}
+	if code, _, errs := runCtlInput("", "-s", sock, "auth", "test", "alice"); code != 1 || !strings.Contains(errs, "no password on standard input") {
+		t.Errorf("no password: exit %d, %q", code, errs)
+	}
+	if code, _, errs := runCtl("-s", sock, "auth", "check", "alice"); code != 2 || !strings.Contains(errs, `unknown command "auth check alice"`) {
+		t.Errorf("auth check: exit %d, %q", code, errs)
+	}
+}
+
+// imapctl who lists connections, before and after login.
+func TestWho(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var b bytes.Buffer
+	c, err := control.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, err := c.Who()
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeWho(&b, who, time.Date(2026, 11, 26, 3, 0, 30, 0, time.UTC))
+	want := `USER   STATE     PEER            TLS  CONNECTED  CONN
+alice  session   192.0.2.1:5000  yes  1h0m30s    7
+-      prelogin  192.0.2.2:6000  no   30s        9
+2 connections
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if code, out, _ := runCtl("-s", sock, "who", "-json"); code != 0 || !strings.Contains(out, `"tls": true`) || !strings.Contains(out, `"connId": 7`) {
+		t.Errorf("who -json: %d %s", code, out)
+	}
 }
 
 // TestCommands runs imapctl against a control server on a temporary socket,

@@ -15,7 +15,7 @@ import "time"
 type Command struct {
 	Tag  string
 	Name string // upper case, without the UID prefix: "FETCH", "LOGIN", ...
-	UID  bool   // "UID FETCH", "UID SEARCH", "UID STORE", "UID COPY", "UID MOVE", "UID EXPUNGE"
+	UID  bool   // "UID FETCH", "UID SEARCH", "UID STORE", "UID COPY", "UID MOVE", "UID EXPUNGE", "UID SORT", "UID THREAD"
 	Args any
 }
 
@@ -70,7 +70,7 @@ type Param struct {
 type Select struct {
 	Mailbox  string // raw astring; see NormalizeMailbox, mutf7.Decode
 	ReadOnly bool
-	Params   []Param
+	Params   []Param // QRESYNC's value: see ParseQResync
 }
 
 // Create is CREATE mailbox [(USE (\Sent ...))] (RFC 9051 §6.3.4, RFC 6154 §3).
@@ -157,7 +157,8 @@ type Search struct {
 	// empty one, which means ESEARCH ALL (RFC 9051 §6.4.4).
 	Return      []string
 	ReturnGiven bool
-	Key         SearchKey // always of Op SearchAnd at the top
+	Partial     *PartialRange // RETURN (PARTIAL ...) (RFC 9394), not in Return
+	Key         SearchKey     // always of Op SearchAnd at the top
 }
 
 // Fetch is FETCH sequence-set items (RFC 9051 §6.4.5), also under UID.
@@ -166,6 +167,12 @@ type Fetch struct {
 	// Items are the requested data items; a macro is expanded into them.
 	Items []FetchItem
 	Macro string // "ALL", "FAST" or "FULL" when a macro was used, else ""
+	// Modifiers (RFC 7162 §3.1.4.1, §3.2.6): CHANGEDSINCE's value, nil
+	// when absent, and VANISHED.
+	ChangedSince *uint64
+	Vanished     bool
+	// Partial is the PARTIAL fetch modifier (RFC 9394 §3.3), or nil.
+	Partial *PartialRange
 }
 
 // StoreMode is how STORE applies its flags.
@@ -184,6 +191,9 @@ type Store struct {
 	Mode   StoreMode
 	Silent bool
 	Flags  []string // as sent; system flags keep their backslash
+	// UnchangedSince is the UNCHANGEDSINCE modifier (RFC 7162 §3.1.3),
+	// nil when absent.
+	UnchangedSince *uint64
 }
 
 // Copy is COPY sequence-set mailbox (RFC 9051 §6.4.7), also under UID.
@@ -272,6 +282,7 @@ const (
 	SearchText                       // header or body contains Value
 	SearchOlder                      // internal date older than Size seconds (RFC 5032)
 	SearchYounger                    // internal date younger than Size seconds (RFC 5032)
+	SearchModSeq                     // mod-sequence >= Size; Field/Value the entry name and type, if given (RFC 7162 §3.1.5)
 )
 
 // SearchKey is a node of a search program.

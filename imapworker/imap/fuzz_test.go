@@ -80,6 +80,9 @@ func fuzzSeeds() []string {
 		"a LOGIN {4294967296}\r\nx\r\n",
 		"a APPEND x ~{3+}\r\n\x00\x00\x00\r\n",
 		"a FETCH 1 BODY[1.2.3.HEADER.FIELDS.NOT (a)]<1.2>\r\n",
+		"a UID SORT RETURN (MIN PARTIAL -1:-50) (REVERSE DATE SUBJECT) UTF-8 ALL\r\n",
+		"a UID THREAD REFERENCES \"UTF-8\" OR FROM x TO y\r\n",
+		"a UID FETCH 1:* FLAGS (PARTIAL 1:5)\r\n",
 	)
 }
 

@@ -145,7 +145,7 @@ func (p *parser) command() *Command {
 		p.sp()
 		name = p.word(wb[:0])
 		switch string(name) {
-		case "COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE":
+		case "COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD":
 		default:
 			p.fail("unknown UID command")
 		}
@@ -238,6 +238,14 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "STORE", p.store()
 	case "SEARCH":
 		cmd.Name, cmd.Args = "SEARCH", p.search()
+	case "SORT":
+		cmd.Name, cmd.Args = "SORT", p.sortCmd()
+	case "THREAD":
+		cmd.Name, cmd.Args = "THREAD", p.threadCmd()
+	case "CANCELUPDATE":
+		cmd.Name, cmd.Args = "CANCELUPDATE", p.cancelUpdate()
+	case "NOTIFY":
+		cmd.Name, cmd.Args = "NOTIFY", p.notify() // RFC 5465
 	default:
 		p.fail("unknown command")
 	}
@@ -336,8 +344,16 @@ func (p *parser) selectCmd(readOnly bool) *Select {
 		p.expect('(', "expected (")
 		for {
 			prm := Param{Name: p.atomUpper()}
+			// A value is a tagged-ext-val: a number, a sequence-set or a
+			// list; an atom after SP is the next parameter, as in
+			// "(CONDSTORE QRESYNC (...))".
 			if p.take(' ') {
-				prm.Value = p.taggedExtVal()
+				if c := p.peek(); c == '(' || isDigit(c) || c == '*' || c == '$' {
+					prm.Value = p.taggedExtVal()
+				} else {
+					s.Params = append(s.Params, prm)
+					continue
+				}
 			}
 			s.Params = append(s.Params, prm)
 			if p.take(')') {
@@ -557,8 +573,8 @@ func (p *parser) fetch() *Fetch {
 			f.Items = []FetchItem{p.fetchAtt()}
 		}
 	}
-	if p.peek() == ' ' {
-		p.fail("FETCH modifiers not supported")
+	if p.take(' ') {
+		p.fetchModifiers(f)
 	}
 	return f
 }
@@ -757,13 +773,13 @@ func (p *parser) store() *Store {
 	p.sp()
 	s := &Store{Seq: p.sequenceSet()}
 	p.sp()
+	if p.peek() == '(' {
+		p.storeModifiers(s)
+	}
 	if p.take('+') {
 		s.Mode = StoreAdd
 	} else if p.take('-') {
 		s.Mode = StoreRemove
-	}
-	if p.peek() == '(' {
-		p.fail("STORE modifiers not supported")
 	}
 	var wb [16]byte
 	switch string(p.word(wb[:0])) {
@@ -858,43 +874,21 @@ func systemFlag(b []byte) string {
 func (p *parser) search() *Search {
 	s := &Search{}
 	p.sp()
-	var wb [16]byte
-	start := p.pos
-	if isAlpha(p.peek()) && string(p.word(wb[:0])) == "RETURN" {
-		// search-return-opts = SP "RETURN" SP "(" [search-return-opt
-		// *(SP search-return-opt)] ")" (RFC 9051 §6.4.4)
-		s.ReturnGiven = true
+	if p.peekName() == "RETURN" {
+		p.searchReturn(s)
 		p.sp()
-		p.expect('(', "expected (")
-		for !p.take(')') {
-			if len(s.Return) > 0 {
-				p.sp()
-			}
-			s.Return = append(s.Return, p.atomUpper())
-		}
-		p.sp()
-		start = p.pos
 	}
-	p.pos = start
+	start := p.pos
+	var wb [16]byte
 	if isAlpha(p.peek()) && string(p.word(wb[:0])) == "CHARSET" {
 		p.sp()
-		if p.peek() == '"' {
-			s.Charset = upper([]byte(p.quoted()))
-		} else {
-			s.Charset = p.atomUpper()
-		}
+		s.Charset = p.charset()
 		p.sp()
 	} else {
 		p.pos = start
 	}
-	s.Key.Op = SearchAnd
-	s.Key.Children = make([]SearchKey, 0, 4)
-	for {
-		s.Key.Children = append(s.Key.Children, p.searchKey())
-		if !p.take(' ') {
-			return s
-		}
-	}
+	p.searchKeys(s)
+	return s
 }
 
 // searchKey parses one search-key (RFC 9051 §9, RFC 3501 §9 for NEW,
@@ -1025,6 +1019,8 @@ func (p *parser) searchKey() SearchKey {
 		k.Op = SearchUID
 		p.sp()
 		k.Seq = p.sequenceSet()
+	case "MODSEQ":
+		p.searchModSeq(&k)
 	case "NOT":
 		k.Op = SearchNot
 		p.sp()

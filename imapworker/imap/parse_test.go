@@ -190,7 +190,7 @@ func TestParseErrors(t *testing.T) {
 		{"a FETCH 1 BODY.PEEK\r\n", "a"},
 		{"a FETCH 1 BODY[]<0.0>\r\n", "a"},
 		{"a FETCH 1 BODY[HEADER.FIELDS]\r\n", "a"},
-		{"a FETCH 1 FLAGS (CHANGEDSINCE 1)\r\n", "a"},
+		{"a FETCH 1 FLAGS (BOGUS 1)\r\n", "a"},
 		{"a FETCH 1 BINARY[TEXT]\r\n", "a"},
 		{"a STORE 1 FLAGS\r\n", "a"},
 		{"a STORE 1 XFLAGS (\\Seen)\r\n", "a"},

@@ -281,7 +281,7 @@ func (w *worker) handle(ctx context.Context, c *clientConn, nc *pb.NewConn) {
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
-			log.Info("TLS handshake failed", "err", err)
+			log.Info("TLS handshake failed", "err", err, "hint", server.HandshakeHint(err))
 			return
 		}
 		conn, tlsActive = tc, true

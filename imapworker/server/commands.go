@@ -49,6 +49,10 @@ func init() {
 		"STORE":        {states: stateSelected, uid: true, fn: (*conn).cmdStore},
 		"COPY":         {states: stateSelected, uid: true, fn: (*conn).cmdCopy},
 		"MOVE":         {states: stateSelected, uid: true, fn: (*conn).cmdMove},
+		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
+		"THREAD":       {states: stateSelected, uid: true, fn: (*conn).cmdThread},
+		"CANCELUPDATE": {states: stateSelected, fn: (*conn).cmdCancelUpdate},
+		"NOTIFY":       {states: authed, fn: (*conn).cmdNotify},
 	}
 }
 
@@ -81,6 +85,15 @@ var capImplemented = map[string]string{
 	"BINARY":             "FETCH",
 	"STATUS=SIZE":        "STATUS",
 	"APPENDLIMIT":        "APPEND",
+	"CONDSTORE":          "ENABLE", // RFC 7162 §3.1: condstore.go
+	"QRESYNC":            "ENABLE", // RFC 7162 §3.2: qresync.go
+	"SORT":               "SORT",   // SORT and SORT=DISPLAY
+	"ESORT":              "SORT",
+	"THREAD":             "THREAD", // THREAD=ORDEREDSUBJECT, THREAD=REFERENCES
+	"PARTIAL":            "SEARCH", // and UID FETCH's PARTIAL modifier
+	"WITHIN":             "SEARCH",
+	"CONTEXT":            "CANCELUPDATE", // CONTEXT=SEARCH, CONTEXT=SORT
+	"NOTIFY":             "NOTIFY",       // RFC 5465: notify.go
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -88,6 +101,9 @@ var sessionCaps = []string{
 	"IMAP4rev2", "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 	"UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
+	"CONDSTORE", "QRESYNC", "NOTIFY",
+	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
+	"PARTIAL", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT",
 }
 
 // capabilities returns the capability list for the connection's state.
@@ -157,6 +173,16 @@ func (c *conn) cmdEnable(cmd *imap.Command) error {
 			if !c.rev2 {
 				c.rev2 = true
 				enabled = append(enabled, "IMAP4rev2")
+			}
+		case "CONDSTORE": // RFC 7162 §3.1
+			if !c.condstore {
+				c.condstore = true
+				enabled = append(enabled, "CONDSTORE")
+			}
+		case "QRESYNC": // RFC 7162 §3.2.3: implies CONDSTORE
+			if !c.qresync {
+				c.qresync, c.condstore = true, true
+				enabled = append(enabled, "QRESYNC")
 			}
 		}
 	}

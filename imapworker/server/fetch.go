@@ -22,6 +22,11 @@ type fetchPlan struct {
 	date    bool   // INTERNALDATE requested
 	uid     bool   // UID requested
 	buf     msgBuf // holds the message or header read, reused across messages
+
+	// RFC 7162 §3.1.4: MODSEQ requested; or sent with every response
+	// (CHANGEDSINCE), or with those that carry FLAGS once CONDSTORE is
+	// enabled.
+	modseq, autoModSeq, modseqWithFlags bool
 }
 
 func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
@@ -35,6 +40,8 @@ func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
 		case "INTERNALDATE":
 			p.date = true
 		case "RFC822.SIZE":
+		case "MODSEQ":
+			p.modseq = true
 		case "ENVELOPE", "BODYSTRUCTURE":
 			// From the cache, else parsed on demand.
 		case "RFC822.HEADER":
@@ -75,9 +82,21 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 	if cmd.UID {
 		plan.uid = true // RFC 9051 §6.4.9: UID FETCH always returns UID
 	}
+	if err := c.fetchModifiers(cmd, args, plan); err != nil {
+		return err
+	}
 	idx, err := c.seqIndexes(args.Seq, cmd.UID)
 	if err != nil {
 		return err
+	}
+	if idx, err = c.changedSince(cmd, args, idx); err != nil {
+		return err
+	}
+	if args.Partial != nil {
+		if !cmd.UID {
+			return badf("PARTIAL is a UID FETCH modifier") // RFC 9394 §3.3
+		}
+		idx = window(idx, args.Partial)
 	}
 	s := c.mbox
 	var seenNow map[uint32]bool
@@ -98,7 +117,7 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 			s.own()
 			for _, u := range ups {
 				if i := s.index(u.UID); i >= 0 {
-					s.msgs[i].Flags = u.Flags
+					s.msgs[i].Flags, s.msgs[i].ModSeq = u.Flags, u.ModSeq
 					seenNow[u.UID] = true
 				}
 			}
@@ -193,9 +212,13 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 			b = append(b, ' ')
 		}
 	}
-	if plan.uid {
+	if plan.uid || (seenNow && c.qresync) { // RFC 7162 §3.2.4
 		b = append(b, "UID "...)
 		b = strconv.AppendUint(b, uint64(m.UID), 10)
+	}
+	if !plan.modseq && (plan.autoModSeq || (plan.modseqWithFlags && (plan.flags || seenNow))) {
+		sp()
+		b = appendModSeq(b, m.ModSeq)
 	}
 	if seenNow && !plan.flags {
 		sp()
@@ -207,6 +230,9 @@ func (c *conn) fetchOne(i int, date time.Time, plan *fetchPlan, seenNow bool) er
 		switch it.Name {
 		case "UID":
 			continue
+		case "MODSEQ":
+			sp()
+			b = appendModSeq(b, m.ModSeq)
 		case "FLAGS":
 			sp()
 			b = append(b, "FLAGS "...)

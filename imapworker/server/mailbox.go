@@ -12,8 +12,9 @@ import (
 // RFC 9051 §6.3.2 SELECT, §6.3.3 EXAMINE.
 func (c *conn) cmdSelect(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Select)
-	if len(args.Params) > 0 {
-		return badf("SELECT parameters not supported")
+	opts, err := c.parseSelectParams(args.Params)
+	if err != nil {
+		return err
 	}
 	name := c.mailboxName(args.Mailbox)
 	if c.mbox != nil {
@@ -27,6 +28,11 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 		return err
 	}
 	s := &selected{h: h, name: h.Name(), readOnly: h.ReadOnly(), recent: slices.Clone(h.Recent()), ghosts: map[uint32]bool{}}
+	s.safeHMS = h.HighestModSeq()
+	s.nomodseq = s.safeHMS == 0
+	if opts.condstore {
+		c.condstore = true // RFC 7162 §3.1.8
+	}
 	s.msgs, s.shared = h.Messages(), true
 	s.keywords = h.Keywords()
 	var firstUnseen int
@@ -68,6 +74,12 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 	}
 	c.write(b)
 	c.out = b
+	c.selectModSeq()
+	if opts.qresync != nil {
+		if err := c.qresyncSelect(opts.qresync); err != nil {
+			return err
+		}
+	}
 	code := "READ-WRITE"
 	if s.readOnly {
 		code = "READ-ONLY"
@@ -94,6 +106,7 @@ func (c *conn) cmdCreate(cmd *imap.Command) error {
 	if err := c.user.Create(name, special); err != nil {
 		return err
 	}
+	c.notifyOwn()
 	c.ok(cmd, "", "CREATE completed")
 	return nil
 }
@@ -108,6 +121,7 @@ func (c *conn) cmdDelete(cmd *imap.Command) error {
 	if err := c.user.Delete(name); err != nil {
 		return err
 	}
+	c.notifyOwn()
 	c.ok(cmd, "", "DELETE completed")
 	return nil
 }
@@ -119,6 +133,8 @@ func (c *conn) cmdRename(cmd *imap.Command) error {
 	if err := c.user.Rename(from, to); err != nil {
 		return err
 	}
+	renames.add(c.user, from, to)
+	c.notifyOwn()
 	c.ok(cmd, "", "RENAME completed")
 	return nil
 }
@@ -129,6 +145,7 @@ func (c *conn) cmdSubscribe(cmd *imap.Command) error {
 	if err := c.user.Subscribe(c.mailboxName(args.Mailbox)); err != nil {
 		return err
 	}
+	c.notifyOwn()
 	c.ok(cmd, "", "SUBSCRIBE completed")
 	return nil
 }
@@ -139,6 +156,7 @@ func (c *conn) cmdUnsubscribe(cmd *imap.Command) error {
 	if err := c.user.Unsubscribe(c.mailboxName(args.Mailbox)); err != nil {
 		return err
 	}
+	c.notifyOwn()
 	c.ok(cmd, "", "UNSUBSCRIBE completed")
 	return nil
 }
@@ -172,6 +190,8 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 			b = strconv.AppendUint(b, uint64(st.Recent), 10)
 		case "APPENDLIMIT":
 			b = strconv.AppendInt(b, c.appendMax, 10)
+		case "HIGHESTMODSEQ": // RFC 7162 §3.1.7
+			b = strconv.AppendUint(b, st.HighestModSeq, 10)
 		}
 	}
 	return append(b, ")\r\n"...)
@@ -180,7 +200,7 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 func checkStatusItems(items []string) error {
 	for _, it := range items {
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT", "HIGHESTMODSEQ":
 		default:
 			return badf("unknown STATUS item " + it)
 		}
@@ -193,6 +213,9 @@ func (c *conn) cmdStatus(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Status)
 	if err := checkStatusItems(args.Items); err != nil {
 		return err
+	}
+	if slices.Contains(args.Items, "HIGHESTMODSEQ") {
+		c.enableCondStore() // RFC 7162 §3.1
 	}
 	name := c.mailboxName(args.Mailbox)
 	st, err := c.user.Status(name)
@@ -243,6 +266,7 @@ func (c *conn) cmdAppend(cmd *imap.Command) error {
 	if err != nil {
 		return tryCreate(err)
 	}
+	c.notifyOwnStatus(name)
 	code := "APPENDUID " + strconv.FormatUint(uint64(uv), 10) + " " + strconv.FormatUint(uint64(uid), 10)
 	c.ok(cmd, code, "APPEND completed")
 	return nil

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"net"
+	"strings"
 	"time"
 
 	"imapd/imapworker/imap"
@@ -78,7 +79,7 @@ func (c *conn) cmdStartTLS(cmd *imap.Command) error {
 	hctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
-		c.log.Info("STARTTLS handshake failed", "err", err)
+		c.log.Info("STARTTLS handshake failed", "err", err, "hint", HandshakeHint(err))
 		return errLogout
 	}
 	c.nc = tc
@@ -92,10 +93,11 @@ func (c *conn) cmdStartTLS(cmd *imap.Command) error {
 
 // RFC 9051 §6.2.3: LOGIN.
 func (c *conn) cmdLogin(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Login)
 	if !c.authAllowed() {
+		c.log.Info("cleartext login refused", "code", "PRIVACYREQUIRED", "user", args.User)
 		return no("PRIVACYREQUIRED", "LOGIN disabled without TLS")
 	}
-	args := cmd.Args.(*imap.Login)
 	return c.authenticate(cmd, AuthRequest{Mechanism: "LOGIN", User: args.User, Password: args.Password}, false)
 }
 
@@ -106,6 +108,7 @@ func (c *conn) cmdAuthenticate(cmd *imap.Command) error {
 		return no("CANNOT", "unsupported authentication mechanism")
 	}
 	if !c.authAllowed() {
+		c.log.Info("cleartext authentication refused", "code", "PRIVACYREQUIRED", "mechanism", args.Mechanism)
 		return no("PRIVACYREQUIRED", "authentication disabled without TLS")
 	}
 	var resp string
@@ -162,4 +165,24 @@ func (c *conn) authenticate(cmd *imap.Command, req AuthRequest, sasl bool) error
 	}
 	c.login = &Login{Tag: cmd.Tag, User: user, SASL: sasl, Pending: bytes.Clone(c.r.Buffered())}
 	return errLoggedIn
+}
+
+// HandshakeHint says what a TLS handshake error usually means, for the log:
+// Go reports a client that refused our certificate (self-signed, wrong
+// name) as "bad record MAC" or an alert, which sends admins looking in the
+// wrong place.
+func HandshakeHint(err error) string {
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "bad record MAC"), strings.Contains(msg, "bad certificate"),
+		strings.Contains(msg, "unknown certificate authority"), strings.Contains(msg, "certificate unknown"):
+		return "the client probably rejected the certificate (self-signed, expired or for another name)"
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return "the client spoke cleartext to a TLS port"
+	case strings.Contains(msg, "no cipher suite supported"), strings.Contains(msg, "protocol version not supported"),
+		strings.Contains(msg, "unsupported versions"):
+		return "the client offers only old TLS versions or ciphers"
+	case strings.Contains(msg, "EOF"), strings.Contains(msg, "connection reset"):
+		return "the client closed the connection during the handshake"
+	}
+	return ""
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,6 +244,12 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 	case imap.SearchHeader:
 		mt := mime.NewMatcher(k.Value)
 		field := k.Field
+		if isAddressField(field) {
+			return func(m *searchMsg) bool {
+				p := m.shPart()
+				return p != nil && mt.AddressContains(p, field)
+			}, nil
+		}
 		if isSHField(field) {
 			return func(m *searchMsg) bool {
 				p := m.shPart()
@@ -267,6 +272,8 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 			p := m.part()
 			return p != nil && mt.TextContains(p)
 		}, nil
+	case imap.SearchModSeq:
+		return c.compileModSeq(k)
 	}
 	return nil, badf("unsupported search key")
 }
@@ -355,61 +362,62 @@ func cmpDay(t, d time.Time, op imap.SearchOp) bool {
 	}
 }
 
-// RFC 9051 §6.4.4 SEARCH, RFC 4731 ESEARCH, RFC 5182 SEARCHRES.
+// RFC 9051 §6.4.4 SEARCH, RFC 4731 ESEARCH, RFC 5182 SEARCHRES, RFC 9394
+// PARTIAL.
 func (c *conn) cmdSearch(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Search)
-	switch args.Charset {
-	case "", "UTF-8", "US-ASCII":
-	default:
-		return no("BADCHARSET (UTF-8 US-ASCII)", "unsupported charset")
+	if err := checkCharset(args.Charset, true); err != nil {
+		return err
 	}
-	var min, max, count, all, save bool
-	for _, r := range args.Return {
-		switch r {
-		case "MIN":
-			min = true
-		case "MAX":
-			max = true
-		case "COUNT":
-			count = true
-		case "ALL":
-			all = true
-		case "SAVE":
-			save = true
-		default:
-			return badf("unknown RETURN option " + r)
-		}
-	}
-	if args.ReturnGiven && !min && !max && !count && !all && !save {
-		all = true // RETURN () means ALL
-	}
-	match, err := c.compileKey(&args.Key)
+	ret, err := parseReturn(args)
 	if err != nil {
 		return err
 	}
+	if ret.update && c.mbox.contextTaken(cmd.Tag) {
+		return badf("tag already names an updating search") // RFC 5267 §4.3
+	}
+	hits, err := c.searchHits(&args.Key)
+	if err != nil {
+		return err
+	}
+	modseq := c.searchModSeqResult(&args.Key, hits)
+	if ret.given || c.rev2 {
+		ret.all = ret.all || !ret.given // rev2: SEARCH answers ESEARCH ALL
+		c.writeESearch(cmd, ret, hits, modseq)
+		if ret.update {
+			if err := c.startContext(cmd, &args.Key, nil, hits); err != nil {
+				return err
+			}
+		}
+	} else {
+		c.mbox.save(ret, hits)
+		c.writeNumbers(cmd, "* SEARCH", hits, modseq)
+	}
+	c.ok(cmd, "", "SEARCH completed")
+	return nil
+}
+
+// searchHits returns the indexes in c.mbox.msgs of the messages key
+// matches, ascending.
+func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
+	match, err := c.compileKey(key)
+	if err != nil {
+		return nil, err
+	}
 	s := c.mbox
-	var hits []uint32 // message numbers or UIDs
-	var hitUIDs []uint32
+	var hits []int
 	var failed error
-	add := func(i int) {
-		hitUIDs = append(hitUIDs, s.msgs[i].UID)
-		if cmd.UID {
-			hits = append(hits, s.msgs[i].UID)
-		} else {
-			hits = append(hits, uint32(i+1))
-		}
-	}
 	var dates []time.Time
-	if needsDates(&args.Key) && len(s.msgs) > 0 {
+	if needsDates(key) && len(s.msgs) > 0 {
 		if dates, err = s.h.InternalDates(s.uids()); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if workers := searchParallelism(); workers > 1 && len(s.msgs) >= 2*searchChunk && needsBody(&args.Key) {
+	if workers := searchParallelism(); workers > 1 && len(s.msgs) >= 2*searchChunk && needsBody(key) {
 		hit, errs := c.searchParallel(match, dates, workers)
 		for i := range s.msgs {
 			if hit[i] {
-				add(i)
+				hits = append(hits, i)
 			}
 			if err := errs[i]; err != nil && failed == nil && !s.ghosts[s.msgs[i].UID] {
 				failed = err
@@ -424,75 +432,12 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 		for i := range s.msgs {
 			sm.reset(i, &s.msgs[i])
 			if match(sm) {
-				add(i)
+				hits = append(hits, i)
 			}
 			if sm.err != nil && failed == nil && !s.ghosts[sm.m.UID] {
 				failed = sm.err
 			}
 		}
 	}
-	if failed != nil {
-		return failed
-	}
-	if save {
-		// RFC 5182 §2.1: with MIN or MAX only those are saved.
-		switch {
-		case len(hitUIDs) == 0 || (!min && !max):
-			s.saved = hitUIDs
-		default:
-			var sv []uint32
-			if min {
-				sv = append(sv, hitUIDs[0])
-			}
-			if max && (!min || len(hitUIDs) > 1) {
-				sv = append(sv, hitUIDs[len(hitUIDs)-1])
-			}
-			s.saved = sv
-		}
-		s.hasSaved = true
-	}
-	b := c.out[:0]
-	switch {
-	case args.ReturnGiven || c.rev2:
-		if !args.ReturnGiven {
-			all = true
-		}
-		if save && !min && !max && !count && !all {
-			break // RFC 5182 §2.1: SAVE alone gives no ESEARCH
-		}
-		b = append(b, `* ESEARCH (TAG `...)
-		b = imap.AppendQuoted(b, cmd.Tag)
-		b = append(b, ')')
-		if cmd.UID {
-			b = append(b, " UID"...)
-		}
-		if min && len(hits) > 0 {
-			b = append(b, " MIN "...)
-			b = strconv.AppendUint(b, uint64(slices.Min(hits)), 10)
-		}
-		if max && len(hits) > 0 {
-			b = append(b, " MAX "...)
-			b = strconv.AppendUint(b, uint64(slices.Max(hits)), 10)
-		}
-		if count {
-			b = append(b, " COUNT "...)
-			b = strconv.AppendInt(b, int64(len(hits)), 10)
-		}
-		if all && len(hits) > 0 {
-			b = append(b, " ALL "...)
-			b = imap.AppendNumSet(b, hits)
-		}
-		b = append(b, "\r\n"...)
-	default:
-		b = append(b, "* SEARCH"...)
-		for _, h := range hits {
-			b = append(b, ' ')
-			b = strconv.AppendUint(b, uint64(h), 10)
-		}
-		b = append(b, "\r\n"...)
-	}
-	c.write(b)
-	c.out = b
-	c.ok(cmd, "", "SEARCH completed")
-	return nil
+	return hits, failed
 }

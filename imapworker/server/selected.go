@@ -64,7 +64,12 @@ func (c *conn) cmdExpunge(cmd *imap.Command) error {
 		set[u] = true
 	}
 	c.sendExpunges(set)
-	c.ok(cmd, "", "EXPUNGE completed")
+	code := ""
+	if c.qresync && !c.mbox.nomodseq && len(gone) > 0 {
+		// RFC 7162 §3.2.7, §3.2.9
+		code = "HIGHESTMODSEQ " + strconv.FormatUint(c.mbox.h.HighestModSeq(), 10)
+	}
+	c.ok(cmd, code, "EXPUNGE completed")
 	return nil
 }
 
@@ -97,6 +102,9 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 	case imap.StoreRemove:
 		op = store.StoreRemove
 	}
+	if args.UnchangedSince != nil {
+		return c.cmdStoreUnchangedSince(cmd, args, uids, live, len(live) < len(idx), op, flags)
+	}
 	var ups []store.FlagUpdate
 	if len(uids) > 0 {
 		ups, err = c.mbox.h.Store(uids, op, flags)
@@ -119,24 +127,14 @@ func (c *conn) cmdStore(cmd *imap.Command) error {
 			break
 		}
 		i := live[k]
-		c.mbox.msgs[i].Flags = u.Flags
-		if args.Silent {
-			continue
+		c.mbox.msgs[i].Flags, c.mbox.msgs[i].ModSeq = u.Flags, u.ModSeq
+		// RFC 7162 §3.1.3: CONDSTORE-aware clients learn the new MODSEQ
+		// even of a .SILENT STORE.
+		if !args.Silent || (c.condstore && !c.mbox.nomodseq) {
+			c.writeStoreFetch(cmd, i, !args.Silent)
 		}
-		b := append(c.out[:0], "* "...)
-		b = strconv.AppendInt(b, int64(i+1), 10)
-		b = append(b, " FETCH ("...)
-		if cmd.UID {
-			b = append(b, "UID "...)
-			b = strconv.AppendUint(b, uint64(u.UID), 10)
-			b = append(b, ' ')
-		}
-		b = append(b, "FLAGS "...)
-		b = c.appendFlags(b, &c.mbox.msgs[i])
-		b = append(b, ")\r\n"...)
-		c.write(b)
-		c.out = b
 	}
+	c.ctxChanged(store.Changes{Flags: ups})
 	if len(live) < len(idx) {
 		return no("EXPUNGEISSUED", "some messages were expunged")
 	}
@@ -200,6 +198,7 @@ func (c *conn) cmdCopy(cmd *imap.Command) error {
 	if err != nil {
 		return tryCreate(err)
 	}
+	c.notifyOwnStatus(dest)
 	if len(res.Src) < len(uids) {
 		return no("EXPUNGEISSUED", "some messages were expunged")
 	}
@@ -222,6 +221,7 @@ func (c *conn) cmdMove(cmd *imap.Command) error {
 	if err != nil {
 		return tryCreate(err)
 	}
+	c.notifyOwnStatus(dest)
 	c.writeString("* OK [" + appendCopyUID(res) + "] Moved\r\n")
 	c.updates(true)
 	set := make(map[uint32]bool, len(res.Src))
@@ -245,7 +245,7 @@ func (c *conn) cmdIdle(cmd *imap.Command) error {
 	if c.mbox != nil {
 		changed = c.mbox.h.Changed()
 	}
-	res, ch, err := c.read(readLine, changed)
+	res, ch, err := c.read(readLine, c.idleWake(changed))
 	for {
 		if err != nil {
 			return err
@@ -253,9 +253,13 @@ func (c *conn) cmdIdle(cmd *imap.Command) error {
 		if !ch {
 			break
 		}
-		c.updates(true)
+		if c.notify != nil {
+			c.notifyCheck(true) // RFC 5465 §4: the same events as NOTIFY asked for
+		} else {
+			c.updates(true)
+		}
 		c.flush()
-		res, ch, err = c.await(changed)
+		res, ch, err = c.await(c.idleWake(changed))
 	}
 	if res.err != nil {
 		return errLogout

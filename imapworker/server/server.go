@@ -151,6 +151,10 @@ type conn struct {
 	mbox      *selected
 	out       []byte // scratch line buffer
 	appendMax int64
+
+	condstore bool         // a CONDSTORE enabling command was seen (RFC 7162 §3.1)
+	qresync   bool         // ENABLE QRESYNC (RFC 7162 §3.2.3)
+	notify    *notifyState // NOTIFY SET (RFC 5465); nil: none
 }
 
 type readKind uint8
@@ -354,8 +358,14 @@ func (c *conn) serve() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	for {
+		c.notifyDue()
 		c.maybeFlush()
-		res, _, err := c.read(readCommand, nil)
+		res, woke, err := c.read(readCommand, c.notifyWake())
+		for err == nil && woke { // RFC 5465: events between commands
+			c.notifyCheck(true)
+			c.flush()
+			res, woke, err = c.await(c.notifyWake())
+		}
 		if err != nil {
 			c.stop(true)
 			return nil
@@ -525,10 +535,10 @@ func (c *conn) ok(cmd *imap.Command, code, text string) {
 }
 
 // expungeAllowed: RFC 9051 §7.5.1, no EXPUNGE during FETCH, STORE or
-// SEARCH; the UID forms may carry them.
+// SEARCH, nor SORT or THREAD (RFC 5256 §3); the UID forms may carry them.
 func expungeAllowed(cmd *imap.Command) bool {
 	switch cmd.Name {
-	case "FETCH", "STORE", "SEARCH":
+	case "FETCH", "STORE", "SEARCH", "SORT", "THREAD":
 		return cmd.UID
 	}
 	return true

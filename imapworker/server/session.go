@@ -68,6 +68,12 @@ type selected struct {
 	keywords []string
 	saved    []uint32 // SEARCH RETURN (SAVE) result as UIDs (RFC 5182)
 	hasSaved bool
+	// RFC 7162: nomodseq when the store keeps no mod-sequences here;
+	// safeHMS the HIGHESTMODSEQ the session may announce: every change up
+	// to it has been sent (none is held back as a ghost).
+	nomodseq bool
+	safeHMS  uint64
+	contexts []*searchCtx // RETURN (UPDATE) searches (RFC 5267 §4.3)
 }
 
 // recentSet is a session's \Recent messages: ascending UIDs, 4 bytes
@@ -174,7 +180,10 @@ func (c *conn) updates(expungeOK bool) {
 			continue
 		}
 		s.own()
-		s.msgs[i].Flags = f.Flags
+		s.msgs[i].Flags, s.msgs[i].ModSeq = f.Flags, f.ModSeq
+		if c.notify != nil && c.notify.quietFlags {
+			continue // RFC 5465: FlagChange not asked for
+		}
 		b := c.out[:0]
 		b = append(b, "* "...)
 		b = strconv.AppendInt(b, int64(i+1), 10)
@@ -182,10 +191,15 @@ func (c *conn) updates(expungeOK bool) {
 		b = strconv.AppendUint(b, uint64(f.UID), 10)
 		b = append(b, " FLAGS "...)
 		b = c.appendFlags(b, &s.msgs[i])
+		if c.condstore && !s.nomodseq {
+			b = append(b, ' ')
+			b = appendModSeq(b, f.ModSeq) // RFC 7162 §3.1.4.2
+		}
 		b = append(b, ")\r\n"...)
 		c.write(b)
 		c.out = b
 	}
+	c.ctxChanged(ch)
 	for _, uid := range ch.Expunged {
 		if s.index(uid) >= 0 {
 			s.ghosts[uid] = true
@@ -195,15 +209,22 @@ func (c *conn) updates(expungeOK bool) {
 		c.sendExpunges(s.ghosts)
 		clear(s.ghosts)
 	}
+	if len(s.ghosts) == 0 {
+		s.safeHMS = s.h.HighestModSeq()
+	}
 }
 
 // sendExpunges removes uids from the view, sending EXPUNGE for each with
 // sequence numbers from the highest down, so none needs adjusting.
 func (c *conn) sendExpunges(uids map[uint32]bool) {
 	s := c.mbox
+	if c.qresync && !s.nomodseq {
+		c.writeVanished(uids)
+	}
+	c.ctxExpunging(uids)
 	b := c.out[:0]
 	for i := len(s.msgs) - 1; i >= 0; i-- {
-		if uids[s.msgs[i].UID] {
+		if uids[s.msgs[i].UID] && (!c.qresync || s.nomodseq) {
 			b = append(b, "* "...)
 			b = strconv.AppendInt(b, int64(i+1), 10)
 			b = append(b, " EXPUNGE\r\n"...)

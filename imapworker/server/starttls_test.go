@@ -8,7 +8,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,4 +61,21 @@ func TestStartTLS(t *testing.T) {
 	c2 := ts2.dial()
 	c2.line()
 	c2.expectDo("b1 STARTTLS", "b1 BAD STARTTLS not available")
+}
+
+// A handshake error gets a hint an admin can act on: Go's "bad record MAC"
+// is most often a client that refused the certificate.
+func TestHandshakeHint(t *testing.T) {
+	for err, want := range map[string]string{
+		"local error: tls: bad record MAC":                     "the client probably rejected the certificate",
+		"remote error: tls: bad certificate":                   "the client probably rejected the certificate",
+		"tls: first record does not look like a TLS handshake": "the client spoke cleartext to a TLS port",
+		"tls: client offered only unsupported versions: [301]": "the client offers only old TLS versions or ciphers",
+		"EOF":            "the client closed the connection during the handshake",
+		"something else": "",
+	} {
+		if got := HandshakeHint(errors.New(err)); !strings.HasPrefix(got, want) || (want == "" && got != "") {
+			t.Errorf("%q: hint %q, want %q", err, got, want)
+		}
+	}
 }

@@ -109,7 +109,9 @@ func TestStateMatrix(t *testing.T) {
 		"STATUS": "STATUS INBOX (MESSAGES)", "APPEND": "APPEND INBOX {1+}\r\nx", "IDLE": "IDLE",
 		"CHECK": "CHECK", "CLOSE": "CLOSE", "UNSELECT": "UNSELECT", "EXPUNGE": "EXPUNGE",
 		"SEARCH": "SEARCH ALL", "FETCH": "FETCH 1 FLAGS", "STORE": `STORE 1 +FLAGS (\Seen)`,
-		"COPY": "COPY 1 Trash", "MOVE": "MOVE 1 Trash",
+		"COPY": "COPY 1 Trash", "MOVE": "MOVE 1 Trash", "NOTIFY": "NOTIFY NONE",
+		"SORT": "SORT (DATE) UTF-8 ALL", "THREAD": "THREAD REFERENCES UTF-8 ALL",
+		"CANCELUPDATE": `CANCELUPDATE "x"`,
 	}
 	for name := range commands {
 		if _, ok := examples[name]; !ok {

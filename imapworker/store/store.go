@@ -241,26 +241,34 @@ type Status struct {
 	Unseen      uint32 // messages without \Seen
 	Deleted     uint32 // messages with \Deleted
 	Size        int64  // sum of RFC822.SIZE
+	// HighestModSeq is the mailbox's highest mod-sequence (RFC 7162
+	// §3.1.7), 0 when the store keeps none for it.
+	HighestModSeq uint64
 }
 
 // MessageInfo is what a session knows about a message without opening it.
 // The internal date is not here: a store may learn it lazily (see
-// Mailbox.InternalDates). Fields are ordered for packing (48 bytes): a
+// Mailbox.InternalDates). Fields are ordered for packing (56 bytes): a
 // session of a 100,000-message folder may hold 100,000 of these.
 type MessageInfo struct {
 	Flags Flags
 	Size  int64
-	UID   uint32
+	// ModSeq is the mod-sequence of the message's last change: its
+	// arrival or a change of its flags (RFC 7162 §3.1); 0 when the
+	// mailbox keeps none (Mailbox.HighestModSeq is 0).
+	ModSeq uint64
+	UID    uint32
 	// Recent is true in exactly one handle: the first one to learn of the
 	// message (RFC 3501 \Recent). Only in Changes.New: at Select see
 	// Mailbox.Recent.
 	Recent bool
 }
 
-// FlagUpdate is a message's complete new flags.
+// FlagUpdate is a message's complete new flags and their mod-sequence.
 type FlagUpdate struct {
-	UID   uint32
-	Flags Flags
+	UID    uint32
+	Flags  Flags
+	ModSeq uint64
 }
 
 // Changes are what happened in a mailbox since the handle last looked,
@@ -385,8 +393,26 @@ type Mailbox interface {
 	// SELECT need not touch every message and callers ask in batches.
 	InternalDates(uids []uint32) ([]time.Time, error)
 	// Store changes flags of the messages that still exist among uids and
-	// returns their new flags in uids' order.
+	// returns their new flags in uids' order. A message whose flags change
+	// gets a new mod-sequence; one whose flags stay keeps its own.
 	Store(uids []uint32, op StoreOp, flags Flags) ([]FlagUpdate, error)
+	// StoreUnchangedSince is Store for the messages among uids whose
+	// mod-sequence is at most since, tested and changed atomically
+	// (RFC 7162 §3.1.3 UNCHANGEDSINCE); the others are left alone and
+	// returned in modified, ascending.
+	StoreUnchangedSince(uids []uint32, op StoreOp, flags Flags, since uint64) (ups []FlagUpdate, modified []uint32, err error)
+
+	// HighestModSeq is the highest mod-sequence of the mailbox as of the
+	// last Select or Poll (RFC 7162 §3.1.2.1): every change up to it has
+	// been reported to this handle. 0 means the store keeps no
+	// mod-sequences for this mailbox ([NOMODSEQ]).
+	HighestModSeq() uint64
+	// Vanished returns the UIDs expunged with a mod-sequence above since,
+	// ascending (RFC 7162 §3.2.5.1). Stores keep a bounded history:
+	// complete is false when some expunges after since may have been
+	// forgotten, and the caller must then treat every UID it asked about
+	// that no longer exists as expunged (§3.2.6).
+	Vanished(since uint64) (uids []uint32, complete bool, err error)
 	// Expunge removes messages flagged \Deleted: all of them when uids is
 	// nil, else only those among uids. It returns the removed UIDs,
 	// ascending.

@@ -90,6 +90,27 @@ func (c *Client) Reload() error {
 	return err
 }
 
+// AuthTest checks user's password as a login would.
+func (c *Client) AuthTest(user string, password []byte) (*pb.AuthTestResult, error) {
+	r, err := c.Do(&pb.CtlRequest{Op: &pb.CtlRequest_AuthTest{AuthTest: &pb.CtlAuthTest{User: user, Password: password}}})
+	if err != nil {
+		return nil, err
+	}
+	if r.AuthTest == nil {
+		return nil, errors.New("control: auth test reply without a result")
+	}
+	return r.AuthTest, nil
+}
+
+// Who lists the server's connections.
+func (c *Client) Who() ([]*pb.SessionInfo, error) {
+	r, err := c.Do(&pb.CtlRequest{Op: &pb.CtlRequest_Who{Who: &pb.CtlWho{}}})
+	if err != nil {
+		return nil, err
+	}
+	return r.Who, nil
+}
+
 // Kick ends every session of user and returns how many there were.
 func (c *Client) Kick(user string) (int, error) {
 	r, err := c.Do(&pb.CtlRequest{Op: &pb.CtlRequest_Kick{Kick: &pb.CtlKick{User: user}}})

@@ -35,6 +35,10 @@ type Handler interface {
 	Reload() error
 	// Kick ends every session of user and says how many there were.
 	Kick(user string) (int, error)
+	// AuthTest checks a password as a login would, without a session.
+	AuthTest(user string, password []byte) (*pb.AuthTestResult, error)
+	// Who lists the connections, before and after login.
+	Who() []*pb.SessionInfo
 }
 
 // ErrVersion reports a peer speaking another control protocol version.

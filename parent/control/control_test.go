@@ -58,6 +58,15 @@ func (h *fakeHandler) Reload() error {
 	return h.reloadErr
 }
 
+func (h *fakeHandler) AuthTest(user string, pw []byte) (*pb.AuthTestResult, error) {
+	if string(pw) == "right" {
+		return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_OK, User: user}, nil
+	}
+	return &pb.AuthTestResult{Result: pb.AuthResult_AUTH_FAILED, Reason: "wrong password"}, nil
+}
+
+func (h *fakeHandler) Who() []*pb.SessionInfo { return []*pb.SessionInfo{{ConnId: 1, User: "alice"}} }
+
 func (h *fakeHandler) Kick(user string) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

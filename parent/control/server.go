@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -89,7 +91,14 @@ func Serve(ctx context.Context, path string, statusGID int, h Handler, log *slog
 		<-ctx.Done()
 		stop()
 	}()
-	log.Info("control socket listening", "group", statusGID)
+	group := "none (root only)"
+	if statusGID >= 0 {
+		group = strconv.Itoa(statusGID)
+		if g, err := user.LookupGroupId(group); err == nil {
+			group = g.Name
+		}
+	}
+	log.Info("control socket listening", "group", group)
 	return stop, nil
 }
 
@@ -227,6 +236,7 @@ func (s *server) handle(log *slog.Logger, uid uint32, member func() bool, env *p
 		}
 		log.Info("control: reload requested")
 		if err := s.h.Reload(); err != nil {
+			log.Warn("control: reload failed, configuration unchanged", "error", err.Error())
 			return fail("reload failed, configuration unchanged: %v", err)
 		}
 		reply.Ok, reply.Message = true, "reloaded"
@@ -247,6 +257,29 @@ func (s *server) handle(log *slog.Logger, uid uint32, member func() bool, env *p
 		}
 		// Client.Kick reads the count back from the leading number.
 		reply.Ok, reply.Message = true, fmt.Sprintf("%d sessions of %q ended", n, user)
+		return reply, true
+	case *pb.CtlRequest_AuthTest:
+		// It answers whether a password is right: root's question only.
+		if !s.admin(uid) {
+			log.Warn("control: auth test denied")
+			return fail("permission denied: auth test needs root")
+		}
+		user := op.AuthTest.GetUser()
+		if user == "" {
+			return fail("auth test: no user given")
+		}
+		r, err := s.h.AuthTest(user, op.AuthTest.GetPassword())
+		if err != nil {
+			return fail("auth test %q: %v", user, err)
+		}
+		reply.Ok, reply.AuthTest = true, r
+		return reply, true
+	case *pb.CtlRequest_Who:
+		if !s.admin(uid) && !member() {
+			log.Warn("control: who denied")
+			return fail("permission denied: who needs root or the control socket's group")
+		}
+		reply.Ok, reply.Who = true, s.h.Who()
 		return reply, true
 	default:
 		return fail("unknown control request")

@@ -3,7 +3,8 @@
 # Dovecot. As root: creates the user ibench, builds imapd and imapbench,
 # starts both servers on loopback with the same passwd-file, runs
 # `imapbench folder` (arguments are passed on, e.g. -messages 2000), stops
-# them. Everything lives under $BENCH_DIR (default /var/tmp/imapbench); the
+# them; the table includes SORT, THREAD and PARTIAL paging, first and repeated
+# (issue 13). Everything lives under $BENCH_DIR (default /var/tmp/imapbench); the
 # generated folder is cached there (about 3.5 GB for 100,000 messages).
 #
 #   tests/bench/folder.sh                    # the full run, 100,000 messages

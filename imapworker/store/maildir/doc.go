@@ -12,8 +12,10 @@
 // Each folder directory holds cur/ new/ tmp/, Dovecot's dovecot-uidlist (v3)
 // and dovecot-keywords, and imapd's own imapd.index and imapd.cache, which
 // are caches only: they are checked against the directories' mtimes and the
-// uidlist and rebuilt when they disagree or are corrupt. dovecot.index* files
-// are left alone.
+// uidlist and rebuilt when they disagree or are corrupt; and imapd.modseq,
+// the RFC 7162 mod-sequences and expunge history, which is not a cache
+// (modseq.go, docs/design.md#mod-sequences). dovecot.index* files are left
+// alone.
 //
 // Mailbox names: clients see UTF-8 names with "/" as the delimiter. On disk
 // each level is stored in modified UTF-7 (RFC 3501 §5.1.3), as Dovecot does

@@ -23,7 +23,7 @@ import (
 )
 
 // msg is one message of a folder. Fields are ordered for packing: a
-// 100,000-message folder keeps 100,000 of these (80 bytes each).
+// 100,000-message folder keeps 100,000 of these (88 bytes each).
 type msg struct {
 	uid     uint32
 	inNew   bool   // file is in new/, not cur/
@@ -35,6 +35,7 @@ type msg struct {
 	date    int64  // internal date, Unix nanoseconds (file mtime); 0 until stat-ed
 	letters string // flag letters of the ":2," info, sorted
 	ext     string // dovecot-uidlist fields before ':'
+	modseq  uint64 // RFC 7162 mod-sequence; 0 until reconcile gives one (modseq.go)
 }
 
 // base is the file name before ':', the message's lasting identity.
@@ -106,6 +107,8 @@ type folder struct {
 
 	locks []*dotlock // held by the running operation (keepLock)
 
+	ms msState // mod-sequences (modseq.go)
+
 	cache      *cacheFile
 	indexDirty bool
 	indexTimer *time.Timer
@@ -171,12 +174,23 @@ func (f *folder) refresh() error {
 	newSt, _ := statStamp(f.sub("new"))
 	kwSt, _ := statStamp(f.sub(keywordsName))
 	if ulSt == f.ulSt && curSt == f.curSt && newSt == f.newSt && kwSt == f.kwSt {
-		return nil
+		if f.ms.current() {
+			return nil
+		}
+		// Loaded from a current index: the mod-sequences are read under
+		// the lock, the directories are not.
+		l, err := lockDir(f.path)
+		if err != nil {
+			return err
+		}
+		defer l.unlock()
+		return f.reconcile()
 	}
-	// Try without the lock first: flag renames by others need no UIDs.
-	// A first scan without a uidlist will give every file its UID: it
-	// takes the lock at once rather than read the directories twice.
-	if len(f.msgs) > 0 || ulSt != (stamp{}) {
+	// Try without the lock first: renames by others that change no flags
+	// need no UIDs and no mod-sequences. A first scan without a uidlist
+	// will give every file its UID: it takes the lock at once rather than
+	// read the directories twice.
+	if f.ms.current() && (len(f.msgs) > 0 || ulSt != (stamp{})) {
 		if ok, err := f.scan(false); err != nil || ok {
 			return err
 		}
@@ -186,8 +200,15 @@ func (f *folder) refresh() error {
 		return err
 	}
 	defer l.unlock()
-	_, err = f.scan(true)
-	return err
+	return f.scanLocked()
+}
+
+// scanLocked is scan under the lock, then mod-sequences for what changed.
+func (f *folder) scanLocked() error {
+	if _, err := f.scan(true); err != nil {
+		return err
+	}
+	return f.reconcile()
 }
 
 // load reads the folder for the first time in this process, from the
@@ -533,7 +554,9 @@ func (f *folder) scan(locked bool) (bool, error) {
 			break
 		}
 	}
-	if !locked && (dup || missing || unknown || !f.ul.complete || noUidlist) {
+	if !locked && (dup || missing || unknown || !f.ul.complete || noUidlist || len(fresh) > 0 || f.lettersChanged(seen)) {
+		// New files and flag changes need mod-sequences, given under
+		// the lock (modseq.go).
 		return false, nil
 	}
 	if noUidlist && len(fresh) == 0 {
@@ -594,6 +617,20 @@ func (f *folder) scan(locked bool) (bool, error) {
 	}
 	f.markIndexDirty()
 	return true, nil
+}
+
+// lettersChanged reports whether a file in seen has other flags than the
+// message of its base.
+func (f *folder) lettersChanged(seen map[string]dirEnt) bool {
+	for _, m := range f.msgs {
+		if e, ok := seen[m.base()]; ok && e.name != m.name {
+			_, info := splitName(e.name)
+			if sortLetters(infoFlags(info)) != m.letters {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // adopt gives UIDs to files new to this process: the UID the uidlist
@@ -673,6 +710,7 @@ func (f *folder) insert(ms []*msg) {
 		return
 	}
 	f.byBase.add(ms)
+	f.msAdded(ms)
 	for _, m := range ms {
 		if m.recent {
 			f.mayRecent = true
@@ -913,10 +951,10 @@ func (f *folder) withLock(fn func() error) error {
 	defer l.unlock()
 	f.locks = []*dotlock{l}
 	defer func() { f.locks = nil }()
-	if _, err := f.scan(true); err != nil {
+	if err := f.scanLocked(); err != nil {
 		return err
 	}
-	err = fn()
+	err = errors.Join(fn(), f.reconcile())
 	if st, serr := statStamp(f.sub("cur")); serr == nil {
 		f.curSt = st
 	}
@@ -924,12 +962,16 @@ func (f *folder) withLock(fn func() error) error {
 }
 
 func (f *folder) logFlag(uid uint32, origin *mailbox) {
+	if m := f.lookup(uid); m != nil {
+		f.msChanged(m)
+	}
 	f.seq++
 	f.flagLog = append(f.flagLog, logEnt{f.seq, uid, origin})
 	f.notify(origin)
 }
 
 func (f *folder) logExpunge(uid uint32, origin *mailbox) {
+	f.ms.gone = append(f.ms.gone, uid)
 	f.seq++
 	f.expLog = append(f.expLog, logEnt{f.seq, uid, origin})
 	f.notify(origin)
@@ -1081,7 +1123,7 @@ func (f *folder) sharedSnapshot() []store.MessageInfo {
 	}
 	snap := make([]store.MessageInfo, len(f.msgs))
 	for i, m := range f.msgs {
-		snap[i] = store.MessageInfo{UID: m.uid, Flags: f.flagsOf(m), Size: m.vsize}
+		snap[i] = store.MessageInfo{UID: m.uid, Flags: f.flagsOf(m), Size: m.vsize, ModSeq: m.modseq}
 	}
 	f.snap, f.snapAt = snap, [2]uint64{f.seq, f.kwGen}
 	return snap

@@ -460,7 +460,7 @@ func (c *cacheFile) scan() {
 
 // cacheKeys are the keys the IMAP engine uses: a folder of 100,000
 // messages has several records each, which then share one string.
-var cacheKeys = []string{"env", "env7", "bs", "bs7", "body", "body7", "sh"}
+var cacheKeys = []string{"env", "env7", "bs", "bs7", "body", "body7", "sh", "sk"}
 
 func internKey[T string | []byte](b T) string {
 	for _, k := range cacheKeys {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -25,6 +26,7 @@ type mailbox struct {
 	kwGen    uint64
 	maxUID   uint32 // highest UID this handle has reported
 	uidNext  uint32
+	hms      uint64              // HighestModSeq as of the last Select or Poll
 	snapshot []store.MessageInfo // shared with other handles: read only
 	recent   []uint32            // UIDs in snapshot this handle claimed \Recent for
 	closed   bool
@@ -63,7 +65,7 @@ func (h *mailbox) Keywords() []string {
 
 // info describes m to this handle, claiming \Recent if nobody has.
 func (h *mailbox) info(m *msg) store.MessageInfo {
-	mi := store.MessageInfo{UID: m.uid, Flags: h.f.flagsOf(m), Size: m.vsize}
+	mi := store.MessageInfo{UID: m.uid, Flags: h.f.flagsOf(m), Size: m.vsize, ModSeq: m.modseq}
 	// EXAMINE leaves \Recent for a read-write session to claim.
 	if !h.readOnly {
 		mi.Recent, m.recent = m.recent, false
@@ -94,7 +96,7 @@ func (h *mailbox) Poll() (store.Changes, error) {
 		}
 		seen[e.uid] = true
 		if m := f.lookup(e.uid); m != nil {
-			c.Flags = append(c.Flags, store.FlagUpdate{UID: m.uid, Flags: f.flagsOf(m)})
+			c.Flags = append(c.Flags, store.FlagUpdate{UID: m.uid, Flags: f.flagsOf(m), ModSeq: m.modseq})
 		}
 	}
 	sort.Slice(c.Flags, func(i, j int) bool { return c.Flags[i].UID < c.Flags[j].UID })
@@ -113,6 +115,7 @@ func (h *mailbox) Poll() (store.Changes, error) {
 	}
 	h.seq = f.seq
 	h.uidNext = f.ul.nextUID
+	h.hms = f.ms.highest()
 	if n := len(f.msgs); n > 0 && f.msgs[n-1].uid > h.maxUID {
 		h.maxUID = f.msgs[n-1].uid
 	}
@@ -252,21 +255,52 @@ func (b bytesContent) Size() int64   { return int64(len(b)) }
 func (b bytesContent) Close() error  { return nil }
 func (b bytesContent) Bytes() []byte { return b }
 
+// HighestModSeq implements store.Mailbox.
+func (h *mailbox) HighestModSeq() uint64 {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	return h.hms
+}
+
+// Vanished implements store.Mailbox from imapd.modseq's expunge history.
+func (h *mailbox) Vanished(since uint64) ([]uint32, bool, error) {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	uids, complete := h.f.vanishedSince(since)
+	return uids, complete, nil
+}
+
 // Store implements store.Mailbox: a flag change is a rename of the file
 // under the lock (Maildir's ":2," info).
 func (h *mailbox) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]store.FlagUpdate, error) {
+	ups, _, err := h.store(uids, op, flags, nil)
+	return ups, err
+}
+
+// StoreUnchangedSince implements store.Mailbox: the mod-sequences are
+// compared under the lock, after reading what other processes logged.
+func (h *mailbox) StoreUnchangedSince(uids []uint32, op store.StoreOp, flags store.Flags, since uint64) ([]store.FlagUpdate, []uint32, error) {
+	return h.store(uids, op, flags, &since)
+}
+
+func (h *mailbox) store(uids []uint32, op store.StoreOp, flags store.Flags, since *uint64) ([]store.FlagUpdate, []uint32, error) {
 	if h.readOnly {
-		return nil, store.ErrReadOnly
+		return nil, nil, store.ErrReadOnly
 	}
 	f := h.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []store.FlagUpdate
+	var modified []uint32
 	err := f.withLock(func() error {
 		for i, uid := range uids {
 			f.keepLock(i)
 			m := f.lookup(uid)
 			if m == nil {
+				continue
+			}
+			if since != nil && m.modseq > *since {
+				modified = append(modified, uid)
 				continue
 			}
 			nf := f.flagsOf(m).Apply(op, flags)
@@ -297,8 +331,15 @@ func (h *mailbox) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]s
 		}
 		return nil
 	})
+	// withLock gave the changed messages their mod-sequences.
+	for i := range out {
+		if m := f.lookup(out[i].UID); m != nil {
+			out[i].ModSeq = m.modseq
+		}
+	}
+	slices.Sort(modified)
 	f.markIndexDirty()
-	return out, err
+	return out, modified, err
 }
 
 // Expunge implements store.Mailbox.
@@ -598,7 +639,7 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 		f.locks = append(f.locks, l2)
 	}
 	for _, x := range []*folder{first, second} {
-		if _, err := x.scan(true); err != nil {
+		if err := x.scanLocked(); err != nil {
 			return store.CopyResult{}, err
 		}
 	}
@@ -658,6 +699,10 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 		f.drop(dead, h)
 		df.insert(added)
 		moveErr = errors.Join(moveErr, f.compactUidlist())
+	}
+	moveErr = errors.Join(moveErr, first.reconcile())
+	if second != first {
+		moveErr = errors.Join(moveErr, second.reconcile())
 	}
 	for _, x := range []*folder{first, second} {
 		if st, err := statStamp(x.sub("cur")); err == nil {

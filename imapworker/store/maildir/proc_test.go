@@ -135,10 +135,14 @@ func workload(u *User, prefix string, seed int64, ops int, say func(string, ...a
 			own = append(own[:k], own[k+1:]...)
 		default:
 			say("B S %s", own[k].id)
-			if _, err := mb.Store([]uint32{own[k].uid}, store.StoreAdd, store.Flags{System: store.FlagSeen, Keywords: []string{"kw" + strconv.Itoa(rng.Intn(3))}}); err != nil {
+			ups, err := mb.Store([]uint32{own[k].uid}, store.StoreAdd, store.Flags{System: store.FlagSeen, Keywords: []string{"kw" + strconv.Itoa(rng.Intn(3))}})
+			if err != nil {
 				return err
 			}
 			say("S %s %d", own[k].id, own[k].uid)
+			for _, up := range ups { // for TestModSeqCrash
+				say("MS %d %d %s", up.UID, up.ModSeq, flagToken(up.Flags))
+			}
 		}
 		if rng.Intn(4) == 0 {
 			if _, err := mb.Poll(); err != nil {

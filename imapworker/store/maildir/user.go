@@ -192,6 +192,7 @@ func (u *User) forget(name string) {
 		f.loaded = false
 		f.msgs = nil
 		f.byBase = nil
+		f.msForget()
 		f.u.w.unwatch(f)
 		f.notify(nil)
 		f.mu.Unlock()
@@ -627,7 +628,7 @@ func (u *User) Status(name string) (store.Status, error) {
 	if err := f.refresh(); err != nil {
 		return store.Status{}, err
 	}
-	s := store.Status{Messages: uint32(len(f.msgs)), UIDNext: f.ul.nextUID, UIDValidity: f.ul.uidValidity}
+	s := store.Status{Messages: uint32(len(f.msgs)), UIDNext: f.ul.nextUID, UIDValidity: f.ul.uidValidity, HighestModSeq: f.ms.highest()}
 	for _, m := range f.msgs {
 		if m.recent {
 			s.Recent++
@@ -761,6 +762,7 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	h.seq = f.seq
 	h.kwGen = f.kwGen
 	h.uidNext = f.ul.nextUID
+	h.hms = f.ms.highest()
 	// Every handle of an unchanged folder shares one snapshot; the
 	// \Recent messages this handle claims are kept apart (RFC 3501
 	// §2.3.2: EXAMINE leaves them for a read-write session).

@@ -7,6 +7,7 @@ package memstore
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -57,7 +58,21 @@ type mbox struct {
 	msgs        []*msg // ascending UID
 	keywords    []string
 	handles     map[*handle]struct{}
+	// RFC 7162: modseq is the highest mod-sequence given out; vanished
+	// the expunged UIDs with theirs, the oldest dropped past vanishedMax,
+	// vanFloor the highest mod-sequence dropped so.
+	modseq   uint64
+	vanished []vanEnt
+	vanFloor uint64
 }
+
+type vanEnt struct {
+	modseq uint64
+	uid    uint32
+}
+
+// VanishedMax bounds the expunge history of a mailbox (tests lower it).
+var VanishedMax = 100000
 
 type msg struct {
 	uid    uint32
@@ -66,6 +81,7 @@ type msg struct {
 	body   []byte
 	recent bool // claimed by some handle as \Recent
 	cache  map[string][]byte
+	modseq uint64
 }
 
 var defaultBoxes = []struct {
@@ -106,7 +122,7 @@ func (u *User) SetMaxMessageSize(n int64) {
 
 func (u *User) newBox(name string, attr store.Attr) *mbox {
 	u.nextUV++
-	mb := &mbox{name: name, attrs: attr, uidValidity: u.nextUV, uidNext: 1, handles: make(map[*handle]struct{})}
+	mb := &mbox{name: name, attrs: attr, uidValidity: u.nextUV, uidNext: 1, handles: make(map[*handle]struct{}), modseq: 1}
 	u.boxes[name] = mb
 	return mb
 }
@@ -219,7 +235,24 @@ func (mb *mbox) expungeAll(except *handle) {
 		uids[i] = m.uid
 	}
 	mb.msgs = nil
+	mb.logVanished(uids)
 	mb.notifyExpunged(uids, except)
+}
+
+// logVanished gives expunged UIDs one new mod-sequence (RFC 7162 §3.2)
+// and remembers them for Vanished.
+func (mb *mbox) logVanished(uids []uint32) {
+	if len(uids) == 0 {
+		return
+	}
+	mb.modseq++
+	for _, u := range uids {
+		mb.vanished = append(mb.vanished, vanEnt{mb.modseq, u})
+	}
+	if over := len(mb.vanished) - VanishedMax; over > 0 {
+		mb.vanFloor = mb.vanished[over-1].modseq
+		mb.vanished = append(mb.vanished[:0], mb.vanished[over:]...)
+	}
 }
 
 // Rename implements store.User (RFC 9051 §6.3.6).
@@ -249,7 +282,9 @@ func (u *User) Rename(oldName, newName string) error {
 		uids := make([]uint32, len(nb.msgs))
 		for i, m := range nb.msgs {
 			uids[i] = m.uid
+			nb.modseq = max(nb.modseq, m.modseq)
 		}
+		mb.logVanished(uids)
 		mb.notifyExpunged(uids, nil)
 		return nil
 	}
@@ -327,7 +362,7 @@ func (u *User) Status(name string) (store.Status, error) {
 	if mb.attrs&store.AttrNoSelect != 0 {
 		return store.Status{}, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
 	}
-	s := store.Status{Messages: uint32(len(mb.msgs)), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
+	s := store.Status{Messages: uint32(len(mb.msgs)), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity, HighestModSeq: mb.modseq}
 	for _, m := range mb.msgs {
 		if !m.recent {
 			s.Recent++
@@ -371,6 +406,8 @@ func (mb *mbox) add(ms []*msg) {
 	for _, m := range ms {
 		m.uid = mb.uidNext
 		mb.uidNext++
+		mb.modseq++
+		m.modseq = mb.modseq
 		mb.msgs = append(mb.msgs, m)
 		mb.addKeywords(m.flags.Keywords)
 	}
@@ -418,7 +455,7 @@ func (mb *mbox) addKeywords(kws []string) bool {
 }
 
 func (m *msg) info() store.MessageInfo {
-	return store.MessageInfo{UID: m.uid, Flags: m.flags.Clone(), Size: int64(len(m.body))}
+	return store.MessageInfo{UID: m.uid, Flags: m.flags.Clone(), Size: int64(len(m.body)), ModSeq: m.modseq}
 }
 
 func (mb *mbox) notifyExpunged(uids []uint32, except *handle) {
@@ -465,7 +502,7 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 		return nil, fmt.Errorf("%w: %q", store.ErrNoSelect, mb.name)
 	}
 	h := &handle{u: u, mb: mb, id: handleSeq.Add(1), readOnly: readOnly, ch: make(chan struct{}, 1),
-		uidNext: mb.uidNext, pendFlags: make(map[uint32]store.Flags)}
+		uidNext: mb.uidNext, pendFlags: make(map[uint32]store.FlagUpdate), hms: mb.modseq}
 	h.snapshot = make([]store.MessageInfo, len(mb.msgs))
 	for i, m := range mb.msgs {
 		h.snapshot[i] = m.info()
@@ -495,9 +532,10 @@ type handle struct {
 	recent   []uint32 // UIDs of snapshot this handle claimed \Recent for
 	keywords []string
 	uidNext  uint32
+	hms      uint64 // HighestModSeq as of the last Select or Poll
 
 	pendNew   []store.MessageInfo
-	pendFlags map[uint32]store.Flags
+	pendFlags map[uint32]store.FlagUpdate
 	pendExp   []uint32
 	pendKw    bool
 	closed    bool
@@ -522,6 +560,7 @@ func (h *handle) Messages() []store.MessageInfo                { return h.snapsh
 func (h *handle) Recent() []uint32                             { return h.recent }
 func (h *handle) UIDNext() uint32                              { return h.uidNext }
 func (h *handle) Keywords() []string                           { return h.keywords }
+func (h *handle) HighestModSeq() uint64                        { return h.hms }
 func (h *handle) NewKeywords() bool                            { return true }
 func (h *handle) Changed() <-chan struct{}                     { return h.ch }
 func (h *handle) Cached(uid uint32, key string) ([]byte, bool) { return h.cached(uid, key) }
@@ -572,8 +611,8 @@ func (h *handle) Poll() (store.Changes, error) {
 	c.Expunged, h.pendExp = h.pendExp, nil
 	if len(h.pendFlags) > 0 {
 		c.Flags = make([]store.FlagUpdate, 0, len(h.pendFlags))
-		for uid, f := range h.pendFlags {
-			c.Flags = append(c.Flags, store.FlagUpdate{UID: uid, Flags: f})
+		for _, f := range h.pendFlags {
+			c.Flags = append(c.Flags, f)
 		}
 		sort.Slice(c.Flags, func(i, j int) bool { return c.Flags[i].UID < c.Flags[j].UID })
 		clear(h.pendFlags)
@@ -585,7 +624,22 @@ func (h *handle) Poll() (store.Changes, error) {
 		c.Keywords = h.keywords
 	}
 	h.uidNext = h.mb.uidNext
+	h.hms = h.mb.modseq
 	return c, nil
+}
+
+// Vanished implements store.Mailbox.
+func (h *handle) Vanished(since uint64) ([]uint32, bool, error) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	var out []uint32
+	for _, v := range h.mb.vanished {
+		if v.modseq > since {
+			out = append(out, v.uid)
+		}
+	}
+	slices.Sort(out)
+	return out, since >= h.mb.vanFloor, nil
 }
 
 type content struct {
@@ -619,31 +673,49 @@ func (h *handle) InternalDates(uids []uint32) ([]time.Time, error) {
 }
 
 func (h *handle) Store(uids []uint32, op store.StoreOp, flags store.Flags) ([]store.FlagUpdate, error) {
+	ups, _, err := h.store(uids, op, flags, nil)
+	return ups, err
+}
+
+// StoreUnchangedSince implements store.Mailbox (RFC 7162 §3.1.3).
+func (h *handle) StoreUnchangedSince(uids []uint32, op store.StoreOp, flags store.Flags, since uint64) ([]store.FlagUpdate, []uint32, error) {
+	return h.store(uids, op, flags, &since)
+}
+
+func (h *handle) store(uids []uint32, op store.StoreOp, flags store.Flags, since *uint64) ([]store.FlagUpdate, []uint32, error) {
 	if h.readOnly {
-		return nil, store.ErrReadOnly
+		return nil, nil, store.ErrReadOnly
 	}
 	h.u.mu.Lock()
 	defer h.u.mu.Unlock()
 	h.mb.addKeywords(flags.Keywords)
 	out := make([]store.FlagUpdate, 0, len(uids))
+	var modified []uint32
 	for _, uid := range uids {
 		m := h.mb.find(uid)
 		if m == nil {
 			continue
 		}
+		if since != nil && m.modseq > *since {
+			modified = append(modified, uid)
+			continue
+		}
 		nf := m.flags.Apply(op, flags)
 		if !nf.Equal(m.flags) {
 			m.flags = nf
+			h.mb.modseq++
+			m.modseq = h.mb.modseq
 			for o := range h.mb.handles {
 				if o != h {
-					o.pendFlags[uid] = nf.Clone()
+					o.pendFlags[uid] = store.FlagUpdate{UID: uid, Flags: nf.Clone(), ModSeq: m.modseq}
 					o.signal()
 				}
 			}
 		}
-		out = append(out, store.FlagUpdate{UID: uid, Flags: m.flags.Clone()})
+		out = append(out, store.FlagUpdate{UID: uid, Flags: m.flags.Clone(), ModSeq: m.modseq})
 	}
-	return out, nil
+	slices.Sort(modified)
+	return out, modified, nil
 }
 
 func (h *handle) Expunge(uids []uint32) ([]uint32, error) {
@@ -677,6 +749,7 @@ func (h *handle) removeLocked(del func(*msg) bool) []uint32 {
 	}
 	clear(h.mb.msgs[len(kept):])
 	h.mb.msgs = kept
+	h.mb.logVanished(gone)
 	h.mb.notifyExpunged(gone, h)
 	return gone
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, newUser func(t *testing.T) store.User) {
 		{"ReadOnly", testReadOnly},
 		{"Cache", testCache},
 		{"Concurrent", testConcurrent},
+		{"ModSeq", testModSeq},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,7 +248,8 @@ func testAppendStatusSelect(t *testing.T, u store.User) {
 
 	st, err := u.Status("INBOX")
 	must(t, err)
-	want := store.Status{Messages: 2, Recent: 2, UIDNext: uid2 + 1, UIDValidity: uv, Unseen: 1, Deleted: 1, Size: int64(len(msg1) + len(msg2))}
+	want := store.Status{Messages: 2, Recent: 2, UIDNext: uid2 + 1, UIDValidity: uv, Unseen: 1, Deleted: 1, Size: int64(len(msg1) + len(msg2)),
+		HighestModSeq: st.HighestModSeq} // see testModSeq
 	if st != want {
 		t.Fatalf("Status = %+v, want %+v", st, want)
 	}

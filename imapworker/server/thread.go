@@ -1,0 +1,349 @@
+package server
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"imapd/imapworker/imap"
+)
+
+// tnode is a message or a dummy (msg < 0) of a thread tree.
+type tnode struct {
+	msg      int // position in the threaded messages, -1 for a dummy
+	parent   *tnode
+	children []*tnode
+	removed  bool // merged away in REFERENCES step 5.C
+}
+
+// threadSet is what both algorithms work on: the searched messages, in
+// sequence order, with their keys and sent dates.
+type threadSet struct {
+	recs  []sortRec
+	dates []int64 // sent dates (RFC 5256 §2.2)
+}
+
+// before orders messages a and b by sent date, then sequence number
+// (RFC 5256 §2.2); a dummy sorts as its first child.
+func (ts *threadSet) before(a, b *tnode) int {
+	a, b = firstMsg(a), firstMsg(b)
+	if a == nil || b == nil {
+		return 0
+	}
+	if d := cmp64(ts.dates[a.msg], ts.dates[b.msg]); d != 0 {
+		return d
+	}
+	return a.msg - b.msg
+}
+
+// firstMsg is n, or for a dummy its first child's message.
+func firstMsg(n *tnode) *tnode {
+	for n != nil && n.msg < 0 {
+		if len(n.children) == 0 {
+			return nil
+		}
+		n = n.children[0]
+	}
+	return n
+}
+
+// RFC 5256 §3 THREAD=ORDEREDSUBJECT: messages sorted by base subject and
+// sent date, one thread per subject, threads by their first message's
+// date; the first message is the parent of all the others.
+func (ts *threadSet) orderedSubject() []*tnode {
+	order := make([]int, len(ts.recs))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if d := strings.Compare(ts.recs[a].subject, ts.recs[b].subject); d != 0 {
+			return d
+		}
+		if d := cmp64(ts.dates[a], ts.dates[b]); d != 0 {
+			return d
+		}
+		return a - b
+	})
+	var roots []*tnode
+	for i, k := range order {
+		n := &tnode{msg: k}
+		if i > 0 && ts.recs[order[i-1]].subject == ts.recs[k].subject {
+			top := roots[len(roots)-1]
+			n.parent = top
+			top.children = append(top.children, n)
+			continue
+		}
+		roots = append(roots, n)
+	}
+	slices.SortStableFunc(roots, ts.before)
+	return roots
+}
+
+// RFC 5256 §3 THREAD=REFERENCES, steps 1 to 6.
+func (ts *threadSet) references() []*tnode {
+	ids := map[string]*tnode{}
+	var all []*tnode // every node in the order made, for step 2
+	node := func(id string) *tnode {
+		n := ids[id]
+		if n == nil {
+			n = &tnode{msg: -1}
+			ids[id] = n
+			all = append(all, n)
+		}
+		return n
+	}
+	for k := range ts.recs {
+		r := &ts.recs[k]
+		// (1.A) a message's own node: its Message-ID unless missing or
+		// already used by a message before it.
+		var self *tnode
+		if n := ids[r.msgID]; r.msgID != "" && (n == nil || n.msg < 0) {
+			self = node(r.msgID)
+			self.msg = k
+		} else {
+			self = &tnode{msg: k}
+			all = append(all, self)
+		}
+		// Link the references in order; never re-parent, never loop.
+		for j := 0; j+1 < len(r.refs); j++ {
+			p, c := node(r.refs[j]), node(r.refs[j+1])
+			if c.parent == nil && !ancestorOrSelf(c, p) {
+				link(p, c)
+			}
+		}
+		// (1.B) the last reference is the parent, whatever was before.
+		var p *tnode
+		if len(r.refs) > 0 {
+			p = node(r.refs[len(r.refs)-1])
+		}
+		if self.parent != nil && self.parent != p {
+			unlink(self)
+		}
+		if p != nil && self.parent == nil && !ancestorOrSelf(self, p) {
+			link(p, self)
+		}
+	}
+	// (2) the parentless are the roots' children.
+	root := &tnode{msg: -1}
+	for _, n := range all {
+		if n.parent == nil {
+			root.children = append(root.children, n)
+		}
+	}
+	// (3) prune dummies.
+	prune(root)
+	// (4) sort the top level by date, a dummy by its first child.
+	for _, n := range root.children {
+		if n.msg < 0 {
+			slices.SortStableFunc(n.children, ts.before)
+		}
+	}
+	slices.SortStableFunc(root.children, ts.before)
+	// (5) gather threads of the same base subject.
+	subject := func(n *tnode) string {
+		if m := firstMsg(n); m != nil {
+			return ts.recs[m.msg].subject
+		}
+		return ""
+	}
+	reply := func(n *tnode) bool { return n.msg >= 0 && ts.recs[n.msg].reply }
+	table := map[string]*tnode{}
+	for _, n := range root.children { // (5.B)
+		s := subject(n)
+		if s == "" {
+			continue
+		}
+		old, ok := table[s]
+		if !ok || old.msg >= 0 && (n.msg < 0 || reply(old) && !reply(n)) {
+			table[s] = n
+		}
+	}
+	top := slices.Clone(root.children)
+	for _, n := range top { // (5.C)
+		s := subject(n)
+		if s == "" || n.removed {
+			continue
+		}
+		old := table[s]
+		if old == n {
+			continue
+		}
+		switch {
+		case old.msg < 0 && n.msg < 0:
+			for _, c := range n.children {
+				c.parent = old
+			}
+			old.children = append(old.children, n.children...)
+			n.children = nil
+			n.removed = true
+		case old.msg < 0 || reply(n) && !reply(old):
+			n.removed = true
+			n.parent = old
+			old.children = append(old.children, n)
+		default:
+			d := &tnode{msg: -1, children: []*tnode{old, n}}
+			old.parent, n.parent = d, d
+			n.removed = true
+			i := slices.Index(root.children, old)
+			root.children[i] = d
+			table[s] = d
+		}
+	}
+	root.children = slices.DeleteFunc(root.children, func(n *tnode) bool { return n.removed })
+	// (6) sort every set of siblings by date, the deepest first.
+	ts.sortTree(root)
+	return root.children
+}
+
+// ancestorOrSelf reports whether a is p or one of p's ancestors: making
+// p the parent of a would then make a loop. A node without children is
+// no one's ancestor, so the usual case (replies arriving after what they
+// answer) costs no walk up a long chain.
+func ancestorOrSelf(a, p *tnode) bool {
+	if len(a.children) == 0 {
+		return a == p
+	}
+	for n := p; n != nil; n = n.parent {
+		if n == a {
+			return true
+		}
+	}
+	return false
+}
+
+func link(p, c *tnode) {
+	c.parent = p
+	p.children = append(p.children, c)
+}
+
+func unlink(c *tnode) {
+	p := c.parent
+	p.children = slices.DeleteFunc(p.children, func(n *tnode) bool { return n == c })
+	c.parent = nil
+}
+
+// bottomUp returns root's tree with every node after its descendants,
+// without recursion: a reply chain may be as long as the mailbox.
+func bottomUp(root *tnode) []*tnode {
+	var order []*tnode
+	stack := []*tnode{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		order = append(order, n)
+		stack = append(stack, n.children...)
+	}
+	slices.Reverse(order)
+	return order
+}
+
+// prune removes dummies without children and splices the children of
+// the others in their place, except that at the top a dummy with several
+// children stays (RFC 5256 §3, REFERENCES step 3).
+func prune(root *tnode) {
+	for _, n := range bottomUp(root) {
+		pruneChildren(n, n == root)
+	}
+}
+
+// pruneChildren is prune's step for n, whose children are pruned.
+func pruneChildren(n *tnode, isRoot bool) {
+	var out []*tnode
+	for _, c := range n.children {
+		switch {
+		case c.msg >= 0:
+			out = append(out, c)
+		case len(c.children) == 0:
+		case isRoot && len(c.children) > 1:
+			out = append(out, c)
+		default:
+			for _, g := range c.children {
+				g.parent = n
+			}
+			out = append(out, c.children...)
+		}
+	}
+	n.children = out
+}
+
+func (ts *threadSet) sortTree(root *tnode) {
+	for _, n := range bottomUp(root) {
+		slices.SortStableFunc(n.children, ts.before)
+	}
+}
+
+// appendThreads writes thread-lists (RFC 5256 §4): "(a b (c)(d))" is a
+// parent of b, whose children are c and d; a dummy adds no number.
+func appendThreads(b []byte, roots []*tnode, num func(int) uint32) []byte {
+	var members func(b []byte, n *tnode) []byte
+	members = func(b []byte, n *tnode) []byte {
+		for {
+			if n.msg >= 0 {
+				b = strconv.AppendUint(b, uint64(num(n.msg)), 10)
+				if len(n.children) == 0 {
+					return b
+				}
+				b = append(b, ' ')
+			}
+			if len(n.children) == 1 && n.msg >= 0 {
+				n = n.children[0] // a chain: no recursion for long ones
+				continue
+			}
+			for _, c := range n.children {
+				b = append(b, '(')
+				b = members(b, c)
+				b = append(b, ')')
+			}
+			return b
+		}
+	}
+	for _, r := range roots {
+		b = append(b, '(')
+		b = members(b, r)
+		b = append(b, ')')
+	}
+	return b
+}
+
+// RFC 5256 §3 THREAD and UID THREAD.
+func (c *conn) cmdThread(cmd *imap.Command) error {
+	args := cmd.Args.(*imap.Thread)
+	var alg func(*threadSet) []*tnode
+	switch args.Algorithm {
+	case "ORDEREDSUBJECT":
+		alg = (*threadSet).orderedSubject
+	case "REFERENCES":
+		alg = (*threadSet).references
+	default:
+		return badf("unknown threading algorithm " + args.Algorithm)
+	}
+	if err := checkCharset(args.Search.Charset, false); err != nil {
+		return err
+	}
+	if args.Search.ReturnGiven {
+		return badf("THREAD takes no RETURN options")
+	}
+	hits, err := c.searchHits(&args.Search.Key)
+	if err != nil {
+		return err
+	}
+	b := append(c.out[:0], "* THREAD"...)
+	if len(hits) > 0 {
+		recs, err := c.sortRecs(hits, needSubject|needMsgID|needRefs)
+		if err != nil {
+			return err
+		}
+		idates, err := c.internalDates(hits)
+		if err != nil {
+			return err
+		}
+		ts := &threadSet{recs: recs, dates: sentDates(recs, idates)}
+		b = append(b, ' ')
+		b = appendThreads(b, alg(ts), func(k int) uint32 { return c.number(cmd, hits[k]) })
+	}
+	b = append(b, "\r\n"...)
+	c.write(b)
+	c.out = b
+	c.ok(cmd, "", "THREAD completed")
+	return nil
+}
