@@ -360,6 +360,21 @@ func LookupUser(name string) (Credentials, string, error) {
 	return c, u.HomeDir, nil
 }
 
+// DropToUser is Drop to the account name with its own group as the only
+// supplementary one, as the preauth and keyd roles run; name "" is the
+// unprivileged mode (no chroot, no setuid: no-new-privs only).
+func DropToUser(root, name string) error {
+	if name == "" {
+		return NoNewPrivs()
+	}
+	cred, _, err := LookupUser(name)
+	if err != nil {
+		return err
+	}
+	cred.Groups = []uint32{cred.GID}
+	return Drop(root, cred)
+}
+
 // AssertUser checks that the process runs as uid and gid, neither of them
 // 0, and cannot become root: what a mailbox worker, started with its user's
 // ids by the parent, checks before it serves (defence in depth; the parent

@@ -3,9 +3,11 @@ package ipc
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -13,11 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Sandboxing beyond chroot and setuid (DESIGN §6): Landlock takes away the
-// file system and outgoing TCP, a seccomp filter takes away what a preauth
-// worker never needs (exec, new processes, new network sockets, ptrace,
-// mount, BPF, ...), and rlimits bound what is left. Each is applied to every
-// thread: Landlock through AllThreadsSyscall, seccomp with TSYNC.
+// Sandboxing beyond chroot and setuid (DESIGN §6, docs/security.md):
+// Landlock takes away the file system (all of it, or all but the Maildir)
+// and outgoing TCP; a seccomp allowlist per role (seccomp_filter.go) takes
+// away every system call the role does not make; rlimits bound what is
+// left. Each is applied to every thread: Landlock through
+// AllThreadsSyscall, seccomp with TSYNC.
 
 // LandlockABI reports the kernel's Landlock ABI version, 0 without Landlock.
 func LandlockABI() int {
@@ -32,6 +35,57 @@ func LandlockABI() int {
 func SeccompAvailable() bool {
 	_, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0)
 	return err == nil
+}
+
+// Policy is the `sandbox` statement of imapd.conf(5): what a kernel
+// without a sandbox feature gets.
+type Policy string
+
+const (
+	// Require refuses to start without every feature (the default).
+	Require Policy = "require"
+	// Prefer runs with what the kernel has and says once what it lacks.
+	Prefer Policy = "prefer"
+)
+
+// Missing lists the sandbox features this kernel and architecture lack,
+// each as a phrase to follow "lacks": nothing on Linux 6.7 and later on
+// x86-64 or arm64.
+func Missing() []string {
+	var m []string
+	if LandlockABI() == 0 {
+		m = append(m, "Landlock (file-system and TCP confinement)")
+	}
+	if !SeccompAvailable() {
+		m = append(m, "seccomp (system call filters)")
+	} else if !HasAllowlist() {
+		m = append(m, "a seccomp allowlist for "+runtime.GOARCH+" (imapd has x86-64 and arm64)")
+	}
+	return m
+}
+
+// KernelRelease is uname -r, for messages.
+func KernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// CheckPolicy is the parent's check at start: under Require a missing
+// feature is one error naming the feature, the kernel and the statement
+// that relaxes it; under Prefer it returns the warning to log once.
+func CheckPolicy(p Policy) (warning string, err error) {
+	m := Missing()
+	if len(m) == 0 {
+		return "", nil
+	}
+	what := strings.Join(m, " and ")
+	if p == Prefer {
+		return fmt.Sprintf("sandbox prefer: Linux %s lacks %s; workers run without it", KernelRelease(), what), nil
+	}
+	return "", fmt.Errorf("sandbox require: Linux %s lacks %s; `sandbox prefer` in imapd.conf runs without it", KernelRelease(), what)
 }
 
 // rulesetAttr is struct landlock_ruleset_attr up to the scoped field (ABI 6).
@@ -55,13 +109,23 @@ func fsAccess(abi int) uint64 {
 	return a
 }
 
-// landlock restricts every thread to the given directories (full access
+// maildirAccess is what a mailbox worker may do beneath its Maildir: read,
+// write, create and remove files and directories, rename and link between
+// tmp/, new/ and cur/ (REFER), truncate its index. Not granted: execute,
+// sockets, FIFOs, device nodes, symlinks, device ioctls.
+const maildirAccess = unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+	unix.LANDLOCK_ACCESS_FS_READ_DIR | unix.LANDLOCK_ACCESS_FS_REMOVE_DIR |
+	unix.LANDLOCK_ACCESS_FS_REMOVE_FILE | unix.LANDLOCK_ACCESS_FS_MAKE_DIR |
+	unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_REFER |
+	unix.LANDLOCK_ACCESS_FS_TRUNCATE
+
+// landlock restricts every thread to the given directories (maildirAccess
 // beneath each), no TCP bind or connect, and (ABI 6) no abstract unix
-// sockets or signals outside the process. It returns what it applied.
-func landlock(dirs ...string) (string, error) {
+// sockets or signals outside the process. It returns the ABI applied.
+func landlock(dirs ...string) (int, error) {
 	abi := LandlockABI()
 	if abi == 0 {
-		return "", errors.New("landlock not available")
+		return 0, errors.New("landlock not available")
 	}
 	attr := rulesetAttr{fs: fsAccess(abi)}
 	size := unsafe.Sizeof(attr.fs)
@@ -75,53 +139,84 @@ func landlock(dirs ...string) (string, error) {
 	}
 	fd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
 	if errno != 0 {
-		return "", fmt.Errorf("landlock_create_ruleset: %w", errno)
+		return 0, fmt.Errorf("landlock_create_ruleset: %w", errno)
 	}
 	defer unix.Close(int(fd))
 	for _, dir := range dirs {
 		d, err := unix.Open(dir, unix.O_PATH|unix.O_CLOEXEC|unix.O_DIRECTORY, 0)
 		if err != nil {
-			return "", fmt.Errorf("landlock: %s: %w", dir, err)
+			return 0, fmt.Errorf("landlock: %s: %w", dir, err)
 		}
-		rule := unix.LandlockPathBeneathAttr{Allowed_access: attr.fs, Parent_fd: int32(d)}
+		rule := unix.LandlockPathBeneathAttr{Allowed_access: maildirAccess & attr.fs, Parent_fd: int32(d)}
 		_, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, fd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&rule)), 0, 0, 0)
 		unix.Close(d)
 		if errno != 0 {
-			return "", fmt.Errorf("landlock_add_rule %s: %w", dir, errno)
+			return 0, fmt.Errorf("landlock_add_rule %s: %w", dir, errno)
 		}
 	}
 	if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); errno != 0 {
-		return "", fmt.Errorf("landlock_restrict_self: %w", errno)
+		if errno == syscall.ENOTSUP {
+			return 0, errors.New("landlock_restrict_self: not supported in a binary built with cgo: build imapd with CGO_ENABLED=0 (make build does)")
+		}
+		return 0, fmt.Errorf("landlock_restrict_self: %w", errno)
 	}
-	return fmt.Sprintf("landlock abi %d", abi), nil
+	return abi, nil
 }
 
-// Restrict applies a worker's sandbox after its privileges are dropped:
+// errNoFilter: no allowlist for this architecture.
+var errNoFilter = errors.New("no seccomp allowlist for " + runtime.GOARCH)
+
+// Sandbox is what Restrict put in force, for the worker's log and the
+// parent's status.
+type Sandbox struct {
+	Role     Role
+	Landlock int  // ABI applied, 0: none
+	Seccomp  bool // the role's allowlist
+	Missing  []string
+}
+
+func (s Sandbox) String() string {
+	var a []string
+	if s.Landlock > 0 {
+		a = append(a, fmt.Sprintf("landlock abi %d", s.Landlock))
+	}
+	if s.Seccomp {
+		a = append(a, "seccomp allowlist "+s.Role.String()+" "+runtime.GOARCH)
+	}
+	for _, m := range s.Missing {
+		a = append(a, "MISSING "+m)
+	}
+	return strings.Join(a, ", ")
+}
+
+// Restrict applies role's sandbox after its privileges are dropped:
 // Landlock confines it to dirs (none: no file system at all) and takes away
-// TCP bind and connect; the seccomp filter takes away exec, new processes,
-// network sockets other than unix ones (so MPTCP too, which Landlock does
-// not cover), ptrace, mount, BPF and the like. What the kernel lacks is
-// skipped and returned as a warning; what it has must work.
-func Restrict(dirs ...string) (applied, warnings []string, err error) {
+// TCP bind and connect; the role's seccomp allowlist takes away the rest.
+// A feature the kernel lacks is skipped and named in Missing (the parent
+// has already refused to start under `sandbox require`, CheckPolicy); one
+// the kernel has must work.
+func Restrict(role Role, dirs ...string) (Sandbox, error) {
 	// Load what the time package reads lazily while files are reachable.
 	_ = time.Local.String()
-	if ll, err := landlock(dirs...); err != nil {
-		if LandlockABI() != 0 {
-			return nil, nil, err
-		}
-		warnings = append(warnings, "kernel without Landlock: file-system and network rights are not restricted beyond the process's ids")
+	sb := Sandbox{Role: role}
+	if LandlockABI() == 0 {
+		sb.Missing = append(sb.Missing, "Landlock")
+	} else if abi, err := landlock(dirs...); err != nil {
+		return sb, err
 	} else {
-		applied = append(applied, ll)
+		sb.Landlock = abi
 	}
-	if err := seccompWorker(); err != nil {
-		if SeccompAvailable() && runtime.GOARCH == "amd64" {
-			return nil, nil, err
-		}
-		warnings = append(warnings, "no seccomp filter: "+err.Error())
-	} else {
-		applied = append(applied, "seccomp")
+	switch err := seccompRole(role); {
+	case err == nil:
+		sb.Seccomp = true
+	case !SeccompAvailable():
+		sb.Missing = append(sb.Missing, "seccomp")
+	case errors.Is(err, errNoFilter):
+		sb.Missing = append(sb.Missing, err.Error())
+	default:
+		return sb, err
 	}
-	return applied, warnings, nil
+	return sb, nil
 }
 
 // LimitPreauth sets the preauth worker's resource limits: it writes no
@@ -138,12 +233,34 @@ func LimitPreauth() error {
 	return nil
 }
 
-// CheckConfined tries what a sandboxed worker must not be able to do and
-// returns an error naming anything that succeeded. Run by each worker after
-// restricting itself: a sandbox that does not hold stops the worker.
-func CheckConfined(forbiddenPaths []string, network bool) (string, error) {
+// Confine is a worker's last step before it serves: Restrict, then
+// CheckConfined against forbidden paths, then one log line saying what
+// holds and what the kernel lacks. It returns what is in force, for the
+// parent's status.
+func Confine(log *slog.Logger, role Role, forbidden []string, dirs ...string) (Sandbox, error) {
+	sb, err := Restrict(role, dirs...)
+	if err != nil {
+		return sb, fmt.Errorf("sandbox: %w", err)
+	}
+	report, err := CheckConfined(sb, forbidden)
+	if err != nil {
+		return sb, err
+	}
+	log.Info("sandbox in force", "applied", sb.String(), "check", report)
+	return sb, nil
+}
+
+// CheckConfined tries what the sandbox sb claims to take away and returns
+// an error naming anything that succeeded. Run by each worker after
+// restricting itself: a sandbox that does not hold what it claims stops
+// the worker; what it does not claim (Missing) is not tried.
+func CheckConfined(sb Sandbox, forbiddenPaths []string) (string, error) {
 	var report []string
+	filesDenied := sb.Landlock > 0 || (sb.Seccomp && sb.Role != RoleMailbox)
 	for _, p := range forbiddenPaths {
+		if !filesDenied {
+			break
+		}
 		f, err := os.Open(p)
 		if err == nil {
 			f.Close()
@@ -151,7 +268,7 @@ func CheckConfined(forbiddenPaths []string, network bool) (string, error) {
 		}
 		report = append(report, fmt.Sprintf("open %s: %v", p, errnoOf(err)))
 	}
-	if network {
+	if sb.Landlock >= 4 || sb.Seccomp {
 		d := net.Dialer{Timeout: time.Second}
 		d.SetMultipathTCP(false)
 		if c, err := d.Dial("tcp", "127.0.0.1:1"); err == nil || !isDenied(err) {
@@ -162,12 +279,39 @@ func CheckConfined(forbiddenPaths []string, network bool) (string, error) {
 		} else {
 			report = append(report, "tcp connect: "+errnoOf(err))
 		}
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP)
-		if err == nil {
-			unix.Close(fd)
-			return "", errors.New("sandbox does not hold: created an MPTCP socket")
+	}
+	if sb.Seccomp {
+		for _, s := range []struct {
+			name         string
+			domain, kind int
+			pair         bool
+		}{
+			{"mptcp socket", unix.AF_INET, unix.SOCK_STREAM, false},
+			{"unix datagram socket", unix.AF_UNIX, unix.SOCK_DGRAM, false},
+			{"unix datagram socketpair", unix.AF_UNIX, unix.SOCK_DGRAM, true},
+		} {
+			var err error
+			if s.pair {
+				var fds [2]int
+				if fds, err = unix.Socketpair(s.domain, s.kind|unix.SOCK_CLOEXEC, 0); err == nil {
+					unix.Close(fds[0])
+					unix.Close(fds[1])
+				}
+			} else {
+				proto := 0
+				if s.domain == unix.AF_INET {
+					proto = unix.IPPROTO_MPTCP
+				}
+				var fd int
+				if fd, err = unix.Socket(s.domain, s.kind|unix.SOCK_CLOEXEC, proto); err == nil {
+					unix.Close(fd)
+				}
+			}
+			if err == nil {
+				return "", fmt.Errorf("sandbox does not hold: created a %s", s.name)
+			}
+			report = append(report, s.name+": "+errnoOf(err))
 		}
-		report = append(report, "mptcp socket: "+errnoOf(err))
 	}
 	return fmt.Sprint(report), nil
 }
@@ -184,75 +328,4 @@ func errnoOf(err error) string {
 		return unix.ErrnoName(errno)
 	}
 	return err.Error()
-}
-
-// The seccomp filter, for x86-64. A classic BPF program over struct
-// seccomp_data: nr at offset 0, arch at 4, args from 16.
-const (
-	seccompDataNr   = 0
-	seccompDataArch = 4
-	seccompDataArg0 = 16
-)
-
-// workerDenied are system calls neither worker role ever makes.
-var workerDenied = []uint32{
-	unix.SYS_EXECVE, unix.SYS_EXECVEAT, unix.SYS_FORK, unix.SYS_VFORK,
-	unix.SYS_PTRACE, unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV,
-	unix.SYS_CONNECT, unix.SYS_BIND, unix.SYS_LISTEN,
-	unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_PIVOT_ROOT, unix.SYS_CHROOT, unix.SYS_SETNS, unix.SYS_UNSHARE,
-	unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE, unix.SYS_DELETE_MODULE, unix.SYS_KEXEC_LOAD, unix.SYS_KEXEC_FILE_LOAD,
-	unix.SYS_BPF, unix.SYS_PERF_EVENT_OPEN, unix.SYS_USERFAULTFD, unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY,
-	unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER, unix.SYS_IO_URING_REGISTER,
-	unix.SYS_SETUID, unix.SYS_SETGID, unix.SYS_SETREUID, unix.SYS_SETREGID, unix.SYS_SETRESUID, unix.SYS_SETRESGID, unix.SYS_SETGROUPS,
-	unix.SYS_OPEN_BY_HANDLE_AT, unix.SYS_NAME_TO_HANDLE_AT, unix.SYS_MKNOD, unix.SYS_MKNODAT,
-}
-
-func seccompWorker() error {
-	if runtime.GOARCH != "amd64" {
-		return errors.New("seccomp filter written for amd64 only")
-	}
-	errnoRet := func(e syscall.Errno) uint32 { return unix.SECCOMP_RET_ERRNO | uint32(e) }
-	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
-	jeq := func(k uint32, jt, jf uint8) unix.SockFilter {
-		return unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: jt, Jf: jf, K: k}
-	}
-	ld := func(off uint32) unix.SockFilter { return stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off) }
-	ret := func(k uint32) unix.SockFilter { return stmt(unix.BPF_RET|unix.BPF_K, k) }
-
-	prog := []unix.SockFilter{
-		ld(seccompDataArch),
-		jeq(unix.AUDIT_ARCH_X86_64, 1, 0),
-		ret(unix.SECCOMP_RET_KILL_PROCESS),
-		ld(seccompDataNr),
-		// x32 system calls (bit 30) would bypass the numbers below.
-		{Code: unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K, K: 0x40000000, Jt: 0, Jf: 1},
-		ret(errnoRet(unix.EPERM)),
-	}
-	for _, nr := range workerDenied {
-		prog = append(prog, jeq(nr, 0, 1), ret(errnoRet(unix.EPERM)))
-	}
-	prog = append(prog,
-		// clone3 hides its flags in memory: make callers fall back to clone.
-		jeq(unix.SYS_CLONE3, 0, 1), ret(errnoRet(unix.ENOSYS)),
-		// clone: threads only (CLONE_THREAD in flags, the first argument).
-		jeq(unix.SYS_CLONE, 0, 4),
-		ld(seccompDataArg0),
-		unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, K: unix.CLONE_THREAD, Jt: 1, Jf: 0},
-		ret(errnoRet(unix.EPERM)),
-		ret(unix.SECCOMP_RET_ALLOW),
-		// socket: AF_UNIX only (relay socketpairs, inotify needs none); no
-		// TCP, MPTCP, UDP, netlink or packet sockets.
-		jeq(unix.SYS_SOCKET, 0, 3),
-		ld(seccompDataArg0),
-		jeq(unix.AF_UNIX, 1, 0),
-		ret(errnoRet(unix.EPERM)),
-		ret(unix.SECCOMP_RET_ALLOW),
-	)
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
-	runtime.KeepAlive(prog)
-	if errno != 0 {
-		return fmt.Errorf("seccomp: %w", errno)
-	}
-	return nil
 }

@@ -109,6 +109,13 @@ func (p *Parent) adopt(c *child) error {
 		}
 		c.closer, c.toMailbox = conn, conn.NewOutbox(outboxSize, p.outboxWait, onFail)
 		go readChild(p, c, conn, p.fromMailbox)
+	case pb.Role_ROLE_KEYD:
+		conn, err := ipc.NewConn[*pb.KeydMessage, *pb.KeydMessage](f, "keyd")
+		if err != nil {
+			return p.adoptFailed(c, err)
+		}
+		c.closer, c.toKeyd = conn, conn.NewOutbox(outboxSize, p.outboxWait, onFail)
+		go readChild(p, c, conn, p.fromKeyd)
 	}
 	p.children[c] = true
 	return nil
@@ -182,6 +189,8 @@ func (p *Parent) shutdownChild(c *child, reason string, drain bool) {
 		p.toAuthd(c, &pb.ToAuthd{Body: &pb.ToAuthd_Shutdown{Shutdown: s}}, nil)
 	case pb.Role_ROLE_MAILBOX:
 		p.toMailbox(c, &pb.ToMailbox{Body: &pb.ToMailbox_Shutdown{Shutdown: s}}, nil)
+	case pb.Role_ROLE_KEYD:
+		p.toKeyd(c, &pb.KeydMessage{Body: &pb.KeydMessage_Shutdown{Shutdown: &pb.KeydShutdown{Reason: reason}}}, nil)
 	}
 }
 
@@ -268,8 +277,10 @@ func (p *Parent) newGeneration(n int) *generation {
 func (p *Parent) startPreauth(g *generation, slot int) {
 	p.nextWorker++
 	id := p.nextWorker
+	// With certificates, keyd gives the worker them and its signatures:
+	// the setup carries no key (docs/security.md, boundary 9).
 	setup := &pb.PreauthSetup{
-		Generation: g.gen, WorkerId: id, Certs: p.certs,
+		Generation: g.gen, WorkerId: id, Keyd: len(p.certs) > 0,
 		PlaintextAuth: plaintextAuth(p.cfg.PlaintextAuth), LoginTimeoutSeconds: uint32(p.cfg.LoginTimeout / time.Second),
 		MaxLine: uint32(p.cfg.LineLimit),
 	}
@@ -299,6 +310,7 @@ func (p *Parent) startPreauth(g *generation, slot int) {
 		g.slots[slot] = c
 		p.workers[id] = c
 		p.connectAuthd(c)
+		p.connectKeyd(c)
 	})
 }
 
@@ -421,6 +433,13 @@ func (p *Parent) childExited(c *child, err error) {
 	case pb.Role_ROLE_MAILBOX:
 		if e := p.mailboxes[c.user]; e != nil && e.c == c {
 			delete(p.mailboxes, c.user)
+		}
+	case pb.Role_ROLE_KEYD:
+		if p.keyd == c {
+			p.keyd = nil
+			if !p.stopping {
+				p.restartKeyd(lived)
+			}
 		}
 	}
 }

@@ -83,26 +83,29 @@ type Parent struct {
 	loopDone chan struct{}
 
 	// loop state
-	cfg        *config.Config
-	gen        uint32
-	certs      []*pb.TLSCert
-	preauthUID uint32
-	listeners  map[string]*listener // by "addr kind"
-	authd      *child
-	authdBack  backoff
-	current    *generation // the preauth workers that get new connections
-	pending    *generation // a reload's workers, starting; nil when none
-	old        []*child    // draining preauth workers of older generations
-	workers    map[uint32]*child
-	nextWorker uint32
-	mailboxes  map[string]*mailboxEntry // by user
-	conns      *connTable
-	waiting    []*acceptedConn // accepted while no preauth worker was ready
-	statsWait  []chan *pb.AuthStats
-	authTests  map[uint64]chan *pb.AuthTestResult // imapctl auth test waiters, by request id
-	nextTest   uint64
-	stopping   bool
-	children   map[*child]bool // every live child
+	cfg          *config.Config
+	gen          uint32
+	certs        []*pb.TLSCert
+	preauthUID   uint32
+	listeners    map[string]*listener // by "addr kind"
+	authd        *child
+	authdBack    backoff
+	keyd         *child // while certificates are configured
+	keydBack     backoff
+	keydStarting bool
+	current      *generation // the preauth workers that get new connections
+	pending      *generation // a reload's workers, starting; nil when none
+	old          []*child    // draining preauth workers of older generations
+	workers      map[uint32]*child
+	nextWorker   uint32
+	mailboxes    map[string]*mailboxEntry // by user
+	conns        *connTable
+	waiting      []*acceptedConn // accepted while no preauth worker was ready
+	statsWait    []chan *pb.AuthStats
+	authTests    map[uint64]chan *pb.AuthTestResult // imapctl auth test waiters, by request id
+	nextTest     uint64
+	stopping     bool
+	children     map[*child]bool // every live child
 }
 
 // mailboxEntry is a user's mailbox worker, or the sessions waiting for one
@@ -243,6 +246,9 @@ func (p *Parent) Start() error {
 			return
 		}
 		p.startAuthd()
+		if len(p.certs) > 0 {
+			p.startKeyd()
+		}
 		p.current = p.newGeneration(p.cfg.PreauthWorkers)
 		p.log.Info("serving", "listeners", len(p.listeners), "preauth_workers", p.cfg.PreauthWorkers,
 			"storage", p.cfg.Storage, "auth", p.cfg.Auth)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"time"
 
@@ -68,6 +69,14 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 	old := p.cfg
 	p.cfg, p.certs, p.preauthUID = cfg, certs, uid
 	p.gen++
+	// The new generation's keys reach keyd before any of its workers'
+	// channels do (one outbox, in order).
+	switch {
+	case len(certs) > 0 && p.keyd == nil:
+		p.startKeyd()
+	case p.keyd != nil:
+		p.loadKeys(p.gen)
+	}
 	if p.pending != nil {
 		// A newer configuration replaces a generation still starting.
 		for _, c := range p.pending.slots {
@@ -298,13 +307,14 @@ func sandboxFeatures(privileged bool) []string {
 	f = append(f, "no-new-privs on every thread")
 	if abi := ipc.LandlockABI(); abi > 0 {
 		f = append(f, fmt.Sprintf("landlock abi %d: preauth without file system, mailbox confined to its Maildir, no TCP connect", abi))
-	} else {
-		f = append(f, "WARNING: no Landlock in this kernel")
 	}
-	if ipc.SeccompAvailable() {
-		f = append(f, "seccomp: workers cannot exec, fork, open network sockets or ptrace")
-	} else {
-		f = append(f, "WARNING: no seccomp in this kernel")
+	if ipc.SeccompAvailable() && ipc.HasAllowlist() {
+		f = append(f, "seccomp allowlist per role ("+runtime.GOARCH+"): no exec, no new processes, no socket(2), no sendto to a path")
+	}
+	// Under `sandbox prefer` the server runs without these; under require
+	// it would not have started (docs/security.md).
+	for _, m := range ipc.Missing() {
+		f = append(f, "WARNING: running without "+m)
 	}
 	return append(f, "preauth rlimits: fsize 0, nproc 4096")
 }

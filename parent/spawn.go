@@ -30,6 +30,7 @@ type child struct {
 	toPreauth *ipc.Outbox[*pb.ToPreauth, *pb.FromPreauth]
 	toAuthd   *ipc.Outbox[*pb.ToAuthd, *pb.FromAuthd]
 	toMailbox *ipc.Outbox[*pb.ToMailbox, *pb.FromMailbox]
+	toKeyd    *ipc.Outbox[*pb.KeydMessage, *pb.KeydMessage]
 	cmd       *exec.Cmd
 	started   time.Time
 	ready     bool // preauth: said Ready
@@ -166,6 +167,8 @@ func roleName(r pb.Role) string {
 		return "mailbox"
 	case pb.Role_ROLE_CONTROL:
 		return "control"
+	case pb.Role_ROLE_KEYD:
+		return "keyd"
 	}
 	return "unknown"
 }

@@ -36,6 +36,7 @@ const (
 	Role_ROLE_AUTHD       Role = 3
 	Role_ROLE_MAILBOX     Role = 4
 	Role_ROLE_CONTROL     Role = 5 // an imapctl client
+	Role_ROLE_KEYD        Role = 6 // holds the TLS private keys (proto/keyd.proto)
 )
 
 // Enum value maps for Role.
@@ -47,6 +48,7 @@ var (
 		3: "ROLE_AUTHD",
 		4: "ROLE_MAILBOX",
 		5: "ROLE_CONTROL",
+		6: "ROLE_KEYD",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
@@ -55,6 +57,7 @@ var (
 		"ROLE_AUTHD":       3,
 		"ROLE_MAILBOX":     4,
 		"ROLE_CONTROL":     5,
+		"ROLE_KEYD":        6,
 	}
 )
 
@@ -357,6 +360,7 @@ type ToPreauth struct {
 	//	*ToPreauth_NewConn
 	//	*ToPreauth_HandoffResult
 	//	*ToPreauth_AuthdChannel
+	//	*ToPreauth_KeydChannel
 	Body          isToPreauth_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -458,6 +462,15 @@ func (x *ToPreauth) GetAuthdChannel() *AuthdChannel {
 	return nil
 }
 
+func (x *ToPreauth) GetKeydChannel() *KeydChannel {
+	if x != nil {
+		if x, ok := x.Body.(*ToPreauth_KeydChannel); ok {
+			return x.KeydChannel
+		}
+	}
+	return nil
+}
+
 type isToPreauth_Body interface {
 	isToPreauth_Body()
 }
@@ -482,6 +495,10 @@ type ToPreauth_AuthdChannel struct {
 	AuthdChannel *AuthdChannel `protobuf:"bytes,24,opt,name=authd_channel,json=authdChannel,proto3,oneof"` // + our end of a preauth<->authd socketpair
 }
 
+type ToPreauth_KeydChannel struct {
+	KeydChannel *KeydChannel `protobuf:"bytes,25,opt,name=keyd_channel,json=keydChannel,proto3,oneof"` // + our end of a preauth<->keyd socketpair
+}
+
 func (*ToPreauth_Setup) isToPreauth_Body() {}
 
 func (*ToPreauth_Shutdown) isToPreauth_Body() {}
@@ -491,6 +508,8 @@ func (*ToPreauth_NewConn) isToPreauth_Body() {}
 func (*ToPreauth_HandoffResult) isToPreauth_Body() {}
 
 func (*ToPreauth_AuthdChannel) isToPreauth_Body() {}
+
+func (*ToPreauth_KeydChannel) isToPreauth_Body() {}
 
 // preauth worker -> parent
 type FromPreauth struct {
@@ -1421,14 +1440,16 @@ type PreauthSetup struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Generation          uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
 	WorkerId            uint32                 `protobuf:"varint,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	Certs               []*TLSCert             `protobuf:"bytes,3,rep,name=certs,proto3" json:"certs,omitempty"`
 	PlaintextAuth       PlaintextAuth          `protobuf:"varint,4,opt,name=plaintext_auth,json=plaintextAuth,proto3,enum=imapd.PlaintextAuth" json:"plaintext_auth,omitempty"`
 	LoginTimeoutSeconds uint32                 `protobuf:"varint,5,opt,name=login_timeout_seconds,json=loginTimeoutSeconds,proto3" json:"login_timeout_seconds,omitempty"`
 	PreauthUser         string                 `protobuf:"bytes,6,opt,name=preauth_user,json=preauthUser,proto3" json:"preauth_user,omitempty"` // account to drop to ("" in unprivileged mode)
 	Chroot              string                 `protobuf:"bytes,7,opt,name=chroot,proto3" json:"chroot,omitempty"`                              // empty directory to chroot into ("": none)
 	MaxLine             uint32                 `protobuf:"varint,8,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// tls: the certificates (and signatures) come from keyd on the keyd
+	// channel, not in certs: the worker never holds a private key.
+	Keyd          bool `protobuf:"varint,9,opt,name=keyd,proto3" json:"keyd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PreauthSetup) Reset() {
@@ -1475,13 +1496,6 @@ func (x *PreauthSetup) GetWorkerId() uint32 {
 	return 0
 }
 
-func (x *PreauthSetup) GetCerts() []*TLSCert {
-	if x != nil {
-		return x.Certs
-	}
-	return nil
-}
-
 func (x *PreauthSetup) GetPlaintextAuth() PlaintextAuth {
 	if x != nil {
 		return x.PlaintextAuth
@@ -1517,6 +1531,57 @@ func (x *PreauthSetup) GetMaxLine() uint32 {
 	return 0
 }
 
+func (x *PreauthSetup) GetKeyd() bool {
+	if x != nil {
+		return x.Keyd
+	}
+	return false
+}
+
+type KeydChannel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      uint32                 `protobuf:"varint,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeydChannel) Reset() {
+	*x = KeydChannel{}
+	mi := &file_proto_imapd_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeydChannel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeydChannel) ProtoMessage() {}
+
+func (x *KeydChannel) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeydChannel.ProtoReflect.Descriptor instead.
+func (*KeydChannel) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *KeydChannel) GetWorkerId() uint32 {
+	if x != nil {
+		return x.WorkerId
+	}
+	return 0
+}
+
 // AuthdSetup gives authd the authentication settings.
 type AuthdSetup struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -1533,7 +1598,7 @@ type AuthdSetup struct {
 
 func (x *AuthdSetup) Reset() {
 	*x = AuthdSetup{}
-	mi := &file_proto_imapd_proto_msgTypes[11]
+	mi := &file_proto_imapd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1610,7 @@ func (x *AuthdSetup) String() string {
 func (*AuthdSetup) ProtoMessage() {}
 
 func (x *AuthdSetup) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[11]
+	mi := &file_proto_imapd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1623,7 @@ func (x *AuthdSetup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthdSetup.ProtoReflect.Descriptor instead.
 func (*AuthdSetup) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{11}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AuthdSetup) GetGeneration() uint32 {
@@ -1631,7 +1696,7 @@ type MailboxSetup struct {
 
 func (x *MailboxSetup) Reset() {
 	*x = MailboxSetup{}
-	mi := &file_proto_imapd_proto_msgTypes[12]
+	mi := &file_proto_imapd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1708,7 @@ func (x *MailboxSetup) String() string {
 func (*MailboxSetup) ProtoMessage() {}
 
 func (x *MailboxSetup) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[12]
+	mi := &file_proto_imapd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1721,7 @@ func (x *MailboxSetup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxSetup.ProtoReflect.Descriptor instead.
 func (*MailboxSetup) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{12}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MailboxSetup) GetGeneration() uint32 {
@@ -1755,7 +1820,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_proto_imapd_proto_msgTypes[13]
+	mi := &file_proto_imapd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1832,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[13]
+	mi := &file_proto_imapd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1845,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{13}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -1809,7 +1874,7 @@ type NewConn struct {
 
 func (x *NewConn) Reset() {
 	*x = NewConn{}
-	mi := &file_proto_imapd_proto_msgTypes[14]
+	mi := &file_proto_imapd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1886,7 @@ func (x *NewConn) String() string {
 func (*NewConn) ProtoMessage() {}
 
 func (x *NewConn) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[14]
+	mi := &file_proto_imapd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1899,7 @@ func (x *NewConn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewConn.ProtoReflect.Descriptor instead.
 func (*NewConn) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{14}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NewConn) GetConnId() uint64 {
@@ -1874,7 +1939,7 @@ type ConnDone struct {
 
 func (x *ConnDone) Reset() {
 	*x = ConnDone{}
-	mi := &file_proto_imapd_proto_msgTypes[15]
+	mi := &file_proto_imapd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +1951,7 @@ func (x *ConnDone) String() string {
 func (*ConnDone) ProtoMessage() {}
 
 func (x *ConnDone) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[15]
+	mi := &file_proto_imapd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +1964,7 @@ func (x *ConnDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnDone.ProtoReflect.Descriptor instead.
 func (*ConnDone) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{15}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ConnDone) GetConnId() uint64 {
@@ -1918,7 +1983,7 @@ type AuthdChannel struct {
 
 func (x *AuthdChannel) Reset() {
 	*x = AuthdChannel{}
-	mi := &file_proto_imapd_proto_msgTypes[16]
+	mi := &file_proto_imapd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +1995,7 @@ func (x *AuthdChannel) String() string {
 func (*AuthdChannel) ProtoMessage() {}
 
 func (x *AuthdChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[16]
+	mi := &file_proto_imapd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2008,7 @@ func (x *AuthdChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthdChannel.ProtoReflect.Descriptor instead.
 func (*AuthdChannel) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{16}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuthdChannel) GetWorkerId() uint32 {
@@ -1970,7 +2035,7 @@ type AuthRequest struct {
 
 func (x *AuthRequest) Reset() {
 	*x = AuthRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[17]
+	mi := &file_proto_imapd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2047,7 @@ func (x *AuthRequest) String() string {
 func (*AuthRequest) ProtoMessage() {}
 
 func (x *AuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[17]
+	mi := &file_proto_imapd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2060,7 @@ func (x *AuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
 func (*AuthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{17}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuthRequest) GetConnId() uint64 {
@@ -2058,7 +2123,7 @@ type AuthReply struct {
 
 func (x *AuthReply) Reset() {
 	*x = AuthReply{}
-	mi := &file_proto_imapd_proto_msgTypes[18]
+	mi := &file_proto_imapd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2135,7 @@ func (x *AuthReply) String() string {
 func (*AuthReply) ProtoMessage() {}
 
 func (x *AuthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[18]
+	mi := &file_proto_imapd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2148,7 @@ func (x *AuthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthReply.ProtoReflect.Descriptor instead.
 func (*AuthReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{18}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuthReply) GetResult() AuthResult {
@@ -2124,7 +2189,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_proto_imapd_proto_msgTypes[19]
+	mi := &file_proto_imapd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2201,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[19]
+	mi := &file_proto_imapd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2214,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{19}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Grant) GetToken() string {
@@ -2227,7 +2292,7 @@ type GrantAck struct {
 
 func (x *GrantAck) Reset() {
 	*x = GrantAck{}
-	mi := &file_proto_imapd_proto_msgTypes[20]
+	mi := &file_proto_imapd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2304,7 @@ func (x *GrantAck) String() string {
 func (*GrantAck) ProtoMessage() {}
 
 func (x *GrantAck) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[20]
+	mi := &file_proto_imapd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2317,7 @@ func (x *GrantAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantAck.ProtoReflect.Descriptor instead.
 func (*GrantAck) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{20}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GrantAck) GetToken() string {
@@ -2280,7 +2345,7 @@ type Ready struct {
 
 func (x *Ready) Reset() {
 	*x = Ready{}
-	mi := &file_proto_imapd_proto_msgTypes[21]
+	mi := &file_proto_imapd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2292,7 +2357,7 @@ func (x *Ready) String() string {
 func (*Ready) ProtoMessage() {}
 
 func (x *Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[21]
+	mi := &file_proto_imapd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2305,7 +2370,7 @@ func (x *Ready) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ready.ProtoReflect.Descriptor instead.
 func (*Ready) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{21}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{22}
 }
 
 type StatsRequest struct {
@@ -2316,7 +2381,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[22]
+	mi := &file_proto_imapd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2393,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[22]
+	mi := &file_proto_imapd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2406,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{22}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{23}
 }
 
 type PenalisedAddr struct {
@@ -2355,7 +2420,7 @@ type PenalisedAddr struct {
 
 func (x *PenalisedAddr) Reset() {
 	*x = PenalisedAddr{}
-	mi := &file_proto_imapd_proto_msgTypes[23]
+	mi := &file_proto_imapd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2432,7 @@ func (x *PenalisedAddr) String() string {
 func (*PenalisedAddr) ProtoMessage() {}
 
 func (x *PenalisedAddr) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[23]
+	mi := &file_proto_imapd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2445,7 @@ func (x *PenalisedAddr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PenalisedAddr.ProtoReflect.Descriptor instead.
 func (*PenalisedAddr) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{23}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PenalisedAddr) GetAddr() string {
@@ -2415,7 +2480,7 @@ type AuthStats struct {
 
 func (x *AuthStats) Reset() {
 	*x = AuthStats{}
-	mi := &file_proto_imapd_proto_msgTypes[24]
+	mi := &file_proto_imapd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2492,7 @@ func (x *AuthStats) String() string {
 func (*AuthStats) ProtoMessage() {}
 
 func (x *AuthStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[24]
+	mi := &file_proto_imapd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2505,7 @@ func (x *AuthStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthStats.ProtoReflect.Descriptor instead.
 func (*AuthStats) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{24}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AuthStats) GetSuccesses() uint64 {
@@ -2483,7 +2548,7 @@ type Handoff struct {
 
 func (x *Handoff) Reset() {
 	*x = Handoff{}
-	mi := &file_proto_imapd_proto_msgTypes[25]
+	mi := &file_proto_imapd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2560,7 @@ func (x *Handoff) String() string {
 func (*Handoff) ProtoMessage() {}
 
 func (x *Handoff) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[25]
+	mi := &file_proto_imapd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2573,7 @@ func (x *Handoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handoff.ProtoReflect.Descriptor instead.
 func (*Handoff) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{25}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Handoff) GetConnId() uint64 {
@@ -2599,7 +2664,7 @@ type HandoffResult struct {
 
 func (x *HandoffResult) Reset() {
 	*x = HandoffResult{}
-	mi := &file_proto_imapd_proto_msgTypes[26]
+	mi := &file_proto_imapd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2676,7 @@ func (x *HandoffResult) String() string {
 func (*HandoffResult) ProtoMessage() {}
 
 func (x *HandoffResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[26]
+	mi := &file_proto_imapd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2689,7 @@ func (x *HandoffResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandoffResult.ProtoReflect.Descriptor instead.
 func (*HandoffResult) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{26}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HandoffResult) GetConnId() uint64 {
@@ -2659,7 +2724,7 @@ type NewSession struct {
 
 func (x *NewSession) Reset() {
 	*x = NewSession{}
-	mi := &file_proto_imapd_proto_msgTypes[27]
+	mi := &file_proto_imapd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2736,7 @@ func (x *NewSession) String() string {
 func (*NewSession) ProtoMessage() {}
 
 func (x *NewSession) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[27]
+	mi := &file_proto_imapd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2749,7 @@ func (x *NewSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewSession.ProtoReflect.Descriptor instead.
 func (*NewSession) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{27}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *NewSession) GetSessionId() uint64 {
@@ -2717,7 +2782,7 @@ type SessionDone struct {
 
 func (x *SessionDone) Reset() {
 	*x = SessionDone{}
-	mi := &file_proto_imapd_proto_msgTypes[28]
+	mi := &file_proto_imapd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2729,7 +2794,7 @@ func (x *SessionDone) String() string {
 func (*SessionDone) ProtoMessage() {}
 
 func (x *SessionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[28]
+	mi := &file_proto_imapd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2742,7 +2807,7 @@ func (x *SessionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDone.ProtoReflect.Descriptor instead.
 func (*SessionDone) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{28}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SessionDone) GetSessionId() uint64 {
@@ -2761,7 +2826,7 @@ type Kick struct {
 
 func (x *Kick) Reset() {
 	*x = Kick{}
-	mi := &file_proto_imapd_proto_msgTypes[29]
+	mi := &file_proto_imapd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2773,7 +2838,7 @@ func (x *Kick) String() string {
 func (*Kick) ProtoMessage() {}
 
 func (x *Kick) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[29]
+	mi := &file_proto_imapd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2786,7 +2851,7 @@ func (x *Kick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kick.ProtoReflect.Descriptor instead.
 func (*Kick) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{29}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Kick) GetUser() string {
@@ -2813,7 +2878,7 @@ type CtlRequest struct {
 
 func (x *CtlRequest) Reset() {
 	*x = CtlRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[30]
+	mi := &file_proto_imapd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +2890,7 @@ func (x *CtlRequest) String() string {
 func (*CtlRequest) ProtoMessage() {}
 
 func (x *CtlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[30]
+	mi := &file_proto_imapd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +2903,7 @@ func (x *CtlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlRequest.ProtoReflect.Descriptor instead.
 func (*CtlRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{30}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CtlRequest) GetCtlVersion() uint32 {
@@ -2942,7 +3007,7 @@ type CtlStatus struct {
 
 func (x *CtlStatus) Reset() {
 	*x = CtlStatus{}
-	mi := &file_proto_imapd_proto_msgTypes[31]
+	mi := &file_proto_imapd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3019,7 @@ func (x *CtlStatus) String() string {
 func (*CtlStatus) ProtoMessage() {}
 
 func (x *CtlStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[31]
+	mi := &file_proto_imapd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3032,7 @@ func (x *CtlStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlStatus.ProtoReflect.Descriptor instead.
 func (*CtlStatus) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{31}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{32}
 }
 
 type CtlReload struct {
@@ -2978,7 +3043,7 @@ type CtlReload struct {
 
 func (x *CtlReload) Reset() {
 	*x = CtlReload{}
-	mi := &file_proto_imapd_proto_msgTypes[32]
+	mi := &file_proto_imapd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2990,7 +3055,7 @@ func (x *CtlReload) String() string {
 func (*CtlReload) ProtoMessage() {}
 
 func (x *CtlReload) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[32]
+	mi := &file_proto_imapd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3003,7 +3068,7 @@ func (x *CtlReload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReload.ProtoReflect.Descriptor instead.
 func (*CtlReload) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{32}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{33}
 }
 
 type CtlKick struct {
@@ -3015,7 +3080,7 @@ type CtlKick struct {
 
 func (x *CtlKick) Reset() {
 	*x = CtlKick{}
-	mi := &file_proto_imapd_proto_msgTypes[33]
+	mi := &file_proto_imapd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3092,7 @@ func (x *CtlKick) String() string {
 func (*CtlKick) ProtoMessage() {}
 
 func (x *CtlKick) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[33]
+	mi := &file_proto_imapd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3105,7 @@ func (x *CtlKick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlKick.ProtoReflect.Descriptor instead.
 func (*CtlKick) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{33}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CtlKick) GetUser() string {
@@ -3061,7 +3126,7 @@ type CtlAuthTest struct {
 
 func (x *CtlAuthTest) Reset() {
 	*x = CtlAuthTest{}
-	mi := &file_proto_imapd_proto_msgTypes[34]
+	mi := &file_proto_imapd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3073,7 +3138,7 @@ func (x *CtlAuthTest) String() string {
 func (*CtlAuthTest) ProtoMessage() {}
 
 func (x *CtlAuthTest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[34]
+	mi := &file_proto_imapd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3086,7 +3151,7 @@ func (x *CtlAuthTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlAuthTest.ProtoReflect.Descriptor instead.
 func (*CtlAuthTest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{34}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CtlAuthTest) GetUser() string {
@@ -3111,7 +3176,7 @@ type CtlWho struct {
 
 func (x *CtlWho) Reset() {
 	*x = CtlWho{}
-	mi := &file_proto_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3188,7 @@ func (x *CtlWho) String() string {
 func (*CtlWho) ProtoMessage() {}
 
 func (x *CtlWho) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3201,7 @@ func (x *CtlWho) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlWho.ProtoReflect.Descriptor instead.
 func (*CtlWho) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
 }
 
 // AuthTest is CtlAuthTest passed on to authd: the backend's check and the
@@ -3151,7 +3216,7 @@ type AuthTest struct {
 
 func (x *AuthTest) Reset() {
 	*x = AuthTest{}
-	mi := &file_proto_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3228,7 @@ func (x *AuthTest) String() string {
 func (*AuthTest) ProtoMessage() {}
 
 func (x *AuthTest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3241,7 @@ func (x *AuthTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthTest.ProtoReflect.Descriptor instead.
 func (*AuthTest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AuthTest) GetUser() []byte {
@@ -3208,7 +3273,7 @@ type AuthTestResult struct {
 
 func (x *AuthTestResult) Reset() {
 	*x = AuthTestResult{}
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3220,7 +3285,7 @@ func (x *AuthTestResult) String() string {
 func (*AuthTestResult) ProtoMessage() {}
 
 func (x *AuthTestResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3233,7 +3298,7 @@ func (x *AuthTestResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthTestResult.ProtoReflect.Descriptor instead.
 func (*AuthTestResult) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AuthTestResult) GetResult() AuthResult {
@@ -3300,7 +3365,7 @@ type SessionInfo struct {
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3377,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3390,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SessionInfo) GetConnId() uint64 {
@@ -3384,7 +3449,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3396,7 +3461,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3409,7 +3474,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProcessInfo) GetRole() Role {
@@ -3464,7 +3529,7 @@ type ListenerInfo struct {
 
 func (x *ListenerInfo) Reset() {
 	*x = ListenerInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[40]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3476,7 +3541,7 @@ func (x *ListenerInfo) String() string {
 func (*ListenerInfo) ProtoMessage() {}
 
 func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[40]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3489,7 +3554,7 @@ func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerInfo.ProtoReflect.Descriptor instead.
 func (*ListenerInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListenerInfo) GetAddress() string {
@@ -3516,7 +3581,7 @@ type UserSessions struct {
 
 func (x *UserSessions) Reset() {
 	*x = UserSessions{}
-	mi := &file_proto_imapd_proto_msgTypes[41]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3593,7 @@ func (x *UserSessions) String() string {
 func (*UserSessions) ProtoMessage() {}
 
 func (x *UserSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[41]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3606,7 @@ func (x *UserSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSessions.ProtoReflect.Descriptor instead.
 func (*UserSessions) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{41}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UserSessions) GetUser() string {
@@ -3575,7 +3640,7 @@ type StatusReport struct {
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_proto_imapd_proto_msgTypes[42]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3587,7 +3652,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[42]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3600,7 +3665,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{42}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StatusReport) GetStartedUnix() int64 {
@@ -3681,7 +3746,7 @@ type CtlReply struct {
 
 func (x *CtlReply) Reset() {
 	*x = CtlReply{}
-	mi := &file_proto_imapd_proto_msgTypes[43]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3693,7 +3758,7 @@ func (x *CtlReply) String() string {
 func (*CtlReply) ProtoMessage() {}
 
 func (x *CtlReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[43]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3706,7 +3771,7 @@ func (x *CtlReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReply.ProtoReflect.Descriptor instead.
 func (*CtlReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{43}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CtlReply) GetCtlVersion() uint32 {
@@ -3772,7 +3837,7 @@ type PreauthLimits struct {
 
 func (x *PreauthLimits) Reset() {
 	*x = PreauthLimits{}
-	mi := &file_proto_imapd_proto_msgTypes[44]
+	mi := &file_proto_imapd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3784,7 +3849,7 @@ func (x *PreauthLimits) String() string {
 func (*PreauthLimits) ProtoMessage() {}
 
 func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[44]
+	mi := &file_proto_imapd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3797,7 +3862,7 @@ func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreauthLimits.ProtoReflect.Descriptor instead.
 func (*PreauthLimits) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{44}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PreauthLimits) GetPerAddress() uint32 {
@@ -3839,7 +3904,7 @@ var File_proto_imapd_proto protoreflect.FileDescriptor
 
 const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
-	"\x11proto/imapd.proto\x12\x05imapd\"\xc1\x02\n" +
+	"\x11proto/imapd.proto\x12\x05imapd\"\xfa\x02\n" +
 	"\tToPreauth\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12+\n" +
@@ -3848,7 +3913,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\bshutdown\x18\v \x01(\v2\x0f.imapd.ShutdownH\x00R\bshutdown\x12+\n" +
 	"\bnew_conn\x18\x14 \x01(\v2\x0e.imapd.NewConnH\x00R\anewConn\x12=\n" +
 	"\x0ehandoff_result\x18\x17 \x01(\v2\x14.imapd.HandoffResultH\x00R\rhandoffResult\x12:\n" +
-	"\rauthd_channel\x18\x18 \x01(\v2\x13.imapd.AuthdChannelH\x00R\fauthdChannelB\x06\n" +
+	"\rauthd_channel\x18\x18 \x01(\v2\x13.imapd.AuthdChannelH\x00R\fauthdChannel\x127\n" +
+	"\fkeyd_channel\x18\x19 \x01(\v2\x12.imapd.KeydChannelH\x00R\vkeydChannelB\x06\n" +
 	"\x04body\"\xc1\x01\n" +
 	"\vFromPreauth\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
@@ -3912,18 +3978,20 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04body\"=\n" +
 	"\aTLSCert\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xb8\x02\n" +
+	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xac\x02\n" +
 	"\fPreauthSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
 	"generation\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\rR\bworkerId\x12$\n" +
-	"\x05certs\x18\x03 \x03(\v2\x0e.imapd.TLSCertR\x05certs\x12;\n" +
+	"\tworker_id\x18\x02 \x01(\rR\bworkerId\x12;\n" +
 	"\x0eplaintext_auth\x18\x04 \x01(\x0e2\x14.imapd.PlaintextAuthR\rplaintextAuth\x122\n" +
 	"\x15login_timeout_seconds\x18\x05 \x01(\rR\x13loginTimeoutSeconds\x12!\n" +
 	"\fpreauth_user\x18\x06 \x01(\tR\vpreauthUser\x12\x16\n" +
 	"\x06chroot\x18\a \x01(\tR\x06chroot\x12\x19\n" +
-	"\bmax_line\x18\b \x01(\rR\amaxLine\"\x96\x02\n" +
+	"\bmax_line\x18\b \x01(\rR\amaxLine\x12\x12\n" +
+	"\x04keyd\x18\t \x01(\bR\x04keydJ\x04\b\x03\x10\x04\"*\n" +
+	"\vKeydChannel\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\rR\bworkerId\"\x96\x02\n" +
 	"\n" +
 	"AuthdSetup\x12\x1e\n" +
 	"\n" +
@@ -4116,7 +4184,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\tper_net64\x18\x02 \x01(\rR\bperNet64\x12\x1b\n" +
 	"\tper_net24\x18\x03 \x01(\rR\bperNet24\x12\x14\n" +
 	"\x05total\x18\x04 \x01(\rR\x05total\x12*\n" +
-	"\x11prefixes_at_limit\x18\x05 \x01(\rR\x0fprefixesAtLimit*s\n" +
+	"\x11prefixes_at_limit\x18\x05 \x01(\rR\x0fprefixesAtLimit*\x82\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_PARENT\x10\x01\x12\x10\n" +
@@ -4124,7 +4192,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_AUTHD\x10\x03\x12\x10\n" +
 	"\fROLE_MAILBOX\x10\x04\x12\x10\n" +
-	"\fROLE_CONTROL\x10\x05*e\n" +
+	"\fROLE_CONTROL\x10\x05\x12\r\n" +
+	"\tROLE_KEYD\x10\x06*e\n" +
 	"\fListenerKind\x12\x18\n" +
 	"\x14LISTENER_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eLISTENER_PLAIN\x10\x01\x12\x15\n" +
@@ -4165,7 +4234,7 @@ func file_proto_imapd_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_proto_imapd_proto_goTypes = []any{
 	(Role)(0),              // 0: imapd.Role
 	(ListenerKind)(0),      // 1: imapd.ListenerKind
@@ -4184,92 +4253,93 @@ var file_proto_imapd_proto_goTypes = []any{
 	(*Envelope)(nil),       // 14: imapd.Envelope
 	(*TLSCert)(nil),        // 15: imapd.TLSCert
 	(*PreauthSetup)(nil),   // 16: imapd.PreauthSetup
-	(*AuthdSetup)(nil),     // 17: imapd.AuthdSetup
-	(*MailboxSetup)(nil),   // 18: imapd.MailboxSetup
-	(*Shutdown)(nil),       // 19: imapd.Shutdown
-	(*NewConn)(nil),        // 20: imapd.NewConn
-	(*ConnDone)(nil),       // 21: imapd.ConnDone
-	(*AuthdChannel)(nil),   // 22: imapd.AuthdChannel
-	(*AuthRequest)(nil),    // 23: imapd.AuthRequest
-	(*AuthReply)(nil),      // 24: imapd.AuthReply
-	(*Grant)(nil),          // 25: imapd.Grant
-	(*GrantAck)(nil),       // 26: imapd.GrantAck
-	(*Ready)(nil),          // 27: imapd.Ready
-	(*StatsRequest)(nil),   // 28: imapd.StatsRequest
-	(*PenalisedAddr)(nil),  // 29: imapd.PenalisedAddr
-	(*AuthStats)(nil),      // 30: imapd.AuthStats
-	(*Handoff)(nil),        // 31: imapd.Handoff
-	(*HandoffResult)(nil),  // 32: imapd.HandoffResult
-	(*NewSession)(nil),     // 33: imapd.NewSession
-	(*SessionDone)(nil),    // 34: imapd.SessionDone
-	(*Kick)(nil),           // 35: imapd.Kick
-	(*CtlRequest)(nil),     // 36: imapd.CtlRequest
-	(*CtlStatus)(nil),      // 37: imapd.CtlStatus
-	(*CtlReload)(nil),      // 38: imapd.CtlReload
-	(*CtlKick)(nil),        // 39: imapd.CtlKick
-	(*CtlAuthTest)(nil),    // 40: imapd.CtlAuthTest
-	(*CtlWho)(nil),         // 41: imapd.CtlWho
-	(*AuthTest)(nil),       // 42: imapd.AuthTest
-	(*AuthTestResult)(nil), // 43: imapd.AuthTestResult
-	(*SessionInfo)(nil),    // 44: imapd.SessionInfo
-	(*ProcessInfo)(nil),    // 45: imapd.ProcessInfo
-	(*ListenerInfo)(nil),   // 46: imapd.ListenerInfo
-	(*UserSessions)(nil),   // 47: imapd.UserSessions
-	(*StatusReport)(nil),   // 48: imapd.StatusReport
-	(*CtlReply)(nil),       // 49: imapd.CtlReply
-	(*PreauthLimits)(nil),  // 50: imapd.PreauthLimits
+	(*KeydChannel)(nil),    // 17: imapd.KeydChannel
+	(*AuthdSetup)(nil),     // 18: imapd.AuthdSetup
+	(*MailboxSetup)(nil),   // 19: imapd.MailboxSetup
+	(*Shutdown)(nil),       // 20: imapd.Shutdown
+	(*NewConn)(nil),        // 21: imapd.NewConn
+	(*ConnDone)(nil),       // 22: imapd.ConnDone
+	(*AuthdChannel)(nil),   // 23: imapd.AuthdChannel
+	(*AuthRequest)(nil),    // 24: imapd.AuthRequest
+	(*AuthReply)(nil),      // 25: imapd.AuthReply
+	(*Grant)(nil),          // 26: imapd.Grant
+	(*GrantAck)(nil),       // 27: imapd.GrantAck
+	(*Ready)(nil),          // 28: imapd.Ready
+	(*StatsRequest)(nil),   // 29: imapd.StatsRequest
+	(*PenalisedAddr)(nil),  // 30: imapd.PenalisedAddr
+	(*AuthStats)(nil),      // 31: imapd.AuthStats
+	(*Handoff)(nil),        // 32: imapd.Handoff
+	(*HandoffResult)(nil),  // 33: imapd.HandoffResult
+	(*NewSession)(nil),     // 34: imapd.NewSession
+	(*SessionDone)(nil),    // 35: imapd.SessionDone
+	(*Kick)(nil),           // 36: imapd.Kick
+	(*CtlRequest)(nil),     // 37: imapd.CtlRequest
+	(*CtlStatus)(nil),      // 38: imapd.CtlStatus
+	(*CtlReload)(nil),      // 39: imapd.CtlReload
+	(*CtlKick)(nil),        // 40: imapd.CtlKick
+	(*CtlAuthTest)(nil),    // 41: imapd.CtlAuthTest
+	(*CtlWho)(nil),         // 42: imapd.CtlWho
+	(*AuthTest)(nil),       // 43: imapd.AuthTest
+	(*AuthTestResult)(nil), // 44: imapd.AuthTestResult
+	(*SessionInfo)(nil),    // 45: imapd.SessionInfo
+	(*ProcessInfo)(nil),    // 46: imapd.ProcessInfo
+	(*ListenerInfo)(nil),   // 47: imapd.ListenerInfo
+	(*UserSessions)(nil),   // 48: imapd.UserSessions
+	(*StatusReport)(nil),   // 49: imapd.StatusReport
+	(*CtlReply)(nil),       // 50: imapd.CtlReply
+	(*PreauthLimits)(nil),  // 51: imapd.PreauthLimits
 }
 var file_proto_imapd_proto_depIdxs = []int32{
 	16, // 0: imapd.ToPreauth.setup:type_name -> imapd.PreauthSetup
-	19, // 1: imapd.ToPreauth.shutdown:type_name -> imapd.Shutdown
-	20, // 2: imapd.ToPreauth.new_conn:type_name -> imapd.NewConn
-	32, // 3: imapd.ToPreauth.handoff_result:type_name -> imapd.HandoffResult
-	22, // 4: imapd.ToPreauth.authd_channel:type_name -> imapd.AuthdChannel
-	21, // 5: imapd.FromPreauth.conn_done:type_name -> imapd.ConnDone
-	31, // 6: imapd.FromPreauth.handoff:type_name -> imapd.Handoff
-	27, // 7: imapd.FromPreauth.ready:type_name -> imapd.Ready
-	17, // 8: imapd.ToAuthd.setup:type_name -> imapd.AuthdSetup
-	19, // 9: imapd.ToAuthd.shutdown:type_name -> imapd.Shutdown
-	22, // 10: imapd.ToAuthd.authd_channel:type_name -> imapd.AuthdChannel
-	26, // 11: imapd.ToAuthd.grant_ack:type_name -> imapd.GrantAck
-	28, // 12: imapd.ToAuthd.stats_request:type_name -> imapd.StatsRequest
-	42, // 13: imapd.ToAuthd.auth_test:type_name -> imapd.AuthTest
-	25, // 14: imapd.FromAuthd.grant:type_name -> imapd.Grant
-	30, // 15: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
-	43, // 16: imapd.FromAuthd.auth_test_result:type_name -> imapd.AuthTestResult
-	23, // 17: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
-	24, // 18: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
-	18, // 19: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
-	19, // 20: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
-	33, // 21: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
-	35, // 22: imapd.ToMailbox.kick:type_name -> imapd.Kick
-	34, // 23: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
-	36, // 24: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
-	49, // 25: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
-	15, // 26: imapd.PreauthSetup.certs:type_name -> imapd.TLSCert
+	20, // 1: imapd.ToPreauth.shutdown:type_name -> imapd.Shutdown
+	21, // 2: imapd.ToPreauth.new_conn:type_name -> imapd.NewConn
+	33, // 3: imapd.ToPreauth.handoff_result:type_name -> imapd.HandoffResult
+	23, // 4: imapd.ToPreauth.authd_channel:type_name -> imapd.AuthdChannel
+	17, // 5: imapd.ToPreauth.keyd_channel:type_name -> imapd.KeydChannel
+	22, // 6: imapd.FromPreauth.conn_done:type_name -> imapd.ConnDone
+	32, // 7: imapd.FromPreauth.handoff:type_name -> imapd.Handoff
+	28, // 8: imapd.FromPreauth.ready:type_name -> imapd.Ready
+	18, // 9: imapd.ToAuthd.setup:type_name -> imapd.AuthdSetup
+	20, // 10: imapd.ToAuthd.shutdown:type_name -> imapd.Shutdown
+	23, // 11: imapd.ToAuthd.authd_channel:type_name -> imapd.AuthdChannel
+	27, // 12: imapd.ToAuthd.grant_ack:type_name -> imapd.GrantAck
+	29, // 13: imapd.ToAuthd.stats_request:type_name -> imapd.StatsRequest
+	43, // 14: imapd.ToAuthd.auth_test:type_name -> imapd.AuthTest
+	26, // 15: imapd.FromAuthd.grant:type_name -> imapd.Grant
+	31, // 16: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
+	44, // 17: imapd.FromAuthd.auth_test_result:type_name -> imapd.AuthTestResult
+	24, // 18: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
+	25, // 19: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
+	19, // 20: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
+	20, // 21: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
+	34, // 22: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
+	36, // 23: imapd.ToMailbox.kick:type_name -> imapd.Kick
+	35, // 24: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
+	37, // 25: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
+	50, // 26: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
 	2,  // 27: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
 	3,  // 28: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
 	4,  // 29: imapd.MailboxSetup.storage:type_name -> imapd.Storage
 	1,  // 30: imapd.NewConn.kind:type_name -> imapd.ListenerKind
 	5,  // 31: imapd.AuthReply.result:type_name -> imapd.AuthResult
-	29, // 32: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
-	31, // 33: imapd.NewSession.handoff:type_name -> imapd.Handoff
-	37, // 34: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
-	38, // 35: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
-	39, // 36: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
-	40, // 37: imapd.CtlRequest.auth_test:type_name -> imapd.CtlAuthTest
-	41, // 38: imapd.CtlRequest.who:type_name -> imapd.CtlWho
+	30, // 32: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
+	32, // 33: imapd.NewSession.handoff:type_name -> imapd.Handoff
+	38, // 34: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
+	39, // 35: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
+	40, // 36: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
+	41, // 37: imapd.CtlRequest.auth_test:type_name -> imapd.CtlAuthTest
+	42, // 38: imapd.CtlRequest.who:type_name -> imapd.CtlWho
 	5,  // 39: imapd.AuthTestResult.result:type_name -> imapd.AuthResult
 	0,  // 40: imapd.ProcessInfo.role:type_name -> imapd.Role
 	1,  // 41: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
-	46, // 42: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
-	45, // 43: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
-	47, // 44: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
-	50, // 45: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
-	30, // 46: imapd.StatusReport.auth:type_name -> imapd.AuthStats
-	48, // 47: imapd.CtlReply.status:type_name -> imapd.StatusReport
-	43, // 48: imapd.CtlReply.auth_test:type_name -> imapd.AuthTestResult
-	44, // 49: imapd.CtlReply.who:type_name -> imapd.SessionInfo
+	47, // 42: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
+	46, // 43: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
+	48, // 44: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
+	51, // 45: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
+	31, // 46: imapd.StatusReport.auth:type_name -> imapd.AuthStats
+	49, // 47: imapd.CtlReply.status:type_name -> imapd.StatusReport
+	44, // 48: imapd.CtlReply.auth_test:type_name -> imapd.AuthTestResult
+	45, // 49: imapd.CtlReply.who:type_name -> imapd.SessionInfo
 	50, // [50:50] is the sub-list for method output_type
 	50, // [50:50] is the sub-list for method input_type
 	50, // [50:50] is the sub-list for extension type_name
@@ -4288,6 +4358,7 @@ func file_proto_imapd_proto_init() {
 		(*ToPreauth_NewConn)(nil),
 		(*ToPreauth_HandoffResult)(nil),
 		(*ToPreauth_AuthdChannel)(nil),
+		(*ToPreauth_KeydChannel)(nil),
 	}
 	file_proto_imapd_proto_msgTypes[1].OneofWrappers = []any{
 		(*FromPreauth_ConnDone)(nil),
@@ -4326,7 +4397,7 @@ func file_proto_imapd_proto_init() {
 		(*Envelope_CtlRequest)(nil),
 		(*Envelope_CtlReply)(nil),
 	}
-	file_proto_imapd_proto_msgTypes[30].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[31].OneofWrappers = []any{
 		(*CtlRequest_Status)(nil),
 		(*CtlRequest_Reload)(nil),
 		(*CtlRequest_Kick)(nil),
@@ -4339,7 +4410,7 @@ func file_proto_imapd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

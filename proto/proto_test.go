@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestGeneratedCodeIsCurrent regenerates imapd.pb.go from imapd.proto and
+// TestGeneratedCodeIsCurrent regenerates imapd.pb.go and keyd.pb.go and
 // fails when the committed file differs: run `make proto` and commit.
 func TestGeneratedCodeIsCurrent(t *testing.T) {
 	for _, tool := range []string{"protoc", "protoc-gen-go"} {
@@ -19,21 +19,23 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 			t.Skipf("%s not found", tool)
 		}
 	}
-	out := t.TempDir()
-	cmd := exec.Command("protoc", "--go_out="+out, "--go_opt=module=imapd", "proto/imapd.proto")
-	cmd.Dir = ".."
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("protoc: %v\n%s", err, b)
-	}
-	fresh, err := os.ReadFile(filepath.Join(out, "proto", "imapd.pb.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	committed, err := os.ReadFile("imapd.pb.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(fresh, committed) {
-		t.Fatal("proto/imapd.pb.go is stale: run `make proto` and commit the result")
+	for _, name := range []string{"imapd", "keyd"} {
+		out := t.TempDir()
+		cmd := exec.Command("protoc", "--go_out="+out, "--go_opt=module=imapd", "proto/"+name+".proto")
+		cmd.Dir = ".."
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("protoc: %v\n%s", err, b)
+		}
+		fresh, err := os.ReadFile(filepath.Join(out, "proto", name+".pb.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		committed, err := os.ReadFile(name + ".pb.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fresh, committed) {
+			t.Fatalf("proto/%s.pb.go is stale: run `make proto` and commit the result", name)
+		}
 	}
 }

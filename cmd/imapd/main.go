@@ -1,10 +1,11 @@
 // Command imapd is the IMAP server. It only parses flags and dispatches:
 // started by an admin it becomes the parent; re-executed by the parent with
 // IMAPD_ROLE set and its channel on fd 3, it becomes a preauth or mailbox
-// worker (docs/design.md).
+// worker or keyd (docs/design.md).
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"imapd/authd/keyd"
 	"imapd/cmd/internal/version"
 	"imapd/imapworker/mailbox"
 	"imapd/imapworker/preauth"
@@ -31,11 +34,19 @@ func main() {
 		fmt.Println(version.String("imapd"))
 		return
 	}
+	if builtWithCgo {
+		// AllThreadsSyscall, which sets no-new-privs and Landlock on every
+		// thread, is refused in a cgo binary (docs/design.md, "Pitfalls").
+		fmt.Fprintln(os.Stderr, "imapd: this binary was built with cgo and its workers cannot sandbox every thread: build it with CGO_ENABLED=0 (make build does)")
+		os.Exit(1)
+	}
 	switch role := os.Getenv("IMAPD_ROLE"); role {
 	case "preauth":
 		child("preauth", preauth.Main)
 	case "mailbox":
 		child("mailbox", mailbox.Main)
+	case "keyd":
+		child("keyd", keyd.Main)
 	case "", "parent":
 		os.Exit(runParent())
 	default:
@@ -116,9 +127,24 @@ func runParent() int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		for _, w := range cfg.CertWarnings(time.Now()) {
+			fmt.Fprintln(os.Stderr, "imapd: warning:", w)
+		}
+		// A configuration checked on another machine may run on a kernel
+		// that has what this one lacks: a warning here, a refusal at start.
+		if warn, err := ipc.CheckPolicy(ipc.Policy(cfg.Sandbox)); err != nil || warn != "" {
+			fmt.Fprintln(os.Stderr, "imapd: warning:", cmp.Or(warn, fmt.Sprint(err)))
+		}
 		fmt.Print(cfg.String())
 		return 0
 	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "imapd:", err)
+		return 1
+	}
+	// sandbox require: one message and no start on a kernel that lacks a
+	// feature, rather than workers that fail at their sandbox in a loop.
+	sandboxWarning, err := ipc.CheckPolicy(ipc.Policy(cfg.Sandbox))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "imapd:", err)
 		return 1
@@ -137,6 +163,12 @@ func runParent() int {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel})))
 	os.Setenv("IMAPD_LOG_LEVEL", cfg.LogLevel.String())
+	if sandboxWarning != "" {
+		slog.Warn(sandboxWarning, "role", "parent")
+	}
+	for _, w := range cfg.CertWarnings(time.Now()) {
+		slog.Warn(w, "role", "parent")
+	}
 	if err := parent.Main(cfg, parent.Options{Reload: load, Log: out}); err != nil {
 		slog.Error("exiting", "role", "parent", "err", err)
 		return 1

@@ -109,19 +109,8 @@ func sandbox(setup *pb.MailboxSetup, log *slog.Logger, unavailable func(error)) 
 			dirs = append(dirs, dir)
 		}
 	}
-	applied, warnings, err := ipc.Restrict(dirs...)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	for _, w := range warnings {
-		log.Warn(w)
-	}
-	report, err := ipc.CheckConfined([]string{"/etc/passwd"}, true)
-	if err != nil {
-		return err
-	}
-	log.Info("sandbox in force", "applied", applied, "check", report)
-	return nil
+	_, err := ipc.Confine(log, ipc.RoleMailbox, []string{"/etc/passwd"}, dirs...)
+	return err
 }
 
 func openStore(setup *pb.MailboxSetup) (store.User, error) {

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"imapd/authd/keyd"
 	"imapd/imapworker/server"
 	"imapd/ipc"
 	pb "imapd/proto"
@@ -39,9 +40,10 @@ func Main(parent *ipc.PreauthToParent) error {
 	}
 	log := slog.Default().With("role", "preauth", "pid", os.Getpid(), "worker", setup.WorkerId, "gen", setup.Generation)
 
-	tlsConf, err := tlsConfig(setup.Certs)
-	if err != nil {
-		return err
+	w := &worker{parent: parent, setup: setup, log: log, conns: map[uint64]*clientConn{}}
+	if setup.Keyd {
+		w.keyd = keyd.NewClient(log)
+		w.tls = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"imap"}, GetConfigForClient: w.keydConfig}
 	}
 	if err := dropPrivileges(setup, log); err != nil {
 		return fmt.Errorf("drop privileges: %w", err)
@@ -50,7 +52,6 @@ func Main(parent *ipc.PreauthToParent) error {
 		return err
 	}
 
-	w := &worker{parent: parent, setup: setup, tls: tlsConf, log: log, conns: map[uint64]*clientConn{}}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	// Only a worker that holds its sandbox gets connections; a reload's old
 	// generation drains once the new one is ready (docs/design.md#reload).
@@ -82,14 +83,8 @@ func recvTimeout(c *ipc.PreauthToParent, d time.Duration) (*pb.ToPreauth, *os.Fi
 func dropPrivileges(setup *pb.PreauthSetup, log *slog.Logger) error {
 	if setup.PreauthUser == "" {
 		log.Warn("unprivileged mode: preauth worker keeps the server's user, without chroot")
-		return ipc.NoNewPrivs()
 	}
-	cred, _, err := ipc.LookupUser(setup.PreauthUser)
-	if err != nil {
-		return err
-	}
-	cred.Groups = []uint32{cred.GID}
-	return ipc.Drop(setup.Chroot, cred)
+	return ipc.DropToUser(setup.Chroot, setup.PreauthUser)
 }
 
 // sandbox takes away what a preauth worker never needs (files, outgoing
@@ -99,42 +94,27 @@ func sandbox(log *slog.Logger) error {
 	if err := ipc.LimitPreauth(); err != nil {
 		return err
 	}
-	applied, warnings, err := ipc.Restrict()
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	for _, w := range warnings {
-		log.Warn(w)
-	}
-	report, err := ipc.CheckConfined([]string{"/", "/etc/passwd"}, true)
-	if err != nil {
-		return err
-	}
-	log.Info("sandbox in force", "applied", applied, "check", report)
-	return nil
+	_, err := ipc.Confine(log, ipc.RolePreauth, []string{"/", "/etc/passwd"})
+	return err
 }
 
-// tlsConfig builds the server side of TLS from the PEM pairs the parent read:
-// this process never opens a file. Go picks among several certificates by SNI.
-func tlsConfig(certs []*pb.TLSCert) (*tls.Config, error) {
-	if len(certs) == 0 {
-		return nil, nil
+// keydConfig is the server side of TLS for one handshake: the certificates
+// keyd sent on its channel, each signing through keyd, so this process
+// never holds a private key (docs/security.md, boundary 9). Go picks among
+// them by SNI.
+func (w *worker) keydConfig(*tls.ClientHelloInfo) (*tls.Config, error) {
+	certs, err := w.keyd.Certificates(10 * time.Second)
+	if err != nil {
+		return nil, err
 	}
-	conf := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"imap"}}
-	for _, c := range certs {
-		kp, err := tls.X509KeyPair(c.CertPem, c.KeyPem)
-		if err != nil {
-			return nil, fmt.Errorf("certificate: %w", err)
-		}
-		conf.Certificates = append(conf.Certificates, kp)
-	}
-	return conf, nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"imap"}, Certificates: certs}, nil
 }
 
 type worker struct {
 	parent *ipc.PreauthToParent
 	setup  *pb.PreauthSetup
-	tls    *tls.Config
+	tls    *tls.Config  // nil without certificates
+	keyd   *keyd.Client // the signer of every certificate
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,6 +145,17 @@ func (w *worker) serve() error {
 				continue
 			}
 			w.setAuthd(fd)
+		case *pb.ToPreauth_KeydChannel:
+			if fd == nil || w.keyd == nil {
+				w.log.Error("keyd channel without a descriptor or certificates")
+				if fd != nil {
+					fd.Close()
+				}
+				continue
+			}
+			if err := w.keyd.Replace(fd); err != nil {
+				w.log.Error("keyd channel", "err", err)
+			}
 		case *pb.ToPreauth_NewConn:
 			if fd == nil {
 				w.log.Error("new connection without a descriptor", "conn", b.NewConn.ConnId)

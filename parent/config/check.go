@@ -2,10 +2,13 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/user"
 	"strconv"
+	"time"
 )
 
 // Check verifies what Parse cannot see: that the files exist and the
@@ -89,4 +92,47 @@ func (c *Config) ControlGID() (int, error) {
 		return -1, fmt.Errorf("control socket group %q: bad gid %q", c.ControlGroup, g.Gid)
 	}
 	return gid, nil
+}
+
+// certWarnDays is how far ahead CertWarnings looks.
+const certWarnDays = 30
+
+// CertWarnings names, as FILE:LINE, each `tls certificate` whose leaf has
+// expired or expires within 30 days of now: imapd -n prints them and the
+// parent logs them at start, neither refuses (a server with an expired
+// certificate still serves STARTTLS-less clients and its admin's fix).
+func (c *Config) CertWarnings(now time.Time) []string {
+	var out []string
+	for _, t := range c.Certs {
+		where := fmt.Sprintf("%s:%d", c.File, t.Line)
+		if t.Line == 0 {
+			where = "--cert"
+		}
+		data, err := os.ReadFile(t.CertFile)
+		if err != nil {
+			continue // Check reports it
+		}
+		var der []byte
+		for rest := data; der == nil; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				break
+			}
+			if b.Type == "CERTIFICATE" {
+				der = b.Bytes
+			}
+		}
+		leaf, err := x509.ParseCertificate(der)
+		if err != nil {
+			continue
+		}
+		date := leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST")
+		switch left := leaf.NotAfter.Sub(now); {
+		case left <= 0:
+			out = append(out, fmt.Sprintf("%s: tls certificate %q expired on %s", where, t.CertFile, date))
+		case left < certWarnDays*24*time.Hour:
+			out = append(out, fmt.Sprintf("%s: tls certificate %q expires on %s, in %d days", where, t.CertFile, date, int(left.Hours()/24)))
+		}
+	}
+	return out
 }

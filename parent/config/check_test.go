@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -17,12 +18,17 @@ import (
 
 func writeCert(t *testing.T, dir, name string) (certFile, keyFile string) {
 	t.Helper()
+	return writeCertUntil(t, dir, name, time.Unix(4e9, 0))
+}
+
+func writeCertUntil(t *testing.T, dir, name string, notAfter time.Time) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		DNSNames: []string{name}, NotBefore: time.Unix(0, 0), NotAfter: time.Unix(4e9, 0)}
+		DNSNames: []string{name}, NotBefore: time.Unix(0, 0), NotAfter: notAfter}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -103,5 +109,50 @@ control socket "/tmp/x.sock" group "no-such-group-here"
 	bad.Certs = []Cert{{CertFile: dir + "/none.crt", KeyFile: key}}
 	if err := bad.Check(); err == nil || !strings.HasPrefix(err.Error(), `test.conf: --cert "`+dir+`/none.crt" --key "`) {
 		t.Errorf("Check of a missing --cert: %v", err)
+	}
+}
+
+// TestCertWarnings: imapd -n names, by file and line, each certificate that
+// has expired or expires within 30 days, and no other (issue 16).
+func TestCertWarnings(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	good, goodKey := writeCertUntil(t, dir, "good.example", now.Add(90*24*time.Hour))
+	soon, soonKey := writeCertUntil(t, dir, "soon.example", now.Add(10*24*time.Hour+time.Hour))
+	old, oldKey := writeCertUntil(t, dir, "old.example", now.Add(-time.Hour))
+	file := filepath.Join(dir, "imapd.conf")
+	os.WriteFile(file, []byte(`listen on 127.0.0.1 port 10993 tls
+# three certificates
+tls certificate "`+good+`" key "`+goodKey+`"
+tls certificate "`+soon+`" key "`+soonKey+`"
+
+tls certificate "`+old+`" \
+    key "`+oldKey+`"
+`), 0o644)
+	c, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.CertWarnings(now)
+	want := []string{
+		fmt.Sprintf("%s:4: tls certificate %q expires on ", file, soon),
+		fmt.Sprintf("%s:6: tls certificate %q expired on ", file, old),
+	}
+	if len(got) != len(want) {
+		t.Fatalf("warnings %q, want %d", got, len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("warning %q, want %q...", got[i], want[i])
+		}
+	}
+	if !strings.HasSuffix(got[0], "in 10 days") {
+		t.Errorf("warning %q does not say how soon", got[0])
+	}
+	// Certificates from flags have no line to name.
+	f := Default()
+	f.Certs = []Cert{{CertFile: old, KeyFile: oldKey}}
+	if w := f.CertWarnings(now); len(w) != 1 || !strings.HasPrefix(w[0], "--cert: ") {
+		t.Errorf("from flags: %q", w)
 	}
 }

@@ -75,6 +75,15 @@ type Cert struct {
 	Line int
 }
 
+// Sandbox is the `sandbox` statement: what a kernel that lacks a sandbox
+// feature (Landlock, seccomp, an allowlist for the architecture) gets.
+type Sandbox string
+
+const (
+	SandboxRequire Sandbox = "require" // refuse to start, naming what is missing
+	SandboxPrefer  Sandbox = "prefer"  // run with what there is, say so once
+)
+
 // Storage backends and auth backends, as written in the file.
 const (
 	StorageMaildir = "maildir"
@@ -165,6 +174,8 @@ type Config struct {
 
 	LogTarget string // "stderr" or "syslog"
 	LogLevel  slog.Level
+
+	Sandbox Sandbox
 }
 
 // Default returns the configuration of an empty file.
@@ -186,6 +197,7 @@ func Default() *Config {
 		ControlSocket:  defaultControlSocket(),
 		LogTarget:      defaultLogTarget,
 		LogLevel:       slog.LevelInfo,
+		Sandbox:        SandboxRequire,
 	}
 	c.defaultListeners()
 	return c
@@ -323,6 +335,16 @@ func LoadOrDefault(path string) (*Config, error) {
 // error is collected: the error is an ErrorList of them all, returned with
 // what could be read, which is not a configuration to run.
 func Parse(name string, data []byte) (*Config, error) {
+	p := parse(name, data)
+	if len(p.errs) > 0 {
+		// The configuration read so far comes back too: imapctl still finds
+		// the control socket in a file the admin is halfway through editing.
+		return p.cfg, p.errs
+	}
+	return p.cfg, nil
+}
+
+func parse(name string, data []byte) *parser {
 	p := &parser{file: name, cfg: Default(), seen: map[string]int{}}
 	p.cfg.Listeners = nil
 	p.lex = &lexer{data: data, line: 1, macros: map[string]string{}, errf: p.errorf}
@@ -338,12 +360,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	for _, msg := range p.cfg.validate() {
 		p.errs = append(p.errs, &Error{File: name, Msg: msg})
 	}
-	if len(p.errs) > 0 {
-		// The configuration read so far comes back too: imapctl still finds
-		// the control socket in a file the admin is halfway through editing.
-		return p.cfg, p.errs
-	}
-	return p.cfg, nil
+	return p
 }
 
 // validate checks what no single statement can: a whole-file consistency.

@@ -53,6 +53,7 @@ func TestDefaults(t *testing.T) {
 		ControlSocket:  defaultControlSocket(),
 		LogTarget:      "stderr",
 		LogLevel:       slog.LevelInfo,
+		Sandbox:        SandboxRequire,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -122,6 +123,7 @@ append limit 1G
 autologout 45
 control socket "/run/x/ctl.sock" group "imapadm"
 log syslog level debug
+sandbox prefer
 `)
 	wantL := []Listener{
 		{"*", 993, TLS}, {"::1", 10143, StartTLS}, {"fe80::1", 144, Plain},
@@ -157,6 +159,7 @@ log syslog level debug
 		{"control group", c.ControlGroup, "imapadm"},
 		{"log target", c.LogTarget, "syslog"},
 		{"log level", c.LogLevel, slog.LevelDebug},
+		{"sandbox", c.Sandbox, SandboxPrefer},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -189,6 +192,7 @@ func TestStatementVariants(t *testing.T) {
 		{"log stderr", func(c *Config) bool { return c.LogTarget == "stderr" && c.LogLevel == slog.LevelInfo }},
 		{"log stderr level warn", func(c *Config) bool { return c.LogLevel == slog.LevelWarn }},
 		{"log stderr level error", func(c *Config) bool { return c.LogLevel == slog.LevelError }},
+		{"sandbox require", func(c *Config) bool { return c.Sandbox == SandboxRequire }},
 		{"control socket \"ctl.sock\"", func(c *Config) bool { return c.ControlSocket == "ctl.sock" && c.ControlGroup == "" }},
 		{"tls certificate c key k", func(c *Config) bool {
 			// A certificate and no listen statement: the default listener offers STARTTLS.
@@ -267,6 +271,7 @@ preauth user root
 "listen" on * plain
 listen on * port 1 tls
 listen on 127.0.0.1 port 143 plain
+sandbox maybe
 `
 	_, err := Parse("bad.conf", []byte(src))
 	var list ErrorList
@@ -295,6 +300,7 @@ listen on 127.0.0.1 port 143 plain
 		`bad.conf:19: storage given twice (first on line 5)`,
 		`bad.conf:20: preauth user: "root" is not allowed`,
 		`bad.conf:21: unknown statement "listen"`,
+		`bad.conf:24: expected sandbox policy (require | prefer), found "maybe"`,
 		`bad.conf: listener *:1 tls needs a tls certificate`,
 		`bad.conf: listener 127.0.0.1:143 given twice`,
 	}

@@ -51,6 +51,7 @@ func (c *Config) String() string {
 		w("control socket %s", quote(c.ControlSocket))
 	}
 	w("log %s level %s", c.LogTarget, levelName(c.LogLevel))
+	w("sandbox %s", c.Sandbox)
 	return b.String()
 }
 

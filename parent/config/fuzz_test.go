@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 		"control socket \"/c.sock\" group wheel\nlog syslog level debug\n",
 		"plaintext auth deny \\\n # c\nfirst valid uid 10\nautologout 31\n",
 		"auth passwd-file \"a\\\"b\"\n",
+		"sandbox prefer\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -215,6 +215,8 @@ func (p *parser) statement(toks []token) {
 		p.control()
 	case "log":
 		p.log()
+	case "sandbox":
+		p.sandbox()
 	default:
 		p.fail("unknown statement %q", first.s)
 		return
@@ -297,6 +299,16 @@ func (p *parser) tls() {
 		return
 	}
 	p.cfg.Certs = append(p.cfg.Certs, Cert{CertFile: cert, KeyFile: key, Line: p.line})
+}
+
+// sandbox (require | prefer)
+func (p *parser) sandbox() {
+	if !p.once("sandbox") {
+		return
+	}
+	if v, ok := p.choice("sandbox policy", "require", "prefer"); ok {
+		p.cfg.Sandbox = Sandbox(v)
+	}
 }
 
 // storage maildir ["PATH"] | storage memory
