@@ -48,7 +48,7 @@ test-deps:
 	.ci/deps.sh
 
 proto:
-	protoc --go_out=. --go_opt=module=imapd proto/imapd.proto
+	protoc --go_out=. --go_opt=module=imapd proto/imapd.proto proto/keyd.proto
 
 # make install [DESTDIR=/tmp/stage] [PREFIX=/usr/local] installs the
 # binaries, man pages, /etc/imapd.conf and /etc/pam.d/imapd (each only when
