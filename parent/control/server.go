@@ -91,7 +91,7 @@ func Serve(ctx context.Context, path string, statusGID int, h Handler, log *slog
 		<-ctx.Done()
 		stop()
 	}()
-	group := "none (root only)"
+	group := "none (root and the server's own user only)"
 	if statusGID >= 0 {
 		group = strconv.Itoa(statusGID)
 		if g, err := user.LookupGroupId(group); err == nil {
