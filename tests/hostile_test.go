@@ -336,9 +336,10 @@ func TestHostileInput(t *testing.T) {
 		// A response longer than the line limit ends the connection.
 		c.C("s10 AUTHENTICATE PLAIN")
 		c.S("+")
-		w := sendAsync(c, []byte(strings.Repeat("QUFB", 8<<10)+"\r\n"))
+		// 64 KiB: over the 40 KiB pre-login limit and its discard budget.
+		w := sendAsync(c, []byte(strings.Repeat("QUFB", 16<<10)+"\r\n"))
 		if l := expectClosed(t, c); len(l) > 0 && !strings.HasPrefix(last(l), "* BYE") && !strings.HasPrefix(last(l), "s10 BAD") {
-			t.Errorf("32 KiB SASL response: %q, want BAD or * BYE and close", l)
+			t.Errorf("64 KiB SASL response: %q, want BAD or * BYE and close", l)
 		}
 		<-w
 	})
