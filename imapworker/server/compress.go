@@ -34,7 +34,9 @@ func (c *conn) cmdCompress(cmd *imap.Command) error {
 	if c.scfg.MaxLine > 0 {
 		c.r.SetMaxLine(c.scfg.MaxLine)
 	}
-	zw, err := flate.NewWriter(c.nc, flate.BestSpeed)
+	// Compressed output goes out with the same write deadlines
+	// (docs/security.md#deadlines).
+	zw, err := flate.NewWriter(deadlineWriter{c}, flate.BestSpeed)
 	if err != nil {
 		return err
 	}
