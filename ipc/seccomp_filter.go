@@ -98,6 +98,8 @@ func bpfJeq(k uint32, jt, jf uint8) unix.SockFilter {
 //     the filter can see;
 //   - sendto only without an address, so a socket can only write to the
 //     peer it was connected to;
+//   - kill only with signal 0, which signals nothing: it asks whether a
+//     process lives;
 //   - socketpair only AF_UNIX of type SOCK_STREAM or SOCK_SEQPACKET: with
 //     socket(2) and connect(2) denied there is no datagram socket to
 //     sendto(2) or sendmsg(2) a path with (the AF_UNIX SOCK_DGRAM escape to
@@ -145,6 +147,13 @@ func buildFilter(a seccompArch, r Role) ([]unix.SockFilter, error) {
 				bpfLd(argLo(4)),
 				bpfJeq(0, 0, 3),
 				bpfLd(argHi(4)),
+				bpfJeq(0, 0, 1),
+				bpfRet(retAllow),
+				bpfRet(retEPERM))
+		case "kill":
+			prog = append(prog,
+				bpfJeq(n, 0, 4),
+				bpfLd(argLo(1)),
 				bpfJeq(0, 0, 1),
 				bpfRet(retAllow),
 				bpfRet(retEPERM))

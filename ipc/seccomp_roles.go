@@ -45,12 +45,18 @@ var runtimeCalls = []string{
 // (through a pipe2 pipe), and fail on EPERM rather than fall back.
 var preauthCalls = []string{"socketpair", "pread64", "splice"}
 
-// mailboxCalls: the Maildir.
+// mailboxCalls: the Maildir (flock: the full-text index, imapd.fts, which
+// the trace predates; tests/fts_test.go TestFullTextIndexSandboxed).
 var mailboxCalls = []string{
-	"openat", "pread64", "pwrite64", "lseek", "getdents64", "fsync", "fdatasync",
+	"openat", "pread64", "pwrite64", "lseek", "getdents64", "fsync", "fdatasync", "flock",
 	"ftruncate", "linkat", "renameat", "renameat2", "unlinkat", "mkdirat",
 	"utimensat", "statx", "faccessat", "faccessat2", "readlinkat", "fchmod", "fchmodat",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+	// kill only with signal 0 (seccomp_filter.go): whether the process
+	// holding a stale dovecot-uidlist.lock still lives (maildir/lock.go),
+	// which the trace did not reach; without it a worker killed while
+	// holding the lock stalls its successor (tests/qresync_test.go).
+	"kill",
 }
 
 // keydCalls: nothing beyond the runtime and its channels.

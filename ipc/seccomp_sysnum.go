@@ -36,6 +36,7 @@ var sysnum = map[string][2]int32{
 	"fchmodat":          {268, 53},
 	"fcntl":             {72, 25},
 	"fdatasync":         {75, 83},
+	"flock":             {73, 32},
 	"finit_module":      {313, 273},
 	"fork":              {57, -1},
 	"fsconfig":          {431, 431},

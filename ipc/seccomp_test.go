@@ -144,10 +144,22 @@ func TestFilterPrograms(t *testing.T) {
 					}
 				}
 				for _, name := range []string{"socket", "connect", "bind", "execve", "mount", "fsopen", "fsmount",
-					"move_mount", "open_tree", "shmget", "msgget", "semget", "mq_open", "ptrace", "setuid", "kill"} {
+					"move_mount", "open_tree", "shmget", "msgget", "semget", "mq_open", "ptrace", "setuid"} {
 					if allowed[name] {
 						t.Errorf("%s allows %s", r, name)
 					}
+				}
+				// kill: at most the liveness probe, signal 0, and only the
+				// mailbox worker (stale Maildir locks).
+				wantProbe := retEPERM
+				if r == RoleMailbox {
+					wantProbe = retAllow
+				}
+				if got := run("kill", 1234, 0); got != wantProbe {
+					t.Errorf("kill(pid, 0): %#x, want %#x", got, wantProbe)
+				}
+				if got := run("kill", 1234, uint64(unix.SIGKILL)); got != retEPERM {
+					t.Errorf("kill(pid, SIGKILL): %#x, want EPERM", got)
 				}
 				if got := run("clone3"); got != enosys {
 					t.Errorf("clone3: %#x, want ENOSYS", got)
