@@ -34,7 +34,7 @@ else
 	$(BIN)/imapd -c examples/dev.conf
 endif
 
-# make test: the whole suite (FUZZTIME=5s per fuzz target by default). It
+# make test: the whole suite (FUZZTIME=2s per fuzz target by default). It
 # runs test-deps first, which installs the packages README.md lists.
 test: test-deps
 	@echo "== make test: test-deps done; running the suite (.ci/test.sh)"

@@ -2,7 +2,7 @@
 # `make test` and `make check`: the suite in stages, each timed.
 #   .ci/test.sh         lint, package tests (-race), end-to-end tests, fuzzing
 #   .ci/test.sh quick   lint and package tests only (make check)
-# FUZZTIME (default 5s) is the time each fuzz target gets. As root the
+# FUZZTIME (default 2s) is the time each fuzz target gets. As root the
 # tests run in namespaces of their own (tests/hermetic); the host's
 # accounts, PAM files, services and sockets are checksummed around the test
 # stages and must come out unchanged (.ci/hostsnap.sh).
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOPATH)/bin"
 mode=${1:-full}
-export FUZZTIME=${FUZZTIME:-5s}
+export FUZZTIME=${FUZZTIME:-2s}
 
 logdir=$(mktemp -d /tmp/imapd-test.XXXXXX)
 trap 'rm -rf "$logdir"' EXIT
