@@ -67,6 +67,11 @@ func TestStuckMailboxWorkerIsKilled(t *testing.T) {
 			t.Errorf("reload: %v", err)
 		}
 	})
+	// Killed once a send has waited outboxWait (300 ms here) on the full
+	// socket: allow a few of those after the last kick.
+	for deadline := time.Now().Add(2 * time.Second); !stuck.killed() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !stuck.killed() {
 		t.Fatal("the mailbox worker that does not read was not killed")
 	}
