@@ -95,6 +95,18 @@ sandbox: landlock abi 7, seccomp
 	}
 }
 
+// serveFake serves handler on a temporary control socket for the test.
+func serveFake(t *testing.T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return sock
+}
+
 func runCtl(args ...string) (code int, stdout, stderr string) {
 	return runCtlInput("", args...)
 }
@@ -109,12 +121,7 @@ func runCtlInput(stdin string, args ...string) (code int, stdout, stderr string)
 // imapctl auth test reads the password from standard input and prints
 // what a login would get, or why it would fail (exit 1).
 func TestAuthTest(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	sock := serveFake(t)
 	for _, c := range []struct {
 		user, pw string
 		code     int
@@ -141,12 +148,7 @@ func TestAuthTest(t *testing.T) {
 
 // imapctl who lists connections, before and after login.
 func TestWho(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	sock := serveFake(t)
 	var b bytes.Buffer
 	c, err := control.Dial(sock)
 	if err != nil {
@@ -212,14 +214,8 @@ func TestCommands(t *testing.T) {
 // TestCommandLine reads like a shell session: each case is what an admin
 // types and the first line imapctl answers, on stdout or stderr.
 func TestCommandLine(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "ctl.sock")
-	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	none := filepath.Join(dir, "none.sock")
+	sock := serveFake(t)
+	none := filepath.Join(filepath.Dir(sock), "none.sock")
 	for _, c := range []struct {
 		args []string
 		code int
@@ -250,12 +246,7 @@ func TestCommandLine(t *testing.T) {
 // status -json has every field, numbers as numbers and enums as plain
 // names, so that jq '.processes[0].role == "parent"' works.
 func TestStatusJSON(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	stop, err := control.Serve(context.Background(), sock, -1, handler{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	sock := serveFake(t)
 	code, out, errs := runCtl("-s", sock, "status", "-json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)

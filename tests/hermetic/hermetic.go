@@ -72,28 +72,20 @@ func namespaces() string {
 // Namespaces is namespaces for tests: the calling process's own.
 func Namespaces() string { return namespaces() }
 
-// rerun starts this test binary again as PID 1 of new namespaces and
-// returns its exit status. The mount namespace is set up by the child
-// itself, before its first test.
-func rerun() int {
+// startSelf starts this test binary again with its arguments, env added,
+// and passes on the signals that end a test run (go test's timeout, ^C).
+func startSelf(attr *syscall.SysProcAttr, env ...string) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hermetic:", err)
-		return 2
+		return nil, err
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), inside+"=init", hostNS+"="+namespaces())
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWNET | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS,
-		Pdeathsig:  syscall.SIGKILL,
-	}
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "hermetic: cannot create mount, network, PID and UTS namespaces:", err)
-		return 2
+		return nil, err
 	}
-	// go test's own timeout and ^C end the namespace's init, which takes
-	// every process in it along.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	go func() {
@@ -101,6 +93,21 @@ func rerun() int {
 			cmd.Process.Signal(s)
 		}
 	}()
+	return cmd, nil
+}
+
+// rerun starts the namespaces' init (this binary again, see runInit) and
+// returns the tests' exit status. Ending the init ends every process in
+// the namespace.
+func rerun() int {
+	cmd, err := startSelf(&syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWNET | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS,
+		Pdeathsig:  syscall.SIGKILL,
+	}, inside+"=init", hostNS+"="+namespaces())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hermetic: cannot create mount, network, PID and UTS namespaces:", err)
+		return 2
+	}
 	err = cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); ok {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -133,25 +140,11 @@ func runInit() int {
 		}
 		os.RemoveAll(state)
 	}()
-	exe, err := os.Executable()
+	cmd, err := startSelf(nil, inside+"=1")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hermetic:", err)
-		return 2
-	}
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), inside+"=1")
-	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "hermetic: start tests:", err)
 		return 2
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
-	go func() {
-		for s := range sigs {
-			cmd.Process.Signal(s)
-		}
-	}()
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, 0, nil)
