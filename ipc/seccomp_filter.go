@@ -142,21 +142,9 @@ func buildFilter(a seccompArch, r Role) ([]unix.SockFilter, error) {
 				bpfRet(retEPERM),
 				bpfRet(retAllow))
 		case "sendto":
-			prog = append(prog,
-				bpfJeq(n, 0, 6),
-				bpfLd(argLo(4)),
-				bpfJeq(0, 0, 3),
-				bpfLd(argHi(4)),
-				bpfJeq(0, 0, 1),
-				bpfRet(retAllow),
-				bpfRet(retEPERM))
+			prog = append(prog, allowIfArgZero(n, 4)...) // the destination address
 		case "kill":
-			prog = append(prog,
-				bpfJeq(n, 0, 4),
-				bpfLd(argLo(1)),
-				bpfJeq(0, 0, 1),
-				bpfRet(retAllow),
-				bpfRet(retEPERM))
+			prog = append(prog, allowIfArgZero(n, 1)...) // the signal
 		case "socketpair":
 			prog = append(prog,
 				bpfJeq(n, 0, 8),
@@ -177,6 +165,20 @@ func buildFilter(a seccompArch, r Role) ([]unix.SockFilter, error) {
 		return nil, fmt.Errorf("seccomp filter of %d instructions", len(prog))
 	}
 	return prog, nil
+}
+
+// allowIfArgZero allows system call n only when its argument i is 0, all
+// 64 bits of it; other calls go on to the next rule.
+func allowIfArgZero(n uint32, i int) []unix.SockFilter {
+	return []unix.SockFilter{
+		bpfJeq(n, 0, 6),
+		bpfLd(argLo(i)),
+		bpfJeq(0, 0, 3),
+		bpfLd(argHi(i)),
+		bpfJeq(0, 0, 1),
+		bpfRet(retAllow),
+		bpfRet(retEPERM),
+	}
 }
 
 // seccompRole installs role's allowlist on every thread (TSYNC). It
