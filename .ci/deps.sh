@@ -4,11 +4,15 @@
 # user: protoc-gen-go and staticcheck (go install, into $(go env GOPATH)/bin),
 # the Go modules (go mod download) and imapflow (npm ci in tests/node).
 # It starts, stops and configures no service.
+#   .ci/deps.sh PACKAGE...   installs just these Debian packages, the same way
+#                            (the benchmarks' Dovecot and its Xapian plugin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOPATH)/bin"
 
-DEB_PACKAGES="libpam0g-dev protobuf-compiler mandoc isync curl openssl python3 whois dovecot-imapd nodejs npm iproute2 ssl-cert debhelper lintian systemd"
+APT_ONLY=""
+[ $# -gt 0 ] && APT_ONLY=1
+DEB_PACKAGES="${*:-libpam0g-dev protobuf-compiler mandoc isync curl openssl python3 whois dovecot-imapd nodejs npm iproute2 ssl-cert debhelper lintian systemd}"
 if [ "$(id -u)" = 0 ]; then
 	missing=""
 	for p in $DEB_PACKAGES; do
@@ -34,6 +38,7 @@ if [ "$(id -u)" = 0 ]; then
 		[ -n "$norestart" ] && rm -f /usr/sbin/policy-rc.d
 	fi
 fi
+[ -z "$APT_ONLY" ] || exit 0
 PROTOC_GEN_GO_VERSION=$(go list -m -f '{{.Version}}' google.golang.org/protobuf)
 if ! command -v protoc-gen-go >/dev/null || ! protoc-gen-go --version 2>/dev/null | grep -q "$PROTOC_GEN_GO_VERSION"; then
 	echo "== test-deps: go install protoc-gen-go@$PROTOC_GEN_GO_VERSION"

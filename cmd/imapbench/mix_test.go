@@ -61,8 +61,14 @@ func TestMixChecks(t *testing.T) {
 		t.Errorf("newExists after expunges: %d", n)
 	}
 	fetch := []string{`* 7 FETCH (FLAGS (\Seen $Work))`}
-	if !fetchHasFlag(fetch, 7, `$work`) || fetchHasFlag(fetch, 7, `\Flagged`) || fetchHasFlag(fetch, 8, `\Seen`) {
-		t.Errorf("fetchHasFlag misreads %q", fetch)
+	for _, c := range []struct {
+		k         int
+		flag      string
+		has, sent bool
+	}{{7, `$work`, true, true}, {7, `\Flagged`, false, true}, {8, `\Seen`, false, false}} {
+		if has, sent := fetchHasFlag(fetch, c.k, c.flag); has != c.has || sent != c.sent {
+			t.Errorf("fetchHasFlag(%d, %s) = %v, %v on %q", c.k, c.flag, has, sent, fetch)
+		}
 	}
 	if n := statusMessages([]string{`* STATUS Archive (MESSAGES 20)`}); n != 20 {
 		t.Errorf("statusMessages: %d", n)

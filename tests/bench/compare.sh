@@ -12,11 +12,16 @@
 # and ratios imapd/Dovecot. Every server it starts is stopped on exit.
 #
 # Knobs (environment): USERS=200 BIG=1000 ROUNDS=2 DURATION=15s
-#   ONLY="imapd dovecot" WORK=/tmp/imapbench IPORT=21143 DPORT=22143
+#   ONLY="imapd dovecot" WORK=$BENCH_STATE/compare IPORT=21143 DPORT=22143
 #   SKIP_BIG=1 skips the 1,000-sessions-of-1,000-accounts memory run.
+#   WORKLOADS="mix10 steady10" runs only these (default: all of them).
+# It runs in private namespaces (tests/bench/private.sh): the accounts and
+# ports are not the host's.
 #   MARKDOWN=1 tests/bench/compare.sh table   prints the last run's table for docs;
 #   tests/bench/compare.sh percmd steady10      its latencies per command.
 set -euo pipefail
+. "$(dirname "$0")/private.sh"
+bench_private dovecot-imapd -- "$0" "$@"
 
 USERS=${USERS:-200}
 BIG=${BIG:-1000}
@@ -28,7 +33,7 @@ NACC=$((STEADY + BIG))
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-15s}
 ONLY=${ONLY:-"imapd dovecot"}
-WORK=${WORK:-/tmp/imapbench}
+WORK=${WORK:-$BENCH_STATE/compare}
 IPORT=${IPORT:-21143}
 DPORT=${DPORT:-22143}
 SKIP_BIG=${SKIP_BIG:-0}
@@ -36,7 +41,6 @@ PASS=bench
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$WORK/imapbench
 
-[ "$(id -u)" = 0 ] || { echo "compare.sh: run as root (accounts, PAM, privilege separation)" >&2; exit 1; }
 mkdir -p "$WORK/results"
 
 SERVER_PID=
@@ -58,14 +62,6 @@ trap 'exit 130' INT TERM
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 setup() {
-	if ! command -v dovecot >/dev/null; then
-		log "installing dovecot-imapd"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
-	fi
-	# The packaged instance must not hold ports or the auth sockets' names.
-	systemctl stop dovecot 2>/dev/null || true
-	systemctl disable dovecot 2>/dev/null || true
-
 	log "building"
 	(cd "$ROOT" && go build -o "$BENCH" ./cmd/imapbench)
 	# A private copy: others rebuilding bin/ mid-run must not change the
@@ -219,6 +215,7 @@ wait_quiet() {
 run() {
 	local round=$1 server=$2 name=$3
 	shift 3
+	case " ${WORKLOADS:-$name} " in *" $name "*) ;; *) return 0 ;; esac
 	wait_quiet
 	start "$server"
 	local out="$WORK/results/$round-$server-$name.txt"
@@ -353,7 +350,7 @@ main() {
 	percmd) percmd "${2:-steady10}" ;;
 	all)
 		setup
-		rm -f "$WORK"/results/*.txt "$WORK"/results/*.load
+		rm -f "$WORK"/results/*.txt
 		start_time=$(date +%s)
 		for ((round = 1; round <= ROUNDS; round++)); do
 			for server in $ONLY; do
@@ -363,7 +360,7 @@ main() {
 		log "done in $(($(date +%s) - start_time))s; outputs in $WORK/results"
 		echo "imapd at commit $(cat "$WORK/bin/VERSION" 2>/dev/null), $(dovecot --version | sed 's/^/Dovecot /')"
 		echo "machine: $(nproc) CPUs, $(free -h | awk '/^Mem:/ {print $2}') RAM, Linux $(uname -r)"
-		echo "load average (1 min) at the start of the workloads: $(cat "$WORK"/results/*.load | awk '{print $2}' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}')"
+		echo "load average (1 min) at the start of the workloads: $(cat "$WORK"/results/*.txt | awk '/^LOAD/ {print $2}' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}')"
 		table
 		echo
 		percmd steady10

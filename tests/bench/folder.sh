@@ -6,6 +6,9 @@
 # them; the table includes SORT, THREAD and PARTIAL paging, first and repeated
 # (issue 13). Everything lives under $BENCH_DIR (default /var/tmp/imapbench); the
 # generated folder is cached there (about 3.5 GB for 100,000 messages).
+# It runs in private namespaces (tests/bench/private.sh): the user, the
+# passwd-file and the ports are not the host's, and $BENCH_DIR is inside
+# the private /var (its writes kept under $BENCH_STATE, /tmp/imapbench-ns).
 #
 #   tests/bench/folder.sh                    # the full run, 100,000 messages
 #   tests/bench/folder.sh -messages 2000     # a quick one
@@ -22,6 +25,8 @@
 #
 # tests/bench/tls.sh sources this file with IMAPBENCH_LIB=1 for the functions.
 set -eu
+. "$(dirname "${BASH_SOURCE[0]}")/private.sh"
+bench_private dovecot-imapd ${DOVECOT_FTS:+dovecot-fts-xapian} -- "$0" "$@"
 
 BENCH_DIR=${BENCH_DIR:-/var/tmp/imapbench}
 BENCH_USER=ibench
@@ -36,10 +41,6 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 bench_setup() {
 	[ "$(id -u)" = 0 ] || die "run as root (servers drop to the bench user; the page cache is dropped)"
-	command -v dovecot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd >/dev/null
-	if [ "${DOVECOT_FTS:-}" = xapian ] && ! dpkg -s dovecot-fts-xapian >/dev/null 2>&1; then
-		DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-fts-xapian >/dev/null || die "dovecot-fts-xapian is missing"
-	fi
 	command -v openssl >/dev/null || die "openssl is missing"
 	mkdir -p "$BENCH_DIR" && chmod 755 "$BENCH_DIR"
 	id "$BENCH_USER" >/dev/null 2>&1 ||
