@@ -261,10 +261,12 @@ func compareSides(t *testing.T, when string, c *client, tag, mailbox, dir string
 }
 
 // runMbsync runs one sync of every channel with sync-level debugging, whose
-// "-> log:" lines are mbsync's journal of every change it makes.
+// "-> log:" lines are mbsync's journal of every change it makes, and
+// network debugging, which shows it compressed: isync ends its writes
+// with Z_PARTIAL_FLUSH (imapworker/inflate).
 func runMbsync(t *testing.T, rc string) (out string, changes []string) {
 	t.Helper()
-	cmd := exec.Command("mbsync", "-c", rc, "-Ds", "-a")
+	cmd := exec.Command("mbsync", "-c", rc, "-Dsn", "-a")
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("mbsync: %v\n%s", err, b)
@@ -273,6 +275,9 @@ func runMbsync(t *testing.T, rc string) (out string, changes []string) {
 		if strings.HasPrefix(l, "-> log: ") {
 			changes = append(changes, l)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^>>> \d+ COMPRESS DEFLATE\r?$`).Match(b) {
+		t.Errorf("mbsync did not turn COMPRESS=DEFLATE on (RFC 4978)")
 	}
 	t.Logf("mbsync journaled %d changes", len(changes))
 	return string(b), changes

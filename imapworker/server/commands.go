@@ -115,10 +115,7 @@ var sessionCaps = []string{
 	"CONDSTORE", "QRESYNC", "NOTIFY",
 	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
 	"PARTIAL", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT",
-	// COMPRESS=DEFLATE is not advertised: compress/flate's reader blocks
-	// on a client's Z_PARTIAL_FLUSH (isync 1.4 then times out), see
-	// compress.go.
-	"MULTIAPPEND", "REPLACE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
+	"COMPRESS=DEFLATE", "MULTIAPPEND", "REPLACE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 	"UTF8=ACCEPT", "PREVIEW",
 }
 

@@ -7,16 +7,16 @@ import (
 	"io"
 
 	"imapd/imapworker/imap"
+	"imapd/imapworker/inflate"
 )
 
 // RFC 4978: COMPRESS DEFLATE. Everything after the tagged OK is raw
-// DEFLATE both ways. Not advertised: compress/flate's reader returns
-// nothing until it has bits beyond what a client's Z_PARTIAL_FLUSH sends
-// (isync 1.4 does; zlib's Z_SYNC_FLUSH, as go-imap and imapflow send, is
-// fine), so such a client would wait forever. A client that sends the
-// command anyway gets it. The compressor costs about 1 MB per session that
-// turns it on (compress/flate's tables, whatever the level), the
-// decompressor its 32 KiB window: bounded, and only for such sessions.
+// DEFLATE both ways. What the client sends is read by imapworker/inflate,
+// which returns a block's bytes when the block ends: a client's
+// Z_PARTIAL_FLUSH (isync) is enough, where compress/flate's reader would
+// wait for more. The compressor costs about 1 MB per session that turns it
+// on (compress/flate's tables, whatever the level), the decompressor its
+// 32 KiB window: bounded, and only for such sessions.
 func (c *conn) cmdCompress(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Compress)
 	if args.Mechanism != "DEFLATE" {
@@ -30,7 +30,7 @@ func (c *conn) cmdCompress(cmd *imap.Command) error {
 	// What the client sent after the command is compressed already.
 	pending := bytes.Clone(c.r.Buffered())
 	c.src = io.MultiReader(bytes.NewReader(pending), c.src)
-	c.r = imap.NewReader(bufio.NewReaderSize(flate.NewReader(c.src), 32<<10), c.literal)
+	c.r = imap.NewReader(bufio.NewReaderSize(inflate.NewReader(c.src), 32<<10), c.literal)
 	if c.scfg.MaxLine > 0 {
 		c.r.SetMaxLine(c.scfg.MaxLine)
 	}
