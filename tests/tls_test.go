@@ -384,3 +384,43 @@ control socket "%%DIR%%/control.sock"
 		conn.Close()
 	}
 }
+
+// Issue 14, must-show 2 and correction 8: openssl s_client connecting the
+// moment the TLS listener exists (the first connection imapd accepts,
+// while its pre-auth workers may still be starting) completes its
+// handshake and is greeted; imapd never writes cleartext on a TLS port.
+func TestOpenSSLRightAfterStart(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI must run this test: openssl not installed")
+		}
+		t.Skip("openssl not installed")
+	}
+	requireRoot(t)
+	ensureSystemSetup(t)
+	cert, key, _ := testCert(t, t.TempDir(), "localhost")
+	s := startServerNoWait(t, fmt.Sprintf(`
+listen on 127.0.0.1 port %%PORT%% tls
+tls certificate "%s" key "%s"
+storage memory
+auth pam
+preauth workers 2
+`, cert, key))
+	start := time.Now() // imapd was started just now
+	for try := 0; ; try++ {
+		began := time.Since(start)
+		cmd := exec.Command("openssl", "s_client", "-connect", s.addr, "-quiet", "-servername", "localhost")
+		cmd.Stdin = &slowReader{lines: []string{"a1 LOGOUT\r\n"}}
+		out, _ := cmd.CombinedOutput()
+		if bytes.Contains(out, []byte("Connection refused")) && time.Since(start) < 10*time.Second {
+			continue // the listener is not there yet
+		}
+		t.Logf("connected %v after start (try %d), served in %v", began.Round(time.Millisecond), try+1, (time.Since(start) - began).Round(time.Millisecond))
+		for _, want := range []string{"* OK", "* BYE", "a1 OK LOGOUT completed"} {
+			if !bytes.Contains(out, []byte(want)) {
+				t.Errorf("openssl s_client: no %q in\n%s", want, out)
+			}
+		}
+		break
+	}
+}
