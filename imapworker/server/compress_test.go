@@ -117,7 +117,7 @@ func TestCompressPartialFlush(t *testing.T) {
 		t.Helper()
 		c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 		l, err := zr.ReadString('\n')
-		if got := strings.TrimSuffix(l, "\r\n"); err != nil || !regexp.MustCompile("^" + want + "$").MatchString(got) {
+		if got := strings.TrimSuffix(l, "\r\n"); err != nil || !regexp.MustCompile("^"+want+"$").MatchString(got) {
 			t.Fatalf("S: %q (%v), want %q", got, err, want)
 		}
 	}

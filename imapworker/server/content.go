@@ -209,9 +209,15 @@ func searchHeader(p *mime.Part) []byte {
 	return append(b, '\r', '\n')
 }
 
-// cacheSearchHeader stores p's searchHeader for uid.
+// cacheSearchHeader stores p's searchHeader for uid, and its sort record
+// (sort.go) unless that is cached already: a client that fetched the
+// envelopes then sorts or threads without opening a file again.
 func (c *conn) cacheSearchHeader(uid uint32, p *mime.Part) {
 	if v := searchHeader(p); v != nil {
 		c.mbox.h.SetCached(uid, shKey, v)
+	}
+	if _, ok := c.mbox.h.Cached(uid, skKey); !ok {
+		r := newSortRec(&p.Header)
+		c.mbox.h.SetCached(uid, skKey, r.encode())
 	}
 }
