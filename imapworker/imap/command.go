@@ -289,30 +289,36 @@ type SearchOp uint8
 
 // Search key kinds (RFC 9051 §6.4.4, RFC 3501 §6.4.4 for the rev1 ones).
 const (
-	SearchAnd        SearchOp = iota // Children all match; empty matches all
-	SearchOr                         // Children[0] or Children[1]
-	SearchNot                        // not Children[0]
-	SearchAll                        // ALL
-	SearchSeq                        // Seq (message numbers, or "$")
-	SearchUID                        // UID Seq
-	SearchFlag                       // Flag is set (ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, KEYWORD, RECENT)
-	SearchNoFlag                     // Flag is not set (UNANSWERED, ..., UNKEYWORD)
-	SearchNew                        // NEW: \Recent and not \Seen (rev1)
-	SearchOld                        // OLD: not \Recent (rev1)
-	SearchBefore                     // internal date < Date
-	SearchOn                         // internal date on Date
-	SearchSince                      // internal date >= Date
-	SearchSentBefore                 // Date: header < Date
-	SearchSentOn                     // Date: header on Date
-	SearchSentSince                  // Date: header >= Date
-	SearchLarger                     // size > Size
-	SearchSmaller                    // size < Size
-	SearchHeader                     // header Field contains Value
-	SearchBody                       // body contains Value
-	SearchText                       // header or body contains Value
-	SearchOlder                      // internal date older than Size seconds (RFC 5032)
-	SearchYounger                    // internal date younger than Size seconds (RFC 5032)
-	SearchModSeq                     // mod-sequence >= Size; Field/Value the entry name and type, if given (RFC 7162 §3.1.5)
+	SearchAnd               SearchOp = iota // Children all match; empty matches all
+	SearchOr                                // Children[0] or Children[1]
+	SearchNot                               // not Children[0]
+	SearchAll                               // ALL
+	SearchSeq                               // Seq (message numbers, or "$")
+	SearchUID                               // UID Seq
+	SearchFlag                              // Flag is set (ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, KEYWORD, RECENT)
+	SearchNoFlag                            // Flag is not set (UNANSWERED, ..., UNKEYWORD)
+	SearchNew                               // NEW: \Recent and not \Seen (rev1)
+	SearchOld                               // OLD: not \Recent (rev1)
+	SearchBefore                            // internal date < Date
+	SearchOn                                // internal date on Date
+	SearchSince                             // internal date >= Date
+	SearchSentBefore                        // Date: header < Date
+	SearchSentOn                            // Date: header on Date
+	SearchSentSince                         // Date: header >= Date
+	SearchLarger                            // size > Size
+	SearchSmaller                           // size < Size
+	SearchHeader                            // header Field contains Value
+	SearchBody                              // body contains Value
+	SearchText                              // header or body contains Value
+	SearchOlder                             // internal date older than Size seconds (RFC 5032)
+	SearchYounger                           // internal date younger than Size seconds (RFC 5032)
+	SearchModSeq                            // mod-sequence >= Size; Field/Value the entry name and type, if given (RFC 7162 §3.1.5)
+	SearchEmailID                           // EMAILID is Value (RFC 8474 §6)
+	SearchThreadID                          // THREADID is Value (RFC 8474 §6)
+	SearchSavedBefore                       // save date < Date (RFC 8514 §4.3)
+	SearchSavedOn                           // save date on Date
+	SearchSavedSince                        // save date >= Date
+	SearchSaveDateSupported                 // SAVEDATESUPPORTED
 )
 
 // SearchKey is a node of a search program.

@@ -705,6 +705,8 @@ func (p *parser) fetchAtt() FetchItem {
 		if it.Name != "BINARY.SIZE" {
 			it.Partial = p.partial()
 		}
+	case "EMAILID", "THREADID", "SAVEDATE": // RFC 8474 §5.3, RFC 8514 §4.2
+		it.Name = string(w)
 	default:
 		p.fail("unknown fetch item")
 	}
@@ -1099,7 +1101,9 @@ func (p *parser) searchKey() SearchKey {
 		p.leave()
 		k.Children = []SearchKey{a, b}
 	default:
-		p.fail("unknown search key")
+		if !p.searchKeyExt(&k, string(w)) { // objectid.go
+			p.fail("unknown search key")
+		}
 	}
 	return k
 }

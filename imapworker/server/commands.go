@@ -105,6 +105,8 @@ var capImplemented = map[string]string{
 	"WITHIN":             "SEARCH",
 	"CONTEXT":            "CANCELUPDATE", // CONTEXT=SEARCH, CONTEXT=SORT
 	"NOTIFY":             "NOTIFY",       // RFC 5465: notify.go
+	"OBJECTID":           "FETCH",        // RFC 8474: objectid.go
+	"SAVEDATE":           "FETCH",        // RFC 8514: objectid.go
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -120,6 +122,7 @@ var sessionCaps = []string{
 	// compress.go.
 	"MULTIAPPEND", "REPLACE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 	"UTF8=ACCEPT", "PREVIEW",
+	"OBJECTID", "SAVEDATE",
 }
 
 // capabilities returns the capability list for the connection's state.

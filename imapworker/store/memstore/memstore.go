@@ -55,6 +55,7 @@ type mbox struct {
 	attrs       store.Attr // NoSelect and special-use only
 	uidValidity uint32
 	uidNext     uint32
+	id          string // MAILBOXID (RFC 8474), objectid.go
 	msgs        []*msg // ascending UID
 	keywords    []string
 	handles     map[*handle]struct{}
@@ -82,6 +83,10 @@ type msg struct {
 	recent bool // claimed by some handle as \Recent
 	cache  map[string][]byte
 	modseq uint64
+	// RFC 8474 EMAILID, kept by COPY and MOVE; RFC 8514 save date, set
+	// when the message enters a mailbox (objectid.go).
+	emailID string
+	saved   time.Time
 }
 
 var defaultBoxes = []struct {
@@ -122,7 +127,7 @@ func (u *User) SetMaxMessageSize(n int64) {
 
 func (u *User) newBox(name string, attr store.Attr) *mbox {
 	u.nextUV++
-	mb := &mbox{name: name, attrs: attr, uidValidity: u.nextUV, uidNext: 1, handles: make(map[*handle]struct{}), modseq: 1}
+	mb := &mbox{name: name, attrs: attr, uidValidity: u.nextUV, uidNext: 1, handles: make(map[*handle]struct{}), modseq: 1, id: newObjectID('F')}
 	u.boxes[name] = mb
 	return mb
 }
@@ -188,6 +193,7 @@ func (u *User) Create(name string, special store.Attr) error {
 		u.nextUV++
 		mb.attrs = special
 		mb.uidValidity = u.nextUV
+		mb.id = newObjectID('F')
 		return nil
 	}
 	u.createSuperiors(n)
@@ -422,7 +428,12 @@ func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint3
 
 // add gives msgs UIDs, stores them and tells every handle.
 func (mb *mbox) add(ms []*msg) {
+	now := time.Now()
 	for _, m := range ms {
+		m.saved = now // RFC 8514 §3: a copy gets its own
+		if m.emailID == "" {
+			m.emailID = newObjectID('M')
+		}
 		m.uid = mb.uidNext
 		mb.uidNext++
 		mb.modseq++
@@ -804,7 +815,7 @@ func (h *handle) copyLocked(uids []uint32, dest string) (store.CopyResult, error
 			return store.CopyResult{}, store.ErrTooBig
 		}
 		res.Src = append(res.Src, uid)
-		ms = append(ms, &msg{flags: m.flags.Clone(), date: m.date, body: m.body})
+		ms = append(ms, &msg{flags: m.flags.Clone(), date: m.date, body: m.body, emailID: m.emailID})
 	}
 	db.add(ms)
 	res.UIDValidity = db.uidValidity

@@ -42,6 +42,8 @@ func Run(t *testing.T, newUser func(t *testing.T) store.User) {
 		{"AppendMany", testAppendMany},
 		{"NoStaleFlags", testNoStaleFlags},
 		{"ModSeq", testModSeq},
+		{"ObjectIDs", testObjectIDs},
+		{"SaveDates", testSaveDates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
