@@ -254,6 +254,10 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "CANCELUPDATE", p.cancelUpdate()
 	case "NOTIFY":
 		cmd.Name, cmd.Args = "NOTIFY", p.notify() // RFC 5465
+	case "GETMETADATA":
+		cmd.Name, cmd.Args = "GETMETADATA", p.getMetadata() // RFC 5464: metadata.go
+	case "SETMETADATA":
+		cmd.Name, cmd.Args = "SETMETADATA", p.setMetadata()
 	default:
 		p.fail("unknown command")
 	}

@@ -52,6 +52,8 @@ func init() {
 		"REPLACE":      {states: stateSelected, uid: true, fn: (*conn).cmdReplace},
 		"COMPRESS":     {states: authed, fn: (*conn).cmdCompress},
 		"GETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
+		"GETMETADATA":  {states: authed, fn: (*conn).cmdGetMetadata},
+		"SETMETADATA":  {states: authed, fn: (*conn).cmdSetMetadata},
 		"GETQUOTAROOT": {states: authed, fn: (*conn).cmdQuota},
 		"SETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
 		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
@@ -107,6 +109,8 @@ var capImplemented = map[string]string{
 	"NOTIFY":             "NOTIFY",       // RFC 5465: notify.go
 	"OBJECTID":           "FETCH",        // RFC 8474: objectid.go
 	"SAVEDATE":           "FETCH",        // RFC 8514: objectid.go
+	"METADATA":           "SETMETADATA",  // RFC 5464: metadata.go
+	"METADATA-SERVER":    "GETMETADATA",
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -122,7 +126,7 @@ var sessionCaps = []string{
 	// compress.go.
 	"MULTIAPPEND", "REPLACE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 	"UTF8=ACCEPT", "PREVIEW",
-	"OBJECTID", "SAVEDATE",
+	"OBJECTID", "SAVEDATE", "METADATA", "METADATA-SERVER",
 }
 
 // capabilities returns the capability list for the connection's state.

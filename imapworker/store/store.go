@@ -364,7 +364,8 @@ type User interface {
 	AppendMany(name string, msgs []NewMessage) (uidValidity uint32, uids []uint32, err error)
 	// Select opens a handle on a mailbox for one session.
 	Select(name string, readOnly bool) (Mailbox, error)
-	ObjectUser // objectid.go
+	ObjectUser   // objectid.go
+	MetadataUser // metadata.go
 	Close() error
 }
 

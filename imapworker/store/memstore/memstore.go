@@ -48,6 +48,7 @@ type User struct {
 	subs    map[string]bool
 	nextUV  uint32
 	maxSize int64
+	meta    map[string][]byte // the account's annotations (RFC 5464 server entries)
 }
 
 type mbox struct {
@@ -55,8 +56,9 @@ type mbox struct {
 	attrs       store.Attr // NoSelect and special-use only
 	uidValidity uint32
 	uidNext     uint32
-	id          string // MAILBOXID (RFC 8474), objectid.go
-	msgs        []*msg // ascending UID
+	id          string            // MAILBOXID (RFC 8474), objectid.go
+	meta        map[string][]byte // RFC 5464 annotations, metadata.go
+	msgs        []*msg            // ascending UID
 	keywords    []string
 	handles     map[*handle]struct{}
 	// RFC 7162: modseq is the highest mod-sequence given out; vanished
@@ -227,6 +229,7 @@ func (u *User) Delete(name string) error {
 		}
 		mb.expungeAll(nil)
 		mb.attrs = store.AttrNoSelect
+		mb.meta = nil // RFC 5464 §4.1: not inherited by a new mailbox of the name
 		return nil
 	}
 	mb.expungeAll(nil)
@@ -285,6 +288,7 @@ func (u *User) Rename(oldName, newName string) error {
 		nb.msgs, mb.msgs = mb.msgs, nil
 		nb.uidNext = mb.uidNext
 		nb.keywords = append([]string(nil), mb.keywords...)
+		nb.meta = store.ApplyMetadata(mb.meta, nil) // RFC 5464 §4.1: copied
 		uids := make([]uint32, len(nb.msgs))
 		for i, m := range nb.msgs {
 			uids[i] = m.uid

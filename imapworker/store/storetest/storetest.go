@@ -44,6 +44,7 @@ func Run(t *testing.T, newUser func(t *testing.T) store.User) {
 		{"ModSeq", testModSeq},
 		{"ObjectIDs", testObjectIDs},
 		{"SaveDates", testSaveDates},
+		{"Metadata", testMetadata},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
