@@ -116,6 +116,9 @@ type List struct {
 	// SPECIAL-USE, STATUS, ... STATUS's items are in StatusItems.
 	ReturnOpts  []string
 	StatusItems []string // upper case; non-nil when RETURN (STATUS (...)) was given
+	// Metadata is RETURN (METADATA (...)) (RFC 9590), nil when absent;
+	// its Mailbox is unused.
+	Metadata *GetMetadata
 	// Extended is true when the command used any LIST-EXTENDED syntax
 	// (selection options, a pattern list or RETURN), which changes how
 	// some responses are formed (RFC 5258 §3).

@@ -93,32 +93,37 @@ func (p *parser) getMetadata() *GetMetadata {
 func (p *parser) metadataOptions(g *GetMetadata, seen map[string]bool) {
 	p.expect('(', "expected (")
 	for {
-		opt := p.atomUpper()
-		if seen[opt] {
-			p.fail("GETMETADATA option given twice")
-		}
-		seen[opt] = true
-		p.sp()
-		switch opt {
-		case "MAXSIZE":
-			g.MaxSize = p.number64()
-		case "DEPTH":
-			switch strings.ToLower(string(p.atomBytes())) {
-			case "0":
-			case "1":
-				g.Depth = 1
-			case "infinity":
-				g.Depth = -1
-			default:
-				p.fail("DEPTH is 0, 1 or infinity")
-			}
-		default:
-			p.fail("unknown GETMETADATA option")
-		}
+		p.metadataOption(g, seen)
 		if p.take(')') {
 			return
 		}
 		p.sp()
+	}
+}
+
+// metadataOption reads MAXSIZE n (§4.2.1) or DEPTH 0/1/infinity (§4.2.2).
+func (p *parser) metadataOption(g *GetMetadata, seen map[string]bool) {
+	opt := p.atomUpper()
+	if seen[opt] {
+		p.fail("METADATA option given twice")
+	}
+	seen[opt] = true
+	p.sp()
+	switch opt {
+	case "MAXSIZE":
+		g.MaxSize = p.number64()
+	case "DEPTH":
+		switch strings.ToLower(string(p.atomBytes())) {
+		case "0":
+		case "1":
+			g.Depth = 1
+		case "infinity":
+			g.Depth = -1
+		default:
+			p.fail("DEPTH is 0, 1 or infinity")
+		}
+	default:
+		p.fail("unknown METADATA option")
 	}
 }
 
@@ -161,4 +166,38 @@ func (p *parser) entryName() string {
 		p.fail("invalid entry name")
 	}
 	return strings.ToLower(n)
+}
+
+// listMetadata reads the value of LIST's METADATA return option (RFC
+// 9590): a parenthesized list of entries, MAXSIZE n and DEPTH d in any
+// order, the entries also accepted as one nested list.
+func (p *parser) listMetadata() *GetMetadata {
+	g := &GetMetadata{MaxSize: -1}
+	seen := map[string]bool{}
+	p.expect('(', "expected (")
+	for {
+		switch c := p.peek(); {
+		case c == '(':
+			p.pos++
+			for {
+				g.Entries = append(g.Entries, p.entryName())
+				if p.take(')') {
+					break
+				}
+				p.sp()
+			}
+		case isAlpha(c):
+			p.metadataOption(g, seen)
+		default:
+			g.Entries = append(g.Entries, p.entryName())
+		}
+		if p.take(')') {
+			break
+		}
+		p.sp()
+	}
+	if len(g.Entries) == 0 {
+		p.fail("METADATA needs an entry")
+	}
+	return g
 }

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -56,6 +57,38 @@ func TestParseMetadata(t *testing.T) {
 		"a GETMETADATA INBOX " + "/shared/" + strings.Repeat("x", 1100) + "\r\n",
 	} {
 		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("C: %q parsed", bad)
+		}
+	}
+}
+
+// LIST RETURN (METADATA (...)) (RFC 9590), in the forms clients send.
+func TestParseListMetadata(t *testing.T) {
+	two := []string{"/shared/comment", "/private/comment"}
+	for in, want := range map[string]*GetMetadata{
+		`a LIST "" "%" RETURN (METADATA (/shared/comment /private/comment))`:                           {MaxSize: -1, Entries: two},
+		`a LIST "" "%" RETURN (METADATA ("/shared/comment" /private/comment) CHILDREN)`:                {MaxSize: -1, Entries: two},
+		`a LIST "" "%" RETURN (METADATA (MAXSIZE 1024 (/shared/comment /private/comment)))`:            {MaxSize: 1024, Entries: two},
+		`a LIST "" "%" RETURN (METADATA (/shared/comment /private/comment MAXSIZE 10 DEPTH infinity))`: {MaxSize: 10, Depth: -1, Entries: two},
+	} {
+		cmd, err := Parse([]byte(in + "\r\n"))
+		if err != nil {
+			t.Errorf("C: %s: %v", in, err)
+			continue
+		}
+		l := cmd.Args.(*List)
+		if !reflect.DeepEqual(l.Metadata, want) || !l.Extended {
+			t.Errorf("C: %s\ngot  %+v\nwant %+v", in, l.Metadata, want)
+		}
+	}
+	for _, bad := range []string{
+		`a LIST "" "%" RETURN (METADATA)`,
+		`a LIST "" "%" RETURN (METADATA ())`,
+		`a LIST "" "%" RETURN (METADATA (MAXSIZE 1))`,
+		`a LIST "" "%" RETURN (METADATA (/comment))`,
+		`a LIST "" "%" RETURN (METADATA (/shared/a DEPTH 3))`,
+	} {
+		if _, err := Parse([]byte(bad + "\r\n")); err == nil {
 			t.Errorf("C: %q parsed", bad)
 		}
 	}

@@ -487,6 +487,10 @@ func (p *parser) list() *List {
 				p.sp()
 				l.StatusItems = p.statusAtts()
 			}
+			if o == "METADATA" {
+				p.sp()
+				l.Metadata = p.listMetadata() // metadata.go
+			}
 		}
 	}
 	return l

@@ -111,6 +111,7 @@ var capImplemented = map[string]string{
 	"SAVEDATE":           "FETCH",        // RFC 8514: objectid.go
 	"METADATA":           "SETMETADATA",  // RFC 5464: metadata.go
 	"METADATA-SERVER":    "GETMETADATA",
+	"LIST-METADATA":      "LIST", // RFC 9590: metadata.go
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -126,7 +127,7 @@ var sessionCaps = []string{
 	// compress.go.
 	"MULTIAPPEND", "REPLACE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 	"UTF8=ACCEPT", "PREVIEW",
-	"OBJECTID", "SAVEDATE", "METADATA", "METADATA-SERVER",
+	"OBJECTID", "SAVEDATE", "METADATA", "METADATA-SERVER", "LIST-METADATA",
 }
 
 // capabilities returns the capability list for the connection's state.

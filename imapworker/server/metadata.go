@@ -97,12 +97,30 @@ func (c *conn) cmdGetMetadata(cmd *imap.Command) error {
 	b := c.appendMetadata(c.out[:0], name, all, args)
 	c.write(b)
 	c.out = b[:0]
-	code := ""
-	if long := longestOmitted(all, args); long > 0 {
-		code = "METADATA LONGENTRIES " + strconv.FormatInt(long, 10)
-	}
-	c.ok(cmd, code, "GETMETADATA completed")
+	c.ok(cmd, longEntries(longestOmitted(all, args)), "GETMETADATA completed")
 	return nil
+}
+
+// longEntries is the [METADATA LONGENTRIES n] code for the largest value
+// MAXSIZE left out, "" when none was (§4.2.1).
+func longEntries(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return "METADATA LONGENTRIES " + strconv.FormatInt(n, 10)
+}
+
+// appendListMetadata appends the METADATA response that follows a LIST
+// response for RETURN (METADATA (...)) (RFC 9590), raising *longest to
+// the largest value MAXSIZE left out. A mailbox whose annotations cannot
+// be read gets none.
+func (c *conn) appendListMetadata(b []byte, name string, args *imap.GetMetadata, longest *int64) []byte {
+	all, err := c.user.Metadata(name)
+	if err != nil {
+		return b
+	}
+	*longest = max(*longest, longestOmitted(all, args))
+	return c.appendMetadata(b, name, all, args)
 }
 
 // selectMetadata returns the names of all that args asks for, sorted, and

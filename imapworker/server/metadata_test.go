@@ -116,3 +116,40 @@ func TestMaildirMetadata(t *testing.T) {
 	withMaildir(t)
 	TestMetadata(t)
 }
+
+// RFC 9590: LIST RETURN (METADATA (...)) follows each LIST response with
+// the mailbox's requested annotations, NIL for those it lacks; MAXSIZE
+// leaves long ones out and names the largest in [METADATA LONGENTRIES].
+func TestListMetadata(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.login("alice")
+	c.transcript(`
+		C: a1 SETMETADATA INBOX (/shared/comment "Shared comment")
+		S: a1 OK SETMETADATA completed
+		C: a2 SETMETADATA Sent (/private/comment "My own comment" /shared/comment "` + strings.Repeat("y", 40) + `")
+		S: a2 OK SETMETADATA completed
+		C: a3 LIST "" "INBOX" RETURN (METADATA (/shared/comment /private/comment))
+		S: * LIST (\HasNoChildren) "/" INBOX
+		S: * METADATA INBOX (/shared/comment "Shared comment" /private/comment NIL)
+		S: a3 OK LIST completed
+		C: a4 LIST "" (INBOX Sent) RETURN (STATUS (MESSAGES) METADATA (MAXSIZE 20 (/shared/comment /private/comment)))
+		S: * LIST (\HasNoChildren) "/" INBOX
+		S: * STATUS INBOX (MESSAGES 0)
+		S: * METADATA INBOX (/shared/comment "Shared comment" /private/comment NIL)
+		S: * LIST (\HasNoChildren \Sent) "/" Sent
+		S: * STATUS Sent (MESSAGES 0)
+		S: * METADATA Sent (/private/comment "My own comment")
+		S: a4 OK [METADATA LONGENTRIES 40] LIST completed
+		C: a5 LIST "" "Drafts" RETURN (METADATA (/shared/comment))
+		S: * LIST (\HasNoChildren \Drafts) "/" Drafts
+		S: * METADATA Drafts (/shared/comment NIL)
+		S: a5 OK LIST completed
+		C: a6 LIST "" "%" RETURN (METADATA (/bad))
+		S~ a6 BAD .*
+	`)
+}
+
+func TestMaildirListMetadata(t *testing.T) {
+	withMaildir(t)
+	TestListMetadata(t)
+}
