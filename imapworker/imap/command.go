@@ -151,6 +151,9 @@ type Append struct {
 	Literal []byte
 	Binary  bool // the message was sent as literal8 (~{n})
 	UTF8    bool // ... inside UTF8 ( ) (RFC 6855 §4)
+	// Catenate is non-nil when the message is built by CATENATE (RFC
+	// 4469); Literal is then nil.
+	Catenate []CatPart
 	// More are the second and later messages of a MULTIAPPEND (RFC 3502).
 	More []AppendMessage
 }
@@ -169,11 +172,13 @@ type AppendMessage struct {
 	Literal []byte
 	Binary  bool
 	UTF8    bool // sent as UTF8 (literal8), RFC 6855 §4
+	// Catenate: see Append.Catenate.
+	Catenate []CatPart
 }
 
 // Messages returns every message of the APPEND, the first one included.
 func (a *Append) Messages() []AppendMessage {
-	return append([]AppendMessage{{Flags: a.Flags, Date: a.Date, Literal: a.Literal, Binary: a.Binary, UTF8: a.UTF8}}, a.More...)
+	return append([]AppendMessage{{Flags: a.Flags, Date: a.Date, Literal: a.Literal, Binary: a.Binary, UTF8: a.UTF8, Catenate: a.Catenate}}, a.More...)
 }
 
 // Expunge is EXPUNGE, or UID EXPUNGE sequence-set (RFC 9051 §6.4.3, §6.4.9).

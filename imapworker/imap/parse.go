@@ -528,6 +528,7 @@ func (p *parser) append() *Append {
 		m := p.appendMessage()
 		if first {
 			a.Flags, a.Date, a.Literal, a.Binary, a.UTF8 = m.Flags, m.Date, m.Literal, m.Binary, m.UTF8
+			a.Catenate = m.Catenate
 		} else {
 			a.More = append(a.More, m)
 		}
@@ -558,6 +559,14 @@ func (p *parser) appendMessage() AppendMessage {
 	if p.peek() == '"' {
 		m.Date = p.dateTime()
 		p.sp()
+	}
+	if p.peek() == 'C' || p.peek() == 'c' {
+		// append-data =/ "CATENATE" SP "(" cat-part ... ")" (RFC 4469 §5)
+		if p.atomUpper() != "CATENATE" {
+			p.fail("expected literal")
+		}
+		m.Catenate = p.catenate() // catenate.go
+		return m
 	}
 	if p.peek() == 'U' || p.peek() == 'u' {
 		// utf8-literal = "UTF8" SP "(" literal8 ")" (RFC 6855 §4)

@@ -111,7 +111,8 @@ var capImplemented = map[string]string{
 	"SAVEDATE":           "FETCH",        // RFC 8514: objectid.go
 	"METADATA":           "SETMETADATA",  // RFC 5464: metadata.go
 	"METADATA-SERVER":    "GETMETADATA",
-	"LIST-METADATA":      "LIST", // RFC 9590: metadata.go
+	"LIST-METADATA":      "LIST",   // RFC 9590: metadata.go
+	"CATENATE":           "APPEND", // RFC 4469: catenate.go
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -128,6 +129,7 @@ var sessionCaps = []string{
 	"MULTIAPPEND", "REPLACE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 	"UTF8=ACCEPT", "PREVIEW",
 	"OBJECTID", "SAVEDATE", "METADATA", "METADATA-SERVER", "LIST-METADATA",
+	"CATENATE",
 }
 
 // capabilities returns the capability list for the connection's state.

@@ -2,10 +2,8 @@ package server
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,16 +20,7 @@ import (
 // imapd's EMAILID is made from, a copy's included (the uidlist's G field).
 // Its SAVEDATE for a Maildir is the file's ctime, as imapd's is.
 func TestObjectIDDovecot(t *testing.T) {
-	if _, err := os.Stat(dovecotIMAP); err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root and Dovecot's imap binary (Debian dovecot-imapd) under CI=true")
-		}
-		t.Skip("needs root and " + dovecotIMAP)
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skip("no user nobody")
-	}
+	nobody := needDovecot(t)
 	root, err := os.MkdirTemp("", "imapd-objdc-")
 	if err != nil {
 		t.Fatal(err)
@@ -63,10 +52,7 @@ func TestObjectIDDovecot(t *testing.T) {
 	must(err)
 	must(u.Close())
 
-	conf := filepath.Join(root, "dovecot.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("mail_location = maildir:%s:INDEX=MEMORY\nlog_path = /dev/null\n"+
-		"mail_uid = %s\nmail_gid = %s\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n", md, nobody.Uid, nobody.Gid)), 0o644)
-	must(exec.Command("chown", "-R", nobody.Uid+":"+nobody.Gid, md).Run())
+	conf := dovecotConf(t, root, md, nobody)
 	doveadm := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command("doveadm", append([]string{"-c", conf}, args...)...)

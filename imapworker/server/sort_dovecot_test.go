@@ -194,10 +194,10 @@ func answers(t *testing.T, w func(string), rd *bufio.Reader, cmds []string) [][]
 	return out
 }
 
-// TestSortDovecot compares SORT, SORT=DISPLAY, THREAD and address SEARCH
-// with Dovecot's answers on one generated folder; every difference must
-// be one docs/conformance.md lists (sortDovecotKnown).
-func TestSortDovecot(t *testing.T) {
+// needDovecot skips the test without root or Dovecot's imap binary (fails
+// it under CI=true) and returns the user Dovecot runs as.
+func needDovecot(t *testing.T) *user.User {
+	t.Helper()
 	if _, err := os.Stat(dovecotIMAP); err != nil || os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("needs root and Dovecot's imap binary (Debian dovecot-imapd) under CI=true")
@@ -208,6 +208,29 @@ func TestSortDovecot(t *testing.T) {
 	if err != nil {
 		t.Skip("no user nobody")
 	}
+	return nobody
+}
+
+// dovecotConf writes a Dovecot configuration for the Maildir md, run as
+// nobody with in-memory indexes, gives md to nobody, and returns its path.
+func dovecotConf(t *testing.T, root, md string, nobody *user.User) string {
+	t.Helper()
+	conf := filepath.Join(root, "dovecot.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("mail_location = maildir:%s:INDEX=MEMORY\nlog_path = /dev/null\n"+
+		"mail_uid = %s\nmail_gid = %s\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n", md, nobody.Uid, nobody.Gid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("chown", "-R", nobody.Uid+":"+nobody.Gid, md).Run(); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// TestSortDovecot compares SORT, SORT=DISPLAY, THREAD and address SEARCH
+// with Dovecot's answers on one generated folder; every difference must
+// be one docs/conformance.md lists (sortDovecotKnown).
+func TestSortDovecot(t *testing.T) {
+	nobody := needDovecot(t)
 	n := 2000
 	if testing.Short() {
 		n = 500
@@ -227,10 +250,7 @@ func TestSortDovecot(t *testing.T) {
 
 	// Dovecot first: it writes the dovecot-uidlist imapd then reads, so
 	// both give the same UIDs.
-	conf := filepath.Join(root, "dovecot.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("mail_location = maildir:%s:INDEX=MEMORY\nlog_path = /dev/null\n"+
-		"mail_uid = %s\nmail_gid = %s\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n", md, nobody.Uid, nobody.Gid)), 0o644)
-	exec.Command("chown", "-R", nobody.Uid+":"+nobody.Gid, md).Run()
+	conf := dovecotConf(t, root, md, nobody)
 	cmd := exec.Command(dovecotIMAP, "-c", conf)
 	cmd.Env = []string{"HOME=" + root, "USER=nobody", "TZ=UTC"}
 	in, _ := cmd.StdinPipe()
