@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,13 +25,7 @@ var catenateScript = []string{
 // Maildir.
 func TestCatenateDovecot(t *testing.T) {
 	nobody := needDovecot(t)
-	root, err := os.MkdirTemp("", "imapd-catdc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	os.Chmod(root, 0o755)
-	md := filepath.Join(root, "Maildir")
+	root, md := dovecotRoot(t, "imapd-catdc-")
 	orig := "Subject: draft\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--b\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--b--\r\n"
 	seedMaildir := func() {
@@ -49,14 +41,7 @@ func TestCatenateDovecot(t *testing.T) {
 	}
 	seedMaildir()
 	conf := dovecotConf(t, root, md, nobody)
-	dcmd := exec.Command(dovecotIMAP, "-c", conf)
-	dcmd.Env = []string{"HOME=" + root, "USER=nobody", "TZ=UTC"}
-	in, _ := dcmd.StdinPipe()
-	stdout, _ := dcmd.StdoutPipe()
-	if err := dcmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer dcmd.Process.Kill()
+	in, stdout, dcmd := startDovecot(t, root, conf)
 	// Dovecot finds the URLs' messages only with a mailbox selected.
 	io.WriteString(in, "x EXAMINE INBOX\r\n"+catenateScript[0]+"\r\ns EXAMINE INBOX\r\n"+catenateScript[1]+"\r\nz LOGOUT\r\n")
 	in.Close()
@@ -76,11 +61,7 @@ func TestCatenateDovecot(t *testing.T) {
 	dcmd.Wait()
 
 	seedMaildir()
-	old := newBackend
-	t.Cleanup(func() { newBackend = old })
-	newBackend = func(testing.TB) store.Backend {
-		return maildir.NewBackend(func(string) (string, error) { return md, nil }, maildir.Options{NoSpecialUse: true})
-	}
+	useMaildir(t, md, maildir.Options{NoSpecialUse: true})
 	ts := newTestServer(t)
 	c := ts.login("alice")
 	c.C(catenateScript[0])

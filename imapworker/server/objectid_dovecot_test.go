@@ -2,9 +2,7 @@ package server
 
 import (
 	"bufio"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -21,13 +19,7 @@ import (
 // Its SAVEDATE for a Maildir is the file's ctime, as imapd's is.
 func TestObjectIDDovecot(t *testing.T) {
 	nobody := needDovecot(t)
-	root, err := os.MkdirTemp("", "imapd-objdc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	os.Chmod(root, 0o755)
-	md := filepath.Join(root, "Maildir")
+	root, md := dovecotRoot(t, "imapd-objdc-")
 	u, err := maildir.Open(md, maildir.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -76,12 +68,7 @@ func TestObjectIDDovecot(t *testing.T) {
 
 	// SAVEDATE of both through each server, after the chown (which sets
 	// the ctime both read).
-	dcmd := exec.Command(dovecotIMAP, "-c", conf)
-	dcmd.Env = []string{"HOME=" + root, "USER=nobody", "TZ=UTC"}
-	in, _ := dcmd.StdinPipe()
-	stdout, _ := dcmd.StdoutPipe()
-	must(dcmd.Start())
-	defer dcmd.Process.Kill()
+	in, stdout, dcmd := startDovecot(t, root, conf)
 	in.Write([]byte("a EXAMINE INBOX\r\nb FETCH 1 SAVEDATE\r\nc EXAMINE foo\r\nd FETCH 1 SAVEDATE\r\nz LOGOUT\r\n"))
 	in.Close()
 	var want []string
@@ -93,11 +80,7 @@ func TestObjectIDDovecot(t *testing.T) {
 	}
 	dcmd.Wait()
 
-	old := newBackend
-	t.Cleanup(func() { newBackend = old })
-	newBackend = func(testing.TB) store.Backend {
-		return maildir.NewBackend(func(string) (string, error) { return md, nil }, maildir.Options{})
-	}
+	useMaildir(t, md, maildir.Options{})
 	ts := newTestServer(t)
 	c := ts.login("alice")
 	var got []string

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -226,6 +227,44 @@ func dovecotConf(t *testing.T, root, md string, nobody *user.User) string {
 	return conf
 }
 
+// dovecotRoot makes a directory nobody may enter, removed after the test,
+// and returns it and the path of a Maildir in it.
+func dovecotRoot(t *testing.T, prefix string) (root, md string) {
+	t.Helper()
+	root, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	return root, filepath.Join(root, "Maildir")
+}
+
+// startDovecot runs Dovecot's imap binary pre-authenticated with conf; it
+// is killed when the caller returns if not ended before.
+func startDovecot(t *testing.T, root, conf string) (io.WriteCloser, io.Reader, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(dovecotIMAP, "-c", conf)
+	cmd.Env = []string{"HOME=" + root, "USER=nobody", "TZ=UTC"}
+	in, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return in, stdout, cmd
+}
+
+// useMaildir makes every user of the test servers made after it share the
+// Maildir md.
+func useMaildir(t *testing.T, md string, opts maildir.Options) {
+	old := newBackend
+	t.Cleanup(func() { newBackend = old })
+	newBackend = func(testing.TB) store.Backend {
+		return maildir.NewBackend(func(string) (string, error) { return md, nil }, opts)
+	}
+}
+
 // TestSortDovecot compares SORT, SORT=DISPLAY, THREAD and address SEARCH
 // with Dovecot's answers on one generated folder; every difference must
 // be one docs/conformance.md lists (sortDovecotKnown).
@@ -235,13 +274,7 @@ func TestSortDovecot(t *testing.T) {
 	if testing.Short() {
 		n = 500
 	}
-	root, err := os.MkdirTemp("", "imapd-sortdc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	os.Chmod(root, 0o755)
-	md := filepath.Join(root, "Maildir")
+	root, md := dovecotRoot(t, "imapd-sortdc-")
 	for _, d := range []string{"cur", "new", "tmp"} {
 		os.MkdirAll(filepath.Join(md, d), 0o755)
 	}
@@ -251,14 +284,7 @@ func TestSortDovecot(t *testing.T) {
 	// Dovecot first: it writes the dovecot-uidlist imapd then reads, so
 	// both give the same UIDs.
 	conf := dovecotConf(t, root, md, nobody)
-	cmd := exec.Command(dovecotIMAP, "-c", conf)
-	cmd.Env = []string{"HOME=" + root, "USER=nobody", "TZ=UTC"}
-	in, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	in, stdout, cmd := startDovecot(t, root, conf)
 	drd := bufio.NewReaderSize(stdout, 1<<20)
 	dw := func(s string) { in.Write([]byte(s)) }
 	if l, _ := drd.ReadString('\n'); !strings.HasPrefix(l, "* PREAUTH") {
@@ -270,11 +296,7 @@ func TestSortDovecot(t *testing.T) {
 	in.Close()
 	cmd.Wait()
 
-	old := newBackend
-	t.Cleanup(func() { newBackend = old })
-	newBackend = func(testing.TB) store.Backend {
-		return maildir.NewBackend(func(string) (string, error) { return md, nil }, maildir.Options{})
-	}
+	useMaildir(t, md, maildir.Options{})
 	ts := newTestServer(t)
 	c := ts.login("alice")
 	selectInbox(c)
