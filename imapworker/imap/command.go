@@ -116,6 +116,9 @@ type List struct {
 	// SPECIAL-USE, STATUS, ... STATUS's items are in StatusItems.
 	ReturnOpts  []string
 	StatusItems []string // upper case; non-nil when RETURN (STATUS (...)) was given
+	// Metadata is RETURN (METADATA (...)) (RFC 9590), nil when absent;
+	// its Mailbox is unused.
+	Metadata *GetMetadata
 	// Extended is true when the command used any LIST-EXTENDED syntax
 	// (selection options, a pattern list or RETURN), which changes how
 	// some responses are formed (RFC 5258 §3).
@@ -148,6 +151,9 @@ type Append struct {
 	Literal []byte
 	Binary  bool // the message was sent as literal8 (~{n})
 	UTF8    bool // ... inside UTF8 ( ) (RFC 6855 §4)
+	// Catenate is non-nil when the message is built by CATENATE (RFC
+	// 4469); Literal is then nil.
+	Catenate []CatPart
 	// More are the second and later messages of a MULTIAPPEND (RFC 3502).
 	More []AppendMessage
 }
@@ -166,11 +172,13 @@ type AppendMessage struct {
 	Literal []byte
 	Binary  bool
 	UTF8    bool // sent as UTF8 (literal8), RFC 6855 §4
+	// Catenate: see Append.Catenate.
+	Catenate []CatPart
 }
 
 // Messages returns every message of the APPEND, the first one included.
 func (a *Append) Messages() []AppendMessage {
-	return append([]AppendMessage{{Flags: a.Flags, Date: a.Date, Literal: a.Literal, Binary: a.Binary, UTF8: a.UTF8}}, a.More...)
+	return append([]AppendMessage{{Flags: a.Flags, Date: a.Date, Literal: a.Literal, Binary: a.Binary, UTF8: a.UTF8, Catenate: a.Catenate}}, a.More...)
 }
 
 // Expunge is EXPUNGE, or UID EXPUNGE sequence-set (RFC 9051 §6.4.3, §6.4.9).
@@ -289,30 +297,36 @@ type SearchOp uint8
 
 // Search key kinds (RFC 9051 §6.4.4, RFC 3501 §6.4.4 for the rev1 ones).
 const (
-	SearchAnd        SearchOp = iota // Children all match; empty matches all
-	SearchOr                         // Children[0] or Children[1]
-	SearchNot                        // not Children[0]
-	SearchAll                        // ALL
-	SearchSeq                        // Seq (message numbers, or "$")
-	SearchUID                        // UID Seq
-	SearchFlag                       // Flag is set (ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, KEYWORD, RECENT)
-	SearchNoFlag                     // Flag is not set (UNANSWERED, ..., UNKEYWORD)
-	SearchNew                        // NEW: \Recent and not \Seen (rev1)
-	SearchOld                        // OLD: not \Recent (rev1)
-	SearchBefore                     // internal date < Date
-	SearchOn                         // internal date on Date
-	SearchSince                      // internal date >= Date
-	SearchSentBefore                 // Date: header < Date
-	SearchSentOn                     // Date: header on Date
-	SearchSentSince                  // Date: header >= Date
-	SearchLarger                     // size > Size
-	SearchSmaller                    // size < Size
-	SearchHeader                     // header Field contains Value
-	SearchBody                       // body contains Value
-	SearchText                       // header or body contains Value
-	SearchOlder                      // internal date older than Size seconds (RFC 5032)
-	SearchYounger                    // internal date younger than Size seconds (RFC 5032)
-	SearchModSeq                     // mod-sequence >= Size; Field/Value the entry name and type, if given (RFC 7162 §3.1.5)
+	SearchAnd               SearchOp = iota // Children all match; empty matches all
+	SearchOr                                // Children[0] or Children[1]
+	SearchNot                               // not Children[0]
+	SearchAll                               // ALL
+	SearchSeq                               // Seq (message numbers, or "$")
+	SearchUID                               // UID Seq
+	SearchFlag                              // Flag is set (ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, KEYWORD, RECENT)
+	SearchNoFlag                            // Flag is not set (UNANSWERED, ..., UNKEYWORD)
+	SearchNew                               // NEW: \Recent and not \Seen (rev1)
+	SearchOld                               // OLD: not \Recent (rev1)
+	SearchBefore                            // internal date < Date
+	SearchOn                                // internal date on Date
+	SearchSince                             // internal date >= Date
+	SearchSentBefore                        // Date: header < Date
+	SearchSentOn                            // Date: header on Date
+	SearchSentSince                         // Date: header >= Date
+	SearchLarger                            // size > Size
+	SearchSmaller                           // size < Size
+	SearchHeader                            // header Field contains Value
+	SearchBody                              // body contains Value
+	SearchText                              // header or body contains Value
+	SearchOlder                             // internal date older than Size seconds (RFC 5032)
+	SearchYounger                           // internal date younger than Size seconds (RFC 5032)
+	SearchModSeq                            // mod-sequence >= Size; Field/Value the entry name and type, if given (RFC 7162 §3.1.5)
+	SearchEmailID                           // EMAILID is Value (RFC 8474 §6)
+	SearchThreadID                          // THREADID is Value (RFC 8474 §6)
+	SearchSavedBefore                       // save date < Date (RFC 8514 §4.3)
+	SearchSavedOn                           // save date on Date
+	SearchSavedSince                        // save date >= Date
+	SearchSaveDateSupported                 // SAVEDATESUPPORTED
 )
 
 // SearchKey is a node of a search program.

@@ -254,6 +254,10 @@ func (p *parser) command() *Command {
 		cmd.Name, cmd.Args = "CANCELUPDATE", p.cancelUpdate()
 	case "NOTIFY":
 		cmd.Name, cmd.Args = "NOTIFY", p.notify() // RFC 5465
+	case "GETMETADATA":
+		cmd.Name, cmd.Args = "GETMETADATA", p.getMetadata() // RFC 5464: metadata.go
+	case "SETMETADATA":
+		cmd.Name, cmd.Args = "SETMETADATA", p.setMetadata()
 	default:
 		p.fail("unknown command")
 	}
@@ -483,6 +487,10 @@ func (p *parser) list() *List {
 				p.sp()
 				l.StatusItems = p.statusAtts()
 			}
+			if o == "METADATA" {
+				p.sp()
+				l.Metadata = p.listMetadata() // metadata.go
+			}
 		}
 	}
 	return l
@@ -520,6 +528,7 @@ func (p *parser) append() *Append {
 		m := p.appendMessage()
 		if first {
 			a.Flags, a.Date, a.Literal, a.Binary, a.UTF8 = m.Flags, m.Date, m.Literal, m.Binary, m.UTF8
+			a.Catenate = m.Catenate
 		} else {
 			a.More = append(a.More, m)
 		}
@@ -550,6 +559,14 @@ func (p *parser) appendMessage() AppendMessage {
 	if p.peek() == '"' {
 		m.Date = p.dateTime()
 		p.sp()
+	}
+	if p.peek() == 'C' || p.peek() == 'c' {
+		// append-data =/ "CATENATE" SP "(" cat-part ... ")" (RFC 4469 §5)
+		if p.atomUpper() != "CATENATE" {
+			p.fail("expected literal")
+		}
+		m.Catenate = p.catenate() // catenate.go
+		return m
 	}
 	if p.peek() == 'U' || p.peek() == 'u' {
 		// utf8-literal = "UTF8" SP "(" literal8 ")" (RFC 6855 §4)
@@ -705,6 +722,8 @@ func (p *parser) fetchAtt() FetchItem {
 		if it.Name != "BINARY.SIZE" {
 			it.Partial = p.partial()
 		}
+	case "EMAILID", "THREADID", "SAVEDATE": // RFC 8474 §5.3, RFC 8514 §4.2
+		it.Name = string(w)
 	default:
 		p.fail("unknown fetch item")
 	}
@@ -1099,7 +1118,9 @@ func (p *parser) searchKey() SearchKey {
 		p.leave()
 		k.Children = []SearchKey{a, b}
 	default:
-		p.fail("unknown search key")
+		if !p.searchKeyExt(&k, string(w)) { // objectid.go
+			p.fail("unknown search key")
+		}
 	}
 	return k
 }

@@ -52,6 +52,8 @@ func init() {
 		"REPLACE":      {states: stateSelected, uid: true, fn: (*conn).cmdReplace},
 		"COMPRESS":     {states: authed, fn: (*conn).cmdCompress},
 		"GETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
+		"GETMETADATA":  {states: authed, fn: (*conn).cmdGetMetadata},
+		"SETMETADATA":  {states: authed, fn: (*conn).cmdSetMetadata},
 		"GETQUOTAROOT": {states: authed, fn: (*conn).cmdQuota},
 		"SETQUOTA":     {states: authed, fn: (*conn).cmdQuota},
 		"SORT":         {states: stateSelected, uid: true, fn: (*conn).cmdSort},
@@ -105,6 +107,12 @@ var capImplemented = map[string]string{
 	"WITHIN":             "SEARCH",
 	"CONTEXT":            "CANCELUPDATE", // CONTEXT=SEARCH, CONTEXT=SORT
 	"NOTIFY":             "NOTIFY",       // RFC 5465: notify.go
+	"OBJECTID":           "FETCH",        // RFC 8474: objectid.go
+	"SAVEDATE":           "FETCH",        // RFC 8514: objectid.go
+	"METADATA":           "SETMETADATA",  // RFC 5464: metadata.go
+	"METADATA-SERVER":    "GETMETADATA",
+	"LIST-METADATA":      "LIST",   // RFC 9590: metadata.go
+	"CATENATE":           "APPEND", // RFC 4469: catenate.go
 }
 
 // sessionCaps are advertised after login (plus APPENDLIMIT=n).
@@ -117,6 +125,8 @@ var sessionCaps = []string{
 	"PARTIAL", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT",
 	"COMPRESS=DEFLATE", "MULTIAPPEND", "REPLACE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
 	"UTF8=ACCEPT", "PREVIEW",
+	"OBJECTID", "SAVEDATE", "METADATA", "METADATA-SERVER", "LIST-METADATA",
+	"CATENATE",
 }
 
 // capabilities returns the capability list for the connection's state.

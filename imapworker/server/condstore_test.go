@@ -48,6 +48,7 @@ func TestCondStoreExamples(t *testing.T) {
 	c.transcript(`
 		C: A142 SELECT INBOX (CONDSTORE)` + selectRev2 + `
 		S: * OK [HIGHESTMODSEQ 6] Highest
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: A142 OK [READ-WRITE] SELECT completed
 
 		C: a FETCH 1:3 (MODSEQ)
@@ -146,6 +147,7 @@ func TestCondStoreRev1(t *testing.T) {
 		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft \*)] Flags permitted
 		S: * 5 RECENT
 		S: * OK [UNSEEN 1] First unseen
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: s2 OK [READ-WRITE] SELECT completed
 		C: c102 STORE 5 (UNCHANGEDSINCE 6) -FLAGS.SILENT (\Deleted)
 		S: * OK [HIGHESTMODSEQ 6] Highest
@@ -246,6 +248,7 @@ func TestNoModSeq(t *testing.T) {
 	c.transcript(`
 		C: A142 SELECT INBOX (CONDSTORE QRESYNC (1 1))` + selectRev2 + `
 		S: * OK [NOMODSEQ] No mod-sequences in this mailbox
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: A142 OK [READ-WRITE] SELECT completed
 		C: a FETCH 1 (MODSEQ)
 		S: a BAD [CLIENTBUG] this mailbox keeps no mod-sequences (NOMODSEQ)
@@ -289,6 +292,7 @@ func TestCondStoreErrors(t *testing.T) {
 		S~ .*UIDNEXT.*
 		S~ .*PERMANENTFLAGS.*
 		S~ .*LIST.*
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: d OK [READ-WRITE] SELECT completed
 		C: e STORE 1 (UNCHANGEDSINCE 1 UNCHANGEDSINCE 2) +FLAGS (\Seen)
 		S: e BAD UNCHANGEDSINCE given twice

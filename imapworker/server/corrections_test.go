@@ -79,7 +79,7 @@ func TestListRecursiveMatchPatterns(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.login("alice")
 	for _, n := range []string{"foo2/bar1", "foo2/bar2", "baz2/bar2", "baz2/bar22", "baz2/bar222", "eps2/mamba", "qux2/bar2"} {
-		c.expectDo("c1 CREATE "+n, "c1 OK CREATE completed")
+		c.expectDo("c1 CREATE "+n, `~c1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	}
 	for _, n := range []string{"foo2/bar1", "foo2/bar2", "baz2/bar2", "baz2/bar22", "baz2/bar222", "eps2", "eps2/mamba", "qux2/bar2"} {
 		c.expectDo("c2 SUBSCRIBE "+n, "c2 OK SUBSCRIBE completed")
@@ -177,7 +177,7 @@ func TestLsubPercentParent(t *testing.T) {
 	c := ts.login("alice")
 	c.transcript(`
 		C: l1 CREATE news/comp/mail
-		S: l1 OK CREATE completed
+		S~ l1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed
 		C: l2 SUBSCRIBE news/comp/mail
 		S: l2 OK SUBSCRIBE completed
 		C: l3 LSUB "" "news/%"

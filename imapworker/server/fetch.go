@@ -27,6 +27,11 @@ type fetchPlan struct {
 	// (CHANGEDSINCE), or with those that carry FLAGS once CONDSTORE is
 	// enabled.
 	modseq, autoModSeq, modseqWithFlags bool
+
+	// RFC 8474 EMAILID, RFC 8514 SAVEDATE requested; their values
+	// (objectid.go).
+	emailID, saveDate bool
+	objs              objects
 }
 
 func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
@@ -44,6 +49,11 @@ func planFetch(items []imap.FetchItem) (*fetchPlan, error) {
 			p.modseq = true
 		case "ENVELOPE", "BODYSTRUCTURE", "PREVIEW":
 			// From the cache, else parsed on demand.
+		case "EMAILID":
+			p.emailID = true
+		case "SAVEDATE":
+			p.saveDate = true
+		case "THREADID":
 		case "RFC822.HEADER":
 			p.content = true
 		case "BODY":
@@ -129,6 +139,9 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 		if dates, err = s.h.InternalDates(c.uidsOf(idx)); err != nil {
 			return err
 		}
+	}
+	if err := c.fetchObjects(plan, idx); err != nil {
+		return err
 	}
 	var failed error
 	gone := false
@@ -328,6 +341,13 @@ func (c *conn) fetchMsg(i int, date time.Time, plan *fetchPlan, seenNow, gone bo
 			sp()
 			b = append(b, "INTERNALDATE "...)
 			b = imap.AppendDateTime(b, date)
+		case "EMAILID", "THREADID", "SAVEDATE":
+			pre := len(b)
+			sp()
+			var ok bool
+			if b, ok = plan.appendObjectItem(b, it.Name, m.UID); !ok {
+				b = b[:pre]
+			}
 		case "RFC822.SIZE":
 			sp()
 			b = append(b, "RFC822.SIZE "...)

@@ -118,6 +118,7 @@ func TestFetchRev2(t *testing.T) {
 		S: * OK [UIDNEXT 2] Predicted next UID
 		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft \*)] Flags permitted
 		S: * LIST () "/" INBOX
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: a1 OK [READ-WRITE] SELECT completed
 		C: a2 FETCH 1 FLAGS
 		S: * 1 FETCH (FLAGS ())

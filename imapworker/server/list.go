@@ -72,7 +72,7 @@ func (c *conn) cmdList(cmd *imap.Command) error {
 	}
 	for _, o := range args.ReturnOpts {
 		switch o {
-		case "SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS":
+		case "SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS", "METADATA":
 		default:
 			return badf("unknown LIST return option " + o) // RFC 9051 §6.3.9
 		}
@@ -174,6 +174,7 @@ func (c *conn) cmdList(cmd *imap.Command) error {
 		}
 		return out[i].name < out[j].name
 	})
+	var longest int64 // RFC 9590: the largest value MAXSIZE left out
 	for _, e := range out {
 		if selSpecial && e.attrs&store.SpecialUse == 0 {
 			continue
@@ -201,10 +202,13 @@ func (c *conn) cmdList(cmd *imap.Command) error {
 				b = c.appendStatus(b, e.name, st, args.StatusItems)
 			}
 		}
+		if args.Metadata != nil && !e.nonexist {
+			b = c.appendListMetadata(b, e.name, args.Metadata, &longest) // metadata.go
+		}
 		c.write(b)
 		c.out = b
 	}
-	c.ok(cmd, "", "LIST completed")
+	c.ok(cmd, longEntries(longest), "LIST completed")
 	return nil
 }
 

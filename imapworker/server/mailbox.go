@@ -80,6 +80,7 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 			return err
 		}
 	}
+	c.writeMailboxID()
 	code := "READ-WRITE"
 	if s.readOnly {
 		code = "READ-ONLY"
@@ -107,7 +108,7 @@ func (c *conn) cmdCreate(cmd *imap.Command) error {
 		return err
 	}
 	c.notifyOwn()
-	c.ok(cmd, "", "CREATE completed")
+	c.ok(cmd, c.createdCode(name), "CREATE completed")
 	return nil
 }
 
@@ -167,13 +168,20 @@ func (c *conn) appendStatus(b []byte, name string, st store.Status, items []stri
 	b = append(b, "* STATUS "...)
 	b = c.appendMailbox(b, name)
 	b = append(b, " ("...)
-	for i, it := range items {
-		if i > 0 {
+	open := len(b)
+	for _, it := range items {
+		pre := len(b)
+		if len(b) > open {
 			b = append(b, ' ')
 		}
 		b = append(b, it...)
 		b = append(b, ' ')
 		switch it {
+		case "MAILBOXID":
+			var ok bool
+			if b, ok = c.appendMailboxIDStatus(b, name); !ok {
+				b = b[:pre]
+			}
 		case "MESSAGES":
 			b = strconv.AppendUint(b, uint64(st.Messages), 10)
 		case "UIDNEXT":
@@ -204,7 +212,7 @@ func checkStatusItems(items []string) error {
 	for _, it := range items {
 		switch it {
 		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT", "HIGHESTMODSEQ",
-			"DELETED-STORAGE":
+			"DELETED-STORAGE", "MAILBOXID":
 		default:
 			return badf("unknown STATUS item " + it)
 		}

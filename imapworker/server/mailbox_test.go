@@ -31,7 +31,7 @@ func TestCreateDeleteRename(t *testing.T) {
 	c := ts.login("alice")
 	c.transcript(`
 		C: a1 CREATE Work/Projects/
-		S: a1 OK CREATE completed
+		S~ a1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed
 		C: a2 CREATE Work
 		S: a2 NO [ALREADYEXISTS] mailbox already exists
 		C: a3 CREATE inbox
@@ -67,7 +67,7 @@ func TestCreateDeleteRename(t *testing.T) {
 		C: b6 CREATE "a*b"
 		S: b6 NO [CANNOT] invalid mailbox name
 		C: b7 CREATE Bin (USE (\Trash))
-		S: b7 OK CREATE completed
+		S~ b7 OK \[MAILBOXID \([\w-]+\)\] CREATE completed
 		C: b8 LIST "" Bin
 		S: * LIST (\HasNoChildren \Trash) "/" Bin
 		S: b8 OK LIST completed
@@ -99,7 +99,7 @@ func TestSubscribeLsubListExtended(t *testing.T) {
 	c := ts.login("alice")
 	c.transcript(`
 		C: a1 CREATE Lists/go
-		S: a1 OK CREATE completed
+		S~ a1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed
 		C: a2 SUBSCRIBE Lists/go
 		S: a2 OK SUBSCRIBE completed
 		C: a3 SUBSCRIBE Nope
@@ -206,6 +206,7 @@ func TestAppend(t *testing.T) {
 		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft $Work \*)] Flags permitted
 		S: * 2 RECENT
 		S: * OK [UNSEEN 1] First unseen
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: a6 OK [READ-WRITE] SELECT completed
 		C: a7 FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE)
 		S~ \* 1 FETCH \(FLAGS \(\\Flagged \$Work \\Recent\) INTERNALDATE " 5-Mar-2024 (10:00:00 \+0100|09:00:00 \+0000)" RFC822.SIZE 42\)
@@ -221,7 +222,7 @@ func TestUTF7MailboxNames(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.login("alice")
 	// IMAP4rev1: modified UTF-7 on the wire (RFC 3501 §5.1.3).
-	c.expectDo("a1 CREATE Entw&APw-rfe", "a1 OK CREATE completed")
+	c.expectDo("a1 CREATE Entw&APw-rfe", `~a1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	c.expectDo(`a2 LIST "" "Entw*"`, `* LIST (\HasNoChildren) "/" Entw&APw-rfe`, "a2 OK LIST completed")
 	// IMAP4rev2: UTF-8 (RFC 9051 §5.1).
 	c.expectDo("a3 ENABLE IMAP4rev2", "* ENABLED IMAP4rev2", "a3 OK ENABLE completed")

@@ -35,7 +35,7 @@ func TestMultiAppend(t *testing.T) {
 	if un, _ := c.do("a0 CAPABILITY"); !strings.Contains(un[0], " MULTIAPPEND") {
 		t.Fatalf("MULTIAPPEND not advertised: %q", un)
 	}
-	c.expectDo("a1 CREATE saved-messages", "a1 OK CREATE completed")
+	c.expectDo("a1 CREATE saved-messages", `~a1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	c.C(fmt.Sprintf(`A003 APPEND saved-messages (\Seen) {%d}`, len(rfc3502Msg1)))
 	c.S("+ Ready for literal data")
 	c.raw(rfc3502Msg1 + fmt.Sprintf(` (\Seen) " 7-Feb-1994 22:43:04 -0800" {%d}`+"\r\n", len(rfc3502Msg2)))

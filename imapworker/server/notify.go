@@ -299,6 +299,9 @@ func (c *conn) notifyFetchNew(before uint32) {
 				date = d[0]
 			}
 		}
+		if err := c.fetchObjects(c.notify.fetch, []int{i}); err != nil {
+			c.log.Debug("NOTIFY fetch failed", "err", err)
+		}
 		if err := c.fetchOne(i, date, c.notify.fetch, false); err != nil {
 			c.log.Debug("NOTIFY fetch failed", "err", err)
 		}

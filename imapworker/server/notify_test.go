@@ -24,8 +24,8 @@ func TestNotifyMessages(t *testing.T) {
 	ts := newTestServer(t)
 	seedN(t, ts, 2)
 	other := loginRev2(ts, "")
-	other.expectDo("o1 CREATE Lists/Lemonade", "o1 OK CREATE completed")
-	other.expectDo("o2 CREATE misc", "o2 OK CREATE completed")
+	other.expectDo("o1 CREATE Lists/Lemonade", `~o1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
+	other.expectDo("o2 CREATE misc", `~o2 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	selectInbox(other)
 	other.expectDo(`o6 STORE 1 +FLAGS.SILENT (\Deleted)`, "o6 OK STORE completed")
 	n := loginRev2(ts, "")
@@ -35,6 +35,7 @@ func TestNotifyMessages(t *testing.T) {
 		S~ \* STATUS Lists/Lemonade \(MESSAGES 0 UIDNEXT 1 UIDVALIDITY \d+\)
 		S: b OK NOTIFY completed
 		C: c SELECT INBOX` + selectHeadNoMS(2, 3) + `
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: c OK [READ-WRITE] SELECT completed
 	`)
 	other.C("o3 APPEND Lists/Lemonade {9+}")
@@ -55,7 +56,7 @@ func TestNotifyMessages(t *testing.T) {
 	n.C("a1 APPEND Lists/Lemonade {9+}")
 	n.raw("Subject: \r\n")
 	n.S(`~a1 OK \[APPENDUID \d+ 2\] APPEND completed`)
-	n.expectDo("a2 CREATE Lists/Own", "a2 OK CREATE completed")
+	n.expectDo("a2 CREATE Lists/Own", `~a2 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	time.Sleep(5 * notifyInterval)
 	n.expectDo("a3 NOOP", "a3 OK NOOP completed")
 	n.expectDo("z NOTIFY NONE", "z OK NOTIFY completed")
@@ -93,7 +94,7 @@ func TestNotifyNamesIdleDelayed(t *testing.T) {
 	n.expectDo("a NOTIFY SET (selected-delayed (MessageNew MessageExpunge)) (personal (MailboxName SubscriptionChange))", "a OK NOTIFY completed")
 	n.C("i IDLE")
 	n.S("+ idling")
-	other.expectDo("o1 CREATE Work", "o1 OK CREATE completed")
+	other.expectDo("o1 CREATE Work", `~o1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	n.S(`* LIST (\HasNoChildren) "/" Work`)
 	other.expectDo("o2 RENAME Work Play", "o2 OK RENAME completed")
 	n.S(`* LIST (\HasNoChildren) "/" Play ("OLDNAME" (Work))`)
@@ -106,7 +107,7 @@ func TestNotifyNamesIdleDelayed(t *testing.T) {
 	n.C("DONE")
 	n.S("i OK IDLE terminated")
 	// Own changes: nothing comes back.
-	n.expectDo("b CREATE Mine", "b OK CREATE completed")
+	n.expectDo("b CREATE Mine", `~b OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	other.expectDo("o7 EXPUNGE", "* 2 EXPUNGE", "o7 OK EXPUNGE completed")
 	time.Sleep(5 * notifyInterval)
 	// SELECTED-DELAYED: the expunge waits for a command that allows it.
@@ -162,7 +163,7 @@ func TestNotifyMaildirDelivery(t *testing.T) {
 	makeMaildir(t, filepath.Join(dir, "alice", "Maildir"), 3)
 	ts := maildirServer(t, dir)
 	n := loginRev2(ts, "")
-	n.expectDo("a CREATE Lists", "a OK CREATE completed")
+	n.expectDo("a CREATE Lists", `~a OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	n.transcript(`
 		C: b NOTIFY SET STATUS (inboxes (MessageNew MessageExpunge))
 		S: * STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 1600000000)
@@ -189,7 +190,7 @@ func TestNotifySubscribed(t *testing.T) {
 	fastNotify(t)
 	ts := newTestServer(t)
 	other := loginRev2(ts, "")
-	other.expectDo("o1 CREATE misc", "o1 OK CREATE completed")
+	other.expectDo("o1 CREATE misc", `~o1 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	n := loginRev2(ts, "")
 	selectInbox(n)
 	n.expectDo("a NOTIFY SET (selected NONE) (subscribed (MessageNew MessageExpunge))", "a OK NOTIFY completed")

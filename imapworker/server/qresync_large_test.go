@@ -130,7 +130,7 @@ func resync(t *testing.T, c *client, st qrState) (vanished []uint32, fetched map
 			fetched[uint32(uid)] = m[2]
 		case strings.HasPrefix(l, "* FLAGS "), strings.HasSuffix(l, " EXISTS"), uvRE.MatchString(l), hmsRE.MatchString(l),
 			strings.HasPrefix(l, "* OK [UIDNEXT "), strings.HasPrefix(l, "* OK [PERMANENTFLAGS "),
-			strings.HasPrefix(l, "* LIST "), l == "* OK [CLOSED] Previous mailbox closed":
+			strings.HasPrefix(l, "* LIST "), strings.HasPrefix(l, "* OK [MAILBOXID "), l == "* OK [CLOSED] Previous mailbox closed":
 		default:
 			other = append(other, l)
 		}

@@ -53,12 +53,14 @@ func TestQResync(t *testing.T) {
 		S: * VANISHED (EARLIER) 2,7
 		S: * 2 FETCH (UID 3 FLAGS (\Seen) MODSEQ (12))
 		S: * 4 FETCH (UID 5 FLAGS (\Seen) MODSEQ (13))
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: A03 OK [READ-WRITE] SELECT completed
 
 		C: A04 EXAMINE INBOX (QRESYNC (%[1]d 11 1:4))
 		S: * OK [CLOSED] Previous mailbox closed`+selectHead(8, 11, 16)+`
 		S: * VANISHED (EARLIER) 2
 		S: * 2 FETCH (UID 3 FLAGS (\Seen) MODSEQ (12))
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: A04 OK [READ-ONLY] EXAMINE completed
 
 		C: A05 SELECT INBOX (QRESYNC (%[1]d 11 1:10 (1,5 1,6)))
@@ -66,14 +68,17 @@ func TestQResync(t *testing.T) {
 		S: * VANISHED (EARLIER) 7
 		S: * 2 FETCH (UID 3 FLAGS (\Seen) MODSEQ (12))
 		S: * 4 FETCH (UID 5 FLAGS (\Seen) MODSEQ (13))
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: A05 OK [READ-WRITE] SELECT completed
 
 		C: A02 SELECT INBOX (QRESYNC (%[2]d 11 1:10))
 		S: * OK [CLOSED] Previous mailbox closed`+selectHead(8, 11, 16)+`
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: A02 OK [READ-WRITE] SELECT completed
 
 		C: A06 SELECT INBOX (QRESYNC (%[1]d 16))
 		S: * OK [CLOSED] Previous mailbox closed`+selectHead(8, 11, 16)+`
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: A06 OK [READ-WRITE] SELECT completed
 
 		C: s1 STORE 1 +FLAGS.SILENT (\Deleted)
@@ -150,14 +155,17 @@ func TestQResyncForgottenHistory(t *testing.T) {
 	c.transcript(fmt.Sprintf(`
 		C: a SELECT INBOX (QRESYNC (%[1]d 13))`+selectHead(7, 11, 17)+`
 		S: * VANISHED (EARLIER) 1:2,7
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: a OK [READ-WRITE] SELECT completed
 		C: b SELECT INBOX (QRESYNC (%[1]d 14 1:10 (2,4 4,6)))
 		S: * OK [CLOSED] Previous mailbox closed`+selectHead(7, 11, 17)+`
 		S: * VANISHED (EARLIER) 7
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: b OK [READ-WRITE] SELECT completed
 		C: c SELECT INBOX (QRESYNC (%[1]d 16))
 		S: * OK [CLOSED] Previous mailbox closed`+selectHead(7, 11, 17)+`
 		S: * VANISHED (EARLIER) 7
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: c OK [READ-WRITE] SELECT completed
 		C: d UID FETCH 1:5 (FLAGS) (CHANGEDSINCE 12 VANISHED)
 		S: * VANISHED (EARLIER) 1:2

@@ -23,7 +23,11 @@ func (c *conn) newMessage(m imap.AppendMessage) (store.NewMessage, error) {
 		return store.NewMessage{}, no("TOOBIG", "message exceeds APPENDLIMIT")
 	}
 	body := m.Literal
-	if !m.Binary {
+	if m.Catenate != nil {
+		if body, err = c.catenate(m.Catenate); err != nil { // catenate.go
+			return store.NewMessage{}, err
+		}
+	} else if !m.Binary {
 		body = mime.ToCRLF(body)
 	}
 	return store.NewMessage{Flags: flags, Date: m.Date, Body: body}, nil

@@ -274,6 +274,9 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 		}, nil
 	case imap.SearchModSeq:
 		return c.compileModSeq(k)
+	case imap.SearchEmailID, imap.SearchThreadID, imap.SearchSavedBefore, imap.SearchSavedOn, imap.SearchSavedSince,
+		imap.SearchSaveDateSupported:
+		return c.compileObjectKey(k), nil
 	}
 	return nil, badf("unsupported search key")
 }

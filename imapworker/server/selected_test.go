@@ -69,6 +69,7 @@ func TestExpungeCloseUnselect(t *testing.T) {
 		S~ .*PERMANENTFLAGS \(\).*
 		S: * 0 RECENT
 		S~ .*UNSEEN 1.*
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: a8 OK [READ-ONLY] EXAMINE completed
 		C: a9 EXPUNGE
 		S: a9 NO [READ-ONLY] mailbox is read-only
@@ -85,6 +86,7 @@ func TestExpungeCloseUnselect(t *testing.T) {
 		S~ .*PERMANENTFLAGS.*
 		S: * 0 RECENT
 		S~ .*UNSEEN 1.*
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: b3 OK [READ-WRITE] SELECT completed
 		C: b4 CLOSE
 		S: b4 OK CLOSE completed

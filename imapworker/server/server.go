@@ -70,10 +70,11 @@ type Login struct {
 type SessionConfig struct {
 	User        store.User
 	UserName    string
-	AppendLimit int64         // APPENDLIMIT (RFC 7889); default 64 MiB
-	AutoLogout  time.Duration // default and minimum 30 minutes (RFC 9051 §5.4)
-	MaxLine     int           // caps a command outside its literals; default 64 KiB
-	Quota       Quota         // RFC 9208 limits; zero: none
+	AppendLimit int64          // APPENDLIMIT (RFC 7889); default 64 MiB
+	AutoLogout  time.Duration  // default and minimum 30 minutes (RFC 9051 §5.4)
+	MaxLine     int            // caps a command outside its literals; default 64 KiB
+	Quota       Quota          // RFC 9208 limits; zero: none
+	Metadata    MetadataConfig // RFC 5464 server entries (metadata.go)
 	// WriteTimeout bounds each write to a client that does not read
 	// (default 5 minutes).
 	WriteTimeout time.Duration
@@ -358,6 +359,12 @@ func (c *conn) literal(size int64, nonSync, binary bool) error {
 	limit := int64(preauthMaxLiteral)
 	if c.state&authed != 0 && name == "APPEND" {
 		limit = c.appendMax
+	}
+	if c.state&authed != 0 && name == "SETMETADATA" {
+		if err := metadataLiteral(size, c.litTotal+size); err != nil {
+			return err // RFC 5464 §4.3 [METADATA MAXSIZE]
+		}
+		limit = metadataMaxSize
 	}
 	if size > limit {
 		if name == "APPEND" {

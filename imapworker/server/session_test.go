@@ -7,7 +7,7 @@ import (
 )
 
 const preCaps = "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN"
-const postCaps = "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC NOTIFY SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES PARTIAL WITHIN CONTEXT=SEARCH CONTEXT=SORT COMPRESS=DEFLATE MULTIAPPEND REPLACE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UTF8=ACCEPT PREVIEW APPENDLIMIT=1048576"
+const postCaps = "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC NOTIFY SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES PARTIAL WITHIN CONTEXT=SEARCH CONTEXT=SORT COMPRESS=DEFLATE MULTIAPPEND REPLACE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UTF8=ACCEPT PREVIEW OBJECTID SAVEDATE METADATA METADATA-SERVER LIST-METADATA CATENATE APPENDLIMIT=1048576"
 
 // The seed README's example session, exactly.
 func TestReadmeSession(t *testing.T) {
@@ -24,6 +24,7 @@ func TestReadmeSession(t *testing.T) {
 		S: * OK [UIDNEXT 1] Predicted next UID
 		S: * OK [PERMANENTFLAGS (\Seen \Answered \Flagged \Deleted \Draft \*)] Flags permitted
 		S: * 0 RECENT
+		S~ \* OK \[MAILBOXID \([\w-]+\)\] Ok
 		S: a002 OK [READ-WRITE] SELECT completed
 		C: a003 LOGOUT
 		S: * BYE IMAP4rev2 Server logging out
@@ -152,7 +153,7 @@ func TestLogoutEverywhere(t *testing.T) {
 	c.expectDo("a1 LOGOUT", "* BYE IMAP4rev2 Server logging out", "a1 OK LOGOUT completed")
 	c.closed()
 	c = ts.login("alice")
-	c.expectDo("s SELECT INBOX", "~.*", "~.*", "~.*", "~.*", "~.*", "~.*", "~s OK .*")
+	c.expectDo("s SELECT INBOX", "~.*", "~.*", "~.*", "~.*", "~.*", "~.*", `~\* OK \[MAILBOXID \([\w-]+\)\] Ok`, "~s OK .*")
 	c.expectDo("a1 LOGOUT", "* BYE IMAP4rev2 Server logging out", "a1 OK LOGOUT completed")
 	c.closed()
 }
@@ -197,7 +198,7 @@ func TestSelectFailureDeselects(t *testing.T) {
 	selectInbox(c)
 	c.expectDo("a1 SELECT Nope", "* OK [CLOSED] Previous mailbox closed", "a1 NO [NONEXISTENT] no such mailbox")
 	c.expectDo("a2 FETCH 1 FLAGS", "a2 BAD command not allowed in this state")
-	c.expectDo("a3 CREATE P/C", "a3 OK CREATE completed")
+	c.expectDo("a3 CREATE P/C", `~a3 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	c.expectDo("a4 DELETE P", "a4 OK DELETE completed")
 	c.expectDo("a5 SELECT P", "a5 NO [CANNOT] mailbox cannot be selected")
 }

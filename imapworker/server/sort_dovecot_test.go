@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -194,10 +195,10 @@ func answers(t *testing.T, w func(string), rd *bufio.Reader, cmds []string) [][]
 	return out
 }
 
-// TestSortDovecot compares SORT, SORT=DISPLAY, THREAD and address SEARCH
-// with Dovecot's answers on one generated folder; every difference must
-// be one docs/conformance.md lists (sortDovecotKnown).
-func TestSortDovecot(t *testing.T) {
+// needDovecot skips the test without root or Dovecot's imap binary (fails
+// it under CI=true) and returns the user Dovecot runs as.
+func needDovecot(t *testing.T) *user.User {
+	t.Helper()
 	if _, err := os.Stat(dovecotIMAP); err != nil || os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("needs root and Dovecot's imap binary (Debian dovecot-imapd) under CI=true")
@@ -208,17 +209,72 @@ func TestSortDovecot(t *testing.T) {
 	if err != nil {
 		t.Skip("no user nobody")
 	}
-	n := 2000
-	if testing.Short() {
-		n = 500
+	return nobody
+}
+
+// dovecotConf writes a Dovecot configuration for the Maildir md, run as
+// nobody with in-memory indexes, gives md to nobody, and returns its path.
+func dovecotConf(t *testing.T, root, md string, nobody *user.User) string {
+	t.Helper()
+	conf := filepath.Join(root, "dovecot.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("mail_location = maildir:%s:INDEX=MEMORY\nlog_path = /dev/null\n"+
+		"mail_uid = %s\nmail_gid = %s\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n", md, nobody.Uid, nobody.Gid)), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	root, err := os.MkdirTemp("", "imapd-sortdc-")
+	if err := exec.Command("chown", "-R", nobody.Uid+":"+nobody.Gid, md).Run(); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// dovecotRoot makes a directory nobody may enter, removed after the test,
+// and returns it and the path of a Maildir in it.
+func dovecotRoot(t *testing.T, prefix string) (root, md string) {
+	t.Helper()
+	root, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
 	os.Chmod(root, 0o755)
-	md := filepath.Join(root, "Maildir")
+	return root, filepath.Join(root, "Maildir")
+}
+
+// startDovecot runs Dovecot's imap binary pre-authenticated with conf; it
+// is killed when the caller returns if not ended before.
+func startDovecot(t *testing.T, root, conf string) (io.WriteCloser, io.Reader, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(dovecotIMAP, "-c", conf)
+	cmd.Env = []string{"HOME=" + root, "USER=nobody", "TZ=UTC"}
+	in, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return in, stdout, cmd
+}
+
+// useMaildir makes every user of the test servers made after it share the
+// Maildir md.
+func useMaildir(t *testing.T, md string, opts maildir.Options) {
+	old := newBackend
+	t.Cleanup(func() { newBackend = old })
+	newBackend = func(testing.TB) store.Backend {
+		return maildir.NewBackend(func(string) (string, error) { return md, nil }, opts)
+	}
+}
+
+// TestSortDovecot compares SORT, SORT=DISPLAY, THREAD and address SEARCH
+// with Dovecot's answers on one generated folder; every difference must
+// be one docs/conformance.md lists (sortDovecotKnown).
+func TestSortDovecot(t *testing.T) {
+	nobody := needDovecot(t)
+	n := 2000
+	if testing.Short() {
+		n = 500
+	}
+	root, md := dovecotRoot(t, "imapd-sortdc-")
 	for _, d := range []string{"cur", "new", "tmp"} {
 		os.MkdirAll(filepath.Join(md, d), 0o755)
 	}
@@ -227,18 +283,8 @@ func TestSortDovecot(t *testing.T) {
 
 	// Dovecot first: it writes the dovecot-uidlist imapd then reads, so
 	// both give the same UIDs.
-	conf := filepath.Join(root, "dovecot.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("mail_location = maildir:%s:INDEX=MEMORY\nlog_path = /dev/null\n"+
-		"mail_uid = %s\nmail_gid = %s\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n", md, nobody.Uid, nobody.Gid)), 0o644)
-	exec.Command("chown", "-R", nobody.Uid+":"+nobody.Gid, md).Run()
-	cmd := exec.Command(dovecotIMAP, "-c", conf)
-	cmd.Env = []string{"HOME=" + root, "USER=nobody", "TZ=UTC"}
-	in, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	conf := dovecotConf(t, root, md, nobody)
+	in, stdout, cmd := startDovecot(t, root, conf)
 	drd := bufio.NewReaderSize(stdout, 1<<20)
 	dw := func(s string) { in.Write([]byte(s)) }
 	if l, _ := drd.ReadString('\n'); !strings.HasPrefix(l, "* PREAUTH") {
@@ -250,11 +296,7 @@ func TestSortDovecot(t *testing.T) {
 	in.Close()
 	cmd.Wait()
 
-	old := newBackend
-	t.Cleanup(func() { newBackend = old })
-	newBackend = func(testing.TB) store.Backend {
-		return maildir.NewBackend(func(string) (string, error) { return md, nil }, maildir.Options{})
-	}
+	useMaildir(t, md, maildir.Options{})
 	ts := newTestServer(t)
 	c := ts.login("alice")
 	selectInbox(c)

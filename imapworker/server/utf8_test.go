@@ -16,7 +16,7 @@ func TestUTF8Accept(t *testing.T) {
 	c.expectDo(fmt.Sprintf("u1 APPEND INBOX {%d+}\r\n%s", len(msg), msg),
 		"u1 NO [CANNOT] 8-bit header fields need ENABLE UTF8=ACCEPT (RFC 6855)")
 	c.expectDo(fmt.Sprintf("u2 APPEND INBOX UTF8 (~{%d+}\r\n%s)", len(msg), msg), "u2 BAD UTF8 APPEND data needs ENABLE UTF8=ACCEPT")
-	c.expectDo("u3 CREATE Entw&APw-rfe", "u3 OK CREATE completed")
+	c.expectDo("u3 CREATE Entw&APw-rfe", `~u3 OK \[MAILBOXID \([\w-]+\)\] CREATE completed`)
 	c.expectDo(`u4 LIST "" Entw*`, `* LIST (\HasNoChildren) "/" Entw&APw-rfe`, "u4 OK LIST completed")
 	c.expectDo("u5 ENABLE UTF8=ACCEPT", "* ENABLED UTF8=ACCEPT", "u5 OK ENABLE completed")
 	c.expectDo("u6 ENABLE UTF8=ACCEPT", "* ENABLED", "u6 OK ENABLE completed")

@@ -364,6 +364,8 @@ type User interface {
 	AppendMany(name string, msgs []NewMessage) (uidValidity uint32, uids []uint32, err error)
 	// Select opens a handle on a mailbox for one session.
 	Select(name string, readOnly bool) (Mailbox, error)
+	ObjectUser   // objectid.go
+	MetadataUser // metadata.go
 	Close() error
 }
 
@@ -442,6 +444,8 @@ type Mailbox interface {
 	// with an index may persist it; others may drop it at any time.
 	Cached(uid uint32, key string) ([]byte, bool)
 	SetCached(uid uint32, key string, value []byte)
+
+	ObjectMailbox // objectid.go
 
 	Close() error
 }

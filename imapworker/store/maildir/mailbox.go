@@ -459,6 +459,7 @@ type srcMsg struct {
 	flags        store.Flags
 	date         int64
 	fsize, vsize int64
+	guid         string // kept by the copy (objectid.go)
 }
 
 func (h *mailbox) collect(uids []uint32) ([]srcMsg, error) {
@@ -471,7 +472,7 @@ func (h *mailbox) collect(uids []uint32) ([]srcMsg, error) {
 	var out []srcMsg
 	for _, uid := range uids {
 		if m := f.lookup(uid); m != nil {
-			out = append(out, srcMsg{uid, f.filePath(m), f.flagsOf(m), m.date, m.fsize, m.vsize})
+			out = append(out, srcMsg{uid, f.filePath(m), f.flagsOf(m), m.date, m.fsize, m.vsize, guidOf(m)})
 		}
 	}
 	return out, nil
@@ -526,10 +527,11 @@ func (h *mailbox) Copy(uids []uint32, dest string) (store.CopyResult, error) {
 						return err
 					}
 				}
-				m := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: s.fsize, vsize: s.vsize, date: s.date, letters: letters}
+				m := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: s.fsize, vsize: s.vsize, date: s.date, letters: letters,
+					ext: guidExt(s.guid, base)}
 				df.ul.nextUID++
 				added = append(added, m)
-				recs = append(recs, uidRec{uid: m.uid, name: name})
+				recs = append(recs, uidRec{uid: m.uid, ext: m.ext, name: name})
 				res.Src = append(res.Src, s.uid)
 				res.Dst = append(res.Dst, m.uid)
 			}
@@ -688,10 +690,11 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 			moveErr = err
 			break
 		}
-		n := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: m.fsize, vsize: m.vsize, date: m.date, letters: letters, recent: true}
+		n := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: m.fsize, vsize: m.vsize, date: m.date, letters: letters, recent: true,
+			ext: guidExt(guidOf(m), base)}
 		df.ul.nextUID++
 		added = append(added, n)
-		recs = append(recs, uidRec{uid: n.uid, name: name})
+		recs = append(recs, uidRec{uid: n.uid, ext: n.ext, name: name})
 		dead[m] = true
 		res.Src = append(res.Src, uid)
 		res.Dst = append(res.Dst, n.uid)

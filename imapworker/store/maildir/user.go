@@ -476,6 +476,9 @@ func (u *User) renameInbox(newName string) error {
 	if err := u.Create(newName, 0); err != nil {
 		return err
 	}
+	if err := u.copyMetadata(newName); err != nil {
+		return err
+	}
 	mb, err := u.Select("INBOX", false)
 	if err != nil {
 		return err

@@ -48,6 +48,7 @@ type User struct {
 	subs    map[string]bool
 	nextUV  uint32
 	maxSize int64
+	meta    map[string][]byte // the account's annotations (RFC 5464 server entries)
 }
 
 type mbox struct {
@@ -55,7 +56,9 @@ type mbox struct {
 	attrs       store.Attr // NoSelect and special-use only
 	uidValidity uint32
 	uidNext     uint32
-	msgs        []*msg // ascending UID
+	id          string            // MAILBOXID (RFC 8474), objectid.go
+	meta        map[string][]byte // RFC 5464 annotations, metadata.go
+	msgs        []*msg            // ascending UID
 	keywords    []string
 	handles     map[*handle]struct{}
 	// RFC 7162: modseq is the highest mod-sequence given out; vanished
@@ -82,6 +85,10 @@ type msg struct {
 	recent bool // claimed by some handle as \Recent
 	cache  map[string][]byte
 	modseq uint64
+	// RFC 8474 EMAILID, kept by COPY and MOVE; RFC 8514 save date, set
+	// when the message enters a mailbox (objectid.go).
+	emailID string
+	saved   time.Time
 }
 
 var defaultBoxes = []struct {
@@ -122,7 +129,7 @@ func (u *User) SetMaxMessageSize(n int64) {
 
 func (u *User) newBox(name string, attr store.Attr) *mbox {
 	u.nextUV++
-	mb := &mbox{name: name, attrs: attr, uidValidity: u.nextUV, uidNext: 1, handles: make(map[*handle]struct{}), modseq: 1}
+	mb := &mbox{name: name, attrs: attr, uidValidity: u.nextUV, uidNext: 1, handles: make(map[*handle]struct{}), modseq: 1, id: newObjectID('F')}
 	u.boxes[name] = mb
 	return mb
 }
@@ -188,6 +195,7 @@ func (u *User) Create(name string, special store.Attr) error {
 		u.nextUV++
 		mb.attrs = special
 		mb.uidValidity = u.nextUV
+		mb.id = newObjectID('F')
 		return nil
 	}
 	u.createSuperiors(n)
@@ -221,6 +229,7 @@ func (u *User) Delete(name string) error {
 		}
 		mb.expungeAll(nil)
 		mb.attrs = store.AttrNoSelect
+		mb.meta = nil // RFC 5464 §4.1: not inherited by a new mailbox of the name
 		return nil
 	}
 	mb.expungeAll(nil)
@@ -279,6 +288,7 @@ func (u *User) Rename(oldName, newName string) error {
 		nb.msgs, mb.msgs = mb.msgs, nil
 		nb.uidNext = mb.uidNext
 		nb.keywords = append([]string(nil), mb.keywords...)
+		nb.meta = store.ApplyMetadata(mb.meta, nil) // RFC 5464 §4.1: copied
 		uids := make([]uint32, len(nb.msgs))
 		for i, m := range nb.msgs {
 			uids[i] = m.uid
@@ -422,7 +432,12 @@ func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint3
 
 // add gives msgs UIDs, stores them and tells every handle.
 func (mb *mbox) add(ms []*msg) {
+	now := time.Now()
 	for _, m := range ms {
+		m.saved = now // RFC 8514 §3: a copy gets its own
+		if m.emailID == "" {
+			m.emailID = newObjectID('M')
+		}
 		m.uid = mb.uidNext
 		mb.uidNext++
 		mb.modseq++
@@ -804,7 +819,7 @@ func (h *handle) copyLocked(uids []uint32, dest string) (store.CopyResult, error
 			return store.CopyResult{}, store.ErrTooBig
 		}
 		res.Src = append(res.Src, uid)
-		ms = append(ms, &msg{flags: m.flags.Clone(), date: m.date, body: m.body})
+		ms = append(ms, &msg{flags: m.flags.Clone(), date: m.date, body: m.body, emailID: m.emailID})
 	}
 	db.add(ms)
 	res.UIDValidity = db.uidValidity

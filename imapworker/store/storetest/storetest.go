@@ -42,6 +42,9 @@ func Run(t *testing.T, newUser func(t *testing.T) store.User) {
 		{"AppendMany", testAppendMany},
 		{"NoStaleFlags", testNoStaleFlags},
 		{"ModSeq", testModSeq},
+		{"ObjectIDs", testObjectIDs},
+		{"SaveDates", testSaveDates},
+		{"Metadata", testMetadata},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
