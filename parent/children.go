@@ -213,9 +213,19 @@ func (p *Parent) startAuthd() {
 		AuthCacheSeconds: uint32(p.cfg.AuthCache / time.Second),
 	}
 	gen := p.gen
-	p.spawnThen(spawnSpec{
-		role: pb.Role_ROLE_AUTHD, path: p.authdExe, title: "imapd: authd", env: childEnv("authd"), dir: "/",
-	}, func(c *child, err error) {
+	spec := spawnSpec{role: pb.Role_ROLE_AUTHD, path: p.authdExe, title: "imapd: authd", env: childEnv("authd"), dir: "/"}
+	if name := p.cfg.AuthdUser(); p.privileged && name != "" {
+		// authd drops root where its backend allows (docs/security.md,
+		// "authd"); it confines itself further once set up.
+		cred, _, err := ipc.LookupUser(name)
+		if err != nil {
+			p.log.Error("authd user", "user", name, "err", err)
+			p.restartAuthd(0)
+			return
+		}
+		spec.cred = &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups}
+	}
+	p.spawnThen(spec, func(c *child, err error) {
 		if err != nil {
 			p.log.Error("authd did not start", "err", err)
 			p.restartAuthd(0)

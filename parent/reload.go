@@ -98,7 +98,7 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 }
 
 func authChanged(a, b *config.Config) bool {
-	return a.Auth != b.Auth || a.PAMService != b.PAMService || a.PasswdFile != b.PasswdFile ||
+	return a.Auth != b.Auth || a.PAMService != b.PAMService || a.PasswdFile != b.PasswdFile || a.AuthUser != b.AuthUser ||
 		a.FirstValidUID != b.FirstValidUID || a.AuthCache != b.AuthCache
 }
 
