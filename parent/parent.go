@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"imapd/parent/config"
 	pb "imapd/proto"
@@ -132,6 +135,11 @@ func Main(cfg *config.Config, opts Options) error {
 	}
 	if opts.Log == nil {
 		opts.Log = os.Stderr
+	}
+	// Whatever started imapd may have left descriptors open without
+	// close-on-exec; every child would inherit them (tests/fd_test.go).
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		log.Warn("close_range: inherited descriptors may reach the children", "err", err)
 	}
 	p := newParent(cfg, opts, log)
 	// /proc/self/exe reaches our binary whatever the directories above it
