@@ -96,9 +96,11 @@ type Parent struct {
 	keyd         *child // while certificates are configured
 	keydBack     backoff
 	keydStarting bool
-	current      *generation // the preauth workers that get new connections
-	pending      *generation // a reload's workers, starting; nil when none
-	old          []*child    // draining preauth workers of older generations
+	keyGrace     time.Duration   // handshakeBound; shorter in tests
+	retiring     map[uint32]bool // drained generations whose keys keyd still holds
+	current      *generation     // the preauth workers that get new connections
+	pending      *generation     // a reload's workers, starting; nil when none
+	old          []*child        // draining preauth workers of older generations
 	workers      map[uint32]*child
 	nextWorker   uint32
 	mailboxes    map[string]*mailboxEntry // by user
@@ -199,7 +201,7 @@ func newParent(cfg *config.Config, opts Options, log *slog.Logger) *Parent {
 		events: make(chan func(), 1024), loopDone: make(chan struct{}),
 		listeners: map[string]*listener{}, workers: map[uint32]*child{}, mailboxes: map[string]*mailboxEntry{},
 		conns: newConnTable(), children: map[*child]bool{},
-		current: &generation{}, outboxWait: outboxDeadline,
+		current: &generation{}, outboxWait: outboxDeadline, keyGrace: handshakeBound, retiring: map[uint32]bool{},
 	}
 	go p.loop()
 	return p

@@ -78,7 +78,10 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 		p.loadKeys(p.gen)
 	}
 	if p.pending != nil {
-		// A newer configuration replaces a generation still starting.
+		// A newer configuration replaces a generation still starting;
+		// none of its workers served, so keyd may drop its keys now.
+		p.retiring[p.pending.gen] = true
+		p.retireKeys(p.pending.gen, "replaced before it served")
 		for _, c := range p.pending.slots {
 			if c != nil {
 				delete(p.workers, c.id)
