@@ -104,7 +104,21 @@ func newBackend(s *pb.AuthdSetup, log *slog.Logger) (backend, error) {
 // Setup, then serves until Shutdown (nil) or until the parent's end closes
 // (an error: the parent died).
 func Main(ch *ipc.AuthdToParent) error {
-	return run(ch, defaultOptions(), slog.Default())
+	opt, log := defaultOptions(), slog.Default()
+	setup, abi, err := confinedSetup()
+	if err != nil {
+		return err
+	}
+	if setup == nil {
+		if setup, err = recvSetup(ch, opt); err != nil {
+			return err
+		}
+		abi = -1
+	}
+	if err := confine(ch, setup, abi, log); err != nil {
+		return err
+	}
+	return serve(ch, setup, opt, log)
 }
 
 type server struct {
@@ -127,21 +141,35 @@ type server struct {
 }
 
 func run(ch *ipc.AuthdToParent, opt options, log *slog.Logger) error {
-	defer ch.Close()
+	setup, err := recvSetup(ch, opt)
+	if err != nil {
+		ch.Close()
+		return err
+	}
+	return serve(ch, setup, opt, log)
+}
+
+func recvSetup(ch *ipc.AuthdToParent, opt options) (*pb.AuthdSetup, error) {
 	// A parent that never sends Setup must not leave authd waiting forever.
 	t := time.AfterFunc(opt.setupTimeout, func() { ch.Close() })
 	env, fd, err := ch.Recv()
 	t.Stop()
 	if err != nil {
-		return fmt.Errorf("authd: waiting for setup: %w", err)
+		return nil, fmt.Errorf("authd: waiting for setup: %w", err)
 	}
 	if fd != nil {
 		fd.Close()
 	}
 	setup := env.GetSetup()
 	if setup == nil {
-		return fmt.Errorf("authd: first message is %s, want an authd setup", ipc.BodyName(env))
+		return nil, fmt.Errorf("authd: first message is %s, want an authd setup", ipc.BodyName(env))
 	}
+	return setup, nil
+}
+
+// serve runs the role once set up (and confined, by Main).
+func serve(ch *ipc.AuthdToParent, setup *pb.AuthdSetup, opt options, log *slog.Logger) error {
+	defer ch.Close()
 	be, err := opt.newBackend(setup, log)
 	if err != nil {
 		return err

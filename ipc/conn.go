@@ -79,6 +79,10 @@ func NewConn[Out, In proto.Message](f *os.File, peer string) (*Conn[Out, In], er
 	return &Conn[Out, In]{uc: uc, peer: peer, buf: make([]byte, MaxMessage+1), oob: make([]byte, unix.CmsgSpace(4*4))}, nil
 }
 
+// File returns a duplicate of the channel's descriptor (close-on-exec), for
+// a role that re-executes itself with its channel (authd, confine.go).
+func (c *Conn[Out, In]) File() (*os.File, error) { return c.uc.File() }
+
 // Peer names the process at the other end, for logs.
 func (c *Conn[Out, In]) Peer() string { return c.peer }
 

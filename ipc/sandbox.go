@@ -119,15 +119,14 @@ const maildirAccess = unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_F
 	unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_REFER |
 	unix.LANDLOCK_ACCESS_FS_TRUNCATE
 
-// landlock restricts every thread to the given directories (maildirAccess
-// beneath each), no TCP bind or connect, and (ABI 6) no abstract unix
-// sockets or signals outside the process. It returns the ABI applied.
-func landlock(dirs ...string) (int, error) {
-	abi := LandlockABI()
+// newRuleset creates a ruleset that handles every file-system right of
+// the kernel's ABI, TCP bind and connect (ABI 4) and the scopes (ABI 6).
+func newRuleset() (fd uintptr, attr rulesetAttr, abi int, err error) {
+	abi = LandlockABI()
 	if abi == 0 {
-		return 0, errors.New("landlock not available")
+		return 0, attr, 0, errors.New("landlock not available")
 	}
-	attr := rulesetAttr{fs: fsAccess(abi)}
+	attr = rulesetAttr{fs: fsAccess(abi)}
 	size := unsafe.Sizeof(attr.fs)
 	if abi >= 4 {
 		attr.net = unix.LANDLOCK_ACCESS_NET_BIND_TCP | unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
@@ -139,7 +138,18 @@ func landlock(dirs ...string) (int, error) {
 	}
 	fd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
 	if errno != 0 {
-		return 0, fmt.Errorf("landlock_create_ruleset: %w", errno)
+		return 0, attr, 0, fmt.Errorf("landlock_create_ruleset: %w", errno)
+	}
+	return fd, attr, abi, nil
+}
+
+// landlock restricts every thread to the given directories (maildirAccess
+// beneath each), no TCP bind or connect, and (ABI 6) no abstract unix
+// sockets or signals outside the process. It returns the ABI applied.
+func landlock(dirs ...string) (int, error) {
+	fd, attr, abi, err := newRuleset()
+	if err != nil {
+		return 0, err
 	}
 	defer unix.Close(int(fd))
 	for _, dir := range dirs {
@@ -256,7 +266,7 @@ func Confine(log *slog.Logger, role Role, forbidden []string, dirs ...string) (S
 // the worker; what it does not claim (Missing) is not tried.
 func CheckConfined(sb Sandbox, forbiddenPaths []string) (string, error) {
 	var report []string
-	filesDenied := sb.Landlock > 0 || (sb.Seccomp && sb.Role != RoleMailbox)
+	filesDenied := sb.Landlock > 0 || (sb.Seccomp && sb.Role != RoleMailbox && sb.Role != RoleAuthd)
 	for _, p := range forbiddenPaths {
 		if !filesDenied {
 			break
@@ -319,7 +329,7 @@ func CheckConfined(sb Sandbox, forbiddenPaths []string) (string, error) {
 // isDenied tells a refusal by the sandbox from the network's own answer
 // (a connection refused means the connect got through).
 func isDenied(err error) bool {
-	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)
+	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EAFNOSUPPORT)
 }
 
 func errnoOf(err error) string {

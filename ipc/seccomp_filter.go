@@ -17,6 +17,7 @@ const (
 	RolePreauth Role = iota + 1
 	RoleMailbox
 	RoleKeyd
+	RoleAuthd
 )
 
 func (r Role) String() string {
@@ -27,6 +28,8 @@ func (r Role) String() string {
 		return "mailbox"
 	case RoleKeyd:
 		return "keyd"
+	case RoleAuthd:
+		return "authd"
 	}
 	return fmt.Sprintf("role %d", int(r))
 }
@@ -41,6 +44,8 @@ func (r Role) calls() []string {
 		out = append(out, mailboxCalls...)
 	case RoleKeyd:
 		out = append(out, keydCalls...)
+	case RoleAuthd:
+		out = append(out, authdCalls...)
 	}
 	return out
 }
@@ -145,6 +150,15 @@ func buildFilter(a seccompArch, r Role) ([]unix.SockFilter, error) {
 			prog = append(prog, allowIfArgZero(n, 4)...) // the destination address
 		case "kill":
 			prog = append(prog, allowIfArgZero(n, 1)...) // the signal
+		case "prctl":
+			// Only reading the bounding set (libcap-ng in PAM's
+			// modules): no way back to a dumpable process.
+			prog = append(prog, allowIfArgEq(n, 0, unix.PR_CAPBSET_READ)...)
+		case "socket":
+			// Listed to fail as a kernel without the family would:
+			// PAM's audit and syslog then carry on without them,
+			// where EPERM makes libpam fail every login.
+			prog = append(prog, bpfJeq(n, 0, 1), bpfRet(unix.SECCOMP_RET_ERRNO|uint32(unix.EAFNOSUPPORT)))
 		case "socketpair":
 			prog = append(prog,
 				bpfJeq(n, 0, 8),
@@ -169,11 +183,14 @@ func buildFilter(a seccompArch, r Role) ([]unix.SockFilter, error) {
 
 // allowIfArgZero allows system call n only when its argument i is 0, all
 // 64 bits of it; other calls go on to the next rule.
-func allowIfArgZero(n uint32, i int) []unix.SockFilter {
+func allowIfArgZero(n uint32, i int) []unix.SockFilter { return allowIfArgEq(n, i, 0) }
+
+// allowIfArgEq allows system call n only when its argument i is v.
+func allowIfArgEq(n uint32, i int, v uint32) []unix.SockFilter {
 	return []unix.SockFilter{
 		bpfJeq(n, 0, 6),
 		bpfLd(argLo(i)),
-		bpfJeq(0, 0, 3),
+		bpfJeq(v, 0, 3),
 		bpfLd(argHi(i)),
 		bpfJeq(0, 0, 1),
 		bpfRet(retAllow),

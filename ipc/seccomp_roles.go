@@ -61,3 +61,16 @@ var mailboxCalls = []string{
 
 // keydCalls: nothing beyond the runtime and its channels.
 var keydCalls = []string{}
+
+// authdCalls: reading its backend's files and loading PAM's and NSS's
+// libraries (glibc's dlopen: mprotect, brk; the legacy x86-64 access and
+// readlink), PAM's failure delay (pselect6), libcap-ng's capget and
+// prctl(PR_CAPBSET_READ) only; socket fails with EAFNOSUPPORT
+// (seccomp_filter.go), so NSS's nscd, syslog's /dev/log and PAM's audit
+// are unreachable. Measured as above under tests/authd_sandbox_test.go
+// (PAM and passwd-file logins, right and wrong).
+var authdCalls = []string{
+	"openat", "pread64", "lseek", "getdents64", "statx", "statfs", "faccessat", "faccessat2",
+	"access", "readlinkat", "readlink", "mprotect", "brk", "rseq", "set_robust_list",
+	"pselect6", "poll", "ppoll", "capget", "prctl", "socket",
+}

@@ -54,7 +54,7 @@ func TestSysnumTables(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range []Role{RolePreauth, RoleMailbox, RoleKeyd} {
+	for _, r := range []Role{RolePreauth, RoleMailbox, RoleKeyd, RoleAuthd} {
 		for _, name := range r.calls() {
 			if _, ok := sysnum[name]; !ok {
 				t.Errorf("%s allows %s, which sysnum lacks", r, name)
@@ -112,7 +112,7 @@ func bpfRun(t *testing.T, prog []unix.SockFilter, audit, nr uint32, args [6]uint
 func TestFilterPrograms(t *testing.T) {
 	enosys := unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 	for goarch, a := range seccompArchs {
-		for _, r := range []Role{RolePreauth, RoleMailbox, RoleKeyd} {
+		for _, r := range []Role{RolePreauth, RoleMailbox, RoleKeyd, RoleAuthd} {
 			t.Run(goarch+"/"+r.String(), func(t *testing.T) {
 				prog, err := buildFilter(a, r)
 				if err != nil {
@@ -132,7 +132,8 @@ func TestFilterPrograms(t *testing.T) {
 					allowed[name] = true
 				}
 				for name, nrs := range sysnum {
-					if nrs[a.col] < 0 || name == "clone" || name == "clone3" || name == "sendto" || name == "socketpair" {
+					if nrs[a.col] < 0 || name == "clone" || name == "clone3" || name == "sendto" || name == "socketpair" ||
+						name == "socket" || name == "prctl" {
 						continue
 					}
 					want := retEPERM
@@ -145,8 +146,25 @@ func TestFilterPrograms(t *testing.T) {
 				}
 				for _, name := range []string{"socket", "connect", "bind", "execve", "mount", "fsopen", "fsmount",
 					"move_mount", "open_tree", "shmget", "msgget", "semget", "mq_open", "ptrace", "setuid"} {
-					if allowed[name] {
+					if run(name) == retAllow {
 						t.Errorf("%s allows %s", r, name)
+					}
+				}
+				// authd's socket(2) fails as without the family, so that
+				// PAM's audit carries on; prctl reads the bounding set only.
+				wantSocket, wantCapRead := retEPERM, retEPERM
+				if r == RoleAuthd {
+					wantSocket, wantCapRead = unix.SECCOMP_RET_ERRNO|uint32(unix.EAFNOSUPPORT), retAllow
+				}
+				if got := run("socket", unix.AF_UNIX, unix.SOCK_DGRAM, 0); got != wantSocket {
+					t.Errorf("socket: %#x, want %#x", got, wantSocket)
+				}
+				if got := run("prctl", unix.PR_CAPBSET_READ, 0); got != wantCapRead {
+					t.Errorf("prctl(PR_CAPBSET_READ): %#x, want %#x", got, wantCapRead)
+				}
+				for _, op := range []uint64{unix.PR_SET_DUMPABLE, unix.PR_SET_SECCOMP, unix.PR_CAPBSET_READ | 1<<32} {
+					if got := run("prctl", op, 1); got != retEPERM {
+						t.Errorf("prctl(%#x): %#x, want EPERM", op, got)
 					}
 				}
 				// kill: at most the liveness probe, signal 0, and only the

@@ -15,9 +15,10 @@ import (
 
 // generation is one configuration's pool of preauth workers.
 type generation struct {
-	gen   uint32
-	slots []*child // nil: starting or restarting
-	back  []backoff
+	gen          uint32
+	loginTimeout time.Duration // its configuration's: bounds a STARTTLS handshake
+	slots        []*child      // nil: starting or restarting
+	back         []backoff
 	// done hears once whether a reload's generation came to serve.
 	done chan error
 }
@@ -213,9 +214,19 @@ func (p *Parent) startAuthd() {
 		AuthCacheSeconds: uint32(p.cfg.AuthCache / time.Second),
 	}
 	gen := p.gen
-	p.spawnThen(spawnSpec{
-		role: pb.Role_ROLE_AUTHD, path: p.authdExe, title: "imapd: authd", env: childEnv("authd"), dir: "/",
-	}, func(c *child, err error) {
+	spec := spawnSpec{role: pb.Role_ROLE_AUTHD, path: p.authdExe, title: "imapd: authd", env: childEnv("authd"), dir: "/"}
+	if name := p.cfg.AuthdUser(); p.privileged && name != "" {
+		// authd drops root where its backend allows (docs/security.md,
+		// "authd"); it confines itself further once set up.
+		cred, _, err := ipc.LookupUser(name)
+		if err != nil {
+			p.log.Error("authd user", "user", name, "err", err)
+			p.restartAuthd(0)
+			return
+		}
+		spec.cred = &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups}
+	}
+	p.spawnThen(spec, func(c *child, err error) {
 		if err != nil {
 			p.log.Error("authd did not start", "err", err)
 			p.restartAuthd(0)
@@ -265,7 +276,7 @@ func (p *Parent) connectAuthd(w *child) {
 
 // newGeneration starts n preauth workers of the current configuration.
 func (p *Parent) newGeneration(n int) *generation {
-	g := &generation{gen: p.gen, slots: make([]*child, n), back: make([]backoff, n)}
+	g := &generation{gen: p.gen, loginTimeout: p.cfg.LoginTimeout, slots: make([]*child, n), back: make([]backoff, n)}
 	for i := range n {
 		p.startPreauth(g, i)
 	}
@@ -372,6 +383,9 @@ func (p *Parent) ready(c *child) {
 				p.drain(w, "reload")
 			}
 		}
+		if old.gen != 0 && len(p.certs) > 0 {
+			p.retireKeysLater(old.gen, old.loginTimeout)
+		}
 		p.log.Info("generation serving", "generation", p.current.gen, "preauth_workers", len(p.current.slots))
 		p.current.report(nil)
 	}
@@ -419,6 +433,7 @@ func (p *Parent) childExited(c *child, err error) {
 		for i, o := range p.old {
 			if o == c {
 				p.old = append(p.old[:i], p.old[i+1:]...)
+				p.oldWorkerGone(c)
 				break
 			}
 		}

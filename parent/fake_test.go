@@ -96,7 +96,7 @@ type fakes struct {
 
 func newFakes(t *testing.T) *fakes {
 	f := &fakes{t: t, spawned: make(chan *fake, 64), fail: map[pb.Role]*atomic.Bool{}, stuck: map[pb.Role]*atomic.Bool{}}
-	for _, r := range []pb.Role{pb.Role_ROLE_PREAUTH, pb.Role_ROLE_AUTHD, pb.Role_ROLE_MAILBOX} {
+	for _, r := range []pb.Role{pb.Role_ROLE_PREAUTH, pb.Role_ROLE_AUTHD, pb.Role_ROLE_MAILBOX, pb.Role_ROLE_KEYD} {
 		f.fail[r], f.stuck[r] = &atomic.Bool{}, &atomic.Bool{}
 	}
 	f.pid.Store(1000)
@@ -178,6 +178,8 @@ func (fs *fakes) spawn(spec spawnSpec) (*child, error) {
 		err2 = fakeEnd[*pb.FromAuthd, *pb.ToAuthd](f, b, stuck, nil)
 	case pb.Role_ROLE_MAILBOX:
 		err2 = fakeEnd[*pb.FromMailbox, *pb.ToMailbox](f, b, stuck, nil)
+	case pb.Role_ROLE_KEYD:
+		err2 = fakeEnd[*pb.KeydMessage, *pb.KeydMessage](f, b, stuck, nil)
 	}
 	if err2 != nil {
 		return nil, err2

@@ -109,3 +109,45 @@ func (p *Parent) fromKeyd(c *child, m *pb.KeydMessage, fd *os.File) {
 }
 
 func (p *Parent) toKeyd(c *child, m *pb.KeydMessage, fd *os.File) { send(p, c, c.toKeyd, m, fd) }
+
+// handshakeBound is the longest a preauth worker lets an implicit-TLS
+// handshake take (imapworker/preauth handle); a STARTTLS handshake may come
+// until the login timeout.
+const handshakeBound = 30 * time.Second
+
+// retireKeysLater is called when generation gen drains: its workers take no
+// new connections, but handshakes they started may still need its keys.
+// keyd forgets them once none can: after the longest such a handshake may
+// take (the generation's login timeout, at least handshakeBound), or as
+// soon as the last of its workers is gone (docs/security.md, boundary 9).
+func (p *Parent) retireKeysLater(gen uint32, loginTimeout time.Duration) {
+	p.retiring[gen] = true
+	p.later(max(p.keyGrace, loginTimeout), func() { p.retireKeys(gen, "grace over") })
+}
+
+// retireKeys tells keyd to drop generation gen's keys, once.
+func (p *Parent) retireKeys(gen uint32, why string) {
+	if !p.retiring[gen] {
+		return
+	}
+	delete(p.retiring, gen)
+	if p.keyd == nil {
+		return // a restarted keyd loads the current generation only
+	}
+	p.log.Info("keys retired", "generation", gen, "reason", why)
+	p.toKeyd(p.keyd, &pb.KeydMessage{Body: &pb.KeydMessage_Retire{Retire: &pb.KeydRetire{Generation: gen}}}, nil)
+}
+
+// oldWorkerGone retires the keys of the gone worker's generation when it
+// was the last of a draining one.
+func (p *Parent) oldWorkerGone(c *child) {
+	if !p.retiring[c.gen] {
+		return
+	}
+	for _, o := range p.old {
+		if o.gen == c.gen {
+			return
+		}
+	}
+	p.retireKeys(c.gen, "its workers are gone")
+}

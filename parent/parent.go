@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"imapd/parent/config"
 	pb "imapd/proto"
@@ -93,9 +96,11 @@ type Parent struct {
 	keyd         *child // while certificates are configured
 	keydBack     backoff
 	keydStarting bool
-	current      *generation // the preauth workers that get new connections
-	pending      *generation // a reload's workers, starting; nil when none
-	old          []*child    // draining preauth workers of older generations
+	keyGrace     time.Duration   // handshakeBound; shorter in tests
+	retiring     map[uint32]bool // drained generations whose keys keyd still holds
+	current      *generation     // the preauth workers that get new connections
+	pending      *generation     // a reload's workers, starting; nil when none
+	old          []*child        // draining preauth workers of older generations
 	workers      map[uint32]*child
 	nextWorker   uint32
 	mailboxes    map[string]*mailboxEntry // by user
@@ -132,6 +137,11 @@ func Main(cfg *config.Config, opts Options) error {
 	}
 	if opts.Log == nil {
 		opts.Log = os.Stderr
+	}
+	// Whatever started imapd may have left descriptors open without
+	// close-on-exec; every child would inherit them (tests/fd_test.go).
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		log.Warn("close_range: inherited descriptors may reach the children", "err", err)
 	}
 	p := newParent(cfg, opts, log)
 	// /proc/self/exe reaches our binary whatever the directories above it
@@ -191,7 +201,7 @@ func newParent(cfg *config.Config, opts Options, log *slog.Logger) *Parent {
 		events: make(chan func(), 1024), loopDone: make(chan struct{}),
 		listeners: map[string]*listener{}, workers: map[uint32]*child{}, mailboxes: map[string]*mailboxEntry{},
 		conns: newConnTable(), children: map[*child]bool{},
-		current: &generation{}, outboxWait: outboxDeadline,
+		current: &generation{}, outboxWait: outboxDeadline, keyGrace: handshakeBound, retiring: map[uint32]bool{},
 	}
 	go p.loop()
 	return p

@@ -78,7 +78,10 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 		p.loadKeys(p.gen)
 	}
 	if p.pending != nil {
-		// A newer configuration replaces a generation still starting.
+		// A newer configuration replaces a generation still starting;
+		// none of its workers served, so keyd may drop its keys now.
+		p.retiring[p.pending.gen] = true
+		p.retireKeys(p.pending.gen, "replaced before it served")
 		for _, c := range p.pending.slots {
 			if c != nil {
 				delete(p.workers, c.id)
@@ -98,7 +101,7 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 }
 
 func authChanged(a, b *config.Config) bool {
-	return a.Auth != b.Auth || a.PAMService != b.PAMService || a.PasswdFile != b.PasswdFile ||
+	return a.Auth != b.Auth || a.PAMService != b.PAMService || a.PasswdFile != b.PasswdFile || a.AuthUser != b.AuthUser ||
 		a.FirstValidUID != b.FirstValidUID || a.AuthCache != b.AuthCache
 }
 

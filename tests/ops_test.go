@@ -254,6 +254,9 @@ func TestImapctlAuthTest(t *testing.T) {
 	alice := ensureUser(t, "alice", "alice-pw")
 	ensureUser(t, "imapd-uid0", "uid0-pw", "-o", "-u", "0", "-g", "0")
 	pw := filepath.Join(t.TempDir(), "passwd")
+	// authd reads it as the preauth user (docs/security.md, authd).
+	os.Chmod(filepath.Dir(pw), 0o755)
+	os.Chmod(filepath.Dir(filepath.Dir(pw)), 0o755)
 	os.WriteFile(pw, []byte("carol:{PLAIN}carol-pw:"+alice.Uid+":"+alice.Gid+"::/home/alice\nzero:{PLAIN}zero-pw:0:0::/root\n"), 0o644)
 	for _, c := range []struct {
 		backend string

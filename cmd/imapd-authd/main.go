@@ -35,7 +35,7 @@ func main() {
 		slog.Error("imapd-authd takes no arguments; it is started by imapd")
 		os.Exit(2)
 	}
-	ch, err := ipc.NewConn[*pb.FromAuthd, *pb.ToAuthd](os.NewFile(3, "parent"), "parent")
+	ch, err := ipc.NewConn[*pb.FromAuthd, *pb.ToAuthd](os.NewFile(uintptr(authd.ChannelFD()), "parent"), "parent")
 	if err != nil {
 		slog.Error("fd 3 is not the parent channel", "error", err.Error())
 		os.Exit(2)

@@ -49,6 +49,7 @@ func TestSandboxPolicyAtStart(t *testing.T) {
 	}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755) // authd runs imapd-authd as nobody
 	bin := filepath.Join(dir, "imapd")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -146,6 +147,7 @@ func writeConf(t *testing.T, dir, policy string) (conf, addr string) {
 	_, port, _ := net.SplitHostPort(addr)
 	sub := t.TempDir()
 	os.Chmod(sub, 0o755)
+	os.Chmod(filepath.Dir(sub), 0o755) // authd reads the passwd-file as nobody
 	uid := os.Getuid()
 	priv := ""
 	if uid == 0 {

@@ -54,6 +54,7 @@ func (c *Config) Check() error {
 	} else if u.Uid == "0" {
 		errs = append(errs, fmt.Errorf("preauth user %q has uid 0", c.PreauthUser))
 	}
+	errs = append(errs, c.checkAuthdUser()...)
 	if _, err := c.ControlGID(); err != nil {
 		errs = append(errs, err)
 	}

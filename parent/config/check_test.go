@@ -45,7 +45,9 @@ func TestCheck(t *testing.T) {
 	crt, key := writeCert(t, dir, "a.example")
 	_, key2 := writeCert(t, dir, "b.example")
 	passwd := filepath.Join(dir, "passwd")
-	os.WriteFile(passwd, nil, 0o600)
+	os.WriteFile(passwd, nil, 0o644) // authd reads it as the preauth user
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
 
 	good := mustParse(t, `listen on 127.0.0.1 port 10993 tls
 tls certificate "`+crt+`" key "`+key+`"

@@ -144,7 +144,10 @@ type Config struct {
 	Auth       string // AuthPAM or AuthPasswdFile
 	PAMService string
 	PasswdFile string
-	AuthCache  time.Duration // 0: off
+	// AuthUser is the account authd runs as (`auth ... user NAME`); ""
+	// takes AuthdUser's default.
+	AuthUser  string
+	AuthCache time.Duration // 0: off
 
 	PreauthWorkers int
 	PreauthUser    string

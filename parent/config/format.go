@@ -27,11 +27,15 @@ func (c *Config) String() string {
 	default:
 		w("storage %s", c.Storage)
 	}
+	as := ""
+	if c.AuthUser != "" {
+		as = " user " + quote(c.AuthUser)
+	}
 	switch c.Auth {
 	case AuthPasswdFile:
-		w("auth passwd-file %s", quote(c.PasswdFile))
+		w("auth passwd-file %s%s", quote(c.PasswdFile), as)
 	default:
-		w("auth pam service %s", quote(c.PAMService))
+		w("auth pam service %s%s", quote(c.PAMService), as)
 	}
 	w("auth cache %d", c.AuthCache/time.Second)
 	w("preauth workers %d", c.PreauthWorkers)

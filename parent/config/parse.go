@@ -333,7 +333,7 @@ func (p *parser) storage() {
 	}
 }
 
-// auth pam [service NAME] | auth passwd-file "FILE" | auth cache N
+// auth pam [service NAME] [user NAME] | auth passwd-file "FILE" [user NAME] | auth cache N
 func (p *parser) auth() {
 	if p.accept("cache") {
 		if !p.once("auth cache") {
@@ -362,6 +362,15 @@ func (p *parser) auth() {
 		}
 	case AuthPasswdFile:
 		p.cfg.PasswdFile, _ = p.str("passwd-file path")
+	}
+	if p.accept("user") {
+		if s, ok := p.str("authd user name"); ok {
+			if s == "" || s == "root" || strings.ContainsAny(s, "/: \t") {
+				p.fail("auth %s user: %q is not allowed (authd drops root to it)", kind, s)
+				return
+			}
+			p.cfg.AuthUser = s
+		}
 	}
 }
 

@@ -52,6 +52,9 @@ bench_setup() {
 	hash=$(openssl passwd -6 -salt imapbench "$BENCH_PASS")
 	echo "$BENCH_USER:{SHA512-CRYPT}$hash:$uid:$gid::$BENCH_DIR/home:" >"$BENCH_DIR/passwd"
 	chgrp dovecot "$BENCH_DIR/passwd" && chmod 640 "$BENCH_DIR/passwd"
+	# imapd's authd reads it as _imapd (docs/security.md, authd): its own copy.
+	cp "$BENCH_DIR/passwd" "$BENCH_DIR/imapd-passwd"
+	chgrp _imapd "$BENCH_DIR/imapd-passwd" && chmod 640 "$BENCH_DIR/imapd-passwd"
 	# One self-signed certificate for both servers.
 	if [ ! -f "$BENCH_DIR/cert.pem" ]; then
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
@@ -147,7 +150,7 @@ listen on 127.0.0.1 port $IMAPD_PORT plain
 listen on 127.0.0.1 port $IMAPD_TLS_PORT tls
 tls certificate "$BENCH_DIR/cert.pem" key "$BENCH_DIR/key.pem"
 storage maildir "$BENCH_DIR/imapd-mail"
-auth passwd-file "$BENCH_DIR/passwd"
+auth passwd-file "$BENCH_DIR/imapd-passwd"
 control socket "$d/control.sock"
 limit connections per ip 100
 EOF

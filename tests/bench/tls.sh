@@ -25,3 +25,9 @@ imapd_pid=${IMAPD_PID:-0}
 [ -n "$imapd_flag" ] || imapd_pid=0
 "$IMAPBENCH" tls -imapd-pid "$imapd_pid" -dovecot-pid "$(cat "$BENCH_DIR/dovecot/run/master.pid")" -user "$BENCH_USER" -pass "$BENCH_PASS" -ca "$BENCH_DIR/cert.pem" -servername localhost \
 	-imapd "$imapd_flag" -dovecot 127.0.0.1:$DOVECOT_TLS_PORT "$@"
+# Beside it, what keyd adds to a handshake, in process (handshake.sh).
+if [ -z "${NO_HANDSHAKE:-}" ]; then
+	echo
+	echo "keyd's handshake cost (authd/keyd BenchmarkHandshake, same certificate):"
+	"$(dirname "$0")/handshake.sh"
+fi
