@@ -32,6 +32,7 @@ type account struct {
 	hasIDs   bool // uid and gid came from the backend
 	home     string
 	groups   []uint32
+	host     string // the user's backend on a proxy, if the backend names one
 }
 
 // backend checks one request. real reports that the check ran against an
@@ -300,6 +301,9 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 			s.opt.sleep(wait)
 		}
 	}()
+	if s.isMasterLogin(req) {
+		return s.masterLogin(worker, req, &reason)
+	}
 	// RFC 4616 §2: acting as someone else is not supported.
 	if req.AuthzId != "" && req.AuthzId != a.user {
 		return pb.AuthResult_AUTH_REFUSED, "", ""
@@ -332,7 +336,7 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 
 	token = newToken()
 	if !s.grant(&pb.Grant{Token: token, PreauthId: worker, ConnId: req.ConnId, User: acct.user,
-		Uid: acct.uid, Gid: acct.gid, Groups: acct.groups, Home: acct.home,
+		Uid: acct.uid, Gid: acct.gid, Groups: acct.groups, Home: acct.home, ProxyHost: acct.host,
 		ExpiryUnixNano: s.opt.now().Add(s.opt.grantTTL).UnixNano()}) {
 		return pb.AuthResult_AUTH_UNAVAILABLE, "", ""
 	}

@@ -176,6 +176,8 @@ type Config struct {
 	LogLevel  slog.Level
 
 	Sandbox Sandbox
+
+	Proxy Proxy // docs/cluster.md
 }
 
 // Default returns the configuration of an empty file.
@@ -296,6 +298,7 @@ func (c *Config) resolveRelative(dir string) {
 	abs(&c.PasswdFile)
 	abs(&c.ControlSocket)
 	abs(&c.MaildirPath)
+	abs(&c.Proxy.SecretFile)
 	for i := range c.Certs {
 		abs(&c.Certs[i].CertFile)
 		abs(&c.Certs[i].KeyFile)
@@ -381,5 +384,6 @@ func (c *Config) validate() []string {
 	if c.Auth == AuthPasswdFile && c.PasswdFile == "" {
 		errs = append(errs, "auth passwd-file needs a file")
 	}
+	errs = append(errs, c.validateProxy()...)
 	return errs
 }
