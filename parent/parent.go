@@ -106,6 +106,8 @@ type Parent struct {
 	nextTest     uint64
 	stopping     bool
 	children     map[*child]bool // every live child
+	proxy        *proxyState     // on a proxy (parent/proxy.go)
+	proxySecret  []byte          // the master secret, on a proxy or a backend
 }
 
 // mailboxEntry is a user's mailbox worker, or the sessions waiting for one
@@ -239,9 +241,14 @@ func (p *Parent) Start() error {
 		return err
 	}
 	uid := p.lookupPreauthUID(p.cfg)
+	secret, err := readProxySecret(p.cfg)
+	if err != nil {
+		return err
+	}
 	var startErr error
 	err = p.call(func() {
 		p.certs, p.preauthUID, p.gen = certs, uid, 1
+		p.startProxy(secret)
 		if startErr = p.applyListeners(p.cfg); startErr != nil {
 			return
 		}

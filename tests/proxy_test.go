@@ -1,0 +1,344 @@
+package tests
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"imapd/parent/control"
+	pb "imapd/proto"
+)
+
+// The proxy tier end to end (docs/cluster.md): one proxy and three backends
+// on their own loopback addresses (127.0.0.1 and 127.0.0.2-4) inside the
+// hermetic network namespace, not a namespace each; the backends share one
+// Maildir directory.
+
+const proxySecret = "0123456789abcdef0123456789abcdef"
+
+type proxyCluster struct {
+	t        *testing.T
+	proxy    *server
+	backends map[string]*server
+	confs    map[string]string // backend -> its configuration, to restart it
+	addrs    map[string]string
+}
+
+func waitGreeting(t *testing.T, s *server, addr string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "* OK") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not serve:\n%s", addr, s.log.String())
+		}
+	}
+}
+
+func startBackend(t *testing.T, conf, addr string) *server {
+	s := startServerNoWait(t, conf)
+	waitGreeting(t, s, addr)
+	return s
+}
+
+func ctl(t *testing.T, s *server) *control.Client {
+	t.Helper()
+	c, err := control.Dial(filepath.Join(s.dir, "control.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// where maps each user with a session to the backends serving them, from
+// each backend's imapctl who.
+func (pc *proxyCluster) where() map[string][]string {
+	out := map[string][]string{}
+	for name, s := range pc.backends {
+		if s == nil {
+			continue
+		}
+		who, err := ctl(pc.t, s).Who()
+		if err != nil {
+			continue // a killed backend
+		}
+		seen := map[string]bool{}
+		for _, w := range who {
+			if w.State == "session" && !seen[w.User] {
+				seen[w.User] = true
+				out[w.User] = append(out[w.User], name)
+			}
+		}
+	}
+	return out
+}
+
+func (pc *proxyCluster) login(user string) *client {
+	c := dial(pc.t, pc.proxy.addr)
+	c.C("a1 LOGIN " + user + " pw-" + user)
+	if l := c.S("a1 "); !strings.HasPrefix(l[len(l)-1], "a1 OK [CAPABILITY") {
+		pc.t.Fatalf("login %s: %q", user, l)
+	}
+	return c
+}
+
+func appendMsg(c *client, tag, user string, n int) string {
+	msg := fmt.Sprintf("From: %s@example.org\r\nSubject: note %d\r\n\r\nbody %d\r\n", user, n, n)
+	c.C(fmt.Sprintf("%s APPEND INBOX {%d}", tag, len(msg)))
+	c.S("+")
+	c.raw(msg + "\r\n")
+	l := c.S(tag + " ")
+	last := l[len(l)-1]
+	if !strings.HasPrefix(last, tag+" OK [APPENDUID ") {
+		c.t.Fatalf("append: %q", l)
+	}
+	return strings.Fields(strings.TrimSuffix(strings.Fields(last)[4], "]"))[0]
+}
+
+func TestProxyTier(t *testing.T) {
+	requireRoot(t)
+	ensureSystemSetup(t)
+	mu := ensureUser(t, "proxymail", "unused-pw")
+	uid, _ := strconv.Atoi(mu.Uid)
+	gid, _ := strconv.Atoi(mu.Gid)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755) // the mailbox workers reach the shared Maildir through it
+	shared := filepath.Join(dir, "shared")
+	os.Mkdir(shared, 0o755)
+	os.Chown(shared, uid, gid)
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte(proxySecret+"\n"), 0o600)
+	var users []string
+	var pw strings.Builder
+	for i := range 30 {
+		u := fmt.Sprintf("u%02d", i)
+		users = append(users, u)
+		fmt.Fprintf(&pw, "%s:{PLAIN}pw-%s:%s:%s::/nonexistent\n", u, u, mu.Uid, mu.Gid)
+	}
+	pwFile := filepath.Join(dir, "passwd")
+	os.WriteFile(pwFile, []byte(pw.String()), 0o644)
+
+	pc := &proxyCluster{t: t, backends: map[string]*server{}, confs: map[string]string{}, addrs: map[string]string{}}
+	var ring strings.Builder
+	for i, name := range []string{"b1", "b2", "b3"} {
+		addr := fmt.Sprintf("127.0.0.%d:%d", i+2, freePort(t))
+		host, port, _ := net.SplitHostPort(addr)
+		pc.addrs[name] = addr
+		pc.confs[name] = fmt.Sprintf(`listen on %s port %s plain
+storage maildir %q
+auth passwd-file %q
+preauth workers 1
+plaintext auth allow
+limit connections per ip 1000
+proxy secret %q
+proxy trusted 127.0.0.1
+control socket "%%DIR%%/control.sock"
+`, host, port, shared, pwFile, secret)
+		pc.backends[name] = startBackend(t, pc.confs[name], addr)
+		fmt.Fprintf(&ring, "proxy backend %s address %s\n", name, addr)
+	}
+	pc.proxy = startServer(t, `listen on 127.0.0.1 port %PORT% plain
+auth passwd-file "`+pwFile+`"
+preauth workers 2
+limit connections per ip 1000
+proxy secret "`+secret+`"
+proxy check interval 1
+control socket "%DIR%/control.sock"
+`+ring.String())
+
+	// 30 users log in through the proxy, ten of them twice: every user's
+	// sessions are on exactly one backend.
+	sessions := map[string]*client{}
+	second := map[string]*client{}
+	uids := map[string]string{}
+	for i, u := range users {
+		c := pc.login(u)
+		sessions[u] = c
+		uids[u] = appendMsg(c, "a2", u, 1)
+		if i < 10 {
+			second[u] = pc.login(u)
+		}
+	}
+	where := pc.where()
+	perBackend := map[string]int{}
+	for _, u := range users {
+		if len(where[u]) != 1 {
+			t.Fatalf("user %s is served by %v, want exactly one backend", u, where[u])
+		}
+		perBackend[where[u][0]]++
+	}
+	t.Logf("users per backend: %v", perBackend)
+	st, err := ctl(t, pc.proxy).Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, b := range st.ProxyBackends {
+		total += int(b.Users)
+		if !b.Healthy || int(b.Users) != perBackend[b.Name] {
+			t.Errorf("imapctl status: %s healthy %v users %d, backends' who say %d", b.Name, b.Healthy, b.Users, perBackend[b.Name])
+		}
+	}
+	if total != 30 {
+		t.Errorf("imapctl status counts %d users, want 30", total)
+	}
+
+	// IDLE through the proxy sees another session's APPEND.
+	// C: i1 IDLE / S: + idling / (another session appends) / S: * 2 EXISTS
+	u := users[0]
+	idler := second[u]
+	idler.C("s1 SELECT INBOX")
+	idler.S("s1 OK")
+	idler.C("i1 IDLE")
+	idler.S("+")
+	uids[u+"#2"] = appendMsg(sessions[u], "a3", u, 2)
+	idler.S("* 2 EXISTS")
+	idler.C("DONE")
+	idler.S("i1 OK")
+
+	// FETCH through the proxy.
+	c := sessions[u]
+	c.C("f1 SELECT INBOX")
+	c.S("f1 OK")
+	c.C("f2 UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	if l := strings.Join(c.S("f2 OK"), "\n"); !strings.Contains(l, "note 1") || !strings.Contains(l, "note 2") {
+		t.Errorf("fetch through the proxy: %s", l)
+	}
+
+	// A forwarded login from an address that is not a trusted proxy:
+	// C: a1 ID ("x-originating-ip" "198.51.100.7") / C: a2 AUTHENTICATE PLAIN ...
+	// S: a2 NO [AUTHENTICATIONFAILED]
+	b1 := pc.backends["b1"]
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}, Timeout: 5 * time.Second}
+	raw, err := d.Dial("tcp", pc.addrs["b1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &client{t: t, conn: raw, r: bufio.NewReader(raw)}
+	fc.S("* OK")
+	fc.C(`a1 ID ("x-originating-ip" "198.51.100.7" "x-originating-port" "40001")`)
+	fc.S("a1 OK")
+	fc.C("a2 AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("u01\x00proxy\x00"+proxySecret)))
+	if l := fc.S("a2 "); !strings.HasPrefix(l[len(l)-1], "a2 NO [AUTHENTICATIONFAILED]") {
+		t.Errorf("forwarded login from 127.0.0.9: %q", l)
+	}
+	raw.Close()
+	if !b1.logged("not a trusted proxy") || !b1.logged("client=198.51.100.7:0") {
+		t.Errorf("b1 did not log the refused forwarded login with the client's address")
+	}
+	bst, _ := ctl(t, b1).Status()
+	pen := map[string]bool{}
+	for _, p := range bst.GetAuth().GetPenalised() {
+		pen[p.Addr] = true
+	}
+	if !pen["198.51.100.7"] || !pen["127.0.0.9"] {
+		t.Errorf("b1 penalised %v, want the forwarded 198.51.100.7 and the connecting 127.0.0.9", bst.GetAuth().GetPenalised())
+	}
+
+	// Kill the backend of users[0]: its users' next logins land on another
+	// backend within 5 s and see their mail with the same UIDs.
+	dead := where[u][0]
+	var moved []string
+	for _, v := range users {
+		if where[v][0] == dead {
+			moved = append(moved, v)
+		}
+	}
+	pc.backends[dead].cmd.Process.Kill()
+	<-pc.backends[dead].exited
+	killed := time.Now()
+	for {
+		c := dial(t, pc.proxy.addr)
+		c.C("a1 LOGIN " + u + " pw-" + u)
+		l := c.S("a1 ")
+		c.conn.Close()
+		if strings.HasPrefix(l[len(l)-1], "a1 OK") {
+			break
+		}
+		if time.Since(killed) > 5*time.Second {
+			t.Fatalf("no login for %s within 5 s of killing %s: %q", u, dead, l)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%s's first login after killing %s took %v", u, dead, time.Since(killed).Round(time.Millisecond))
+	if time.Since(killed) > 5*time.Second {
+		t.Errorf("took longer than 5 s")
+	}
+	pc.backends[dead] = nil
+	interim := map[string]*client{}
+	for _, v := range moved {
+		c := pc.login(v)
+		c.C("s1 SELECT INBOX")
+		c.S("s1 OK")
+		c.C("s2 UID FETCH 1 (UID)")
+		if l := strings.Join(c.S("s2 OK"), "\n"); !strings.Contains(l, "(UID "+uids[v]+")") {
+			t.Errorf("%s after the move: %s, want UID %s", v, l, uids[v])
+		}
+		interim[v] = c
+	}
+	now := pc.where()
+	for _, v := range moved {
+		if len(now[v]) != 1 || now[v][0] == dead {
+			t.Errorf("%s after %s died: served by %v", v, dead, now[v])
+		}
+	}
+
+	// The backend returns: the moved users are kicked from the interim
+	// backend (their sessions end), then log in on their own backend again.
+	pc.backends[dead] = startBackend(t, pc.confs[dead], pc.addrs[dead])
+	if !pc.proxy.logged("backend up: back in the ring") {
+		t.Fatal("the proxy did not see the backend return")
+	}
+	for _, v := range moved {
+		if _, err := interim[v].readUntil("never", 5*time.Second); err == nil || strings.Contains(err.Error(), "timeout") {
+			t.Errorf("%s's session on the interim backend was not ended: %v", v, err)
+		}
+	}
+	for _, v := range moved {
+		pc.login(v)
+	}
+	back := pc.where()
+	for _, v := range moved {
+		if len(back[v]) != 1 || back[v][0] != dead {
+			t.Errorf("%s after %s returned: served by %v, want %s only", v, dead, back[v], dead)
+		}
+	}
+
+	// imapctl move pins a user elsewhere and kicks their sessions first.
+	other := "b1"
+	if dead == "b1" {
+		other = "b2"
+	}
+	mc := ctl(t, pc.proxy)
+	if msg, err := mc.Move(moved[0], other); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("imapctl move %s %s: %s", moved[0], other, msg)
+	}
+	pc.login(moved[0])
+	if w := pc.where()[moved[0]]; len(w) != 1 || w[0] != other {
+		t.Errorf("after imapctl move %s %s: served by %v", moved[0], other, w)
+	}
+	st, _ = mc.Status()
+	for _, b := range st.ProxyBackends {
+		if b.Name == other && !strings.Contains(strings.Join(b.Pinned, ","), moved[0]) {
+			t.Errorf("status does not show %s pinned to %s: %v", moved[0], other, b.Pinned)
+		}
+	}
+	_ = pb.Role_ROLE_PARENT
+}
