@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"imapd/parent/control"
-	pb "imapd/proto"
 )
 
 // The proxy tier end to end (docs/cluster.md): one proxy and three backends
@@ -340,5 +339,4 @@ control socket "%DIR%/control.sock"
 			t.Errorf("status does not show %s pinned to %s: %v", moved[0], other, b.Pinned)
 		}
 	}
-	_ = pb.Role_ROLE_PARENT
 }
