@@ -21,6 +21,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"imapd/authd/ticket"
 	"imapd/ipc"
 	pb "imapd/proto"
 )
@@ -118,6 +119,7 @@ type server struct {
 	floor   *failFloor
 	cache   *credCache
 	checks  chan struct{}
+	tickets *ticket.Checker // proxies' login tickets (proxy.go)
 
 	mu      sync.Mutex
 	pending map[string]chan bool // grant token -> the parent's GrantAck: stored or refused
@@ -151,7 +153,7 @@ func run(ch *ipc.AuthdToParent, opt options, log *slog.Logger) error {
 		pen:     newPenalties(opt.penaltyBase, opt.penaltyMax, opt.penaltyExpiry, opt.now),
 		floor:   &failFloor{min: opt.floorMin, cap: opt.floorCap},
 		checks:  make(chan struct{}, opt.maxChecks),
-		pending: map[string]chan bool{}}
+		pending: map[string]chan bool{}, tickets: ticket.NewChecker(setup.ProxySecret)}
 	if s.floor.min < 0 {
 		// pam_unix with yescrypt takes ~180 ms (DESIGN.md §7).
 		s.floor.min = 0

@@ -1,16 +1,16 @@
 package authd
 
 import (
-	"crypto/subtle"
 	"net/netip"
 	"strings"
 
 	pb "imapd/proto"
 )
 
-// The master-secret login of proxies (docs/cluster.md, "Proxy to backend"):
-// SASL PLAIN with authorization identity USER, authentication identity the
-// configured master user and the shared secret as password. A backend
+// The master login of proxies (docs/cluster.md, "Proxy to backend"): SASL
+// PLAIN with authorization identity USER, authentication identity the
+// configured master user and as password a one-time ticket made under the
+// shared secret for USER and the client's address (authd/ticket). A backend
 // accepts it only from a trusted proxy address; the client's real address
 // comes from the proxy's ID fields (x-originating-ip) and is the one
 // penalised and logged.
@@ -87,10 +87,9 @@ func (s *server) trusted(remote string) bool {
 func (s *server) masterLogin(worker uint32, req *pb.AuthRequest, reason *string) (pb.AuthResult, string, string) {
 	user := req.AuthzId
 	client := req.RemoteAddr
-	if ip := idField(req.IdParams, "x-originating-ip"); ip != "" {
-		if a, err := netip.ParseAddr(ip); err == nil {
-			client = netip.AddrPortFrom(a, 0).String()
-		}
+	ip := idField(req.IdParams, "x-originating-ip")
+	if a, err := netip.ParseAddr(ip); err == nil {
+		client = netip.AddrPortFrom(a, 0).String()
 	}
 	s.opt.sleep(s.pen.delay(client, user))
 	fail := func(why string) (pb.AuthResult, string, string) {
@@ -105,8 +104,8 @@ func (s *server) masterLogin(worker uint32, req *pb.AuthRequest, reason *string)
 	if !s.trusted(req.RemoteAddr) {
 		return fail("forwarded login from an address that is not a trusted proxy")
 	}
-	if subtle.ConstantTimeCompare(req.Password, s.setup.ProxySecret) != 1 {
-		return fail("wrong master secret")
+	if err := s.tickets.Check(string(req.Password), user, ip, s.opt.now()); err != nil {
+		return fail("proxy ticket: " + err.Error())
 	}
 	if !validUser(user) {
 		return fail("invalid user name")

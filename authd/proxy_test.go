@@ -3,6 +3,9 @@ package authd
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"imapd/authd/ticket"
 
 	pb "imapd/proto"
 )
@@ -10,10 +13,10 @@ import (
 // masterLogin sends what a proxy's AUTHENTICATE PLAIN becomes:
 // "C: a2 AUTHENTICATE PLAIN <user\0proxy\0secret>", after
 // "C: a1 ID ("x-originating-ip" "198.51.100.7" ...)".
-func (h *harness) masterLogin(id uint64, from, user, secret string) {
+func (h *harness) masterLogin(id uint64, from, user, password string) {
 	h.t.Helper()
 	err := h.preauth.Send(&pb.AuthCall{Id: id, Body: &pb.AuthCall_AuthRequest{AuthRequest: &pb.AuthRequest{
-		ConnId: id * 10, Mechanism: "PLAIN", User: []byte("proxy"), Password: []byte(secret), AuthzId: user,
+		ConnId: id * 10, Mechanism: "PLAIN", User: []byte("proxy"), Password: []byte(password), AuthzId: user,
 		RemoteAddr: from, LocalAddr: "10.0.0.2:143",
 		IdParams: []string{"x-originating-ip", "198.51.100.7", "x-originating-port", "50123"}}}}, nil)
 	if err != nil {
@@ -21,9 +24,11 @@ func (h *harness) masterLogin(id uint64, from, user, secret string) {
 	}
 }
 
+var secret = []byte("0123456789abcdef")
+
 func proxySetup(t *testing.T) *pb.AuthdSetup {
 	s := fileSetup(t)
-	s.ProxyMasterUser, s.ProxySecret, s.ProxyTrusted = "proxy", []byte("s3cret"), []string{"10.0.0.1/32"}
+	s.ProxyMasterUser, s.ProxySecret, s.ProxyTrusted = "proxy", secret, []string{"10.0.0.1/32"}
 	return s
 }
 
@@ -31,7 +36,7 @@ func proxySetup(t *testing.T) *pb.AuthdSetup {
 // identity, with the passwd-file's ids; the log names the client's address.
 func TestMasterLoginFromTrustedProxy(t *testing.T) {
 	h := startAuthd(t, proxySetup(t), nil)
-	h.masterLogin(1, "10.0.0.1:41000", "alice", "s3cret")
+	h.masterLogin(1, "10.0.0.1:41000", "alice", ticket.Make(secret, "alice", "198.51.100.7", time.Now()))
 	g := h.recvGrant()
 	if g.User != "alice" || g.Uid != 5000 || g.Gid != 5001 {
 		t.Fatalf("grant %+v", g)
@@ -50,12 +55,25 @@ func TestMasterLoginFromTrustedProxy(t *testing.T) {
 // forwarded address is penalised.
 func TestMasterLoginRefused(t *testing.T) {
 	h := startAuthd(t, proxySetup(t), nil)
-	for i, c := range []struct{ from, user, secret string }{
-		{"203.0.113.9:41000", "alice", "s3cret"},
-		{"10.0.0.1:41000", "alice", "wrong"},
-		{"10.0.0.1:41000", "nobody", "s3cret"},
+	tk := func(user string) string { return ticket.Make(secret, user, "198.51.100.7", time.Now()) }
+	replayed := tk("alice")
+	for i, c := range []struct{ from, user, password string }{
+		{"203.0.113.9:41000", "alice", tk("alice")}, // not a proxy
+		{"10.0.0.1:41000", "alice", string(secret)}, // the secret itself
+		{"10.0.0.1:41000", "alice", tk("bob")},      // another user's ticket
+		{"10.0.0.1:41000", "alice", ticket.Make([]byte("another secret"), "alice", "198.51.100.7", time.Now())},
+		{"10.0.0.1:41000", "nobody", tk("nobody")}, // unknown user
+		{"10.0.0.1:41000", "alice", replayed},      // first use: fine
+		{"10.0.0.1:41000", "alice", replayed},      // replayed
 	} {
-		h.masterLogin(uint64(i+1), c.from, c.user, c.secret)
+		h.masterLogin(uint64(i+1), c.from, c.user, c.password)
+		if i == 5 {
+			h.ack(h.recvGrant().Token)
+			if _, r := recvReply(t, h.preauth); r.Result != pb.AuthResult_AUTH_OK {
+				t.Fatalf("first use of a ticket: %v", r.Result)
+			}
+			continue
+		}
 		if _, r := recvReply(t, h.preauth); r.Result != pb.AuthResult_AUTH_FAILED {
 			t.Errorf("%+v: %v, want AUTH_FAILED", c, r.Result)
 		}

@@ -241,14 +241,14 @@ func (p *Parent) Start() error {
 		return err
 	}
 	uid := p.lookupPreauthUID(p.cfg)
-	secret, err := readProxySecret(p.cfg)
+	secret, ca, err := readProxySecret(p.cfg)
 	if err != nil {
 		return err
 	}
 	var startErr error
 	err = p.call(func() {
 		p.certs, p.preauthUID, p.gen = certs, uid, 1
-		p.startProxy(secret)
+		p.startProxy(secret, ca)
 		if startErr = p.applyListeners(p.cfg); startErr != nil {
 			return
 		}

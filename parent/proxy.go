@@ -2,6 +2,7 @@ package parent
 
 import (
 	"bufio"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -13,20 +14,18 @@ import (
 	"syscall"
 	"time"
 
+	"imapd/authd/ticket"
 	"imapd/parent/config"
 	pb "imapd/proto"
 )
 
 // The proxy tier (docs/cluster.md): after authd grants a login, the parent
-// dials the user's backend, logs in there with the master secret, and hands
-// the logged-in backend socket to the preauth worker that holds the client,
-// which relays the two. The preauth worker opens no socket; the parent
-// never reads the client's bytes.
+// dials the user's backend and hands the socket, with a one-time ticket, to
+// the preauth worker that holds the client, which logs in there and relays
+// the two. The preauth worker opens no socket and never holds the master
+// secret; the parent never reads the client's bytes.
 
-const (
-	backendDialWait  = 3 * time.Second
-	backendLoginWait = 10 * time.Second
-)
+const backendDialWait = 3 * time.Second
 
 // proxyState is the loop's view of the ring. Loop state only.
 type proxyState struct {
@@ -36,6 +35,7 @@ type proxyState struct {
 	byName   map[string]*backendState
 	ring     *ring             // over the healthy backends
 	pins     map[string]string // user -> backend, by imapctl move
+	ca       []byte            // proxy tls ca: the backends' CA, PEM
 	stop     chan struct{}
 }
 
@@ -53,32 +53,40 @@ type proxiedConn struct {
 	sock    *os.File // the parent's copy of the backend socket: kicks shut it down
 }
 
-// readProxySecret reads the master secret as root (trailing white space
-// dropped); nil when none is configured.
-func readProxySecret(cfg *config.Config) ([]byte, error) {
+// readProxySecret reads the master secret and the backends' CA as root
+// (the secret's trailing white space dropped); nil when not configured.
+func readProxySecret(cfg *config.Config) (secret, ca []byte, err error) {
+	if cfg.Proxy.TLSCA != "" {
+		if ca, err = os.ReadFile(cfg.Proxy.TLSCA); err != nil {
+			return nil, nil, fmt.Errorf("proxy tls ca: %w", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(ca) {
+			return nil, nil, fmt.Errorf("proxy tls ca %s: no PEM certificate", cfg.Proxy.TLSCA)
+		}
+	}
 	if cfg.Proxy.SecretFile == "" {
-		return nil, nil
+		return nil, ca, nil
 	}
 	b, err := os.ReadFile(cfg.Proxy.SecretFile)
 	if err != nil {
-		return nil, fmt.Errorf("proxy secret: %w", err)
+		return nil, nil, fmt.Errorf("proxy secret: %w", err)
 	}
 	b = []byte(strings.TrimRight(string(b), " \t\r\n"))
 	if len(b) < 16 {
-		return nil, fmt.Errorf("proxy secret %s: shorter than 16 bytes", cfg.Proxy.SecretFile)
+		return nil, nil, fmt.Errorf("proxy secret %s: shorter than 16 bytes", cfg.Proxy.SecretFile)
 	}
-	return b, nil
+	return b, ca, nil
 }
 
 // startProxy sets up the ring (every backend healthy until a probe says
 // otherwise) and starts the probes. On the loop, at start.
-func (p *Parent) startProxy(secret []byte) {
+func (p *Parent) startProxy(secret, ca []byte) {
 	p.proxySecret = secret
 	if !p.cfg.IsProxy() {
 		return
 	}
 	px := &proxyState{master: p.cfg.Proxy.Master(), secret: secret, byName: map[string]*backendState{},
-		pins: map[string]string{}, stop: make(chan struct{})}
+		pins: map[string]string{}, stop: make(chan struct{}), ca: ca}
 	for _, b := range p.cfg.Proxy.Backends {
 		s := &backendState{cfg: b, healthy: true}
 		px.backends = append(px.backends, s)
@@ -106,6 +114,9 @@ func (p *Parent) authdProxySetup(s *pb.AuthdSetup) {
 // preauthProxySetup tells a preauth worker how logins are handed off.
 func (p *Parent) preauthProxySetup(s *pb.PreauthSetup) {
 	s.Proxy = p.proxy != nil
+	if p.proxy != nil {
+		s.ProxyCaPem = p.proxy.ca
+	}
 	if len(p.cfg.Proxy.Trusted) > 0 && p.proxySecret != nil {
 		s.ProxyMasterUser = p.cfg.Proxy.Master()
 	}
@@ -162,7 +173,10 @@ func (p *Parent) rebalance() {
 	}
 }
 
-// proxyHandoff replaces the mailbox worker's part of handoff on a proxy.
+// proxyHandoff replaces the mailbox worker's part of handoff on a proxy:
+// the parent dials the backend (the worker may not connect) and gives the
+// worker the socket with a one-time ticket for the login there; the worker
+// does STARTTLS and the login, and relays.
 func (p *Parent) proxyHandoff(w *child, r *connRow, h *pb.Handoff, gr *pb.Grant) {
 	p.conns.handOff(r, nil, gr.User)
 	r.delivering, r.tls = true, h.Tls
@@ -181,10 +195,9 @@ func (p *Parent) proxyHandoff(w *child, r *connRow, h *pb.Handoff, gr *pb.Grant)
 		return
 	}
 	p.kickElsewhere(gr.User, name)
-	addr, user, master, secret := b.cfg.Address, gr.User, p.proxy.master, p.proxy.secret
-	remote, local, pending, id, host := r.remote, r.local, h.Pending, r.id, gr.ProxyHost
+	addr, user, id, host := b.cfg.Address, gr.User, r.id, gr.ProxyHost
 	go func() {
-		fd, reply, err := backendLogin(addr, user, master, secret, remote, local, pending, id)
+		fd, err := dialBackend(addr)
 		p.post(func() {
 			if p.conns.rows[id] != r || r.worker != w {
 				if fd != nil {
@@ -205,15 +218,32 @@ func (p *Parent) proxyHandoff(w *child, r *connRow, h *pb.Handoff, gr *pb.Grant)
 			r.delivering = false
 			r.proxy = &proxiedConn{backend: name, host: host, sock: own}
 			if t := p.target(user, host); t != name {
-				// The ring changed while we logged in: this session goes too.
+				// The ring changed while we dialled: this session goes too.
 				p.kickElsewhere(user, t)
 			}
-			p.log.Info("login", "user", user, "peer", remote, "conn", id, "tls", h.Tls, "backend", name)
-			reply = append([]byte(h.Tag+" "), reply...)
+			client := ""
+			if ap, err := netip.ParseAddrPort(r.remote); err == nil {
+				client = ap.Addr().String()
+			}
+			login := base64.StdEncoding.EncodeToString([]byte(user + "\x00" + p.proxy.master + "\x00" +
+				ticket.Make(p.proxy.secret, user, client, p.now())))
+			serverName, _, _ := net.SplitHostPort(addr)
+			p.log.Info("login", "user", user, "peer", r.remote, "conn", id, "tls", h.Tls, "backend", name)
 			p.toPreauth(w, &pb.ToPreauth{Body: &pb.ToPreauth_HandoffResult{HandoffResult: &pb.HandoffResult{
-				ConnId: id, Ok: true, LoginReply: reply}}}, fd)
+				ConnId: id, Ok: true, BackendLogin: login, BackendId: forwardedID(r.remote, r.local, id),
+				BackendServerName: serverName}}}, fd)
 		})
 	}()
+}
+
+// dialBackend connects to a backend, off the loop.
+func dialBackend(addr string) (*os.File, error) {
+	c, err := net.DialTimeout("tcp", addr, backendDialWait)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.(*net.TCPConn).File()
 }
 
 func dupFile(f *os.File) (*os.File, error) {
@@ -231,7 +261,7 @@ func imapQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// forwardedID is the ID command (RFC 2971) that tells the backend the
+// forwardedID is the ID command's arguments (RFC 2971) that tell the backend the
 // client's real address, with the field names Dovecot's proxies use.
 func forwardedID(remote, local string, conn uint64) string {
 	var f []string
@@ -245,56 +275,7 @@ func forwardedID(remote, local string, conn uint64) string {
 		add("x-connected-port", fmt.Sprint(ap.Port()))
 	}
 	add("x-session-id", fmt.Sprint(conn))
-	return "ID (" + strings.Join(f, " ") + ")"
-}
-
-// backendLogin dials addr and logs in as user with the master secret
-// (RFC 4616 PLAIN: authorization identity user, authentication identity
-// master), after an ID with the client's address. It returns the socket,
-// logged in and with the pipelined bytes written, and the rest of the
-// backend's tagged OK line (from "OK"), to answer the client with. Off the
-// loop.
-func backendLogin(addr, user, master string, secret []byte, remote, local string, pending []byte, conn uint64) (*os.File, []byte, error) {
-	c, err := net.DialTimeout("tcp", addr, backendDialWait)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(backendLoginWait))
-	br := bufio.NewReaderSize(c, 4096)
-	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "* OK") {
-		return nil, nil, fmt.Errorf("greeting %q: %v", strings.TrimSpace(line), err)
-	}
-	plain := base64.StdEncoding.EncodeToString([]byte(user + "\x00" + master + "\x00" + string(secret)))
-	if _, err := fmt.Fprintf(c, "P1 %s\r\nP2 AUTHENTICATE PLAIN %s\r\n", forwardedID(remote, local, conn), plain); err != nil {
-		return nil, nil, err
-	}
-	var ok []byte
-	for ok == nil {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return nil, nil, err
-		}
-		switch {
-		case strings.HasPrefix(line, "P1 ") && !strings.HasPrefix(line, "P1 OK"):
-			return nil, nil, fmt.Errorf("ID refused: %q", strings.TrimSpace(line))
-		case strings.HasPrefix(line, "P2 OK"):
-			ok = []byte(strings.TrimPrefix(line, "P2 "))
-		case strings.HasPrefix(line, "P2 "):
-			return nil, nil, fmt.Errorf("login refused: %q", strings.TrimSpace(line))
-		}
-	}
-	if br.Buffered() > 0 {
-		return nil, nil, errors.New("backend sent more than its login answer")
-	}
-	if len(pending) > 0 {
-		if _, err := c.Write(pending); err != nil {
-			return nil, nil, err
-		}
-	}
-	c.SetDeadline(time.Time{})
-	f, err := c.(*net.TCPConn).File()
-	return f, ok, err
+	return "(" + strings.Join(f, " ") + ")"
 }
 
 // probeLoop checks one backend every interval: greeting, then CAPABILITY.

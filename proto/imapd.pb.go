@@ -1455,8 +1455,10 @@ type PreauthSetup struct {
 	// proxy_master_user may act as another user in AUTHENTICATE PLAIN; authd
 	// decides (a backend with `proxy trusted`).
 	ProxyMasterUser string `protobuf:"bytes,21,opt,name=proxy_master_user,json=proxyMasterUser,proto3" json:"proxy_master_user,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// proxy_ca_pem: on a proxy, STARTTLS to the backends, verified against it.
+	ProxyCaPem    []byte `protobuf:"bytes,22,opt,name=proxy_ca_pem,json=proxyCaPem,proto3" json:"proxy_ca_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PreauthSetup) Reset() {
@@ -1557,6 +1559,13 @@ func (x *PreauthSetup) GetProxyMasterUser() string {
 		return x.ProxyMasterUser
 	}
 	return ""
+}
+
+func (x *PreauthSetup) GetProxyCaPem() []byte {
+	if x != nil {
+		return x.ProxyCaPem
+	}
+	return nil
 }
 
 type KeydChannel struct {
@@ -2722,11 +2731,16 @@ type HandoffResult struct {
 	ConnId uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
 	Ok     bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
 	Reason string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// On a proxy: the answer to the client's login, written before the worker
-	// relays to the backend socket that comes with this message.
-	LoginReply    []byte `protobuf:"bytes,20,opt,name=login_reply,json=loginReply,proto3" json:"login_reply,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// On a proxy, with the backend's socket (docs/cluster.md): the worker
+	// logs in there (STARTTLS first when its setup has a CA) with this SASL
+	// PLAIN response, which carries a one-time ticket, never the master
+	// secret, after the ID command arguments backend_id; then it answers the
+	// client's login as the backend did and relays.
+	BackendLogin      string `protobuf:"bytes,21,opt,name=backend_login,json=backendLogin,proto3" json:"backend_login,omitempty"`
+	BackendId         string `protobuf:"bytes,22,opt,name=backend_id,json=backendId,proto3" json:"backend_id,omitempty"`
+	BackendServerName string `protobuf:"bytes,23,opt,name=backend_server_name,json=backendServerName,proto3" json:"backend_server_name,omitempty"` // the name its certificate must carry
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *HandoffResult) Reset() {
@@ -2780,11 +2794,25 @@ func (x *HandoffResult) GetReason() string {
 	return ""
 }
 
-func (x *HandoffResult) GetLoginReply() []byte {
+func (x *HandoffResult) GetBackendLogin() string {
 	if x != nil {
-		return x.LoginReply
+		return x.BackendLogin
 	}
-	return nil
+	return ""
+}
+
+func (x *HandoffResult) GetBackendId() string {
+	if x != nil {
+		return x.BackendId
+	}
+	return ""
+}
+
+func (x *HandoffResult) GetBackendServerName() string {
+	if x != nil {
+		return x.BackendServerName
+	}
+	return ""
 }
 
 type NewSession struct {
@@ -4238,7 +4266,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04body\"=\n" +
 	"\aTLSCert\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xee\x02\n" +
+	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\x90\x03\n" +
 	"\fPreauthSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
@@ -4251,7 +4279,9 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\bmax_line\x18\b \x01(\rR\amaxLine\x12\x12\n" +
 	"\x04keyd\x18\t \x01(\bR\x04keyd\x12\x14\n" +
 	"\x05proxy\x18\x14 \x01(\bR\x05proxy\x12*\n" +
-	"\x11proxy_master_user\x18\x15 \x01(\tR\x0fproxyMasterUserJ\x04\b\x03\x10\x04\"*\n" +
+	"\x11proxy_master_user\x18\x15 \x01(\tR\x0fproxyMasterUser\x12 \n" +
+	"\fproxy_ca_pem\x18\x16 \x01(\fR\n" +
+	"proxyCaPemJ\x04\b\x03\x10\x04\"*\n" +
 	"\vKeydChannel\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\rR\bworkerId\"\x8a\x03\n" +
 	"\n" +
@@ -4357,13 +4387,15 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
 	"local_addr\x18\n" +
 	" \x01(\tR\tlocalAddr\x12\x12\n" +
-	"\x04sasl\x18\v \x01(\bR\x04sasl\"q\n" +
+	"\x04sasl\x18\v \x01(\bR\x04sasl\"\xc4\x01\n" +
 	"\rHandoffResult\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
-	"\vlogin_reply\x18\x14 \x01(\fR\n" +
-	"loginReply\"i\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12#\n" +
+	"\rbackend_login\x18\x15 \x01(\tR\fbackendLogin\x12\x1d\n" +
+	"\n" +
+	"backend_id\x18\x16 \x01(\tR\tbackendId\x12.\n" +
+	"\x13backend_server_name\x18\x17 \x01(\tR\x11backendServerName\"i\n" +
 	"\n" +
 	"NewSession\x12\x1d\n" +
 	"\n" +

@@ -2,8 +2,15 @@ package tests
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,15 +19,49 @@ import (
 	"testing"
 	"time"
 
+	"imapd/authd/ticket"
 	"imapd/parent/control"
 )
 
 // The proxy tier end to end (docs/cluster.md): one proxy and three backends
 // on their own loopback addresses (127.0.0.1 and 127.0.0.2-4) inside the
 // hermetic network namespace, not a namespace each; the backends share one
-// Maildir directory.
+// Maildir directory. Clients reach the proxy over TLS; the proxy reaches
+// the backends by STARTTLS verified against a test CA.
 
 const proxySecret = "0123456789abcdef0123456789abcdef"
+
+// backendCA writes a CA and one certificate for the backends' addresses,
+// signed by it; it returns the files.
+func backendCA(t *testing.T, dir string, ips ...string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "backend CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "backend"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "backend.crt"), filepath.Join(dir, "backend.key")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	return caFile, certFile, keyFile
+}
 
 type proxyCluster struct {
 	t        *testing.T
@@ -28,6 +69,7 @@ type proxyCluster struct {
 	backends map[string]*server
 	confs    map[string]string // backend -> its configuration, to restart it
 	addrs    map[string]string
+	tlsAddr  string // the proxy's implicit-TLS listener
 }
 
 func waitGreeting(t *testing.T, s *server, addr string) {
@@ -86,8 +128,9 @@ func (pc *proxyCluster) where() map[string][]string {
 	return out
 }
 
+// login logs user in through the proxy over TLS.
 func (pc *proxyCluster) login(user string) *client {
-	c := dial(pc.t, pc.proxy.addr)
+	c := dialTLS(pc.t, pc.tlsAddr)
 	c.C("a1 LOGIN " + user + " pw-" + user)
 	if l := c.S("a1 "); !strings.HasPrefix(l[len(l)-1], "a1 OK [CAPABILITY") {
 		pc.t.Fatalf("login %s: %q", user, l)
@@ -131,6 +174,8 @@ func TestProxyTier(t *testing.T) {
 	}
 	pwFile := filepath.Join(dir, "passwd")
 	os.WriteFile(pwFile, []byte(pw.String()), 0o644)
+	caFile, bCert, bKey := backendCA(t, dir, "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	pCert, pKey, _ := testCert(t, dir, "localhost")
 
 	pc := &proxyCluster{t: t, backends: map[string]*server{}, confs: map[string]string{}, addrs: map[string]string{}}
 	var ring strings.Builder
@@ -138,27 +183,34 @@ func TestProxyTier(t *testing.T) {
 		addr := fmt.Sprintf("127.0.0.%d:%d", i+2, freePort(t))
 		host, port, _ := net.SplitHostPort(addr)
 		pc.addrs[name] = addr
-		pc.confs[name] = fmt.Sprintf(`listen on %s port %s plain
+		// Backends: STARTTLS only (no cleartext login even from loopback),
+		// default connection limits (the trusted proxy is exempt).
+		pc.confs[name] = fmt.Sprintf(`listen on %s port %s starttls
+tls certificate %q key %q
 storage maildir %q
 auth passwd-file %q
 preauth workers 1
-plaintext auth allow
-limit connections per ip 1000
+plaintext auth deny
 proxy secret %q
 proxy trusted 127.0.0.1
 control socket "%%DIR%%/control.sock"
-`, host, port, shared, pwFile, secret)
+`, host, port, bCert, bKey, shared, pwFile, secret)
 		pc.backends[name] = startBackend(t, pc.confs[name], addr)
 		fmt.Fprintf(&ring, "proxy backend %s address %s\n", name, addr)
 	}
-	pc.proxy = startServer(t, `listen on 127.0.0.1 port %PORT% plain
-auth passwd-file "`+pwFile+`"
+	tlsPort := freePort(t)
+	pc.tlsAddr = fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	pc.proxy = startServer(t, fmt.Sprintf(`listen on 127.0.0.1 port %%PORT%% plain
+listen on 127.0.0.1 port %d tls
+tls certificate %q key %q
+auth passwd-file %q
 preauth workers 2
 limit connections per ip 1000
-proxy secret "`+secret+`"
+proxy secret %q
+proxy tls ca %q
 proxy check interval 1
-control socket "%DIR%/control.sock"
-`+ring.String())
+control socket "%%DIR%%/control.sock"
+`, tlsPort, pCert, pKey, pwFile, secret, caFile)+ring.String())
 
 	// 30 users log in through the proxy, ten of them twice: every user's
 	// sessions are on exactly one backend.
@@ -182,6 +234,9 @@ control socket "%DIR%/control.sock"
 		perBackend[where[u][0]]++
 	}
 	t.Logf("users per backend: %v", perBackend)
+	if !pc.proxy.logged("backend_tls=true") || strings.Contains(pc.proxy.log.String(), "backend_tls=false") {
+		t.Error("a relay to a backend did not use TLS")
+	}
 	st, err := ctl(t, pc.proxy).Status()
 	if err != nil {
 		t.Fatal(err)
@@ -230,9 +285,14 @@ control socket "%DIR%/control.sock"
 	}
 	fc := &client{t: t, conn: raw, r: bufio.NewReader(raw)}
 	fc.S("* OK")
+	fc.C("a0 STARTTLS")
+	fc.S("a0 OK")
+	fc.starttls()
 	fc.C(`a1 ID ("x-originating-ip" "198.51.100.7" "x-originating-port" "40001")`)
 	fc.S("a1 OK")
-	fc.C("a2 AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("u01\x00proxy\x00"+proxySecret)))
+	// A valid ticket, even: only the address is wrong.
+	tk := ticket.Make([]byte(proxySecret), "u01", "198.51.100.7", time.Now())
+	fc.C("a2 AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("u01\x00proxy\x00"+tk)))
 	if l := fc.S("a2 "); !strings.HasPrefix(l[len(l)-1], "a2 NO [AUTHENTICATIONFAILED]") {
 		t.Errorf("forwarded login from 127.0.0.9: %q", l)
 	}
@@ -262,7 +322,7 @@ control socket "%DIR%/control.sock"
 	<-pc.backends[dead].exited
 	killed := time.Now()
 	for {
-		c := dial(t, pc.proxy.addr)
+		c := dialTLS(t, pc.tlsAddr)
 		c.C("a1 LOGIN " + u + " pw-" + u)
 		l := c.S("a1 ")
 		c.conn.Close()

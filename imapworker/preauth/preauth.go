@@ -345,9 +345,8 @@ func (w *worker) handoff(c *clientConn, conn net.Conn, login *server.Login, auth
 	var fd *os.File
 	_, cleartext := conn.(*net.TCPConn)
 	if w.setup.Proxy {
-		// The parent logs in to the backend and passes the pipelined bytes
-		// on; its answer brings the backend socket (proxy.go).
-		h.Pending = login.Pending
+		// No descriptor: the parent's answer brings the backend socket,
+		// and the pipelined bytes stay here (proxy.go).
 	} else if cleartext && len(login.Pending) <= maxInlinePending {
 		f, err := conn.(*net.TCPConn).File()
 		if err != nil {

@@ -24,6 +24,12 @@ func relay(client net.Conn, worker *os.File, log *slog.Logger) {
 		client.Close()
 		return
 	}
+	relayConn(client, wconn)
+}
+
+// relayConn is relay over a connection already made (a proxy's backend,
+// perhaps TLS).
+func relayConn(client, wconn net.Conn) {
 	go func() {
 		io.CopyBuffer(wconn, client, make([]byte, relayBuffer))
 		if cw, ok := wconn.(interface{ CloseWrite() error }); ok {
@@ -32,6 +38,9 @@ func relay(client net.Conn, worker *os.File, log *slog.Logger) {
 	}()
 	io.CopyBuffer(client, wconn, make([]byte, relayBuffer))
 	if tc, ok := client.(*tls.Conn); ok {
+		tc.CloseWrite()
+	}
+	if tc, ok := wconn.(*tls.Conn); ok {
 		tc.CloseWrite()
 	}
 	client.Close()

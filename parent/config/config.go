@@ -299,6 +299,7 @@ func (c *Config) resolveRelative(dir string) {
 	abs(&c.ControlSocket)
 	abs(&c.MaildirPath)
 	abs(&c.Proxy.SecretFile)
+	abs(&c.Proxy.TLSCA)
 	for i := range c.Certs {
 		abs(&c.Certs[i].CertFile)
 		abs(&c.Certs[i].KeyFile)

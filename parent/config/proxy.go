@@ -17,6 +17,7 @@ type Proxy struct {
 	SecretFile    string         // the master secret, read by the parent as root
 	Trusted       []netip.Prefix // on a backend: the proxies' addresses
 	CheckInterval time.Duration  // health probe period
+	TLSCA         string         // on a proxy: STARTTLS to the backends, verified against this CA file
 }
 
 // Backend is one backend of a proxy's ring.
@@ -48,6 +49,17 @@ func (px Proxy) Interval() time.Duration {
 	return px.CheckInterval
 }
 
+// IsTrusted reports whether a is a configured proxy (proxy trusted).
+func (px Proxy) IsTrusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, t := range px.Trusted {
+		if t.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // IsProxy reports whether this server relays logins to backends.
 func (c *Config) IsProxy() bool { return len(c.Proxy.Backends) > 0 }
 
@@ -55,7 +67,7 @@ func (c *Config) IsProxy() bool { return len(c.Proxy.Backends) > 0 }
 // | proxy secret FILE | proxy trusted ADDRESS... | proxy check interval
 // SECONDS (docs/man/imapd.conf.5, PROXY).
 func (p *parser) proxy() {
-	what, ok := p.choice("proxy setting", "backend", "master", "secret", "trusted", "check")
+	what, ok := p.choice("proxy setting", "backend", "master", "secret", "trusted", "check", "tls")
 	if !ok {
 		return
 	}
@@ -117,6 +129,11 @@ func (p *parser) proxy() {
 			}
 			px.Trusted = append(px.Trusted, pfx.Masked())
 		}
+	case "tls":
+		if !p.expect("ca") || !p.once("proxy tls ca") {
+			return
+		}
+		px.TLSCA, _ = p.str("CA file")
 	case "check":
 		if !p.expect("interval") || !p.once("proxy check interval") {
 			return
@@ -149,6 +166,9 @@ func (c *Config) formatProxy(w func(string, ...any)) {
 	if px.SecretFile != "" {
 		w("proxy secret %s", quote(px.SecretFile))
 	}
+	if px.TLSCA != "" {
+		w("proxy tls ca %s", quote(px.TLSCA))
+	}
 	if len(px.Trusted) > 0 {
 		var s []string
 		for _, t := range px.Trusted {
@@ -164,6 +184,9 @@ func (c *Config) validateProxy() []string {
 	px := c.Proxy
 	if (len(px.Backends) > 0 || len(px.Trusted) > 0) && px.SecretFile == "" {
 		errs = append(errs, "proxy backend and proxy trusted need a proxy secret")
+	}
+	if px.TLSCA != "" && len(px.Backends) == 0 {
+		errs = append(errs, "proxy tls ca is for a proxy (proxy backend)")
 	}
 	if len(px.Backends) > 0 && len(px.Trusted) > 0 {
 		errs = append(errs, "a proxy (proxy backend) cannot also be a backend (proxy trusted)")

@@ -13,13 +13,14 @@ proxy backend b2 address "[2001:db8::2]:143" weight 3
 proxy master user "imapproxy"
 proxy secret "/etc/imapd/proxy.secret"
 proxy check interval 5
+proxy tls ca "/etc/imapd/backend-ca.pem"
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	px := c.Proxy
 	if !c.IsProxy() || len(px.Backends) != 2 || px.Backends[1] != (Backend{"b2", "[2001:db8::2]:143", 3}) ||
-		px.Backends[0].Weight != 1 || px.Master() != "imapproxy" || px.Interval() != 5*time.Second {
+		px.Backends[0].Weight != 1 || px.Master() != "imapproxy" || px.Interval() != 5*time.Second || px.TLSCA != "/etc/imapd/backend-ca.pem" {
 		t.Fatalf("parsed %+v", px)
 	}
 	// imapd -n prints what Parse reads back.
@@ -41,6 +42,7 @@ proxy check interval 5
 		"proxy trusted\nproxy secret s",
 		"proxy trusted 10.0.0.1\nproxy backend b1 address 10.0.0.1:143\nproxy secret s",
 		"proxy frobnicate",
+		"proxy tls ca x\nproxy trusted 10.0.0.1\nproxy secret s",
 	} {
 		if _, err := Parse("t", []byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
