@@ -333,6 +333,9 @@ func (p *Parent) Shutdown(reason string) {
 	var all []*child
 	err := p.call(func() {
 		p.stopping = true
+		if p.proxy != nil {
+			close(p.proxy.stop)
+		}
 		for k, l := range p.listeners {
 			l.close()
 			delete(p.listeners, k)

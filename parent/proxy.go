@@ -100,6 +100,15 @@ func (p *Parent) startProxy(secret, ca []byte) {
 	p.log.Info("proxy", "backends", len(px.backends))
 }
 
+// proxyReloadable refuses a reload that changes the proxy statements: the
+// ring, its probes and the secret are set at start (docs/cluster.md).
+func proxyReloadable(old, cfg *config.Config) error {
+	if fmt.Sprint(old.Proxy) != fmt.Sprint(cfg.Proxy) {
+		return errors.New("the proxy statements changed: restart imapd to apply them")
+	}
+	return nil
+}
+
 // authdProxySetup gives authd the master login's settings (a backend).
 func (p *Parent) authdProxySetup(s *pb.AuthdSetup) {
 	if len(p.cfg.Proxy.Trusted) == 0 || p.proxySecret == nil {

@@ -156,3 +156,22 @@ func TestProxyHandoffWithDescriptorRefused(t *testing.T) {
 	r.handoff(w, a.ConnId, "T-a")
 	r.waitFor("worker killed", func() bool { return w.c.killed })
 }
+
+// A reload that changes the proxy statements is refused, the running ring
+// kept; one that keeps them goes through.
+func TestProxyReload(t *testing.T) {
+	backends := map[string]*fakeBackend{"b1": newFakeBackend(t), "b2": newFakeBackend(t)}
+	cfg := proxyConfig(t, backends)
+	r := newRig(t, cfg, nil)
+	same := *cfg
+	r.p.opts.Reload = func() (*config.Config, error) { c := same; return &c, nil }
+	if err := r.p.Reload(); err != nil {
+		t.Fatalf("reload with the same proxy statements: %v", err)
+	}
+	changed := *cfg
+	changed.Proxy.Backends = changed.Proxy.Backends[:1]
+	r.p.opts.Reload = func() (*config.Config, error) { return &changed, nil }
+	if err := r.p.Reload(); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("reload that drops a backend: %v", err)
+	}
+}

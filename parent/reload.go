@@ -63,6 +63,9 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 	if p.stopping {
 		return errors.New("shutting down")
 	}
+	if err := proxyReloadable(p.cfg, cfg); err != nil {
+		return err
+	}
 	if err := p.applyListeners(cfg); err != nil {
 		return err
 	}

@@ -172,6 +172,8 @@ func TestProxyTier(t *testing.T) {
 		users = append(users, u)
 		fmt.Fprintf(&pw, "%s:{PLAIN}pw-%s:%s:%s::/nonexistent\n", u, u, mu.Uid, mu.Gid)
 	}
+	// One more user, whose passwd-file entry names a backend.
+	fmt.Fprintf(&pw, "fixed:{PLAIN}pw-fixed:%s:%s::/nonexistent::host=b3\n", mu.Uid, mu.Gid)
 	pwFile := filepath.Join(dir, "passwd")
 	os.WriteFile(pwFile, []byte(pw.String()), 0o644)
 	caFile, bCert, bKey := backendCA(t, dir, "127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -234,6 +236,10 @@ control socket "%%DIR%%/control.sock"
 		perBackend[where[u][0]]++
 	}
 	t.Logf("users per backend: %v", perBackend)
+	pc.login("fixed")
+	if w := pc.where()["fixed"]; len(w) != 1 || w[0] != "b3" {
+		t.Errorf("user with host=b3 served by %v", w)
+	}
 	if !pc.proxy.logged("backend_tls=true") || strings.Contains(pc.proxy.log.String(), "backend_tls=false") {
 		t.Error("a relay to a backend did not use TLS")
 	}
@@ -242,14 +248,15 @@ control socket "%%DIR%%/control.sock"
 		t.Fatal(err)
 	}
 	total := 0
+	perBackend["b3"]++ // fixed
 	for _, b := range st.ProxyBackends {
 		total += int(b.Users)
 		if !b.Healthy || int(b.Users) != perBackend[b.Name] {
 			t.Errorf("imapctl status: %s healthy %v users %d, backends' who say %d", b.Name, b.Healthy, b.Users, perBackend[b.Name])
 		}
 	}
-	if total != 30 {
-		t.Errorf("imapctl status counts %d users, want 30", total)
+	if total != 31 {
+		t.Errorf("imapctl status counts %d users, want 31", total)
 	}
 
 	// IDLE through the proxy sees another session's APPEND.
