@@ -13,21 +13,27 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"imapd/authd/ticket"
 	"imapd/parent/control"
 )
 
-// The proxy tier end to end (docs/cluster.md): one proxy and three backends
-// on their own loopback addresses (127.0.0.1 and 127.0.0.2-4) inside the
-// hermetic network namespace, not a namespace each; the backends share one
-// Maildir directory. Clients reach the proxy over TLS; the proxy reaches
-// the backends by STARTTLS verified against a test CA.
+// The proxy tier end to end (docs/cluster.md): one proxy in the hermetic
+// network namespace and three backends, each in a network namespace of its
+// own reached over a veth pair (10.99.N.2; on a kernel without veth, on
+// loopback addresses 127.0.0.2-4 instead); the backends share one Maildir
+// directory (one mount namespace for all, so no bind mount is needed).
+// Clients reach the proxy over TLS; the proxy reaches the backends by
+// STARTTLS verified against a test CA.
 
 const proxySecret = "0123456789abcdef0123456789abcdef"
 
@@ -70,6 +76,7 @@ type proxyCluster struct {
 	confs    map[string]string // backend -> its configuration, to restart it
 	addrs    map[string]string
 	tlsAddr  string // the proxy's implicit-TLS listener
+	netns    bool   // each backend in a network namespace of its own
 }
 
 func waitGreeting(t *testing.T, s *server, addr string) {
@@ -89,9 +96,62 @@ func waitGreeting(t *testing.T, s *server, addr string) {
 	}
 }
 
-func startBackend(t *testing.T, conf, addr string) *server {
-	s := startServerNoWait(t, conf)
-	waitGreeting(t, s, addr)
+// backendNetns makes network namespace name with a veth pair to ours: our
+// side 10.99.N.1 (the proxy's address) and 10.99.N.9 (a stranger's), its
+// side 10.99.N.2 (the backend's). False when the kernel or ip(8) cannot.
+func backendNetns(t *testing.T, name string, n int) bool {
+	t.Helper()
+	host, peer := fmt.Sprintf("vpx%d", n), fmt.Sprintf("10.99.%d.", n)
+	for _, args := range [][]string{
+		{"netns", "add", name},
+		{"link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", name},
+		{"addr", "add", peer + "1/24", "dev", host},
+		{"addr", "add", peer + "9/24", "dev", host},
+		{"link", "set", host, "up"},
+		{"-n", name, "addr", "add", peer + "2/24", "dev", "eth0"},
+		{"-n", name, "link", "set", "eth0", "up"},
+		{"-n", name, "link", "set", "lo", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Logf("ip %s: %v %s", strings.Join(args, " "), err, out)
+			return false
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	return true
+}
+
+// inNetns runs f on an OS thread that joined network namespace name, so
+// that the processes f starts live there; the thread ends with f.
+func inNetns(t *testing.T, name string, f func()) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with us
+		ns, err := os.Open("/run/netns/" + name)
+		if err == nil {
+			err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+			ns.Close()
+		}
+		if err == nil {
+			f()
+		}
+		done <- err
+	}()
+	if err := <-done; err != nil {
+		t.Fatalf("network namespace %s: %v", name, err)
+	}
+}
+
+func (pc *proxyCluster) startBackend(name string) *server {
+	t := pc.t
+	var s *server
+	if pc.netns {
+		inNetns(t, "px"+name, func() { s = startServerNoWait(t, pc.confs[name]) })
+	} else {
+		s = startServerNoWait(t, pc.confs[name])
+	}
+	waitGreeting(t, s, pc.addrs[name])
 	return s
 }
 
@@ -176,13 +236,27 @@ func TestProxyTier(t *testing.T) {
 	fmt.Fprintf(&pw, "fixed:{PLAIN}pw-fixed:%s:%s::/nonexistent::host=b3\n", mu.Uid, mu.Gid)
 	pwFile := filepath.Join(dir, "passwd")
 	os.WriteFile(pwFile, []byte(pw.String()), 0o644)
-	caFile, bCert, bKey := backendCA(t, dir, "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	caFile, bCert, bKey := backendCA(t, dir, "127.0.0.2", "127.0.0.3", "127.0.0.4", "10.99.1.2", "10.99.2.2", "10.99.3.2")
 	pCert, pKey, _ := testCert(t, dir, "localhost")
 
 	pc := &proxyCluster{t: t, backends: map[string]*server{}, confs: map[string]string{}, addrs: map[string]string{}}
+	// Each backend in its own network namespace, reached over a veth pair;
+	// where the kernel cannot, on loopback addresses 127.0.0.2-4 of ours.
+	pc.netns = true
+	for i, name := range []string{"b1", "b2", "b3"} {
+		pc.netns = pc.netns && backendNetns(t, "px"+name, i+1)
+	}
+	trusted, stranger := "127.0.0.1", "127.0.0.9"
+	if pc.netns {
+		trusted, stranger = "10.99.1.1 10.99.2.1 10.99.3.1", "10.99.1.9"
+	}
+	t.Logf("backends in network namespaces of their own: %v", pc.netns)
 	var ring strings.Builder
 	for i, name := range []string{"b1", "b2", "b3"} {
 		addr := fmt.Sprintf("127.0.0.%d:%d", i+2, freePort(t))
+		if pc.netns {
+			addr = fmt.Sprintf("10.99.%d.2:%d", i+1, freePort(t))
+		}
 		host, port, _ := net.SplitHostPort(addr)
 		pc.addrs[name] = addr
 		// Backends: STARTTLS only (no cleartext login even from loopback),
@@ -194,10 +268,10 @@ auth passwd-file %q
 preauth workers 1
 plaintext auth deny
 proxy secret %q
-proxy trusted 127.0.0.1
+proxy trusted %s
 control socket "%%DIR%%/control.sock"
-`, host, port, bCert, bKey, shared, pwFile, secret)
-		pc.backends[name] = startBackend(t, pc.confs[name], addr)
+`, host, port, bCert, bKey, shared, pwFile, secret, trusted)
+		pc.backends[name] = pc.startBackend(name)
 		fmt.Fprintf(&ring, "proxy backend %s address %s\n", name, addr)
 	}
 	tlsPort := freePort(t)
@@ -285,7 +359,7 @@ control socket "%%DIR%%/control.sock"
 	// C: a1 ID ("x-originating-ip" "198.51.100.7") / C: a2 AUTHENTICATE PLAIN ...
 	// S: a2 NO [AUTHENTICATIONFAILED]
 	b1 := pc.backends["b1"]
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}, Timeout: 5 * time.Second}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(stranger)}, Timeout: 5 * time.Second}
 	raw, err := d.Dial("tcp", pc.addrs["b1"])
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +375,7 @@ control socket "%%DIR%%/control.sock"
 	tk := ticket.Make([]byte(proxySecret), "u01", "198.51.100.7", time.Now())
 	fc.C("a2 AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("u01\x00proxy\x00"+tk)))
 	if l := fc.S("a2 "); !strings.HasPrefix(l[len(l)-1], "a2 NO [AUTHENTICATIONFAILED]") {
-		t.Errorf("forwarded login from 127.0.0.9: %q", l)
+		t.Errorf("forwarded login from %s: %q", stranger, l)
 	}
 	raw.Close()
 	if !b1.logged("not a trusted proxy") || !b1.logged("client=198.51.100.7:0") {
@@ -312,8 +386,8 @@ control socket "%%DIR%%/control.sock"
 	for _, p := range bst.GetAuth().GetPenalised() {
 		pen[p.Addr] = true
 	}
-	if !pen["198.51.100.7"] || !pen["127.0.0.9"] {
-		t.Errorf("b1 penalised %v, want the forwarded 198.51.100.7 and the connecting 127.0.0.9", bst.GetAuth().GetPenalised())
+	if !pen["198.51.100.7"] || !pen[stranger] {
+		t.Errorf("b1 penalised %v, want the forwarded 198.51.100.7 and the connecting %s", bst.GetAuth().GetPenalised(), stranger)
 	}
 
 	// Kill the backend of users[0]: its users' next logins land on another
@@ -366,7 +440,7 @@ control socket "%%DIR%%/control.sock"
 
 	// The backend returns: the moved users are kicked from the interim
 	// backend (their sessions end), then log in on their own backend again.
-	pc.backends[dead] = startBackend(t, pc.confs[dead], pc.addrs[dead])
+	pc.backends[dead] = pc.startBackend(dead)
 	if !pc.proxy.logged("backend up: back in the ring") {
 		t.Fatal("the proxy did not see the backend return")
 	}
