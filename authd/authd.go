@@ -21,6 +21,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"imapd/authd/ticket"
 	"imapd/ipc"
 	pb "imapd/proto"
 )
@@ -32,6 +33,7 @@ type account struct {
 	hasIDs   bool // uid and gid came from the backend
 	home     string
 	groups   []uint32
+	host     string // the user's backend on a proxy, if the backend names one
 }
 
 // backend checks one request. real reports that the check ran against an
@@ -131,6 +133,7 @@ type server struct {
 	floor   *failFloor
 	cache   *credCache
 	checks  chan struct{}
+	tickets *ticket.Checker // proxies' login tickets (proxy.go)
 
 	mu      sync.Mutex
 	pending map[string]chan bool // grant token -> the parent's GrantAck: stored or refused
@@ -178,7 +181,7 @@ func serve(ch *ipc.AuthdToParent, setup *pb.AuthdSetup, opt options, log *slog.L
 		pen:     newPenalties(opt.penaltyBase, opt.penaltyMax, opt.penaltyExpiry, opt.now),
 		floor:   &failFloor{min: opt.floorMin, cap: opt.floorCap},
 		checks:  make(chan struct{}, opt.maxChecks),
-		pending: map[string]chan bool{}}
+		pending: map[string]chan bool{}, tickets: ticket.NewChecker(setup.ProxySecret)}
 	if s.floor.min < 0 {
 		// pam_unix with yescrypt takes ~180 ms (DESIGN.md §7).
 		s.floor.min = 0
@@ -328,6 +331,9 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 			s.opt.sleep(wait)
 		}
 	}()
+	if s.isMasterLogin(req) {
+		return s.masterLogin(worker, req, &reason)
+	}
 	// RFC 4616 §2: acting as someone else is not supported.
 	if req.AuthzId != "" && req.AuthzId != a.user {
 		return pb.AuthResult_AUTH_REFUSED, "", ""
@@ -360,7 +366,7 @@ func (s *server) authenticate(worker uint32, req *pb.AuthRequest) (res pb.AuthRe
 
 	token = newToken()
 	if !s.grant(&pb.Grant{Token: token, PreauthId: worker, ConnId: req.ConnId, User: acct.user,
-		Uid: acct.uid, Gid: acct.gid, Groups: acct.groups, Home: acct.home,
+		Uid: acct.uid, Gid: acct.gid, Groups: acct.groups, Home: acct.home, ProxyHost: acct.host,
 		ExpiryUnixNano: s.opt.now().Add(s.opt.grantTTL).UnixNano()}) {
 		return pb.AuthResult_AUTH_UNAVAILABLE, "", ""
 	}

@@ -27,6 +27,7 @@ type passwdEntry struct {
 	uid, gid uint32
 	hasIDs   bool // both uid and gid were given
 	home     string
+	host     string // the host= extra field: the user's backend on a proxy (docs/cluster.md)
 }
 
 // parsePasswd reads a passwd-file. Bad lines are reported and skipped, so one
@@ -56,6 +57,9 @@ func parsePasswd(r io.Reader) (map[string]*passwdEntry, []error) {
 		}
 		if len(f) > 5 {
 			e.home = f[5]
+		}
+		if len(f) > 7 {
+			e.host = extraField(strings.Join(f[7:], ":"), "host")
 		}
 		if (uid == "") != (gid == "") {
 			errs = append(errs, fmt.Errorf("line %d: user %q: give both uid and gid or neither", n, e.user))
@@ -215,5 +219,5 @@ func (p *passwdFile) check(req attempt) (account, pb.AuthResult, bool) {
 	if !verifyPassword(e.password, []byte(req.password)) {
 		return account{}, pb.AuthResult_AUTH_FAILED, true
 	}
-	return account{user: e.user, uid: e.uid, gid: e.gid, hasIDs: e.hasIDs, home: e.home}, pb.AuthResult_AUTH_OK, true
+	return e.account(), pb.AuthResult_AUTH_OK, true
 }

@@ -213,6 +213,7 @@ func (p *Parent) startAuthd() {
 		PasswdFile: absPath(p.cfg.PasswdFile), FirstValidUid: uint32(p.cfg.FirstValidUID), Unprivileged: !p.privileged,
 		AuthCacheSeconds: uint32(p.cfg.AuthCache / time.Second),
 	}
+	p.authdProxySetup(setup)
 	gen := p.gen
 	spec := spawnSpec{role: pb.Role_ROLE_AUTHD, path: p.authdExe, title: "imapd: authd", env: childEnv("authd"), dir: "/"}
 	if name := p.cfg.AuthdUser(); p.privileged && name != "" {
@@ -295,6 +296,7 @@ func (p *Parent) startPreauth(g *generation, slot int) {
 		PlaintextAuth: plaintextAuth(p.cfg.PlaintextAuth), LoginTimeoutSeconds: uint32(p.cfg.LoginTimeout / time.Second),
 		MaxLine: uint32(p.cfg.LineLimit),
 	}
+	p.preauthProxySetup(setup)
 	if p.privileged {
 		setup.PreauthUser, setup.Chroot = p.cfg.PreauthUser, p.cfg.PreauthChroot
 	}

@@ -33,7 +33,8 @@ type connRow struct {
 	// delivering: redeemed, waiting for its mailbox worker to start
 	delivering bool
 	grant      *pb.Grant
-	expiry     *time.Timer // fires grantExpired for grant
+	expiry     *time.Timer  // fires grantExpired for grant
+	proxy      *proxiedConn // on a proxy: the backend serving it
 }
 
 // connTable is the authoritative connection table: loads, per-address and
@@ -176,6 +177,9 @@ func (t *connTable) remove(r *connRow) {
 	}
 	if r.mailbox != nil {
 		t.unhold(r.mailbox, r)
+	}
+	if r.proxy != nil {
+		r.proxy.sock.Close()
 	}
 	decr(t.perAddr, r.addr)
 	delete(t.rows, r.id)

@@ -211,6 +211,11 @@ func (p *Parent) flushWaiting() {
 func (p *Parent) overLimit(addr netip.Addr) string {
 	l := limitsOf(p.cfg)
 	t := p.conns
+	if p.cfg.Proxy.IsTrusted(addr) {
+		// A proxy brings many clients from one address; their own
+		// addresses were limited on the proxy (docs/cluster.md).
+		l.perIP, l.preIP, l.pre64, l.pre24 = 0, 0, 0, 0
+	}
 	switch {
 	case l.perIP > 0 && t.perAddr[addr] >= l.perIP:
 		return "from your address"

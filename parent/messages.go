@@ -109,7 +109,7 @@ func (p *Parent) grant(a *child, g *pb.Grant) {
 // the row's: the same worker, the same connection, in time, once.
 func (p *Parent) handoff(w *child, h *pb.Handoff, fd *os.File) {
 	r := p.conns.owned(w, h.ConnId)
-	if r == nil || r.state != connPrelogin || fd == nil {
+	if r == nil || r.state != connPrelogin || (fd == nil) != (p.proxy != nil) {
 		if fd != nil {
 			fd.Close()
 		}
@@ -128,6 +128,10 @@ func (p *Parent) handoff(w *child, h *pb.Handoff, fd *os.File) {
 	// What the mailbox worker learns of the peer is the parent's record,
 	// and the token, used, stays here.
 	h.Token, h.RemoteAddr, h.LocalAddr = "", r.remote, r.local
+	if p.proxy != nil {
+		p.proxyHandoff(w, r, h, gr)
+		return
+	}
 	p.conns.handOff(r, nil, gr.User)
 	r.delivering, r.tls = true, h.Tls
 	s := waitingSession{row: r, h: h, fd: fd, w: w}

@@ -111,6 +111,8 @@ type Parent struct {
 	nextTest     uint64
 	stopping     bool
 	children     map[*child]bool // every live child
+	proxy        *proxyState     // on a proxy (parent/proxy.go)
+	proxySecret  []byte          // the master secret, on a proxy or a backend
 }
 
 // mailboxEntry is a user's mailbox worker, or the sessions waiting for one
@@ -249,9 +251,14 @@ func (p *Parent) Start() error {
 		return err
 	}
 	uid := p.lookupPreauthUID(p.cfg)
+	secret, ca, err := readProxySecret(p.cfg)
+	if err != nil {
+		return err
+	}
 	var startErr error
 	err = p.call(func() {
 		p.certs, p.preauthUID, p.gen = certs, uid, 1
+		p.startProxy(secret, ca)
 		if startErr = p.applyListeners(p.cfg); startErr != nil {
 			return
 		}
@@ -336,6 +343,9 @@ func (p *Parent) Shutdown(reason string) {
 	var all []*child
 	err := p.call(func() {
 		p.stopping = true
+		if p.proxy != nil {
+			close(p.proxy.stop)
+		}
 		for k, l := range p.listeners {
 			l.close()
 			delete(p.listeners, k)

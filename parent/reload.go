@@ -63,6 +63,9 @@ func (p *Parent) reload(cfg *config.Config, certs []*pb.TLSCert, uid uint32) err
 	if p.stopping {
 		return errors.New("shutting down")
 	}
+	if err := proxyReloadable(p.cfg, cfg); err != nil {
+		return err
+	}
 	if err := p.applyListeners(cfg); err != nil {
 		return err
 	}
@@ -171,6 +174,7 @@ func (p *Parent) status() *pb.StatusReport {
 		return a.Role < b.Role || a.Role == b.Role && a.Pid < b.Pid
 	})
 	r.Sandbox = sandboxFeatures(p.privileged)
+	p.proxyStatus(r)
 	return r
 }
 
@@ -284,6 +288,12 @@ func (p *Parent) Kick(user string) (int, error) {
 	var n int
 	var err error
 	if cerr := p.call(func() {
+		if p.proxy != nil {
+			if n = p.proxyKick(user); n == 0 {
+				err = fmt.Errorf("%s has no sessions", user)
+			}
+			return
+		}
 		e := p.mailboxes[user]
 		if e == nil || e.c == nil {
 			err = fmt.Errorf("%s has no sessions", user)

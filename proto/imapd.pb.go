@@ -1447,7 +1447,16 @@ type PreauthSetup struct {
 	MaxLine             uint32                 `protobuf:"varint,8,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
 	// tls: the certificates (and signatures) come from keyd on the keyd
 	// channel, not in certs: the worker never holds a private key.
-	Keyd          bool `protobuf:"varint,9,opt,name=keyd,proto3" json:"keyd,omitempty"`
+	Keyd bool `protobuf:"varint,9,opt,name=keyd,proto3" json:"keyd,omitempty"`
+	// proxy: this server is a proxy (docs/cluster.md): a login is handed off
+	// without a descriptor and relayed to the backend socket the parent
+	// returns in HandoffResult.
+	Proxy bool `protobuf:"varint,20,opt,name=proxy,proto3" json:"proxy,omitempty"`
+	// proxy_master_user may act as another user in AUTHENTICATE PLAIN; authd
+	// decides (a backend with `proxy trusted`).
+	ProxyMasterUser string `protobuf:"bytes,21,opt,name=proxy_master_user,json=proxyMasterUser,proto3" json:"proxy_master_user,omitempty"`
+	// proxy_ca_pem: on a proxy, STARTTLS to the backends, verified against it.
+	ProxyCaPem    []byte `protobuf:"bytes,22,opt,name=proxy_ca_pem,json=proxyCaPem,proto3" json:"proxy_ca_pem,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1538,6 +1547,27 @@ func (x *PreauthSetup) GetKeyd() bool {
 	return false
 }
 
+func (x *PreauthSetup) GetProxy() bool {
+	if x != nil {
+		return x.Proxy
+	}
+	return false
+}
+
+func (x *PreauthSetup) GetProxyMasterUser() string {
+	if x != nil {
+		return x.ProxyMasterUser
+	}
+	return ""
+}
+
+func (x *PreauthSetup) GetProxyCaPem() []byte {
+	if x != nil {
+		return x.ProxyCaPem
+	}
+	return nil
+}
+
 type KeydChannel struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	WorkerId      uint32                 `protobuf:"varint,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -1592,8 +1622,14 @@ type AuthdSetup struct {
 	FirstValidUid    uint32                 `protobuf:"varint,5,opt,name=first_valid_uid,json=firstValidUid,proto3" json:"first_valid_uid,omitempty"`
 	Unprivileged     bool                   `protobuf:"varint,6,opt,name=unprivileged,proto3" json:"unprivileged,omitempty"`
 	AuthCacheSeconds uint32                 `protobuf:"varint,7,opt,name=auth_cache_seconds,json=authCacheSeconds,proto3" json:"auth_cache_seconds,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The master-secret login of proxies (docs/cluster.md): SASL PLAIN with
+	// authentication identity proxy_master_user and password proxy_secret,
+	// accepted only from proxy_trusted addresses.
+	ProxyMasterUser string   `protobuf:"bytes,20,opt,name=proxy_master_user,json=proxyMasterUser,proto3" json:"proxy_master_user,omitempty"`
+	ProxySecret     []byte   `protobuf:"bytes,21,opt,name=proxy_secret,json=proxySecret,proto3" json:"proxy_secret,omitempty"`
+	ProxyTrusted    []string `protobuf:"bytes,22,rep,name=proxy_trusted,json=proxyTrusted,proto3" json:"proxy_trusted,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AuthdSetup) Reset() {
@@ -1673,6 +1709,27 @@ func (x *AuthdSetup) GetAuthCacheSeconds() uint32 {
 		return x.AuthCacheSeconds
 	}
 	return 0
+}
+
+func (x *AuthdSetup) GetProxyMasterUser() string {
+	if x != nil {
+		return x.ProxyMasterUser
+	}
+	return ""
+}
+
+func (x *AuthdSetup) GetProxySecret() []byte {
+	if x != nil {
+		return x.ProxySecret
+	}
+	return nil
+}
+
+func (x *AuthdSetup) GetProxyTrusted() []string {
+	if x != nil {
+		return x.ProxyTrusted
+	}
+	return nil
 }
 
 // MailboxSetup tells a mailbox worker whom it serves and from where.
@@ -2024,11 +2081,12 @@ type AuthRequest struct {
 	Mechanism string                 `protobuf:"bytes,2,opt,name=mechanism,proto3" json:"mechanism,omitempty"` // "LOGIN" or "PLAIN"
 	// What the client sent, as bytes: a password need not be UTF-8, and a
 	// user name that is not must fail like any unknown user, not here.
-	User          []byte `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
-	Password      []byte `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
-	AuthzId       string `protobuf:"bytes,5,opt,name=authz_id,json=authzId,proto3" json:"authz_id,omitempty"`
-	RemoteAddr    string `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	LocalAddr     string `protobuf:"bytes,7,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
+	User          []byte   `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	Password      []byte   `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	AuthzId       string   `protobuf:"bytes,5,opt,name=authz_id,json=authzId,proto3" json:"authz_id,omitempty"`
+	RemoteAddr    string   `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	LocalAddr     string   `protobuf:"bytes,7,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
+	IdParams      []string `protobuf:"bytes,20,rep,name=id_params,json=idParams,proto3" json:"id_params,omitempty"` // the client's ID (RFC 2971) key, value pairs
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2112,6 +2170,13 @@ func (x *AuthRequest) GetLocalAddr() string {
 	return ""
 }
 
+func (x *AuthRequest) GetIdParams() []string {
+	if x != nil {
+		return x.IdParams
+	}
+	return nil
+}
+
 type AuthReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Result        AuthResult             `protobuf:"varint,1,opt,name=result,proto3,enum=imapd.AuthResult" json:"result,omitempty"`
@@ -2183,6 +2248,7 @@ type Grant struct {
 	Groups         []uint32               `protobuf:"varint,7,rep,packed,name=groups,proto3" json:"groups,omitempty"`
 	Home           string                 `protobuf:"bytes,8,opt,name=home,proto3" json:"home,omitempty"`
 	ExpiryUnixNano int64                  `protobuf:"varint,9,opt,name=expiry_unix_nano,json=expiryUnixNano,proto3" json:"expiry_unix_nano,omitempty"`
+	ProxyHost      string                 `protobuf:"bytes,20,opt,name=proxy_host,json=proxyHost,proto3" json:"proxy_host,omitempty"` // the passwd-file's host= field: the user's backend on a proxy
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -2278,6 +2344,13 @@ func (x *Grant) GetExpiryUnixNano() int64 {
 		return x.ExpiryUnixNano
 	}
 	return 0
+}
+
+func (x *Grant) GetProxyHost() string {
+	if x != nil {
+		return x.ProxyHost
+	}
+	return ""
 }
 
 type GrantAck struct {
@@ -2654,12 +2727,20 @@ func (x *Handoff) GetSasl() bool {
 }
 
 type HandoffResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ConnId        uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
-	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	ConnId uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
+	Ok     bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Reason string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// On a proxy, with the backend's socket (docs/cluster.md): the worker
+	// logs in there (STARTTLS first when its setup has a CA) with this SASL
+	// PLAIN response, which carries a one-time ticket, never the master
+	// secret, after the ID command arguments backend_id; then it answers the
+	// client's login as the backend did and relays.
+	BackendLogin      string `protobuf:"bytes,21,opt,name=backend_login,json=backendLogin,proto3" json:"backend_login,omitempty"`
+	BackendId         string `protobuf:"bytes,22,opt,name=backend_id,json=backendId,proto3" json:"backend_id,omitempty"`
+	BackendServerName string `protobuf:"bytes,23,opt,name=backend_server_name,json=backendServerName,proto3" json:"backend_server_name,omitempty"` // the name its certificate must carry
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *HandoffResult) Reset() {
@@ -2709,6 +2790,27 @@ func (x *HandoffResult) GetOk() bool {
 func (x *HandoffResult) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *HandoffResult) GetBackendLogin() string {
+	if x != nil {
+		return x.BackendLogin
+	}
+	return ""
+}
+
+func (x *HandoffResult) GetBackendId() string {
+	if x != nil {
+		return x.BackendId
+	}
+	return ""
+}
+
+func (x *HandoffResult) GetBackendServerName() string {
+	if x != nil {
+		return x.BackendServerName
 	}
 	return ""
 }
@@ -2871,6 +2973,7 @@ type CtlRequest struct {
 	//	*CtlRequest_Kick
 	//	*CtlRequest_AuthTest
 	//	*CtlRequest_Who
+	//	*CtlRequest_Move
 	Op            isCtlRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2965,6 +3068,15 @@ func (x *CtlRequest) GetWho() *CtlWho {
 	return nil
 }
 
+func (x *CtlRequest) GetMove() *CtlMove {
+	if x != nil {
+		if x, ok := x.Op.(*CtlRequest_Move); ok {
+			return x.Move
+		}
+	}
+	return nil
+}
+
 type isCtlRequest_Op interface {
 	isCtlRequest_Op()
 }
@@ -2989,6 +3101,10 @@ type CtlRequest_Who struct {
 	Who *CtlWho `protobuf:"bytes,6,opt,name=who,proto3,oneof"`
 }
 
+type CtlRequest_Move struct {
+	Move *CtlMove `protobuf:"bytes,20,opt,name=move,proto3,oneof"`
+}
+
 func (*CtlRequest_Status) isCtlRequest_Op() {}
 
 func (*CtlRequest_Reload) isCtlRequest_Op() {}
@@ -2998,6 +3114,8 @@ func (*CtlRequest_Kick) isCtlRequest_Op() {}
 func (*CtlRequest_AuthTest) isCtlRequest_Op() {}
 
 func (*CtlRequest_Who) isCtlRequest_Op() {}
+
+func (*CtlRequest_Move) isCtlRequest_Op() {}
 
 type CtlStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3204,6 +3322,59 @@ func (*CtlWho) Descriptor() ([]byte, []int) {
 	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
 }
 
+// CtlMove pins user to a proxy backend, kicking their sessions elsewhere.
+type CtlMove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Backend       string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CtlMove) Reset() {
+	*x = CtlMove{}
+	mi := &file_proto_imapd_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CtlMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CtlMove) ProtoMessage() {}
+
+func (x *CtlMove) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CtlMove.ProtoReflect.Descriptor instead.
+func (*CtlMove) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CtlMove) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *CtlMove) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
 // AuthTest is CtlAuthTest passed on to authd: the backend's check and the
 // account's resolution, no grant, no penalty, no cache.
 type AuthTest struct {
@@ -3216,7 +3387,7 @@ type AuthTest struct {
 
 func (x *AuthTest) Reset() {
 	*x = AuthTest{}
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3228,7 +3399,7 @@ func (x *AuthTest) String() string {
 func (*AuthTest) ProtoMessage() {}
 
 func (x *AuthTest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3241,7 +3412,7 @@ func (x *AuthTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthTest.ProtoReflect.Descriptor instead.
 func (*AuthTest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AuthTest) GetUser() []byte {
@@ -3273,7 +3444,7 @@ type AuthTestResult struct {
 
 func (x *AuthTestResult) Reset() {
 	*x = AuthTestResult{}
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3285,7 +3456,7 @@ func (x *AuthTestResult) String() string {
 func (*AuthTestResult) ProtoMessage() {}
 
 func (x *AuthTestResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3298,7 +3469,7 @@ func (x *AuthTestResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthTestResult.ProtoReflect.Descriptor instead.
 func (*AuthTestResult) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuthTestResult) GetResult() AuthResult {
@@ -3365,7 +3536,7 @@ type SessionInfo struct {
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3377,7 +3548,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3390,7 +3561,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SessionInfo) GetConnId() uint64 {
@@ -3449,7 +3620,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[40]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3461,7 +3632,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[40]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3474,7 +3645,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ProcessInfo) GetRole() Role {
@@ -3529,7 +3700,7 @@ type ListenerInfo struct {
 
 func (x *ListenerInfo) Reset() {
 	*x = ListenerInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[41]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3541,7 +3712,7 @@ func (x *ListenerInfo) String() string {
 func (*ListenerInfo) ProtoMessage() {}
 
 func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[41]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3554,7 +3725,7 @@ func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerInfo.ProtoReflect.Descriptor instead.
 func (*ListenerInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{41}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListenerInfo) GetAddress() string {
@@ -3581,7 +3752,7 @@ type UserSessions struct {
 
 func (x *UserSessions) Reset() {
 	*x = UserSessions{}
-	mi := &file_proto_imapd_proto_msgTypes[42]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3593,7 +3764,7 @@ func (x *UserSessions) String() string {
 func (*UserSessions) ProtoMessage() {}
 
 func (x *UserSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[42]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3606,7 +3777,7 @@ func (x *UserSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSessions.ProtoReflect.Descriptor instead.
 func (*UserSessions) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{42}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UserSessions) GetUser() string {
@@ -3633,14 +3804,15 @@ type StatusReport struct {
 	PreauthConnections uint32                 `protobuf:"varint,6,opt,name=preauth_connections,json=preauthConnections,proto3" json:"preauth_connections,omitempty"`
 	PreauthLimits      *PreauthLimits         `protobuf:"bytes,9,opt,name=preauth_limits,json=preauthLimits,proto3" json:"preauth_limits,omitempty"`
 	Auth               *AuthStats             `protobuf:"bytes,7,opt,name=auth,proto3" json:"auth,omitempty"`
-	Sandbox            []string               `protobuf:"bytes,8,rep,name=sandbox,proto3" json:"sandbox,omitempty"` // features in force, e.g. "landlock abi 7"
+	Sandbox            []string               `protobuf:"bytes,8,rep,name=sandbox,proto3" json:"sandbox,omitempty"`                                   // features in force, e.g. "landlock abi 7"
+	ProxyBackends      []*ProxyBackend        `protobuf:"bytes,20,rep,name=proxy_backends,json=proxyBackends,proto3" json:"proxy_backends,omitempty"` // on a proxy: the ring
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_proto_imapd_proto_msgTypes[43]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3652,7 +3824,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[43]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3665,7 +3837,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{43}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StatusReport) GetStartedUnix() int64 {
@@ -3731,6 +3903,13 @@ func (x *StatusReport) GetSandbox() []string {
 	return nil
 }
 
+func (x *StatusReport) GetProxyBackends() []*ProxyBackend {
+	if x != nil {
+		return x.ProxyBackends
+	}
+	return nil
+}
+
 type CtlReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CtlVersion    uint32                 `protobuf:"varint,1,opt,name=ctl_version,json=ctlVersion,proto3" json:"ctl_version,omitempty"`
@@ -3746,7 +3925,7 @@ type CtlReply struct {
 
 func (x *CtlReply) Reset() {
 	*x = CtlReply{}
-	mi := &file_proto_imapd_proto_msgTypes[44]
+	mi := &file_proto_imapd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3758,7 +3937,7 @@ func (x *CtlReply) String() string {
 func (*CtlReply) ProtoMessage() {}
 
 func (x *CtlReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[44]
+	mi := &file_proto_imapd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3771,7 +3950,7 @@ func (x *CtlReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReply.ProtoReflect.Descriptor instead.
 func (*CtlReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{44}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CtlReply) GetCtlVersion() uint32 {
@@ -3823,6 +4002,115 @@ func (x *CtlReply) GetWho() []*SessionInfo {
 	return nil
 }
 
+// ProxyBackend is one backend of a proxy's ring.
+type ProxyBackend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Weight        uint32                 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	Healthy       bool                   `protobuf:"varint,4,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	LastError     string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	CheckedUnix   int64                  `protobuf:"varint,6,opt,name=checked_unix,json=checkedUnix,proto3" json:"checked_unix,omitempty"`
+	Users         uint32                 `protobuf:"varint,7,opt,name=users,proto3" json:"users,omitempty"`
+	Sessions      uint32                 `protobuf:"varint,8,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	Pinned        []string               `protobuf:"bytes,9,rep,name=pinned,proto3" json:"pinned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProxyBackend) Reset() {
+	*x = ProxyBackend{}
+	mi := &file_proto_imapd_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProxyBackend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProxyBackend) ProtoMessage() {}
+
+func (x *ProxyBackend) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProxyBackend.ProtoReflect.Descriptor instead.
+func (*ProxyBackend) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ProxyBackend) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProxyBackend) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ProxyBackend) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *ProxyBackend) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *ProxyBackend) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ProxyBackend) GetCheckedUnix() int64 {
+	if x != nil {
+		return x.CheckedUnix
+	}
+	return 0
+}
+
+func (x *ProxyBackend) GetUsers() uint32 {
+	if x != nil {
+		return x.Users
+	}
+	return 0
+}
+
+func (x *ProxyBackend) GetSessions() uint32 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+func (x *ProxyBackend) GetPinned() []string {
+	if x != nil {
+		return x.Pinned
+	}
+	return nil
+}
+
 // PreauthLimits are the pre-login connection caps in force (0: none).
 type PreauthLimits struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -3837,7 +4125,7 @@ type PreauthLimits struct {
 
 func (x *PreauthLimits) Reset() {
 	*x = PreauthLimits{}
-	mi := &file_proto_imapd_proto_msgTypes[45]
+	mi := &file_proto_imapd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3849,7 +4137,7 @@ func (x *PreauthLimits) String() string {
 func (*PreauthLimits) ProtoMessage() {}
 
 func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[45]
+	mi := &file_proto_imapd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3862,7 +4150,7 @@ func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreauthLimits.ProtoReflect.Descriptor instead.
 func (*PreauthLimits) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{45}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PreauthLimits) GetPerAddress() uint32 {
@@ -3978,7 +4266,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04body\"=\n" +
 	"\aTLSCert\x12\x19\n" +
 	"\bcert_pem\x18\x01 \x01(\fR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\xac\x02\n" +
+	"\akey_pem\x18\x02 \x01(\fR\x06keyPem\"\x90\x03\n" +
 	"\fPreauthSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
@@ -3989,9 +4277,13 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\fpreauth_user\x18\x06 \x01(\tR\vpreauthUser\x12\x16\n" +
 	"\x06chroot\x18\a \x01(\tR\x06chroot\x12\x19\n" +
 	"\bmax_line\x18\b \x01(\rR\amaxLine\x12\x12\n" +
-	"\x04keyd\x18\t \x01(\bR\x04keydJ\x04\b\x03\x10\x04\"*\n" +
+	"\x04keyd\x18\t \x01(\bR\x04keyd\x12\x14\n" +
+	"\x05proxy\x18\x14 \x01(\bR\x05proxy\x12*\n" +
+	"\x11proxy_master_user\x18\x15 \x01(\tR\x0fproxyMasterUser\x12 \n" +
+	"\fproxy_ca_pem\x18\x16 \x01(\fR\n" +
+	"proxyCaPemJ\x04\b\x03\x10\x04\"*\n" +
 	"\vKeydChannel\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\rR\bworkerId\"\x96\x02\n" +
+	"\tworker_id\x18\x01 \x01(\rR\bworkerId\"\x8a\x03\n" +
 	"\n" +
 	"AuthdSetup\x12\x1e\n" +
 	"\n" +
@@ -4004,7 +4296,10 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"passwdFile\x12&\n" +
 	"\x0ffirst_valid_uid\x18\x05 \x01(\rR\rfirstValidUid\x12\"\n" +
 	"\funprivileged\x18\x06 \x01(\bR\funprivileged\x12,\n" +
-	"\x12auth_cache_seconds\x18\a \x01(\rR\x10authCacheSeconds\"\x80\x03\n" +
+	"\x12auth_cache_seconds\x18\a \x01(\rR\x10authCacheSeconds\x12*\n" +
+	"\x11proxy_master_user\x18\x14 \x01(\tR\x0fproxyMasterUser\x12!\n" +
+	"\fproxy_secret\x18\x15 \x01(\fR\vproxySecret\x12#\n" +
+	"\rproxy_trusted\x18\x16 \x03(\tR\fproxyTrusted\"\x80\x03\n" +
 	"\fMailboxSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
@@ -4034,7 +4329,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\bConnDone\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\"+\n" +
 	"\fAuthdChannel\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\rR\bworkerId\"\xcf\x01\n" +
+	"\tworker_id\x18\x01 \x01(\rR\bworkerId\"\xec\x01\n" +
 	"\vAuthRequest\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x1c\n" +
 	"\tmechanism\x18\x02 \x01(\tR\tmechanism\x12\x12\n" +
@@ -4044,11 +4339,12 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\vremote_addr\x18\x06 \x01(\tR\n" +
 	"remoteAddr\x12\x1d\n" +
 	"\n" +
-	"local_addr\x18\a \x01(\tR\tlocalAddr\"`\n" +
+	"local_addr\x18\a \x01(\tR\tlocalAddr\x12\x1b\n" +
+	"\tid_params\x18\x14 \x03(\tR\bidParams\"`\n" +
 	"\tAuthReply\x12)\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x11.imapd.AuthResultR\x06result\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x12\n" +
-	"\x04user\x18\x03 \x01(\tR\x04user\"\xe3\x01\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\"\x82\x02\n" +
 	"\x05Grant\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
 	"\n" +
@@ -4059,7 +4355,9 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x16\n" +
 	"\x06groups\x18\a \x03(\rR\x06groups\x12\x12\n" +
 	"\x04home\x18\b \x01(\tR\x04home\x12(\n" +
-	"\x10expiry_unix_nano\x18\t \x01(\x03R\x0eexpiryUnixNano\":\n" +
+	"\x10expiry_unix_nano\x18\t \x01(\x03R\x0eexpiryUnixNano\x12\x1d\n" +
+	"\n" +
+	"proxy_host\x18\x14 \x01(\tR\tproxyHost\":\n" +
 	"\bGrantAck\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x18\n" +
 	"\arefused\x18\x02 \x01(\bR\arefused\"\a\n" +
@@ -4089,11 +4387,15 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
 	"local_addr\x18\n" +
 	" \x01(\tR\tlocalAddr\x12\x12\n" +
-	"\x04sasl\x18\v \x01(\bR\x04sasl\"P\n" +
+	"\x04sasl\x18\v \x01(\bR\x04sasl\"\xc4\x01\n" +
 	"\rHandoffResult\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"i\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12#\n" +
+	"\rbackend_login\x18\x15 \x01(\tR\fbackendLogin\x12\x1d\n" +
+	"\n" +
+	"backend_id\x18\x16 \x01(\tR\tbackendId\x12.\n" +
+	"\x13backend_server_name\x18\x17 \x01(\tR\x11backendServerName\"i\n" +
 	"\n" +
 	"NewSession\x12\x1d\n" +
 	"\n" +
@@ -4104,7 +4406,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\x04R\tsessionId\"\x1a\n" +
 	"\x04Kick\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\"\x87\x02\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"\xad\x02\n" +
 	"\n" +
 	"CtlRequest\x12\x1f\n" +
 	"\vctl_version\x18\x01 \x01(\rR\n" +
@@ -4113,7 +4415,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x06reload\x18\x03 \x01(\v2\x10.imapd.CtlReloadH\x00R\x06reload\x12$\n" +
 	"\x04kick\x18\x04 \x01(\v2\x0e.imapd.CtlKickH\x00R\x04kick\x121\n" +
 	"\tauth_test\x18\x05 \x01(\v2\x12.imapd.CtlAuthTestH\x00R\bauthTest\x12!\n" +
-	"\x03who\x18\x06 \x01(\v2\r.imapd.CtlWhoH\x00R\x03whoB\x04\n" +
+	"\x03who\x18\x06 \x01(\v2\r.imapd.CtlWhoH\x00R\x03who\x12$\n" +
+	"\x04move\x18\x14 \x01(\v2\x0e.imapd.CtlMoveH\x00R\x04moveB\x04\n" +
 	"\x02op\"\v\n" +
 	"\tCtlStatus\"\v\n" +
 	"\tCtlReload\"\x1d\n" +
@@ -4122,7 +4425,10 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\vCtlAuthTest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\fR\bpassword\"\b\n" +
-	"\x06CtlWho\":\n" +
+	"\x06CtlWho\"7\n" +
+	"\aCtlMove\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\":\n" +
 	"\bAuthTest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\fR\x04user\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\fR\bpassword\"\xb3\x01\n" +
@@ -4156,7 +4462,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.imapd.ListenerKindR\x04kind\">\n" +
 	"\fUserSessions\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
-	"\bsessions\x18\x02 \x01(\rR\bsessions\"\x95\x03\n" +
+	"\bsessions\x18\x02 \x01(\rR\bsessions\"\xd1\x03\n" +
 	"\fStatusReport\x12!\n" +
 	"\fstarted_unix\x18\x01 \x01(\x03R\vstartedUnix\x12\x1e\n" +
 	"\n" +
@@ -4168,7 +4474,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x13preauth_connections\x18\x06 \x01(\rR\x12preauthConnections\x12;\n" +
 	"\x0epreauth_limits\x18\t \x01(\v2\x14.imapd.PreauthLimitsR\rpreauthLimits\x12$\n" +
 	"\x04auth\x18\a \x01(\v2\x10.imapd.AuthStatsR\x04auth\x12\x18\n" +
-	"\asandbox\x18\b \x03(\tR\asandbox\"\xf2\x01\n" +
+	"\asandbox\x18\b \x03(\tR\asandbox\x12:\n" +
+	"\x0eproxy_backends\x18\x14 \x03(\v2\x13.imapd.ProxyBackendR\rproxyBackends\"\xf2\x01\n" +
 	"\bCtlReply\x12\x1f\n" +
 	"\vctl_version\x18\x01 \x01(\rR\n" +
 	"ctlVersion\x12\x0e\n" +
@@ -4177,7 +4484,18 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12+\n" +
 	"\x06status\x18\x05 \x01(\v2\x13.imapd.StatusReportR\x06status\x122\n" +
 	"\tauth_test\x18\x06 \x01(\v2\x15.imapd.AuthTestResultR\bauthTest\x12$\n" +
-	"\x03who\x18\a \x03(\v2\x12.imapd.SessionInfoR\x03who\"\xac\x01\n" +
+	"\x03who\x18\a \x03(\v2\x12.imapd.SessionInfoR\x03who\"\xfa\x01\n" +
+	"\fProxyBackend\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\x12\x18\n" +
+	"\ahealthy\x18\x04 \x01(\bR\ahealthy\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12!\n" +
+	"\fchecked_unix\x18\x06 \x01(\x03R\vcheckedUnix\x12\x14\n" +
+	"\x05users\x18\a \x01(\rR\x05users\x12\x1a\n" +
+	"\bsessions\x18\b \x01(\rR\bsessions\x12\x16\n" +
+	"\x06pinned\x18\t \x03(\tR\x06pinned\"\xac\x01\n" +
 	"\rPreauthLimits\x12\x1f\n" +
 	"\vper_address\x18\x01 \x01(\rR\n" +
 	"perAddress\x12\x1b\n" +
@@ -4234,7 +4552,7 @@ func file_proto_imapd_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_proto_imapd_proto_goTypes = []any{
 	(Role)(0),              // 0: imapd.Role
 	(ListenerKind)(0),      // 1: imapd.ListenerKind
@@ -4279,15 +4597,17 @@ var file_proto_imapd_proto_goTypes = []any{
 	(*CtlKick)(nil),        // 40: imapd.CtlKick
 	(*CtlAuthTest)(nil),    // 41: imapd.CtlAuthTest
 	(*CtlWho)(nil),         // 42: imapd.CtlWho
-	(*AuthTest)(nil),       // 43: imapd.AuthTest
-	(*AuthTestResult)(nil), // 44: imapd.AuthTestResult
-	(*SessionInfo)(nil),    // 45: imapd.SessionInfo
-	(*ProcessInfo)(nil),    // 46: imapd.ProcessInfo
-	(*ListenerInfo)(nil),   // 47: imapd.ListenerInfo
-	(*UserSessions)(nil),   // 48: imapd.UserSessions
-	(*StatusReport)(nil),   // 49: imapd.StatusReport
-	(*CtlReply)(nil),       // 50: imapd.CtlReply
-	(*PreauthLimits)(nil),  // 51: imapd.PreauthLimits
+	(*CtlMove)(nil),        // 43: imapd.CtlMove
+	(*AuthTest)(nil),       // 44: imapd.AuthTest
+	(*AuthTestResult)(nil), // 45: imapd.AuthTestResult
+	(*SessionInfo)(nil),    // 46: imapd.SessionInfo
+	(*ProcessInfo)(nil),    // 47: imapd.ProcessInfo
+	(*ListenerInfo)(nil),   // 48: imapd.ListenerInfo
+	(*UserSessions)(nil),   // 49: imapd.UserSessions
+	(*StatusReport)(nil),   // 50: imapd.StatusReport
+	(*CtlReply)(nil),       // 51: imapd.CtlReply
+	(*ProxyBackend)(nil),   // 52: imapd.ProxyBackend
+	(*PreauthLimits)(nil),  // 53: imapd.PreauthLimits
 }
 var file_proto_imapd_proto_depIdxs = []int32{
 	16, // 0: imapd.ToPreauth.setup:type_name -> imapd.PreauthSetup
@@ -4304,10 +4624,10 @@ var file_proto_imapd_proto_depIdxs = []int32{
 	23, // 11: imapd.ToAuthd.authd_channel:type_name -> imapd.AuthdChannel
 	27, // 12: imapd.ToAuthd.grant_ack:type_name -> imapd.GrantAck
 	29, // 13: imapd.ToAuthd.stats_request:type_name -> imapd.StatsRequest
-	43, // 14: imapd.ToAuthd.auth_test:type_name -> imapd.AuthTest
+	44, // 14: imapd.ToAuthd.auth_test:type_name -> imapd.AuthTest
 	26, // 15: imapd.FromAuthd.grant:type_name -> imapd.Grant
 	31, // 16: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
-	44, // 17: imapd.FromAuthd.auth_test_result:type_name -> imapd.AuthTestResult
+	45, // 17: imapd.FromAuthd.auth_test_result:type_name -> imapd.AuthTestResult
 	24, // 18: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
 	25, // 19: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
 	19, // 20: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
@@ -4316,7 +4636,7 @@ var file_proto_imapd_proto_depIdxs = []int32{
 	36, // 23: imapd.ToMailbox.kick:type_name -> imapd.Kick
 	35, // 24: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
 	37, // 25: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
-	50, // 26: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
+	51, // 26: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
 	2,  // 27: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
 	3,  // 28: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
 	4,  // 29: imapd.MailboxSetup.storage:type_name -> imapd.Storage
@@ -4329,22 +4649,24 @@ var file_proto_imapd_proto_depIdxs = []int32{
 	40, // 36: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
 	41, // 37: imapd.CtlRequest.auth_test:type_name -> imapd.CtlAuthTest
 	42, // 38: imapd.CtlRequest.who:type_name -> imapd.CtlWho
-	5,  // 39: imapd.AuthTestResult.result:type_name -> imapd.AuthResult
-	0,  // 40: imapd.ProcessInfo.role:type_name -> imapd.Role
-	1,  // 41: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
-	47, // 42: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
-	46, // 43: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
-	48, // 44: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
-	51, // 45: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
-	31, // 46: imapd.StatusReport.auth:type_name -> imapd.AuthStats
-	49, // 47: imapd.CtlReply.status:type_name -> imapd.StatusReport
-	44, // 48: imapd.CtlReply.auth_test:type_name -> imapd.AuthTestResult
-	45, // 49: imapd.CtlReply.who:type_name -> imapd.SessionInfo
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	43, // 39: imapd.CtlRequest.move:type_name -> imapd.CtlMove
+	5,  // 40: imapd.AuthTestResult.result:type_name -> imapd.AuthResult
+	0,  // 41: imapd.ProcessInfo.role:type_name -> imapd.Role
+	1,  // 42: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
+	48, // 43: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
+	47, // 44: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
+	49, // 45: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
+	53, // 46: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
+	31, // 47: imapd.StatusReport.auth:type_name -> imapd.AuthStats
+	52, // 48: imapd.StatusReport.proxy_backends:type_name -> imapd.ProxyBackend
+	50, // 49: imapd.CtlReply.status:type_name -> imapd.StatusReport
+	45, // 50: imapd.CtlReply.auth_test:type_name -> imapd.AuthTestResult
+	46, // 51: imapd.CtlReply.who:type_name -> imapd.SessionInfo
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_proto_imapd_proto_init() }
@@ -4403,6 +4725,7 @@ func file_proto_imapd_proto_init() {
 		(*CtlRequest_Kick)(nil),
 		(*CtlRequest_AuthTest)(nil),
 		(*CtlRequest_Who)(nil),
+		(*CtlRequest_Move)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4410,7 +4733,7 @@ func file_proto_imapd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   46,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -31,12 +31,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usageLine = "usage: imapctl [-c file] [-s socket] [-json] [-version] status | who | reload | kick user | auth test user"
+const usageLine = "usage: imapctl [-c file] [-s socket] [-json] [-version] status | who | reload | kick user | move user backend | auth test user"
 
 func usage(w io.Writer) { fmt.Fprintln(w, usageLine) }
 
 // commands names each command and how many arguments it takes.
-var commands = map[string]int{"status": 0, "who": 0, "reload": 0, "kick": 1, "auth": 2}
+var commands = map[string]int{"status": 0, "who": 0, "reload": 0, "kick": 1, "auth": 2, "move": 2}
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("imapctl", flag.ContinueOnError)
@@ -155,6 +155,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "%d sessions of %s ended\n", n, cmd[1])
+	case "move":
+		msg, err := c.Move(cmd[1], cmd[2])
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintln(stdout, msg)
 	case "who":
 		who, err := c.Who()
 		if err != nil {
@@ -352,6 +358,19 @@ func writeStatus(out io.Writer, st *pb.StatusReport, now time.Time) {
 		fmt.Fprintln(tw, "ADDRESS\tFAILURES\tDELAY")
 		for _, p := range a.Penalised {
 			fmt.Fprintf(tw, "%s\t%d\t%s\n", p.Addr, p.Failures, time.Duration(p.DelayMs)*time.Millisecond)
+		}
+		tw.Flush()
+	}
+
+	if len(st.ProxyBackends) > 0 {
+		fmt.Fprintln(out, "\nproxy backends:")
+		fmt.Fprintln(tw, "BACKEND\tADDRESS\tWEIGHT\tHEALTH\tUSERS\tSESSIONS\tPINNED")
+		for _, b := range st.ProxyBackends {
+			health := "up"
+			if !b.Healthy {
+				health = "down: " + b.LastError
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\n", b.Name, b.Address, b.Weight, health, b.Users, b.Sessions, orDash(strings.Join(b.Pinned, ",")))
 		}
 		tw.Flush()
 	}

@@ -323,3 +323,24 @@ func TestBuildWithoutCgo(t *testing.T) {
 		}
 	}
 }
+
+// On a proxy, status lists the ring: each backend's health, users,
+// sessions and pinned users.
+func TestWriteStatusProxy(t *testing.T) {
+	st := &pb.StatusReport{StartedUnix: time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC).Unix(), Generation: 1,
+		ProxyBackends: []*pb.ProxyBackend{
+			{Name: "b1", Address: "10.0.0.11:143", Weight: 1, Healthy: true, Users: 12, Sessions: 15, Pinned: []string{"alice"}},
+			{Name: "b2", Address: "10.0.0.12:143", Weight: 2, LastError: "dial tcp 10.0.0.12:143: connection refused"},
+		}}
+	var b bytes.Buffer
+	writeStatus(&b, st, time.Date(2026, 11, 26, 3, 4, 5, 0, time.UTC))
+	want := `
+proxy backends:
+BACKEND  ADDRESS        WEIGHT  HEALTH                                            USERS  SESSIONS  PINNED
+b1       10.0.0.11:143  1       up                                                12     15        alice
+b2       10.0.0.12:143  2       down: dial tcp 10.0.0.12:143: connection refused  0      0         -
+`
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("got:\n%s\nwant it to contain:\n%s", b.String(), want)
+	}
+}

@@ -163,6 +163,13 @@ func (w *worker) serve() error {
 			}
 			w.startConn(b.NewConn, fd)
 		case *pb.ToPreauth_HandoffResult:
+			if w.setup.Proxy {
+				w.proxyResult(b.HandoffResult, fd)
+				continue
+			}
+			if fd != nil {
+				fd.Close()
+			}
 			if !b.HandoffResult.Ok {
 				w.log.Warn("handoff refused", "conn", b.HandoffResult.ConnId, "reason", b.HandoffResult.Reason)
 				w.closeConn(b.HandoffResult.ConnId)
@@ -215,7 +222,8 @@ type clientConn struct {
 	id            uint64
 	net           net.Conn
 	cancelPreauth context.CancelFunc
-	relay         *os.File // our end of the relay socketpair, if relaying
+	relay         *os.File           // our end of the relay socketpair, if relaying
+	backend       chan backendResult // on a proxy: the parent's answer to the handoff
 }
 
 func (w *worker) startConn(nc *pb.NewConn, fd *os.File) {
@@ -227,7 +235,7 @@ func (w *worker) startConn(nc *pb.NewConn, fd *os.File) {
 		return
 	}
 	ctx, cancel := context.WithCancel(w.ctx)
-	c := &clientConn{id: nc.ConnId, net: conn, cancelPreauth: cancel}
+	c := &clientConn{id: nc.ConnId, net: conn, cancelPreauth: cancel, backend: make(chan backendResult, 1)}
 	w.mu.Lock()
 	w.conns[nc.ConnId] = c
 	w.mu.Unlock()
@@ -298,6 +306,7 @@ func (w *worker) handle(ctx context.Context, c *clientConn, nc *pb.NewConn) {
 		Secure:       tlsActive || plaintextAllowed(w.setup.PlaintextAuth, nc.RemoteAddr),
 		LoginTimeout: time.Duration(w.setup.LoginTimeoutSeconds) * time.Second,
 		MaxLine:      int(w.setup.MaxLine),
+		MasterUser:   w.setup.ProxyMasterUser,
 		Logger:       log,
 	})
 	if err != nil {
@@ -310,6 +319,10 @@ func (w *worker) handle(ctx context.Context, c *clientConn, nc *pb.NewConn) {
 	if err := w.handoff(c, conn, login, auth, nc, log); err != nil {
 		log.Error("handoff failed", "err", err)
 		fmt.Fprintf(conn, "%s NO [UNAVAILABLE] Internal error, try again\r\n", login.Tag)
+		return
+	}
+	if w.setup.Proxy {
+		w.relayToBackend(ctx, c, conn, login, log)
 		return
 	}
 	if c.relay != nil {
@@ -331,7 +344,10 @@ func (w *worker) handoff(c *clientConn, conn net.Conn, login *server.Login, auth
 	}
 	var fd *os.File
 	_, cleartext := conn.(*net.TCPConn)
-	if cleartext && len(login.Pending) <= maxInlinePending {
+	if w.setup.Proxy {
+		// No descriptor: the parent's answer brings the backend socket,
+		// and the pipelined bytes stay here (proxy.go).
+	} else if cleartext && len(login.Pending) <= maxInlinePending {
 		f, err := conn.(*net.TCPConn).File()
 		if err != nil {
 			return err
@@ -398,7 +414,7 @@ func (a *connAuth) Authenticate(ctx context.Context, req server.AuthRequest) ser
 	}
 	rep, err := ac.call(ctx, &pb.AuthRequest{
 		ConnId: a.connID, Mechanism: req.Mechanism, User: []byte(req.User), Password: []byte(req.Password),
-		AuthzId: req.AuthzID, RemoteAddr: a.remote, LocalAddr: a.local,
+		AuthzId: req.AuthzID, RemoteAddr: a.remote, LocalAddr: a.local, IdParams: req.ID,
 	})
 	if err != nil {
 		a.w.log.Error("authd", "err", err)

@@ -13,7 +13,7 @@ import (
 const relayBuffer = 32 << 10
 
 // relay copies between the client's TLS connection and the mailbox worker's
-// end of the socketpair. The client finishing its side is passed on as a
+// end of the socketpair (or, on a proxy, the backend's socket). The client finishing its side is passed on as a
 // half-close, so the worker still sends its last responses; the worker
 // closing its end ends the session: close_notify, then close.
 func relay(client net.Conn, worker *os.File, log *slog.Logger) {
@@ -24,14 +24,23 @@ func relay(client net.Conn, worker *os.File, log *slog.Logger) {
 		client.Close()
 		return
 	}
+	relayConn(client, wconn)
+}
+
+// relayConn is relay over a connection already made (a proxy's backend,
+// perhaps TLS).
+func relayConn(client, wconn net.Conn) {
 	go func() {
 		io.CopyBuffer(wconn, client, make([]byte, relayBuffer))
-		if uc, ok := wconn.(*net.UnixConn); ok {
-			uc.CloseWrite()
+		if cw, ok := wconn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
 		}
 	}()
 	io.CopyBuffer(client, wconn, make([]byte, relayBuffer))
 	if tc, ok := client.(*tls.Conn); ok {
+		tc.CloseWrite()
+	}
+	if tc, ok := wconn.(*tls.Conn); ok {
 		tc.CloseWrite()
 	}
 	client.Close()

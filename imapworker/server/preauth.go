@@ -138,7 +138,7 @@ func (c *conn) cmdAuthenticate(cmd *imap.Command) error {
 		return badf("invalid PLAIN response")
 	}
 	req := AuthRequest{Mechanism: "PLAIN", AuthzID: string(parts[0]), User: string(parts[1]), Password: string(parts[2])}
-	if req.AuthzID != "" && req.AuthzID != req.User {
+	if req.AuthzID != "" && req.AuthzID != req.User && (c.pcfg.MasterUser == "" || req.User != c.pcfg.MasterUser) {
 		return no("AUTHORIZATIONFAILED", "cannot act as another user")
 	}
 	return c.authenticate(cmd, req, true)
@@ -148,6 +148,7 @@ func (c *conn) authenticate(cmd *imap.Command, req AuthRequest, sasl bool) error
 	if c.pcfg.Auth == nil {
 		return no("UNAVAILABLE", "authentication unavailable")
 	}
+	req.ID = c.idArg
 	resp := c.pcfg.Auth.Authenticate(c.ctx, req)
 	if !resp.OK {
 		code := resp.Code

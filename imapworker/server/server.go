@@ -23,7 +23,10 @@ import (
 )
 
 // AuthRequest is one authentication attempt.
-type AuthRequest struct{ Mechanism, User, Password, AuthzID string }
+type AuthRequest struct {
+	Mechanism, User, Password, AuthzID string
+	ID                                 []string // the ID (RFC 2971) params sent before, key/value pairs
+}
 
 // AuthResponse answers an AuthRequest.
 type AuthResponse struct {
@@ -52,7 +55,11 @@ type PreauthConfig struct {
 	// WriteTimeout bounds each write to a client that does not read
 	// (default 30 s before login, and never past the login timeout).
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
+	// MasterUser, when set, may act as another user (PLAIN authorization
+	// identity): a proxy's master-secret login, which authd checks
+	// (docs/cluster.md).
+	MasterUser string
+	Logger     *slog.Logger
 }
 
 // Login is a successful login handed from ServePreauth to ServeSession.

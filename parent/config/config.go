@@ -179,6 +179,8 @@ type Config struct {
 	LogLevel  slog.Level
 
 	Sandbox Sandbox
+
+	Proxy Proxy // docs/cluster.md
 }
 
 // Default returns the configuration of an empty file.
@@ -299,6 +301,8 @@ func (c *Config) resolveRelative(dir string) {
 	abs(&c.PasswdFile)
 	abs(&c.ControlSocket)
 	abs(&c.MaildirPath)
+	abs(&c.Proxy.SecretFile)
+	abs(&c.Proxy.TLSCA)
 	for i := range c.Certs {
 		abs(&c.Certs[i].CertFile)
 		abs(&c.Certs[i].KeyFile)
@@ -384,5 +388,6 @@ func (c *Config) validate() []string {
 	if c.Auth == AuthPasswdFile && c.PasswdFile == "" {
 		errs = append(errs, "auth passwd-file needs a file")
 	}
+	errs = append(errs, c.validateProxy()...)
 	return errs
 }

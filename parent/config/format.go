@@ -56,6 +56,7 @@ func (c *Config) String() string {
 	}
 	w("log %s level %s", c.LogTarget, levelName(c.LogLevel))
 	w("sandbox %s", c.Sandbox)
+	c.formatProxy(w)
 	return b.String()
 }
 

@@ -217,6 +217,8 @@ func (p *parser) statement(toks []token) {
 		p.log()
 	case "sandbox":
 		p.sandbox()
+	case "proxy":
+		p.proxy()
 	default:
 		p.fail("unknown statement %q", first.s)
 		return

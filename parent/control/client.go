@@ -123,3 +123,12 @@ func (c *Client) Kick(user string) (int, error) {
 	}
 	return n, nil
 }
+
+// Move pins user to a proxy backend, ending their sessions elsewhere.
+func (c *Client) Move(user, backend string) (string, error) {
+	r, err := c.Do(&pb.CtlRequest{Op: &pb.CtlRequest_Move{Move: &pb.CtlMove{User: user, Backend: backend}}})
+	if err != nil {
+		return "", err
+	}
+	return r.Message, nil
+}

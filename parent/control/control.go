@@ -41,6 +41,12 @@ type Handler interface {
 	Who() []*pb.SessionInfo
 }
 
+// Mover is a Handler that can pin a user to a proxy backend (imapctl move,
+// docs/cluster.md).
+type Mover interface {
+	Move(user, backend string) (int, error)
+}
+
 // ErrVersion reports a peer speaking another control protocol version.
 var ErrVersion = errors.New("control protocol version mismatch")
 

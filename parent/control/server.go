@@ -258,6 +258,26 @@ func (s *server) handle(log *slog.Logger, uid uint32, member func() bool, env *p
 		// Client.Kick reads the count back from the leading number.
 		reply.Ok, reply.Message = true, fmt.Sprintf("%d sessions of %q ended", n, user)
 		return reply, true
+	case *pb.CtlRequest_Move:
+		if !s.admin(uid) {
+			log.Warn("control: move denied")
+			return fail("permission denied: move needs root")
+		}
+		m, ok := s.h.(Mover)
+		user, backend := op.Move.GetUser(), op.Move.GetBackend()
+		switch {
+		case !ok:
+			return fail("move: not supported")
+		case user == "" || backend == "":
+			return fail("move: give a user and a backend")
+		}
+		log.Info("control: move requested", "user", user, "backend", backend)
+		n, err := m.Move(user, backend)
+		if err != nil {
+			return fail("move %q: %v", user, err)
+		}
+		reply.Ok, reply.Message = true, fmt.Sprintf("%d sessions of %q ended; %q now served by %s", n, user, user, backend)
+		return reply, true
 	case *pb.CtlRequest_AuthTest:
 		// It answers whether a password is right: root's question only.
 		if !s.admin(uid) {
