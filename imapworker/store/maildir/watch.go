@@ -13,8 +13,10 @@ import (
 
 // watcher announces changes made by other processes (an MDA writing into
 // new/, another imapd, Dovecot): one inotify instance per User watching
-// new/ and cur/ of folders that have handles, events coalesced, plus a
-// periodic stat check for file systems where inotify sees nothing (NFS).
+// new/ and cur/ of folders that have handles, each batch of events read
+// refreshed at once, plus a periodic stat check: every PollInterval for
+// folders inotify does not watch, every fullCheck for all (file systems
+// where inotify sees nothing, such as NFS).
 type watcher struct {
 	u    *User
 	file *os.File // inotify, nil when unavailable
@@ -26,13 +28,14 @@ type watcher struct {
 	wds    map[int]*folder
 	byF    map[*folder][]int
 	dirty  map[*folder]bool
-	timer  *time.Timer
 	stop   chan struct{}
 	closed bool
 }
 
-// coalesce groups a burst of events (a delivery is create + rename).
-const coalesce = 20 * time.Millisecond
+// fullCheck is how often every folder is stat-checked even though inotify
+// watches it, as Dovecot's mailbox_idle_check_interval (30 s) does. Idle
+// workers wake for nothing more often than this (docs/performance.md#idle-workers-issue-18).
+const fullCheck = 30 * time.Second
 
 func newWatcher(u *User) *watcher {
 	w := &watcher{u: u, wds: map[int]*folder{}, byF: map[*folder][]int{}, dirty: map[*folder]bool{}, stop: make(chan struct{})}
@@ -104,10 +107,11 @@ func (w *watcher) read() {
 			}
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 		}
-		if len(w.dirty) > 0 && w.timer == nil {
-			w.timer = time.AfterFunc(coalesce, w.flush)
-		}
 		w.mu.Unlock()
+		// At once: the events of one read are one batch already, and
+		// those that arrive while it refreshes are the next (issue 18: an
+		// IDLE session hears of a delivery as soon as the worker sees it).
+		w.flush()
 	}
 }
 
@@ -119,7 +123,6 @@ func (w *watcher) flush() {
 		fs = append(fs, f)
 	}
 	clear(w.dirty)
-	w.timer = nil
 	w.mu.Unlock()
 	for _, f := range fs {
 		refreshAndWake(f)
@@ -141,21 +144,28 @@ func refreshAndWake(f *folder) {
 func (w *watcher) poll(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	full := max(1, int(fullCheck/every))
+	var fs []*folder
+	for tick := 1; ; tick++ {
 		select {
 		case <-w.stop:
 			return
 		case <-t.C:
 		}
 		w.mu.Lock()
-		fs := make([]*folder, 0, len(w.byF))
-		for f := range w.byF {
-			fs = append(fs, f)
+		fs = fs[:0]
+		for f, wds := range w.byF {
+			// new/ and cur/ both watched: inotify tells, the stat check is
+			// only the safety net.
+			if len(wds) < 2 || tick%full == 0 {
+				fs = append(fs, f)
+			}
 		}
 		w.mu.Unlock()
 		for _, f := range fs {
 			refreshAndWake(f)
 		}
+		clear(fs)
 	}
 }
 
@@ -167,9 +177,6 @@ func (w *watcher) close() {
 	}
 	w.closed = true
 	close(w.stop)
-	if w.timer != nil {
-		w.timer.Stop()
-	}
 	if w.file != nil {
 		w.file.Close()
 	}
