@@ -14,7 +14,7 @@ import (
 // watcher announces changes made by other processes (an MDA writing into
 // new/, another imapd, Dovecot): one inotify instance per User watching
 // new/ and cur/ of folders that have handles, each batch of events read
-// refreshed at once, plus a periodic stat check: every PollInterval for
+// refreshed at once (after settle when a file was created in place), plus a periodic stat check: every PollInterval for
 // folders inotify does not watch, every fullCheck for all (file systems
 // where inotify sees nothing, such as NFS).
 type watcher struct {
@@ -28,6 +28,7 @@ type watcher struct {
 	wds    map[int]*folder
 	byF    map[*folder][]int
 	dirty  map[*folder]bool
+	timer  *time.Timer // a settle pending
 	stop   chan struct{}
 	closed bool
 }
@@ -36,6 +37,12 @@ type watcher struct {
 // watches it, as Dovecot's mailbox_idle_check_interval (30 s) does. Idle
 // workers wake for nothing more often than this (docs/performance.md#idle-workers-issue-18).
 const fullCheck = 30 * time.Second
+
+// settle is how long a batch with a file created in place (IN_CREATE, not
+// a rename from tmp/) waits before the folder is read: its writer may not
+// have written it yet. A Maildir delivery renames (IN_MOVED_TO) and is read
+// at once.
+const settle = 20 * time.Millisecond
 
 func newWatcher(u *User) *watcher {
 	w := &watcher{u: u, wds: map[int]*folder{}, byF: map[*folder][]int{}, dirty: map[*folder]bool{}, stop: make(chan struct{})}
@@ -94,11 +101,13 @@ func (w *watcher) read() {
 		if err != nil {
 			return
 		}
+		created := false
 		w.mu.Lock()
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			if f := w.wds[int(ev.Wd)]; f != nil {
 				w.dirty[f] = true
+				created = created || ev.Mask&unix.IN_CREATE != 0
 			}
 			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
 				for f := range w.byF {
@@ -107,11 +116,17 @@ func (w *watcher) read() {
 			}
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 		}
-		w.mu.Unlock()
 		// At once: the events of one read are one batch already, and
 		// those that arrive while it refreshes are the next (issue 18: an
 		// IDLE session hears of a delivery as soon as the worker sees it).
-		w.flush()
+		now := len(w.dirty) > 0 && !created && w.timer == nil
+		if created && w.timer == nil {
+			w.timer = time.AfterFunc(settle, w.flush)
+		}
+		w.mu.Unlock()
+		if now {
+			w.flush()
+		}
 	}
 }
 
@@ -123,6 +138,7 @@ func (w *watcher) flush() {
 		fs = append(fs, f)
 	}
 	clear(w.dirty)
+	w.timer = nil
 	w.mu.Unlock()
 	for _, f := range fs {
 		refreshAndWake(f)
@@ -177,6 +193,9 @@ func (w *watcher) close() {
 	}
 	w.closed = true
 	close(w.stop)
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 	if w.file != nil {
 		w.file.Close()
 	}
