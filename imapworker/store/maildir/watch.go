@@ -13,10 +13,11 @@ import (
 
 // watcher announces changes made by other processes (an MDA writing into
 // new/, another imapd, Dovecot): one inotify instance per User watching
-// new/ and cur/ of folders that have handles, each batch of events read
-// refreshed at once (after settle when a file was created in place), plus a periodic stat check: every PollInterval for
-// folders inotify does not watch, every fullCheck for all (file systems
-// where inotify sees nothing, such as NFS).
+// new/ and cur/ of folders that have handles. A delivery (a rename into
+// new/) is read at once; other batches are coalesced for coalesce. A
+// periodic stat check runs every PollInterval for folders inotify does not
+// watch and every fullCheck for all (file systems where inotify sees
+// nothing, such as NFS).
 type watcher struct {
 	u    *User
 	file *os.File // inotify, nil when unavailable
@@ -26,9 +27,10 @@ type watcher struct {
 
 	mu     sync.Mutex
 	wds    map[int]*folder
+	newWds map[int]bool // the watches of new/ directories
 	byF    map[*folder][]int
 	dirty  map[*folder]bool
-	timer  *time.Timer // a settle pending
+	timer  *time.Timer // a coalesced refresh pending
 	stop   chan struct{}
 	closed bool
 }
@@ -38,14 +40,14 @@ type watcher struct {
 // workers wake for nothing more often than this (docs/performance.md#idle-workers-issue-18).
 const fullCheck = 30 * time.Second
 
-// settle is how long a batch with a file created in place (IN_CREATE, not
-// a rename from tmp/) waits before the folder is read: its writer may not
-// have written it yet. A Maildir delivery renames (IN_MOVED_TO) and is read
-// at once.
-const settle = 20 * time.Millisecond
+// coalesce groups a burst of events that is not a delivery: the renames of
+// a flag change or an expunge in cur/ (often this worker's own), and a file
+// created in place (IN_CREATE, not a rename from tmp/), whose writer may not
+// be done yet.
+const coalesce = 20 * time.Millisecond
 
 func newWatcher(u *User) *watcher {
-	w := &watcher{u: u, wds: map[int]*folder{}, byF: map[*folder][]int{}, dirty: map[*folder]bool{}, stop: make(chan struct{})}
+	w := &watcher{u: u, wds: map[int]*folder{}, newWds: map[int]bool{}, byF: map[*folder][]int{}, dirty: map[*folder]bool{}, stop: make(chan struct{})}
 	if !u.opts.NoInotify {
 		if fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC); err == nil {
 			// Non-blocking: os.File parks reads in the runtime poller, and
@@ -74,6 +76,7 @@ func (w *watcher) watch(f *folder) {
 			unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
 		if err == nil {
 			w.wds[wd] = f
+			w.newWds[wd] = d == "new"
 			wds = append(wds, wd)
 		}
 	}
@@ -86,6 +89,7 @@ func (w *watcher) unwatch(f *folder) {
 	defer w.mu.Unlock()
 	for _, wd := range w.byF[f] {
 		delete(w.wds, wd)
+		delete(w.newWds, wd)
 		if w.file != nil && !w.closed {
 			_, _ = unix.InotifyRmWatch(w.fd, uint32(wd))
 		}
@@ -101,13 +105,14 @@ func (w *watcher) read() {
 		if err != nil {
 			return
 		}
-		created := false
+		delivered, created := false, false
 		w.mu.Lock()
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			if f := w.wds[int(ev.Wd)]; f != nil {
 				w.dirty[f] = true
 				created = created || ev.Mask&unix.IN_CREATE != 0
+				delivered = delivered || w.newWds[int(ev.Wd)] && ev.Mask&unix.IN_MOVED_TO != 0
 			}
 			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
 				for f := range w.byF {
@@ -116,12 +121,15 @@ func (w *watcher) read() {
 			}
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 		}
-		// At once: the events of one read are one batch already, and
-		// those that arrive while it refreshes are the next (issue 18: an
-		// IDLE session hears of a delivery as soon as the worker sees it).
-		now := len(w.dirty) > 0 && !created && w.timer == nil
-		if created && w.timer == nil {
-			w.timer = time.AfterFunc(settle, w.flush)
+		// A delivery at once: the events of one read are one batch
+		// already, and those that arrive while it refreshes are the next
+		// (issue 18: an IDLE session hears of new mail as soon as the
+		// worker sees it). The rest waits for coalesce, as a burst of
+		// this worker's own renames in cur/ would otherwise cost a
+		// refresh per batch.
+		now := len(w.dirty) > 0 && delivered && !created && w.timer == nil
+		if len(w.dirty) > 0 && !now && w.timer == nil {
+			w.timer = time.AfterFunc(coalesce, w.flush)
 		}
 		w.mu.Unlock()
 		if now {
