@@ -161,7 +161,7 @@ func Collate(s string) string {
 			b = append(b, c)
 			continue
 		}
-		if d, ok := decompositions[r]; ok {
+		if d, ok := decompositions()[r]; ok {
 			for _, x := range d {
 				title(x)
 			}

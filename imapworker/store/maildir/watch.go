@@ -13,8 +13,11 @@ import (
 
 // watcher announces changes made by other processes (an MDA writing into
 // new/, another imapd, Dovecot): one inotify instance per User watching
-// new/ and cur/ of folders that have handles, events coalesced, plus a
-// periodic stat check for file systems where inotify sees nothing (NFS).
+// new/ and cur/ of folders that have handles. A delivery (a rename into
+// new/) is read at once; other batches are coalesced for coalesce. A
+// periodic stat check runs every PollInterval for folders inotify does not
+// watch and every fullCheck for all (file systems where inotify sees
+// nothing, such as NFS).
 type watcher struct {
 	u    *User
 	file *os.File // inotify, nil when unavailable
@@ -24,18 +27,27 @@ type watcher struct {
 
 	mu     sync.Mutex
 	wds    map[int]*folder
+	newWds map[int]bool // the watches of new/ directories
 	byF    map[*folder][]int
 	dirty  map[*folder]bool
-	timer  *time.Timer
+	timer  *time.Timer // a coalesced refresh pending
 	stop   chan struct{}
 	closed bool
 }
 
-// coalesce groups a burst of events (a delivery is create + rename).
+// fullCheck is how often every folder is stat-checked even though inotify
+// watches it, as Dovecot's mailbox_idle_check_interval (30 s) does. Idle
+// workers wake for nothing more often than this (docs/performance.md#idle-workers-issue-18).
+const fullCheck = 30 * time.Second
+
+// coalesce groups a burst of events that is not a delivery: the renames of
+// a flag change or an expunge in cur/ (often this worker's own), and a file
+// created in place (IN_CREATE, not a rename from tmp/), whose writer may not
+// be done yet.
 const coalesce = 20 * time.Millisecond
 
 func newWatcher(u *User) *watcher {
-	w := &watcher{u: u, wds: map[int]*folder{}, byF: map[*folder][]int{}, dirty: map[*folder]bool{}, stop: make(chan struct{})}
+	w := &watcher{u: u, wds: map[int]*folder{}, newWds: map[int]bool{}, byF: map[*folder][]int{}, dirty: map[*folder]bool{}, stop: make(chan struct{})}
 	if !u.opts.NoInotify {
 		if fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC); err == nil {
 			// Non-blocking: os.File parks reads in the runtime poller, and
@@ -64,6 +76,7 @@ func (w *watcher) watch(f *folder) {
 			unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
 		if err == nil {
 			w.wds[wd] = f
+			w.newWds[wd] = d == "new"
 			wds = append(wds, wd)
 		}
 	}
@@ -76,6 +89,7 @@ func (w *watcher) unwatch(f *folder) {
 	defer w.mu.Unlock()
 	for _, wd := range w.byF[f] {
 		delete(w.wds, wd)
+		delete(w.newWds, wd)
 		if w.file != nil && !w.closed {
 			_, _ = unix.InotifyRmWatch(w.fd, uint32(wd))
 		}
@@ -91,11 +105,14 @@ func (w *watcher) read() {
 		if err != nil {
 			return
 		}
+		delivered, created := false, false
 		w.mu.Lock()
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			if f := w.wds[int(ev.Wd)]; f != nil {
 				w.dirty[f] = true
+				created = created || ev.Mask&unix.IN_CREATE != 0
+				delivered = delivered || w.newWds[int(ev.Wd)] && ev.Mask&unix.IN_MOVED_TO != 0
 			}
 			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
 				for f := range w.byF {
@@ -104,10 +121,20 @@ func (w *watcher) read() {
 			}
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 		}
-		if len(w.dirty) > 0 && w.timer == nil {
+		// A delivery at once: the events of one read are one batch
+		// already, and those that arrive while it refreshes are the next
+		// (issue 18: an IDLE session hears of new mail as soon as the
+		// worker sees it). The rest waits for coalesce, as a burst of
+		// this worker's own renames in cur/ would otherwise cost a
+		// refresh per batch.
+		now := len(w.dirty) > 0 && delivered && !created && w.timer == nil
+		if len(w.dirty) > 0 && !now && w.timer == nil {
 			w.timer = time.AfterFunc(coalesce, w.flush)
 		}
 		w.mu.Unlock()
+		if now {
+			w.flush()
+		}
 	}
 }
 
@@ -141,21 +168,28 @@ func refreshAndWake(f *folder) {
 func (w *watcher) poll(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	full := max(1, int(fullCheck/every))
+	var fs []*folder
+	for tick := 1; ; tick++ {
 		select {
 		case <-w.stop:
 			return
 		case <-t.C:
 		}
 		w.mu.Lock()
-		fs := make([]*folder, 0, len(w.byF))
-		for f := range w.byF {
-			fs = append(fs, f)
+		fs = fs[:0]
+		for f, wds := range w.byF {
+			// new/ and cur/ both watched: inotify tells, the stat check is
+			// only the safety net.
+			if len(wds) < 2 || tick%full == 0 {
+				fs = append(fs, f)
+			}
 		}
 		w.mu.Unlock()
 		for _, f := range fs {
 			refreshAndWake(f)
 		}
+		clear(fs)
 	}
 }
 

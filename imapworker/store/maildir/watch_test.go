@@ -62,7 +62,26 @@ func testDelivery(t *testing.T, opts Options) {
 	}
 }
 
-func TestDeliveryInotify(t *testing.T) { testDelivery(t, Options{}) }
+// The stat check never runs within the test: only inotify can tell.
+func TestDeliveryInotify(t *testing.T) { testDelivery(t, Options{PollInterval: time.Hour}) }
+
+// A program that writes straight into new/ (IN_CREATE, no rename from
+// tmp/) is heard too, after the settle delay, with the size it wrote.
+func TestDeliveryInPlace(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	_, mb := openInbox(t, root, Options{NoSpecialUse: true, PollInterval: time.Hour})
+	if err := os.WriteFile(filepath.Join(root, "new", "1700000000.M1P1.inplace"), []byte("Subject: hi\n\nbody\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitChanged(t, mb)
+	c, err := mb.Poll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.New) != 1 || c.New[0].UID != 1 || c.New[0].Size != int64(len("Subject: hi\r\n\r\nbody\r\n")) {
+		t.Fatalf("S: * 1 EXISTS expected, got %+v", c.New)
+	}
+}
 
 func TestDeliveryStatFallback(t *testing.T) {
 	testDelivery(t, Options{NoInotify: true, PollInterval: 50 * time.Millisecond})
