@@ -481,6 +481,7 @@ func (p *Parent) startMailbox(gr *pb.Grant, e *mailboxEntry) {
 	}
 	q := p.cfg.QuotaFor(gr.User)
 	setup.QuotaStorage, setup.QuotaMessages = uint64(q.Storage), uint64(q.Messages)
+	setup.MetadataAdmin, setup.MetadataComment = p.cfg.MetadataAdmin, p.cfg.MetadataComment
 	gen := p.gen
 	p.spawnThen(spec, func(c *child, err error) {
 		waiting := e.waiting

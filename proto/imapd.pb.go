@@ -1745,8 +1745,10 @@ type MailboxSetup struct {
 	AutologoutSeconds uint32                 `protobuf:"varint,8,opt,name=autologout_seconds,json=autologoutSeconds,proto3" json:"autologout_seconds,omitempty"`
 	AppendLimit       uint64                 `protobuf:"varint,9,opt,name=append_limit,json=appendLimit,proto3" json:"append_limit,omitempty"`
 	MaxLine           uint32                 `protobuf:"varint,10,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
-	QuotaStorage      uint64                 `protobuf:"varint,11,opt,name=quota_storage,json=quotaStorage,proto3" json:"quota_storage,omitempty"`    // RFC 9208 STORAGE limit in octets; 0: none
-	QuotaMessages     uint64                 `protobuf:"varint,12,opt,name=quota_messages,json=quotaMessages,proto3" json:"quota_messages,omitempty"` // RFC 9208 MESSAGE limit; 0: none
+	QuotaStorage      uint64                 `protobuf:"varint,11,opt,name=quota_storage,json=quotaStorage,proto3" json:"quota_storage,omitempty"`         // RFC 9208 STORAGE limit in octets; 0: none
+	QuotaMessages     uint64                 `protobuf:"varint,12,opt,name=quota_messages,json=quotaMessages,proto3" json:"quota_messages,omitempty"`      // RFC 9208 MESSAGE limit; 0: none
+	MetadataAdmin     string                 `protobuf:"bytes,13,opt,name=metadata_admin,json=metadataAdmin,proto3" json:"metadata_admin,omitempty"`       // RFC 5464 /shared/admin; empty: none
+	MetadataComment   string                 `protobuf:"bytes,14,opt,name=metadata_comment,json=metadataComment,proto3" json:"metadata_comment,omitempty"` // RFC 5464 /shared/comment; empty: none
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1863,6 +1865,20 @@ func (x *MailboxSetup) GetQuotaMessages() uint64 {
 		return x.QuotaMessages
 	}
 	return 0
+}
+
+func (x *MailboxSetup) GetMetadataAdmin() string {
+	if x != nil {
+		return x.MetadataAdmin
+	}
+	return ""
+}
+
+func (x *MailboxSetup) GetMetadataComment() string {
+	if x != nil {
+		return x.MetadataComment
+	}
+	return ""
 }
 
 type Shutdown struct {
@@ -4299,7 +4315,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x12auth_cache_seconds\x18\a \x01(\rR\x10authCacheSeconds\x12*\n" +
 	"\x11proxy_master_user\x18\x14 \x01(\tR\x0fproxyMasterUser\x12!\n" +
 	"\fproxy_secret\x18\x15 \x01(\fR\vproxySecret\x12#\n" +
-	"\rproxy_trusted\x18\x16 \x03(\tR\fproxyTrusted\"\x80\x03\n" +
+	"\rproxy_trusted\x18\x16 \x03(\tR\fproxyTrusted\"\xd2\x03\n" +
 	"\fMailboxSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
@@ -4315,7 +4331,9 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\bmax_line\x18\n" +
 	" \x01(\rR\amaxLine\x12#\n" +
 	"\rquota_storage\x18\v \x01(\x04R\fquotaStorage\x12%\n" +
-	"\x0equota_messages\x18\f \x01(\x04R\rquotaMessages\"8\n" +
+	"\x0equota_messages\x18\f \x01(\x04R\rquotaMessages\x12%\n" +
+	"\x0emetadata_admin\x18\r \x01(\tR\rmetadataAdmin\x12)\n" +
+	"\x10metadata_comment\x18\x0e \x01(\tR\x0fmetadataComment\"8\n" +
 	"\bShutdown\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05drain\x18\x02 \x01(\bR\x05drain\"\x8b\x01\n" +

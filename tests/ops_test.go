@@ -308,3 +308,31 @@ control socket "%DIR%/control.sock"
 		})
 	}
 }
+
+// The RFC 5464 server annotations come from imapd.conf's metadata
+// statements all the way to a user's GETMETADATA, and stay read-only.
+func TestMetadataFromConfig(t *testing.T) {
+	requireRoot(t)
+	ensureSystemSetup(t)
+	ensureUser(t, "alice", "alice-pw")
+	s := startServer(t, `
+listen on 127.0.0.1 port %PORT% plain
+storage memory
+auth pam
+preauth workers 1
+metadata admin "mailto:postmaster@example.org"
+metadata comment "Test host"
+`)
+	c := dial(t, s.addr)
+	c.C("a1 LOGIN alice alice-pw")
+	c.S("a1 OK")
+	c.C(`a2 GETMETADATA "" (/shared/admin /shared/comment)`)
+	lines := strings.Join(c.S("a2 OK"), "\n")
+	for _, want := range []string{`"mailto:postmaster@example.org"`, `"Test host"`, "/shared/admin", "/shared/comment"} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("S: no %s in\n%s", want, lines)
+		}
+	}
+	c.C(`a3 SETMETADATA "" (/shared/comment "mine")`)
+	c.S("a3 NO")
+}

@@ -295,6 +295,7 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 			AutoLogout:  time.Duration(w.setup.AutologoutSeconds) * time.Second,
 			MaxLine:     int(w.setup.MaxLine),
 			Quota:       server.Quota{Storage: int64(w.setup.QuotaStorage), Messages: int64(w.setup.QuotaMessages)},
+			Metadata:    server.MetadataConfig{Admin: w.setup.MetadataAdmin, Comment: w.setup.MetadataComment},
 			Logger:      log,
 		}, &server.Login{
 			Conn: conn, TLS: h.Tls, Tag: h.Tag, User: w.setup.User, SASL: h.Sasl,

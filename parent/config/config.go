@@ -169,6 +169,9 @@ type Config struct {
 	AppendLimit      int64
 	Autologout       time.Duration
 
+	// RFC 5464 server annotations /shared/admin and /shared/comment; "": none.
+	MetadataAdmin, MetadataComment string
+
 	Quota      Quota            // every user's limits (RFC 9208); zero: none
 	QuotaUsers map[string]Quota // per-user overrides; see QuotaFor
 

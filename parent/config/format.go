@@ -48,6 +48,12 @@ func (c *Config) String() string {
 	w("limit line %s", formatSize(int64(c.LineLimit)))
 	w("append limit %s", formatSize(c.AppendLimit))
 	c.formatQuota(w)
+	if c.MetadataAdmin != "" {
+		w("metadata admin %s", quote(c.MetadataAdmin))
+	}
+	if c.MetadataComment != "" {
+		w("metadata comment %s", quote(c.MetadataComment))
+	}
 	w("autologout %d", c.Autologout/time.Minute)
 	if c.ControlGroup != "" {
 		w("control socket %s group %s", quote(c.ControlSocket), quote(c.ControlGroup))

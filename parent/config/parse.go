@@ -209,6 +209,8 @@ func (p *parser) statement(toks []token) {
 		p.appendLimit()
 	case "quota":
 		p.quota()
+	case "metadata":
+		p.metadata()
 	case "autologout":
 		p.autologout()
 	case "control":
@@ -493,6 +495,28 @@ func (p *parser) appendLimit() {
 	}
 	if n, ok := p.size("append limit", 1, maxAppendLimit); ok {
 		p.cfg.AppendLimit = n
+	}
+}
+
+// metadata admin "URI" | metadata comment "TEXT": the server annotations
+// every user reads (RFC 5464 §3.2.1.1; docs/man/imapd.conf.5, LIMITS).
+func (p *parser) metadata() {
+	var dst *string
+	what := ""
+	switch {
+	case p.accept("admin"):
+		dst, what = &p.cfg.MetadataAdmin, "metadata admin"
+	case p.accept("comment"):
+		dst, what = &p.cfg.MetadataComment, "metadata comment"
+	default:
+		p.fail("metadata: expected admin or comment")
+		return
+	}
+	if !p.once(what) {
+		return
+	}
+	if v, ok := p.str(what); ok {
+		*dst = v
 	}
 }
 

@@ -44,3 +44,22 @@ func TestQuotaStatement(t *testing.T) {
 		}
 	}
 }
+
+// metadata admin|comment: the RFC 5464 server annotations, once each.
+func TestMetadataStatement(t *testing.T) {
+	c, err := Parse("imapd.conf", []byte("metadata admin \"mailto:postmaster@example.org\"\nmetadata comment \"Mail host\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetadataAdmin != "mailto:postmaster@example.org" || c.MetadataComment != "Mail host" {
+		t.Errorf("got %q, %q", c.MetadataAdmin, c.MetadataComment)
+	}
+	if text := c.String(); !strings.Contains(text, "metadata admin \"mailto:postmaster@example.org\"\n") || !strings.Contains(text, "metadata comment \"Mail host\"\n") {
+		t.Errorf("String:\n%s", text)
+	}
+	for _, bad := range []string{"metadata\n", "metadata owner \"x\"\n", "metadata admin\n", "metadata admin \"a\"\nmetadata admin \"b\"\n"} {
+		if _, err := Parse("imapd.conf", []byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
