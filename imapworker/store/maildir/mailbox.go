@@ -411,10 +411,9 @@ func (f *folder) remove(del []*msg, origin *mailbox) ([]uint32, error) {
 		gone = append(gone, m.uid)
 		crashAt("expunge-unlinked")
 	}
+	// An expunge is not fsynced: a power loss may bring a message back,
+	// never lose one (docs/design.md#what-is-fsynced).
 	f.drop(dead, origin)
-	if err := syncDir(f.sub("cur")); err != nil && firstErr == nil {
-		firstErr = err
-	}
 	return gone, errors.Join(firstErr, f.compactUidlist())
 }
 
@@ -536,11 +535,11 @@ func (h *mailbox) Copy(uids []uint32, dest string) (store.CopyResult, error) {
 			if len(added) == 0 {
 				return nil
 			}
-			if err := syncDir(df.sub("cur")); err != nil {
-				return err
-			}
 			crashAt("copy-linked")
 			if err := df.writeUidlist(recs); err != nil {
+				return err
+			}
+			if err := syncDir(df.sub("cur")); err != nil {
 				return err
 			}
 			for _, m := range added {
@@ -697,10 +696,10 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 		res.Dst = append(res.Dst, n.uid)
 	}
 	if len(added) > 0 {
-		err := syncDir(df.sub("cur"))
 		crashAt("move-renamed")
+		err := df.writeUidlist(recs)
 		if err == nil {
-			err = df.writeUidlist(recs)
+			err = syncDir(df.sub("cur"))
 		}
 		if err != nil {
 			return store.CopyResult{}, errors.Join(moveErr, err)

@@ -726,9 +726,7 @@ func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint3
 				return undo(err)
 			}
 			renamed = append(renamed, dst)
-		}
-		if err := syncDir(f.sub("cur")); err != nil {
-			return undo(err)
+			tmps[i] = "" // renamed: nothing left in tmp/ to remove
 		}
 		crashAt("append-renamed")
 		ms := make([]*msg, len(msgs))
@@ -745,6 +743,12 @@ func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint3
 			f.ul.nextUID++ // before writing: the header's N stays above every UID
 		}
 		if err := f.writeUidlist(recs); err != nil {
+			return undo(err)
+		}
+		// The new directory entries, and on a journalled file system the
+		// uidlist's append with them, are durable before the OK
+		// (docs/design.md#what-is-fsynced).
+		if err := syncDir(f.sub("cur")); err != nil {
 			return undo(err)
 		}
 		crashAt("append-recorded")
