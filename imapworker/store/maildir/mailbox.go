@@ -159,7 +159,7 @@ func (h *mailbox) Open(uid uint32) (store.Content, error) {
 		f.mu.Unlock()
 		// O_NOFOLLOW: the scan listed a regular file; whatever replaced it
 		// since is not followed.
-		fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		fh, err := openFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 		if errors.Is(err, fs.ErrNotExist) && try == 0 {
 			continue // renamed by a flag change elsewhere
 		}
@@ -332,7 +332,7 @@ func (h *mailbox) store(uids []uint32, op store.StoreOp, flags store.Flags, sinc
 			if letters != m.letters {
 				_, info := splitName(m.name)
 				name := withFlags(m.base(), info, letters)
-				if err := os.Rename(f.filePath(m), filepath.Join(f.path, "cur", name)); err != nil {
+				if err := rename(f.filePath(m), filepath.Join(f.path, "cur", name)); err != nil {
 					if errors.Is(err, fs.ErrNotExist) {
 						continue
 					}
@@ -401,7 +401,7 @@ func (f *folder) remove(del []*msg, origin *mailbox) ([]uint32, error) {
 	dead := map[*msg]bool{}
 	for i, m := range del {
 		f.keepLock(i)
-		if err := os.Remove(f.filePath(m)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := remove(f.filePath(m)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if firstErr == nil {
 				firstErr = err
 			}

@@ -260,7 +260,7 @@ func newUIDValidity() uint32 {
 // appendUidlist appends records to the file at path (held under the lock).
 // Appending needs no rewrite of 100k lines per new message.
 func appendUidlist(path string, recs []uidRec) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func appendUidlist(path string, recs []uidRec) error {
 
 // readTail reads path from offset off to the end.
 func readTail(path string, off int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
