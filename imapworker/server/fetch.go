@@ -22,6 +22,9 @@ type fetchPlan struct {
 	date    bool   // INTERNALDATE requested
 	uid     bool   // UID requested
 	buf     msgBuf // holds the message or header read, reused across messages
+	// copyBuf holds BODY[] on its way to the client (appendMessage),
+	// apart from buf, whose header a later item may still parse.
+	copyBuf msgBuf
 
 	// RFC 7162 §3.1.4: MODSEQ requested; or sent with every response
 	// (CHANGEDSINCE), or with those that carry FLAGS once CONDSTORE is
@@ -275,7 +278,7 @@ func (c *conn) fetchMsg(i int, date time.Time, plan *fetchPlan, seenNow, gone bo
 	storeCopy := func(p *imap.Partial) error {
 		pre := b
 		var err error
-		if b, err = c.appendMessage(b, m.UID, p); err == nil {
+		if b, err = c.appendMessage(b, m.UID, p, &plan.copyBuf); err == nil {
 			streamed = streamed || len(b) == 0
 			return nil
 		} else if b != nil {
@@ -543,8 +546,10 @@ const streamMin = 256 << 10
 // a large one in chunks so that fetching a 20 MB message does not hold 20
 // MB. Before the literal's size is sent, an error returns nil; after, the
 // literal is padded with spaces to its size (the response stays well
-// formed) and the error is returned with b.
-func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, error) {
+// formed) and the error is returned with b. The bytes pass through mb's
+// buffer, reused from message to message of the FETCH: no allocation per
+// message (issue 18's mix fetches a third of a mailbox at a time).
+func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial, mb *msgBuf) ([]byte, error) {
 	cnt, err := c.mbox.h.Open(uid)
 	if err != nil {
 		return nil, err
@@ -561,7 +566,7 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, err
 		if ok {
 			data = bb.Bytes()
 		} else {
-			data = make([]byte, size)
+			data = mb.grow(int(size))
 			if k, err := cnt.ReadAt(data, 0); k < len(data) {
 				return nil, cmp.Or(err, io.ErrUnexpectedEOF)
 			}
@@ -576,7 +581,7 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, err
 	}
 	b = imap.AppendLiteralHeader(b, n, false)
 	c.write(b)
-	buf := make([]byte, 64<<10)
+	buf := mb.grow(64 << 10)
 	var rerr error
 	for done := int64(0); done < n; {
 		chunk := buf[:min(int64(len(buf)), n-done)]
