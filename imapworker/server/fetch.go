@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"imapd/imapworker/imap"
@@ -85,6 +86,8 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 	if cmd.UID {
 		plan.uid = true // RFC 9051 §6.4.9: UID FETCH always returns UID
 	}
+	plan.copyBuf.heap = getCopyBuf()
+	defer func() { putCopyBuf(plan.copyBuf.heap) }()
 	if err := c.fetchModifiers(cmd, args, plan); err != nil {
 		return err
 	}
@@ -538,6 +541,25 @@ func wholeMessage(s *imap.Section) bool {
 	return s != nil && len(s.Part) == 0 && s.Specifier == ""
 }
 
+// copyBufs keeps BODY[] buffers (fetchPlan.copyBuf) from one FETCH to the
+// next, across the worker's sessions: a buffer as large as the largest
+// message fetched, allocated once rather than per FETCH, and not held by
+// an idle session. The collector empties the pool when nobody fetches.
+var copyBufs sync.Pool
+
+func getCopyBuf() []byte {
+	if p, ok := copyBufs.Get().(*[]byte); ok {
+		return *p
+	}
+	return nil
+}
+
+func putCopyBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= streamMin {
+		copyBufs.Put(&b)
+	}
+}
+
 // streamMin is the size from which a message is copied to the client in
 // chunks rather than read whole into memory.
 const streamMin = 256 << 10
@@ -566,7 +588,7 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial, mb *msgBuf) 
 		if ok {
 			data = bb.Bytes()
 		} else {
-			data = mb.grow(int(size))
+			data = copyRoom(mb, int(size))
 			if k, err := cnt.ReadAt(data, 0); k < len(data) {
 				return nil, cmp.Or(err, io.ErrUnexpectedEOF)
 			}
@@ -581,7 +603,7 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial, mb *msgBuf) 
 	}
 	b = imap.AppendLiteralHeader(b, n, false)
 	c.write(b)
-	buf := mb.grow(64 << 10)
+	buf := copyRoom(mb, 64<<10)
 	var rerr error
 	for done := int64(0); done < n; {
 		chunk := buf[:min(int64(len(buf)), n-done)]
@@ -598,6 +620,15 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial, mb *msgBuf) 
 		done += int64(len(chunk))
 	}
 	return b[:0], rerr
+}
+
+// copyRoom returns n bytes of mb's buffer (n <= streamMin), grown to
+// streamMin at once: one size for every buffer copyBufs keeps.
+func copyRoom(mb *msgBuf, n int) []byte {
+	if cap(mb.heap) < n {
+		mb.heap = make([]byte, streamMin)
+	}
+	return mb.heap[:n]
 }
 
 // appendData appends a literal; BINARY data with NUL goes as literal8

@@ -102,13 +102,14 @@ func BenchmarkMix(b *testing.B) {
 			}
 		}
 		cmds += tag
+		c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if err := w.Flush(); err != nil {
 			b.Fatal(err)
 		}
 		last := "m" + strconv.Itoa(tag) + " "
 		for {
 			l := c.line()
-			if strings.HasPrefix(l, "m") && strings.Contains(l, " BAD ") || strings.Contains(l, " NO ") {
+			if strings.HasPrefix(l, "m") && (strings.Contains(l, " BAD ") || strings.Contains(l, " NO ")) {
 				b.Fatalf("S: %s", l)
 			}
 			if strings.HasPrefix(l, last) {
