@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 )
 
 // LiteralFunc decides whether the Reader may read a literal of size bytes.
@@ -212,8 +213,14 @@ func (r *Reader) readLine(max int) error {
 	}
 }
 
-// readLiteral appends size bytes to r.buf, growing it only as bytes arrive.
+// readLiteral appends size bytes to r.buf, growing it only as bytes arrive,
+// except that a literal of up to 4*DefaultMaxLine (the buffer kept between
+// commands) gets its room at once: an APPEND's message is then one
+// allocation, not a doubling one copied at each step.
 func (r *Reader) readLiteral(size int64) error {
+	if size <= 4*DefaultMaxLine {
+		r.buf = slices.Grow(r.buf, int(size))
+	}
 	for size > 0 {
 		n := int64(chunk)
 		if size < n {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"imapd/imapworker/imap"
@@ -22,6 +23,9 @@ type fetchPlan struct {
 	date    bool   // INTERNALDATE requested
 	uid     bool   // UID requested
 	buf     msgBuf // holds the message or header read, reused across messages
+	// copyBuf holds BODY[] on its way to the client (appendMessage),
+	// apart from buf, whose header a later item may still parse.
+	copyBuf msgBuf
 
 	// RFC 7162 §3.1.4: MODSEQ requested; or sent with every response
 	// (CHANGEDSINCE), or with those that carry FLAGS once CONDSTORE is
@@ -92,6 +96,8 @@ func (c *conn) cmdFetch(cmd *imap.Command) error {
 	if cmd.UID {
 		plan.uid = true // RFC 9051 §6.4.9: UID FETCH always returns UID
 	}
+	plan.copyBuf.heap = getCopyBuf()
+	defer func() { putCopyBuf(plan.copyBuf.heap) }()
 	if err := c.fetchModifiers(cmd, args, plan); err != nil {
 		return err
 	}
@@ -288,7 +294,7 @@ func (c *conn) fetchMsg(i int, date time.Time, plan *fetchPlan, seenNow, gone bo
 	storeCopy := func(p *imap.Partial) error {
 		pre := b
 		var err error
-		if b, err = c.appendMessage(b, m.UID, p); err == nil {
+		if b, err = c.appendMessage(b, m.UID, p, &plan.copyBuf); err == nil {
 			streamed = streamed || len(b) == 0
 			return nil
 		} else if b != nil {
@@ -555,6 +561,25 @@ func wholeMessage(s *imap.Section) bool {
 	return s != nil && len(s.Part) == 0 && s.Specifier == ""
 }
 
+// copyBufs keeps BODY[] buffers (fetchPlan.copyBuf) from one FETCH to the
+// next, across the worker's sessions: a buffer as large as the largest
+// message fetched, allocated once rather than per FETCH, and not held by
+// an idle session. The collector empties the pool when nobody fetches.
+var copyBufs sync.Pool
+
+func getCopyBuf() []byte {
+	if p, ok := copyBufs.Get().(*[]byte); ok {
+		return *p
+	}
+	return nil
+}
+
+func putCopyBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= streamMin {
+		copyBufs.Put(&b)
+	}
+}
+
 // streamMin is the size from which a message is copied to the client in
 // chunks rather than read whole into memory.
 const streamMin = 256 << 10
@@ -563,8 +588,10 @@ const streamMin = 256 << 10
 // a large one in chunks so that fetching a 20 MB message does not hold 20
 // MB. Before the literal's size is sent, an error returns nil; after, the
 // literal is padded with spaces to its size (the response stays well
-// formed) and the error is returned with b.
-func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, error) {
+// formed) and the error is returned with b. The bytes pass through mb's
+// buffer, reused from message to message of the FETCH: no allocation per
+// message (issue 18's mix fetches a third of a mailbox at a time).
+func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial, mb *msgBuf) ([]byte, error) {
 	cnt, err := c.mbox.h.Open(uid)
 	if err != nil {
 		return nil, err
@@ -581,7 +608,7 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, err
 		if ok {
 			data = bb.Bytes()
 		} else {
-			data = make([]byte, size)
+			data = copyRoom(mb, int(size))
 			if k, err := cnt.ReadAt(data, 0); k < len(data) {
 				return nil, cmp.Or(err, io.ErrUnexpectedEOF)
 			}
@@ -596,7 +623,7 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, err
 	}
 	b = imap.AppendLiteralHeader(b, n, false)
 	c.write(b)
-	buf := make([]byte, 64<<10)
+	buf := copyRoom(mb, 64<<10)
 	var rerr error
 	for done := int64(0); done < n; {
 		chunk := buf[:min(int64(len(buf)), n-done)]
@@ -613,6 +640,15 @@ func (c *conn) appendMessage(b []byte, uid uint32, p *imap.Partial) ([]byte, err
 		done += int64(len(chunk))
 	}
 	return b[:0], rerr
+}
+
+// copyRoom returns n bytes of mb's buffer (n <= streamMin), grown to
+// streamMin at once: one size for every buffer copyBufs keeps.
+func copyRoom(mb *msgBuf, n int) []byte {
+	if cap(mb.heap) < n {
+		mb.heap = make([]byte, streamMin)
+	}
+	return mb.heap[:n]
 }
 
 // appendData appends a literal; BINARY data with NUL goes as literal8

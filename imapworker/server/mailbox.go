@@ -19,8 +19,15 @@ func (c *conn) cmdSelect(cmd *imap.Command) error {
 	name := c.mailboxName(args.Mailbox)
 	if c.mbox != nil {
 		// The previous mailbox is closed whether or not this one opens,
-		// without expunging (RFC 9051 §6.3.2).
-		c.unselect()
+		// without expunging (RFC 9051 §6.3.2). Its store handle closes
+		// once the new one is open: selecting the same mailbox again then
+		// keeps the store's state of it (no index write, no new watch).
+		old := c.mbox.h
+		defer old.Close()
+		c.mbox = nil
+		if c.state == stateSelected {
+			c.state = stateAuth
+		}
 		c.writeString("* OK [CLOSED] Previous mailbox closed\r\n")
 	}
 	h, err := c.user.Select(name, args.ReadOnly)

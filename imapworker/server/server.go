@@ -352,6 +352,13 @@ func (c *conn) flush() {
 	}
 }
 
+// pipelined reports whether the client's next command is already read
+// whole (imap.Reader.CommandBuffered), so that reading it cannot block:
+// the main loop may read it itself while the reader goroutine is idle.
+func (c *conn) pipelined() bool {
+	return !c.pending && !c.stopped && c.ctx.Err() == nil && c.r.CommandBuffered()
+}
+
 // maybeFlush flushes unless the client already pipelined more commands, so
 // that pipelined commands are answered in few writes.
 func (c *conn) maybeFlush() {
@@ -400,7 +407,17 @@ func (c *conn) serve() error {
 	for {
 		c.notifyDue()
 		c.maybeFlush()
-		res, woke, err := c.read(readCommand, c.notifyWake())
+		var res readResult
+		var woke bool
+		var err error
+		if c.pipelined() {
+			// Read here: no hand-off to the reader goroutine and back, no
+			// timer, for each command of a pipelined batch.
+			c.litTotal = 0
+			res.cmd, res.err = c.r.ReadCommand()
+		} else {
+			res, woke, err = c.read(readCommand, c.notifyWake())
+		}
 		for err == nil && woke { // RFC 5465: events between commands
 			c.notifyCheck(true)
 			c.flush()
@@ -569,9 +586,26 @@ func (c *conn) tagged(tag, status, code, text string) {
 }
 
 // ok sends pending mailbox updates allowed after cmd, then the tagged OK.
+// While the client has pipelined another command, other sessions' changes
+// wait for the end of the batch: one look at the store for a batch, not
+// one per command (RFC 9051 §7 lets the server choose when; NOOP and IDLE
+// look each time). A command that may have added messages to the selected
+// mailbox still looks, so that its EXISTS comes at once (RFC 9051
+// §6.3.12) and the next command can name them.
 func (c *conn) ok(cmd *imap.Command, code, text string) {
-	c.updates(expungeAllowed(cmd))
+	if !c.pipelined() || addsMessages(cmd) {
+		c.updates(expungeAllowed(cmd))
+	}
 	c.tagged(cmd.Tag, "OK", code, text)
+}
+
+// addsMessages: commands that can put messages into the selected mailbox.
+func addsMessages(cmd *imap.Command) bool {
+	switch cmd.Name {
+	case "APPEND", "COPY", "MOVE", "REPLACE":
+		return true
+	}
+	return false
 }
 
 // expungeAllowed: RFC 9051 §7.5.1, no EXPUNGE during FETCH, STORE or

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,14 +96,9 @@ var uniqCounter atomic.Uint64
 // newBase makes a unique Maildir base name with ,S= and ,W= fields:
 // "<secs>.M<usecs>P<pid>Q<n>R<rand>.<host>,S=<size>,W=<vsize>".
 func newBase(now time.Time, size, vsize int64) string {
-	host, _ := os.Hostname()
-	// '/' and ':' would break the name; Maildir spec escapes them.
-	host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
-	if host == "" {
-		host = "localhost"
-	}
+	host := maildirHost()
 	var r [4]byte
 	_, _ = rand.Read(r[:])
 	return fmt.Sprintf("%d.M%dP%dQ%dR%s.%s,S=%d,W=%d", now.Unix(), now.Nanosecond()/1000,
-		os.Getpid(), uniqCounter.Add(1), hex.EncodeToString(r[:]), host, size, vsize)
+		pid, uniqCounter.Add(1), hex.EncodeToString(r[:]), host, size, vsize)
 }

@@ -890,8 +890,9 @@ func (f *folder) moveNew() error {
 	return nil
 }
 
-// writeUidlist records new UIDs durably: appended to the file, or the file
-// rewritten when it is missing, old-format, damaged or mostly expunged.
+// writeUidlist records new UIDs: appended to the file (durable with the
+// caller's fsync of cur/, docs/design.md#what-is-fsynced), or the file
+// rewritten (fsynced) when it is missing, old-format, damaged or mostly expunged.
 func (f *folder) writeUidlist(recs []uidRec) error {
 	path := f.sub(uidlistName)
 	live := len(f.msgs) + len(f.pending)

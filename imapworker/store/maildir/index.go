@@ -230,7 +230,7 @@ func (f *folder) flushIndex() error {
 	_ = f.compactCache() // best effort: the old file stays usable
 	// A cache: no fsync; a torn file fails its CRC and is rebuilt.
 	tmp := f.sub(indexName + ".tmp")
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	fh, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -302,7 +302,7 @@ func (f *folder) flushIndex() error {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, f.sub(indexName))
+	return rename(tmp, f.sub(indexName))
 }
 
 // loadIndex adopts imapd.index when it matches the files, else keeps its
@@ -388,7 +388,7 @@ func (f *folder) loadIndex() {
 // openCache opens imapd.cache, trusting offsets from the index when the
 // file is the one they describe, and scanning the rest.
 func (f *folder) openCache(ino uint64, size int64, ents centries) {
-	fh, err := os.OpenFile(f.sub(cacheName), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	fh, err := openFile(f.sub(cacheName), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return
 	}
@@ -642,7 +642,7 @@ func (f *folder) compactCache() error {
 		os.Remove(tmp)
 		return err
 	}
-	fh, err := os.OpenFile(f.sub(cacheName), os.O_RDWR|os.O_APPEND, 0)
+	fh, err := openFile(f.sub(cacheName), os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		f.cache = nil
 		c.fh.Close()

@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -56,19 +60,18 @@ func statID(path string) (fileID, bool) {
 // live holder and taking over a stale one.
 func lockDir(dir string) (*dotlock, error) {
 	path := filepath.Join(dir, lockName)
-	host, _ := os.Hostname()
-	content := []byte(fmt.Sprintf("%d:%s\n", os.Getpid(), host))
+	host := hostName()
 	deadline := time.Now().Add(lockTimeout)
 	wait := time.Millisecond
 	// The lock appears with its content by link(2) of a finished temp
 	// file (Dovecot's dotlock does the same): a holder killed mid-way never
 	// leaves an empty lock that only its age could break.
-	tmp, err := os.CreateTemp(dir, lockName+".tmp-*")
+	tmp, err := createLockTemp(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(content)
+	defer remove(tmp.Name())
+	_, werr := tmp.Write(lockContent())
 	var st syscall.Stat_t
 	serr := syscall.Fstat(int(tmp.Fd()), &st)
 	if err := errors.Join(werr, serr, tmp.Close()); err != nil {
@@ -91,6 +94,28 @@ func lockDir(dir string) (*dotlock, error) {
 		if wait < 50*time.Millisecond {
 			wait *= 2
 		}
+	}
+}
+
+// lockContent is what a lock of this process holds: "pid:host\n".
+var lockContent = sync.OnceValue(func() []byte {
+	return []byte(strconv.Itoa(pid) + ":" + hostName() + "\n")
+})
+
+// lockTemps numbers this process's lock temp files.
+var lockTemps atomic.Uint64
+
+// createLockTemp creates dir/dovecot-uidlist.lock.tmp-<pid>-<n>-<rand>
+// exclusively, as os.CreateTemp would, in fewer system calls (openFile).
+func createLockTemp(dir string) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, lockName+".tmp-"+strconv.Itoa(pid)+"-"+
+			strconv.FormatUint(lockTemps.Add(1), 10)+"-"+strconv.FormatUint(uint64(rand.Uint32()), 36))
+		fh, err := openFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		return fh, err
 	}
 }
 
@@ -140,7 +165,7 @@ func (l *dotlock) touch() {
 // unlock releases the lock if it is still ours.
 func (l *dotlock) unlock() {
 	if id, ok := statID(l.path); ok && id == l.id {
-		os.Remove(l.path)
+		remove(l.path)
 	}
 }
 
@@ -184,7 +209,7 @@ func writeFileAtomicFunc(path string, write func(*bufio.Writer) error) error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := openFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func (h *mailbox) Open(uid uint32) (store.Content, error) {
 		f.mu.Unlock()
 		// O_NOFOLLOW: the scan listed a regular file; whatever replaced it
 		// since is not followed.
-		fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		fh, err := openFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 		if errors.Is(err, fs.ErrNotExist) && try == 0 {
 			continue // renamed by a flag change elsewhere
 		}
@@ -332,7 +332,7 @@ func (h *mailbox) store(uids []uint32, op store.StoreOp, flags store.Flags, sinc
 			if letters != m.letters {
 				_, info := splitName(m.name)
 				name := withFlags(m.base(), info, letters)
-				if err := os.Rename(f.filePath(m), filepath.Join(f.path, "cur", name)); err != nil {
+				if err := rename(f.filePath(m), filepath.Join(f.path, "cur", name)); err != nil {
 					if errors.Is(err, fs.ErrNotExist) {
 						continue
 					}
@@ -401,7 +401,7 @@ func (f *folder) remove(del []*msg, origin *mailbox) ([]uint32, error) {
 	dead := map[*msg]bool{}
 	for i, m := range del {
 		f.keepLock(i)
-		if err := os.Remove(f.filePath(m)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := remove(f.filePath(m)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if firstErr == nil {
 				firstErr = err
 			}
@@ -411,10 +411,9 @@ func (f *folder) remove(del []*msg, origin *mailbox) ([]uint32, error) {
 		gone = append(gone, m.uid)
 		crashAt("expunge-unlinked")
 	}
+	// An expunge is not fsynced: a power loss may bring a message back,
+	// never lose one (docs/design.md#what-is-fsynced).
 	f.drop(dead, origin)
-	if err := syncDir(f.sub("cur")); err != nil && firstErr == nil {
-		firstErr = err
-	}
 	return gone, errors.Join(firstErr, f.compactUidlist())
 }
 
@@ -538,11 +537,11 @@ func (h *mailbox) Copy(uids []uint32, dest string) (store.CopyResult, error) {
 			if len(added) == 0 {
 				return nil
 			}
-			if err := syncDir(df.sub("cur")); err != nil {
-				return err
-			}
 			crashAt("copy-linked")
 			if err := df.writeUidlist(recs); err != nil {
+				return err
+			}
+			if err := syncDir(df.sub("cur")); err != nil {
 				return err
 			}
 			for _, m := range added {
@@ -700,10 +699,10 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 		res.Dst = append(res.Dst, n.uid)
 	}
 	if len(added) > 0 {
-		err := syncDir(df.sub("cur"))
 		crashAt("move-renamed")
+		err := df.writeUidlist(recs)
 		if err == nil {
-			err = df.writeUidlist(recs)
+			err = syncDir(df.sub("cur"))
 		}
 		if err != nil {
 			return store.CopyResult{}, errors.Join(moveErr, err)

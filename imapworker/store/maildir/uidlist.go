@@ -257,10 +257,10 @@ func newUIDValidity() uint32 {
 	return v
 }
 
-// appendUidlist appends records to the file at path (held under the lock),
-// then fsyncs it. Appending needs no rewrite of 100k lines per new message.
+// appendUidlist appends records to the file at path (held under the lock).
+// Appending needs no rewrite of 100k lines per new message.
 func appendUidlist(path string, recs []uidRec) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
 	}
@@ -277,10 +277,9 @@ func appendUidlist(path string, recs []uidRec) error {
 		crashAt("uidlist-torn")
 		b = b[len(b)/2:]
 	}
+	// Not fsynced here: the caller's fsync of cur/ makes it durable with
+	// the new files it names (docs/design.md#what-is-fsynced).
 	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -289,7 +288,7 @@ func appendUidlist(path string, recs []uidRec) error {
 
 // readTail reads path from offset off to the end.
 func readTail(path string, off int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}

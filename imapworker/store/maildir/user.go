@@ -725,13 +725,11 @@ func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint3
 		}
 		for i := range msgs {
 			dst := filepath.Join(f.path, "cur", bases[i]+":2,"+letters[i])
-			if err := os.Rename(tmps[i], dst); err != nil {
+			if err := rename(tmps[i], dst); err != nil {
 				return undo(err)
 			}
 			renamed = append(renamed, dst)
-		}
-		if err := syncDir(f.sub("cur")); err != nil {
-			return undo(err)
+			tmps[i] = "" // renamed: nothing left in tmp/ to remove
 		}
 		crashAt("append-renamed")
 		ms := make([]*msg, len(msgs))
@@ -748,6 +746,12 @@ func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint3
 			f.ul.nextUID++ // before writing: the header's N stays above every UID
 		}
 		if err := f.writeUidlist(recs); err != nil {
+			return undo(err)
+		}
+		// The new directory entries, and on a journalled file system the
+		// uidlist's append with them, are durable before the OK
+		// (docs/design.md#what-is-fsynced).
+		if err := syncDir(f.sub("cur")); err != nil {
 			return undo(err)
 		}
 		crashAt("append-recorded")
@@ -782,24 +786,25 @@ func storeErr(err error) error {
 	return err
 }
 
-// writeTmp writes a message file durably with its internal date as mtime.
+// writeTmp writes a message file durably with its internal date as mtime:
+// open, write, futimens, fsync, close.
 func writeTmp(path string, body []byte, date time.Time) error {
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	fh, err := openFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	_, err = fh.Write(body)
+	if err == nil {
+		err = futimens(fh, date)
+	}
 	if err == nil {
 		err = fh.Sync()
 	}
 	if cerr := fh.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Chtimes(path, date, date)
-	}
 	if err != nil {
-		os.Remove(path)
+		remove(path)
 	}
 	return err
 }

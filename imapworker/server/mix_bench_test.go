@@ -1,0 +1,142 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"imapd/imapworker/store"
+	"imapd/imapworker/store/maildir"
+)
+
+// BenchmarkMix runs rounds of issue 18's write-heavy mix (cmd/imapbench/
+// mix.go) pipelined against a Maildir INBOX of 30 messages, for CPU
+// profiles and system-call counts per command, not for timings on a
+// shared machine:
+//
+//	go test -run XXX -bench Mix -benchtime 200x -cpuprofile cpu.out ./imapworker/server/
+//	strace -c -f go test ... (the test binary, built with -c)
+//
+// One op is one round, of 4.4 commands on average.
+func BenchmarkMix(b *testing.B) {
+	dir := b.TempDir()
+	old := newBackend
+	defer func() { newBackend = old }()
+	newBackend = func(testing.TB) store.Backend {
+		return maildir.NewBackend(func(user string) (string, error) {
+			return filepath.Join(dir, user, "Maildir"), nil
+		}, maildir.Options{})
+	}
+	ts := newTestServer(b)
+	r := rand.New(rand.NewPCG(18, 4))
+	pool := make([][]byte, 64)
+	for i := range pool {
+		pool[i] = mixMessage(r, i)
+	}
+	u, err := ts.backend.Open("alice")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := u.Create("Archive", 0); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		b.Fatal(err)
+	}
+	const exists = 30
+	for i := 0; i < exists; i++ {
+		if _, _, err := u.Append("INBOX", store.Flags{}, time.Time{}, pool[i%len(pool)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	u.Close()
+	c := ts.login("alice")
+	c.C("s SELECT INBOX")
+	c.until("s OK")
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	flags := []string{`\Seen`, `\Flagged`, `\Answered`, `$Work`}
+	cmds := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tag := 0
+		cmd := func(line string) {
+			tag++
+			fmt.Fprintf(w, "m%d %s\r\n", tag, line)
+		}
+		if r.Float64() < 0.2 {
+			cmd("SELECT INBOX")
+		}
+		if r.Float64() < 0.1 {
+			cmd(`LIST "" "*"`)
+		}
+		if r.Float64() < 0.1 {
+			cmd("STATUS Archive (MESSAGES)")
+		}
+		lo := 1 + r.IntN(exists-10+1)
+		cmd(fmt.Sprintf("FETCH %d:%d (FLAGS ENVELOPE)", lo, lo+9))
+		if r.Float64() < 0.5 {
+			var set []string
+			for k := 1 + r.IntN(3); k <= exists; k += 3 {
+				set = append(set, strconv.Itoa(k))
+			}
+			cmd("FETCH " + strings.Join(set, ",") + " BODY.PEEK[]")
+		}
+		if r.Float64() < 0.5 {
+			op := []string{"+", "-"}[r.IntN(2)]
+			cmd(fmt.Sprintf("STORE %d %sFLAGS (%s)", 1+r.IntN(exists), op, flags[r.IntN(len(flags))]))
+		}
+		if r.Float64() < 0.5 {
+			d := 1 + r.IntN(3)
+			first := 1 + r.IntN(exists-d+1)
+			cmd(fmt.Sprintf(`STORE %d:%d +FLAGS.SILENT (\Deleted)`, first, first+d-1))
+			cmd("EXPUNGE")
+			for j := 0; j < d; j++ {
+				m := pool[r.IntN(len(pool))]
+				tag++
+				fmt.Fprintf(w, "m%d APPEND INBOX {%d+}\r\n", tag, len(m))
+				w.Write(m)
+				w.WriteString("\r\n")
+			}
+		}
+		cmds += tag
+		c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		last := "m" + strconv.Itoa(tag) + " "
+		for {
+			l := c.line()
+			if strings.HasPrefix(l, "m") && (strings.Contains(l, " BAD ") || strings.Contains(l, " NO ")) {
+				b.Fatalf("S: %s", l)
+			}
+			if strings.HasPrefix(l, last) {
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(cmds)/float64(b.N), "cmds/op")
+}
+
+// mixMessage is a plain-text message of the mix's sizes: 60% 1-8 KB,
+// 30% 8-50 KB, 10% 50-250 KB.
+func mixMessage(r *rand.Rand, i int) []byte {
+	var size int
+	switch p := r.IntN(10); {
+	case p < 6:
+		size = 1024 + r.IntN(7*1024)
+	case p < 9:
+		size = 8*1024 + r.IntN(42*1024)
+	default:
+		size = 50*1024 + r.IntN(200*1024)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "From: Sender %d <s%d@example.org>\r\nTo: alice@example.org\r\nSubject: mix message %d\r\n"+
+		"Date: Fri, 4 Dec 2026 12:00:00 +0000\r\nMessage-ID: <%d@example.org>\r\n\r\n", i, i, i, i)
+	for sb.Len() < size {
+		sb.WriteString("The quick brown fox jumps over the lazy dog, line after line.\r\n")
+	}
+	return []byte(sb.String())
+}
