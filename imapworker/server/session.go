@@ -75,6 +75,7 @@ type selected struct {
 	nomodseq bool
 	safeHMS  uint64
 	contexts []*searchCtx // RETURN (UPDATE) searches (RFC 5267 §4.3)
+	lastSort sortMemo     // the last SORT's order (sort.go)
 }
 
 // recentSet is a session's \Recent messages: ascending UIDs, 4 bytes

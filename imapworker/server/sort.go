@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -358,25 +359,67 @@ func (k *sortKeys) cmp(crit []imap.SortCriterion, a, b int) int {
 	return k.hits[a] - k.hits[b] // the sequence number
 }
 
+// sortMemo is a selected mailbox's last SORT: the criteria, the UIDs it
+// sorted (in sequence order) and their order as positions among them. The
+// keys of a UID never change (header, internal date and size are fixed
+// for the life of a UID) and ties go by sequence number, which follows
+// UID order: the same criteria over the same UIDs give the same order, so
+// a client sorting an unchanged folder again (paging, refreshing) gets it
+// without a re-sort.
+type sortMemo struct {
+	crit  string
+	uids  []uint32
+	order []int32
+}
+
+func critKey(crit []imap.SortCriterion) string {
+	var b strings.Builder
+	for _, cr := range crit {
+		fmt.Fprintf(&b, "%d:%t,", cr.Key, cr.Reverse)
+	}
+	return b.String()
+}
+
 // sortHits orders hits (ascending indexes) by crit.
 func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
 	if len(hits) < 2 {
 		return hits, nil
 	}
+	m, key := &c.mbox.lastSort, critKey(crit)
+	if m.crit == key && len(m.uids) == len(hits) && c.sameUIDs(hits, m.uids) {
+		out := make([]int, len(hits))
+		for i, o := range m.order {
+			out[i] = hits[o]
+		}
+		return out, nil
+	}
 	k, err := c.keysFor(hits, crit)
 	if err != nil {
 		return nil, err
 	}
-	order := make([]int, len(hits))
+	order := make([]int32, len(hits))
 	for i := range order {
-		order[i] = i
+		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(a, b int) int { return k.cmp(crit, a, b) })
+	slices.SortFunc(order, func(a, b int32) int { return k.cmp(crit, int(a), int(b)) })
 	out := make([]int, len(hits))
+	uids := make([]uint32, len(hits))
 	for i, o := range order {
 		out[i] = hits[o]
+		uids[i] = c.mbox.msgs[hits[i]].UID
 	}
+	*m = sortMemo{crit: key, uids: uids, order: order}
 	return out, nil
+}
+
+// sameUIDs reports whether the messages at hits are uids, in order.
+func (c *conn) sameUIDs(hits []int, uids []uint32) bool {
+	for i, h := range hits {
+		if c.mbox.msgs[h].UID != uids[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isAddressField reports whether SEARCH matches the field's addresses

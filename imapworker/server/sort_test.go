@@ -80,6 +80,22 @@ func TestSort(t *testing.T) {
 	c.expectDo("t EXPUNGE", "* 1 EXPUNGE", "t OK EXPUNGE completed")
 	c.expectDo("t SORT (SUBJECT) UTF-8 ALL", "* SORT 1 4 3 2", "t OK SORT completed")
 	c.expectDo("t UID SORT (SUBJECT) UTF-8 ALL", "* SORT 2 5 4 3", "t OK SORT completed")
+	// A repeated SORT over other messages is sorted anew, not taken from
+	// the last one (sortMemo): a message added, or the same count of
+	// other messages matching.
+	o := ts.login("alice")
+	o.expectDo("o1 APPEND INBOX {19+}\r\nSubject: aardvark\r\n\r\n", `~o1 OK \[APPENDUID \d+ 6\] APPEND completed`)
+	c.do("t NOOP") // * 5 EXISTS
+	if un, _ := c.do("t SORT (SUBJECT) UTF-8 ALL"); !slices.Contains(un, "* SORT 5 1 4 3 2") {
+		t.Errorf("SORT after an APPEND: %q", un)
+	}
+	c.expectDo(`t STORE 1:5 -FLAGS.SILENT (\Seen)`, "t OK STORE completed")
+	c.expectDo(`t STORE 1 +FLAGS.SILENT (\Seen)`, "t OK STORE completed")
+	c.expectDo("t SORT (SUBJECT) UTF-8 UNSEEN", "* SORT 5 4 3 2", "t OK SORT completed")
+	c.expectDo(`t STORE 1 -FLAGS.SILENT (\Seen)`, "t OK STORE completed")
+	c.expectDo(`t STORE 5 +FLAGS.SILENT (\Seen)`, "t OK STORE completed")
+	c.expectDo("t SORT (SUBJECT) UTF-8 UNSEEN", "* SORT 1 4 3 2", "t OK SORT completed")
+	c.expectDo("t SORT (SUBJECT) UTF-8 UNSEEN", "* SORT 1 4 3 2", "t OK SORT completed")
 }
 
 // RFC 5256 §3's second example, with a mailbox made to give its answer.
