@@ -148,7 +148,7 @@ func TestReadmeCommands(t *testing.T) {
 						// Serving, not just a socket file (an earlier
 						// server's may be left behind).
 						stopServer = sh.background(alt, func(string) bool {
-							c, err := net.Dial("unix", "/run/imapd/control.sock")
+							c, err := net.Dial("unixpacket", "/run/imapd/control.sock")
 							if err == nil {
 								c.Close()
 							}
