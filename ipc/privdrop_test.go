@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -47,12 +48,16 @@ const testTitle = "imapd: testdrop"
 // close while the parent inspects /proc/PID from outside.
 func childMain(mode string) int {
 	park := make(chan struct{})
+	var parked sync.WaitGroup
 	for range 4 {
+		parked.Add(1)
 		go func() {
 			runtime.LockOSThread()
+			parked.Done()
 			<-park
 		}()
 	}
+	parked.Wait() // every thread exists before "ready"
 	c, err := parseCreds(os.Getenv("IPC_TEST_CREDS"))
 	if err != nil {
 		fmt.Println("ready ERR", err)
