@@ -6,9 +6,6 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
-
-	"imapd/imapworker/store"
-	"imapd/imapworker/store/maildir"
 )
 
 // BenchmarkFolder runs issue 4's large-folder steps against a copy of a
@@ -42,13 +39,7 @@ func BenchmarkFolder(b *testing.B) {
 			}
 		}
 	}
-	old := newBackend
-	defer func() { newBackend = old }()
-	newBackend = func(testing.TB) store.Backend {
-		return maildir.NewBackend(func(user string) (string, error) {
-			return filepath.Join(dir, user, "Maildir"), nil
-		}, maildir.Options{})
-	}
+	withMaildirIn(b, dir)
 	ts := newTestServer(b)
 	c := ts.login("alice")
 	step := func(name, cmd string) {

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"imapd/imapworker/store"
-	"imapd/imapworker/store/maildir"
 )
 
 // BenchmarkMix runs rounds of issue 18's write-heavy mix (cmd/imapbench/
@@ -26,13 +24,7 @@ import (
 // One op is one round, of 4.4 commands on average.
 func BenchmarkMix(b *testing.B) {
 	dir := b.TempDir()
-	old := newBackend
-	defer func() { newBackend = old }()
-	newBackend = func(testing.TB) store.Backend {
-		return maildir.NewBackend(func(user string) (string, error) {
-			return filepath.Join(dir, user, "Maildir"), nil
-		}, maildir.Options{})
-	}
+	withMaildirIn(b, dir)
 	ts := newTestServer(b)
 	r := rand.New(rand.NewPCG(18, 4))
 	pool := make([][]byte, 64)

@@ -14,7 +14,7 @@ func withMaildir(t *testing.T) { withMaildirIn(t, "") }
 
 // withMaildirIn is withMaildir with each user's Maildir at
 // root/user/Maildir; root "" means a new directory for each backend.
-func withMaildirIn(t *testing.T, root string) {
+func withMaildirIn(t testing.TB, root string) {
 	old := newBackend
 	t.Cleanup(func() { newBackend = old })
 	newBackend = func(tb testing.TB) store.Backend {
