@@ -381,13 +381,13 @@ func raiseNofile(t *testing.T, n uint64) {
 	}
 }
 
-// loadHold is how long the 1,000 connections are held: 30 s in make test
+// loadHold is how long the 1,000 connections are held: 15 s in make test
 // (inside its 8 minutes), IMAPD_LOAD_HOLD=60s for issue 8's full minute.
 var loadHold = func() time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("IMAPD_LOAD_HOLD")); err == nil && d > 0 {
 		return d
 	}
-	return 30 * time.Second
+	return 15 * time.Second
 }()
 
 const (

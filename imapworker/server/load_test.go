@@ -25,7 +25,7 @@ func (loadAuth) Authenticate(_ context.Context, r AuthRequest) AuthResponse {
 }
 
 // loadDuration is how long the load runs per store: IMAPD_LOAD_SECONDS
-// (60 for the full run), else 10 s (CI), 2 s with -short.
+// (60 for the full run), else 5 s (CI), 2 s with -short.
 func loadDuration(t *testing.T) time.Duration {
 	if s := os.Getenv("IMAPD_LOAD_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -37,7 +37,7 @@ func loadDuration(t *testing.T) time.Duration {
 	if testing.Short() {
 		return 2 * time.Second
 	}
-	return 10 * time.Second
+	return 5 * time.Second
 }
 
 // Ten clients on five accounts, a write-heavy mix (FETCH, STORE, STORE
