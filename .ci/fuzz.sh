@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-10s}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for pkg in $(go list ./...); do
-	dir=$(go list -f '{{.Dir}}' "$pkg")
+# One go list for every package: a go list per package cost seconds each.
+while read -r pkg dir; do
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 		for try in 1 2; do
 			echo "fuzz $pkg $target ($FUZZTIME)"
@@ -26,4 +26,4 @@ for pkg in $(go list ./...); do
 			exit 1
 		done
 	done
-done
+done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
