@@ -59,6 +59,7 @@ func BenchmarkSortRepeat(b *testing.B) {
 	ts := newTestServer(b)
 	c := ts.login("alice")
 	wait := func(b *testing.B) {
+		c.nc.SetReadDeadline(time.Now().Add(time.Minute)) // selectInbox's would end mid-run
 		for {
 			l, err := c.br.ReadSlice('\n')
 			if err != nil && len(l) == 0 {
@@ -82,6 +83,7 @@ func BenchmarkSortRepeat(b *testing.B) {
 				c.C("t " + cmd)
 				wait(b)
 			}
+			reportHeap(b)
 		})
 	}
 	step("SortDate", "", "UID SORT (DATE) UTF-8 ALL")
