@@ -199,9 +199,9 @@ func TestBenchIMAPResponses(t *testing.T) {
 		io.WriteString(srv, "* 1 FETCH (UID 4 ENVELOPE (NIL {11}\r\nsubj {3}\r\nx) NIL))\r\n"+
 			"* 2 FETCH (UID 5 BODY[] {0}\r\n)\r\n* 3 FETCH (UID 6 ENVELOPE (NIL \"b1 OK not the end\"))\r\nb2 OK FETCH completed\r\n")
 		expect("b3 UID SEARCH BODY x\r\n")
-		io.WriteString(srv, "* SEARCH 4 6\r\nb3 NO [CANNOT] nope\r\n")
+		io.WriteString(srv, "* SEARCH 4 6 4294967296\r\nb3 NO [CANNOT] nope\r\n")
 		expect("b4 UID SORT (DATE) UTF-8 ALL\r\n")
-		io.WriteString(srv, "* SORT 6 4 5\r\nb4 OK SORT completed\r\n")
+		io.WriteString(srv, "* SORT 6 4 5 (MODSEQ 9)\r\nb4 OK SORT completed\r\n")
 		expect("b5 UID SORT (DATE) UTF-8 NOT ALL\r\n")
 		io.WriteString(srv, "* SORT\r\nb5 OK SORT completed\r\n")
 	}()

@@ -383,7 +383,7 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 	if ret.update && c.mbox.contextTaken(cmd.Tag) {
 		return badf("tag already names an updating search") // RFC 5267 §4.3
 	}
-	hits, err := c.searchHits(&args.Key)
+	hits, err := c.resultHits(&args.Key, ret)
 	if err != nil {
 		return err
 	}
@@ -453,4 +453,59 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 		}
 	}
 	return hits, failed
+}
+
+// searchMemo is a selected mailbox's last paged search: its key and its
+// result, made when the view's gen was gen. A client paging with RETURN
+// (PARTIAL) asks the same key again for the next window (RFC 9394 §3.1);
+// while the view has not changed the result is the same, and the next
+// page only takes another window of it. It costs 8 bytes a hit.
+type searchMemo struct {
+	key  *imap.SearchKey
+	gen  uint64
+	hits []int
+}
+
+// resultHits is searchHits for a command with the RETURN options r; for a
+// PARTIAL window, from the memo when it is of the same key over the same
+// view. Keys that name "$" or count back from now (OLDER, YOUNGER) are
+// searched each time.
+func (c *conn) resultHits(key *imap.SearchKey, r retOpts) ([]int, error) {
+	if r.partial == nil {
+		return c.searchHits(key)
+	}
+	s := c.mbox
+	m := &s.lastSearch
+	if m.key != nil && m.gen == s.gen && len(s.ghosts) == 0 && sameKey(m.key, key) {
+		return m.hits, nil
+	}
+	hits, err := c.searchHits(key)
+	if err != nil || anyKey(key, imap.SearchOlder, imap.SearchYounger) || usesSaved(key) {
+		return hits, err
+	}
+	*m = searchMemo{key: key, gen: s.gen, hits: hits}
+	return hits, nil
+}
+
+// usesSaved reports whether k or a key within it is "$" (RFC 5182).
+func usesSaved(k *imap.SearchKey) bool {
+	if k.Seq.SearchRes {
+		return true
+	}
+	return slices.ContainsFunc(k.Children, func(c imap.SearchKey) bool { return usesSaved(&c) })
+}
+
+// sameKey reports whether a and b are the same search key.
+func sameKey(a, b *imap.SearchKey) bool {
+	if a.Op != b.Op || a.Flag != b.Flag || !a.Date.Equal(b.Date) || a.Size != b.Size || a.Field != b.Field ||
+		a.Value != b.Value || a.Seq.SearchRes != b.Seq.SearchRes || !slices.Equal(a.Seq.Ranges, b.Seq.Ranges) ||
+		len(a.Children) != len(b.Children) {
+		return false
+	}
+	for i := range a.Children {
+		if !sameKey(&a.Children[i], &b.Children[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -75,7 +75,12 @@ type selected struct {
 	nomodseq bool
 	safeHMS  uint64
 	contexts []*searchCtx // RETURN (UPDATE) searches (RFC 5267 §4.3)
-	lastSort sortMemo     // the last SORT's order (sort.go)
+	// gen counts the changes of msgs and recent (own is called before
+	// each): a memo of a search result is valid while it stays the same.
+	gen        uint64
+	lastSort   sortMemo   // the last SORT's order (sort.go)
+	lastThread threadMemo // the last THREAD's answer (thread.go)
+	lastSearch searchMemo // the last paged search's result (search.go)
 }
 
 // recentSet is a session's \Recent messages: ascending UIDs, 4 bytes
@@ -95,8 +100,10 @@ func (r *recentSet) add(uid uint32) {
 
 // own gives the session its own copy of msgs before a write: SELECT takes
 // the store's list as it is (no 8 MB copy per session on 100k messages),
-// and most sessions never change it.
+// and most sessions never change it. Every write of msgs or recent comes
+// after it, so it also counts the change (gen).
 func (s *selected) own() {
+	s.gen++
 	if s.shared {
 		s.msgs = slices.Clone(s.msgs)
 		s.shared = false

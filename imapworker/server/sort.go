@@ -386,8 +386,8 @@ func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
 		return hits, nil
 	}
 	m, key := &c.mbox.lastSort, critKey(crit)
-	if m.crit == key && len(m.uids) == len(hits) && c.sameUIDs(hits, m.uids) {
-		out := make([]int, len(hits))
+	out := make([]int, len(hits))
+	if m.crit == key && c.memoUsable(hits, m.uids) {
 		for i, o := range m.order {
 			out[i] = hits[o]
 		}
@@ -402,18 +402,20 @@ func (c *conn) sortHits(hits []int, crit []imap.SortCriterion) ([]int, error) {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(a, b int32) int { return k.cmp(crit, int(a), int(b)) })
-	out := make([]int, len(hits))
-	uids := make([]uint32, len(hits))
 	for i, o := range order {
 		out[i] = hits[o]
-		uids[i] = c.mbox.msgs[hits[i]].UID
 	}
-	*m = sortMemo{crit: key, uids: uids, order: order}
+	*m = sortMemo{crit: key, uids: c.uidsOf(hits), order: order}
 	return out, nil
 }
 
-// sameUIDs reports whether the messages at hits are uids, in order.
-func (c *conn) sameUIDs(hits []int, uids []uint32) bool {
+// memoUsable reports whether a memo made of the messages uids serves the
+// messages at hits: they are the same UIDs, and none is expunged
+// elsewhere (a ghost's header may no longer be readable).
+func (c *conn) memoUsable(hits []int, uids []uint32) bool {
+	if len(hits) != len(uids) || len(c.mbox.ghosts) > 0 {
+		return false
+	}
 	for i, h := range hits {
 		if c.mbox.msgs[h].UID != uids[i] {
 			return false
@@ -456,7 +458,7 @@ func (c *conn) cmdSort(cmd *imap.Command) error {
 	if ret.update && c.mbox.contextTaken(cmd.Tag) {
 		return badf("tag already names an updating search") // RFC 5267 §4.3
 	}
-	hits, err := c.searchHits(&args.Search.Key)
+	hits, err := c.resultHits(&args.Search.Key, ret)
 	if err != nil {
 		return err
 	}

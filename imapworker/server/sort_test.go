@@ -174,20 +174,30 @@ func TestESortPartial(t *testing.T) {
 	c.expectDo("t SEARCH $", "* SEARCH 2 4 5", "t OK SEARCH completed")
 }
 
-// countOpens wraps a backend so a test can count the messages read.
+// countOpens wraps a backend so a test can count the messages read and
+// the cached values looked up.
 type countOpens struct {
 	store.Backend
-	n *atomic.Int64
+	n *readCounts
 }
+
+type readCounts struct{ opens, looks atomic.Int64 }
 
 type countOpensUser struct {
 	store.User
-	n *atomic.Int64
+	n *readCounts
 }
 
 type countOpensMailbox struct {
 	store.Mailbox
-	n *atomic.Int64
+	n *readCounts
+}
+
+// withReadCounts makes the test servers' backends count reads into n.
+func withReadCounts(t *testing.T, n *readCounts) {
+	inner := newBackend
+	newBackend = func(tb testing.TB) store.Backend { return countOpens{inner(tb), n} }
+	t.Cleanup(func() { newBackend = inner })
 }
 
 func (b countOpens) Open(user string) (store.User, error) {
@@ -204,8 +214,13 @@ func (u countOpensUser) Select(name string, ro bool) (store.Mailbox, error) {
 }
 
 func (h countOpensMailbox) Open(uid uint32) (store.Content, error) {
-	h.n.Add(1)
+	h.n.opens.Add(1)
 	return h.Mailbox.Open(uid)
+}
+
+func (h countOpensMailbox) Cached(uid uint32, key string) ([]byte, bool) {
+	h.n.looks.Add(1)
+	return h.Mailbox.Cached(uid, key)
 }
 
 // Sort and thread keys are computed once per message: a repeated SORT or
@@ -214,10 +229,9 @@ func TestSortKeysCached(t *testing.T) {
 	for name, setup := range map[string]func(*testing.T){"memstore": func(*testing.T) {}, "maildir": withMaildir} {
 		t.Run(name, func(t *testing.T) {
 			setup(t)
-			var opens atomic.Int64
-			inner := newBackend
-			newBackend = func(tb testing.TB) store.Backend { return countOpens{inner(tb), &opens} }
-			t.Cleanup(func() { newBackend = inner })
+			var n readCounts
+			withReadCounts(t, &n)
+			opens := &n.opens
 			ts := newTestServer(t)
 			msgs := slices.Clone(sortMsgs)
 			for i := range 300 { // enough for the parallel path

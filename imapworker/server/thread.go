@@ -272,37 +272,78 @@ func (ts *threadSet) sortTree(root *tnode) {
 	}
 }
 
-// appendThreads writes thread-lists (RFC 5256 §4): "(a b (c)(d))" is a
-// parent of b, whose children are c and d; a dummy adds no number.
-func appendThreads(b []byte, roots []*tnode, num func(int) uint32) []byte {
-	var members func(b []byte, n *tnode) []byte
-	members = func(b []byte, n *tnode) []byte {
+// Tokens of a thread-list (RFC 5256 §4) besides message positions (>= 0).
+const (
+	tokOpen  int32 = -1 // "("
+	tokClose int32 = -2 // ")"
+)
+
+// threadTokens flattens thread trees into the tokens of their
+// thread-lists: "(a b (c)(d))" is a parent of b, whose children are c and
+// d; a dummy adds no number. At most 4 tokens a message: its number and
+// parentheses, and the top-level dummies, which have two children or more.
+func threadTokens(roots []*tnode) []int32 {
+	var t []int32
+	var members func(n *tnode)
+	members = func(n *tnode) {
 		for {
 			if n.msg >= 0 {
-				b = strconv.AppendUint(b, uint64(num(n.msg)), 10)
+				t = append(t, int32(n.msg))
 				if len(n.children) == 0 {
-					return b
+					return
 				}
-				b = append(b, ' ')
 			}
 			if len(n.children) == 1 && n.msg >= 0 {
 				n = n.children[0] // a chain: no recursion for long ones
 				continue
 			}
 			for _, c := range n.children {
-				b = append(b, '(')
-				b = members(b, c)
-				b = append(b, ')')
+				t = append(t, tokOpen)
+				members(c)
+				t = append(t, tokClose)
 			}
-			return b
+			return
 		}
 	}
 	for _, r := range roots {
-		b = append(b, '(')
-		b = members(b, r)
-		b = append(b, ')')
+		t = append(t, tokOpen)
+		members(r)
+		t = append(t, tokClose)
+	}
+	return t
+}
+
+// appendThreads writes the thread-lists of tokens, num giving the number
+// of a message position. A number is followed by a space unless it ends
+// its list: then come its children, a number or a "(".
+func appendThreads(b []byte, toks []int32, num func(int) uint32) []byte {
+	for i, t := range toks {
+		switch t {
+		case tokOpen:
+			b = append(b, '(')
+		case tokClose:
+			b = append(b, ')')
+		default:
+			b = strconv.AppendUint(b, uint64(num(int(t))), 10)
+			if toks[i+1] != tokClose {
+				b = append(b, ' ')
+			}
+		}
 	}
 	return b
+}
+
+// threadMemo is a selected mailbox's last THREAD: the algorithm, the UIDs
+// it threaded (in sequence order) and the tokens of its answer. Thread
+// keys and sent dates are fixed for the life of a UID and sibling ties go
+// by sequence number, which follows UID order: the same algorithm over
+// the same UIDs gives the same threads, so a repeated THREAD of an
+// unchanged folder reads and links nothing. It costs 4 bytes a UID and at
+// most 16 a message for the tokens (2 MB for 100,000 messages).
+type threadMemo struct {
+	alg  string
+	uids []uint32
+	toks []int32
 }
 
 // RFC 5256 §3 THREAD and UID THREAD.
@@ -329,21 +370,37 @@ func (c *conn) cmdThread(cmd *imap.Command) error {
 	}
 	b := append(c.out[:0], "* THREAD"...)
 	if len(hits) > 0 {
-		recs, err := c.sortRecs(hits, needSubject|needMsgID|needRefs)
+		toks, err := c.threadHits(hits, args.Algorithm, alg)
 		if err != nil {
 			return err
 		}
-		idates, err := c.internalDates(hits)
-		if err != nil {
-			return err
-		}
-		ts := &threadSet{recs: recs, dates: sentDates(recs, idates)}
 		b = append(b, ' ')
-		b = appendThreads(b, alg(ts), func(k int) uint32 { return c.number(cmd, hits[k]) })
+		b = appendThreads(b, toks, func(k int) uint32 { return c.number(cmd, hits[k]) })
 	}
 	b = append(b, "\r\n"...)
 	c.write(b)
 	c.out = b
 	c.ok(cmd, "", "THREAD completed")
 	return nil
+}
+
+// threadHits returns the tokens of the threads alg makes of the messages
+// at hits (indexes in c.mbox.msgs, ascending), from the memo when it
+// threaded the same UIDs.
+func (c *conn) threadHits(hits []int, name string, alg func(*threadSet) []*tnode) ([]int32, error) {
+	m := &c.mbox.lastThread
+	if m.alg == name && c.memoUsable(hits, m.uids) {
+		return m.toks, nil
+	}
+	recs, err := c.sortRecs(hits, needSubject|needMsgID|needRefs)
+	if err != nil {
+		return nil, err
+	}
+	idates, err := c.internalDates(hits)
+	if err != nil {
+		return nil, err
+	}
+	toks := threadTokens(alg(&threadSet{recs: recs, dates: sentDates(recs, idates)}))
+	*m = threadMemo{alg: name, uids: c.uidsOf(hits), toks: toks}
+	return toks, nil
 }

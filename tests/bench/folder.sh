@@ -3,8 +3,9 @@
 # Dovecot. As root: creates the user ibench, builds imapd and imapbench,
 # starts both servers on loopback with the same passwd-file, runs
 # `imapbench folder` (arguments are passed on, e.g. -messages 2000), stops
-# them; the table includes SORT, THREAD and PARTIAL paging, first and repeated
-# (issue 13). Everything lives under $BENCH_DIR (default /var/tmp/imapbench); the
+# them; the table includes SORT, THREAD and PARTIAL paging, first and repeated,
+# and the mailbox process's peak RSS after them, before the full-text index is
+# built (issue 13). Everything lives under $BENCH_DIR (default /var/tmp/imapbench); the
 # generated folder is cached there (about 3.5 GB for 100,000 messages).
 # It runs in private namespaces (tests/bench/private.sh): the user, the
 # passwd-file and the ports are not the host's, and $BENCH_DIR is inside
