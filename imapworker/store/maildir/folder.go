@@ -61,7 +61,7 @@ func statStamp(path string) (stamp, error) {
 // revalidates the file's attributes with the server (close-to-open
 // consistency), where a stat may answer from the attribute cache.
 func openStamp(path string) (stamp, error) {
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return stamp{}, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -145,6 +145,11 @@ type folder struct {
 	hint       map[string]*msg // from a stale index: sizes and dates
 
 	fts *fts.Index // made on the first text SEARCH (fts.go)
+
+	// carried are the UIDs that were \Recent when unload dropped the
+	// state, under UIDVALIDITY carriedUV: \Recent lives in memory only.
+	carried   map[uint32]bool
+	carriedUV uint32
 }
 
 func (f *folder) sub(d string) string { return filepath.Join(f.path, d) }
@@ -262,14 +267,34 @@ func (f *folder) load() error {
 	}
 	f.loadIndex()
 	f.loaded = true
-	return f.refresh()
+	err := f.refresh()
+	if f.carried != nil && err == nil && f.ul.uidValidity == f.carriedUV {
+		for _, m := range f.msgs {
+			if f.carried[m.uid] {
+				m.recent, f.mayRecent = true, true
+			}
+		}
+	}
+	f.carried = nil
+	return err
 }
 
 // unload forgets the folder's state (it has no handles), so that the next
 // refresh reads the uidlist, imapd.index, the keywords, the mod-sequence
-// log and both directories again. Called with f.mu held.
+// log and both directories again; only \Recent, which no file records,
+// is carried over to the messages that are still there. Called with f.mu
+// held.
 func (f *folder) unload() {
 	_ = f.flushIndex() // a cache: its sizes and dates spare the reload's stat calls
+	f.carried, f.carriedUV = nil, f.ul.uidValidity
+	for _, m := range f.msgs {
+		if m.recent {
+			if f.carried == nil {
+				f.carried = map[uint32]bool{}
+			}
+			f.carried[m.uid] = true
+		}
+	}
 	f.loaded = false
 	f.msgs, f.byBase, f.pending, f.hint, f.snap = nil, nil, nil, nil, nil
 	f.flagLog, f.expLog = nil, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"imapd/imapworker/store"
+	"imapd/imapworker/store/storetest"
 )
 
 // Two User instances over one directory stand for two hosts sharing it
@@ -262,4 +263,15 @@ func TestSharedPollsReadDirectories(t *testing.T) {
 	if ch := poll(t, mb); len(ch.New) != 1 || ch.New[0].UID != 1 {
 		t.Fatalf("after the delivery: %+v", ch)
 	}
+}
+
+// Shared mode keeps the store's contract.
+func TestConformanceShared(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.User {
+		u, err := Open(filepath.Join(t.TempDir(), "Maildir"), Options{Shared: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	})
 }
