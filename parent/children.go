@@ -475,7 +475,7 @@ func (p *Parent) startMailbox(gr *pb.Grant, e *mailboxEntry) {
 	}
 	setup := &pb.MailboxSetup{
 		Generation: p.gen, User: gr.User, Uid: gr.Uid, Gid: gr.Gid, Home: gr.Home,
-		Storage: storage(p.cfg.Storage), MaildirPath: absPath(p.cfg.MaildirPath),
+		Storage: storage(p.cfg.Storage), MaildirPath: absPath(p.cfg.MaildirPath), MaildirShared: p.cfg.MaildirShared,
 		AutologoutSeconds: uint32(p.cfg.Autologout / time.Second), AppendLimit: uint64(p.cfg.AppendLimit),
 		MaxLine: uint32(p.cfg.LineLimit),
 	}

@@ -1749,6 +1749,7 @@ type MailboxSetup struct {
 	QuotaMessages     uint64                 `protobuf:"varint,12,opt,name=quota_messages,json=quotaMessages,proto3" json:"quota_messages,omitempty"`      // RFC 9208 MESSAGE limit; 0: none
 	MetadataAdmin     string                 `protobuf:"bytes,13,opt,name=metadata_admin,json=metadataAdmin,proto3" json:"metadata_admin,omitempty"`       // RFC 5464 /shared/admin; empty: none
 	MetadataComment   string                 `protobuf:"bytes,14,opt,name=metadata_comment,json=metadataComment,proto3" json:"metadata_comment,omitempty"` // RFC 5464 /shared/comment; empty: none
+	MaildirShared     bool                   `protobuf:"varint,15,opt,name=maildir_shared,json=maildirShared,proto3" json:"maildir_shared,omitempty"`      // storage maildir ... shared (docs/design.md#shared-storage)
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1879,6 +1880,13 @@ func (x *MailboxSetup) GetMetadataComment() string {
 		return x.MetadataComment
 	}
 	return ""
+}
+
+func (x *MailboxSetup) GetMaildirShared() bool {
+	if x != nil {
+		return x.MaildirShared
+	}
+	return false
 }
 
 type Shutdown struct {
@@ -4315,7 +4323,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x12auth_cache_seconds\x18\a \x01(\rR\x10authCacheSeconds\x12*\n" +
 	"\x11proxy_master_user\x18\x14 \x01(\tR\x0fproxyMasterUser\x12!\n" +
 	"\fproxy_secret\x18\x15 \x01(\fR\vproxySecret\x12#\n" +
-	"\rproxy_trusted\x18\x16 \x03(\tR\fproxyTrusted\"\xd2\x03\n" +
+	"\rproxy_trusted\x18\x16 \x03(\tR\fproxyTrusted\"\xf9\x03\n" +
 	"\fMailboxSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
@@ -4333,7 +4341,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\rquota_storage\x18\v \x01(\x04R\fquotaStorage\x12%\n" +
 	"\x0equota_messages\x18\f \x01(\x04R\rquotaMessages\x12%\n" +
 	"\x0emetadata_admin\x18\r \x01(\tR\rmetadataAdmin\x12)\n" +
-	"\x10metadata_comment\x18\x0e \x01(\tR\x0fmetadataComment\"8\n" +
+	"\x10metadata_comment\x18\x0e \x01(\tR\x0fmetadataComment\x12%\n" +
+	"\x0emaildir_shared\x18\x0f \x01(\bR\rmaildirShared\"8\n" +
 	"\bShutdown\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05drain\x18\x02 \x01(\bR\x05drain\"\x8b\x01\n" +

@@ -263,7 +263,7 @@ func TestProxyTier(t *testing.T) {
 		// default connection limits (the trusted proxy is exempt).
 		pc.confs[name] = fmt.Sprintf(`listen on %s port %s starttls
 tls certificate %q key %q
-storage maildir %q
+storage maildir %q shared
 auth passwd-file %q
 preauth workers 1
 plaintext auth deny

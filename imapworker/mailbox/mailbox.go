@@ -122,7 +122,7 @@ func openStore(setup *pb.MailboxSetup) (store.User, error) {
 			return nil, errors.New("no home directory and no maildir base path")
 		}
 		dir := MaildirPath(setup.MaildirPath, setup.User, setup.Home)
-		u, err := maildir.Open(dir, maildir.Options{})
+		u, err := maildir.Open(dir, maildir.Options{Shared: setup.MaildirShared})
 		if err != nil {
 			return nil, err
 		}

@@ -140,6 +140,9 @@ type Config struct {
 
 	Storage     string // StorageMaildir or StorageMemory
 	MaildirPath string // maildir base: mail of user U is MaildirPath/U; "" = ~/Maildir
+	// MaildirShared: other hosts use the Maildirs too (NFS, CephFS;
+	// docs/design.md#shared-storage).
+	MaildirShared bool
 
 	Auth       string // AuthPAM or AuthPasswdFile
 	PAMService string

@@ -21,11 +21,15 @@ func (c *Config) String() string {
 	for _, t := range c.Certs {
 		w("tls certificate %s key %s", quote(t.CertFile), quote(t.KeyFile))
 	}
+	shared := ""
+	if c.Storage == StorageMaildir && c.MaildirShared {
+		shared = " shared"
+	}
 	switch {
 	case c.Storage == StorageMaildir && c.MaildirPath != "":
-		w("storage maildir %s", quote(c.MaildirPath))
+		w("storage maildir %s%s", quote(c.MaildirPath), shared)
 	default:
-		w("storage %s", c.Storage)
+		w("storage %s%s", c.Storage, shared)
 	}
 	as := ""
 	if c.AuthUser != "" {

@@ -315,7 +315,7 @@ func (p *parser) sandbox() {
 	}
 }
 
-// storage maildir ["PATH"] | storage memory
+// storage maildir ["PATH"] [shared] | storage memory
 func (p *parser) storage() {
 	if !p.once("storage") {
 		return
@@ -326,7 +326,9 @@ func (p *parser) storage() {
 	}
 	p.cfg.Storage = kind
 	if kind == StorageMaildir {
-		if _, more := p.peek(); more {
+		// A bare shared is the keyword; a path named so must be quoted
+		// (and absolute anyway).
+		if t, more := p.peek(); more && (t.quoted || t.s != "shared") {
 			path, _ := p.str("maildir path")
 			if path != "" && !strings.HasPrefix(path, "/") {
 				p.fail("storage maildir: %q is not an absolute path", path)
@@ -334,6 +336,7 @@ func (p *parser) storage() {
 			}
 			p.cfg.MaildirPath = path
 		}
+		p.cfg.MaildirShared = p.accept("shared")
 	}
 }
 

@@ -37,7 +37,10 @@
 // to cur/ with a ":2," suffix at the next sync of any session, and are
 // \Recent for the first read-write handle that sees them. Changes by other
 // processes are found through inotify on new/ and cur/ of selected folders
-// and a periodic stat of the directories and the uidlist.
+// and a periodic stat of the directories and the uidlist. With
+// Options.Shared (other hosts use the Maildir in turn, over NFS) there is
+// no inotify: new/ and cur/ are read at every refresh and every 2 s
+// (docs/design.md#shared-storage).
 //
 // Flags live in the ":2," suffix of a file name (D Draft, F Flagged,
 // R Answered, S Seen, T Deleted) and keywords as the letters a-z, indexing

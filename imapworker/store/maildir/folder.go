@@ -57,6 +57,32 @@ func statStamp(path string) (stamp, error) {
 	return stamp{ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano()}, nil
 }
 
+// openStamp is statStamp through open(2) and fstat(2): on NFS an open
+// revalidates the file's attributes with the server (close-to-open
+// consistency), where a stat may answer from the attribute cache.
+func openStamp(path string) (stamp, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return stamp{}, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return stamp{}, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	return stamp{ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano()}, nil
+}
+
+// fileStamp stamps one of the folder's files (the uidlist, the keywords,
+// the mod-sequence log), which change only by growing or by being
+// replaced: on shared storage through openStamp.
+func (f *folder) fileStamp(path string) (stamp, error) {
+	if f.u.opts.Shared {
+		return openStamp(path)
+	}
+	return statStamp(path)
+}
+
 type logEnt struct {
 	seq    uint64
 	uid    uint32
@@ -119,6 +145,11 @@ type folder struct {
 	hint       map[string]*msg // from a stale index: sizes and dates
 
 	fts *fts.Index // made on the first text SEARCH (fts.go)
+
+	// carried are the UIDs that were \Recent when unload dropped the
+	// state, under UIDVALIDITY carriedUV: \Recent lives in memory only.
+	carried   map[uint32]bool
+	carriedUV uint32
 }
 
 func (f *folder) sub(d string) string { return filepath.Join(f.path, d) }
@@ -164,33 +195,39 @@ func ensureDirs(path string) error {
 }
 
 // refresh brings f up to date with the files. Cheap when nothing changed:
-// three stat calls and no directory read. Called with f.mu held.
+// four stat calls and no directory read; on shared storage, where another
+// host's change may leave the directories' stamps as they were in this
+// host's attribute cache, new/ and cur/ are read every time. Called with
+// f.mu held.
 func (f *folder) refresh() error {
 	if !f.loaded {
 		return f.load()
 	}
-	ulSt, _ := statStamp(f.sub(uidlistName))
-	curSt, err := statStamp(f.sub("cur"))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return store.ErrNoSuchMailbox
-		}
-		return err
-	}
-	newSt, _ := statStamp(f.sub("new"))
-	kwSt, _ := statStamp(f.sub(keywordsName))
-	if ulSt == f.ulSt && curSt == f.curSt && newSt == f.newSt && kwSt == f.kwSt {
-		if f.ms.current() {
-			return nil
-		}
-		// Loaded from a current index: the mod-sequences are read under
-		// the lock, the directories are not.
-		l, err := lockDir(f.path)
+	ulSt := f.ulSt
+	if !f.u.opts.Shared {
+		ulSt, _ = statStamp(f.sub(uidlistName))
+		curSt, err := statStamp(f.sub("cur"))
 		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return store.ErrNoSuchMailbox
+			}
 			return err
 		}
-		defer l.unlock()
-		return f.reconcile()
+		newSt, _ := statStamp(f.sub("new"))
+		kwSt, _ := statStamp(f.sub(keywordsName))
+		if ulSt == f.ulSt && curSt == f.curSt && newSt == f.newSt && kwSt == f.kwSt {
+			if f.ms.current() {
+				return nil
+			}
+			// Loaded from a current index: the mod-sequences are read under
+			// the lock, the directories are not.
+			l, err := lockDir(f.path)
+			if err != nil {
+				return err
+			}
+			defer l.unlock()
+			return f.reconcile()
+		}
 	}
 	// Try without the lock first: renames by others that change no flags
 	// need no UIDs and no mod-sequences. A first scan without a uidlist
@@ -230,14 +267,52 @@ func (f *folder) load() error {
 	}
 	f.loadIndex()
 	f.loaded = true
-	return f.refresh()
+	err := f.refresh()
+	if f.carried != nil && err == nil && f.ul.uidValidity == f.carriedUV {
+		for _, m := range f.msgs {
+			if f.carried[m.uid] {
+				m.recent, f.mayRecent = true, true
+			}
+		}
+	}
+	f.carried = nil
+	return err
+}
+
+// unload forgets the folder's state (it has no handles), so that the next
+// refresh reads the uidlist, imapd.index, the keywords, the mod-sequence
+// log and both directories again; only \Recent, which no file records,
+// is carried over to the messages that are still there. Called with f.mu
+// held.
+func (f *folder) unload() {
+	_ = f.flushIndex() // a cache: its sizes and dates spare the reload's stat calls
+	f.carried, f.carriedUV = nil, f.ul.uidValidity
+	for _, m := range f.msgs {
+		if m.recent {
+			if f.carried == nil {
+				f.carried = map[uint32]bool{}
+			}
+			f.carried[m.uid] = true
+		}
+	}
+	f.loaded = false
+	f.msgs, f.byBase, f.pending, f.hint, f.snap = nil, nil, nil, nil, nil
+	f.flagLog, f.expLog = nil, nil
+	f.ulSt, f.ulOff, f.ulLines = stamp{}, 0, 0
+	f.curSt, f.newSt, f.kwSt = stamp{}, stamp{}, stamp{}
+	if f.cache != nil {
+		f.cache.fh.Close()
+		f.cache = nil
+	}
+	f.closeFTS()
+	f.msForget()
 }
 
 // readUidlist re-reads the uidlist if it changed: only the appended tail
 // when the file is the same inode and grew.
 func (f *folder) readUidlist() error {
 	path := f.sub(uidlistName)
-	st, err := statStamp(path)
+	st, err := f.fileStamp(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if f.ul.uidValidity == 0 {
 			f.ul = *newUidlist()
@@ -340,7 +415,7 @@ func (f *folder) resetMessages() {
 }
 
 func (f *folder) readKeywords() {
-	st, err := statStamp(f.sub(keywordsName))
+	st, err := f.fileStamp(f.sub(keywordsName))
 	if err != nil {
 		st = stamp{}
 	}
@@ -468,6 +543,8 @@ func readNames(dir string) ([]string, error) {
 // with the lock it assigns UIDs, moves new/ to cur/ and drops missing
 // messages. Called with f.mu held.
 func (f *folder) scan(locked bool) (bool, error) {
+	shared := f.u.opts.Shared
+	seq0 := f.seq
 	f.readKeywords()
 	if err := f.readUidlist(); err != nil {
 		return false, err
@@ -486,7 +563,7 @@ func (f *folder) scan(locked bool) (bool, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	curSame := curSt == f.curSt && f.curSt != (stamp{})
+	curSame := curSt == f.curSt && f.curSt != (stamp{}) && !shared
 	if curSame && len(newNames) == 0 && f.ulSt != (stamp{}) && f.ul.complete && !f.anyInNew() {
 		// Nothing moved: the common case of a locked operation in a large
 		// folder costs no per-message work.
@@ -497,7 +574,7 @@ func (f *folder) scan(locked bool) (bool, error) {
 	// cur/ unchanged since our stamp means unchanged since our last read:
 	// every change moves its mtime (stamps are taken before reading), so
 	// even a locked scan need not read 100,000 names again.
-	if curSt != f.curSt || f.curSt == (stamp{}) {
+	if !curSame {
 		if curNames, err = readNames(f.sub("cur")); err != nil {
 			return false, err
 		}
@@ -572,12 +649,13 @@ func (f *folder) scan(locked bool) (bool, error) {
 		}
 	}
 	// Flag changes and renames.
+	renamed := false
 	for _, m := range f.msgs {
 		e, ok := seen[m.base()]
 		if !ok || (e.name == m.name && e.inNew == m.inNew) {
 			continue
 		}
-		m.name, m.inNew = e.name, e.inNew
+		m.name, m.inNew, renamed = e.name, e.inNew, true
 		_, info := splitName(e.name)
 		if l := sortLetters(infoFlags(info)); l != m.letters {
 			m.letters = l
@@ -621,7 +699,11 @@ func (f *folder) scan(locked bool) (bool, error) {
 	if locked {
 		f.hint = nil // every file has its sizes now
 	}
-	f.markIndexDirty()
+	// On shared storage every refresh scans: the index is rewritten only
+	// when the messages changed, not for a scan that found nothing.
+	if !shared || renamed || f.seq != seq0 {
+		f.markIndexDirty()
+	}
 	return true, nil
 }
 
@@ -897,7 +979,7 @@ func (f *folder) writeUidlist(recs []uidRec) error {
 	path := f.sub(uidlistName)
 	live := len(f.msgs) + len(f.pending)
 	if f.ulSt != (stamp{}) && f.ul.version == 3 && f.ul.complete && f.ulLines < 2*live+64 {
-		if err := appendUidlist(path, recs); err != nil {
+		if err := appendUidlist(path, recs, f.u.opts.Shared); err != nil {
 			return err
 		}
 		f.ulLines += len(recs)

@@ -211,7 +211,7 @@ func (f *folder) flushIndex() error {
 	if !f.loaded {
 		return nil
 	}
-	if f.newSt == (stamp{}) {
+	if f.newSt == (stamp{}) && !f.u.opts.Shared {
 		// new/ was too fresh to trust at the last scan; if it is empty and
 		// settled now, the index can vouch for it.
 		st1, err1 := statStamp(f.sub("new"))
@@ -228,7 +228,9 @@ func (f *folder) flushIndex() error {
 	}
 	f.indexDirty = false
 	_ = f.compactCache() // best effort: the old file stays usable
-	// A cache: no fsync; a torn file fails its CRC and is rebuilt.
+	// A cache: no fsync; a torn file fails its CRC and is rebuilt. On
+	// shared storage it is fsynced before the rename, so that another
+	// host never opens a name whose data has not reached the server.
 	tmp := f.sub(indexName + ".tmp")
 	fh, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -298,6 +300,12 @@ func (f *folder) flushIndex() error {
 		os.Remove(tmp)
 		return cmp.Or(w.err, err)
 	}
+	if f.u.opts.Shared {
+		if err := fh.Sync(); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+	}
 	if err := fh.Close(); err != nil {
 		os.Remove(tmp)
 		return err
@@ -306,8 +314,9 @@ func (f *folder) flushIndex() error {
 }
 
 // loadIndex adopts imapd.index when it matches the files, else keeps its
-// sizes and dates as hints for the rescan. Called with f.mu, before the
-// first scan.
+// sizes and dates as hints for the rescan. On shared storage it is only
+// ever hints: the stamps it would be checked against may come from this
+// host's attribute cache. Called with f.mu, before the first scan.
 func (f *folder) loadIndex() {
 	data, err := os.ReadFile(f.sub(indexName))
 	if err != nil || len(data) < len(indexMagic)+4 || string(data[:len(indexMagic)]) != indexMagic {
@@ -370,7 +379,7 @@ func (f *folder) loadIndex() {
 	nw, err2 := statStamp(f.sub("new"))
 	ulNow, _ := statStamp(f.sub(uidlistName))
 	kwNow, _ := statStamp(f.sub(keywordsName))
-	if err1 != nil || err2 != nil || cur != curSt || nw != newSt || newSt == (stamp{}) || ulNow != ulSt || kwNow != kwSt {
+	if f.u.opts.Shared || err1 != nil || err2 != nil || cur != curSt || nw != newSt || newSt == (stamp{}) || ulNow != ulSt || kwNow != kwSt {
 		f.hint = make(map[string]*msg, len(msgs))
 		for _, m := range msgs {
 			f.hint[m.base()] = m

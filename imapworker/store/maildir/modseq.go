@@ -184,7 +184,7 @@ func (f *folder) reconcile() error {
 func (f *folder) msRead() error {
 	s := &f.ms
 	path := f.sub(modseqName)
-	st, err := statStamp(path)
+	st, err := f.fileStamp(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f.msFresh()
 	}

@@ -258,8 +258,9 @@ func newUIDValidity() uint32 {
 }
 
 // appendUidlist appends records to the file at path (held under the lock).
-// Appending needs no rewrite of 100k lines per new message.
-func appendUidlist(path string, recs []uidRec) error {
+// Appending needs no rewrite of 100k lines per new message. sync fsyncs
+// the file (shared storage, where the fsync of cur/ does not carry it).
+func appendUidlist(path string, recs []uidRec, sync bool) error {
 	f, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
@@ -277,9 +278,13 @@ func appendUidlist(path string, recs []uidRec) error {
 		crashAt("uidlist-torn")
 		b = b[len(b)/2:]
 	}
-	// Not fsynced here: the caller's fsync of cur/ makes it durable with
-	// the new files it names (docs/design.md#what-is-fsynced).
+	// Not fsynced here on a local file system: the caller's fsync of cur/
+	// makes it durable with the new files it names
+	// (docs/design.md#what-is-fsynced).
 	_, err = f.Write(b)
+	if err == nil && sync {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -24,10 +24,18 @@ type Options struct {
 	// at the first open of a Maildir.
 	NoSpecialUse bool
 	// PollInterval is the stat fallback for file systems without inotify
-	// (default 5 s).
+	// (default 5 s; 2 s with Shared).
 	PollInterval time.Duration
 	// NoInotify disables inotify (tests of the fallback).
 	NoInotify bool
+	// Shared is for a Maildir that other hosts use in turn, on a file
+	// system whose changes inotify does not report and whose attribute
+	// cache may show another host's directory as unchanged (NFS,
+	// docs/design.md#shared-storage): selected folders are polled every
+	// PollInterval instead of watched, new/ and cur/ are read at every
+	// refresh, a SELECT of a folder without handles reads it again, and
+	// the uidlist and imapd.index are fsynced.
+	Shared bool
 }
 
 // User is one user's Maildir. It implements store.User.
@@ -62,6 +70,12 @@ var defaultSpecial = []struct {
 // Open opens the Maildir at dir, creating it (and, at the first open, the
 // special-use folders) if needed.
 func Open(dir string, opts Options) (*User, error) {
+	if opts.Shared {
+		opts.NoInotify = true
+		if opts.PollInterval <= 0 {
+			opts.PollInterval = 2 * time.Second
+		}
+	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 5 * time.Second
 	}
@@ -820,6 +834,11 @@ func (u *User) Select(name string, readOnly bool) (store.Mailbox, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if u.opts.Shared && len(f.handles) == 0 && f.loaded {
+		// Another host may have served the folder since this process
+		// last had it open: nothing kept from then is trusted.
+		f.unload()
+	}
 	if err := f.refresh(); err != nil {
 		return nil, err
 	}
