@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,7 +88,8 @@ func runMix(args []string) error {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(i), 18))
 			for time.Now().Before(deadline) {
-				if err := mc.round(&c, st, r, pool); err != nil {
+				mc.cl.SetDeadline(time.Now().Add(c.timeout))
+				if err := mc.round(st, mc.plan(r, pool)); err != nil {
 					var se *StatusError
 					if !errors.As(err, &se) {
 						st.Error("connection", err)
@@ -143,12 +145,17 @@ func mixConnect(c *common, i int, setup *Stats) (*mixClient, error) {
 	return mc, nil
 }
 
-// mixCmd is one pipelined command and the check of its answer.
+// mixCmd is one pipelined command and the check of its answer. A check
+// reads all the untagged lines of the round, not only those before the
+// command's tagged answer: a server may send the untagged responses of a
+// pipelined command before the tagged answer of the one before it (RFC
+// 9051 §5.5; Dovecot does), so a check picks its own responses by their
+// kind. Untagged responses still come in the order of the commands.
 type mixCmd struct {
 	name  string
 	line  string
 	lit   []byte
-	check func(*Response) error
+	check func(round []string) error
 }
 
 // plan chooses a round's commands from the state at its start. Sequence
@@ -157,22 +164,23 @@ type mixCmd struct {
 func (mc *mixClient) plan(r *rand.Rand, pool [][]byte) []mixCmd {
 	n := mc.exists
 	var cmds []mixCmd
-	add := func(name, line string, check func(*Response) error) {
+	add := func(name, line string, check func([]string) error) {
 		cmds = append(cmds, mixCmd{name: name, line: line, check: check})
 	}
 	if r.Float64() < mixPSelect {
-		add("SELECT", "SELECT INBOX", func(resp *Response) error {
-			return want("SELECT EXISTS", Exists(resp.Untagged), n)
+		// SELECT comes first, so the round's first EXISTS is its own.
+		add("SELECT", "SELECT INBOX", func(round []string) error {
+			return want("SELECT EXISTS", firstExists(round), n)
 		})
 	}
 	if r.Float64() < mixPList {
-		add("LIST", `LIST "" "*"`, func(resp *Response) error {
-			return atLeast("LIST mailboxes", countPrefix(resp.Untagged, "* LIST "), 1)
+		add("LIST", `LIST "" "*"`, func(round []string) error {
+			return atLeast("LIST mailboxes", countPrefix(round, "* LIST "), 1)
 		})
 	}
 	if r.Float64() < mixPStatus {
-		add("STATUS", "STATUS Archive (MESSAGES)", func(resp *Response) error {
-			got := statusMessages(resp.Untagged)
+		add("STATUS", "STATUS Archive (MESSAGES)", func(round []string) error {
+			got := statusMessages(round)
 			if mc.archive < 0 {
 				mc.archive = got
 			}
@@ -180,28 +188,28 @@ func (mc *mixClient) plan(r *rand.Rand, pool [][]byte) []mixCmd {
 		})
 	}
 	lo := 1 + r.IntN(n-mixFetchSpan+1)
-	add("FETCH envelopes", fmt.Sprintf("FETCH %d:%d (FLAGS ENVELOPE)", lo, lo+mixFetchSpan-1), func(resp *Response) error {
-		return want("FETCH responses", countFetch(resp.Untagged), mixFetchSpan)
+	add("FETCH envelopes", fmt.Sprintf("FETCH %d:%d (FLAGS ENVELOPE)", lo, lo+mixFetchSpan-1), func(round []string) error {
+		return want("FETCH responses", countFetch(round, "ENVELOPE ("), mixFetchSpan)
 	})
 	if r.Float64() < mixPBodies {
 		var set []string
 		for k := 1 + r.IntN(3); k <= n; k += 3 {
 			set = append(set, strconv.Itoa(k))
 		}
-		add("FETCH bodies", "FETCH "+strings.Join(set, ",")+" BODY.PEEK[]", func(resp *Response) error {
-			return want("FETCH BODY[] responses", countFetch(resp.Untagged), len(set))
+		add("FETCH bodies", "FETCH "+strings.Join(set, ",")+" BODY.PEEK[]", func(round []string) error {
+			return want("FETCH BODY[] responses", countFetch(round, "BODY[] {"), len(set))
 		})
 	}
 	if r.Float64() < mixPStore {
 		flag := mixFlags[r.IntN(len(mixFlags))]
 		op := []string{"+", "-"}[r.IntN(2)]
 		k := 1 + r.IntN(n)
-		add("STORE", fmt.Sprintf("STORE %d %sFLAGS (%s)", k, op, flag), func(resp *Response) error {
+		add("STORE", fmt.Sprintf("STORE %d %sFLAGS (%s)", k, op, flag), func(round []string) error {
 			// A server may leave out the FETCH of a message whose flags did
 			// not change (Dovecot does); one it sends must agree.
-			has, sent := fetchHasFlag(resp.Untagged, k, flag)
+			has, sent := fetchHasFlag(round, k, flag)
 			if sent && has != (op == "+") {
-				return fmt.Errorf("STORE %d %sFLAGS (%s) answered %q", k, op, flag, resp.Untagged)
+				return fmt.Errorf("STORE %d %sFLAGS (%s) answered %q", k, op, flag, round)
 			}
 			return nil
 		})
@@ -210,8 +218,8 @@ func (mc *mixClient) plan(r *rand.Rand, pool [][]byte) []mixCmd {
 		d := 1 + r.IntN(3)
 		first := 1 + r.IntN(n-d+1)
 		add("STORE deleted", fmt.Sprintf(`STORE %d:%d +FLAGS.SILENT (\Deleted)`, first, first+d-1), nil)
-		add("EXPUNGE", "EXPUNGE", func(resp *Response) error {
-			return want("EXPUNGE responses", countSuffix(resp.Untagged, " EXPUNGE"), d)
+		add("EXPUNGE", "EXPUNGE", func(round []string) error {
+			return want("EXPUNGE responses", countSuffix(round, " EXPUNGE"), d)
 		})
 		for j := 0; j < d; j++ {
 			cmds = append(cmds, mixCmd{name: "APPEND", line: "APPEND INBOX", lit: pool[r.IntN(len(pool))]})
@@ -221,12 +229,11 @@ func (mc *mixClient) plan(r *rand.Rand, pool [][]byte) []mixCmd {
 }
 
 // round sends one planned round in a single write (APPENDs as LITERAL+
-// non-synchronizing literals, RFC 7888), then reads and checks each
-// answer. Each command's latency runs from the write to its tagged answer.
-func (mc *mixClient) round(c *common, st *Stats, r *rand.Rand, pool [][]byte) error {
-	cmds := mc.plan(r, pool)
+// non-synchronizing literals, RFC 7888), reads every tagged answer, then
+// checks the round's untagged lines as a whole (see mixCmd). Each
+// command's latency runs from the write to its tagged answer.
+func (mc *mixClient) round(st *Stats, cmds []mixCmd) error {
 	cl := mc.cl
-	cl.SetDeadline(time.Now().Add(c.timeout))
 	tags := make([]string, len(cmds))
 	for i, m := range cmds {
 		tags[i] = cl.nextTag()
@@ -242,24 +249,37 @@ func (mc *mixClient) round(c *common, st *Stats, r *rand.Rand, pool [][]byte) er
 	if err := cl.w.Flush(); err != nil {
 		return err
 	}
-	var firstErr error
+	var untagged []string
+	lat := make([]time.Duration, len(cmds))
+	errs := make([]error, len(cmds))
 	for i, m := range cmds {
 		resp, err := cl.readTagged(tags[i], m.line)
-		if err == nil && m.check != nil {
-			if cerr := m.check(resp); cerr != nil {
-				err = &StatusError{Cmd: m.name, Status: "WRONG", Text: cerr.Error()}
-			}
-		}
-		st.Record(m.name, time.Since(t0), err)
+		lat[i] = time.Since(t0)
 		if resp != nil {
-			mc.exists = newExists(resp.Untagged, mc.exists)
-		}
-		if err != nil && firstErr == nil {
-			firstErr = err
+			untagged = append(untagged, resp.Untagged...)
 		}
 		var se *StatusError
 		if err != nil && !errors.As(err, &se) {
+			// The connection failed: what was answered still counts.
+			for j := range i {
+				st.Record(cmds[j].name, lat[j], errs[j])
+			}
+			st.Record(m.name, lat[i], err)
 			return err
+		}
+		errs[i] = err
+	}
+	mc.exists = newExists(untagged, mc.exists)
+	var firstErr error
+	for i, m := range cmds {
+		if errs[i] == nil && m.check != nil {
+			if cerr := m.check(untagged); cerr != nil {
+				errs[i] = &StatusError{Cmd: m.name, Status: "WRONG", Text: cerr.Error()}
+			}
+		}
+		st.Record(m.name, lat[i], errs[i])
+		if errs[i] != nil && firstErr == nil {
+			firstErr = errs[i]
 		}
 	}
 	return firstErr
@@ -311,15 +331,25 @@ func countSuffix(lines []string, s string) int {
 	return n
 }
 
-// countFetch counts "* N FETCH" responses.
-func countFetch(lines []string) int {
+// countFetch counts "* N FETCH" responses that contain item ("" for all).
+func countFetch(lines []string, item string) int {
 	n := 0
 	for _, l := range lines {
-		if f := strings.Fields(l); len(f) >= 3 && f[0] == "*" && strings.EqualFold(f[2], "FETCH") {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "*" && strings.EqualFold(f[2], "FETCH") && strings.Contains(l, item) {
 			n++
 		}
 	}
 	return n
+}
+
+// firstExists is the count of the first "* N EXISTS" of lines, or -1.
+func firstExists(lines []string) int {
+	for _, l := range lines {
+		if n, ok := existsOf(l); ok {
+			return n
+		}
+	}
+	return -1
 }
 
 // statusMessages reads MESSAGES from "* STATUS name (MESSAGES n)".
@@ -333,11 +363,12 @@ func statusMessages(lines []string) int {
 	return -1
 }
 
-// fetchHasFlag reports whether the FETCH of message k lists flag.
+// fetchHasFlag reports whether the last FETCH of message k with FLAGS and
+// without ENVELOPE (a STORE's answer, not the range FETCH's) lists flag.
 func fetchHasFlag(lines []string, k int, flag string) (has, sent bool) {
 	prefix := fmt.Sprintf("* %d FETCH ", k)
-	for _, l := range lines {
-		if !strings.HasPrefix(l, prefix) {
+	for _, l := range slices.Backward(lines) {
+		if !strings.HasPrefix(l, prefix) || strings.Contains(l, "ENVELOPE (") {
 			continue
 		}
 		_, flags, ok := strings.Cut(l, "FLAGS (")

@@ -283,6 +283,17 @@ func (c *conn) cmdAppend(cmd *imap.Command) error {
 		}
 	}
 	name := c.mailboxName(args.Mailbox)
+	if more, moreNms := c.pipelinedAppends(args.Mailbox, nms); len(more) > 0 {
+		if c.appendBatch(name, append([]*imap.Command{cmd}, more...), append([][]store.NewMessage{nms}, moreNms...)) {
+			return nil
+		}
+		// Answered one by one, so that each gets its own error.
+		q := make([]readResult, 0, len(more)+len(c.queue))
+		for _, m := range more {
+			q = append(q, readResult{cmd: m})
+		}
+		c.queue = append(q, c.queue...)
+	}
 	var size int64
 	for _, m := range nms {
 		size += int64(len(m.Body))
@@ -305,4 +316,78 @@ func (c *conn) cmdAppend(cmd *imap.Command) error {
 	c.notifyOwnStatus(name)
 	c.ok(cmd, appendUID(uv, uids), "APPEND completed")
 	return nil
+}
+
+// Limits of an APPEND batch (appendBatch): what is held in memory at once.
+const (
+	appendBatchCmds  = 32
+	appendBatchBytes = 8 << 20
+)
+
+// pipelinedAppends reads the APPENDs of one plain message each to the
+// same mailbox that the client pipelined behind the current one and that
+// are already buffered whole; the first other command read is queued.
+func (c *conn) pipelinedAppends(mailbox string, nms []store.NewMessage) (more []*imap.Command, moreNms [][]store.NewMessage) {
+	var size int64
+	for _, m := range nms {
+		size += int64(len(m.Body))
+	}
+	for len(c.queue) == 0 && len(more) < appendBatchCmds && size < appendBatchBytes && c.pipelined() {
+		c.litTotal = 0
+		var res readResult
+		res.cmd, res.err = c.r.ReadCommand()
+		a, ok := (*imap.Append)(nil), false
+		if res.err == nil && res.cmd.Name == "APPEND" && !res.cmd.UID {
+			a, ok = res.cmd.Args.(*imap.Append)
+		}
+		var nm store.NewMessage
+		if ok && a.Mailbox == mailbox && a.Catenate == nil && len(a.More) == 0 {
+			var err error
+			nm, err = c.newMessage(a.Messages()[0])
+			ok = err == nil // answered when run alone
+		} else {
+			ok = false
+		}
+		if !ok {
+			c.queue = append(c.queue, res)
+			break
+		}
+		more = append(more, res.cmd)
+		moreNms = append(moreNms, []store.NewMessage{nm})
+		size += int64(len(nm.Body))
+	}
+	return more, moreNms
+}
+
+// appendBatch stores the messages of pipelined APPENDs to one mailbox
+// with one AppendMany: one lock, one uidlist write and one fsync of cur/
+// for all (docs/design.md#what-is-fsynced), every message on disk before
+// the first tagged OK. False, with nothing stored or answered, if the
+// batch failed: its commands are then run one by one.
+func (c *conn) appendBatch(name string, cmds []*imap.Command, groups [][]store.NewMessage) bool {
+	var all []store.NewMessage
+	var size int64
+	for _, g := range groups {
+		for _, m := range g {
+			all = append(all, m)
+			size += int64(len(m.Body))
+		}
+	}
+	var uv uint32
+	var uids []uint32
+	err := c.withQuota(size, int64(len(all)), 0, 0, func() (err error) {
+		uv, uids, err = c.user.AppendMany(name, all)
+		return err
+	})
+	if err != nil {
+		return false
+	}
+	c.notifyOwnStatus(name)
+	for i, cmd := range cmds {
+		n := len(groups[i])
+		c.ok(cmd, appendUID(uv, uids[:n]), "APPEND completed")
+		uids = uids[n:]
+		c.validSeen, c.bad = true, 0 // as exec does for each command
+	}
+	return true
 }

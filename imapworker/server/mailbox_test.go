@@ -232,3 +232,32 @@ func TestUTF7MailboxNames(t *testing.T) {
 		t.Fatal("IMAP4rev2 not advertised")
 	}
 }
+
+// APPENDs pipelined to one mailbox are stored together and answered each
+// with its own UID, in order; one that cannot be stored with them, and the
+// commands after, are answered as if sent alone.
+func TestPipelinedAppends(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.login("alice")
+	var batch strings.Builder
+	for i, line := range []string{"a1 APPEND INBOX", "a2 APPEND INBOX (\\Seen)", "a3 APPEND INBOX", "a4 APPEND INBOX (\\Bogus)", "a5 APPEND INBOX", "a6 APPEND Nope"} {
+		msg := fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i+1)
+		fmt.Fprintf(&batch, "%s {%d+}\r\n%s\r\n", line, len(msg), msg)
+		if i == 4 {
+			batch.WriteString("a7 NOOP\r\n")
+		}
+	}
+	c.raw(batch.String())
+	c.S(`~a1 OK \[APPENDUID \d+ 1\] APPEND completed`,
+		`~a2 OK \[APPENDUID \d+ 2\] APPEND completed`,
+		`~a3 OK \[APPENDUID \d+ 3\] APPEND completed`,
+		`~a4 BAD .*`,
+		`~a5 OK \[APPENDUID \d+ 4\] APPEND completed`,
+		`a7 OK NOOP completed`,
+		`~a6 NO \[TRYCREATE\] .*`)
+	c.transcript(`
+		C: b1 STATUS INBOX (MESSAGES)
+		S: * STATUS INBOX (MESSAGES 4)
+		S: b1 OK STATUS completed
+	`)
+}

@@ -153,6 +153,8 @@ type conn struct {
 	reqs    chan readKind
 	res     chan readResult
 	pending bool // a read was requested and not yet received
+	// queue holds commands read ahead and not yet executed (appendBatch).
+	queue   []readResult
 	stopped bool
 
 	state     state
@@ -356,7 +358,7 @@ func (c *conn) flush() {
 // whole (imap.Reader.CommandBuffered), so that reading it cannot block:
 // the main loop may read it itself while the reader goroutine is idle.
 func (c *conn) pipelined() bool {
-	return !c.pending && !c.stopped && c.ctx.Err() == nil && c.r.CommandBuffered()
+	return len(c.queue) > 0 || !c.pending && !c.stopped && c.ctx.Err() == nil && c.r.CommandBuffered()
 }
 
 // maybeFlush flushes unless the client already pipelined more commands, so
@@ -410,7 +412,9 @@ func (c *conn) serve() error {
 		var res readResult
 		var woke bool
 		var err error
-		if c.pipelined() {
+		if len(c.queue) > 0 {
+			res, c.queue = c.queue[0], c.queue[1:]
+		} else if c.pipelined() {
 			// Read here: no hand-off to the reader goroutine and back, no
 			// timer, for each command of a pipelined batch.
 			c.litTotal = 0

@@ -87,3 +87,64 @@ func TestLockTouch(t *testing.T) {
 		t.Fatal("touched lock not released")
 	}
 }
+
+// lockFiles lists dir's lock and lock temp files.
+func lockFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, lockName+"*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m {
+		m[i] = filepath.Base(m[i])
+	}
+	return m
+}
+
+// Locks of one directory reuse this process's lock source, which a
+// release removes; a source removed under us (a RENAME by another
+// process) is replaced, and a killed process's leftovers are removed.
+func TestLockSource(t *testing.T) {
+	dir := t.TempDir()
+	for range 3 {
+		l, err := lockDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(lockFiles(t, dir)); n != 2 {
+			t.Fatalf("held: %v, want the lock and its source", lockFiles(t, dir))
+		}
+		l.unlock()
+	}
+	srcs := lockFiles(t, dir)
+	if len(srcs) != 1 {
+		t.Fatalf("released: %v, want the source alone", srcs)
+	}
+	os.Remove(filepath.Join(dir, srcs[0]))
+	l, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.unlock()
+	if got := lockFiles(t, dir); len(got) != 0 {
+		t.Fatalf("after the source went: %v, want nothing until the next lock", got)
+	}
+
+	// A process killed while it kept a source.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("no true(1):", err)
+	}
+	host, _ := os.Hostname()
+	dead := fmt.Sprintf("%s.tmp-%d-1-x", lockName, cmd.Process.Pid)
+	writeFile(t, filepath.Join(dir, dead), fmt.Sprintf("%d:%s\n", cmd.Process.Pid, host), time.Time{})
+	l, err = lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.unlock()
+	releaseLockSource(dir)
+	if got := lockFiles(t, dir); len(got) != 0 {
+		t.Fatalf("after release: %v, want nothing", got)
+	}
+}

@@ -389,6 +389,7 @@ func (u *User) Delete(name string) error {
 	if err != nil {
 		return err
 	}
+	releaseLockSource(p)
 	// Rename away first so no session sees a half-deleted folder.
 	trash, err := os.MkdirTemp(filepath.Join(u.root, "tmp"), "imapd-deleted-")
 	if err != nil {
@@ -468,6 +469,7 @@ func (u *User) Rename(oldName, newName string) error {
 		if _, err := os.Stat(dst); err == nil {
 			return store.ErrAlreadyExists
 		}
+		releaseLockSource(src)
 		if err := os.Rename(src, dst); err != nil {
 			return err
 		}
@@ -890,6 +892,7 @@ func (u *User) Close() error {
 		errs = append(errs, f.flushIndex())
 		f.closeFTS()
 		f.mu.Unlock()
+		releaseLockSource(f.path)
 	}
 	return errors.Join(errs...)
 }
