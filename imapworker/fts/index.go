@@ -3,10 +3,12 @@ package fts
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"sort"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -75,29 +77,42 @@ func (ix *Index) unmap() {
 	ix.data, ix.ino, ix.mtime, ix.valid, ix.bad, ix.segs, ix.covered = nil, 0, 0, 0, false, nil, nil
 }
 
-// Candidates brings the index up to date for the folder's messages uids
+// Answer is what the index says of a needle for a list of UIDs: those
+// in Sure match it, those in Maybe must be verified with the matcher,
+// the others do not match. Both are ascending.
+type Answer struct{ Sure, Maybe []uint32 }
+
+// Lookup brings the index up to date for the folder's messages uids
 // (ascending) under uidValidity, indexing those it lacks through src, and
-// returns the UIDs of uids whose texts of the given kinds may contain
-// needle (folded, at least MinNeedle bytes): every UID whose text holds
-// all its trigrams, and every UID it could not index.
-func (ix *Index) Candidates(uidValidity uint32, uids []uint32, src Source, kinds []uint8, needle []byte) ([]uint32, error) {
-	if len(needle) < MinNeedle {
-		return nil, errors.New("fts: needle too short")
+// answers for uids whether their texts of the given kinds may contain
+// needle (folded, non-empty). An ASCII needle (ascii: compared with the
+// texts Doc.Add was told ASCII needles read) of word bytes only and at
+// most MaxExact bytes is answered from the tokens: a message holds it if
+// and only if one of its tokens does. Another needle of at least
+// MinNeedle bytes is answered from the trigrams, all Maybe: every UID
+// whose text holds all its trigrams. A UID it could not index is Maybe.
+func (ix *Index) Lookup(uidValidity uint32, uids []uint32, src Source, kinds []uint8, needle []byte, ascii bool) (Answer, error) {
+	exact := ascii && len(needle) <= MaxExact && !slices.ContainsFunc(needle, func(c byte) bool { return !wordByte[c] })
+	if len(needle) == 0 || !exact && len(needle) < MinNeedle {
+		return Answer{}, errors.New("fts: needle too short")
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	fh, err := ix.lock()
 	if err != nil {
-		return nil, err
+		return Answer{}, err
 	}
 	defer func() { fh.Close() }()
 	if fh, err = ix.refresh(fh, uidValidity); err != nil {
-		return nil, err
+		return Answer{}, err
 	}
 	if fh, err = ix.update(fh, uids, src); err != nil {
-		return nil, err
+		return Answer{}, err
 	}
-	return ix.query(uids, kinds, needle), nil
+	if exact {
+		return ix.tokenQuery(uids, kinds, needle), nil
+	}
+	return Answer{Maybe: ix.query(uids, kinds, needle)}, nil
 }
 
 // lock opens the file at path with its flock held, creating it if need
@@ -300,28 +315,27 @@ func (ix *Index) writeMerged(tmp *os.File, keep []uint32) error {
 		return bw.Flush()
 	}
 	bw.Write(make([]byte, segHdrLen))
-	isLive := liveSet(keep)
+	var live uidSet
+	live.init(keep)
+	for _, u := range keep {
+		live.add(u)
+	}
+	isLive := live.has
 	w := segWriter{w: bw}
 	w.begin(keep)
-	// A k-way merge of the segments' directories, one key at a time.
+	// A k-way merge of the segments' directories, one key at a time, then
+	// of their tokens.
 	pos := make([]int, len(ix.segs))
 	var us []uint32
-	for {
-		k, any := uint32(0), false
-		for i := range ix.segs {
-			if s := &ix.segs[i]; pos[i] < s.nkeys() && (!any || s.keyAt(pos[i]) < k) {
-				k, any = s.keyAt(pos[i]), true
-			}
-		}
-		if !any {
-			break
-		}
+	// merged decodes the postings at pos of the segments for which at is
+	// true, advancing them, and keeps the live UIDs.
+	merged := func(at func(s *segment, i int) bool, post func(s *segment, i int) []byte) []uint32 {
 		us = us[:0]
 		sorted := true
 		for i := range ix.segs {
-			if s := &ix.segs[i]; pos[i] < s.nkeys() && s.keyAt(pos[i]) == k {
+			if s := &ix.segs[i]; at(s, pos[i]) {
 				n := len(us)
-				us = decodePosting(us, s.postAt(pos[i]))
+				us = decodePosting(us, post(s, pos[i]))
 				if n > 0 && n < len(us) && us[n] <= us[n-1] {
 					sorted = false
 				}
@@ -332,8 +346,41 @@ func (ix *Index) writeMerged(tmp *os.File, keep []uint32) error {
 		if !sorted {
 			slices.Sort(us)
 		}
-		w.posting(k, us)
+		return us
 	}
+	for {
+		k, any := uint32(0), false
+		for i := range ix.segs {
+			if s := &ix.segs[i]; pos[i] < s.nkeys() && (!any || s.keyAt(pos[i]) < k) {
+				k, any = s.keyAt(pos[i]), true
+			}
+		}
+		if !any {
+			break
+		}
+		w.posting(k, merged(func(s *segment, i int) bool { return i < s.nkeys() && s.keyAt(i) == k }, (*segment).postAt))
+	}
+	clear(pos)
+	for {
+		var t []byte
+		for i := range ix.segs {
+			if s := &ix.segs[i]; pos[i] < s.ntoks() && (t == nil || bytes.Compare(s.tokAt(pos[i]), t) < 0) {
+				t = s.tokAt(pos[i])
+			}
+		}
+		if t == nil {
+			break
+		}
+		w.token(t, merged(func(s *segment, i int) bool { return i < s.ntoks() && bytes.Equal(s.tokAt(i), t) }, (*segment).tokPostAt))
+	}
+	for i := range ix.segs {
+		for j := 0; j < len(ix.segs[i].inexact); j += 4 {
+			if u := binary.LittleEndian.Uint32(ix.segs[i].inexact[j:]); isLive(u) {
+				w.inexact = append(w.inexact, u)
+			}
+		}
+	}
+	slices.Sort(w.inexact)
 	w.finish()
 	if w.err != nil {
 		return w.err
@@ -346,19 +393,6 @@ func (ix *Index) writeMerged(tmp *os.File, keep []uint32) error {
 	}
 	_, err := tmp.WriteAt(w.header(), headerLen)
 	return err
-}
-
-// liveSet returns a membership test for the ascending UIDs keep.
-func liveSet(keep []uint32) func(uint32) bool {
-	max := keep[len(keep)-1]
-	if max >= 1<<27 {
-		return func(u uint32) bool { _, ok := slices.BinarySearch(keep, u); return ok }
-	}
-	bits := make([]uint64, max/64+1)
-	for _, u := range keep {
-		bits[u/64] |= 1 << (u % 64)
-	}
-	return func(u uint32) bool { return u <= max && bits[u/64]&(1<<(u%64)) != 0 }
 }
 
 // query returns the UIDs of uids that hold every selected trigram of
@@ -423,6 +457,119 @@ func (ix *Index) query(uids []uint32, kinds []uint8, needle []byte) []uint32 {
 		}
 	}
 	return out
+}
+
+// tokenQuery answers a needle of word bytes from the tokens: the token
+// entries of a kind are searched as one string, and since an entry
+// starts with its kind byte, not a word byte, every occurrence lies
+// within one token.
+func (ix *Index) tokenQuery(uids []uint32, kinds []uint8, needle []byte) Answer {
+	var hits, inexact uidSet
+	hits.init(uids)
+	inexact.init(uids)
+	for si := range ix.segs {
+		s := &ix.segs[si]
+		for _, kd := range kinds {
+			lo, hi := s.kindRange(kd)
+			if lo == hi {
+				continue
+			}
+			area, base := s.toks[s.tokStart(lo):s.tokEnd(hi-1)], s.tokStart(lo)
+			for at := 0; ; {
+				j := bytes.Index(area[at:], needle)
+				if j < 0 {
+					break
+				}
+				// The entry holding offset base+at+j, past which to go on.
+				off := base + at + j
+				i := lo + sort.Search(hi-lo, func(i int) bool { return s.tokEnd(lo+i) > off })
+				hits.addPosting(s.tokPostAt(i))
+				at = s.tokEnd(i) - base
+			}
+		}
+		for j := 0; j < len(s.inexact); j += 4 {
+			inexact.add(binary.LittleEndian.Uint32(s.inexact[j:]))
+		}
+	}
+	var a Answer
+	c := 0
+	for _, u := range uids {
+		for c < len(ix.covered) && ix.covered[c] < u {
+			c++
+		}
+		switch {
+		case c == len(ix.covered) || ix.covered[c] != u:
+			a.Maybe = append(a.Maybe, u)
+		case !hits.has(u):
+		case inexact.has(u):
+			a.Maybe = append(a.Maybe, u)
+		default:
+			a.Sure = append(a.Sure, u)
+		}
+	}
+	return a
+}
+
+// kindRange returns the token entries of kind kd: [lo, hi).
+func (s *segment) kindRange(kd uint8) (lo, hi int) {
+	n := s.ntoks()
+	lo = sort.Search(n, func(i int) bool { return s.toks[s.tokStart(i)] >= kd })
+	hi = lo + sort.Search(n-lo, func(i int) bool { return s.toks[s.tokStart(lo+i)] > kd })
+	return lo, hi
+}
+
+// uidSet is a set of UIDs up to the largest of a list: a bitmap, or a
+// map when the UIDs are too sparse for one.
+type uidSet struct {
+	max  uint32
+	bits []uint64
+	m    map[uint32]bool
+}
+
+func (u *uidSet) init(uids []uint32) {
+	if len(uids) == 0 {
+		return
+	}
+	u.max = uids[len(uids)-1]
+	if u.max < 1<<27 {
+		u.bits = make([]uint64, u.max/64+1)
+	} else {
+		u.m = map[uint32]bool{}
+	}
+}
+
+func (u *uidSet) add(v uint32) {
+	switch {
+	case v > u.max:
+	case u.bits != nil:
+		u.bits[v/64] |= 1 << (v % 64)
+	default:
+		u.m[v] = true
+	}
+}
+
+// addPosting adds the UIDs of posting p.
+func (u *uidSet) addPosting(p []byte) {
+	v := uint32(0)
+	for len(p) > 0 {
+		d, n := binary.Uvarint(p)
+		if n <= 0 {
+			return // cannot happen in a segment whose CRC held
+		}
+		v += uint32(d)
+		u.add(v)
+		p = p[n:]
+	}
+}
+
+func (u *uidSet) has(v uint32) bool {
+	switch {
+	case v > u.max:
+		return false
+	case u.bits != nil:
+		return u.bits[v/64]&(1<<(v%64)) != 0
+	}
+	return u.m[v]
 }
 
 // Intersect returns the UIDs in both ascending lists, in a new slice.

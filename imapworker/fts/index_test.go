@@ -3,9 +3,11 @@ package fts
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -21,7 +23,7 @@ func (c corpus) src(calls *[]uint32) Source {
 		if !ok {
 			return os.ErrNotExist
 		}
-		d.Add(0, []byte(t))
+		d.Add(0, []byte(t), true)
 		return nil
 	}
 }
@@ -55,37 +57,64 @@ func testCorpus(n int) corpus {
 	return c
 }
 
-// check asks for needle and compares with the texts: a three-byte needle
-// is answered exactly (all its trigrams is itself), a longer one as a
-// superset.
+// cands asks for needle as for a non-ASCII needle: from the trigrams,
+// every answer a Maybe.
+func cands(ix *Index, uv uint32, uids []uint32, src Source, needle string) ([]uint32, error) {
+	a, err := ix.Lookup(uv, uids, src, []uint8{0}, []byte(needle), false)
+	if len(a.Sure) > 0 {
+		return nil, fmt.Errorf("%q: sure of %v from trigrams", needle, a.Sure)
+	}
+	return a.Maybe, err
+}
+
+// check asks for needle and compares with the texts. From the trigrams,
+// a three-byte needle is answered exactly (all its trigrams is itself), a
+// longer one as a superset; from the tokens, a needle of word bytes is
+// answered exactly, all Sure, another one not at all.
 func check(t *testing.T, ix *Index, c corpus, uids []uint32, needle string) {
 	t.Helper()
-	got, err := ix.Candidates(7, uids, c.src(nil), []uint8{0}, []byte(needle))
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := c.want(uids, needle)
-	if len(needle) == 3 && !slices.Equal(got, want) {
-		t.Fatalf("%q: got %v, want %v", needle, got, want)
-	}
-	for _, u := range want {
-		if _, ok := slices.BinarySearch(got, u); !ok {
-			t.Fatalf("%q: %d matches but is no candidate (got %v)", needle, u, got)
+	if len(needle) >= MinNeedle {
+		got, err := cands(ix, 7, uids, c.src(nil), needle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(needle) == 3 && !slices.Equal(got, want) {
+			t.Fatalf("%q: got %v, want %v", needle, got, want)
+		}
+		for _, u := range want {
+			if _, ok := slices.BinarySearch(got, u); !ok {
+				t.Fatalf("%q: %d matches but is no candidate (got %v)", needle, u, got)
+			}
 		}
 	}
+	a, err := ix.Lookup(7, uids, c.src(nil), []uint8{0}, []byte(needle), true)
+	if words(needle) {
+		if err != nil || !slices.Equal(a.Sure, want) || len(a.Maybe) > 0 {
+			t.Fatalf("%q from the tokens: sure %v maybe %v (%v), want %v", needle, a.Sure, a.Maybe, err, want)
+		}
+	} else if len(a.Sure) > 0 {
+		t.Fatalf("%q: sure of %v from the tokens", needle, a.Sure)
+	}
+}
+
+// words reports whether the tokens answer needle: word bytes only, at
+// most MaxExact.
+func words(needle string) bool {
+	return len(needle) > 0 && len(needle) <= MaxExact && !strings.ContainsFunc(needle, func(r rune) bool { return r < 0x80 && !wordByte[r] })
 }
 
 func TestCandidates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "imapd.fts")
 	c := testCorpus(50)
 	ix := New(path, Limits{})
-	for _, n := range []string{"the", "qua", "quartz", "zebra gamma", "msg 4", "nothing", "a b"} {
+	for _, n := range []string{"the", "qua", "quartz", "zebra gamma", "msg 4", "nothing", "a b", "e", "ms", "4", "ta"} {
 		check(t, ix, c, c.uids(), n)
 	}
 	if st := ix.Stats(); st.Segments != 1 || st.Covered != 50 {
 		t.Fatalf("stats %v", st)
 	}
-	if _, err := ix.Candidates(7, c.uids(), c.src(nil), []uint8{0}, []byte("ab")); err == nil {
+	if _, err := cands(ix, 7, c.uids(), c.src(nil), "ab"); err == nil {
 		t.Fatal("a two-byte needle was served")
 	}
 }
@@ -117,7 +146,7 @@ func TestIncremental(t *testing.T) {
 	check(t, ix, c, c.uids(), "alp")
 	c[21] = "a new quartz arrives"
 	var calls []uint32
-	if _, err := ix.Candidates(7, c.uids(), c.src(&calls), []uint8{0}, []byte("new")); err != nil {
+	if _, err := cands(ix, 7, c.uids(), c.src(&calls), "new"); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(calls, []uint32{21}) || ix.Stats().Segments != 2 {
@@ -130,8 +159,11 @@ func TestIncremental(t *testing.T) {
 		t.Fatalf("after expunges: %v", st)
 	}
 	// A UID the source cannot read stays a candidate.
-	if got, _ := ix.Candidates(7, []uint32{16, 99}, c.src(nil), []uint8{0}, []byte("zzz")); !slices.Equal(got, []uint32{99}) {
+	if got, _ := cands(ix, 7, []uint32{16, 99}, c.src(nil), "zzz"); !slices.Equal(got, []uint32{99}) {
 		t.Fatalf("unreadable UID: got %v", got)
+	}
+	if a, _ := ix.Lookup(7, []uint32{16, 99}, c.src(nil), []uint8{0}, []byte("zzz"), true); len(a.Sure) > 0 || !slices.Equal(a.Maybe, []uint32{99}) {
+		t.Fatalf("unreadable UID from the tokens: %+v", a)
 	}
 }
 
@@ -166,7 +198,7 @@ func TestDamage(t *testing.T) {
 			}
 			var calls []uint32
 			ix = New(path, Limits{})
-			got, err := ix.Candidates(7, c.uids(), c.src(&calls), []uint8{0}, []byte("zebra"))
+			got, err := cands(ix, 7, c.uids(), c.src(&calls), "zebra")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +212,7 @@ func TestDamage(t *testing.T) {
 			calls = nil
 			check(t, New(path, Limits{}), c, c.uids(), "del")
 			ix3 := New(path, Limits{})
-			ix3.Candidates(7, c.uids(), c.src(&calls), []uint8{0}, []byte("del"))
+			cands(ix3, 7, c.uids(), c.src(&calls), "del")
 			if len(calls) != 0 || ix3.bad {
 				t.Fatalf("after repair: indexed %v, bad %v", calls, ix3.bad)
 			}
@@ -195,7 +227,7 @@ func TestUIDValidityChange(t *testing.T) {
 	check(t, New(path, Limits{}), c, c.uids(), "alp")
 	c2 := corpus{1: "entirely different", 2: "alpha again"}
 	var calls []uint32
-	got, err := New(path, Limits{}).Candidates(8, c2.uids(), c2.src(&calls), []uint8{0}, []byte("alp"))
+	got, err := cands(New(path, Limits{}), 8, c2.uids(), c2.src(&calls), "alp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +244,7 @@ func TestTwoViews(t *testing.T) {
 	a, b := New(path, Limits{}), New(path, Limits{})
 	check(t, a, c, c.uids()[:30], "gam")
 	var calls []uint32
-	if _, err := b.Candidates(7, c.uids()[:30], c.src(&calls), []uint8{0}, []byte("gam")); err != nil || len(calls) != 0 {
+	if _, err := cands(b, 7, c.uids()[:30], c.src(&calls), "gam"); err != nil || len(calls) != 0 {
 		t.Fatalf("b indexed %v again (%v)", calls, err)
 	}
 	check(t, b, c, c.uids(), "zeb") // b appends 10
@@ -221,8 +253,137 @@ func TestTwoViews(t *testing.T) {
 		t.Fatalf("a: %v", a.Stats())
 	}
 	calls = nil
-	got, _ := b.Candidates(7, c.uids()[35:], c.src(&calls), []uint8{0}, []byte("zeb"))
+	got, _ := cands(b, 7, c.uids()[35:], c.src(&calls), "zeb")
 	if len(calls) != 0 || !slices.Equal(got, c.want(c.uids()[35:], "zeb")) {
 		t.Fatalf("b after a's merge: got %v, indexed %v", got, calls)
+	}
+}
+
+// The tokens answer exactly: random texts with runs longer than a token
+// (kept as pieces), two kinds, messages marked inexact, indexed as many
+// segments while the folder grows and then merged; every needle of word
+// bytes, cut from the texts or made up, is answered as the texts say.
+func TestTokensExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "b", "c", "1", "\xc3\xa9", " ", "-", ".\r\n"}
+	var runs []string // the long runs, for needles as long as MaxExact
+	text := func() string {
+		var b strings.Builder
+		for range 1 + r.IntN(300) {
+			if r.IntN(40) == 0 { // a long run of word bytes
+				var run strings.Builder
+				for range 60 + r.IntN(150) {
+					run.WriteString(alphabet[r.IntN(4)])
+				}
+				runs = append(runs, run.String())
+				b.WriteString(run.String())
+			}
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	texts := map[uint32][2]string{} // kind 0 and 1
+	inexact := map[uint32]bool{}
+	src := func(uid uint32, d *Doc) error {
+		d.Add(0, []byte(texts[uid][0]), true)
+		d.Add(1, []byte(texts[uid][1]), true)
+		if inexact[uid] {
+			d.Inexact()
+		}
+		return nil
+	}
+	needle := func() string {
+		if r.IntN(4) == 0 && len(runs) > 0 {
+			run := runs[r.IntN(len(runs))]
+			n := MaxExact - r.IntN(2)
+			i := r.IntN(len(run) - n + 1)
+			return run[i : i+n]
+		}
+		if r.IntN(4) == 0 {
+			var b strings.Builder
+			for range 1 + r.IntN(5) {
+				b.WriteString(alphabet[r.IntN(5)])
+			}
+			return b.String()
+		}
+		tx := texts[uint32(1+r.IntN(len(texts)))][r.IntN(2)]
+		if tx == "" {
+			return "a"
+		}
+		i := r.IntN(len(tx))
+		return tx[i:min(len(tx), i+1+r.IntN(MaxExact+8))]
+	}
+	ix := New(filepath.Join(t.TempDir(), "imapd.fts"), Limits{FlushPostings: 3000, MaxSegments: 6})
+	var uids []uint32
+	asked := 0
+	for round := range 12 {
+		for range 15 {
+			u := uint32(len(uids) + 1)
+			texts[u] = [2]string{text(), text()}
+			inexact[u] = r.IntN(10) == 0
+			uids = append(uids, u)
+		}
+		for range 40 {
+			n := needle()
+			if !words(n) {
+				continue
+			}
+			asked++
+			kinds := [][]uint8{{0}, {1}, {0, 1}}[r.IntN(3)]
+			a, err := ix.Lookup(7, uids, src, kinds, []byte(n), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sure, maybe []uint32
+			for _, u := range uids {
+				hit := false
+				for _, kd := range kinds {
+					hit = hit || strings.Contains(texts[u][kd], n)
+				}
+				switch {
+				case hit && inexact[u]:
+					maybe = append(maybe, u)
+				case hit:
+					sure = append(sure, u)
+				}
+			}
+			if !slices.Equal(a.Sure, sure) || !slices.Equal(a.Maybe, maybe) {
+				t.Fatalf("round %d, %q in %v (%v): sure %v maybe %v, want %v %v", round, n, kinds, ix.Stats(), a.Sure, a.Maybe, sure, maybe)
+			}
+		}
+	}
+	if asked < 200 {
+		t.Fatalf("only %d needles of word bytes", asked)
+	}
+}
+
+// Every substring of a run of word bytes up to MaxExact bytes lies within
+// one of the tokens Doc.Add keeps of it, whatever the run's length.
+func TestPiecesCover(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	for n := 1; n <= 4*maxToken; n++ {
+		run := make([]byte, n) // random: no substring repeats by chance
+		for i := range run {
+			run[i] = letters[r.IntN(len(letters))]
+		}
+		var d Doc
+		d.Add(0, append(append([]byte("- "), run...), " -"...), true)
+		var toks [][]byte
+		start := uint32(0)
+		for _, end := range d.ends {
+			toks = append(toks, d.toks[start+1:end]) // without the kind byte
+			start = end
+		}
+		for i := 0; i < n; i++ {
+			for l := 1; l <= MaxExact && i+l <= n; l++ {
+				if !slices.ContainsFunc(toks, func(tk []byte) bool { return bytes.Contains(tk, run[i:i+l]) }) {
+					t.Fatalf("run of %d: [%d:%d] is in no token of %q", n, i, i+l, toks)
+				}
+			}
+		}
+		if len(toks) == 0 || slices.ContainsFunc(toks, func(tk []byte) bool { return len(tk) > maxToken }) {
+			t.Fatalf("run of %d: tokens %q", n, toks)
+		}
 	}
 }

@@ -7,7 +7,9 @@ import (
 
 // Whenever a Matcher matches, the needle as it folds it occurs whole in
 // one of the texts SearchTexts gives for the key's kinds: what a
-// full-text index built from them needs to never miss a message.
+// full-text index built from them needs to never miss a message. An
+// ASCII needle matches exactly when it occurs in a ViewASCII text, unless
+// one is ViewASCIIWide: what lets an index answer it without the matcher.
 func TestSearchTextsCoverMatches(t *testing.T) {
 	msgs := []string{
 		"Subject: ab\rc\xc3\xa9d\r\n\r\nbody\r\n", // a lone CR, dropped by unfolding
@@ -16,18 +18,27 @@ func TestSearchTextsCoverMatches(t *testing.T) {
 		"Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nStra=DFe =\r\nsoft break \xe9\r\n",
 		"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nU3RyYcOfZSDihKpFTFZJTiBLZWx2aW4=\r\n", // Straße KELVIN Kelvin
 		"Subject: x\r\nContent-Type: text/plain; charset=windows-1252\r\n\r\n\x80uro \x93quoted\x94\r\n",
+		"Subject: Long \xc5\xbfx and ssx\r\n\r\nx\r\n",
 		"Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner \xce\xa3\xce\xaf\r\nX-Tag: deep\r\n\r\ninner body\r\n--b\r\nContent-Type: application/pdf\r\n\r\nnot text\r\n--b--\r\n",
 	}
 	needles := []string{
 		"abc", "bcé", "c\xc3\xa9d", "café", "CRÈME", "é c", "grüße", "GRÜSSE", "e and na", "naïve", "straße", "break é",
 		"kelvin", "\u212aelvin", "KELVIN", "€uro", "\u201cquoted", "inner σί", "x-tag: deep", "inner body", "not text",
-		"subject: x", "a\xe9b", "\xe9 cr",
+		"subject: x", "a\xe9b", "\xe9 cr", "ab", "bc", "straSSe", "kelvin kelvin", "s\xc5\xbfx", "ssx",
 	}
 	kinds := map[string][]TextKind{"body": {TextBody}, "text": {TextBody, TextHeader}, "subject": {TextSubject}}
 	for _, raw := range msgs {
 		msg := Parse([]byte(raw))
 		texts := map[TextKind][][]byte{}
-		SearchTexts(msg, func(k TextKind, f []byte) { texts[k] = append(texts[k], bytes.Clone(f)) })
+		asciiTexts := map[TextKind][][]byte{}
+		wide := map[TextKind]bool{}
+		SearchTexts(msg, func(k TextKind, f []byte, view TextView) {
+			texts[k] = append(texts[k], bytes.Clone(f))
+			if view != ViewOther {
+				asciiTexts[k] = append(asciiTexts[k], bytes.Clone(f))
+			}
+			wide[k] = wide[k] || view == ViewASCIIWide
+		})
 		for _, n := range needles {
 			m := NewMatcher(n)
 			for key, ks := range kinds {
@@ -39,6 +50,18 @@ func TestSearchTextsCoverMatches(t *testing.T) {
 					match = m.TextContains(msg)
 				default:
 					match = m.HeaderContains(msg, "Subject")
+				}
+				if m.ASCII() {
+					inASCII, anyWide := false, false
+					for _, k := range ks {
+						for _, f := range asciiTexts[k] {
+							inASCII = inASCII || bytes.Contains(f, m.Folded())
+						}
+						anyWide = anyWide || wide[k]
+					}
+					if match && !inASCII || !match && inASCII && !anyWide {
+						t.Errorf("%s %q on %q: match %v, but in an ASCII view %v: %q", key, n, raw, match, inASCII, asciiTexts)
+					}
 				}
 				if !match {
 					continue

@@ -37,7 +37,7 @@ func (c *conn) startContext(cmd *imap.Command, key *imap.SearchKey, crit []imap.
 		c.out = b
 		return nil
 	}
-	match, err := c.compileKey(key)
+	match, err := c.compileKey(key, nil)
 	if err != nil {
 		return err
 	}

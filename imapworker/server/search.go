@@ -136,14 +136,16 @@ func dayOf(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// compileKey turns a search key into a matcher, compiling text needles once.
-func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
+// compileKey turns a search key into a matcher, compiling text needles
+// once; a text key the index answered (plan, may be nil) reads only the
+// messages it could not answer.
+func (c *conn) compileKey(k *imap.SearchKey, plan textPlan) (matchFunc, error) {
 	s := c.mbox
 	switch k.Op {
 	case imap.SearchAnd:
 		var fs []matchFunc
 		for i := range k.Children {
-			f, err := c.compileKey(&k.Children[i])
+			f, err := c.compileKey(&k.Children[i], plan)
 			if err != nil {
 				return nil, err
 			}
@@ -164,11 +166,11 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 		if len(k.Children) != 2 {
 			return nil, badf("OR needs two keys")
 		}
-		a, err := c.compileKey(&k.Children[0])
+		a, err := c.compileKey(&k.Children[0], plan)
 		if err != nil {
 			return nil, err
 		}
-		b, err := c.compileKey(&k.Children[1])
+		b, err := c.compileKey(&k.Children[1], plan)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +179,7 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 		if len(k.Children) != 1 {
 			return nil, badf("NOT needs a key")
 		}
-		a, err := c.compileKey(&k.Children[0])
+		a, err := c.compileKey(&k.Children[0], plan)
 		if err != nil {
 			return nil, err
 		}
@@ -251,27 +253,27 @@ func (c *conn) compileKey(k *imap.SearchKey) (matchFunc, error) {
 			}, nil
 		}
 		if isSHField(field) {
-			return func(m *searchMsg) bool {
+			return plan.answered(k, func(m *searchMsg) bool {
 				p := m.shPart()
 				return p != nil && mt.HeaderContains(p, field)
-			}, nil
+			}), nil
 		}
-		return func(m *searchMsg) bool {
+		return plan.answered(k, func(m *searchMsg) bool {
 			p := m.header()
 			return p != nil && mt.HeaderContains(p, field)
-		}, nil
+		}), nil
 	case imap.SearchBody:
 		mt := mime.NewMatcher(k.Value)
-		return func(m *searchMsg) bool {
+		return plan.answered(k, func(m *searchMsg) bool {
 			p := m.part()
 			return p != nil && mt.BodyContains(p)
-		}, nil
+		}), nil
 	case imap.SearchText:
 		mt := mime.NewMatcher(k.Value)
-		return func(m *searchMsg) bool {
+		return plan.answered(k, func(m *searchMsg) bool {
 			p := m.part()
 			return p != nil && mt.TextContains(p)
-		}, nil
+		}), nil
 	case imap.SearchModSeq:
 		return c.compileModSeq(k)
 	case imap.SearchEmailID, imap.SearchThreadID, imap.SearchSavedBefore, imap.SearchSavedOn, imap.SearchSavedSince,
@@ -407,7 +409,8 @@ func (c *conn) cmdSearch(cmd *imap.Command) error {
 // searchHits returns the indexes in c.mbox.msgs of the messages key
 // matches, ascending.
 func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
-	match, err := c.compileKey(key)
+	plan, only, narrowed := c.planText(key) // search_fts.go
+	match, err := c.compileKey(key, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +423,6 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 			return nil, err
 		}
 	}
-	only, narrowed := c.searchOnly(key) // search_fts.go
 	n := len(s.msgs)
 	if narrowed {
 		n = len(only)

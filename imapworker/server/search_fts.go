@@ -1,7 +1,6 @@
 package server
 
 import (
-	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -14,79 +13,168 @@ var useTextIndex atomic.Bool
 
 func init() { useTextIndex.Store(true) }
 
-// searchOnly returns the indexes in s.msgs of the only messages that can
-// satisfy k, from the store's full-text index (docs/design.md#full-text-index),
-// or ok false when every message must be tested. The messages returned
-// are still tested with k, so the answer is the scan's.
-func (c *conn) searchOnly(k *imap.SearchKey) (idx []int, ok bool) {
+// textState is what the full-text index says of one message for one text
+// key (store.TextSearcher).
+type textState uint8
+
+const (
+	textNo    textState = iota // it does not match
+	textMaybe                  // the matcher must tell
+	textSure                   // it matches
+)
+
+// textPlan holds, for each text key the index answered, the state of
+// every message of the view by index in s.msgs.
+type textPlan map[*imap.SearchKey][]textState
+
+// planText asks the store's full-text index (docs/design.md#full-text-index)
+// about every text key of k, and returns the answers and the indexes in
+// s.msgs of the only messages that can satisfy k, or ok false when every
+// message must be tested. Those messages are tested with k, a text key
+// answered sure or no without reading them: the answer is the scan's.
+func (c *conn) planText(k *imap.SearchKey) (plan textPlan, only []int, ok bool) {
 	ts, isTS := c.mbox.h.(store.TextSearcher)
 	if !isTS || !useTextIndex.Load() || len(c.mbox.msgs) == 0 || !needsBody(k) && !anyKey(k, imap.SearchHeader) {
-		return nil, false
+		return nil, nil, false
 	}
+	plan = textPlan{}
 	var uids []uint32 // asked of the store once
-	cand, ok := textCandidates(k, func(f store.TextField, needle string) ([]uint32, bool) {
+	var ask func(k *imap.SearchKey)
+	ask = func(k *imap.SearchKey) {
+		for i := range k.Children {
+			ask(&k.Children[i])
+		}
+		f, isText := textField(k)
+		if !isText {
+			return
+		}
 		if uids == nil {
 			uids = c.mbox.uids()
 		}
-		return ts.TextCandidates(f, needle, uids)
-	})
+		sure, maybe, ok := ts.TextMatches(f, k.Value, uids)
+		if !ok {
+			return
+		}
+		st := make([]textState, len(uids))
+		mark(st, uids, maybe, textMaybe)
+		mark(st, uids, sure, textSure)
+		plan[k] = st
+	}
+	ask(k)
+	if len(plan) == 0 {
+		return nil, nil, false
+	}
+	bound, ok := plan.bound(k)
 	if !ok {
-		return nil, false
+		return plan, nil, false
 	}
-	idx = make([]int, 0, len(cand))
-	j := 0
-	for i := range c.mbox.msgs {
-		u := c.mbox.msgs[i].UID
-		for j < len(cand) && cand[j] < u {
-			j++
-		}
-		if j < len(cand) && cand[j] == u {
-			idx = append(idx, i)
+	for i, in := range bound {
+		if in {
+			only = append(only, i)
 		}
 	}
-	return idx, true
+	return plan, only, true
 }
 
-// textCandidates returns an ascending superset of the UIDs satisfying k
-// when the index can bound it: a BODY, TEXT or SUBJECT key, an AND with
-// one such child, an OR of two. NOT and the other keys cannot be bounded.
-func textCandidates(k *imap.SearchKey, ask func(store.TextField, string) ([]uint32, bool)) ([]uint32, bool) {
+// mark sets st[i] to v for each UID of set (ascending) at uids[i].
+func mark(st []textState, uids, set []uint32, v textState) {
+	j := 0
+	for i, u := range uids {
+		for j < len(set) && set[j] < u {
+			j++
+		}
+		if j < len(set) && set[j] == u {
+			st[i] = v
+		}
+	}
+}
+
+// textField returns the text a key searches, if the index keeps it.
+func textField(k *imap.SearchKey) (store.TextField, bool) {
 	switch k.Op {
 	case imap.SearchBody:
-		return ask(store.TextBody, k.Value)
+		return store.TextBody, true
 	case imap.SearchText:
-		return ask(store.TextAll, k.Value)
+		return store.TextAll, true
 	case imap.SearchHeader:
-		if strings.EqualFold(k.Field, "Subject") {
-			return ask(store.TextSubject, k.Value)
+		return store.TextSubject, strings.EqualFold(k.Field, "Subject")
+	}
+	return 0, false
+}
+
+// bound returns, by message index, a superset of the messages satisfying
+// k when the answers bound it: an answered text key, an AND with one such
+// child, an OR of two. NOT and the other keys cannot be bounded.
+func (p textPlan) bound(k *imap.SearchKey) ([]bool, bool) {
+	switch k.Op {
+	case imap.SearchBody, imap.SearchText, imap.SearchHeader:
+		st, ok := p[k]
+		if !ok {
+			return nil, false
 		}
+		out := make([]bool, len(st))
+		for i, s := range st {
+			out[i] = s != textNo
+		}
+		return out, true
 	case imap.SearchAnd:
 		// Each bounded child bounds the AND: the smallest is kept.
-		var out []uint32
-		any := false
+		var out []bool
+		n := -1
 		for i := range k.Children {
-			if c, ok := textCandidates(&k.Children[i], ask); ok && (!any || len(c) < len(out)) {
-				out, any = c, true
+			if c, ok := p.bound(&k.Children[i]); ok {
+				if m := count(c); n < 0 || m < n {
+					out, n = c, m
+				}
 			}
 		}
-		return out, any
+		return out, n >= 0
 	case imap.SearchOr:
 		if len(k.Children) != 2 {
 			return nil, false
 		}
-		a, ok := textCandidates(&k.Children[0], ask)
+		a, ok := p.bound(&k.Children[0])
 		if !ok {
 			return nil, false
 		}
-		b, ok := textCandidates(&k.Children[1], ask)
+		b, ok := p.bound(&k.Children[1])
 		if !ok {
 			return nil, false
 		}
-		out := append(slices.Clone(a), b...)
-		slices.Sort(out)
-		return slices.Compact(out), true
+		for i := range a {
+			a[i] = a[i] || b[i]
+		}
+		return a, true
 	}
 	return nil, false
+}
+
+func count(in []bool) int {
+	n := 0
+	for _, b := range in {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// answered wraps the matcher of text key k with the index's answer: a
+// message the index is sure of, either way, is not read.
+func (p textPlan) answered(k *imap.SearchKey, match matchFunc) matchFunc {
+	st, ok := p[k]
+	if !ok {
+		return match
+	}
+	return func(m *searchMsg) bool {
+		switch st[m.i] {
+		case textSure:
+			return true
+		case textNo:
+			return false
+		}
+		return match(m)
+	}
 }
 
 // msgAt returns the index of the j-th message to test: only[j], or j

@@ -460,12 +460,13 @@ const (
 )
 
 // TextSearcher is a Mailbox with a full-text index (docs/design.md#full-text-index).
-// TextCandidates returns the UIDs of uids (ascending) whose field may
-// contain needle: a superset of those that do, which the caller still
-// verifies. ok is false when the index cannot narrow (a short needle, an
-// error): the caller reads every message.
+// TextMatches answers for uids (ascending) whether their field contains
+// needle, as SEARCH's matcher would: the UIDs in sure do, those in maybe
+// must be verified by the caller, the rest do not; both ascending. ok is
+// false when the index cannot tell (a short needle, an error): the
+// caller reads every message.
 type TextSearcher interface {
-	TextCandidates(field TextField, needle string, uids []uint32) (cand []uint32, ok bool)
+	TextMatches(field TextField, needle string, uids []uint32) (sure, maybe []uint32, ok bool)
 }
 
 // IsInbox reports whether name is INBOX (case-insensitive).

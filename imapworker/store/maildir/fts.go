@@ -42,28 +42,28 @@ var ftsKinds = map[store.TextField][]uint8{
 	store.TextSubject: {uint8(mime.TextSubject)},
 }
 
-// TextCandidates implements store.TextSearcher. The index is brought up
-// to date first: messages delivered by any means since (APPEND, COPY,
-// MOVE, a file dropped into new/) are indexed now, once; UIDs no longer
-// listed only cost space until the next merge.
-func (h *mailbox) TextCandidates(field store.TextField, needle string, uids []uint32) ([]uint32, bool) {
+// TextMatches implements store.TextSearcher. The index is brought up to
+// date first: messages delivered by any means since (APPEND, COPY, MOVE,
+// a file dropped into new/) are indexed now, once; UIDs no longer listed
+// only cost space until the next merge.
+func (h *mailbox) TextMatches(field store.TextField, needle string, uids []uint32) (sure, maybe []uint32, ok bool) {
 	kinds := ftsKinds[field]
-	folded := mime.NewMatcher(needle).Folded()
-	if kinds == nil || len(folded) < fts.MinNeedle || len(uids) == 0 {
-		return nil, false
+	m := mime.NewMatcher(needle)
+	if kinds == nil || len(m.Folded()) == 0 || len(uids) == 0 {
+		return nil, nil, false
 	}
 	// The index keeps what any handle of the folder may ask for: this
 	// handle's UIDs and the folder's now, so that handles with older
 	// views do not merge away one another's messages.
 	all := h.f.liveUIDs(uids)
-	cand, err := h.f.ftsIndex().Candidates(h.UIDValidity(), all, h.ftsSource(), kinds, folded)
+	a, err := h.f.ftsIndex().Lookup(h.UIDValidity(), all, h.ftsSource(), kinds, m.Folded(), m.ASCII())
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	if len(all) != len(uids) {
-		cand = fts.Intersect(cand, uids)
+		a.Sure, a.Maybe = fts.Intersect(a.Sure, uids), fts.Intersect(a.Maybe, uids)
 	}
-	return cand, true
+	return a.Sure, a.Maybe, true
 }
 
 // liveUIDs returns the ascending union of uids (ascending) and the
@@ -102,7 +102,12 @@ func (h *mailbox) ftsSource() fts.Source {
 		if err != nil {
 			return err
 		}
-		mime.SearchTexts(mime.Parse(buf), func(k mime.TextKind, t []byte) { d.Add(uint8(k), t) })
+		mime.SearchTexts(mime.Parse(buf), func(k mime.TextKind, t []byte, v mime.TextView) {
+			d.Add(uint8(k), t, v != mime.ViewOther)
+			if v == mime.ViewASCIIWide {
+				d.Inexact()
+			}
+		})
 		if cap(buf) > 4<<20 {
 			buf = nil
 		}
