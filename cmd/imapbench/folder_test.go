@@ -47,7 +47,7 @@ func TestBuildFolderDeterministic(t *testing.T) {
 // the benchmark's "wrong answer" checks rest on these counts.
 func TestManifestMatchesMessages(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "m")
-	man, err := buildFolder(dir, 3000, 1)
+	man, err := buildFolder(dir, 1000, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
