@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prints what `make test` must leave as it found it on the host
 # (docs/testing.md#hermetic): checksums of the account and PAM files,
-# root's password field, the homes, the running services and the
-# listening sockets. .ci/test.sh runs it before and after the test stages
+# root's password field, the homes, the test runs' temporary directories
+# (tests/hermetic), the running services and the listening sockets. .ci/test.sh runs it before and after the test stages
 # and fails if the two differ.
 set -uo pipefail
 echo "# files"
@@ -13,6 +13,8 @@ echo "# root's password field"
 getent shadow root | cut -d: -f2 | sha256sum | cut -d' ' -f1
 echo "# homes"
 ls -A /home
+echo "# temporary directories of hermetic test runs"
+ls -d /tmp/ih-* 2>/dev/null
 echo "# services"
 if [ -d /run/systemd/system ]; then
 	systemctl list-units --type=service --state=running --no-legend --plain | awk '{print $1}'

@@ -235,7 +235,7 @@ func newReadmeShell(t *testing.T, who, dir, proxy string) *readmeShell {
 	if who == "user" {
 		u := ensureUser(t, "imapd-reader", "unused-"+t.Name())
 		s.owner, home = u.Username, u.HomeDir
-		for d := dir; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+		for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 			os.Chmod(d, 0o755)
 		}
 		if out, err := exec.Command("chown", "-R", u.Username, dir).CombinedOutput(); err != nil {

@@ -3,8 +3,9 @@
 // re-runs the test binary in new mount, network, PID and UTS namespaces:
 // /etc, /usr and /var are overlays whose writes land in a temporary
 // directory (so even `make install` as written stays inside),
-// /home and /run are fresh tmpfs mounts, the network is a loopback of its
-// own and every process the tests start dies with the namespace. A small
+// /home and /run are fresh tmpfs mounts, $TMPDIR a directory removed
+// with the namespace, the network is a loopback of its own and every
+// process the tests start dies with the namespace. A small
 // init, PID 1 of the namespace, reaps the processes orphaned there (as an
 // init does), so none lingers as a zombie that pgrep would count. Accounts,
 // PAM services, sockets and daemons made by the tests exist only there.
@@ -140,7 +141,18 @@ func runInit() int {
 		}
 		os.RemoveAll(state)
 	}()
-	cmd, err := startSelf(nil, inside+"=1")
+	// The tests' temporary files, and those of the tools they run, go to
+	// a directory of the namespace's lifetime: what a test leaves behind
+	// (a package build's clone, a tool's scratch file) is removed with it.
+	// Its name is short: sockets are made under it (108-byte paths).
+	tmp, err := os.MkdirTemp("", "ih-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hermetic: temporary directory:", err)
+		return 2
+	}
+	defer os.RemoveAll(tmp)
+	os.Chmod(tmp, os.ModeSticky|0o777) // like /tmp: the tests' users write there too
+	cmd, err := startSelf(nil, inside+"=1", "TMPDIR="+tmp)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hermetic: start tests:", err)
 		return 2
@@ -192,7 +204,7 @@ func setup() (string, error) {
 	for _, dir := range []string{"/run/lock", "/run/user"} {
 		os.MkdirAll(dir, 0o755)
 	}
-	os.Chmod("/run/lock", 0o1777)
+	os.Chmod("/run/lock", os.ModeSticky|0o777)
 	if err := loopbackUp(); err != nil {
 		return state, err
 	}

@@ -35,6 +35,12 @@ func TestNamespacesAreOwn(t *testing.T) {
 			t.Errorf("shares the host's %s", host[i])
 		}
 	}
+	// $TMPDIR is the namespace's own, writable by every user like /tmp.
+	if tmp := os.TempDir(); !strings.HasPrefix(tmp, "/tmp/ih-") {
+		t.Errorf("TMPDIR %q: not the namespace's own", tmp)
+	} else if st, err := os.Stat(tmp); err != nil || st.Mode()&(os.ModeSticky|0o777) != os.ModeSticky|0o777 {
+		t.Errorf("TMPDIR %s: %v %v, want mode 1777", tmp, st.Mode(), err)
+	}
 	if os.Getppid() != 1 {
 		t.Errorf("parent pid %d, want 1: the namespace's init", os.Getppid())
 	}
