@@ -276,6 +276,7 @@ table() {
 		add(w, "PSS MB total", srv, (num($0, "pss_kb") == "" ? "" : num($0, "pss_kb") / 1024))
 		add(w, "PSS kB/session", srv, num($0, "pss_per_session_kb"))
 		add(w, "EXISTS all ms", srv, num($0, "notify_all_ms"))
+		add(w, "EXISTS own max ms", srv, num($0, "notify_own_max_ms"))
 		add(w, "errors", srv, num($0, "errors"))
 		add(w, "load at start", srv, num($0, "load"))
 		add(w, "missed", srv, num($0, "missed"))
@@ -362,8 +363,11 @@ main() {
 		echo "machine: $(nproc) CPUs, $(free -h | awk '/^Mem:/ {print $2}') RAM, Linux $(uname -r)"
 		echo "load average (1 min) at the start of the workloads: $(cat "$WORK"/results/*.txt | awk '/^LOAD/ {print $2}' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo " to " hi}')"
 		table
-		echo
-		percmd steady10
+		# Per-command latencies when steady10 was among the workloads.
+		if compgen -G "$WORK/results/*-steady10.txt" >/dev/null; then
+			echo
+			percmd steady10
+		fi
 		;;
 	*)
 		echo "usage: $0 [setup|table|percmd [WORKLOAD]|all]" >&2
