@@ -262,7 +262,7 @@ func (ix *Index) update(fh *os.File, uids []uint32, src Source) (*os.File, error
 			}
 		}
 	}
-	dead := len(ix.covered) - len(Intersect(ix.covered, uids))
+	dead := len(ix.covered) - common(ix.covered, uids)
 	if len(ix.segs) > ix.limits.MaxSegments || dead > 0 && dead*2 >= len(ix.covered) {
 		return ix.merge(fh, uids)
 	}
@@ -491,22 +491,40 @@ func (ix *Index) tokenQuery(uids []uint32, kinds []uint8, needle []byte) Answer 
 			inexact.add(binary.LittleEndian.Uint32(s.inexact[j:]))
 		}
 	}
-	var a Answer
-	c := 0
-	for _, u := range uids {
-		for c < len(ix.covered) && ix.covered[c] < u {
-			c++
-		}
-		switch {
-		case c == len(ix.covered) || ix.covered[c] != u:
-			a.Maybe = append(a.Maybe, u)
-		case !hits.has(u):
-		case inexact.has(u):
-			a.Maybe = append(a.Maybe, u)
-		default:
-			a.Sure = append(a.Sure, u)
+	// Counted, then filled: a common word's answer is most of the
+	// folder, and growing it by appends allocated it five times over.
+	const (
+		no = iota
+		maybe
+		sure
+	)
+	each := func(f func(u uint32, st int)) {
+		c := 0
+		for _, u := range uids {
+			for c < len(ix.covered) && ix.covered[c] < u {
+				c++
+			}
+			switch {
+			case c == len(ix.covered) || ix.covered[c] != u:
+				f(u, maybe)
+			case !hits.has(u):
+			case inexact.has(u):
+				f(u, maybe)
+			default:
+				f(u, sure)
+			}
 		}
 	}
+	var n [3]int
+	each(func(_ uint32, st int) { n[st]++ })
+	a := Answer{Sure: withCap(n[sure]), Maybe: withCap(n[maybe])}
+	each(func(u uint32, st int) {
+		if st == sure {
+			a.Sure = append(a.Sure, u)
+		} else {
+			a.Maybe = append(a.Maybe, u)
+		}
+	})
 	return a
 }
 
@@ -574,7 +592,28 @@ func (u *uidSet) has(v uint32) bool {
 
 // Intersect returns the UIDs in both ascending lists, in a new slice.
 func Intersect(a, b []uint32) []uint32 {
-	var out []uint32
+	out := withCap(common(a, b))
+	both(a, b, func(u uint32) { out = append(out, u) })
+	return out
+}
+
+// withCap is an empty list with room for n UIDs; nil for none.
+func withCap(n int) []uint32 {
+	if n == 0 {
+		return nil
+	}
+	return make([]uint32, 0, n)
+}
+
+// common counts the UIDs in both ascending lists.
+func common(a, b []uint32) int {
+	n := 0
+	both(a, b, func(uint32) { n++ })
+	return n
+}
+
+// both calls f with each UID in both ascending lists, in order.
+func both(a, b []uint32, f func(uint32)) {
 	for i, j := 0, 0; i < len(a) && j < len(b); {
 		switch {
 		case a[i] < b[j]:
@@ -582,12 +621,11 @@ func Intersect(a, b []uint32) []uint32 {
 		case a[i] > b[j]:
 			j++
 		default:
-			out = append(out, a[i])
+			f(a[i])
 			i++
 			j++
 		}
 	}
-	return out
 }
 
 // subtract returns the UIDs of ascending a not in ascending b.

@@ -429,6 +429,9 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 	}
 	if workers := searchParallelism(); workers > 1 && n >= 2*searchChunk && needsBody(key) {
 		hit, errs := c.searchParallel(match, dates, workers, only, n)
+		if k := count(hit); k > 0 {
+			hits = make([]int, 0, k) // appends would allocate it five times over
+		}
 		for i := range s.msgs {
 			if hit[i] {
 				hits = append(hits, i)
@@ -443,6 +446,9 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 		// One searchMsg for all: match is a func value, so each &sm
 		// would otherwise be a heap allocation per message.
 		sm := &searchMsg{c: c, buf: &buf, dates: dates}
+		if narrowed && n > 0 {
+			hits = make([]int, 0, n) // the index's bound: most will match
+		}
 		for j := range n {
 			i := msgAt(only, j)
 			sm.reset(i, &s.msgs[i])

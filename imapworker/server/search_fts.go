@@ -68,6 +68,10 @@ func (c *conn) planText(k *imap.SearchKey) (plan textPlan, only []int, ok bool) 
 	if !ok {
 		return plan, nil, false
 	}
+	// Counted first: for a common word this is most of the folder.
+	if n := count(bound); n > 0 {
+		only = make([]int, 0, n)
+	}
 	for i, in := range bound {
 		if in {
 			only = append(only, i)
