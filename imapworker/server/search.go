@@ -430,7 +430,7 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 	if workers := searchParallelism(); workers > 1 && n >= 2*searchChunk && needsBody(key) {
 		hit, errs := c.searchParallel(match, dates, workers, only, n)
 		if k := count(hit); k > 0 {
-			hits = make([]int, 0, k) // appends would allocate it five times over
+			hits = make([]int, 0, k)
 		}
 		for i := range s.msgs {
 			if hit[i] {
@@ -446,17 +446,23 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 		// One searchMsg for all: match is a func value, so each &sm
 		// would otherwise be a heap allocation per message.
 		sm := &searchMsg{c: c, buf: &buf, dates: dates}
-		if narrowed && n > 0 {
-			hits = make([]int, 0, n) // the index's bound: most will match
-		}
+		// Marked, counted, then listed: a search most messages match
+		// (UNDELETED) would grow hits by appends to five times its size.
+		hit := make([]bool, n)
 		for j := range n {
 			i := msgAt(only, j)
 			sm.reset(i, &s.msgs[i])
-			if match(sm) {
-				hits = append(hits, i)
-			}
+			hit[j] = match(sm)
 			if sm.err != nil && failed == nil && !s.ghosts[sm.m.UID] {
 				failed = sm.err
+			}
+		}
+		if k := count(hit); k > 0 {
+			hits = make([]int, 0, k)
+		}
+		for j, h := range hit {
+			if h {
+				hits = append(hits, msgAt(only, j))
 			}
 		}
 	}
