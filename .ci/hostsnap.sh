@@ -2,8 +2,9 @@
 # Prints what `make test` must leave as it found it on the host
 # (docs/testing.md#hermetic): checksums of the account and PAM files,
 # root's password field, the homes, the test runs' temporary directories
-# (tests/hermetic), the running services and the listening sockets. .ci/test.sh runs it before and after the test stages
-# and fails if the two differ.
+# (tests/hermetic), the running services and the listening sockets.
+# .ci/test.sh runs it before and after the test stages and fails if the
+# two differ.
 set -uo pipefail
 echo "# files"
 for f in /etc/passwd /etc/shadow /etc/group /etc/gshadow /etc/pam.d/*; do

@@ -493,12 +493,7 @@ func (ix *Index) tokenQuery(uids []uint32, kinds []uint8, needle []byte) Answer 
 	}
 	// Counted, then filled: a common word's answer is most of the
 	// folder, and growing it by appends allocated it five times over.
-	const (
-		no = iota
-		maybe
-		sure
-	)
-	each := func(f func(u uint32, st int)) {
+	each := func(f func(u uint32, sure bool)) {
 		c := 0
 		for _, u := range uids {
 			for c < len(ix.covered) && ix.covered[c] < u {
@@ -506,20 +501,26 @@ func (ix *Index) tokenQuery(uids []uint32, kinds []uint8, needle []byte) Answer 
 			}
 			switch {
 			case c == len(ix.covered) || ix.covered[c] != u:
-				f(u, maybe)
+				f(u, false)
 			case !hits.has(u):
 			case inexact.has(u):
-				f(u, maybe)
+				f(u, false)
 			default:
-				f(u, sure)
+				f(u, true)
 			}
 		}
 	}
-	var n [3]int
-	each(func(_ uint32, st int) { n[st]++ })
-	a := Answer{Sure: withCap(n[sure]), Maybe: withCap(n[maybe])}
-	each(func(u uint32, st int) {
-		if st == sure {
+	var nSure, nMaybe int
+	each(func(_ uint32, sure bool) {
+		if sure {
+			nSure++
+		} else {
+			nMaybe++
+		}
+	})
+	a := Answer{Sure: withCap(nSure), Maybe: withCap(nMaybe)}
+	each(func(u uint32, sure bool) {
+		if sure {
 			a.Sure = append(a.Sure, u)
 		} else {
 			a.Maybe = append(a.Maybe, u)

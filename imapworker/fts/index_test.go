@@ -391,7 +391,7 @@ func TestPiecesCover(t *testing.T) {
 // Intersect sizes its answer before filling it: for a common word it is
 // most of a large folder, and growing it by appends allocated it about
 // five times over.
-func TestAnswersAllocatedOnce(t *testing.T) {
+func TestIntersectAllocatesOnce(t *testing.T) {
 	var a, b []uint32
 	for u := uint32(1); u <= 100000; u++ {
 		a = append(a, u)

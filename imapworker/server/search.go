@@ -429,13 +429,8 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 	}
 	if workers := searchParallelism(); workers > 1 && n >= 2*searchChunk && needsBody(key) {
 		hit, errs := c.searchParallel(match, dates, workers, only, n)
-		if k := count(hit); k > 0 {
-			hits = make([]int, 0, k)
-		}
+		hits = marked(hit)
 		for i := range s.msgs {
-			if hit[i] {
-				hits = append(hits, i)
-			}
 			if err := errs[i]; err != nil && failed == nil && !s.ghosts[s.msgs[i].UID] {
 				failed = err
 			}
@@ -446,9 +441,7 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 		// One searchMsg for all: match is a func value, so each &sm
 		// would otherwise be a heap allocation per message.
 		sm := &searchMsg{c: c, buf: &buf, dates: dates}
-		// Marked, counted, then listed: a search most messages match
-		// (UNDELETED) would grow hits by appends to five times its size.
-		hit := make([]bool, n)
+		hit := make([]bool, n) // then listed by marked, sized
 		for j := range n {
 			i := msgAt(only, j)
 			sm.reset(i, &s.msgs[i])
@@ -457,12 +450,10 @@ func (c *conn) searchHits(key *imap.SearchKey) ([]int, error) {
 				failed = sm.err
 			}
 		}
-		if k := count(hit); k > 0 {
-			hits = make([]int, 0, k)
-		}
-		for j, h := range hit {
-			if h {
-				hits = append(hits, msgAt(only, j))
+		hits = marked(hit)
+		if only != nil {
+			for k, j := range hits {
+				hits[k] = only[j]
 			}
 		}
 	}

@@ -68,16 +68,7 @@ func (c *conn) planText(k *imap.SearchKey) (plan textPlan, only []int, ok bool) 
 	if !ok {
 		return plan, nil, false
 	}
-	// Counted first: for a common word this is most of the folder.
-	if n := count(bound); n > 0 {
-		only = make([]int, 0, n)
-	}
-	for i, in := range bound {
-		if in {
-			only = append(only, i)
-		}
-	}
-	return plan, only, true
+	return plan, marked(bound), true
 }
 
 // mark sets st[i] to v for each UID of set (ascending) at uids[i].
@@ -151,6 +142,23 @@ func (p textPlan) bound(k *imap.SearchKey) ([]bool, bool) {
 		return a, true
 	}
 	return nil, false
+}
+
+// marked returns the positions of in that are true, in a list sized by
+// count first: for a common word or UNDELETED that is most of the folder,
+// and appends would allocate it about five times over.
+func marked(in []bool) []int {
+	n := count(in)
+	if n == 0 {
+		return nil
+	}
+	out := make([]int, 0, n)
+	for i, b := range in {
+		if b {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 func count(in []bool) int {
