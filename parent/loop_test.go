@@ -53,6 +53,12 @@ func TestStuckMailboxWorkerIsKilled(t *testing.T) {
 	r.grant(w, nc.ConnId, "T1")
 	r.handoff(w, nc.ConnId, "T1")
 	stuck := r.fs.next(pb.Role_ROLE_MAILBOX)
+	// The fake exists before the parent's loop adopts it: until then a kick
+	// finds no session and sends nothing.
+	r.waitFor("mailbox worker adopted", func() bool {
+		e := r.p.mailboxes["alice"]
+		return e != nil && e.c == stuck.c
+	})
 	// The parent keeps sending to it (kicks) while it reads nothing.
 	for range 20 {
 		within(t, "kick", time.Second, func() { r.p.Kick("alice") })
