@@ -99,94 +99,144 @@ func (r *sortRec) encode() []byte {
 	return b
 }
 
-// Fields of a sortRec, in the order of strs, then the references: what a
-// command needs of the cached record, so that the rest is not copied.
+// Fields of a sortRec, in the order of strs.
 const (
-	needSubject uint8 = 1 << iota
-	needFrom
-	needTo
-	needCc
-	needDisplayFrom
-	needDisplayTo
-	needMsgID
-	needRefs
-	needAll = 0xff
+	fieldSubject = iota
+	fieldFrom
+	fieldTo
+	fieldCc
+	fieldDisplayFrom
+	fieldDisplayTo
+	fieldMsgID
+	nFields
 )
 
-// sortKeyNeeds is the field each string sort key compares.
-var sortKeyNeeds = map[imap.SortKey]uint8{imap.SortSubject: needSubject, imap.SortFrom: needFrom, imap.SortTo: needTo,
-	imap.SortCc: needCc, imap.SortDisplayFrom: needDisplayFrom, imap.SortDisplayTo: needDisplayTo}
-
-// decodeSortRec reverses encode, copying out only the fields need names;
-// false for a record it cannot read.
-func decodeSortRec(b []byte, need uint8) (sortRec, bool) {
-	var r sortRec
-	if len(b) < 2 || b[0] != skVersion {
-		return r, false
+// sortField is the field a string sort key compares, -1 for the others.
+func sortField(k imap.SortKey) int {
+	switch k {
+	case imap.SortSubject:
+		return fieldSubject
+	case imap.SortFrom:
+		return fieldFrom
+	case imap.SortTo:
+		return fieldTo
+	case imap.SortCc:
+		return fieldCc
+	case imap.SortDisplayFrom:
+		return fieldDisplayFrom
+	case imap.SortDisplayTo:
+		return fieldDisplayTo
 	}
-	r.hasDate, r.reply = b[1]&1 != 0, b[1]&2 != 0
+	return -1
+}
+
+// sortView is a cached sortRec read in place: its strings are views of
+// the record's bytes, valid until the next record is read. A command
+// copies out only the fields it keeps, so a SORT of 100,000 messages
+// holds one column of strings, not every message's record.
+type sortView struct {
+	date    int64
+	hasDate bool
+	reply   bool
+	strs    [nFields][]byte
+	refs    [][]byte
+}
+
+// sent is the message's sent date (RFC 5256 §2.2): its Date, else its
+// internal date.
+func (v *sortView) sent(idate int64) int64 {
+	if v.hasDate {
+		return v.date
+	}
+	return idate
+}
+
+// decode reads encode's record b into v; false for a record it cannot
+// read.
+func (v *sortView) decode(b []byte) bool {
+	if len(b) < 2 || b[0] != skVersion {
+		return false
+	}
+	v.hasDate, v.reply = b[1]&1 != 0, b[1]&2 != 0
 	b = b[2:]
 	d, n := binary.Varint(b)
 	if n <= 0 {
-		return r, false
+		return false
 	}
-	r.date, b = d, b[n:]
-	str := func(keep bool) (string, bool) {
+	v.date, b = d, b[n:]
+	str := func() ([]byte, bool) {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || uint64(len(b)-n) < l {
-			return "", false
+			return nil, false
 		}
-		var s string
-		if keep {
-			s = string(b[n : n+int(l)])
-		}
+		s := b[n : n+int(l)]
 		b = b[n+int(l):]
 		return s, true
 	}
-	for i, p := range r.strs() {
-		s, ok := str(need&(1<<i) != 0)
-		if !ok {
-			return r, false
+	var ok bool
+	for i := range v.strs {
+		if v.strs[i], ok = str(); !ok {
+			return false
 		}
-		*p = s
 	}
 	nr, n := binary.Uvarint(b)
 	if n <= 0 || nr > maxRefs {
-		return r, false
+		return false
 	}
 	b = b[n:]
+	v.refs = v.refs[:0]
 	for range nr {
-		s, ok := str(need&needRefs != 0)
+		s, ok := str()
 		if !ok {
-			return r, false
+			return false
 		}
-		if need&needRefs != 0 {
-			r.refs = append(r.refs, s)
-		}
+		v.refs = append(v.refs, s)
 	}
-	return r, len(b) == 0
+	return len(b) == 0
 }
 
-// sortRecs returns the sortRecs of the messages at hits (indexes in
-// c.mbox.msgs), from the cache, reading and caching the headers of those
-// it lacks; need says which strings the caller reads. A message expunged
-// meanwhile gets an empty record.
-func (c *conn) sortRecs(hits []int, need uint8) ([]sortRec, error) {
+// eachSortRec calls visit with the record of each message at hits
+// (indexes in c.mbox.msgs), in order, from the cache; the records it
+// lacks it first computes from the messages' headers, in parallel, and
+// caches. A message expunged meanwhile is visited with an empty record.
+func (c *conn) eachSortRec(hits []int, visit func(k int, v *sortView)) error {
 	s := c.mbox
-	recs := make([]sortRec, len(hits))
-	var miss []int // positions in hits
+	var v sortView
+	var miss []int // positions in hits; those from miss[0] on are visited later
 	for k, i := range hits {
-		if v, ok := s.h.Cached(s.msgs[i].UID, skKey); ok {
-			if r, ok := decodeSortRec(v, need); ok {
-				recs[k] = r
-				continue
+		if b, ok := s.h.Cached(s.msgs[i].UID, skKey); ok && v.decode(b) {
+			if len(miss) == 0 {
+				visit(k, &v)
 			}
+			continue
 		}
 		miss = append(miss, k)
 	}
 	if len(miss) == 0 {
-		return recs, nil
+		return nil
 	}
+	failed := c.cacheSortRecs(hits, miss)
+	var buf msgBuf
+	defer buf.done()
+	for k := miss[0]; k < len(hits); k++ {
+		uid := s.msgs[hits[k]].UID
+		b, ok := s.h.Cached(uid, skKey)
+		if !ok || !v.decode(b) {
+			// Not kept by the cache: read again, or an empty record.
+			v = sortView{}
+			if r, err := c.readSortRec(uid, &buf); err == nil {
+				v.decode(r.encode())
+			}
+		}
+		visit(k, &v)
+	}
+	return failed
+}
+
+// cacheSortRecs computes and caches the records of the messages at
+// hits[k] for each k of miss.
+func (c *conn) cacheSortRecs(hits, miss []int) error {
+	s := c.mbox
 	workers := 1
 	if len(miss) >= 2*searchChunk {
 		workers = searchParallelism()
@@ -217,14 +267,13 @@ func (c *conn) sortRecs(hits []int, need uint8) ([]sortRec, error) {
 						}
 						continue
 					}
-					recs[k] = r
 					s.h.SetCached(uid, skKey, r.encode())
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return recs, failed
+	return failed
 }
 
 // readSortRec reads a message's header and computes its sortRec.
@@ -239,20 +288,6 @@ func (c *conn) readSortRec(uid uint32, buf *msgBuf) (sortRec, error) {
 		return sortRec{}, err
 	}
 	return newSortRec(&mime.Parse(hdr).Header), nil
-}
-
-// sentDates returns each record's sent date (RFC 5256 §2.2), the
-// internal date where the message has no usable Date field.
-func sentDates(recs []sortRec, idates []int64) []int64 {
-	out := make([]int64, len(recs))
-	for k := range recs {
-		if recs[k].hasDate {
-			out[k] = recs[k].date
-		} else {
-			out[k] = idates[k]
-		}
-	}
-	return out
 }
 
 // internalDates returns the internal dates of the messages at hits, in
@@ -280,10 +315,11 @@ func unixOrZero(t time.Time) int64 {
 	return t.Unix()
 }
 
-// sortKeys are the keys crit compares of the messages at hits.
+// sortKeys are the keys crit compares of the messages at hits: for each
+// string field crit names, that column only.
 type sortKeys struct {
 	hits          []int
-	recs          []sortRec
+	strs          [nFields][]string
 	idates, sdate []int64
 	msgs          []store.MessageInfo
 }
@@ -292,33 +328,44 @@ type sortKeys struct {
 // records, internal dates, sizes.
 func (c *conn) keysFor(hits []int, crit []imap.SortCriterion) (*sortKeys, error) {
 	k := &sortKeys{hits: hits, msgs: c.mbox.msgs}
-	var needRecs, needIDates bool
-	var need uint8
+	var needRecs, needIDates, needSent bool
 	for _, cr := range crit {
 		switch cr.Key {
 		case imap.SortArrival:
 			needIDates = true
 		case imap.SortSize:
 		case imap.SortDate:
-			needIDates, needRecs = true, true
+			needIDates, needRecs, needSent = true, true, true
 		default:
 			needRecs = true
-			need |= sortKeyNeeds[cr.Key]
+			if f := sortField(cr.Key); k.strs[f] == nil {
+				k.strs[f] = make([]string, len(hits))
+			}
 		}
 	}
 	var err error
-	if needRecs {
-		if k.recs, err = c.sortRecs(hits, need); err != nil {
-			return nil, err
-		}
-	}
 	if needIDates {
 		if k.idates, err = c.internalDates(hits); err != nil {
 			return nil, err
 		}
 	}
-	if k.recs != nil && k.idates != nil {
-		k.sdate = sentDates(k.recs, k.idates)
+	if needSent {
+		k.sdate = make([]int64, len(hits))
+	}
+	if needRecs {
+		err = c.eachSortRec(hits, func(i int, v *sortView) {
+			for f, col := range k.strs {
+				if col != nil {
+					col[i] = string(v.strs[f])
+				}
+			}
+			if needSent {
+				k.sdate[i] = v.sent(k.idates[i])
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return k, nil
 }
@@ -336,18 +383,9 @@ func (k *sortKeys) cmp(crit []imap.SortCriterion, a, b int) int {
 			d = cmp64(k.sdate[a], k.sdate[b])
 		case imap.SortSize:
 			d = cmp64(k.msgs[k.hits[a]].Size, k.msgs[k.hits[b]].Size)
-		case imap.SortSubject:
-			d = strings.Compare(k.recs[a].subject, k.recs[b].subject)
-		case imap.SortFrom:
-			d = strings.Compare(k.recs[a].from, k.recs[b].from)
-		case imap.SortTo:
-			d = strings.Compare(k.recs[a].to, k.recs[b].to)
-		case imap.SortCc:
-			d = strings.Compare(k.recs[a].cc, k.recs[b].cc)
-		case imap.SortDisplayFrom:
-			d = strings.Compare(k.recs[a].dfrom, k.recs[b].dfrom)
-		case imap.SortDisplayTo:
-			d = strings.Compare(k.recs[a].dto, k.recs[b].dto)
+		default:
+			col := k.strs[sortField(cr.Key)]
+			d = strings.Compare(col[a], col[b])
 		}
 		if cr.Reverse {
 			d = -d

@@ -73,6 +73,8 @@ func BenchmarkSortRepeat(b *testing.B) {
 	selectInbox(c)
 	step := func(name, before, cmd string) {
 		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			peak := watchHeap()
 			for i := 0; i < b.N; i++ {
 				if before != "" {
 					b.StopTimer()
@@ -83,7 +85,7 @@ func BenchmarkSortRepeat(b *testing.B) {
 				c.C("t " + cmd)
 				wait(b)
 			}
-			reportHeap(b)
+			reportHeap(b, peak)
 		})
 	}
 	step("SortDate", "", "UID SORT (DATE) UTF-8 ALL")

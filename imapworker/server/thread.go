@@ -17,10 +17,15 @@ type tnode struct {
 }
 
 // threadSet is what both algorithms work on: the searched messages, in
-// sequence order, with their keys and sent dates.
+// sequence order, with their base subjects and sent dates, and for
+// REFERENCES the nodes step 1 links as the records are read, so that no
+// message's references are kept.
 type threadSet struct {
-	recs  []sortRec
-	dates []int64 // sent dates (RFC 5256 §2.2)
+	subjects []string
+	reply    []bool
+	dates    []int64 // sent dates (RFC 5256 §2.2)
+	ids      map[string]*tnode
+	all      []*tnode // every node in the order made, for step 2
 }
 
 // before orders messages a and b by sent date, then sequence number
@@ -51,12 +56,12 @@ func firstMsg(n *tnode) *tnode {
 // sent date, one thread per subject, threads by their first message's
 // date; the first message is the parent of all the others.
 func (ts *threadSet) orderedSubject() []*tnode {
-	order := make([]int, len(ts.recs))
+	order := make([]int, len(ts.subjects))
 	for k := range order {
 		order[k] = k
 	}
 	slices.SortFunc(order, func(a, b int) int {
-		if d := strings.Compare(ts.recs[a].subject, ts.recs[b].subject); d != 0 {
+		if d := strings.Compare(ts.subjects[a], ts.subjects[b]); d != 0 {
 			return d
 		}
 		if d := cmp64(ts.dates[a], ts.dates[b]); d != 0 {
@@ -67,7 +72,7 @@ func (ts *threadSet) orderedSubject() []*tnode {
 	var roots []*tnode
 	for i, k := range order {
 		n := &tnode{msg: k}
-		if i > 0 && ts.recs[order[i-1]].subject == ts.recs[k].subject {
+		if i > 0 && ts.subjects[order[i-1]] == ts.subjects[k] {
 			top := roots[len(roots)-1]
 			n.parent = top
 			top.children = append(top.children, n)
@@ -79,53 +84,56 @@ func (ts *threadSet) orderedSubject() []*tnode {
 	return roots
 }
 
-// RFC 5256 §3 THREAD=REFERENCES, steps 1 to 6.
-func (ts *threadSet) references() []*tnode {
-	ids := map[string]*tnode{}
-	var all []*tnode // every node in the order made, for step 2
-	node := func(id string) *tnode {
-		n := ids[id]
-		if n == nil {
-			n = &tnode{msg: -1}
-			ids[id] = n
-			all = append(all, n)
-		}
+// node is the node of a Message-ID, made on its first mention.
+func (ts *threadSet) node(id []byte) *tnode {
+	if n := ts.ids[string(id)]; n != nil {
 		return n
 	}
-	for k := range ts.recs {
-		r := &ts.recs[k]
-		// (1.A) a message's own node: its Message-ID unless missing or
-		// already used by a message before it.
-		var self *tnode
-		if n := ids[r.msgID]; r.msgID != "" && (n == nil || n.msg < 0) {
-			self = node(r.msgID)
-			self.msg = k
-		} else {
-			self = &tnode{msg: k}
-			all = append(all, self)
-		}
-		// Link the references in order; never re-parent, never loop.
-		for j := 0; j+1 < len(r.refs); j++ {
-			p, c := node(r.refs[j]), node(r.refs[j+1])
-			if c.parent == nil && !ancestorOrSelf(c, p) {
-				link(p, c)
-			}
-		}
-		// (1.B) the last reference is the parent, whatever was before.
-		var p *tnode
-		if len(r.refs) > 0 {
-			p = node(r.refs[len(r.refs)-1])
-		}
-		if self.parent != nil && self.parent != p {
-			unlink(self)
-		}
-		if p != nil && self.parent == nil && !ancestorOrSelf(self, p) {
-			link(p, self)
+	n := &tnode{msg: -1}
+	ts.ids[string(id)] = n
+	ts.all = append(ts.all, n)
+	return n
+}
+
+// link is RFC 5256 §3 THREAD=REFERENCES step 1 for message k, whose
+// record is v; messages come in sequence order.
+func (ts *threadSet) link(k int, v *sortView) {
+	// (1.A) a message's own node: its Message-ID unless missing or
+	// already used by a message before it.
+	var self *tnode
+	id := v.strs[fieldMsgID]
+	if n := ts.ids[string(id)]; len(id) > 0 && (n == nil || n.msg < 0) {
+		self = ts.node(id)
+		self.msg = k
+	} else {
+		self = &tnode{msg: k}
+		ts.all = append(ts.all, self)
+	}
+	// Link the references in order; never re-parent, never loop.
+	for j := 0; j+1 < len(v.refs); j++ {
+		p, c := ts.node(v.refs[j]), ts.node(v.refs[j+1])
+		if c.parent == nil && !ancestorOrSelf(c, p) {
+			link(p, c)
 		}
 	}
+	// (1.B) the last reference is the parent, whatever was before.
+	var p *tnode
+	if len(v.refs) > 0 {
+		p = ts.node(v.refs[len(v.refs)-1])
+	}
+	if self.parent != nil && self.parent != p {
+		unlink(self)
+	}
+	if p != nil && self.parent == nil && !ancestorOrSelf(self, p) {
+		link(p, self)
+	}
+}
+
+// RFC 5256 §3 THREAD=REFERENCES, steps 2 to 6 (step 1 is link's).
+func (ts *threadSet) references() []*tnode {
 	// (2) the parentless are the roots' children.
 	root := &tnode{msg: -1}
-	for _, n := range all {
+	for _, n := range ts.all {
 		if n.parent == nil {
 			root.children = append(root.children, n)
 		}
@@ -142,11 +150,11 @@ func (ts *threadSet) references() []*tnode {
 	// (5) gather threads of the same base subject.
 	subject := func(n *tnode) string {
 		if m := firstMsg(n); m != nil {
-			return ts.recs[m.msg].subject
+			return ts.subjects[m.msg]
 		}
 		return ""
 	}
-	reply := func(n *tnode) bool { return n.msg >= 0 && ts.recs[n.msg].reply }
+	reply := func(n *tnode) bool { return n.msg >= 0 && ts.reply[n.msg] }
 	table := map[string]*tnode{}
 	for _, n := range root.children { // (5.B)
 		s := subject(n)
@@ -384,23 +392,36 @@ func (c *conn) cmdThread(cmd *imap.Command) error {
 	return nil
 }
 
-// threadHits returns the tokens of the threads alg makes of the messages
-// at hits (indexes in c.mbox.msgs, ascending), from the memo when it
-// threaded the same UIDs.
+// threadHits returns the tokens of the threads alg (named name) makes of
+// the messages at hits (indexes in c.mbox.msgs, ascending), from the memo
+// when it threaded the same UIDs. REFERENCES links as the records are
+// read.
 func (c *conn) threadHits(hits []int, name string, alg func(*threadSet) []*tnode) ([]int32, error) {
 	m := &c.mbox.lastThread
 	if m.alg == name && c.memoUsable(hits, m.uids) {
 		return m.toks, nil
 	}
-	recs, err := c.sortRecs(hits, needSubject|needMsgID|needRefs)
-	if err != nil {
-		return nil, err
-	}
 	idates, err := c.internalDates(hits)
 	if err != nil {
 		return nil, err
 	}
-	toks := threadTokens(alg(&threadSet{recs: recs, dates: sentDates(recs, idates)}))
+	n := len(hits)
+	ts := &threadSet{subjects: make([]string, n), reply: make([]bool, n), dates: make([]int64, n)}
+	if name == "REFERENCES" {
+		// Sized for one ID a message: grown by doubling, the map of
+		// 100,000 IDs left twice its size as garbage.
+		ts.ids, ts.all = make(map[string]*tnode, n), make([]*tnode, 0, n)
+	}
+	err = c.eachSortRec(hits, func(k int, v *sortView) {
+		ts.subjects[k], ts.reply[k], ts.dates[k] = string(v.strs[fieldSubject]), v.reply, v.sent(idates[k])
+		if ts.ids != nil {
+			ts.link(k, v)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	toks := threadTokens(alg(ts))
 	*m = threadMemo{alg: name, uids: c.uidsOf(hits), toks: toks}
 	return toks, nil
 }
