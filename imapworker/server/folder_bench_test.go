@@ -71,6 +71,9 @@ func BenchmarkFolder(b *testing.B) {
 	step("FetchFlags", "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)")
 	step("FetchEnvelope1", "UID FETCH 1:* (ENVELOPE)")
 	step("FetchEnvelope2", "UID FETCH 1:* (ENVELOPE)")
+	// Issue 13's views, from the sort records FETCH ENVELOPE cached.
+	step("SortFrom", "UID SORT (FROM) UTF-8 ALL")
+	step("ThreadReferences", "UID THREAD REFERENCES UTF-8 ALL")
 	step("SearchUnseen", "UID SEARCH UNSEEN")
 	step("SearchSubject", "UID SEARCH SUBJECT invoice")
 	step("SearchBody", "UID SEARCH BODY zymurgical")

@@ -132,12 +132,21 @@ func (ts *threadSet) link(k int, v *sortView) {
 // RFC 5256 §3 THREAD=REFERENCES, steps 2 to 6 (step 1 is link's).
 func (ts *threadSet) references() []*tnode {
 	// (2) the parentless are the roots' children.
-	root := &tnode{msg: -1}
+	roots := 0
+	for _, n := range ts.all {
+		if n.parent == nil {
+			roots++
+		}
+	}
+	root := &tnode{msg: -1, children: make([]*tnode, 0, roots)}
 	for _, n := range ts.all {
 		if n.parent == nil {
 			root.children = append(root.children, n)
 		}
 	}
+	// Step 1's map and its IDs are done with: the collector may take them
+	// before the steps below allocate.
+	ts.ids, ts.all = nil, nil
 	// (3) prune dummies.
 	prune(root)
 	// (4) sort the top level by date, a dummy by its first child.
@@ -155,7 +164,7 @@ func (ts *threadSet) references() []*tnode {
 		return ""
 	}
 	reply := func(n *tnode) bool { return n.msg >= 0 && ts.reply[n.msg] }
-	table := map[string]*tnode{}
+	table := make(map[string]*tnode, len(root.children))
 	for _, n := range root.children { // (5.B)
 		s := subject(n)
 		if s == "" {
