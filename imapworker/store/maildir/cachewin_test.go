@@ -3,6 +3,7 @@ package maildir
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -64,4 +65,51 @@ func TestCacheWindow(t *testing.T) {
 	mb2.SetCached(n, "bs", val(n, "bs"))
 	check(n, "bs")
 	check(n-1, "sh")
+}
+
+// Values are written in batches: a few small ones wait in memory, read
+// from there, until the index is written (here: the last handle closes);
+// enough of them to fill cacheFlushAt go out at once. Another process
+// then reads every one from the file.
+func TestCacheWritesBatched(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "Maildir")
+	u := openHost(t, root, false)
+	const n = 400
+	fill(t, u, "INBOX", n)
+	mb := selectBox(t, u, "INBOX")
+	size := func() int64 {
+		t.Helper()
+		st, err := os.Stat(filepath.Join(root, cacheName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	val := func(uid uint32) []byte { return fmt.Appendf(nil, "envelope of %d %0200d", uid, uid) }
+	mb.SetCached(1, "env", val(1))
+	before := size()
+	for uid := uint32(2); uid <= 10; uid++ {
+		mb.SetCached(uid, "env", val(uid))
+	}
+	if got := size(); got != before {
+		t.Fatalf("9 small values grew imapd.cache from %d to %d bytes: written one by one", before, got)
+	}
+	for uid := uint32(1); uid <= 10; uid++ {
+		if v, ok := mb.Cached(uid, "env"); !ok || !bytes.Equal(v, val(uid)) {
+			t.Fatalf("pending Cached(%d) = %.20q %v", uid, v, ok)
+		}
+	}
+	for uid := uint32(11); uid <= n; uid++ {
+		mb.SetCached(uid, "env", val(uid))
+	}
+	if got := size(); got < before+cacheFlushAt {
+		t.Fatalf("%d bytes of values left imapd.cache at %d bytes, from %d", n*220, got, before)
+	}
+	mb.Close()
+	mb2 := selectBox(t, openHost(t, root, false), "INBOX")
+	for uid := uint32(1); uid <= n; uid++ {
+		if v, ok := mb2.Cached(uid, "env"); !ok || !bytes.Equal(v, val(uid)) {
+			t.Fatalf("another process: Cached(%d) = %.20q %v", uid, v, ok)
+		}
+	}
 }

@@ -111,6 +111,53 @@ type cacheFile struct {
 	// into a new file.
 	win    []byte
 	winOff int64
+	// pending holds whole records cacheSet made and flush has not written
+	// yet, in order; pendIdx locates each value in it.
+	pending []byte
+	pendIdx map[pendKey]pendLoc
+	// scanned is when a miss last looked for other processes' appends.
+	scanned time.Time
+}
+
+type pendKey struct {
+	uid uint32
+	key string
+}
+
+// pendLoc is a pending value: pending[at : at+n].
+type pendLoc struct{ at, n int }
+
+// cacheFlushAt is how many pending bytes make cacheSet write them: one
+// write(2) for a few hundred records, not three system calls for each
+// (a first FETCH ENVELOPE of 100,000 messages made 900,000).
+const cacheFlushAt = 64 << 10
+
+// flush writes the pending records in one write(2); with O_APPEND they
+// stay whole and in order beside other processes' appends. A failed
+// write loses them: a cache.
+func (c *cacheFile) flush() {
+	if len(c.pending) == 0 {
+		return
+	}
+	defer func() {
+		c.pending = c.pending[:0]
+		clear(c.pendIdx)
+	}()
+	c.scan()
+	if _, err := c.fh.Write(c.pending); err != nil {
+		return
+	}
+	end, err := c.fh.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return
+	}
+	start := end - int64(len(c.pending))
+	for k, l := range c.pendIdx {
+		c.put(k.uid, centry{key: k.key, off: start + int64(l.at), len: int64(l.n)})
+	}
+	if start == c.size {
+		c.size = end
+	}
 }
 
 // wbuf encodes the index; past 64 KiB it writes what it holds to w and
@@ -208,6 +255,9 @@ func (f *folder) markIndexDirty() {
 
 // flushIndex writes imapd.index if the state changed. Called with f.mu.
 func (f *folder) flushIndex() error {
+	if f.cache != nil {
+		f.cache.flush() // the index records where the values are
+	}
 	if !f.loaded {
 		return nil
 	}
@@ -498,10 +548,19 @@ func (f *folder) cacheGet(uid uint32, key string) ([]byte, bool) {
 		return nil, false
 	}
 	c := f.cache
+	if l, ok := c.pendIdx[pendKey{uid, key}]; ok {
+		return bytes.Clone(c.pending[l.at : l.at+l.n]), true
+	}
 	find := func() (centry, bool) { return c.ents.get(uid, key) }
 	e, ok := find()
 	if !ok {
-		c.scan() // maybe another process cached it
+		// Maybe another process cached it; looked for once a second, as a
+		// first FETCH of a large folder misses on every message.
+		if time.Since(c.scanned) < time.Second {
+			return nil, false
+		}
+		c.scanned = time.Now()
+		c.scan()
 		if e, ok = find(); !ok {
 			return nil, false
 		}
@@ -561,35 +620,29 @@ func (c *cacheFile) readRec(start, n int64, useWin bool) (rec []byte, fromWin bo
 	return c.win[o : o+n], true, nil
 }
 
-// cacheSet appends a value. One write(2) per record with O_APPEND keeps
-// records of concurrent processes whole.
+// cacheSet adds a value to the pending records, written by flush once
+// they reach cacheFlushAt bytes or when the index is (indexDelay).
 func (f *folder) cacheSet(uid uint32, key string, value []byte) {
 	if f.lookup(uid) == nil || len(key) > 0xffff || len(value) > maxCacheLen || !f.ensureCache() {
 		return
 	}
 	c := f.cache
-	if c.size+int64(14+len(key)+len(value)) > maxCacheOff {
+	if c.size+int64(len(c.pending)+14+len(key)+len(value)) > maxCacheOff {
 		return // past what a cloc locates; compaction shrinks it
 	}
-	rec := make([]byte, 10, 14+len(key)+len(value))
-	binary.LittleEndian.PutUint32(rec, uid)
-	binary.LittleEndian.PutUint16(rec[4:], uint16(len(key)))
-	binary.LittleEndian.PutUint32(rec[6:], uint32(len(value)))
-	rec = append(rec, key...)
-	rec = append(rec, value...)
-	rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(rec, crcTable))
-	c.scan()
-	if _, err := c.fh.Write(rec); err != nil {
-		return
+	at := len(c.pending)
+	c.pending = binary.LittleEndian.AppendUint32(c.pending, uid)
+	c.pending = binary.LittleEndian.AppendUint16(c.pending, uint16(len(key)))
+	c.pending = binary.LittleEndian.AppendUint32(c.pending, uint32(len(value)))
+	c.pending = append(c.pending, key...)
+	c.pending = append(c.pending, value...)
+	c.pending = binary.LittleEndian.AppendUint32(c.pending, crc32.Checksum(c.pending[at:], crcTable))
+	if c.pendIdx == nil {
+		c.pendIdx = map[pendKey]pendLoc{}
 	}
-	end, err := c.fh.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return
-	}
-	start := end - int64(len(rec))
-	c.put(uid, centry{key: internKey(key), off: start + 10 + int64(len(key)), len: int64(len(value))})
-	if start == c.size {
-		c.size = end
+	c.pendIdx[pendKey{uid, internKey(key)}] = pendLoc{at + 10 + len(key), len(value)}
+	if len(c.pending) >= cacheFlushAt {
+		c.flush()
 	}
 	f.markIndexDirty()
 }
@@ -603,7 +656,11 @@ var cacheCompactMin int64 = 32 << 10
 // with f.mu.
 func (f *folder) compactCache() error {
 	c := f.cache
-	if c == nil || c.size < cacheCompactMin {
+	if c == nil {
+		return nil
+	}
+	c.flush()
+	if c.size < cacheCompactMin {
 		return nil
 	}
 	var live int64
