@@ -137,6 +137,41 @@ func TestBoundedBuild(t *testing.T) {
 	check(t, ix2, c, c.uids(), "msg 19")
 }
 
+// After a large first segment, deliveries of one message each add small
+// segments without rewriting the file, until they hold an eighth of the
+// first's bytes or there are 8 times MaxSegments of them.
+func TestSmallSegmentsWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imapd.fts")
+	c := testCorpus(4000)
+	ix := New(path, Limits{MaxSegments: 2})
+	check(t, ix, c, c.uids(), "zebra")
+	if st := ix.Stats(); st.Segments != 1 {
+		t.Fatalf("after the build: %v", st)
+	}
+	for i := 1; i <= 15; i++ {
+		c[uint32(4000+i)] = fmt.Sprintf("delivery %d quartz", i)
+		check(t, ix, c, c.uids(), "quartz")
+		if st := ix.Stats(); st.Segments != 1+i {
+			t.Fatalf("after %d deliveries: %v, want %d segments", i, st, 1+i)
+		}
+	}
+	c[4016] = "delivery 16 quartz"
+	check(t, ix, c, c.uids(), "quartz")
+	if st := ix.Stats(); st.Segments != 1 || st.Covered != 4016 {
+		t.Fatalf("past 8 x MaxSegments: %v, want one segment of 4016", st)
+	}
+	// Large additions merge as soon as there are more than MaxSegments.
+	more := testCorpus(5000)
+	for i := 4017; i <= 5000; i++ {
+		c[uint32(i)] = more[uint32(i)]
+	}
+	ix2 := New(path, Limits{FlushPostings: 300, MaxSegments: 2})
+	check(t, ix2, c, c.uids(), "beta")
+	if st := ix2.Stats(); st.Segments != 1 || st.Covered != 5000 {
+		t.Fatalf("after large additions: %v", st)
+	}
+}
+
 // New UIDs are indexed once, as a new segment; UIDs gone are left out
 // of the answer and, once they are most, merged away.
 func TestIncremental(t *testing.T) {

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,24 +47,13 @@ func BenchmarkFolder(b *testing.B) {
 	withMaildirIn(b, dir)
 	ts := newTestServer(b)
 	c := ts.login("alice")
+	do := func(b *testing.B, cmd string) { benchDo(b, c, cmd) }
 	step := func(name, cmd string) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			peak := watchHeap()
 			for i := 0; i < b.N; i++ {
-				// Its own deadline: the login's ends mid-run, and the
-				// first SearchBody builds the full-text index (a minute).
-				c.nc.SetReadDeadline(time.Now().Add(5 * time.Minute))
-				c.C("t " + cmd)
-				for {
-					l, err := c.br.ReadSlice('\n')
-					if err != nil && len(l) == 0 {
-						b.Fatal(err)
-					}
-					if len(l) > 1 && l[0] == 't' && l[1] == ' ' {
-						break
-					}
-				}
+				do(b, cmd)
 			}
 			reportHeap(b, peak)
 		})
@@ -81,6 +72,36 @@ func BenchmarkFolder(b *testing.B) {
 	// key most messages match (their answers' allocation, issue 18).
 	step("SearchBodyCommon", "UID SEARCH BODY budget")
 	step("SearchUndeleted", "UID SEARCH UNDELETED")
+	// Each run appends a 10 KB message and searches, which indexes it:
+	// the worst shows what a merge of the index's segments costs.
+	b.Run("SearchAfterAppend", func(b *testing.B) {
+		var worst time.Duration
+		for i := 0; i < b.N; i++ {
+			msg := fmt.Sprintf("Subject: delivery %d\r\n\r\n%s\r\n", i, strings.Repeat("a line of a delivered message\r\n", 320))
+			do(b, fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(msg), msg))
+			start := time.Now()
+			do(b, "UID SEARCH BODY zymurgical")
+			worst = max(worst, time.Since(start))
+		}
+		b.ReportMetric(float64(worst.Microseconds())/1000, "ms-worst")
+	})
+}
+
+// benchDo sends cmd tagged t and reads to its answer, with a deadline of
+// its own: the login's would end mid-run, and a first SEARCH BODY of a
+// large folder builds the full-text index (a minute).
+func benchDo(b *testing.B, c *client, cmd string) {
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	c.C("t " + cmd)
+	for {
+		l, err := c.br.ReadSlice('\n')
+		if err != nil && len(l) == 0 {
+			b.Fatal(err)
+		}
+		if len(l) > 1 && l[0] == 't' && l[1] == ' ' {
+			return
+		}
+	}
 }
 
 // reportHeap reports the live heap after a benchmark step (server and

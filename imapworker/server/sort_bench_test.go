@@ -58,18 +58,6 @@ func BenchmarkSortRepeat(b *testing.B) {
 	withMaildirIn(b, dir)
 	ts := newTestServer(b)
 	c := ts.login("alice")
-	wait := func(b *testing.B) {
-		c.nc.SetReadDeadline(time.Now().Add(time.Minute)) // selectInbox's would end mid-run
-		for {
-			l, err := c.br.ReadSlice('\n')
-			if err != nil && len(l) == 0 {
-				b.Fatal(err)
-			}
-			if len(l) > 1 && l[0] == 't' && l[1] == ' ' {
-				return
-			}
-		}
-	}
 	selectInbox(c)
 	step := func(name, before, cmd string) {
 		b.Run(name, func(b *testing.B) {
@@ -78,12 +66,10 @@ func BenchmarkSortRepeat(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if before != "" {
 					b.StopTimer()
-					c.C("t " + before)
-					wait(b)
+					benchDo(b, c, before)
 					b.StartTimer()
 				}
-				c.C("t " + cmd)
-				wait(b)
+				benchDo(b, c, cmd)
 			}
 			reportHeap(b, peak)
 		})
