@@ -140,8 +140,8 @@ func (c *cacheFile) flush() {
 		return
 	}
 	defer func() {
-		c.pending = c.pending[:0]
-		clear(c.pendIdx)
+		// Not kept for the next batch: an idle worker holds no buffer.
+		c.pending, c.pendIdx = nil, nil
 	}()
 	c.scan()
 	if _, err := c.fh.Write(c.pending); err != nil {
