@@ -366,13 +366,8 @@ type threadMemo struct {
 // RFC 5256 §3 THREAD and UID THREAD.
 func (c *conn) cmdThread(cmd *imap.Command) error {
 	args := cmd.Args.(*imap.Thread)
-	var alg func(*threadSet) []*tnode
-	switch args.Algorithm {
-	case "ORDEREDSUBJECT":
-		alg = (*threadSet).orderedSubject
-	case "REFERENCES":
-		alg = (*threadSet).references
-	default:
+	alg, ok := threadAlgorithms[args.Algorithm]
+	if !ok {
 		return badf("unknown threading algorithm " + args.Algorithm)
 	}
 	if err := checkCharset(args.Search.Charset, false); err != nil {
@@ -387,7 +382,7 @@ func (c *conn) cmdThread(cmd *imap.Command) error {
 	}
 	b := append(c.out[:0], "* THREAD"...)
 	if len(hits) > 0 {
-		toks, err := c.threadHits(hits, args.Algorithm, alg)
+		toks, err := c.threadHits(hits, alg)
 		if err != nil {
 			return err
 		}
@@ -401,13 +396,25 @@ func (c *conn) cmdThread(cmd *imap.Command) error {
 	return nil
 }
 
-// threadHits returns the tokens of the threads alg (named name) makes of
-// the messages at hits (indexes in c.mbox.msgs, ascending), from the memo
-// when it threaded the same UIDs. REFERENCES links as the records are
-// read.
-func (c *conn) threadHits(hits []int, name string, alg func(*threadSet) []*tnode) ([]int32, error) {
+// threadAlgorithm is one of RFC 5256 §3's: links says it makes step 1's
+// links as the records are read (threadSet.link), run does the rest.
+type threadAlgorithm struct {
+	name  string
+	links bool
+	run   func(*threadSet) []*tnode
+}
+
+var threadAlgorithms = map[string]threadAlgorithm{
+	"ORDEREDSUBJECT": {"ORDEREDSUBJECT", false, (*threadSet).orderedSubject},
+	"REFERENCES":     {"REFERENCES", true, (*threadSet).references},
+}
+
+// threadHits returns the tokens of the threads alg makes of the messages
+// at hits (indexes in c.mbox.msgs, ascending), from the memo when it
+// threaded the same UIDs.
+func (c *conn) threadHits(hits []int, alg threadAlgorithm) ([]int32, error) {
 	m := &c.mbox.lastThread
-	if m.alg == name && c.memoUsable(hits, m.uids) {
+	if m.alg == alg.name && c.memoUsable(hits, m.uids) {
 		return m.toks, nil
 	}
 	idates, err := c.internalDates(hits)
@@ -416,7 +423,7 @@ func (c *conn) threadHits(hits []int, name string, alg func(*threadSet) []*tnode
 	}
 	n := len(hits)
 	ts := &threadSet{subjects: make([]string, n), reply: make([]bool, n), dates: make([]int64, n)}
-	if name == "REFERENCES" {
+	if alg.links {
 		// Sized for one ID a message: grown by doubling, the map of
 		// 100,000 IDs left twice its size as garbage.
 		ts.ids, ts.all = make(map[string]*tnode, n), make([]*tnode, 0, n)
@@ -430,7 +437,7 @@ func (c *conn) threadHits(hits []int, name string, alg func(*threadSet) []*tnode
 	if err != nil {
 		return nil, err
 	}
-	toks := threadTokens(alg(ts))
-	*m = threadMemo{alg: name, uids: c.uidsOf(hits), toks: toks}
+	toks := threadTokens(alg.run(ts))
+	*m = threadMemo{alg: alg.name, uids: c.uidsOf(hits), toks: toks}
 	return toks, nil
 }
