@@ -479,6 +479,9 @@ func (p *Parent) startMailbox(gr *pb.Grant, e *mailboxEntry) {
 		AutologoutSeconds: uint32(p.cfg.Autologout / time.Second), AppendLimit: uint64(p.cfg.AppendLimit),
 		MaxLine: uint32(p.cfg.LineLimit),
 	}
+	if p.cfg.Storage == config.StorageMaildir {
+		setup.HibernateAfterSeconds = uint32(p.cfg.HibernateAfter / time.Second)
+	}
 	q := p.cfg.QuotaFor(gr.User)
 	setup.QuotaStorage, setup.QuotaMessages = uint64(q.Storage), uint64(q.Messages)
 	setup.MetadataAdmin, setup.MetadataComment = p.cfg.MetadataAdmin, p.cfg.MetadataComment

@@ -2,6 +2,7 @@ package parent
 
 import (
 	"net/netip"
+	"os"
 	"time"
 
 	pb "imapd/proto"
@@ -35,6 +36,14 @@ type connRow struct {
 	grant      *pb.Grant
 	expiry     *time.Timer  // fires grantExpired for grant
 	proxy      *proxiedConn // on a proxy: the backend serving it
+	// After login: the grant's identity (no token), to start the user's
+	// worker again for a hibernated session; the inode of the socket the
+	// worker was given; a watch sent ahead of a hibernation; the
+	// hibernation (docs/design.md#idle-workers-and-hibernation).
+	account *pb.Grant
+	sockIno uint64
+	watch   *os.File
+	hib     *hibernation
 }
 
 // connTable is the authoritative connection table: loads, per-address and
@@ -155,13 +164,25 @@ func (t *connTable) releaseMailbox(r *connRow) {
 		t.unhold(r.mailbox, r)
 		r.mailbox = nil
 	}
-	if r.state == connHanded && r.worker == nil {
+	if r.state == connHanded && r.worker == nil && r.hib == nil {
 		t.remove(r)
 	}
 }
 
+// hibernate moves r from its mailbox worker to the parent's keeping.
+func (t *connTable) hibernate(r *connRow, h *hibernation) {
+	if r.mailbox != nil {
+		t.unhold(r.mailbox, r)
+		r.mailbox = nil
+	}
+	r.hib = h
+}
+
+// unhibernate ends the keeping; the caller delivers or removes r.
+func (t *connTable) unhibernate(r *connRow) { r.hib = nil }
+
 func (t *connTable) removeIfDone(r *connRow) {
-	if r.worker == nil && (r.state == connPrelogin || (r.mailbox == nil && !r.delivering)) {
+	if r.worker == nil && r.hib == nil && (r.state == connPrelogin || (r.mailbox == nil && !r.delivering)) {
 		t.remove(r)
 	}
 }
@@ -180,6 +201,15 @@ func (t *connTable) remove(r *connRow) {
 	}
 	if r.proxy != nil {
 		r.proxy.sock.Close()
+	}
+	if r.watch != nil {
+		r.watch.Close()
+		r.watch = nil
+	}
+	if r.hib != nil {
+		r.hib.stop()
+		r.hib.sock.Close()
+		r.hib = nil
 	}
 	decr(t.perAddr, r.addr)
 	delete(t.rows, r.id)

@@ -52,6 +52,14 @@ func (p *Parent) fromAuthd(c *child, m *pb.FromAuthd, fd *os.File) {
 }
 
 func (p *Parent) fromMailbox(c *child, m *pb.FromMailbox, fd *os.File) {
+	switch b := m.Body.(type) {
+	case *pb.FromMailbox_HibernateWatch:
+		p.hibernateWatch(c, b.HibernateWatch.SessionId, fd)
+		return
+	case *pb.FromMailbox_Hibernate:
+		p.hibernate(c, b.Hibernate, fd)
+		return
+	}
 	if fd != nil {
 		fd.Close()
 		p.misbehaved(c, "descriptor from a mailbox worker")
@@ -133,11 +141,18 @@ func (p *Parent) handoff(w *child, h *pb.Handoff, fd *os.File) {
 		return
 	}
 	p.conns.handOff(r, nil, gr.User)
-	r.delivering, r.tls = true, h.Tls
-	s := waitingSession{row: r, h: h, fd: fd, w: w}
+	r.tls = h.Tls
+	r.account = &pb.Grant{User: gr.User, Uid: gr.Uid, Gid: gr.Gid, Groups: gr.Groups, Home: gr.Home}
+	p.toWorker(r.account, waitingSession{row: r, h: h, fd: fd, w: w})
+}
+
+// toWorker passes a session to the worker of the user gr names, starting
+// one when the user has none.
+func (p *Parent) toWorker(gr *pb.Grant, s waitingSession) {
+	s.row.delivering = true
 	e := p.mailboxes[gr.User]
-	if e != nil && e.c != nil && e.c.killed {
-		// Killed, not yet reaped: the session goes to a new worker.
+	if e != nil && e.c != nil && (e.c.killed || e.c.draining) {
+		// Killed or retiring, not yet reaped: the session goes to a new worker.
 		delete(p.mailboxes, gr.User)
 		e = nil
 	}
@@ -160,9 +175,14 @@ func (p *Parent) deliver(mb *child, s waitingSession) {
 		return
 	}
 	p.conns.attach(s.row, mb)
-	p.log.Info("login", "user", mb.user, "peer", s.row.remote, "conn", s.row.id, "tls", s.h.Tls, "mailbox_pid", mb.pid)
-	p.toMailbox(mb, &pb.ToMailbox{Body: &pb.ToMailbox_NewSession{NewSession: &pb.NewSession{SessionId: s.row.id, Handoff: s.h, User: mb.user}}}, s.fd)
-	p.toPreauth(s.w, &pb.ToPreauth{Body: &pb.ToPreauth_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: s.row.id, Ok: true}}}, nil)
+	s.row.sockIno = socketInode(s.fd)
+	if s.resume == nil {
+		p.log.Info("login", "user", mb.user, "peer", s.row.remote, "conn", s.row.id, "tls", s.h.Tls, "mailbox_pid", mb.pid)
+	}
+	p.toMailbox(mb, &pb.ToMailbox{Body: &pb.ToMailbox_NewSession{NewSession: &pb.NewSession{SessionId: s.row.id, Handoff: s.h, User: mb.user, Resume: s.resume}}}, s.fd)
+	if s.w != nil {
+		p.toPreauth(s.w, &pb.ToPreauth{Body: &pb.ToPreauth_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: s.row.id, Ok: true}}}, nil)
+	}
 }
 
 // undeliverable ends a redeemed connection whose mailbox worker did not
@@ -170,7 +190,9 @@ func (p *Parent) deliver(mb *child, s waitingSession) {
 func (p *Parent) undeliverable(s waitingSession) {
 	s.fd.Close()
 	s.row.delivering = false
-	p.toPreauth(s.w, &pb.ToPreauth{Body: &pb.ToPreauth_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: s.row.id, Reason: "mailbox worker did not start"}}}, nil)
+	if s.w != nil {
+		p.toPreauth(s.w, &pb.ToPreauth{Body: &pb.ToPreauth_HandoffResult{HandoffResult: &pb.HandoffResult{ConnId: s.row.id, Reason: "mailbox worker did not start"}}}, nil)
+	}
 	if p.conns.rows[s.row.id] == s.row {
 		p.conns.removeIfDone(s.row)
 	}

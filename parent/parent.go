@@ -123,10 +123,11 @@ type mailboxEntry struct {
 }
 
 type waitingSession struct {
-	row *connRow
-	h   *pb.Handoff
-	fd  *os.File
-	w   *child
+	row    *connRow
+	h      *pb.Handoff
+	fd     *os.File
+	w      *child // the preauth worker told of the result; nil for a resumed session
+	resume []byte // a hibernated session's state
 }
 
 // Main runs the parent until SIGTERM/SIGINT, and returns after every child
@@ -370,6 +371,9 @@ func (p *Parent) Shutdown(reason string) {
 			a.refuse("")
 		}
 		p.waiting = nil
+		for _, r := range p.hibernatedOf("") {
+			p.endHibernated(r, "shutting down")
+		}
 		for c := range p.children {
 			all = append(all, c)
 			p.shutdownChild(c, reason, false)

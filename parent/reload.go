@@ -165,8 +165,15 @@ func (p *Parent) status() *pb.StatusReport {
 		}
 		r.Processes = append(r.Processes, &pb.ProcessInfo{Role: c.role, Pid: int32(c.pid), Generation: c.gen, User: c.user, Uid: uid, Sessions: uint32(p.conns.held(c))})
 	}
+	hibernated := map[string]uint32{}
+	for _, row := range p.hibernatedOf("") {
+		hibernated[row.user]++
+		if _, ok := users[row.user]; !ok {
+			users[row.user] = 0
+		}
+	}
 	for u, n := range users {
-		r.Sessions = append(r.Sessions, &pb.UserSessions{User: u, Sessions: n})
+		r.Sessions = append(r.Sessions, &pb.UserSessions{User: u, Sessions: n, Hibernated: hibernated[u]})
 	}
 	sort.Slice(r.Sessions, func(i, j int) bool { return r.Sessions[i].User < r.Sessions[j].User })
 	sort.SliceStable(r.Processes, func(i, j int) bool {
@@ -263,22 +270,29 @@ func mailOf(storage, base, user, home string) string {
 // Who lists every connection the parent holds: users, peers, TLS, since.
 func (p *Parent) Who() []*pb.SessionInfo {
 	var out []*pb.SessionInfo
-	p.call(func() {
-		for _, r := range p.conns.rows {
-			st := "prelogin"
-			if r.state == connHanded {
-				st = "session"
-			}
-			out = append(out, &pb.SessionInfo{ConnId: r.id, User: r.user, Peer: r.remote,
-				Tls: r.tls || r.kind == pb.ListenerKind_LISTENER_TLS, SinceUnix: r.since.Unix(), State: st})
-		}
-	})
+	p.call(func() { out = p.who() })
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].User != out[j].User {
 			return out[i].User < out[j].User
 		}
 		return out[i].ConnId < out[j].ConnId
 	})
+	return out
+}
+
+func (p *Parent) who() []*pb.SessionInfo {
+	var out []*pb.SessionInfo
+	for _, r := range p.conns.rows {
+		st := "prelogin"
+		switch {
+		case r.hib != nil:
+			st = "hibernated"
+		case r.state == connHanded:
+			st = "session"
+		}
+		out = append(out, &pb.SessionInfo{ConnId: r.id, User: r.user, Peer: r.remote,
+			Tls: r.tls || r.kind == pb.ListenerKind_LISTENER_TLS, SinceUnix: r.since.Unix(), State: st})
+	}
 	return out
 }
 
@@ -294,12 +308,18 @@ func (p *Parent) Kick(user string) (int, error) {
 			}
 			return
 		}
+		for _, r := range p.hibernatedOf(user) {
+			p.endHibernated(r, "Administrator ended the session")
+			n++
+		}
 		e := p.mailboxes[user]
 		if e == nil || e.c == nil {
-			err = fmt.Errorf("%s has no sessions", user)
+			if n == 0 {
+				err = fmt.Errorf("%s has no sessions", user)
+			}
 			return
 		}
-		n = p.conns.held(e.c)
+		n += p.conns.held(e.c)
 		p.toMailbox(e.c, &pb.ToMailbox{Body: &pb.ToMailbox_Kick{Kick: &pb.Kick{User: user}}}, nil)
 	}); cerr != nil {
 		return 0, cerr

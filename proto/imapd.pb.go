@@ -1209,6 +1209,8 @@ type FromMailbox struct {
 	// Types that are valid to be assigned to Body:
 	//
 	//	*FromMailbox_SessionDone
+	//	*FromMailbox_HibernateWatch
+	//	*FromMailbox_Hibernate
 	Body          isFromMailbox_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1274,6 +1276,24 @@ func (x *FromMailbox) GetSessionDone() *SessionDone {
 	return nil
 }
 
+func (x *FromMailbox) GetHibernateWatch() *HibernateWatch {
+	if x != nil {
+		if x, ok := x.Body.(*FromMailbox_HibernateWatch); ok {
+			return x.HibernateWatch
+		}
+	}
+	return nil
+}
+
+func (x *FromMailbox) GetHibernate() *Hibernate {
+	if x != nil {
+		if x, ok := x.Body.(*FromMailbox_Hibernate); ok {
+			return x.Hibernate
+		}
+	}
+	return nil
+}
+
 type isFromMailbox_Body interface {
 	isFromMailbox_Body()
 }
@@ -1282,7 +1302,21 @@ type FromMailbox_SessionDone struct {
 	SessionDone *SessionDone `protobuf:"bytes,51,opt,name=session_done,json=sessionDone,proto3,oneof"`
 }
 
+type FromMailbox_HibernateWatch struct {
+	// docs/design.md#idle-workers-and-hibernation: a watch, then the
+	// session it wakes.
+	HibernateWatch *HibernateWatch `protobuf:"bytes,52,opt,name=hibernate_watch,json=hibernateWatch,proto3,oneof"` // + the selected mailbox's inotify descriptor
+}
+
+type FromMailbox_Hibernate struct {
+	Hibernate *Hibernate `protobuf:"bytes,53,opt,name=hibernate,proto3,oneof"` // + the client socket or relay end
+}
+
 func (*FromMailbox_SessionDone) isFromMailbox_Body() {}
+
+func (*FromMailbox_HibernateWatch) isFromMailbox_Body() {}
+
+func (*FromMailbox_Hibernate) isFromMailbox_Body() {}
 
 // imapctl <-> parent, on the control socket
 type Envelope struct {
@@ -1734,24 +1768,25 @@ func (x *AuthdSetup) GetProxyTrusted() []string {
 
 // MailboxSetup tells a mailbox worker whom it serves and from where.
 type MailboxSetup struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	Generation        uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
-	User              string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
-	Uid               uint32                 `protobuf:"varint,3,opt,name=uid,proto3" json:"uid,omitempty"`
-	Gid               uint32                 `protobuf:"varint,4,opt,name=gid,proto3" json:"gid,omitempty"`
-	Home              string                 `protobuf:"bytes,5,opt,name=home,proto3" json:"home,omitempty"`
-	Storage           Storage                `protobuf:"varint,6,opt,name=storage,proto3,enum=imapd.Storage" json:"storage,omitempty"`
-	MaildirPath       string                 `protobuf:"bytes,7,opt,name=maildir_path,json=maildirPath,proto3" json:"maildir_path,omitempty"` // base path: mail of user U is BASE/U; empty: HOME/Maildir
-	AutologoutSeconds uint32                 `protobuf:"varint,8,opt,name=autologout_seconds,json=autologoutSeconds,proto3" json:"autologout_seconds,omitempty"`
-	AppendLimit       uint64                 `protobuf:"varint,9,opt,name=append_limit,json=appendLimit,proto3" json:"append_limit,omitempty"`
-	MaxLine           uint32                 `protobuf:"varint,10,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
-	QuotaStorage      uint64                 `protobuf:"varint,11,opt,name=quota_storage,json=quotaStorage,proto3" json:"quota_storage,omitempty"`         // RFC 9208 STORAGE limit in octets; 0: none
-	QuotaMessages     uint64                 `protobuf:"varint,12,opt,name=quota_messages,json=quotaMessages,proto3" json:"quota_messages,omitempty"`      // RFC 9208 MESSAGE limit; 0: none
-	MetadataAdmin     string                 `protobuf:"bytes,13,opt,name=metadata_admin,json=metadataAdmin,proto3" json:"metadata_admin,omitempty"`       // RFC 5464 /shared/admin; empty: none
-	MetadataComment   string                 `protobuf:"bytes,14,opt,name=metadata_comment,json=metadataComment,proto3" json:"metadata_comment,omitempty"` // RFC 5464 /shared/comment; empty: none
-	MaildirShared     bool                   `protobuf:"varint,15,opt,name=maildir_shared,json=maildirShared,proto3" json:"maildir_shared,omitempty"`      // storage maildir ... shared (docs/design.md#shared-storage)
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	Generation            uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	User                  string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Uid                   uint32                 `protobuf:"varint,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid                   uint32                 `protobuf:"varint,4,opt,name=gid,proto3" json:"gid,omitempty"`
+	Home                  string                 `protobuf:"bytes,5,opt,name=home,proto3" json:"home,omitempty"`
+	Storage               Storage                `protobuf:"varint,6,opt,name=storage,proto3,enum=imapd.Storage" json:"storage,omitempty"`
+	MaildirPath           string                 `protobuf:"bytes,7,opt,name=maildir_path,json=maildirPath,proto3" json:"maildir_path,omitempty"` // base path: mail of user U is BASE/U; empty: HOME/Maildir
+	AutologoutSeconds     uint32                 `protobuf:"varint,8,opt,name=autologout_seconds,json=autologoutSeconds,proto3" json:"autologout_seconds,omitempty"`
+	AppendLimit           uint64                 `protobuf:"varint,9,opt,name=append_limit,json=appendLimit,proto3" json:"append_limit,omitempty"`
+	MaxLine               uint32                 `protobuf:"varint,10,opt,name=max_line,json=maxLine,proto3" json:"max_line,omitempty"`
+	QuotaStorage          uint64                 `protobuf:"varint,11,opt,name=quota_storage,json=quotaStorage,proto3" json:"quota_storage,omitempty"`                              // RFC 9208 STORAGE limit in octets; 0: none
+	QuotaMessages         uint64                 `protobuf:"varint,12,opt,name=quota_messages,json=quotaMessages,proto3" json:"quota_messages,omitempty"`                           // RFC 9208 MESSAGE limit; 0: none
+	MetadataAdmin         string                 `protobuf:"bytes,13,opt,name=metadata_admin,json=metadataAdmin,proto3" json:"metadata_admin,omitempty"`                            // RFC 5464 /shared/admin; empty: none
+	MetadataComment       string                 `protobuf:"bytes,14,opt,name=metadata_comment,json=metadataComment,proto3" json:"metadata_comment,omitempty"`                      // RFC 5464 /shared/comment; empty: none
+	MaildirShared         bool                   `protobuf:"varint,15,opt,name=maildir_shared,json=maildirShared,proto3" json:"maildir_shared,omitempty"`                           // storage maildir ... shared (docs/design.md#shared-storage)
+	HibernateAfterSeconds uint32                 `protobuf:"varint,16,opt,name=hibernate_after_seconds,json=hibernateAfterSeconds,proto3" json:"hibernate_after_seconds,omitempty"` // 0: sessions never hibernate
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *MailboxSetup) Reset() {
@@ -1887,6 +1922,13 @@ func (x *MailboxSetup) GetMaildirShared() bool {
 		return x.MaildirShared
 	}
 	return false
+}
+
+func (x *MailboxSetup) GetHibernateAfterSeconds() uint32 {
+	if x != nil {
+		return x.HibernateAfterSeconds
+	}
+	return 0
 }
 
 type Shutdown struct {
@@ -2842,8 +2884,9 @@ func (x *HandoffResult) GetBackendServerName() string {
 type NewSession struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     uint64                 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Handoff       *Handoff               `protobuf:"bytes,2,opt,name=handoff,proto3" json:"handoff,omitempty"`
+	Handoff       *Handoff               `protobuf:"bytes,2,opt,name=handoff,proto3" json:"handoff,omitempty"` // a login's; none for a resumed session
 	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	Resume        []byte                 `protobuf:"bytes,4,opt,name=resume,proto3" json:"resume,omitempty"` // a hibernated session's state, as its worker gave it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2899,6 +2942,113 @@ func (x *NewSession) GetUser() string {
 	return ""
 }
 
+func (x *NewSession) GetResume() []byte {
+	if x != nil {
+		return x.Resume
+	}
+	return nil
+}
+
+// HibernateWatch gives the parent the descriptor that wakes session_id once
+// it hibernates; the parent never reads it, only waits for readability.
+type HibernateWatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     uint64                 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HibernateWatch) Reset() {
+	*x = HibernateWatch{}
+	mi := &file_proto_imapd_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HibernateWatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HibernateWatch) ProtoMessage() {}
+
+func (x *HibernateWatch) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HibernateWatch.ProtoReflect.Descriptor instead.
+func (*HibernateWatch) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *HibernateWatch) GetSessionId() uint64 {
+	if x != nil {
+		return x.SessionId
+	}
+	return 0
+}
+
+// Hibernate hands session_id, quiet in IDLE, to the parent: the worker
+// forgets it. state is opaque to the parent and given back in NewSession.
+type Hibernate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     uint64                 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	State         []byte                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hibernate) Reset() {
+	*x = Hibernate{}
+	mi := &file_proto_imapd_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hibernate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hibernate) ProtoMessage() {}
+
+func (x *Hibernate) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_imapd_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hibernate.ProtoReflect.Descriptor instead.
+func (*Hibernate) Descriptor() ([]byte, []int) {
+	return file_proto_imapd_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Hibernate) GetSessionId() uint64 {
+	if x != nil {
+		return x.SessionId
+	}
+	return 0
+}
+
+func (x *Hibernate) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
 type SessionDone struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     uint64                 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -2908,7 +3058,7 @@ type SessionDone struct {
 
 func (x *SessionDone) Reset() {
 	*x = SessionDone{}
-	mi := &file_proto_imapd_proto_msgTypes[29]
+	mi := &file_proto_imapd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3070,7 @@ func (x *SessionDone) String() string {
 func (*SessionDone) ProtoMessage() {}
 
 func (x *SessionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[29]
+	mi := &file_proto_imapd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3083,7 @@ func (x *SessionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDone.ProtoReflect.Descriptor instead.
 func (*SessionDone) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{29}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SessionDone) GetSessionId() uint64 {
@@ -2952,7 +3102,7 @@ type Kick struct {
 
 func (x *Kick) Reset() {
 	*x = Kick{}
-	mi := &file_proto_imapd_proto_msgTypes[30]
+	mi := &file_proto_imapd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2964,7 +3114,7 @@ func (x *Kick) String() string {
 func (*Kick) ProtoMessage() {}
 
 func (x *Kick) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[30]
+	mi := &file_proto_imapd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2977,7 +3127,7 @@ func (x *Kick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kick.ProtoReflect.Descriptor instead.
 func (*Kick) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{30}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Kick) GetUser() string {
@@ -3005,7 +3155,7 @@ type CtlRequest struct {
 
 func (x *CtlRequest) Reset() {
 	*x = CtlRequest{}
-	mi := &file_proto_imapd_proto_msgTypes[31]
+	mi := &file_proto_imapd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3167,7 @@ func (x *CtlRequest) String() string {
 func (*CtlRequest) ProtoMessage() {}
 
 func (x *CtlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[31]
+	mi := &file_proto_imapd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3180,7 @@ func (x *CtlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlRequest.ProtoReflect.Descriptor instead.
 func (*CtlRequest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{31}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CtlRequest) GetCtlVersion() uint32 {
@@ -3149,7 +3299,7 @@ type CtlStatus struct {
 
 func (x *CtlStatus) Reset() {
 	*x = CtlStatus{}
-	mi := &file_proto_imapd_proto_msgTypes[32]
+	mi := &file_proto_imapd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3161,7 +3311,7 @@ func (x *CtlStatus) String() string {
 func (*CtlStatus) ProtoMessage() {}
 
 func (x *CtlStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[32]
+	mi := &file_proto_imapd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3174,7 +3324,7 @@ func (x *CtlStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlStatus.ProtoReflect.Descriptor instead.
 func (*CtlStatus) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{32}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{34}
 }
 
 type CtlReload struct {
@@ -3185,7 +3335,7 @@ type CtlReload struct {
 
 func (x *CtlReload) Reset() {
 	*x = CtlReload{}
-	mi := &file_proto_imapd_proto_msgTypes[33]
+	mi := &file_proto_imapd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3197,7 +3347,7 @@ func (x *CtlReload) String() string {
 func (*CtlReload) ProtoMessage() {}
 
 func (x *CtlReload) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[33]
+	mi := &file_proto_imapd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3210,7 +3360,7 @@ func (x *CtlReload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReload.ProtoReflect.Descriptor instead.
 func (*CtlReload) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{33}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
 }
 
 type CtlKick struct {
@@ -3222,7 +3372,7 @@ type CtlKick struct {
 
 func (x *CtlKick) Reset() {
 	*x = CtlKick{}
-	mi := &file_proto_imapd_proto_msgTypes[34]
+	mi := &file_proto_imapd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +3384,7 @@ func (x *CtlKick) String() string {
 func (*CtlKick) ProtoMessage() {}
 
 func (x *CtlKick) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[34]
+	mi := &file_proto_imapd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +3397,7 @@ func (x *CtlKick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlKick.ProtoReflect.Descriptor instead.
 func (*CtlKick) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{34}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CtlKick) GetUser() string {
@@ -3268,7 +3418,7 @@ type CtlAuthTest struct {
 
 func (x *CtlAuthTest) Reset() {
 	*x = CtlAuthTest{}
-	mi := &file_proto_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3280,7 +3430,7 @@ func (x *CtlAuthTest) String() string {
 func (*CtlAuthTest) ProtoMessage() {}
 
 func (x *CtlAuthTest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[35]
+	mi := &file_proto_imapd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3293,7 +3443,7 @@ func (x *CtlAuthTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlAuthTest.ProtoReflect.Descriptor instead.
 func (*CtlAuthTest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{35}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CtlAuthTest) GetUser() string {
@@ -3318,7 +3468,7 @@ type CtlWho struct {
 
 func (x *CtlWho) Reset() {
 	*x = CtlWho{}
-	mi := &file_proto_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3480,7 @@ func (x *CtlWho) String() string {
 func (*CtlWho) ProtoMessage() {}
 
 func (x *CtlWho) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[36]
+	mi := &file_proto_imapd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3493,7 @@ func (x *CtlWho) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlWho.ProtoReflect.Descriptor instead.
 func (*CtlWho) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{36}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
 }
 
 // CtlMove pins user to a proxy backend, kicking their sessions elsewhere.
@@ -3357,7 +3507,7 @@ type CtlMove struct {
 
 func (x *CtlMove) Reset() {
 	*x = CtlMove{}
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3519,7 @@ func (x *CtlMove) String() string {
 func (*CtlMove) ProtoMessage() {}
 
 func (x *CtlMove) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[37]
+	mi := &file_proto_imapd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3532,7 @@ func (x *CtlMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlMove.ProtoReflect.Descriptor instead.
 func (*CtlMove) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{37}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CtlMove) GetUser() string {
@@ -3411,7 +3561,7 @@ type AuthTest struct {
 
 func (x *AuthTest) Reset() {
 	*x = AuthTest{}
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3423,7 +3573,7 @@ func (x *AuthTest) String() string {
 func (*AuthTest) ProtoMessage() {}
 
 func (x *AuthTest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[38]
+	mi := &file_proto_imapd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3436,7 +3586,7 @@ func (x *AuthTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthTest.ProtoReflect.Descriptor instead.
 func (*AuthTest) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{38}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AuthTest) GetUser() []byte {
@@ -3468,7 +3618,7 @@ type AuthTestResult struct {
 
 func (x *AuthTestResult) Reset() {
 	*x = AuthTestResult{}
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3480,7 +3630,7 @@ func (x *AuthTestResult) String() string {
 func (*AuthTestResult) ProtoMessage() {}
 
 func (x *AuthTestResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[39]
+	mi := &file_proto_imapd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3493,7 +3643,7 @@ func (x *AuthTestResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthTestResult.ProtoReflect.Descriptor instead.
 func (*AuthTestResult) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{39}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AuthTestResult) GetResult() AuthResult {
@@ -3553,14 +3703,14 @@ type SessionInfo struct {
 	Peer          string                 `protobuf:"bytes,3,opt,name=peer,proto3" json:"peer,omitempty"`
 	Tls           bool                   `protobuf:"varint,4,opt,name=tls,proto3" json:"tls,omitempty"`
 	SinceUnix     int64                  `protobuf:"varint,5,opt,name=since_unix,json=sinceUnix,proto3" json:"since_unix,omitempty"`
-	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"` // "prelogin", "session"
+	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"` // "prelogin", "session", "hibernated"
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[40]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3722,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[40]
+	mi := &file_proto_imapd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3735,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{40}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SessionInfo) GetConnId() uint64 {
@@ -3644,7 +3794,7 @@ type ProcessInfo struct {
 
 func (x *ProcessInfo) Reset() {
 	*x = ProcessInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[41]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3656,7 +3806,7 @@ func (x *ProcessInfo) String() string {
 func (*ProcessInfo) ProtoMessage() {}
 
 func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[41]
+	mi := &file_proto_imapd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3669,7 +3819,7 @@ func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
 func (*ProcessInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{41}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ProcessInfo) GetRole() Role {
@@ -3724,7 +3874,7 @@ type ListenerInfo struct {
 
 func (x *ListenerInfo) Reset() {
 	*x = ListenerInfo{}
-	mi := &file_proto_imapd_proto_msgTypes[42]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3736,7 +3886,7 @@ func (x *ListenerInfo) String() string {
 func (*ListenerInfo) ProtoMessage() {}
 
 func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[42]
+	mi := &file_proto_imapd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3749,7 +3899,7 @@ func (x *ListenerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerInfo.ProtoReflect.Descriptor instead.
 func (*ListenerInfo) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{42}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListenerInfo) GetAddress() string {
@@ -3769,14 +3919,15 @@ func (x *ListenerInfo) GetKind() ListenerKind {
 type UserSessions struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	Sessions      uint32                 `protobuf:"varint,2,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	Sessions      uint32                 `protobuf:"varint,2,opt,name=sessions,proto3" json:"sessions,omitempty"`     // served by a mailbox worker
+	Hibernated    uint32                 `protobuf:"varint,3,opt,name=hibernated,proto3" json:"hibernated,omitempty"` // held by the parent
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UserSessions) Reset() {
 	*x = UserSessions{}
-	mi := &file_proto_imapd_proto_msgTypes[43]
+	mi := &file_proto_imapd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3788,7 +3939,7 @@ func (x *UserSessions) String() string {
 func (*UserSessions) ProtoMessage() {}
 
 func (x *UserSessions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[43]
+	mi := &file_proto_imapd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3801,7 +3952,7 @@ func (x *UserSessions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserSessions.ProtoReflect.Descriptor instead.
 func (*UserSessions) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{43}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UserSessions) GetUser() string {
@@ -3814,6 +3965,13 @@ func (x *UserSessions) GetUser() string {
 func (x *UserSessions) GetSessions() uint32 {
 	if x != nil {
 		return x.Sessions
+	}
+	return 0
+}
+
+func (x *UserSessions) GetHibernated() uint32 {
+	if x != nil {
+		return x.Hibernated
 	}
 	return 0
 }
@@ -3836,7 +3994,7 @@ type StatusReport struct {
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_proto_imapd_proto_msgTypes[44]
+	mi := &file_proto_imapd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3848,7 +4006,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[44]
+	mi := &file_proto_imapd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3861,7 +4019,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{44}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StatusReport) GetStartedUnix() int64 {
@@ -3949,7 +4107,7 @@ type CtlReply struct {
 
 func (x *CtlReply) Reset() {
 	*x = CtlReply{}
-	mi := &file_proto_imapd_proto_msgTypes[45]
+	mi := &file_proto_imapd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3961,7 +4119,7 @@ func (x *CtlReply) String() string {
 func (*CtlReply) ProtoMessage() {}
 
 func (x *CtlReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[45]
+	mi := &file_proto_imapd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3974,7 +4132,7 @@ func (x *CtlReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CtlReply.ProtoReflect.Descriptor instead.
 func (*CtlReply) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{45}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CtlReply) GetCtlVersion() uint32 {
@@ -4044,7 +4202,7 @@ type ProxyBackend struct {
 
 func (x *ProxyBackend) Reset() {
 	*x = ProxyBackend{}
-	mi := &file_proto_imapd_proto_msgTypes[46]
+	mi := &file_proto_imapd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4056,7 +4214,7 @@ func (x *ProxyBackend) String() string {
 func (*ProxyBackend) ProtoMessage() {}
 
 func (x *ProxyBackend) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[46]
+	mi := &file_proto_imapd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4069,7 +4227,7 @@ func (x *ProxyBackend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxyBackend.ProtoReflect.Descriptor instead.
 func (*ProxyBackend) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{46}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ProxyBackend) GetName() string {
@@ -4149,7 +4307,7 @@ type PreauthLimits struct {
 
 func (x *PreauthLimits) Reset() {
 	*x = PreauthLimits{}
-	mi := &file_proto_imapd_proto_msgTypes[47]
+	mi := &file_proto_imapd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4161,7 +4319,7 @@ func (x *PreauthLimits) String() string {
 func (*PreauthLimits) ProtoMessage() {}
 
 func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_imapd_proto_msgTypes[47]
+	mi := &file_proto_imapd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4174,7 +4332,7 @@ func (x *PreauthLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreauthLimits.ProtoReflect.Descriptor instead.
 func (*PreauthLimits) Descriptor() ([]byte, []int) {
-	return file_proto_imapd_proto_rawDescGZIP(), []int{47}
+	return file_proto_imapd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PreauthLimits) GetPerAddress() uint32 {
@@ -4275,11 +4433,13 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\vnew_session\x182 \x01(\v2\x11.imapd.NewSessionH\x00R\n" +
 	"newSession\x12!\n" +
 	"\x04kick\x184 \x01(\v2\v.imapd.KickH\x00R\x04kickB\x06\n" +
-	"\x04body\"x\n" +
+	"\x04body\"\xec\x01\n" +
 	"\vFromMailbox\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x127\n" +
-	"\fsession_done\x183 \x01(\v2\x12.imapd.SessionDoneH\x00R\vsessionDoneB\x06\n" +
+	"\fsession_done\x183 \x01(\v2\x12.imapd.SessionDoneH\x00R\vsessionDone\x12@\n" +
+	"\x0fhibernate_watch\x184 \x01(\v2\x15.imapd.HibernateWatchH\x00R\x0ehibernateWatch\x120\n" +
+	"\thibernate\x185 \x01(\v2\x10.imapd.HibernateH\x00R\thibernateB\x06\n" +
 	"\x04body\"\xa2\x01\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
@@ -4323,7 +4483,7 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x12auth_cache_seconds\x18\a \x01(\rR\x10authCacheSeconds\x12*\n" +
 	"\x11proxy_master_user\x18\x14 \x01(\tR\x0fproxyMasterUser\x12!\n" +
 	"\fproxy_secret\x18\x15 \x01(\fR\vproxySecret\x12#\n" +
-	"\rproxy_trusted\x18\x16 \x03(\tR\fproxyTrusted\"\xf9\x03\n" +
+	"\rproxy_trusted\x18\x16 \x03(\tR\fproxyTrusted\"\xb1\x04\n" +
 	"\fMailboxSetup\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
@@ -4342,7 +4502,8 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\x0equota_messages\x18\f \x01(\x04R\rquotaMessages\x12%\n" +
 	"\x0emetadata_admin\x18\r \x01(\tR\rmetadataAdmin\x12)\n" +
 	"\x10metadata_comment\x18\x0e \x01(\tR\x0fmetadataComment\x12%\n" +
-	"\x0emaildir_shared\x18\x0f \x01(\bR\rmaildirShared\"8\n" +
+	"\x0emaildir_shared\x18\x0f \x01(\bR\rmaildirShared\x126\n" +
+	"\x17hibernate_after_seconds\x18\x10 \x01(\rR\x15hibernateAfterSeconds\"8\n" +
 	"\bShutdown\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05drain\x18\x02 \x01(\bR\x05drain\"\x8b\x01\n" +
@@ -4422,13 +4583,21 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\rbackend_login\x18\x15 \x01(\tR\fbackendLogin\x12\x1d\n" +
 	"\n" +
 	"backend_id\x18\x16 \x01(\tR\tbackendId\x12.\n" +
-	"\x13backend_server_name\x18\x17 \x01(\tR\x11backendServerName\"i\n" +
+	"\x13backend_server_name\x18\x17 \x01(\tR\x11backendServerName\"\x81\x01\n" +
 	"\n" +
 	"NewSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\x04R\tsessionId\x12(\n" +
 	"\ahandoff\x18\x02 \x01(\v2\x0e.imapd.HandoffR\ahandoff\x12\x12\n" +
-	"\x04user\x18\x03 \x01(\tR\x04user\",\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12\x16\n" +
+	"\x06resume\x18\x04 \x01(\fR\x06resume\"/\n" +
+	"\x0eHibernateWatch\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\x04R\tsessionId\"@\n" +
+	"\tHibernate\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\x04R\tsessionId\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\fR\x05state\",\n" +
 	"\vSessionDone\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\x04R\tsessionId\"\x1a\n" +
@@ -4486,10 +4655,13 @@ const file_proto_imapd_proto_rawDesc = "" +
 	"\bsessions\x18\x06 \x01(\rR\bsessions\"Q\n" +
 	"\fListenerInfo\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12'\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x13.imapd.ListenerKindR\x04kind\">\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x13.imapd.ListenerKindR\x04kind\"^\n" +
 	"\fUserSessions\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
-	"\bsessions\x18\x02 \x01(\rR\bsessions\"\xd1\x03\n" +
+	"\bsessions\x18\x02 \x01(\rR\bsessions\x12\x1e\n" +
+	"\n" +
+	"hibernated\x18\x03 \x01(\rR\n" +
+	"hibernated\"\xd1\x03\n" +
 	"\fStatusReport\x12!\n" +
 	"\fstarted_unix\x18\x01 \x01(\x03R\vstartedUnix\x12\x1e\n" +
 	"\n" +
@@ -4579,7 +4751,7 @@ func file_proto_imapd_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_imapd_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_proto_imapd_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_proto_imapd_proto_goTypes = []any{
 	(Role)(0),              // 0: imapd.Role
 	(ListenerKind)(0),      // 1: imapd.ListenerKind
@@ -4616,25 +4788,27 @@ var file_proto_imapd_proto_goTypes = []any{
 	(*Handoff)(nil),        // 32: imapd.Handoff
 	(*HandoffResult)(nil),  // 33: imapd.HandoffResult
 	(*NewSession)(nil),     // 34: imapd.NewSession
-	(*SessionDone)(nil),    // 35: imapd.SessionDone
-	(*Kick)(nil),           // 36: imapd.Kick
-	(*CtlRequest)(nil),     // 37: imapd.CtlRequest
-	(*CtlStatus)(nil),      // 38: imapd.CtlStatus
-	(*CtlReload)(nil),      // 39: imapd.CtlReload
-	(*CtlKick)(nil),        // 40: imapd.CtlKick
-	(*CtlAuthTest)(nil),    // 41: imapd.CtlAuthTest
-	(*CtlWho)(nil),         // 42: imapd.CtlWho
-	(*CtlMove)(nil),        // 43: imapd.CtlMove
-	(*AuthTest)(nil),       // 44: imapd.AuthTest
-	(*AuthTestResult)(nil), // 45: imapd.AuthTestResult
-	(*SessionInfo)(nil),    // 46: imapd.SessionInfo
-	(*ProcessInfo)(nil),    // 47: imapd.ProcessInfo
-	(*ListenerInfo)(nil),   // 48: imapd.ListenerInfo
-	(*UserSessions)(nil),   // 49: imapd.UserSessions
-	(*StatusReport)(nil),   // 50: imapd.StatusReport
-	(*CtlReply)(nil),       // 51: imapd.CtlReply
-	(*ProxyBackend)(nil),   // 52: imapd.ProxyBackend
-	(*PreauthLimits)(nil),  // 53: imapd.PreauthLimits
+	(*HibernateWatch)(nil), // 35: imapd.HibernateWatch
+	(*Hibernate)(nil),      // 36: imapd.Hibernate
+	(*SessionDone)(nil),    // 37: imapd.SessionDone
+	(*Kick)(nil),           // 38: imapd.Kick
+	(*CtlRequest)(nil),     // 39: imapd.CtlRequest
+	(*CtlStatus)(nil),      // 40: imapd.CtlStatus
+	(*CtlReload)(nil),      // 41: imapd.CtlReload
+	(*CtlKick)(nil),        // 42: imapd.CtlKick
+	(*CtlAuthTest)(nil),    // 43: imapd.CtlAuthTest
+	(*CtlWho)(nil),         // 44: imapd.CtlWho
+	(*CtlMove)(nil),        // 45: imapd.CtlMove
+	(*AuthTest)(nil),       // 46: imapd.AuthTest
+	(*AuthTestResult)(nil), // 47: imapd.AuthTestResult
+	(*SessionInfo)(nil),    // 48: imapd.SessionInfo
+	(*ProcessInfo)(nil),    // 49: imapd.ProcessInfo
+	(*ListenerInfo)(nil),   // 50: imapd.ListenerInfo
+	(*UserSessions)(nil),   // 51: imapd.UserSessions
+	(*StatusReport)(nil),   // 52: imapd.StatusReport
+	(*CtlReply)(nil),       // 53: imapd.CtlReply
+	(*ProxyBackend)(nil),   // 54: imapd.ProxyBackend
+	(*PreauthLimits)(nil),  // 55: imapd.PreauthLimits
 }
 var file_proto_imapd_proto_depIdxs = []int32{
 	16, // 0: imapd.ToPreauth.setup:type_name -> imapd.PreauthSetup
@@ -4651,49 +4825,51 @@ var file_proto_imapd_proto_depIdxs = []int32{
 	23, // 11: imapd.ToAuthd.authd_channel:type_name -> imapd.AuthdChannel
 	27, // 12: imapd.ToAuthd.grant_ack:type_name -> imapd.GrantAck
 	29, // 13: imapd.ToAuthd.stats_request:type_name -> imapd.StatsRequest
-	44, // 14: imapd.ToAuthd.auth_test:type_name -> imapd.AuthTest
+	46, // 14: imapd.ToAuthd.auth_test:type_name -> imapd.AuthTest
 	26, // 15: imapd.FromAuthd.grant:type_name -> imapd.Grant
 	31, // 16: imapd.FromAuthd.auth_stats:type_name -> imapd.AuthStats
-	45, // 17: imapd.FromAuthd.auth_test_result:type_name -> imapd.AuthTestResult
+	47, // 17: imapd.FromAuthd.auth_test_result:type_name -> imapd.AuthTestResult
 	24, // 18: imapd.AuthCall.auth_request:type_name -> imapd.AuthRequest
 	25, // 19: imapd.AuthAnswer.auth_reply:type_name -> imapd.AuthReply
 	19, // 20: imapd.ToMailbox.setup:type_name -> imapd.MailboxSetup
 	20, // 21: imapd.ToMailbox.shutdown:type_name -> imapd.Shutdown
 	34, // 22: imapd.ToMailbox.new_session:type_name -> imapd.NewSession
-	36, // 23: imapd.ToMailbox.kick:type_name -> imapd.Kick
-	35, // 24: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
-	37, // 25: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
-	51, // 26: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
-	2,  // 27: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
-	3,  // 28: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
-	4,  // 29: imapd.MailboxSetup.storage:type_name -> imapd.Storage
-	1,  // 30: imapd.NewConn.kind:type_name -> imapd.ListenerKind
-	5,  // 31: imapd.AuthReply.result:type_name -> imapd.AuthResult
-	30, // 32: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
-	32, // 33: imapd.NewSession.handoff:type_name -> imapd.Handoff
-	38, // 34: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
-	39, // 35: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
-	40, // 36: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
-	41, // 37: imapd.CtlRequest.auth_test:type_name -> imapd.CtlAuthTest
-	42, // 38: imapd.CtlRequest.who:type_name -> imapd.CtlWho
-	43, // 39: imapd.CtlRequest.move:type_name -> imapd.CtlMove
-	5,  // 40: imapd.AuthTestResult.result:type_name -> imapd.AuthResult
-	0,  // 41: imapd.ProcessInfo.role:type_name -> imapd.Role
-	1,  // 42: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
-	48, // 43: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
-	47, // 44: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
-	49, // 45: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
-	53, // 46: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
-	31, // 47: imapd.StatusReport.auth:type_name -> imapd.AuthStats
-	52, // 48: imapd.StatusReport.proxy_backends:type_name -> imapd.ProxyBackend
-	50, // 49: imapd.CtlReply.status:type_name -> imapd.StatusReport
-	45, // 50: imapd.CtlReply.auth_test:type_name -> imapd.AuthTestResult
-	46, // 51: imapd.CtlReply.who:type_name -> imapd.SessionInfo
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	38, // 23: imapd.ToMailbox.kick:type_name -> imapd.Kick
+	37, // 24: imapd.FromMailbox.session_done:type_name -> imapd.SessionDone
+	35, // 25: imapd.FromMailbox.hibernate_watch:type_name -> imapd.HibernateWatch
+	36, // 26: imapd.FromMailbox.hibernate:type_name -> imapd.Hibernate
+	39, // 27: imapd.Envelope.ctl_request:type_name -> imapd.CtlRequest
+	53, // 28: imapd.Envelope.ctl_reply:type_name -> imapd.CtlReply
+	2,  // 29: imapd.PreauthSetup.plaintext_auth:type_name -> imapd.PlaintextAuth
+	3,  // 30: imapd.AuthdSetup.backend:type_name -> imapd.AuthBackend
+	4,  // 31: imapd.MailboxSetup.storage:type_name -> imapd.Storage
+	1,  // 32: imapd.NewConn.kind:type_name -> imapd.ListenerKind
+	5,  // 33: imapd.AuthReply.result:type_name -> imapd.AuthResult
+	30, // 34: imapd.AuthStats.penalised:type_name -> imapd.PenalisedAddr
+	32, // 35: imapd.NewSession.handoff:type_name -> imapd.Handoff
+	40, // 36: imapd.CtlRequest.status:type_name -> imapd.CtlStatus
+	41, // 37: imapd.CtlRequest.reload:type_name -> imapd.CtlReload
+	42, // 38: imapd.CtlRequest.kick:type_name -> imapd.CtlKick
+	43, // 39: imapd.CtlRequest.auth_test:type_name -> imapd.CtlAuthTest
+	44, // 40: imapd.CtlRequest.who:type_name -> imapd.CtlWho
+	45, // 41: imapd.CtlRequest.move:type_name -> imapd.CtlMove
+	5,  // 42: imapd.AuthTestResult.result:type_name -> imapd.AuthResult
+	0,  // 43: imapd.ProcessInfo.role:type_name -> imapd.Role
+	1,  // 44: imapd.ListenerInfo.kind:type_name -> imapd.ListenerKind
+	50, // 45: imapd.StatusReport.listeners:type_name -> imapd.ListenerInfo
+	49, // 46: imapd.StatusReport.processes:type_name -> imapd.ProcessInfo
+	51, // 47: imapd.StatusReport.sessions:type_name -> imapd.UserSessions
+	55, // 48: imapd.StatusReport.preauth_limits:type_name -> imapd.PreauthLimits
+	31, // 49: imapd.StatusReport.auth:type_name -> imapd.AuthStats
+	54, // 50: imapd.StatusReport.proxy_backends:type_name -> imapd.ProxyBackend
+	52, // 51: imapd.CtlReply.status:type_name -> imapd.StatusReport
+	47, // 52: imapd.CtlReply.auth_test:type_name -> imapd.AuthTestResult
+	48, // 53: imapd.CtlReply.who:type_name -> imapd.SessionInfo
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_proto_imapd_proto_init() }
@@ -4741,12 +4917,14 @@ func file_proto_imapd_proto_init() {
 	}
 	file_proto_imapd_proto_msgTypes[7].OneofWrappers = []any{
 		(*FromMailbox_SessionDone)(nil),
+		(*FromMailbox_HibernateWatch)(nil),
+		(*FromMailbox_Hibernate)(nil),
 	}
 	file_proto_imapd_proto_msgTypes[8].OneofWrappers = []any{
 		(*Envelope_CtlRequest)(nil),
 		(*Envelope_CtlReply)(nil),
 	}
-	file_proto_imapd_proto_msgTypes[31].OneofWrappers = []any{
+	file_proto_imapd_proto_msgTypes[33].OneofWrappers = []any{
 		(*CtlRequest_Status)(nil),
 		(*CtlRequest_Reload)(nil),
 		(*CtlRequest_Kick)(nil),
@@ -4760,7 +4938,7 @@ func file_proto_imapd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_imapd_proto_rawDesc), len(file_proto_imapd_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   48,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -332,19 +332,32 @@ func writeStatus(out io.Writer, st *pb.StatusReport, now time.Time) {
 
 	sessions := append([]*pb.UserSessions(nil), st.Sessions...)
 	sort.Slice(sessions, func(i, j int) bool { return sessions[i].User < sessions[j].User })
-	total := uint32(0)
+	total, hibernated := uint32(0), uint32(0)
 	for _, s := range sessions {
-		total += s.Sessions
+		total += s.Sessions + s.Hibernated
+		hibernated += s.Hibernated
 	}
-	fmt.Fprintf(out, "\n%d sessions of %d users, %d connections before login\n", total, len(sessions), st.PreauthConnections)
+	of := ""
+	if hibernated > 0 {
+		of = fmt.Sprintf(" (%d hibernated)", hibernated)
+	}
+	fmt.Fprintf(out, "\n%d sessions%s of %d users, %d connections before login\n", total, of, len(sessions), st.PreauthConnections)
 	if l := st.PreauthLimits; l != nil {
 		fmt.Fprintf(out, "limits before login: %d per address, %d per IPv6 /64, %d per IPv4 /24, %d in all; %d networks at their limit\n",
 			l.PerAddress, l.PerNet64, l.PerNet24, l.Total, l.PrefixesAtLimit)
 	}
 	if len(sessions) > 0 {
-		fmt.Fprintln(tw, "USER\tSESSIONS")
-		for _, s := range sessions {
-			fmt.Fprintf(tw, "%s\t%d\n", s.User, s.Sessions)
+		if hibernated == 0 {
+			fmt.Fprintln(tw, "USER\tSESSIONS")
+			for _, s := range sessions {
+				fmt.Fprintf(tw, "%s\t%d\n", s.User, s.Sessions)
+			}
+		} else {
+			// Hibernated sessions are the parent's (docs/design.md#idle-workers-and-hibernation).
+			fmt.Fprintln(tw, "USER\tSESSIONS\tHIBERNATED")
+			for _, s := range sessions {
+				fmt.Fprintf(tw, "%s\t%d\t%d\n", s.User, s.Sessions+s.Hibernated, s.Hibernated)
+			}
 		}
 		tw.Flush()
 	}

@@ -113,6 +113,7 @@ const (
 	DefaultLineLimit       = 65536
 	DefaultAppendLimit     = 64 << 20
 	DefaultAutologout      = 30 * time.Minute
+	DefaultHibernateAfter  = 60 * time.Second
 	DefaultControlSocket   = "/run/imapd/control.sock"
 	DefaultPAMService      = "imapd"
 	DefaultHost            = "127.0.0.1" // the seed's -h default
@@ -127,6 +128,7 @@ const (
 	maxAuthCacheSeconds    = 86400
 	maxLoginTimeoutSeconds = 3600
 	maxAutologoutMinutes   = 7 * 24 * 60
+	maxHibernateSeconds    = 86400
 )
 
 // Config is the effective configuration: every field holds a value, the
@@ -171,6 +173,10 @@ type Config struct {
 	LineLimit        int
 	AppendLimit      int64
 	Autologout       time.Duration
+	// HibernateAfter is how long a session idles (IDLE, quiet) before its
+	// worker hands it to the parent; 0: never
+	// (docs/design.md#idle-workers-and-hibernation).
+	HibernateAfter time.Duration
 
 	// RFC 5464 server annotations /shared/admin and /shared/comment; "": none.
 	MetadataAdmin, MetadataComment string
@@ -205,6 +211,7 @@ func Default() *Config {
 		LineLimit:      DefaultLineLimit,
 		AppendLimit:    DefaultAppendLimit,
 		Autologout:     DefaultAutologout,
+		HibernateAfter: DefaultHibernateAfter,
 		ControlSocket:  defaultControlSocket(),
 		LogTarget:      defaultLogTarget,
 		LogLevel:       slog.LevelInfo,

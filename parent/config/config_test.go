@@ -50,6 +50,7 @@ func TestDefaults(t *testing.T) {
 		LineLimit:      65536,
 		AppendLimit:    64 << 20,
 		Autologout:     30 * time.Minute,
+		HibernateAfter: 60 * time.Second,
 		ControlSocket:  defaultControlSocket(),
 		LogTarget:      "stderr",
 		LogLevel:       slog.LevelInfo,
@@ -121,6 +122,7 @@ limit login time 45
 limit line 8K
 append limit 1G
 autologout 45
+hibernate after 0
 control socket "/run/x/ctl.sock" group "imapadm"
 log syslog level debug
 sandbox prefer
@@ -155,6 +157,7 @@ sandbox prefer
 		{"line", c.LineLimit, 8192},
 		{"append limit", c.AppendLimit, int64(1 << 30)},
 		{"autologout", c.Autologout, 45 * time.Minute},
+		{"hibernate after", c.HibernateAfter, time.Duration(0)},
 		{"control socket", c.ControlSocket, "/run/x/ctl.sock"},
 		{"control group", c.ControlGroup, "imapadm"},
 		{"log target", c.LogTarget, "syslog"},
@@ -272,6 +275,8 @@ preauth user root
 listen on * port 1 tls
 listen on 127.0.0.1 port 143 plain
 sandbox maybe
+hibernate after 90000
+hibernate 5
 `
 	_, err := Parse("bad.conf", []byte(src))
 	var list ErrorList
@@ -301,6 +306,8 @@ sandbox maybe
 		`bad.conf:20: preauth user: "root" is not allowed`,
 		`bad.conf:21: unknown statement "listen"`,
 		`bad.conf:24: expected sandbox policy (require | prefer), found "maybe"`,
+		`bad.conf:25: hibernate after seconds 90000 out of range 0-86400`,
+		`bad.conf:26: expected "after", found "5"`,
 		`bad.conf: listener *:1 tls needs a tls certificate`,
 		`bad.conf: listener 127.0.0.1:143 given twice`,
 	}

@@ -59,6 +59,7 @@ func (c *Config) String() string {
 		w("metadata comment %s", quote(c.MetadataComment))
 	}
 	w("autologout %d", c.Autologout/time.Minute)
+	w("hibernate after %d", c.HibernateAfter/time.Second)
 	if c.ControlGroup != "" {
 		w("control socket %s group %s", quote(c.ControlSocket), quote(c.ControlGroup))
 	} else {

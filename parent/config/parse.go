@@ -213,6 +213,8 @@ func (p *parser) statement(toks []token) {
 		p.metadata()
 	case "autologout":
 		p.autologout()
+	case "hibernate":
+		p.hibernate()
 	case "control":
 		p.control()
 	case "log":
@@ -530,6 +532,16 @@ func (p *parser) autologout() {
 	}
 	if n, ok := p.num("autologout minutes", int64(MinAutologout/time.Minute), maxAutologoutMinutes); ok {
 		p.cfg.Autologout = time.Duration(n) * time.Minute
+	}
+}
+
+// hibernate after N (seconds; 0: never).
+func (p *parser) hibernate() {
+	if !p.expect("after") || !p.once("hibernate after") {
+		return
+	}
+	if n, ok := p.num("hibernate after seconds", 0, maxHibernateSeconds); ok {
+		p.cfg.HibernateAfter = time.Duration(n) * time.Second
 	}
 }
 
