@@ -108,7 +108,13 @@ func (c *Conn[Out, In]) Send(m Out, fd *os.File) error {
 	}
 	var oob []byte
 	if fd != nil {
-		oob = unix.UnixRights(int(fd.Fd()))
+		// Not fd.Fd(): it would put the descriptor, shared with the
+		// sender's other copies, in blocking mode.
+		rc, err := fd.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("ipc: descriptor: %w", err)
+		}
+		rc.Control(func(n uintptr) { oob = unix.UnixRights(int(n)) })
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()

@@ -1365,6 +1365,22 @@ func isAStringChar(c byte) bool { return isAtomChar(c) || c == ']' }
 // tag = 1*<any ASTRING-CHAR except "+">
 func isTagChar(c byte) bool { return isAStringChar(c) && c != '+' }
 
+// IsTag reports whether s is a tag (RFC 9051 §9), as a command's tag read
+// back from outside the process must be.
+func IsTag(s string) bool { return s != "" && allBytes(s, isTagChar) }
+
+// IsAtom reports whether s is an atom (RFC 9051 §9), as a flag-keyword is.
+func IsAtom(s string) bool { return s != "" && allBytes(s, isAtomChar) }
+
+func allBytes(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 func isBase64Char(c byte) bool {
 	return isAlpha(c) || isDigit(c) || c == '+' || c == '/' || c == '='
 }

@@ -281,41 +281,87 @@ func (w *worker) start(ns *pb.NewSession, fd *os.File) {
 	w.sessions[ns.SessionId] = session{cancel, conn}
 	w.mu.Unlock()
 	h := ns.Handoff
-	log := w.log.With("session", ns.SessionId, "peer", h.RemoteAddr)
-	log.Info("session started", "tls", h.Tls, "tls_version", h.TlsVersion, "cipher", h.TlsCipher)
+	log := w.log.With("session", ns.SessionId, "peer", h.GetRemoteAddr())
+	resumed := len(ns.Resume) > 0
+	if resumed {
+		log.Info("session resumed")
+	} else {
+		log.Info("session started", "tls", h.GetTls(), "tls_version", h.GetTlsVersion(), "cipher", h.GetTlsCipher())
+	}
 	w.active()
+	cfg := server.SessionConfig{
+		User:        w.store,
+		UserName:    w.setup.User,
+		AppendLimit: int64(w.setup.AppendLimit),
+		AutoLogout:  time.Duration(w.setup.AutologoutSeconds) * time.Second,
+		MaxLine:     int(w.setup.MaxLine),
+		Quota:       server.Quota{Storage: int64(w.setup.QuotaStorage), Messages: int64(w.setup.QuotaMessages)},
+		Metadata:    server.MetadataConfig{Admin: w.setup.MetadataAdmin, Comment: w.setup.MetadataComment},
+		Logger:      log,
+	}
+	if w.setup.HibernateAfterSeconds > 0 {
+		cfg.HibernateAfter = time.Duration(w.setup.HibernateAfterSeconds) * time.Second
+		cfg.Hibernate = func(state []byte, watch *os.File) error { return w.hibernate(ns.SessionId, conn, state, watch) }
+	}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		defer conn.Close()
-		err := server.ServeSession(ctx, conn, server.SessionConfig{
-			User:        w.store,
-			UserName:    w.setup.User,
-			AppendLimit: int64(w.setup.AppendLimit),
-			AutoLogout:  time.Duration(w.setup.AutologoutSeconds) * time.Second,
-			MaxLine:     int(w.setup.MaxLine),
-			Quota:       server.Quota{Storage: int64(w.setup.QuotaStorage), Messages: int64(w.setup.QuotaMessages)},
-			Metadata:    server.MetadataConfig{Admin: w.setup.MetadataAdmin, Comment: w.setup.MetadataComment},
-			Logger:      log,
-		}, &server.Login{
-			Conn: conn, TLS: h.Tls, Tag: h.Tag, User: w.setup.User, SASL: h.Sasl,
-			Pending: h.Pending, ID: h.IdParams,
-		})
-		if err != nil {
-			log.Info("session ended", "err", err)
+		var err error
+		if resumed {
+			err = server.ResumeSession(ctx, conn, cfg, ns.Resume)
 		} else {
-			log.Info("session ended")
+			err = server.ServeSession(ctx, conn, cfg, &server.Login{
+				Conn: conn, TLS: h.GetTls(), Tag: h.GetTag(), User: w.setup.User, SASL: h.GetSasl(),
+				Pending: h.GetPending(), ID: h.GetIdParams(),
+			})
 		}
 		cancel()
+		switch {
+		case errors.Is(err, server.ErrHibernated):
+			// The parent holds it now and said nothing to the client.
+			log.Info("session handed to the parent")
+			w.forget(ns.SessionId)
+			return
+		case err != nil:
+			log.Info("session ended", "err", err)
+		default:
+			log.Info("session ended")
+		}
 		w.done(ns.SessionId)
 	}()
 }
 
-func (w *worker) done(id uint64) {
+// hibernate hands session id to the parent: first the watch that will wake
+// it, then the session with a duplicate of its socket
+// (docs/design.md#idle-workers-and-hibernation). Once it returns nil the
+// parent has both, and the session must write nothing more.
+func (w *worker) hibernate(id uint64, conn net.Conn, state []byte, watch *os.File) error {
+	fc, ok := conn.(interface{ File() (*os.File, error) })
+	if !ok {
+		return errors.New("connection has no descriptor")
+	}
+	sock, err := fc.File()
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+	if err := w.parent.Send(&pb.FromMailbox{Body: &pb.FromMailbox_HibernateWatch{HibernateWatch: &pb.HibernateWatch{SessionId: id}}}, watch); err != nil {
+		return err
+	}
+	return w.parent.Send(&pb.FromMailbox{Body: &pb.FromMailbox_Hibernate{Hibernate: &pb.Hibernate{SessionId: id, State: state}}}, sock)
+}
+
+// forget drops a session the parent took.
+func (w *worker) forget(id uint64) {
 	w.mu.Lock()
 	delete(w.sessions, id)
 	w.mu.Unlock()
 	w.active()
+}
+
+func (w *worker) done(id uint64) {
+	w.forget(id)
 	if err := w.parent.Send(&pb.FromMailbox{Body: &pb.FromMailbox_SessionDone{SessionDone: &pb.SessionDone{SessionId: id}}}, nil); err != nil && !errors.Is(err, ipc.ErrClosed) {
 		w.log.Debug("session done", "err", err)
 	}

@@ -42,7 +42,7 @@ func ServePreauth(ctx context.Context, nc net.Conn, cfg PreauthConfig) (*Login, 
 	c.r.SetMaxLine(c.maxLine)
 	c.r.SetMaxDiscard(preauthMaxLiteral)
 	c.writeString("* OK [CAPABILITY " + c.capabilities() + "] IMAP4rev2 Service Ready\r\n")
-	err := c.serve()
+	err := c.serve(nil)
 	if err == errLoggedIn {
 		// The connection lives on (a relay, a mailbox worker): no deadline
 		// of this state may follow it.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"time"
 
 	"imapd/imapworker/imap"
 	"imapd/imapworker/store"
@@ -263,10 +264,23 @@ func (c *conn) cmdIdle(cmd *imap.Command) error {
 		c.updates(true)
 	}
 	c.flush()
+	return c.idle(cmd, time.Now())
+}
+
+// idle is IDLE after its continuation, until DONE; since is when its
+// autologout timer started. While the session may hibernate it waits in
+// idleQuiet, reading nothing; once the client speaks (or it may not), it
+// reads the DONE line.
+func (c *conn) idle(cmd *imap.Command, since time.Time) error {
 	var changed <-chan struct{}
 	if c.mbox != nil {
 		changed = c.mbox.h.Changed()
 	}
+	since, err := c.idleQuiet(cmd.Tag, changed, since)
+	if err != nil {
+		return err
+	}
+	c.logoutAt = since.Add(c.timeout)
 	res, ch, err := c.read(readLine, c.idleWake(changed))
 	for {
 		if err != nil {

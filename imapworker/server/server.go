@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -86,6 +87,21 @@ type SessionConfig struct {
 	// (default 5 minutes).
 	WriteTimeout time.Duration
 	Logger       *slog.Logger
+	// HibernateAfter is how long a session stays in IDLE, quiet, before it
+	// offers itself to Hibernate; 0 or a nil Hibernate: never.
+	HibernateAfter time.Duration
+	// Hibernate takes a quiescent IDLE session away from this process:
+	// state is the session's opaque, self-describing state (at most
+	// MaxHibernateState bytes), watch a non-blocking descriptor that becomes
+	// readable when the selected mailbox changes (the caller closes it
+	// after use; Hibernate does not keep it). It returns nil if the caller
+	// has taken the session: the session then writes nothing more and
+	// ServeSession/ResumeSession return ErrHibernated, and the caller closes
+	// its net.Conn without writing (another process holds a duplicate of the
+	// socket). A non-nil error means "not taken": the session goes on idling
+	// as if nothing happened (and may offer itself again after another
+	// HibernateAfter). See docs/design.md#idle-workers-and-hibernation.
+	Hibernate func(state []byte, watch *os.File) error
 }
 
 // Limits.
@@ -145,6 +161,7 @@ type conn struct {
 
 	wmu          sync.Mutex // bw is written by the main loop and by the literal callback
 	bw           *bufio.Writer
+	sent         int64 // bytes bw has written to nc (see wrote)
 	writeTimeout time.Duration
 	stopBye      func() bool // cancels the byeGrace deadline, for a handoff
 	src          io.Reader   // what the session's reader reads from (COMPRESS wraps it)
@@ -159,8 +176,9 @@ type conn struct {
 
 	state     state
 	timeout   time.Duration
-	validSeen bool // a valid command was received: garbage after it is BAD, not BYE
-	bad       int  // consecutive BAD answers
+	logoutAt  time.Time // non-zero: the next wait's autologout comes then, not timeout from now
+	validSeen bool      // a valid command was received: garbage after it is BAD, not BYE
+	bad       int       // consecutive BAD answers
 
 	// Not-authenticated state.
 	pcfg  *PreauthConfig
@@ -231,6 +249,7 @@ func (w deadlineWriter) Write(b []byte) (int, error) {
 	}
 	c.nc.SetWriteDeadline(d)
 	n, err := c.nc.Write(b)
+	c.sent += int64(n)
 	if err != nil {
 		// Close the socket itself: a TLS close would try to write again.
 		if tc, ok := c.nc.(interface{ NetConn() net.Conn }); ok {
@@ -276,7 +295,12 @@ func (c *conn) await(changed <-chan struct{}) (readResult, bool, error) {
 	c.wmu.Unlock()
 	var timer <-chan time.Time
 	if c.timeout > 0 {
-		t := time.NewTimer(c.timeout)
+		d := c.timeout
+		if !c.logoutAt.IsZero() {
+			d = time.Until(c.logoutAt)
+			c.logoutAt = time.Time{}
+		}
+		t := time.NewTimer(d)
 		defer t.Stop()
 		timer = t.C
 	}
@@ -290,18 +314,33 @@ func (c *conn) await(changed <-chan struct{}) (readResult, bool, error) {
 		return readResult{}, true, nil
 	case <-timer:
 		c.wmu.Lock()
-		c.bye("Autologout; idle for too long")
-		return readResult{}, false, errTimeout
+		return readResult{}, false, c.autologout()
 	case <-c.ctx.Done():
 		c.wmu.Lock()
-		if context.Cause(c.ctx) == errTimeout {
-			c.bye("Autologout; login took too long")
-			return readResult{}, false, errTimeout
-		}
-		c.bye("shutting down")
-		return readResult{}, false, errShutdown
+		return readResult{}, false, c.ended()
 	}
 }
+
+// autologout ends a session idle for too long (RFC 9051 §5.4).
+func (c *conn) autologout() error {
+	c.bye("Autologout; idle for too long")
+	return errTimeout
+}
+
+// ended says BYE to a session whose ctx is done: the login timeout or a
+// shutdown.
+func (c *conn) ended() error {
+	if context.Cause(c.ctx) == errTimeout {
+		c.bye("Autologout; login took too long")
+		return errTimeout
+	}
+	c.bye("shutting down")
+	return errShutdown
+}
+
+// wrote reports whether anything was written since mark, a sent + buffered
+// count taken before.
+func (c *conn) wrote(mark int64) bool { return c.sent+int64(c.bw.Buffered()) != mark }
 
 // stop ends the reader goroutine once it is idle; with closeConn it closes
 // the connection first, which unblocks a pending read.
@@ -402,10 +441,17 @@ func (c *conn) literal(size int64, nonSync, binary bool) error {
 }
 
 // serve is the command loop shared by both roles. It returns nil on
-// LOGOUT or EOF, errLoggedIn after a successful login in the preauth role.
-func (c *conn) serve() error {
+// LOGOUT or EOF, errLoggedIn after a successful login in the preauth role,
+// ErrHibernated when the session was taken (hibernate.go). first, when
+// non-nil, runs before any command is read: a resumed session's IDLE.
+func (c *conn) serve(first func() error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if first != nil {
+		if end, err := c.after(first()); end {
+			return err
+		}
+	}
 	for {
 		c.notifyDue()
 		c.maybeFlush()
@@ -439,22 +485,37 @@ func (c *conn) serve() error {
 			}
 			continue
 		}
-		err = c.exec(res.cmd)
-		switch err {
-		case nil:
-		case errLogout:
-			c.flush()
-			c.stop(true)
-			return nil
-		case errLoggedIn:
-			c.flush()
-			c.stop(false)
-			return errLoggedIn
-		default:
-			c.flush()
-			c.stop(true)
+		if end, err := c.after(c.exec(res.cmd)); end {
 			return err
 		}
+	}
+}
+
+// after handles what a command returned: end is true when the session
+// ends, with err what serve returns.
+func (c *conn) after(err error) (end bool, _ error) {
+	switch err {
+	case nil:
+		return false, nil
+	case errLogout:
+		c.flush()
+		c.stop(true)
+		return true, nil
+	case errLoggedIn:
+		c.flush()
+		c.stop(false)
+		return true, errLoggedIn
+	case ErrHibernated:
+		// Another process holds the connection now: nothing more is
+		// written, not even a deadline is set on it, and it stays open
+		// for the caller (docs/design.md#idle-workers-and-hibernation).
+		c.stopBye()
+		c.stop(false)
+		return true, err
+	default:
+		c.flush()
+		c.stop(true)
+		return true, err
 	}
 }
 
@@ -526,13 +587,17 @@ func (c *conn) exec(cmd *imap.Command) error {
 		return c.tooBad()
 	}
 	c.validSeen = true
-	err := c.run(h, cmd)
+	return c.finish(cmd, c.run(h, cmd))
+}
+
+// finish answers what a command's handler returned, as exec does.
+func (c *conn) finish(cmd *imap.Command, err error) error {
 	if err == errPanic {
 		c.writeString("* BYE internal error\r\n")
 		return errLogout
 	}
 	switch err {
-	case nil, errLogout, errLoggedIn, errShutdown, errTimeout:
+	case nil, errLogout, errLoggedIn, errShutdown, errTimeout, ErrHibernated:
 		if err == nil {
 			c.bad = 0
 		}

@@ -24,17 +24,34 @@ func ServeSession(ctx context.Context, nc net.Conn, cfg SessionConfig, login *Lo
 	if len(login.Pending) > 0 {
 		src = io.MultiReader(bytes.NewReader(login.Pending), nc)
 	}
+	c := newSession(ctx, nc, src, &cfg)
+	c.validSeen = true // the login was valid
+	c.tls = login.TLS
+	what := "LOGIN completed"
+	if login.SASL {
+		what = "AUTHENTICATE completed"
+	}
+	c.tagged(login.Tag, "OK", "CAPABILITY "+c.capabilities(), what)
+	err := c.serve(nil)
+	c.unselect()
+	if err == errLoggedIn {
+		err = nil
+	}
+	return err
+}
+
+// newSession makes the conn of an authenticated session reading src, as
+// ServeSession and ResumeSession share it.
+func newSession(ctx context.Context, nc net.Conn, src io.Reader, cfg *SessionConfig) *conn {
 	wt := cfg.WriteTimeout
 	if wt <= 0 {
 		wt = sessionWriteTimeout
 	}
 	c := newConn(ctx, nc, bufio.NewReaderSize(src, 32<<10), cfg.Logger, wt)
-	c.scfg = &cfg
+	c.scfg = cfg
 	c.src = src
 	c.user = cfg.User
 	c.state = stateAuth
-	c.validSeen = true // the login was valid
-	c.tls = login.TLS
 	c.appendMax = cfg.AppendLimit
 	if c.appendMax <= 0 {
 		c.appendMax = defaultAppendLimit
@@ -43,17 +60,7 @@ func ServeSession(ctx context.Context, nc net.Conn, cfg SessionConfig, login *Lo
 	if cfg.MaxLine > 0 {
 		c.r.SetMaxLine(cfg.MaxLine)
 	}
-	what := "LOGIN completed"
-	if login.SASL {
-		what = "AUTHENTICATE completed"
-	}
-	c.tagged(login.Tag, "OK", "CAPABILITY "+c.capabilities(), what)
-	err := c.serve()
-	c.unselect()
-	if err == errLoggedIn {
-		err = nil
-	}
-	return err
+	return c
 }
 
 // selected is the session's view of its selected mailbox: its own sequence
@@ -157,6 +164,13 @@ func (c *conn) updates(expungeOK bool) {
 		c.log.Warn("poll failed", "err", err)
 		return
 	}
+	c.apply(ch, expungeOK)
+}
+
+// apply sends changes of the selected mailbox and applies them to the
+// view: those Poll found, or those a resumed session missed (hibernate.go).
+func (c *conn) apply(ch store.Changes, expungeOK bool) {
+	s := c.mbox
 	if ch.Keywords != nil && !sameKeywords(s.keywords, ch.Keywords) {
 		s.keywords = ch.Keywords
 		c.writeFlags()

@@ -10,6 +10,7 @@ package store
 import (
 	"errors"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -467,6 +468,16 @@ const (
 // caller reads every message.
 type TextSearcher interface {
 	TextMatches(field TextField, needle string, uids []uint32) (sure, maybe []uint32, ok bool)
+}
+
+// Watcher is a Mailbox that can give a descriptor which becomes readable
+// when the mailbox changes, for a hibernated IDLE session's holder to wait
+// on (docs/design.md#idle-workers-and-hibernation). WatchFile makes a new,
+// non-blocking descriptor each call; the caller closes it. A change made
+// before WatchFile returned, which the descriptor may miss, the handle's
+// next Poll reports.
+type Watcher interface {
+	WatchFile() (*os.File, error)
 }
 
 // IsInbox reports whether name is INBOX (case-insensitive).

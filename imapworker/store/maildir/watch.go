@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"imapd/imapworker/store"
 )
 
 // watcher announces changes made by other processes (an MDA writing into
@@ -46,6 +48,10 @@ const fullCheck = 30 * time.Second
 // be done yet.
 const coalesce = 20 * time.Millisecond
 
+// folderEvents are the inotify events on new/ and cur/ that mean a message
+// arrived, left or changed flags (a rename in cur/).
+const folderEvents = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO | unix.IN_ONLYDIR
+
 func newWatcher(u *User) *watcher {
 	w := &watcher{u: u, wds: map[int]*folder{}, newWds: map[int]bool{}, byF: map[*folder][]int{}, dirty: map[*folder]bool{}, stop: make(chan struct{})}
 	if !u.opts.NoInotify {
@@ -72,8 +78,7 @@ func (w *watcher) watch(f *folder) {
 	}
 	var wds []int
 	for _, d := range []string{"new", "cur"} {
-		wd, err := unix.InotifyAddWatch(w.fd, filepath.Join(f.path, d),
-			unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
+		wd, err := unix.InotifyAddWatch(w.fd, filepath.Join(f.path, d), folderEvents)
 		if err == nil {
 			w.wds[wd] = f
 			w.newWds[wd] = d == "new"
@@ -207,4 +212,25 @@ func (w *watcher) close() {
 	if w.file != nil {
 		w.file.Close()
 	}
+}
+
+var _ store.Watcher = (*mailbox)(nil)
+
+// WatchFile implements store.Watcher: a new inotify descriptor on the
+// folder's new/ and cur/, non-blocking, made as the user inside the
+// worker's sandbox (docs/design.md#idle-workers-and-hibernation). Besides
+// folderEvents, IN_DELETE_SELF: the folder was deleted, which the session
+// resumed on it reports.
+func (h *mailbox) WatchFile() (*os.File, error) {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"new", "cur"} {
+		if _, err := unix.InotifyAddWatch(fd, h.f.sub(d), folderEvents|unix.IN_DELETE_SELF); err != nil {
+			unix.Close(fd)
+			return nil, &os.PathError{Op: "inotify_add_watch", Path: h.f.sub(d), Err: err}
+		}
+	}
+	return os.NewFile(uintptr(fd), "inotify"), nil
 }
