@@ -141,15 +141,32 @@ func awaitReadable(f *os.File) error {
 		return err
 	}
 	first := true
-	return rc.Read(func(uintptr) bool {
-		// The first call says "not yet", so the runtime waits for
-		// readability; the second returns without a read.
+	return rc.Read(func(fd uintptr) bool {
+		// The runtime forgets readiness it saw before this wait, so the
+		// first call looks for what is there already; after that, being
+		// called again means readable. Neither reads.
 		if first {
 			first = false
-			return false
+			return pending(int(fd))
 		}
 		return true
 	})
+}
+
+// pending reports whether fd has something to read: bytes or the end of a
+// socket (peeked, not taken), or events of an inotify instance.
+func pending(fd int) bool {
+	var b [1]byte
+	n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	switch {
+	case err == nil:
+		return n >= 0 // data, or 0 at the client's end of stream
+	case err == unix.ENOTSOCK:
+		q, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
+		return err != nil || q > 0
+	default:
+		return err != unix.EAGAIN
+	}
 }
 
 // pollable returns f as a non-blocking file the runtime's poller waits on

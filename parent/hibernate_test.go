@@ -73,7 +73,8 @@ func watchDir(t *testing.T) (*os.File, string) {
 func (r *rig) sendHibernate(mb *fake, id uint64, sock *os.File, watch *os.File, state []byte) {
 	r.t.Helper()
 	mb.send(&pb.FromMailbox{Body: &pb.FromMailbox_HibernateWatch{HibernateWatch: &pb.HibernateWatch{SessionId: id}}}, watch)
-	mb.send(&pb.FromMailbox{Body: &pb.FromMailbox_Hibernate{Hibernate: &pb.Hibernate{SessionId: id, State: state}}}, sock)
+	// A hostile watch kills the worker before this one arrives.
+	mb.sendAny(&pb.FromMailbox{Body: &pb.FromMailbox_Hibernate{Hibernate: &pb.Hibernate{SessionId: id, State: state}}}, sock)
 }
 
 // state is imapctl who's state of connection id, on the loop.
@@ -131,6 +132,27 @@ func TestHibernatedSessionWakesWhenClientSpeaks(t *testing.T) {
 		t.Errorf("the new worker read %q, want DONE", got)
 	}
 	r.waitFor("session attached", func() bool { return r.state(id) == "session" && r.p.conns.held(mb2.c) == 1 })
+}
+
+// DONE sent while the worker hands the session over is there before the
+// parent starts waiting: it wakes the session all the same (the runtime
+// forgets readiness seen before a wait).
+func TestHibernateWithInputAlreadyThere(t *testing.T) {
+	r := newRig(t, testConfig(1), nil)
+	mb, id, sock, client := r.hibernating()
+	if _, err := client.Write([]byte("DONE\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	watch, _ := watchDir(t)
+	r.sendHibernate(mb, id, sock, watch, []byte("s"))
+	watch.Close()
+	m := r.fs.next(pb.Role_ROLE_MAILBOX).recv("new_session")
+	if m.fd != nil {
+		m.fd.Close()
+	}
+	if ns := m.env.(*pb.ToMailbox).GetNewSession(); ns.SessionId != id {
+		t.Fatalf("resumed session %v", ns)
+	}
 }
 
 // A delivery (the watch becomes readable) wakes the session too.
