@@ -152,7 +152,11 @@ func descriptorProblems(t *testing.T, s *server, homes map[string]string) (strin
 		errorf("the parent holds no listening socket")
 	}
 	for _, p := range children(t, pid) {
-		role := strings.Fields(strings.TrimPrefix(p.cmdline, "imapd: "))[0]
+		words := strings.Fields(strings.TrimPrefix(p.cmdline, "imapd: "))
+		if len(words) == 0 {
+			continue // exited, not yet reaped: a zombie has no descriptors
+		}
+		role := words[0]
 		maildir := ""
 		if role == "mailbox" {
 			f := strings.Fields(p.cmdline)
