@@ -125,6 +125,7 @@ func Main(ch *ipc.AuthdToParent) error {
 
 type server struct {
 	opt     options
+	release ipc.Releaser // after a burst of logins (docs/performance.md#hibernated-sessions-issue-18)
 	log     *slog.Logger
 	parent  *ipc.AuthdToParent
 	setup   *pb.AuthdSetup
@@ -301,7 +302,12 @@ func (s *server) reply(c *ipc.AuthdToPreauth, id uint64, res pb.AuthResult, toke
 	if err != nil {
 		s.log.Warn("auth reply", "peer", c.Peer(), "error", err.Error())
 	}
+	s.release.Soon(releaseDelay)
 }
+
+// releaseDelay: how long after the first answer of a burst of logins authd
+// gives back the free memory the burst left.
+const releaseDelay = 10 * time.Second
 
 // authenticate runs one attempt to its answer: penalty, check, failure floor,
 // account resolution, then Grant to the parent and its ack.

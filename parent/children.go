@@ -3,7 +3,6 @@ package parent
 import (
 	"errors"
 	"os"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -64,22 +63,6 @@ func (b *backoff) next(lived time.Duration) time.Duration {
 		b.delay = min(2*b.delay, backoffMax)
 	}
 	return b.delay
-}
-
-// releaseMemorySoon returns to the kernel, a while after mailbox workers
-// exit, what the parent held for them (channel buffers, process records):
-// a parent that starts no more children would otherwise keep its heap's
-// peak, and with hibernated sessions that peak is most of what a
-// logged-in user costs (docs/performance.md#idle-workers-issue-18).
-func (p *Parent) releaseMemorySoon() {
-	if p.releasePending {
-		return
-	}
-	p.releasePending = true
-	p.later(releaseDelay, func() {
-		p.releasePending = false
-		debug.FreeOSMemory()
-	})
 }
 
 // later posts f to the loop after d.
@@ -468,7 +451,10 @@ func (p *Parent) childExited(c *child, err error) {
 		if e := p.mailboxes[c.user]; e != nil && e.c == c {
 			delete(p.mailboxes, c.user)
 		}
-		p.releaseMemorySoon()
+		// What the parent held for it (channel buffers, process
+		// records) goes back to the kernel: with hibernated sessions, the
+		// heap's peak was most of what a logged-in user cost.
+		p.release.Soon(releaseDelay)
 	case pb.Role_ROLE_KEYD:
 		if p.keyd == c {
 			p.keyd = nil

@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"imapd/ipc"
 	"imapd/parent/config"
 	pb "imapd/proto"
 )
@@ -40,7 +41,7 @@ const (
 	// index) warm.
 	mailboxIdle = 2 * time.Minute
 	// releaseDelay: how long after a mailbox worker's exit the parent
-	// gives back free memory (releaseMemorySoon), once per burst.
+	// gives back free memory, once per burst.
 	releaseDelay = 10 * time.Second
 	// outboxSize and outboxDeadline bound what a child may leave unread:
 	// past either, it is killed. The deadline is the sign of a stuck child;
@@ -89,34 +90,34 @@ type Parent struct {
 	loopDone chan struct{}
 
 	// loop state
-	cfg            *config.Config
-	gen            uint32
-	certs          []*pb.TLSCert
-	preauthUID     uint32
-	listeners      map[string]*listener // by "addr kind"
-	authd          *child
-	authdBack      backoff
-	keyd           *child // while certificates are configured
-	keydBack       backoff
-	keydStarting   bool
-	keyGrace       time.Duration   // handshakeBound; shorter in tests
-	retiring       map[uint32]bool // drained generations whose keys keyd still holds
-	current        *generation     // the preauth workers that get new connections
-	pending        *generation     // a reload's workers, starting; nil when none
-	old            []*child        // draining preauth workers of older generations
-	releasePending bool            // releaseMemorySoon is scheduled
-	workers        map[uint32]*child
-	nextWorker     uint32
-	mailboxes      map[string]*mailboxEntry // by user
-	conns          *connTable
-	waiting        []*acceptedConn // accepted while no preauth worker was ready
-	statsWait      []chan *pb.AuthStats
-	authTests      map[uint64]chan *pb.AuthTestResult // imapctl auth test waiters, by request id
-	nextTest       uint64
-	stopping       bool
-	children       map[*child]bool // every live child
-	proxy          *proxyState     // on a proxy (parent/proxy.go)
-	proxySecret    []byte          // the master secret, on a proxy or a backend
+	cfg          *config.Config
+	gen          uint32
+	certs        []*pb.TLSCert
+	preauthUID   uint32
+	listeners    map[string]*listener // by "addr kind"
+	authd        *child
+	authdBack    backoff
+	keyd         *child // while certificates are configured
+	keydBack     backoff
+	keydStarting bool
+	keyGrace     time.Duration   // handshakeBound; shorter in tests
+	retiring     map[uint32]bool // drained generations whose keys keyd still holds
+	current      *generation     // the preauth workers that get new connections
+	pending      *generation     // a reload's workers, starting; nil when none
+	old          []*child        // draining preauth workers of older generations
+	release      ipc.Releaser
+	workers      map[uint32]*child
+	nextWorker   uint32
+	mailboxes    map[string]*mailboxEntry // by user
+	conns        *connTable
+	waiting      []*acceptedConn // accepted while no preauth worker was ready
+	statsWait    []chan *pb.AuthStats
+	authTests    map[uint64]chan *pb.AuthTestResult // imapctl auth test waiters, by request id
+	nextTest     uint64
+	stopping     bool
+	children     map[*child]bool // every live child
+	proxy        *proxyState     // on a proxy (parent/proxy.go)
+	proxySecret  []byte          // the master secret, on a proxy or a backend
 }
 
 // mailboxEntry is a user's mailbox worker, or the sessions waiting for one

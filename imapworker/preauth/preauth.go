@@ -122,10 +122,15 @@ type worker struct {
 	authdMu sync.Mutex
 	authd   *authdClient
 
-	mu    sync.Mutex
-	conns map[uint64]*clientConn
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[uint64]*clientConn
+	wg      sync.WaitGroup
+	release ipc.Releaser
 }
+
+// releaseDelay: how long after its last connection left a preauth worker
+// gives back free memory.
+const releaseDelay = 10 * time.Second
 
 // serve is the flat switch over what the parent sends.
 func (w *worker) serve() error {
@@ -263,6 +268,10 @@ func (w *worker) closeConn(id uint64) {
 func (w *worker) connDone(id uint64) {
 	w.mu.Lock()
 	delete(w.conns, id)
+	if len(w.conns) == 0 {
+		// Logins leave TLS and reader buffers behind as garbage.
+		w.release.Soon(releaseDelay)
+	}
 	w.mu.Unlock()
 	if err := w.parent.Send(&pb.FromPreauth{Body: &pb.FromPreauth_ConnDone{ConnDone: &pb.ConnDone{ConnId: id}}}, nil); err != nil {
 		w.log.Error("conn done", "err", err)
