@@ -70,6 +70,35 @@ func watchDir(t *testing.T) (*os.File, string) {
 	return os.NewFile(uintptr(fd), "inotify"), dir
 }
 
+// hibernate hands session id over as a worker does, with a fresh watch,
+// and waits until the worker is retired and the parent holds the session;
+// it returns the watched directory.
+func (r *rig) hibernate(mb *fake, id uint64, sock *os.File, state string) string {
+	r.t.Helper()
+	watch, dir := watchDir(r.t)
+	r.sendHibernate(mb, id, sock, watch, []byte(state))
+	watch.Close()
+	// Its last session gone, the worker is retired at once.
+	mb.recv("shutdown")
+	r.waitFor("hibernated", func() bool { return r.state(id) == "hibernated" })
+	return dir
+}
+
+// resumed is the new_session the next mailbox worker gets: session id with
+// its state.
+func (r *rig) resumed(id uint64, state string) (*fake, received) {
+	r.t.Helper()
+	mb := r.fs.next(pb.Role_ROLE_MAILBOX)
+	m := mb.recv("new_session")
+	if m.fd != nil {
+		r.t.Cleanup(func() { m.fd.Close() })
+	}
+	if ns := m.env.(*pb.ToMailbox).GetNewSession(); ns.SessionId != id || string(ns.Resume) != state || m.fd == nil {
+		r.t.Fatalf("resumed session %v (descriptor %v)", ns, m.fd != nil)
+	}
+	return mb, m
+}
+
 func (r *rig) sendHibernate(mb *fake, id uint64, sock *os.File, watch *os.File, state []byte) {
 	r.t.Helper()
 	mb.send(&pb.FromMailbox{Body: &pb.FromMailbox_HibernateWatch{HibernateWatch: &pb.HibernateWatch{SessionId: id}}}, watch)
@@ -100,12 +129,7 @@ func inode(t *testing.T, f *os.File) uint64 {
 func TestHibernatedSessionWakesWhenClientSpeaks(t *testing.T) {
 	r := newRig(t, testConfig(1), nil)
 	mb, id, sock, client := r.hibernating()
-	watch, _ := watchDir(t)
-	r.sendHibernate(mb, id, sock, watch, []byte("opaque state"))
-	watch.Close()
-	// Its last session gone, the worker is retired at once.
-	mb.recv("shutdown")
-	r.waitFor("hibernated", func() bool { return len(r.p.hibernatedOf("alice")) == 1 })
+	r.hibernate(mb, id, sock, "opaque state")
 	for _, s := range r.p.Who() {
 		if s.ConnId == id && s.State != "hibernated" {
 			t.Errorf("imapctl who: state %q, want hibernated", s.State)
@@ -114,13 +138,7 @@ func TestHibernatedSessionWakesWhenClientSpeaks(t *testing.T) {
 	if _, err := client.Write([]byte("DONE\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	mb2 := r.fs.next(pb.Role_ROLE_MAILBOX)
-	m := mb2.recv("new_session")
-	ns := m.env.(*pb.ToMailbox).GetNewSession()
-	if ns.SessionId != id || string(ns.Resume) != "opaque state" || m.fd == nil {
-		t.Fatalf("resumed session %v (descriptor %v)", ns, m.fd != nil)
-	}
-	defer m.fd.Close()
+	mb2, m := r.resumed(id, "opaque state")
 	if inode(t, m.fd) != inode(t, sock) {
 		t.Error("the resumed session got another socket than the hibernated one")
 	}
@@ -134,24 +152,32 @@ func TestHibernatedSessionWakesWhenClientSpeaks(t *testing.T) {
 	r.waitFor("session attached", func() bool { return r.state(id) == "session" && r.p.conns.held(mb2.c) == 1 })
 }
 
-// DONE sent while the worker hands the session over is there before the
-// parent starts waiting: it wakes the session all the same (the runtime
-// forgets readiness seen before a wait).
-func TestHibernateWithInputAlreadyThere(t *testing.T) {
-	r := newRig(t, testConfig(1), nil)
-	mb, id, sock, client := r.hibernating()
-	if _, err := client.Write([]byte("DONE\r\n")); err != nil {
+// Input already there when the parent starts waiting (DONE sent during
+// the handover, a delivery before the watch reached the parent) wakes it:
+// the runtime forgets readiness its poller saw before a wait, which the
+// sleep lets it see first.
+func TestAwaitReadableSeesInputAlreadyThere(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	watch, _ := watchDir(t)
-	r.sendHibernate(mb, id, sock, watch, []byte("s"))
-	watch.Close()
-	m := r.fs.next(pb.Role_ROLE_MAILBOX).recv("new_session")
-	if m.fd != nil {
-		m.fd.Close()
+	defer unix.Close(fds[1])
+	unix.Write(fds[1], []byte("DONE\r\n"))
+	watch, dir := watchDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "1.msg"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if ns := m.env.(*pb.ToMailbox).GetNewSession(); ns.SessionId != id {
-		t.Fatalf("resumed session %v", ns)
+	for name, f := range map[string]*os.File{"socket": os.NewFile(uintptr(fds[0]), "socket"), "inotify": watch} {
+		pf, err := pollable(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		pf.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if err := awaitReadable(pf); err != nil {
+			t.Errorf("%s with input before the wait: %v, want readable", name, err)
+		}
+		pf.Close()
 	}
 }
 
@@ -159,21 +185,11 @@ func TestHibernateWithInputAlreadyThere(t *testing.T) {
 func TestHibernatedSessionWakesOnMailboxChange(t *testing.T) {
 	r := newRig(t, testConfig(1), nil)
 	mb, id, sock, _ := r.hibernating()
-	watch, dir := watchDir(t)
-	r.sendHibernate(mb, id, sock, watch, []byte("s"))
-	watch.Close()
-	mb.recv("shutdown")
-	r.waitFor("hibernated", func() bool { return r.state(id) == "hibernated" })
+	dir := r.hibernate(mb, id, sock, "s")
 	if err := os.WriteFile(filepath.Join(dir, "1.msg"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := r.fs.next(pb.Role_ROLE_MAILBOX).recv("new_session")
-	if m.fd != nil {
-		m.fd.Close()
-	}
-	if ns := m.env.(*pb.ToMailbox).GetNewSession(); ns.SessionId != id || string(ns.Resume) != "s" {
-		t.Fatalf("resumed session %v", ns)
-	}
+	r.resumed(id, "s")
 	if !strings.Contains(r.logs.String(), "session woken") {
 		t.Errorf("no wake logged:\n%s", r.logs)
 	}
@@ -184,11 +200,7 @@ func TestHibernatedSessionWakesOnMailboxChange(t *testing.T) {
 func TestKickEndsHibernatedSession(t *testing.T) {
 	r := newRig(t, testConfig(1), nil)
 	mb, id, sock, client := r.hibernating()
-	watch, _ := watchDir(t)
-	r.sendHibernate(mb, id, sock, watch, []byte("s"))
-	watch.Close()
-	mb.recv("shutdown")
-	r.waitFor("hibernated", func() bool { return r.state(id) == "hibernated" })
+	r.hibernate(mb, id, sock, "s")
 	sock.Close() // the worker's copy, gone with the worker
 	if n, err := r.p.Kick("alice"); n != 1 || err != nil {
 		t.Fatalf("kick: %d, %v", n, err)

@@ -1,11 +1,7 @@
 package tests
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,24 +15,7 @@ func TestHibernatedIdleSession(t *testing.T) {
 	requireRoot(t)
 	ensureSystemSetup(t)
 	u := ensureUser(t, "hibern", "hibern-pw")
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	md := filepath.Join(u.HomeDir, "Maildir")
-	os.RemoveAll(md)
-	for _, d := range []string{"", "new", "cur", "tmp"} {
-		os.MkdirAll(filepath.Join(md, d), 0o700)
-		os.Chown(filepath.Join(md, d), uid, gid)
-	}
-	// As an MDA delivers: written to tmp/, then renamed into new/.
-	put := func(i int) {
-		name := fmt.Sprintf("%d.M%dP1.host", 1700000000+i, i)
-		p := filepath.Join(md, "tmp", name)
-		os.WriteFile(p, []byte(fmt.Sprintf("From: a@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n", i, i)), 0o600)
-		os.Chown(p, uid, gid)
-		if err := os.Rename(p, filepath.Join(md, "new", name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := mdaMaildir(t, u)
 	for i := range 3 {
 		put(i)
 	}

@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,23 +72,7 @@ func TestIdleWorkerMemory(t *testing.T) {
 	requireRoot(t)
 	ensureSystemSetup(t)
 	u := ensureUser(t, "idlemem", "idlemem-pw")
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	md := filepath.Join(u.HomeDir, "Maildir")
-	// As an MDA delivers: written to tmp/, then renamed into new/.
-	put := func(i int) {
-		name := fmt.Sprintf("%d.M%dP1.host", 1700000000+i, i)
-		p := filepath.Join(md, "tmp", name)
-		os.WriteFile(p, []byte(fmt.Sprintf("From: a@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n", i, i)), 0o600)
-		os.Chown(p, uid, gid)
-		if err := os.Rename(p, filepath.Join(md, "new", name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range []string{"", "new", "cur", "tmp"} {
-		os.MkdirAll(filepath.Join(md, d), 0o700)
-		os.Chown(filepath.Join(md, d), uid, gid)
-	}
+	put := mdaMaildir(t, u)
 	for i := range 5 {
 		put(i)
 	}
@@ -132,4 +117,28 @@ preauth workers 1
 	c.S("* 6 EXISTS")
 	c.C("DONE")
 	c.S("a3 OK")
+}
+
+// mdaMaildir gives u an empty ~/Maildir and returns a delivery into it as
+// an MDA makes one: message i written to tmp/, then renamed into new/.
+func mdaMaildir(t *testing.T, u *user.User) (put func(i int)) {
+	t.Helper()
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	md := filepath.Join(u.HomeDir, "Maildir")
+	os.RemoveAll(md)
+	for _, d := range []string{"", "new", "cur", "tmp"} {
+		os.MkdirAll(filepath.Join(md, d), 0o700)
+		os.Chown(filepath.Join(md, d), uid, gid)
+	}
+	return func(i int) {
+		t.Helper()
+		name := fmt.Sprintf("%d.M%dP1.host", 1700000000+i, i)
+		p := filepath.Join(md, "tmp", name)
+		os.WriteFile(p, []byte(fmt.Sprintf("From: a@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n", i, i)), 0o600)
+		os.Chown(p, uid, gid)
+		if err := os.Rename(p, filepath.Join(md, "new", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -193,6 +193,19 @@ func (c *client) silent() {
 
 // deliver puts a message into new/ as an MDA does: written in tmp/, then
 // renamed.
+// resumeAltered hibernates c's session in IDLE (tag) and resumes it from
+// its own state as alter changed it.
+func (hs *hibServer) resumeAltered(c *client, tag string, alter func(*idleState)) {
+	hs.t.Helper()
+	o, nc := hs.hibernate(c, tag)
+	st, err := decodeState(o.state)
+	if err != nil {
+		hs.t.Fatal(err)
+	}
+	alter(st)
+	hs.resume(nc, st.encode())
+}
+
 func (hs *hibServer) deliver(name string) {
 	md := filepath.Join(hs.dir, "alice", "Maildir")
 	tmp := filepath.Join(md, "tmp", name)
@@ -418,20 +431,14 @@ func TestHibernateNotOffered(t *testing.T) {
 func TestHibernateResumeBadState(t *testing.T) {
 	hs := newHibServer(t, takes)
 	c := hs.setup("")
-	o, nc := hs.hibernate(c, "a3")
-	st, err := decodeState(o.state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.uidValidity++
-	hs.resume(nc, st.encode())
+	hs.resumeAltered(c, "a3", func(st *idleState) { st.uidValidity++ })
 	c.S("* BYE cannot resume the session")
 	if e := hs.end(); !errors.Is(e.err, errBadState) {
 		t.Fatalf("ResumeSession returned %v, want errBadState", e.err)
 	}
 
 	c = hs.setup("")
-	_, nc = hs.hibernate(c, "a3")
+	_, nc := hs.hibernate(c, "a3")
 	hs.resume(nc, []byte("IH\x01garbage"))
 	c.S("* BYE cannot resume the session")
 	if e := hs.end(); e.err == nil {
@@ -444,13 +451,7 @@ func TestHibernateResumeBadState(t *testing.T) {
 func TestHibernateResumeAutologout(t *testing.T) {
 	hs := newHibServer(t, takes)
 	c := hs.setup("")
-	o, nc := hs.hibernate(c, "a3")
-	st, err := decodeState(o.state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.since = time.Now().Add(-minAutoLogout - time.Second)
-	hs.resume(nc, st.encode())
+	hs.resumeAltered(c, "a3", func(st *idleState) { st.since = time.Now().Add(-minAutoLogout - time.Second) })
 	c.S("* BYE Autologout; idle for too long")
 	c.closed()
 	if e := hs.end(); e.err != errTimeout {
