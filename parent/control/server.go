@@ -31,9 +31,10 @@ type server struct {
 	self uint32
 	ln   *net.UnixListener
 
-	mu    sync.Mutex
-	conns map[*net.UnixConn]bool
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[*net.UnixConn]bool
+	stopped bool // set by stop: a connection accepted after it is closed, not served
+	wg      sync.WaitGroup
 }
 
 // Serve listens on the unix socket path, creating its directory (mode 0755)
@@ -80,6 +81,7 @@ func Serve(ctx context.Context, path string, statusGID int, h Handler, log *slog
 			cancel()
 			ln.Close() // also unlinks path
 			s.mu.Lock()
+			s.stopped = true
 			for c := range s.conns {
 				c.Close()
 			}
@@ -136,6 +138,13 @@ func (s *server) accept() {
 			return
 		}
 		s.mu.Lock()
+		if s.stopped {
+			// Accepted as stop closed the others: served, it would hold
+			// stop's wait until its idle timeout.
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
 		if len(s.conns) >= maxClients {
 			s.mu.Unlock()
 			s.log.Warn("control: too many clients")
