@@ -175,3 +175,51 @@ func TestCacheCompaction(t *testing.T) {
 		t.Error("expunged message's value survived")
 	}
 }
+
+// The cache locations answer as a map would, whatever order the values
+// were cached in: ascending (a FETCH 1:*), descending, random, and again
+// over values already there.
+func TestCacheLocationsAnyOrder(t *testing.T) {
+	const n = 3000
+	orders := map[string]func(i int) uint32{
+		"ascending":  func(i int) uint32 { return uint32(i + 1) },
+		"descending": func(i int) uint32 { return uint32(n - i) },
+		"random":     func(i int) uint32 { return uint32((i*7919)%n + 1) },
+	}
+	for name, uidAt := range orders {
+		t.Run(name, func(t *testing.T) {
+			cs, want := centries{}, map[[2]any]centry{}
+			for round := range 2 {
+				for i := range n {
+					uid := uidAt(i)
+					for _, key := range []string{"env", "sk"} {
+						if uid%5 == 0 && key == "sk" {
+							continue
+						}
+						e := centry{key: key, off: int64(uid)*100 + int64(round), len: int64(uid % 97)}
+						cs.put(uid, e)
+						want[[2]any{uid, key}] = e
+					}
+				}
+			}
+			for k, e := range want {
+				if got, ok := cs.get(k[0].(uint32), e.key); !ok || got != e {
+					t.Fatalf("get(%d, %s) = %v, %v; want %v", k[0], e.key, got, ok, e)
+				}
+			}
+			if _, ok := cs.get(5, "sk"); ok {
+				t.Fatal("a value never cached was found")
+			}
+			if _, ok := cs.get(n+1, "env"); ok {
+				t.Fatal("a UID past the last was found")
+			}
+			uids := cs.uids()
+			if len(uids) != n || uids[0] != 1 || uids[n-1] != n {
+				t.Fatalf("uids: %d of them, %d..%d", len(uids), uids[0], uids[len(uids)-1])
+			}
+			if got := cs.of(10, cs.keys(), nil); len(got) != 1 || got[0].key != "env" {
+				t.Fatalf("of(10) = %v", got)
+			}
+		})
+	}
+}
