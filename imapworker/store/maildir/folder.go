@@ -24,23 +24,31 @@ import (
 )
 
 // msg is one message of a folder. Fields are ordered for packing: a
-// 100,000-message folder keeps 100,000 of these (88 bytes each).
+// 100,000-message folder keeps 100,000 of these (72 bytes each).
 type msg struct {
-	uid     uint32
-	inNew   bool   // file is in new/, not cur/
-	recent  bool   // \Recent not yet claimed by a handle
-	blen    uint16 // length of base(), the file name before ':'
-	name    string // current file name; renames keep its base
-	fsize   int64  // bytes on disk
-	vsize   int64  // RFC822.SIZE: size with CRLF line ends
-	date    int64  // internal date, Unix nanoseconds (file mtime); 0 until stat-ed
-	letters string // flag letters of the ":2," info, sorted
-	ext     string // dovecot-uidlist fields before ':'
-	modseq  uint64 // RFC 7162 mod-sequence; 0 until reconcile gives one (modseq.go)
+	uid    uint32
+	inNew  bool   // file is in new/, not cur/
+	recent bool   // \Recent not yet claimed by a handle
+	blen   uint16 // length of base(), the file name before ':'
+	name   string // current file name; renames keep its base
+	fsize  int64  // bytes on disk
+	vsize  int64  // RFC822.SIZE: size with CRLF line ends
+	date   int64  // internal date, Unix nanoseconds (file mtime); 0 until stat-ed
+	ext    string // dovecot-uidlist fields before ':'
+	modseq uint64 // RFC 7162 mod-sequence; 0 until reconcile gives one (modseq.go)
 }
 
 // base is the file name before ':', the message's lasting identity.
 func (m *msg) base() string { return m.name[:m.blen] }
+
+// letters are the flag letters of the name's ":2," info, sorted: derived,
+// not kept, as every change of flags is a rename (16 bytes a message).
+func (m *msg) letters() string {
+	if int(m.blen) >= len(m.name) {
+		return ""
+	}
+	return sortLetters(infoFlags(m.name[m.blen+1:]))
+}
 
 // stamp identifies a version of a file or directory cheaply.
 type stamp struct {
@@ -655,10 +663,9 @@ func (f *folder) scan(locked bool) (bool, error) {
 		if !ok || (e.name == m.name && e.inNew == m.inNew) {
 			continue
 		}
+		old := m.letters()
 		m.name, m.inNew, renamed = e.name, e.inNew, true
-		_, info := splitName(e.name)
-		if l := sortLetters(infoFlags(info)); l != m.letters {
-			m.letters = l
+		if m.letters() != old {
 			f.logFlag(m.uid, nil)
 		}
 	}
@@ -713,7 +720,7 @@ func (f *folder) lettersChanged(seen map[string]dirEnt) bool {
 	for _, m := range f.msgs {
 		if e, ok := seen[m.base()]; ok && e.name != m.name {
 			_, info := splitName(e.name)
-			if sortLetters(infoFlags(info)) != m.letters {
+			if sortLetters(infoFlags(info)) != m.letters() {
 				return true
 			}
 		}
@@ -736,9 +743,9 @@ func (f *folder) adopt(fresh []dirEnt) error {
 	block := make([]msg, len(fresh)) // one allocation, not one a file
 	var unsized []dirEnt             // files whose names do not give their sizes
 	for i, e := range fresh {
-		base, info := splitName(e.name)
+		base, _ := splitName(e.name)
 		m := &block[i]
-		*m = msg{blen: uint16(len(base)), name: e.name, inNew: e.inNew, letters: sortLetters(infoFlags(info))}
+		*m = msg{blen: uint16(len(base)), name: e.name, inNew: e.inNew}
 		if r, ok := f.pending[base]; ok {
 			m.uid, m.ext = r.uid, r.ext
 		}
@@ -956,7 +963,7 @@ func (f *folder) moveNew() error {
 			continue
 		}
 		_, info := splitName(m.name)
-		name := withFlags(m.base(), info, m.letters)
+		name := withFlags(m.base(), info, m.letters())
 		if err := os.Rename(f.filePath(m), filepath.Join(f.path, "cur", name)); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // the next locked scan sees where it went
@@ -1104,18 +1111,19 @@ func (f *folder) flagsOf(m *msg) store.Flags {
 	if f.flMemoGen != f.kwGen+1 || len(f.flMemo) >= 1024 {
 		f.flMemo, f.flMemoGen = map[string]store.Flags{}, f.kwGen+1
 	}
-	fl, ok := f.flMemo[m.letters]
+	l := m.letters()
+	fl, ok := f.flMemo[l]
 	if !ok {
-		fl = f.convertFlags(m)
-		f.flMemo[m.letters] = fl
+		fl = f.convertFlags(l)
+		f.flMemo[l] = fl
 	}
 	return fl.Clone()
 }
 
-func (f *folder) convertFlags(m *msg) store.Flags {
+func (f *folder) convertFlags(letters string) store.Flags {
 	var fl store.Flags
-	for i := 0; i < len(m.letters); i++ {
-		c := m.letters[i]
+	for i := 0; i < len(letters); i++ {
+		c := letters[i]
 		switch c {
 		case 'D':
 			fl.System |= store.FlagDraft

@@ -329,7 +329,7 @@ func (h *mailbox) store(uids []uint32, op store.StoreOp, flags store.Flags, sinc
 					return err
 				}
 			}
-			if letters != m.letters {
+			if letters != m.letters() {
 				_, info := splitName(m.name)
 				name := withFlags(m.base(), info, letters)
 				if err := rename(f.filePath(m), filepath.Join(f.path, "cur", name)); err != nil {
@@ -339,7 +339,7 @@ func (h *mailbox) store(uids []uint32, op store.StoreOp, flags store.Flags, sinc
 					return err
 				}
 				crashAt("store-renamed")
-				m.name, m.inNew, m.letters = name, false, letters
+				m.name, m.inNew = name, false
 				f.logFlag(uid, h)
 			}
 			out = append(out, store.FlagUpdate{UID: uid, Flags: f.flagsOf(m)})
@@ -376,7 +376,7 @@ func (h *mailbox) Expunge(uids []uint32) ([]uint32, error) {
 	err := f.withLock(func() error {
 		var del []*msg
 		for _, m := range f.msgs {
-			if strings.IndexByte(m.letters, 'T') >= 0 && (want == nil || want[m.uid]) {
+			if strings.IndexByte(m.letters(), 'T') >= 0 && (want == nil || want[m.uid]) {
 				del = append(del, m)
 			}
 		}
@@ -526,7 +526,7 @@ func (h *mailbox) Copy(uids []uint32, dest string) (store.CopyResult, error) {
 						return err
 					}
 				}
-				m := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: s.fsize, vsize: s.vsize, date: s.date, letters: letters,
+				m := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: s.fsize, vsize: s.vsize, date: s.date,
 					ext: guidExt(s.guid, base)}
 				df.ul.nextUID++
 				added = append(added, m)
@@ -689,7 +689,7 @@ func (h *mailbox) Move(uids []uint32, dest string) (store.CopyResult, error) {
 			moveErr = err
 			break
 		}
-		n := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: m.fsize, vsize: m.vsize, date: m.date, letters: letters, recent: true,
+		n := &msg{uid: df.ul.nextUID, blen: uint16(len(base)), name: name, fsize: m.fsize, vsize: m.vsize, date: m.date, recent: true,
 			ext: guidExt(guidOf(m), base)}
 		df.ul.nextUID++
 		added = append(added, n)

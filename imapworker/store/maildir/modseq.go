@@ -133,7 +133,7 @@ func (f *folder) reconcile() error {
 	give := func(m *msg) {
 		s.hms++
 		m.modseq = s.hms
-		out = appendMSRec(out, recSet, m.uid, m.modseq, m.letters)
+		out = appendMSRec(out, recSet, m.uid, m.modseq, m.letters())
 		n++
 	}
 	if s.all {
@@ -265,7 +265,7 @@ func (f *folder) msRead() error {
 				}
 				continue
 			}
-			if string(rec[14:14+k]) == m.letters {
+			if string(rec[14:14+k]) == m.letters() {
 				m.modseq = ms
 			} else {
 				f.msChanged(m)
@@ -320,7 +320,7 @@ func (f *folder) msCompact() error {
 	}
 	var body []byte
 	for _, m := range f.msgs {
-		body = appendMSRec(body, recSet, m.uid, m.modseq, m.letters)
+		body = appendMSRec(body, recSet, m.uid, m.modseq, m.letters())
 	}
 	for _, v := range s.vanished {
 		body = appendMSRec(body, recExpunge, v.uid, v.modseq, "")

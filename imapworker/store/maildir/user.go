@@ -653,10 +653,10 @@ func (u *User) Status(name string) (store.Status, error) {
 		if m.recent {
 			s.Recent++
 		}
-		if !strings.ContainsRune(m.letters, 'S') {
+		if !strings.ContainsRune(m.letters(), 'S') {
 			s.Unseen++
 		}
-		if strings.ContainsRune(m.letters, 'T') {
+		if strings.ContainsRune(m.letters(), 'T') {
 			s.Deleted++
 			s.DeletedSize += m.vsize
 		}
@@ -757,7 +757,7 @@ func (u *User) AppendMany(name string, msgs []store.NewMessage) (uint32, []uint3
 			}
 			fname := bases[i] + ":2," + letters[i]
 			ms[i] = &msg{uid: f.ul.nextUID, blen: uint16(len(bases[i])), name: fname, fsize: int64(len(nm.Body)),
-				vsize: int64(len(nm.Body)), date: date.UnixNano(), letters: letters[i], recent: true}
+				vsize: int64(len(nm.Body)), date: date.UnixNano(), recent: true}
 			recs[i] = uidRec{uid: ms[i].uid, name: fname}
 			f.ul.nextUID++ // before writing: the header's N stays above every UID
 		}
