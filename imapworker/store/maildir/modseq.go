@@ -149,7 +149,14 @@ func (f *folder) reconcile() error {
 			give(m)
 		}
 	}
-	s.dirty = s.dirty[:0]
+	// A first load marks every message: keeping that array would hold
+	// 8 bytes a message, and expunged messages, for the folder's life.
+	if cap(s.dirty) > 1024 {
+		s.dirty = nil
+	} else {
+		clear(s.dirty)
+		s.dirty = s.dirty[:0]
+	}
 	if len(s.gone) > 0 {
 		// RFC 7162 §3.2: one new mod-sequence for the expunges of an
 		// operation.
