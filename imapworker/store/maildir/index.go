@@ -194,12 +194,20 @@ const cacheFlushAt = 64 << 10
 // stay whole and in order beside other processes' appends. A failed
 // write loses them: a cache.
 func (c *cacheFile) flush() {
+	c.write()
+	// Not kept: an idle worker holds no buffer.
+	c.pending, c.pendIdx = nil, nil
+}
+
+// write is flush keeping the buffer for the next batch, for cacheSet: a
+// FETCH of every message fills a few thousand batches.
+func (c *cacheFile) write() {
 	if len(c.pending) == 0 {
 		return
 	}
 	defer func() {
-		// Not kept for the next batch: an idle worker holds no buffer.
-		c.pending, c.pendIdx = nil, nil
+		c.pending = c.pending[:0]
+		clear(c.pendIdx)
 	}()
 	c.scan()
 	if _, err := c.fh.Write(c.pending); err != nil {
@@ -209,9 +217,15 @@ func (c *cacheFile) flush() {
 	if err != nil {
 		return
 	}
+	// The records in the order written, which is mostly UID order: the
+	// locations then append to their columns (pendIdx's order is random).
 	start := end - int64(len(c.pending))
-	for k, l := range c.pendIdx {
-		c.put(k.uid, centry{key: k.key, off: start + int64(l.at), len: int64(l.n)})
+	p := c.pending
+	for at := 0; at+10 <= len(p); {
+		kl, vl := int(binary.LittleEndian.Uint16(p[at+4:])), int(binary.LittleEndian.Uint32(p[at+6:]))
+		val := at + 10 + kl
+		c.put(binary.LittleEndian.Uint32(p[at:]), centry{key: internKey(p[at+10 : val]), off: start + int64(val), len: int64(vl)})
+		at = val + vl + 4
 	}
 	if start == c.size {
 		c.size = end
@@ -687,6 +701,9 @@ func (f *folder) cacheSet(uid uint32, key string, value []byte) {
 		return // past what a cloc locates; compaction shrinks it
 	}
 	at := len(c.pending)
+	if c.pending == nil {
+		c.pending = make([]byte, 0, cacheFlushAt+14+len(key)+len(value))
+	}
 	c.pending = binary.LittleEndian.AppendUint32(c.pending, uid)
 	c.pending = binary.LittleEndian.AppendUint16(c.pending, uint16(len(key)))
 	c.pending = binary.LittleEndian.AppendUint32(c.pending, uint32(len(value)))
@@ -698,7 +715,7 @@ func (f *folder) cacheSet(uid uint32, key string, value []byte) {
 	}
 	c.pendIdx[pendKey{uid, internKey(key)}] = pendLoc{at + 10 + len(key), len(value)}
 	if len(c.pending) >= cacheFlushAt {
-		c.flush()
+		c.write()
 	}
 	f.markIndexDirty()
 }
