@@ -376,11 +376,21 @@ func (c *conn) seqIndexes(set imap.SeqSet, uid bool) ([]int, error) {
 		}
 		return out, nil
 	}
-	var out []int
+	// Sized first: 1:* of a large mailbox is a long list, and growing it
+	// leaves twice its size as garbage.
 	if uid {
-		for _, r := range set.Resolve(s.maxUID()) {
-			i := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].UID >= r.Start })
-			for ; i < len(s.msgs) && s.msgs[i].UID <= r.Stop; i++ {
+		rs := set.Resolve(s.maxUID())
+		spans := make([][2]int, len(rs))
+		total := 0
+		for k, r := range rs {
+			lo := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].UID >= r.Start })
+			hi := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].UID > r.Stop })
+			spans[k] = [2]int{lo, max(lo, hi)}
+			total += spans[k][1] - lo
+		}
+		out := make([]int, 0, total)
+		for _, sp := range spans {
+			for i := sp[0]; i < sp[1]; i++ {
 				out = append(out, i)
 			}
 		}
@@ -392,7 +402,13 @@ func (c *conn) seqIndexes(set imap.SeqSet, uid bool) ([]int, error) {
 			return nil, badf("invalid message sequence number")
 		}
 	}
-	for _, r := range set.Resolve(n) {
+	rs := set.Resolve(n)
+	total := 0
+	for _, r := range rs {
+		total += int(r.Stop - r.Start + 1)
+	}
+	out := make([]int, 0, total)
+	for _, r := range rs {
 		for i := r.Start; i <= r.Stop; i++ {
 			out = append(out, int(i-1))
 		}
