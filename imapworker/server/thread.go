@@ -1,226 +1,111 @@
 package server
 
 import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strconv"
-	"strings"
 
 	"imapd/imapworker/imap"
 )
 
-// tnode is a message or a dummy (msg < 0) of a thread tree.
+// A thread tree lives in threadSet.nodes, its links being indexes there:
+// 16 bytes a node, no slice of children, and no pointer for the
+// collector to trace. nodes[rootNode] is the root whose children are the
+// threads.
 type tnode struct {
-	msg      int // position in the threaded messages, -1 for a dummy
-	parent   *tnode
-	children []*tnode
-	removed  bool // merged away in REFERENCES step 5.C
+	msg    int32 // position in the threaded messages, -1 for a dummy
+	parent int32 // nilNode for none
+	child  int32 // the first child; the others follow by next
+	next   int32 // the next sibling
 }
+
+const (
+	nilNode  int32 = -1
+	rootNode int32 = 0
+)
 
 // threadSet is what both algorithms work on: the searched messages, in
 // sequence order, with their base subjects and sent dates, and for
 // REFERENCES the nodes step 1 links as the records are read, so that no
 // message's references are kept.
 type threadSet struct {
-	subjects []string
+	subjects arena // entry k is message k's base subject
 	reply    []bool
 	dates    []int64 // sent dates (RFC 5256 §2.2)
-	ids      map[string]*tnode
-	all      []*tnode // every node in the order made, for step 2
+	nodes    []tnode
+	// ids has an entry for each node, at the node's index: its
+	// Message-ID's key (idKey), empty (and never found) for the root and
+	// for a message whose own node has no ID.
+	ids     strTable
+	domains strTable // the IDs' domains
+	key     []byte   // idKey's
+	scratch []int32  // siblings being sorted
+	tooBig  bool     // an arena would pass its 4 GiB
 }
 
-// before orders messages a and b by sent date, then sequence number
-// (RFC 5256 §2.2); a dummy sorts as its first child.
-func (ts *threadSet) before(a, b *tnode) int {
-	a, b = firstMsg(a), firstMsg(b)
-	if a == nil || b == nil {
-		return 0
+// newNode appends a node without links.
+func (ts *threadSet) newNode(msg int32) int32 {
+	ts.nodes = append(ts.nodes, tnode{msg: msg, parent: nilNode, child: nilNode, next: nilNode})
+	return int32(len(ts.nodes) - 1)
+}
+
+// firstMsg is n's message, or for a dummy its first child's; -1 for a
+// dummy without children.
+func (ts *threadSet) firstMsg(n int32) int32 {
+	for n >= 0 && ts.nodes[n].msg < 0 {
+		n = ts.nodes[n].child
 	}
-	if d := cmp64(ts.dates[a.msg], ts.dates[b.msg]); d != 0 {
+	if n < 0 {
+		return -1
+	}
+	return ts.nodes[n].msg
+}
+
+// before orders nodes a and b by sent date, then sequence number
+// (RFC 5256 §2.2); a dummy sorts as its first child. Siblings never tie:
+// their first messages differ.
+func (ts *threadSet) before(a, b int32) int {
+	ma, mb := ts.firstMsg(a), ts.firstMsg(b)
+	if ma < 0 || mb < 0 {
+		return int(a - b)
+	}
+	if d := cmp64(ts.dates[ma], ts.dates[mb]); d != 0 {
 		return d
 	}
-	return a.msg - b.msg
+	return int(ma - mb)
 }
 
-// firstMsg is n, or for a dummy its first child's message.
-func firstMsg(n *tnode) *tnode {
-	for n != nil && n.msg < 0 {
-		if len(n.children) == 0 {
-			return nil
-		}
-		n = n.children[0]
-	}
-	return n
+// link makes p the parent of c, which has none. Siblings are sorted
+// before they are written (REFERENCES steps 4 and 6), so a child goes
+// first, at no cost.
+func (ts *threadSet) link(p, c int32) {
+	ts.nodes[c].parent = p
+	ts.nodes[c].next = ts.nodes[p].child
+	ts.nodes[p].child = c
 }
 
-// RFC 5256 §3 THREAD=ORDEREDSUBJECT: messages sorted by base subject and
-// sent date, one thread per subject, threads by their first message's
-// date; the first message is the parent of all the others.
-func (ts *threadSet) orderedSubject() []*tnode {
-	order := make([]int, len(ts.subjects))
-	for k := range order {
-		order[k] = k
+// unlink takes c from its parent's children.
+func (ts *threadSet) unlink(c int32) {
+	nodes := ts.nodes
+	at := &nodes[nodes[c].parent].child
+	for *at != c {
+		at = &nodes[*at].next
 	}
-	slices.SortFunc(order, func(a, b int) int {
-		if d := strings.Compare(ts.subjects[a], ts.subjects[b]); d != 0 {
-			return d
-		}
-		if d := cmp64(ts.dates[a], ts.dates[b]); d != 0 {
-			return d
-		}
-		return a - b
-	})
-	var roots []*tnode
-	for i, k := range order {
-		n := &tnode{msg: k}
-		if i > 0 && ts.subjects[order[i-1]] == ts.subjects[k] {
-			top := roots[len(roots)-1]
-			n.parent = top
-			top.children = append(top.children, n)
-			continue
-		}
-		roots = append(roots, n)
-	}
-	slices.SortStableFunc(roots, ts.before)
-	return roots
-}
-
-// node is the node of a Message-ID, made on its first mention.
-func (ts *threadSet) node(id []byte) *tnode {
-	if n := ts.ids[string(id)]; n != nil {
-		return n
-	}
-	n := &tnode{msg: -1}
-	ts.ids[string(id)] = n
-	ts.all = append(ts.all, n)
-	return n
-}
-
-// link is RFC 5256 §3 THREAD=REFERENCES step 1 for message k, whose
-// record is v; messages come in sequence order.
-func (ts *threadSet) link(k int, v *sortView) {
-	// (1.A) a message's own node: its Message-ID unless missing or
-	// already used by a message before it.
-	var self *tnode
-	id := v.strs[fieldMsgID]
-	if n := ts.ids[string(id)]; len(id) > 0 && (n == nil || n.msg < 0) {
-		self = ts.node(id)
-		self.msg = k
-	} else {
-		self = &tnode{msg: k}
-		ts.all = append(ts.all, self)
-	}
-	// Link the references in order; never re-parent, never loop.
-	for j := 0; j+1 < len(v.refs); j++ {
-		p, c := ts.node(v.refs[j]), ts.node(v.refs[j+1])
-		if c.parent == nil && !ancestorOrSelf(c, p) {
-			link(p, c)
-		}
-	}
-	// (1.B) the last reference is the parent, whatever was before.
-	var p *tnode
-	if len(v.refs) > 0 {
-		p = ts.node(v.refs[len(v.refs)-1])
-	}
-	if self.parent != nil && self.parent != p {
-		unlink(self)
-	}
-	if p != nil && self.parent == nil && !ancestorOrSelf(self, p) {
-		link(p, self)
-	}
-}
-
-// RFC 5256 §3 THREAD=REFERENCES, steps 2 to 6 (step 1 is link's).
-func (ts *threadSet) references() []*tnode {
-	// (2) the parentless are the roots' children.
-	roots := 0
-	for _, n := range ts.all {
-		if n.parent == nil {
-			roots++
-		}
-	}
-	root := &tnode{msg: -1, children: make([]*tnode, 0, roots)}
-	for _, n := range ts.all {
-		if n.parent == nil {
-			root.children = append(root.children, n)
-		}
-	}
-	// Step 1's map and its IDs are done with: the collector may take them
-	// before the steps below allocate.
-	ts.ids, ts.all = nil, nil
-	// (3) prune dummies.
-	prune(root)
-	// (4) sort the top level by date, a dummy by its first child.
-	for _, n := range root.children {
-		if n.msg < 0 {
-			slices.SortStableFunc(n.children, ts.before)
-		}
-	}
-	slices.SortStableFunc(root.children, ts.before)
-	// (5) gather threads of the same base subject.
-	subject := func(n *tnode) string {
-		if m := firstMsg(n); m != nil {
-			return ts.subjects[m.msg]
-		}
-		return ""
-	}
-	reply := func(n *tnode) bool { return n.msg >= 0 && ts.reply[n.msg] }
-	table := make(map[string]*tnode, len(root.children))
-	for _, n := range root.children { // (5.B)
-		s := subject(n)
-		if s == "" {
-			continue
-		}
-		old, ok := table[s]
-		if !ok || old.msg >= 0 && (n.msg < 0 || reply(old) && !reply(n)) {
-			table[s] = n
-		}
-	}
-	top := slices.Clone(root.children)
-	for _, n := range top { // (5.C)
-		s := subject(n)
-		if s == "" || n.removed {
-			continue
-		}
-		old := table[s]
-		if old == n {
-			continue
-		}
-		switch {
-		case old.msg < 0 && n.msg < 0:
-			for _, c := range n.children {
-				c.parent = old
-			}
-			old.children = append(old.children, n.children...)
-			n.children = nil
-			n.removed = true
-		case old.msg < 0 || reply(n) && !reply(old):
-			n.removed = true
-			n.parent = old
-			old.children = append(old.children, n)
-		default:
-			d := &tnode{msg: -1, children: []*tnode{old, n}}
-			old.parent, n.parent = d, d
-			n.removed = true
-			i := slices.Index(root.children, old)
-			root.children[i] = d
-			table[s] = d
-		}
-	}
-	root.children = slices.DeleteFunc(root.children, func(n *tnode) bool { return n.removed })
-	// (6) sort every set of siblings by date, the deepest first.
-	ts.sortTree(root)
-	return root.children
+	*at = nodes[c].next
+	nodes[c].parent, nodes[c].next = nilNode, nilNode
 }
 
 // ancestorOrSelf reports whether a is p or one of p's ancestors: making
 // p the parent of a would then make a loop. A node without children is
 // no one's ancestor, so the usual case (replies arriving after what they
 // answer) costs no walk up a long chain.
-func ancestorOrSelf(a, p *tnode) bool {
-	if len(a.children) == 0 {
+func (ts *threadSet) ancestorOrSelf(a, p int32) bool {
+	if ts.nodes[a].child < 0 {
 		return a == p
 	}
-	for n := p; n != nil; n = n.parent {
+	for n := p; n >= 0; n = ts.nodes[n].parent {
 		if n == a {
 			return true
 		}
@@ -228,65 +113,311 @@ func ancestorOrSelf(a, p *tnode) bool {
 	return false
 }
 
-func link(p, c *tnode) {
-	c.parent = p
-	p.children = append(p.children, c)
-}
-
-func unlink(c *tnode) {
-	p := c.parent
-	p.children = slices.DeleteFunc(p.children, func(n *tnode) bool { return n == c })
-	c.parent = nil
-}
-
-// bottomUp returns root's tree with every node after its descendants,
-// without recursion: a reply chain may be as long as the mailbox.
-func bottomUp(root *tnode) []*tnode {
-	var order []*tnode
-	stack := []*tnode{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		order = append(order, n)
-		stack = append(stack, n.children...)
-	}
-	slices.Reverse(order)
-	return order
-}
-
-// prune removes dummies without children and splices the children of
-// the others in their place, except that at the top a dummy with several
-// children stays (RFC 5256 §3, REFERENCES step 3).
-func prune(root *tnode) {
-	for _, n := range bottomUp(root) {
-		pruneChildren(n, n == root)
-	}
-}
-
-// pruneChildren is prune's step for n, whose children are pruned.
-func pruneChildren(n *tnode, isRoot bool) {
-	var out []*tnode
-	for _, c := range n.children {
-		switch {
-		case c.msg >= 0:
-			out = append(out, c)
-		case len(c.children) == 0:
-		case isRoot && len(c.children) > 1:
-			out = append(out, c)
-		default:
-			for _, g := range c.children {
-				g.parent = n
+// postOrder calls visit for each node of root's tree after its
+// descendants. It walks the links, without recursion (a reply chain may
+// be as long as the mailbox) nor a list of the nodes; visit(n) may relink
+// n's children, not n.
+func (ts *threadSet) postOrder(root int32, visit func(n int32)) {
+	n := root
+	for {
+		for ts.nodes[n].child >= 0 {
+			n = ts.nodes[n].child
+		}
+		for {
+			visit(n)
+			if n == root {
+				return
 			}
-			out = append(out, c.children...)
+			if s := ts.nodes[n].next; s >= 0 {
+				n = s
+				break
+			}
+			n = ts.nodes[n].parent
 		}
 	}
-	n.children = out
 }
 
-func (ts *threadSet) sortTree(root *tnode) {
-	for _, n := range bottomUp(root) {
-		slices.SortStableFunc(n.children, ts.before)
+// sortChildren sorts n's children by date (RFC 5256 §2.2) through the
+// reused scratch slice, and relinks them in that order.
+func (ts *threadSet) sortChildren(n int32) {
+	first := ts.nodes[n].child
+	if first < 0 || ts.nodes[first].next < 0 {
+		return
 	}
+	s := ts.children(n)
+	slices.SortFunc(s, ts.before)
+	ts.relink(n, s)
+}
+
+// children is n's children, in ts.scratch.
+func (ts *threadSet) children(n int32) []int32 {
+	k := 0
+	for c := ts.nodes[n].child; c >= 0; c = ts.nodes[c].next {
+		k++
+	}
+	if cap(ts.scratch) < k {
+		ts.scratch = make([]int32, 0, k)
+	}
+	s := ts.scratch[:0]
+	for c := ts.nodes[n].child; c >= 0; c = ts.nodes[c].next {
+		s = append(s, c)
+	}
+	return s
+}
+
+// relink makes cs, in order, the children of n.
+func (ts *threadSet) relink(n int32, cs []int32) {
+	next := nilNode
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		ts.nodes[c].parent, ts.nodes[c].next = n, next
+		next = c
+	}
+	ts.nodes[n].child = next
+}
+
+// RFC 5256 §3 THREAD=ORDEREDSUBJECT: messages sorted by base subject and
+// sent date, one thread per subject, threads by their first message's
+// date; the first message is the parent of all the others.
+func (ts *threadSet) orderedSubject() {
+	n := len(ts.dates)
+	order := make([]int32, n)
+	for k := range order {
+		order[k] = int32(k)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if d := bytes.Compare(ts.subjects.str(a), ts.subjects.str(b)); d != 0 {
+			return d
+		}
+		if d := cmp64(ts.dates[a], ts.dates[b]); d != 0 {
+			return d
+		}
+		return int(a - b)
+	})
+	// Message k is node k+1. The threads' first nodes are gathered at the
+	// head of order, behind the messages still to be read.
+	ts.nodes = make([]tnode, n+1)
+	nodes := ts.nodes
+	nodes[rootNode] = tnode{msg: -1, parent: nilNode, child: nilNode, next: nilNode}
+	roots := order[:0]
+	prev, tail := int32(-1), nilNode // the last message and its node
+	for _, k := range order {
+		nd := k + 1
+		nodes[nd] = tnode{msg: k, parent: nilNode, child: nilNode, next: nilNode}
+		if prev < 0 || !bytes.Equal(ts.subjects.str(prev), ts.subjects.str(k)) {
+			roots = append(roots, nd)
+		} else {
+			// Children in order, the first after the thread's top.
+			top := roots[len(roots)-1]
+			nodes[nd].parent = top
+			if tail == top {
+				nodes[top].child = nd
+			} else {
+				nodes[tail].next = nd
+			}
+		}
+		prev, tail = k, nd
+	}
+	slices.SortFunc(roots, ts.before)
+	ts.relink(rootNode, roots)
+}
+
+// node is the node of a Message-ID, made on its first mention.
+func (ts *threadSet) node(id []byte) int32 {
+	e, made := ts.ids.intern(ts.idKey(id))
+	if made {
+		ts.newNode(-1)
+	}
+	return e
+}
+
+// idKey is the key in ids of a Message-ID, local@domain: the domain's
+// entry in domains, a uvarint, then the local part. A mailbox's IDs share
+// few domains, so an ID takes its local part's bytes and one or two
+// more. id is local+domain, domain from its last "@" on, or "" if it has
+// none (mime.MessageIDs gives no such ID), and the uvarint ends where it
+// ends: two IDs have two keys.
+func (ts *threadSet) idKey(id []byte) []byte {
+	at := bytes.LastIndexByte(id, '@')
+	if at < 0 {
+		at = len(id)
+	}
+	d, _ := ts.domains.intern(id[at:])
+	ts.key = append(binary.AppendUvarint(ts.key[:0], uint64(d)), id[:at]...)
+	return ts.key
+}
+
+// linkMsg is RFC 5256 §3 THREAD=REFERENCES step 1 for message k, whose
+// record is v; messages come in sequence order. It reports whether
+// step 5 may need k's subject: not when k's parent is a message, since
+// step 1 never re-parents a node that has a parent, nor makes a message
+// a dummy, and the later steps move only threads, so k is never first of
+// a thread.
+func (ts *threadSet) linkMsg(k int, v *sortView) bool {
+	if !ts.ids.room(len(v.refs)+2) || !ts.domains.room(len(v.refs)+1) {
+		ts.tooBig = true
+		return false
+	}
+	// (1.A) a message's own node: its Message-ID unless missing or
+	// already used by a message before it.
+	self := nilNode
+	if id := v.strs[fieldMsgID]; len(id) > 0 {
+		if self = ts.node(id); ts.nodes[self].msg >= 0 {
+			self = nilNode
+		}
+	}
+	if self < 0 {
+		ts.ids.add(nil) // an entry for the node, never found
+		self = ts.newNode(int32(k))
+	} else {
+		ts.nodes[self].msg = int32(k)
+	}
+	// Link the references in order; never re-parent, never loop. p ends
+	// as the last reference's node.
+	p := nilNode
+	for j, ref := range v.refs {
+		c := ts.node(ref)
+		if j > 0 && ts.nodes[c].parent < 0 && !ts.ancestorOrSelf(c, p) {
+			ts.link(p, c)
+		}
+		p = c
+	}
+	// (1.B) the last reference is the parent, whatever was before.
+	if q := ts.nodes[self].parent; q >= 0 && q != p {
+		ts.unlink(self)
+	}
+	if p >= 0 && ts.nodes[self].parent < 0 && !ts.ancestorOrSelf(self, p) {
+		ts.link(p, self)
+	}
+	q := ts.nodes[self].parent
+	return q < 0 || ts.nodes[q].msg < 0
+}
+
+// RFC 5256 §3 THREAD=REFERENCES, steps 2 to 6 (step 1 is linkMsg's).
+func (ts *threadSet) references() {
+	// (2) the parentless are the root's children.
+	for n := int32(len(ts.nodes)) - 1; n > rootNode; n-- {
+		if ts.nodes[n].parent < 0 {
+			ts.link(rootNode, n)
+		}
+	}
+	// Step 1's table and its IDs are done with: the collector may take
+	// them before the steps below allocate, but for the slots, which
+	// step 5 reuses.
+	slots := ts.ids.index.slots
+	ts.ids, ts.domains, ts.key = strTable{}, strTable{}, nil
+	// (3) prune dummies.
+	ts.postOrder(rootNode, ts.prune)
+	// (4) sort the top level by date, a dummy by its first child.
+	for n := ts.nodes[rootNode].child; n >= 0; n = ts.nodes[n].next {
+		if ts.nodes[n].msg < 0 {
+			ts.sortChildren(n)
+		}
+	}
+	ts.sortChildren(rootNode)
+	// (5) gather threads of the same base subject. top is the top level
+	// in order. Threads of one subject are a class, named by the
+	// position in top of its first (cls[i], -1 for no subject), found by
+	// a table of their subjects made here: step 1 keeps none, since
+	// most messages are not first in a thread.
+	top := ts.children(rootNode)
+	isMsg := func(n int32) bool { return ts.nodes[n].msg >= 0 }
+	reply := func(n int32) bool { return isMsg(n) && ts.reply[ts.nodes[n].msg] }
+	cls := make([]int32, len(top))
+	holder := make([]int32, len(top)) // by class, the position of the thread others join
+	clear(slots)
+	index := hashIndex{slots: slots}
+	if 4*len(top) > 3*len(slots) {
+		index = newHashIndex(len(top))
+	}
+	seed := maphash.MakeSeed()
+	for i, n := range top { // (5.B) a dummy, else a non-reply, else the first
+		cls[i] = -1
+		m := ts.firstMsg(n)
+		if m < 0 || ts.subjects.empty(m) {
+			continue
+		}
+		s := ts.subjects.str(m)
+		h := maphash.Bytes(seed, s)
+		j, slot := index.find(h, func(j int32) bool { return bytes.Equal(ts.subjects.str(ts.firstMsg(top[j])), s) })
+		if j < 0 {
+			j = int32(i)
+			index.set(slot, h, j)
+			holder[j] = j
+		}
+		cls[i] = j
+		if old := top[holder[j]]; isMsg(old) && (!isMsg(n) || reply(old) && !reply(n)) {
+			holder[j] = int32(i)
+		}
+	}
+	index = hashIndex{}
+	// (5.C) Each merged thread leaves top (nilNode). A holder comes
+	// before the threads it takes a new dummy for: it is the first
+	// non-reply, or the first if all are replies.
+	for i, n := range top {
+		j := cls[i]
+		if j < 0 || holder[j] == int32(i) {
+			continue
+		}
+		h := holder[j]
+		old := top[h]
+		switch {
+		case !isMsg(old) && !isMsg(n):
+			for c := ts.nodes[n].child; c >= 0; {
+				next := ts.nodes[c].next
+				ts.link(old, c)
+				c = next
+			}
+			ts.nodes[n].child = nilNode
+		case !isMsg(old) || reply(n) && !reply(old):
+			ts.link(old, n)
+		default:
+			d := ts.newNode(-1)
+			ts.link(d, old)
+			ts.link(d, n)
+			top[h] = d
+		}
+		top[i] = nilNode
+	}
+	top = slices.DeleteFunc(top, func(n int32) bool { return n < 0 })
+	ts.relink(rootNode, top)
+	ts.scratch = top
+	// (6) sort every set of siblings by date, the deepest first.
+	ts.postOrder(rootNode, ts.sortChildren)
+}
+
+// prune is REFERENCES step 3 for n, whose children are pruned: a dummy
+// without children goes, and one with children leaves them to n, except
+// that at the top a dummy with several children stays.
+func (ts *threadSet) prune(n int32) {
+	nodes := ts.nodes
+	head, tail := nilNode, nilNode
+	for c := nodes[n].child; c >= 0; {
+		next := nodes[c].next
+		first, last := c, c
+		switch g := nodes[c].child; {
+		case nodes[c].msg >= 0:
+		case g < 0:
+			c = next
+			continue
+		case n == rootNode && nodes[g].next >= 0:
+		default:
+			first = g
+			for ; g >= 0; g = nodes[g].next {
+				nodes[g].parent, last = n, g
+			}
+		}
+		if tail < 0 {
+			head = first
+		} else {
+			nodes[tail].next = first
+		}
+		tail, c = last, next
+	}
+	if tail >= 0 {
+		nodes[tail].next = nilNode
+	}
+	nodes[n].child = head
 }
 
 // Tokens of a thread-list (RFC 5256 §4) besides message positions (>= 0).
@@ -295,38 +426,52 @@ const (
 	tokClose int32 = -2 // ")"
 )
 
-// threadTokens flattens thread trees into the tokens of their
+// threadTokens flattens the root's trees into the tokens of their
 // thread-lists: "(a b (c)(d))" is a parent of b, whose children are c and
 // d; a dummy adds no number. At most 4 tokens a message: its number and
 // parentheses, and the top-level dummies, which have two children or more.
-func threadTokens(roots []*tnode) []int32 {
-	var t []int32
-	var members func(n *tnode)
-	members = func(n *tnode) {
-		for {
-			if n.msg >= 0 {
-				t = append(t, int32(n.msg))
-				if len(n.children) == 0 {
-					return
-				}
+// A first walk counts them, so that the memo keeps no spare capacity.
+func threadTokens(ts *threadSet) []int32 {
+	nodes := ts.nodes
+	// A node's list is in parentheses unless it is its parent message's
+	// only child: the next of a chain.
+	paren := func(x int32) bool {
+		p := &nodes[nodes[x].parent]
+		return p.msg < 0 || p.child != x || nodes[x].next >= 0
+	}
+	// walk goes through the trees in order, by the links: no recursion
+	// for long chains or deep trees.
+	walk := func(tok func(int32)) {
+		for x := nodes[rootNode].child; x >= 0; {
+			if paren(x) {
+				tok(tokOpen)
 			}
-			if len(n.children) == 1 && n.msg >= 0 {
-				n = n.children[0] // a chain: no recursion for long ones
+			if m := nodes[x].msg; m >= 0 {
+				tok(m)
+			}
+			if c := nodes[x].child; c >= 0 {
+				x = c
 				continue
 			}
-			for _, c := range n.children {
-				t = append(t, tokOpen)
-				members(c)
-				t = append(t, tokClose)
+			for { // x and its ancestors without a next sibling end
+				if paren(x) {
+					tok(tokClose)
+				}
+				if s := nodes[x].next; s >= 0 {
+					x = s
+					break
+				}
+				if x = nodes[x].parent; x == rootNode {
+					x = nilNode
+					break
+				}
 			}
-			return
 		}
 	}
-	for _, r := range roots {
-		t = append(t, tokOpen)
-		members(r)
-		t = append(t, tokClose)
-	}
+	n := 0
+	walk(func(int32) { n++ })
+	t := make([]int32, 0, n)
+	walk(func(tok int32) { t = append(t, tok) })
 	return t
 }
 
@@ -348,6 +493,154 @@ func appendThreads(b []byte, toks []int32, num func(int) uint32) []byte {
 		}
 	}
 	return b
+}
+
+// arena holds byte strings without a string (and its header) each:
+// their bytes, length-prefixed, fill chunks that are never copied (the
+// arena grows a chunk at a time, from 1 KiB doubling to arenaChunk), and
+// at[e] is where entry e starts: chunk at[e]>>arenaBits, at offset
+// at[e]&(arenaChunk-1). 4 bytes an entry besides its bytes and their
+// length.
+type arena struct {
+	chunks [][]byte
+	at     []uint32
+}
+
+// arenaChunk is the largest size of an arena's chunks; an entry larger
+// than that has a chunk of its own.
+const (
+	arenaBits  = 16
+	arenaChunk = 1 << arenaBits
+)
+
+// room reports whether entries more entries fit: each takes one chunk
+// at most, and the chunks and entries are numbered in 16 and 31 bits (an
+// arena of up to 4 GiB).
+func (a *arena) room(entries int) bool {
+	return len(a.chunks)+entries <= 1<<(32-arenaBits) && len(a.at)+entries < 1<<31-1
+}
+
+// add appends an entry of b.
+func (a *arena) add(b []byte) int32 {
+	var p [binary.MaxVarintLen64]byte
+	pn := binary.PutUvarint(p[:], uint64(len(b)))
+	k := len(a.chunks) - 1
+	if k < 0 || cap(a.chunks[k])-len(a.chunks[k]) < pn+len(b) {
+		size := 1 << 10
+		if k >= 0 {
+			size = min(2*cap(a.chunks[k]), arenaChunk)
+		}
+		a.chunks = append(a.chunks, make([]byte, 0, max(pn+len(b), size)))
+		k++
+	}
+	c := a.chunks[k]
+	a.at = append(a.at, uint32(k)<<arenaBits|uint32(len(c)))
+	a.chunks[k] = append(append(c, p[:pn]...), b...)
+	return int32(len(a.at) - 1)
+}
+
+// str is entry e's bytes.
+func (a *arena) str(e int32) []byte {
+	at := a.at[e]
+	c := a.chunks[at>>arenaBits][at&(arenaChunk-1):]
+	n, k := binary.Uvarint(c)
+	return c[k : k+int(n)]
+}
+
+// empty reports whether entry e is "".
+func (a *arena) empty(e int32) bool {
+	at := a.at[e]
+	return a.chunks[at>>arenaBits][at&(arenaChunk-1)] == 0
+}
+
+// hashIndex finds entries (of an arena, or any numbering) by a 64-bit
+// hash of their key: an open-addressed table whose slots hold the hash's
+// upper half, which also picks the first slot probed, and the entry plus
+// one (0 is a free slot). The caller compares the keys of every entry of
+// a matching hash, so that two keys of one hash are two entries: an
+// answer never depends on hashes not colliding. 8 bytes a slot, at most
+// 3/4 of them used.
+type hashIndex struct {
+	slots []uint64
+	used  int
+}
+
+// newHashIndex makes an index for about hint entries.
+func newHashIndex(hint int) hashIndex {
+	size := 16
+	for size/4*3 < hint {
+		size *= 2
+	}
+	return hashIndex{slots: make([]uint64, size)}
+}
+
+// find returns the entry of hash h whose key eq accepts, or -1 and the
+// free slot for one: set it before the next find.
+func (x *hashIndex) find(h uint64, eq func(e int32) bool) (int32, int) {
+	if 4*x.used >= 3*len(x.slots) {
+		x.grow()
+	}
+	h >>= 32
+	mask := uint64(len(x.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := x.slots[i]
+		if s == 0 {
+			return -1, int(i)
+		}
+		if s>>32 == h {
+			if e := int32(uint32(s)) - 1; eq(e) {
+				return e, 0
+			}
+		}
+	}
+}
+
+// set puts entry e of hash h in the slot find gave.
+func (x *hashIndex) set(slot int, h uint64, e int32) {
+	x.slots[slot] = h>>32<<32 | uint64(e+1)
+	x.used++
+}
+
+// grow doubles the slots: the hash half each keeps is where it goes.
+func (x *hashIndex) grow() {
+	old := x.slots
+	x.slots = make([]uint64, 2*len(old))
+	mask := uint64(len(x.slots) - 1)
+	for _, s := range old {
+		if s == 0 {
+			continue
+		}
+		i := s >> 32 & mask
+		for x.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		x.slots[i] = s
+	}
+}
+
+// strTable interns byte strings: an arena and an index of its entries
+// (hash/maphash, a seed per command).
+type strTable struct {
+	arena
+	seed  maphash.Seed
+	index hashIndex
+}
+
+// newStrTable makes a table for about hint strings.
+func newStrTable(hint int) strTable {
+	return strTable{arena{at: make([]uint32, 0, hint)}, maphash.MakeSeed(), newHashIndex(hint)}
+}
+
+// intern is b's entry, made if b has none.
+func (t *strTable) intern(b []byte) (e int32, made bool) {
+	h := maphash.Bytes(t.seed, b)
+	e, slot := t.index.find(h, func(e int32) bool { return bytes.Equal(t.str(e), b) })
+	if e >= 0 {
+		return e, false
+	}
+	e = t.add(b)
+	t.index.set(slot, h, e)
+	return e, true
 }
 
 // threadMemo is a selected mailbox's last THREAD: the algorithm, the UIDs
@@ -386,6 +679,9 @@ func (c *conn) cmdThread(cmd *imap.Command) error {
 		if err != nil {
 			return err
 		}
+		// Sized once: a number has at most the digits of the last.
+		last := c.number(cmd, hits[len(hits)-1])
+		b = slices.Grow(b, len(toks)+len(hits)*len(strconv.FormatUint(uint64(last), 10))+3)
 		b = append(b, ' ')
 		b = appendThreads(b, toks, func(k int) uint32 { return c.number(cmd, hits[k]) })
 	}
@@ -397,17 +693,21 @@ func (c *conn) cmdThread(cmd *imap.Command) error {
 }
 
 // threadAlgorithm is one of RFC 5256 §3's: links says it makes step 1's
-// links as the records are read (threadSet.link), run does the rest.
+// links as the records are read (threadSet.linkMsg), run does the rest,
+// leaving the threads under nodes[rootNode].
 type threadAlgorithm struct {
 	name  string
 	links bool
-	run   func(*threadSet) []*tnode
+	run   func(*threadSet)
 }
 
 var threadAlgorithms = map[string]threadAlgorithm{
 	"ORDEREDSUBJECT": {"ORDEREDSUBJECT", false, (*threadSet).orderedSubject},
 	"REFERENCES":     {"REFERENCES", true, (*threadSet).references},
 }
+
+// errThreadTooBig is a THREAD whose Message-IDs outgrow strTable (4 GiB).
+var errThreadTooBig = no("LIMIT", "too many message IDs to thread")
 
 // threadHits returns the tokens of the threads alg makes of the messages
 // at hits (indexes in c.mbox.msgs, ascending), from the memo when it
@@ -417,27 +717,57 @@ func (c *conn) threadHits(hits []int, alg threadAlgorithm) ([]int32, error) {
 	if m.alg == alg.name && c.memoUsable(hits, m.uids) {
 		return m.toks, nil
 	}
-	idates, err := c.internalDates(hits)
-	if err != nil {
-		return nil, err
-	}
 	n := len(hits)
-	ts := &threadSet{subjects: make([]string, n), reply: make([]bool, n), dates: make([]int64, n)}
+	ts := &threadSet{subjects: arena{at: make([]uint32, 0, n)}, reply: make([]bool, n), dates: make([]int64, n)}
 	if alg.links {
-		// Sized for one ID a message: grown by doubling, the map of
-		// 100,000 IDs left twice its size as garbage.
-		ts.ids, ts.all = make(map[string]*tnode, n), make([]*tnode, 0, n)
+		// Sized for one ID a message.
+		ts.ids, ts.nodes = newStrTable(n+1), make([]tnode, 0, n+1)
+		ts.domains = newStrTable(0)
+		ts.ids.add(nil)
+		ts.newNode(-1) // the root
 	}
-	err = c.eachSortRec(hits, func(k int, v *sortView) {
-		ts.subjects[k], ts.reply[k], ts.dates[k] = string(v.strs[fieldSubject]), v.reply, v.sent(idates[k])
-		if ts.ids != nil {
-			ts.link(k, v)
+	var undated []int32 // positions in hits of messages without a Date
+	err := c.eachSortRec(hits, func(k int, v *sortView) {
+		if ts.tooBig || !ts.subjects.room(1) {
+			ts.tooBig = true
+			return
 		}
+		ts.reply[k] = v.reply
+		if v.hasDate {
+			ts.dates[k] = v.date
+		} else {
+			undated = append(undated, int32(k))
+		}
+		subject := v.strs[fieldSubject]
+		if alg.links && !ts.linkMsg(k, v) {
+			subject = nil
+		}
+		ts.subjects.add(subject)
 	})
 	if err != nil {
 		return nil, err
 	}
-	toks := threadTokens(alg.run(ts))
+	if ts.tooBig {
+		return nil, errThreadTooBig
+	}
+	// RFC 5256 §2.2: without a Date, the internal date. Asked for those
+	// messages only: a first THREAD of a large folder stats no file for
+	// dates it does not use.
+	if len(undated) > 0 {
+		at := make([]int, len(undated))
+		for i, k := range undated {
+			at[i] = hits[k]
+		}
+		idates, err := c.internalDates(at)
+		if err != nil {
+			return nil, err
+		}
+		for i, k := range undated {
+			ts.dates[k] = idates[i]
+		}
+	}
+	alg.run(ts)
+	toks := threadTokens(ts)
 	*m = threadMemo{alg: alg.name, uids: c.uidsOf(hits), toks: toks}
 	return toks, nil
 }
