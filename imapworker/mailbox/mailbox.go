@@ -41,6 +41,7 @@ func Main(parent *ipc.MailboxToParent) error {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(gcPercent)
 	}
+	governHeap()
 	env, fd, err := parent.Recv()
 	if fd != nil {
 		fd.Close()
@@ -162,7 +163,7 @@ const (
 	releaseQuiet = 64 << 10
 )
 
-// gcSentinel's finalizer runs after Go's first collection (it holds a
+// gcSentinel's finalizer runs after the next collection (it holds a
 // pointer so that it is not batched by the tiny allocator, whose objects
 // may never be finalized).
 type gcSentinel struct{ _ *byte }
