@@ -62,8 +62,12 @@ func BenchmarkFolder(b *testing.B) {
 	step("FetchEnvelope1", "UID FETCH 1:* (ENVELOPE)")
 	step("FetchEnvelope2", "UID FETCH 1:* (ENVELOPE)")
 	// Issue 13's views, from the sort records FETCH ENVELOPE cached.
+	step("SortDate", "UID SORT (DATE) UTF-8 ALL")
+	step("SortSubject", "UID SORT (SUBJECT) UTF-8 ALL")
 	step("SortFrom", "UID SORT (FROM) UTF-8 ALL")
+	step("SortReverseArrival", "UID SORT RETURN (PARTIAL 1:50) (REVERSE ARRIVAL) UTF-8 ALL")
 	step("ThreadReferences", "UID THREAD REFERENCES UTF-8 ALL")
+	step("SearchPartial", "UID SEARCH RETURN (PARTIAL 1:50) UNDELETED")
 	step("SearchUnseen", "UID SEARCH UNSEEN")
 	step("SearchSubject", "UID SEARCH SUBJECT invoice")
 	step("SearchBody", "UID SEARCH BODY zymurgical")
