@@ -68,6 +68,7 @@ func runFolder(args []string) error {
 	fs.StringVar(&c.pass, "pass", "ibench", "IMAP password")
 	fs.BoolVar(&c.drop, "drop-caches", os.Geteuid() == 0, "drop the page cache before cold runs (root)")
 	fs.IntVar(&c.warmReps, "warm-reps", 5, "repetitions of warm SELECT (median reported)")
+	fs.DurationVar(&commandTimeout, "timeout", commandTimeout, "longest wait for one command's answer (Dovecot's Xapian indexer needs more than 15m for 100,000 messages)")
 	fs.StringVar(&c.profile, "profile", "", "record each warm run of each server's mailbox process with perf(1) into this directory")
 	imapdAddr := fs.String("imapd", "127.0.0.1:31143", "imapd address (plain); empty to skip")
 	imapdDir := fs.String("imapd-maildir", "/var/tmp/imapbench/imapd-mail/ibench", "the Maildir imapd serves to the user")

@@ -37,6 +37,10 @@ type benchResult struct {
 	Elapsed     time.Duration
 }
 
+// commandTimeout is the longest wait for one command's answer (folder's
+// -timeout).
+var commandTimeout = 15 * time.Minute
+
 func benchDial(addr string, tlsConf *tls.Config, timeout time.Duration) (*benchIMAP, error) {
 	d := net.Dialer{Timeout: timeout}
 	d.SetMultipathTCP(false)
@@ -52,7 +56,7 @@ func benchDial(addr string, tlsConf *tls.Config, timeout time.Duration) (*benchI
 		}
 		c = tc
 	}
-	b := &benchIMAP{c: c, r: bufio.NewReaderSize(c, 256<<10), w: bufio.NewWriter(c), timeout: 15 * time.Minute}
+	b := &benchIMAP{c: c, r: bufio.NewReaderSize(c, 256<<10), w: bufio.NewWriter(c), timeout: commandTimeout}
 	line, err := b.readLine()
 	if err != nil {
 		c.Close()

@@ -14,8 +14,11 @@
 #   tests/bench/folder.sh                    # the full run, 100,000 messages
 #   tests/bench/folder.sh -messages 2000     # a quick one
 #   NO_IMAPD=1 tests/bench/folder.sh ...     # Dovecot alone
-#   DOVECOT_FTS=xapian tests/bench/folder.sh # Dovecot with its Xapian FTS plugin
-#                                            # (dovecot-fts-xapian, installed if missing)
+#   DOVECOT_FTS=xapian tests/bench/folder.sh -timeout 60m
+#                                            # Dovecot with its Xapian FTS plugin
+#                                            # (dovecot-fts-xapian, installed if missing);
+#                                            # its indexer needs more than the default 15m
+#                                            # for one command on 100,000 messages
 #
 # The full-text rows (issue 18): index build by the first SEARCH BODY, peak
 # RSS after it, index size on disk, warm SEARCH BODY of a rare word, a common
