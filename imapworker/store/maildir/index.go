@@ -701,9 +701,6 @@ func (f *folder) cacheSet(uid uint32, key string, value []byte) {
 		return // past what a cloc locates; compaction shrinks it
 	}
 	at := len(c.pending)
-	if c.pending == nil {
-		c.pending = make([]byte, 0, cacheFlushAt+14+len(key)+len(value))
-	}
 	c.pending = binary.LittleEndian.AppendUint32(c.pending, uid)
 	c.pending = binary.LittleEndian.AppendUint16(c.pending, uint16(len(key)))
 	c.pending = binary.LittleEndian.AppendUint32(c.pending, uint32(len(value)))
