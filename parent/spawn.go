@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"imapd/ipc"
 	pb "imapd/proto"
 )
@@ -74,6 +76,11 @@ type spawnSpec struct {
 	cred  *syscall.Credential // nil: keep the parent's ids
 	dir   string
 	log   io.Writer // where its stderr lines go
+	// timerSlack is the child's timer slack, 0 the kernel's default. A
+	// child inherits it from the thread that forks it, and the runtime's
+	// threads from the child's first: only the spawner can set it before
+	// the child's runtime starts (docs/design.md#timer-slack).
+	timerSlack time.Duration
 }
 
 // spawner starts every child from one locked OS thread: Pdeathsig is tied to
@@ -98,6 +105,8 @@ func newSpawner() *spawner {
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread lives as long as the parent
 		for r := range s.reqs {
+			// PR_SET_TIMERSLACK 0 is the thread's default again.
+			unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(r.spec.timerSlack.Nanoseconds()), 0, 0, 0)
 			c, err := startChild(r.spec)
 			r.res <- spawnRes{c, err}
 		}

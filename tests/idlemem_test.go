@@ -66,8 +66,9 @@ func smapsByKind(t *testing.T, pid int) (arena, otherAnon, data int) {
 }
 
 // Issue 18, "what it must show" 2: what one user's idle worker costs. The
-// worker gets GOMAXPROCS=1 from the parent, its private memory stays under
-// idleWorkerAnonCeiling, and a delivery still reaches the IDLE session.
+// worker gets GOMAXPROCS=1 and its timer slack from the parent, its
+// private memory stays under idleWorkerAnonCeiling, and a delivery still
+// reaches the IDLE session.
 func TestIdleWorkerMemory(t *testing.T) {
 	requireRoot(t)
 	ensureSystemSetup(t)
@@ -106,6 +107,11 @@ preauth workers 1
 	}
 	if !strings.Contains("\x00"+string(env)+"\x00", "\x00GOMAXPROCS=1\x00") {
 		t.Errorf("mailbox worker environment %q: want GOMAXPROCS=1", strings.ReplaceAll(string(env), "\x00", " "))
+	}
+	// And a timer slack of 1 ms (docs/design.md#timer-slack), inherited by
+	// its runtime's threads.
+	if slack, _ := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", pid)); strings.TrimSpace(string(slack)) != "1000000" {
+		t.Errorf("mailbox worker timer slack %q ns, want 1000000", slack)
 	}
 	arena, other, data := smapsByKind(t, pid)
 	t.Logf("idle worker private dirty: Go heap arena %d kB, other anonymous %d kB, binary data %d kB", arena, other, data)
