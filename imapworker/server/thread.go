@@ -36,13 +36,11 @@ type threadSet struct {
 	dates    []int64 // sent dates (RFC 5256 §2.2)
 	nodes    []tnode
 	// ids has an entry for each node, at the node's index: its
-	// Message-ID's key (idKey), empty (and never found) for the root and
-	// for a message whose own node has no ID.
+	// Message-ID, empty (and never found) for the root and for a message
+	// whose own node has no ID.
 	ids     strTable
-	domains strTable // the IDs' domains
-	key     []byte   // idKey's
-	scratch []int32  // siblings being sorted
-	tooBig  bool     // an arena would pass its 4 GiB
+	scratch []int32 // siblings being sorted
+	tooBig  bool    // an arena would pass its 4 GiB
 }
 
 // newNode appends a node without links.
@@ -224,27 +222,11 @@ func (ts *threadSet) orderedSubject() {
 
 // node is the node of a Message-ID, made on its first mention.
 func (ts *threadSet) node(id []byte) int32 {
-	e, made := ts.ids.intern(ts.idKey(id))
+	e, made := ts.ids.intern(id)
 	if made {
 		ts.newNode(-1)
 	}
 	return e
-}
-
-// idKey is the key in ids of a Message-ID, local@domain: the domain's
-// entry in domains, a uvarint, then the local part. A mailbox's IDs share
-// few domains, so an ID takes its local part's bytes and one or two
-// more. id is local+domain, domain from its last "@" on, or "" if it has
-// none (mime.MessageIDs gives no such ID), and the uvarint ends where it
-// ends: two IDs have two keys.
-func (ts *threadSet) idKey(id []byte) []byte {
-	at := bytes.LastIndexByte(id, '@')
-	if at < 0 {
-		at = len(id)
-	}
-	d, _ := ts.domains.intern(id[at:])
-	ts.key = append(binary.AppendUvarint(ts.key[:0], uint64(d)), id[:at]...)
-	return ts.key
 }
 
 // linkMsg is RFC 5256 §3 THREAD=REFERENCES step 1 for message k, whose
@@ -254,7 +236,7 @@ func (ts *threadSet) idKey(id []byte) []byte {
 // a dummy, and the later steps move only threads, so k is never first of
 // a thread.
 func (ts *threadSet) linkMsg(k int, v *sortView) bool {
-	if !ts.ids.room(len(v.refs)+2) || !ts.domains.room(len(v.refs)+1) {
+	if !ts.ids.room(len(v.refs) + 2) {
 		ts.tooBig = true
 		return false
 	}
@@ -305,7 +287,7 @@ func (ts *threadSet) references() {
 	// them before the steps below allocate, but for the slots, which
 	// step 5 reuses.
 	slots := ts.ids.index.slots
-	ts.ids, ts.domains, ts.key = strTable{}, strTable{}, nil
+	ts.ids = strTable{}
 	// (3) prune dummies.
 	ts.postOrder(rootNode, ts.prune)
 	// (4) sort the top level by date, a dummy by its first child.
@@ -722,7 +704,6 @@ func (c *conn) threadHits(hits []int, alg threadAlgorithm) ([]int32, error) {
 	if alg.links {
 		// Sized for one ID a message.
 		ts.ids, ts.nodes = newStrTable(n+1), make([]tnode, 0, n+1)
-		ts.domains = newStrTable(0)
 		ts.ids.add(nil)
 		ts.newNode(-1) // the root
 	}
