@@ -12,13 +12,7 @@ import (
 // session changes the mailbox and when the client speaks
 // (docs/design.md#idle-workers-and-hibernation).
 func TestHibernatedIdleSession(t *testing.T) {
-	requireRoot(t)
-	ensureSystemSetup(t)
-	u := ensureUser(t, "hibern", "hibern-pw")
-	put := mdaMaildir(t, u)
-	for i := range 3 {
-		put(i)
-	}
+	put := mdaUser(t, "hibern", "hibern-pw", 3)
 	s := startServer(t, `
 listen on 127.0.0.1 port %PORT% plain
 storage maildir

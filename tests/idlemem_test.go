@@ -3,7 +3,6 @@ package tests
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -70,13 +69,7 @@ func smapsByKind(t *testing.T, pid int) (arena, otherAnon, data int) {
 // private memory stays under idleWorkerAnonCeiling, and a delivery still
 // reaches the IDLE session.
 func TestIdleWorkerMemory(t *testing.T) {
-	requireRoot(t)
-	ensureSystemSetup(t)
-	u := ensureUser(t, "idlemem", "idlemem-pw")
-	put := mdaMaildir(t, u)
-	for i := range 5 {
-		put(i)
-	}
+	put := mdaUser(t, "idlemem", "idlemem-pw", 5)
 	if os.Getenv("GOMAXPROCS") != "" {
 		t.Setenv("GOMAXPROCS", "") // restored after the test
 		os.Unsetenv("GOMAXPROCS")
@@ -125,10 +118,15 @@ preauth workers 1
 	c.S("a3 OK")
 }
 
-// mdaMaildir gives u an empty ~/Maildir and returns a delivery into it as
-// an MDA makes one: message i written to tmp/, then renamed into new/.
-func mdaMaildir(t *testing.T, u *user.User) (put func(i int)) {
+// mdaUser makes the account name (password pw) if it is missing, gives it
+// an empty ~/Maildir, delivers messages 0 to n-1 into it as an MDA does
+// (written to tmp/, then renamed into new/) and returns that delivery for
+// more. Root only.
+func mdaUser(t *testing.T, name, pw string, n int) (put func(i int)) {
 	t.Helper()
+	requireRoot(t)
+	ensureSystemSetup(t)
+	u := ensureUser(t, name, pw)
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	md := filepath.Join(u.HomeDir, "Maildir")
@@ -137,14 +135,18 @@ func mdaMaildir(t *testing.T, u *user.User) (put func(i int)) {
 		os.MkdirAll(filepath.Join(md, d), 0o700)
 		os.Chown(filepath.Join(md, d), uid, gid)
 	}
-	return func(i int) {
+	put = func(i int) {
 		t.Helper()
-		name := fmt.Sprintf("%d.M%dP1.host", 1700000000+i, i)
-		p := filepath.Join(md, "tmp", name)
+		file := fmt.Sprintf("%d.M%dP1.host", 1700000000+i, i)
+		p := filepath.Join(md, "tmp", file)
 		os.WriteFile(p, []byte(fmt.Sprintf("From: a@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n", i, i)), 0o600)
 		os.Chown(p, uid, gid)
-		if err := os.Rename(p, filepath.Join(md, "new", name)); err != nil {
+		if err := os.Rename(p, filepath.Join(md, "new", file)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	for i := range n {
+		put(i)
+	}
+	return put
 }
