@@ -503,7 +503,11 @@ func readNames(dir string) ([]string, error) {
 	}
 	defer unix.Close(fd)
 	var out []string
-	buf := make([]byte, 32<<10)
+	// Small first: the buffer lives on the stack, and at 32 KiB it grew
+	// the refreshing goroutine's stack to 64 KiB (8 KiB now), copied and
+	// faulted in again on each wake after the collector shrank it. A read
+	// that fills it means a large directory.
+	buf := make([]byte, 4<<10)
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {
@@ -542,8 +546,15 @@ func readNames(dir string) ([]string, error) {
 				out = append(out, string(name))
 			}
 		}
+		if len(buf) < dirBufMax && n > len(buf)-maxDirent {
+			buf = make([]byte, dirBufMax)
+		}
 	}
 }
+
+// dirBufMax is readNames' buffer for a large directory; maxDirent is the
+// largest linux_dirent64 record (a 255-byte name, aligned to 8).
+const dirBufMax, maxDirent = 32 << 10, 280
 
 // scan reads new/ and cur/ and applies what changed. Without the lock it
 // only applies flag changes and returns false when it found new files or

@@ -2,7 +2,9 @@ package maildir
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -60,5 +62,34 @@ func TestStoreErr(t *testing.T) {
 	}
 	if err := storeErr(&os.PathError{Op: "write", Path: "x", Err: syscall.EDQUOT}); !errors.Is(err, store.ErrQuota) {
 		t.Errorf("EDQUOT -> %v", err)
+	}
+}
+
+// readNames lists every regular file once, whether the directory fits its
+// first small buffer or needs the large one and many reads.
+func TestReadNamesSmallAndLarge(t *testing.T) {
+	for _, n := range []int{0, 3, 60, 2000} {
+		dir := t.TempDir()
+		want := map[string]bool{}
+		for i := range n {
+			name := fmt.Sprintf("17000%05d.M%dP1.host.example.org,S=%d,W=%d:2,S", i, i, i, i)
+			os.WriteFile(filepath.Join(dir, name), nil, 0o600)
+			want[name] = true
+		}
+		os.WriteFile(filepath.Join(dir, ".hidden"), nil, 0o600)
+		os.Mkdir(filepath.Join(dir, "sub"), 0o700)
+		got, err := readNames(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range got {
+			if !want[name] {
+				t.Errorf("%d files: %q listed, not a message or twice", n, name)
+			}
+			delete(want, name)
+		}
+		if len(want) > 0 {
+			t.Errorf("%d files: %d not listed", n, len(want))
+		}
 	}
 }
